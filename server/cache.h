@@ -1,0 +1,41 @@
+/* cache.c - the in-memory verdict table: IP -> struct verdict.
+ *
+ * Open-addressing hash tables, one for IPv4 (4-byte keys, the common case, kept
+ * small: the target is at most 64 bytes per IPv4 verdict at a million) and one for
+ * IPv6. Owned and used by the loop thread only; start-up fills it from store.c
+ * before the loop runs. cache_get never allocates. */
+#ifndef THREATBL_CACHE_H
+#define THREATBL_CACHE_H
+
+#include <stddef.h>
+
+#include "ipaddr.h"
+#include "verdict.h"
+
+struct cache;
+
+/* Returns NULL when out of memory. Free with cache_free. */
+struct cache *cache_new(void);
+void cache_free(struct cache *c);
+
+/* 0 and *out filled when ip is known, -ENOENT otherwise. */
+int cache_get(const struct cache *c, const struct ipaddr *ip, struct verdict *out);
+
+/* Insert or replace. 0, or -ENOMEM (the table is unchanged). */
+int cache_put(struct cache *c, const struct ipaddr *ip, const struct verdict *v);
+
+/* 0, or -ENOENT. */
+int cache_del(struct cache *c, const struct ipaddr *ip);
+
+size_t cache_count(const struct cache *c);
+
+/* Bytes allocated by the tables, for the memory benchmark and logs. */
+size_t cache_memory(const struct cache *c);
+
+/* Call fn for every entry (order unspecified); stop early when fn returns non-zero
+ * and return that value. */
+int cache_foreach(const struct cache *c,
+		  int (*fn)(void *arg, const struct ipaddr *ip, const struct verdict *v),
+		  void *arg);
+
+#endif

@@ -1,0 +1,2 @@
+/* criminalip.c - not written yet */
+#include "criminalip.h"

@@ -1,0 +1,61 @@
+/* criminalip.c - the Criminal IP asset report: request, response, classification.
+ *
+ * criminalip_parse() turns a response (HTTP code + body, CRIMINALIP.md) into a compact
+ * facts record or an error outcome; criminalip_classify() turns facts into the
+ * categories of CONTRACT.md §4. Both are pure, for unit tests and the fuzzer.
+ * criminalip_backend() is the intel_backend that calls the service through http.c. */
+#ifndef THREATBL_CRIMINALIP_H
+#define THREATBL_CRIMINALIP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "intel.h"
+
+enum cip_flag {
+	CIP_IS_VPN = 1u << 0,
+	CIP_IS_CLOUD = 1u << 1,
+	CIP_IS_TOR = 1u << 2,
+	CIP_IS_PROXY = 1u << 3,
+	CIP_IS_HOSTING = 1u << 4,
+	CIP_IS_MOBILE = 1u << 5,
+	CIP_IS_DARKWEB = 1u << 6,
+	CIP_IS_SCANNER = 1u << 7,
+	CIP_IS_SNORT = 1u << 8,
+	CIP_IS_ANONYMOUS_VPN = 1u << 9,
+	CIP_HAS_VPN_BLOCK = 1u << 10,      /* non-empty "vpn" or "anonymous_vpn" data */
+	CIP_OPENVPN_443 = 1u << 11,        /* newest tcp/443 entry open and naming OpenVPN */
+};
+
+/* Score scale: 0 unknown, 1 Safe, 2 Low, 3 Moderate, 4 Dangerous, 5 Critical. */
+struct cip_facts {
+	uint32_t flags;
+	uint8_t score_in, score_out;
+	char vpn_name[64];       /* first VPN name seen, "" if none */
+	char evidence[128];      /* how the tcp/443 OpenVPN was recognised, "" if not */
+};
+
+/* Largest body read (CRIMINALIP.md: documents can be large). */
+#define CIP_MAX_BODY (4u << 20)
+
+/* Judge one response. Returns the outcome; with INTEL_OK *facts is filled. */
+enum intel_outcome criminalip_parse(long http_status, const char *body, size_t len,
+				    struct cip_facts *facts);
+
+/* Categories (VERDICT_BIT()s) of the facts. */
+uint8_t criminalip_classify(const struct cip_facts *facts);
+
+/* The facts as one compact JSON object, for the store. Returns the length, or -ENOSPC
+ * when buf is too small. */
+int criminalip_facts_json(const struct cip_facts *facts, char *buf, size_t size);
+
+/* The request URL for ip under base (no key in it). Returns length or -ENOSPC. */
+int criminalip_url(const char *base, const struct ipaddr *ip, char *buf, size_t size);
+
+/* A backend calling base_url with key (copied; sent only as the x-api-key header).
+ * timeout_ms bounds one call. Returns 0 or a negative errno. */
+int criminalip_backend(uv_loop_t *loop, const char *base_url, const char *key,
+		       long timeout_ms, struct intel_backend *out);
+
+#endif

@@ -1,0 +1,61 @@
+/* dns.c - one DNS query in, one answer out; no sockets, no loop, no allocation.
+ *
+ * The transports (udp.c, tcp.c) hand dns_handle() the bytes of a query and a buffer.
+ * It answers from the static lists and the verdict cache through the zone's ready-made
+ * data, or says DNS_WAIT when the IP needs a lookup first: the transport then parks
+ * the query with intel.c and calls dns_handle() again, with DNS_NOWAIT, once the
+ * verdict is in or the deadline has passed. Being transport-agnostic is what makes it
+ * unit-testable and fuzzable. */
+#ifndef THREATBL_DNS_H
+#define THREATBL_DNS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cache.h"
+#include "ipaddr.h"
+#include "zone.h"
+
+/* What dns_handle reads; owned by the server, the pointers swapped on reload. */
+struct dns_env {
+	const struct zoneset *zones;
+	const struct cache *cache;   /* NULL: no verdicts */
+	uint32_t now;                /* unix time, set by the transport per batch */
+	uint32_t fresh_s;            /* verdicts younger than this are answered as is */
+	uint32_t max_stale_s;        /* older, up to this: answered and refreshed */
+	uint32_t unknown_retry_s;    /* a VERDICT_F_UNKNOWN entry is not asked again before */
+	int lookups;                 /* 0: no provider, an IP without verdict is clean */
+	int lookup_reserved;         /* 1: reserved ranges are looked up too */
+	/* Called for a stale verdict; must not block (intel_refresh). May be NULL. */
+	void (*refresh)(void *arg, const struct ipaddr *ip);
+	void *refresh_arg;
+};
+
+enum dns_flags {
+	DNS_TCP = 1u << 0,    /* no TC: the answer may use the whole buffer */
+	DNS_NOWAIT = 1u << 1, /* an IP without verdict gets the zone's `unknown` answer */
+};
+
+enum dns_status {
+	DNS_DROP,  /* send nothing */
+	DNS_REPLY, /* send out[0..len) */
+	DNS_WAIT,  /* look ip up, then call again with DNS_NOWAIT */
+};
+
+struct dns_result {
+	enum dns_status status;
+	size_t len;
+	struct ipaddr ip; /* with DNS_WAIT */
+};
+
+/* Largest answer dns_handle writes over UDP when the query has no EDNS. */
+#define DNS_UDP_MIN 512
+/* Largest UDP payload advertised and accepted (RFC 9715 / DNS flag day 2020). */
+#define DNS_UDP_MAX 1232
+
+/* q/qlen: the query. out/outcap: the answer buffer (at least DNS_UDP_MAX bytes for
+ * UDP, 65535 for TCP). */
+void dns_handle(const struct dns_env *env, const uint8_t *q, size_t qlen, uint8_t *out,
+		size_t outcap, unsigned flags, struct dns_result *res);
+
+#endif

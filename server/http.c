@@ -1,0 +1,2 @@
+/* http.c - not written yet */
+#include "http.h"

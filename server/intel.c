@@ -1,0 +1,2 @@
+/* intel.c - not written yet */
+#include "intel.h"

@@ -1,0 +1,2 @@
+/* ipaddr.c - not written yet */
+#include "ipaddr.h"

@@ -1,0 +1,2 @@
+/* lists.c - not written yet */
+#include "lists.h"

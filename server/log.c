@@ -1,0 +1,2 @@
+/* log.c - not written yet */
+#include "log.h"

@@ -1,0 +1,27 @@
+/* log.c - leveled logging to stderr (foreground) or syslog.
+ *
+ * Cheap when filtered: the level test is done before the arguments are formatted.
+ * The level and the destination are the only process-wide state of the project:
+ * every thread logs, and a message must not need a context pointer to be written.
+ * Nothing here ever prints the API key: callers never pass it. */
+#ifndef THREATBL_LOG_H
+#define THREATBL_LOG_H
+
+enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+/* to_stderr: 1 = stderr with a timestamp, 0 = syslog(3) under "threatbld". */
+void log_open(int to_stderr, enum log_level level);
+void log_set_level(enum log_level level);
+int log_enabled(enum log_level level);
+/* "error", "warn", "info", "debug" -> level; -EINVAL if unknown. */
+int log_level_parse(const char *name);
+
+void log_write(enum log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#define log_err(...) log_write(LOG_LVL_ERROR, __VA_ARGS__)
+#define log_warn(...) do { if (log_enabled(LOG_LVL_WARN)) log_write(LOG_LVL_WARN, __VA_ARGS__); } while (0)
+#define log_info(...) do { if (log_enabled(LOG_LVL_INFO)) log_write(LOG_LVL_INFO, __VA_ARGS__); } while (0)
+#define log_debug(...) do { if (log_enabled(LOG_LVL_DEBUG)) log_write(LOG_LVL_DEBUG, __VA_ARGS__); } while (0)
+
+#endif

@@ -1,0 +1,2 @@
+#include "server.h"
+int main(void) { return 0; }

@@ -1,0 +1,2 @@
+/* qname.c - not written yet */
+#include "qname.h"

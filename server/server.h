@@ -1,0 +1,59 @@
+/* server.c - the server context: everything one running threatbld owns, and its life.
+ *
+ * server_run() loads the verdicts, binds every listen address, drops root, runs the
+ * loop, reloads on SIGHUP (new configuration, zones and lists built on a worker thread
+ * and swapped in on the loop thread; a bad one is logged and the old one kept) and
+ * stops on SIGTERM/SIGINT after writing pending verdicts. This is the single context
+ * passed by pointer; there are no other globals (log.c aside). */
+#ifndef THREATBL_SERVER_H
+#define THREATBL_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "cache.h"
+#include "config.h"
+#include "dns.h"
+#include "intel.h"
+#include "store.h"
+#include "zone.h"
+
+struct udp_listener;
+struct tcp_listener;
+
+struct server {
+	uv_loop_t loop;
+	char *config_path;          /* NULL: built from defaults and -l/-d */
+	char **cli_listen;          /* -l values, kept to override on reload */
+	size_t ncli_listen;
+	char *cli_database;         /* -d value */
+	struct config *cfg;
+	struct zoneset *zones;
+	struct cache *cache;
+	struct store *store;        /* NULL when no database */
+	struct intel *intel;        /* NULL when provider none */
+	char *api_key;              /* never logged */
+	struct dns_env env;         /* read by dns_handle; pointers swapped on reload */
+	struct udp_listener **udp;
+	size_t nudp;
+	struct tcp_listener **tcp;
+	size_t ntcp;
+	uv_signal_t sig_hup, sig_term, sig_int;
+	uv_timer_t list_watch;      /* polls the static lists' mtimes */
+	int reloading;
+	int stopping;
+	int exit_code;
+};
+
+/* The waiting queries' budget: UDP waiters per listener, TCP queries per connection. */
+#define SERVER_UDP_WAITERS 4096
+#define SERVER_TCP_INFLIGHT 32
+
+/* Set env.now from the clock; transports call it once per batch. */
+void server_tick(struct server *srv);
+
+/* Everything from main(): returns the process exit code. */
+int server_run(struct server *srv);
+
+#endif

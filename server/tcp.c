@@ -1,0 +1,2 @@
+/* tcp.c - not written yet */
+#include "tcp.h"

@@ -1,0 +1,2 @@
+/* udp.c - not written yet */
+#include "udp.h"

@@ -1,0 +1,2 @@
+/* zone.c - not written yet */
+#include "zone.h"

@@ -1,0 +1,68 @@
+/* zone.c - the zones a server answers for, built once from the configuration.
+ *
+ * zoneset_build() turns each [zone NAME] section into everything the answer path
+ * needs ready-made: the apex name in wire form, the SOA and NS RDATA (parsed with
+ * ldns from the configured text), the TTLs, each category's A address and TXT
+ * template, and the zone's static lists (lists.c). dns.c then only copies bytes.
+ * A zoneset is immutable once built: a reload builds a new one off the loop thread
+ * and swaps the pointer. */
+#ifndef THREATBL_ZONE_H
+#define THREATBL_ZONE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "lists.h"
+#include "verdict.h"
+
+/* A category as answered: the A RDATA and the TXT template split at '$'. */
+struct zone_cat {
+	int enabled;
+	uint8_t a[4];
+	const char *txt; /* template, "" = no TXT record; owned by the zone */
+	size_t txt_len;
+};
+
+struct zone {
+	char *name;              /* "bl.example.org", lowercase, for logs */
+	uint8_t apex[256];       /* wire form, lowercase */
+	size_t apex_len;
+	unsigned apex_labels;
+	uint8_t *soa_rdata;      /* mname rname serial refresh retry expire minimum */
+	size_t soa_rdata_len;
+	uint8_t *ns_rdata;       /* the NS names in wire form, one after another */
+	size_t *ns_len;          /* length of each */
+	size_t nns;
+	uint32_t ttl, negative_ttl, unknown_ttl;
+	enum config_unknown unknown;
+	struct zone_cat cat[VERDICT_NCAT];
+	struct zone_cat clean;   /* enabled = 0: clean IPs get NXDOMAIN */
+	struct lists *lists;     /* may be NULL */
+};
+
+struct zoneset {
+	struct zone *zones;
+	size_t n;
+	uint32_t serial;
+};
+
+/* Problems are reported like config_report_fn (FILE:LINE: message). */
+typedef void (*zone_report_fn)(void *arg, const char *file, unsigned line, const char *msg);
+
+/* Build every zone of cfg with the given SOA serial; reads the static lists (so call
+ * it off the loop thread once the server runs). Bad list lines are reported and
+ * skipped; a bad SOA/NS or an unreadable list fails the build with -EINVAL / -errno.
+ * On success *out is new (zoneset_free). */
+int zoneset_build(const struct config *cfg, uint32_t serial, zone_report_fn report,
+		  void *arg, struct zoneset **out);
+
+void zoneset_free(struct zoneset *zs);
+
+/* The zone whose apex is the longest suffix of the wire name `name` (any case, len
+ * bytes including the root label), or NULL. *apex_off is the offset of the apex
+ * within name. Never allocates. */
+const struct zone *zoneset_find(const struct zoneset *zs, const uint8_t *name, size_t len,
+				size_t *apex_off);
+
+#endif

@@ -1,0 +1,3 @@
+import tbltest
+if __name__ == "__main__":
+    tbltest.main()

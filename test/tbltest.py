@@ -1,0 +1,241 @@
+"""tbltest - what the black-box tests share: free ports, a running threatbld, queries,
+and a TAP runner for unittest cases (automake's tap-driver reads the output).
+
+Runs with Debian's /usr/bin/python3 and python3-dnspython only.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import unittest
+
+import dns.flags
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdatatype
+
+THREATBLD = os.environ.get("THREATBLD", "server/threatbld")
+THREATBL = os.environ.get("THREATBL", "tools/threatbl")
+TOP_SRCDIR = os.environ.get("TOP_SRCDIR", os.getcwd())
+
+
+def free_port():
+    """A port free for both UDP and TCP on 127.0.0.1."""
+    for _ in range(100):
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        t.bind(("127.0.0.1", 0))
+        port = t.getsockname()[1]
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            u.close()
+            t.close()
+        return port
+    raise RuntimeError("no free port")
+
+
+ZONE = "bl.test"
+
+BASE_ZONE = """
+[zone bl.test]
+soa = ns1.bl.test. hostmaster.bl.test. 3600 600 604800 300
+ns = ns1.bl.test. ns2.bl.test.
+ttl = 300
+negative-ttl = 120
+unknown-ttl = 30
+"""
+
+
+class Daemon:
+    """One threatbld started in a temporary directory on a free port.
+
+    conf: the configuration text; {port}, {dir} and {db} are filled in. A [server]
+    section with listen and log-level debug is added unless conf has one."""
+
+    def __init__(self, conf=BASE_ZONE, args=(), env=None, files=None, wait=True,
+                 tmpdir=None):
+        self.dir = tmpdir or tempfile.mkdtemp(prefix="threatbl-test-")
+        self.port = free_port()
+        self.db = os.path.join(self.dir, "verdicts.sqlite")
+        for name, text in (files or {}).items():
+            with open(os.path.join(self.dir, name), "w") as f:
+                f.write(text)
+        text = conf.format(port=self.port, dir=self.dir, db=self.db)
+        if "[server]" not in text:
+            text = ("[server]\nlisten = 127.0.0.1:%d\ndatabase = %s\nlog-level = debug\n"
+                    % (self.port, self.db)) + text
+        self.conf = os.path.join(self.dir, "threatbl.conf")
+        with open(self.conf, "w") as f:
+            f.write(text)
+        self.log = os.path.join(self.dir, "stderr.log")
+        e = dict(os.environ)
+        e.pop("THREATBL_API_KEY", None)
+        e.update(env or {})
+        self.logf = open(self.log, "ab")
+        self.proc = subprocess.Popen([THREATBLD, "-f", "-c", self.conf] + list(args),
+                                     stdout=self.logf, stderr=self.logf, env=e,
+                                     cwd=self.dir)
+        if wait:
+            self.wait_ready()
+
+    def zones(self):
+        out = []
+        with open(self.conf) as f:
+            for line in f:
+                line = line.strip()
+                if line.startswith("[zone ") and line.endswith("]"):
+                    out.append(line[6:-1].strip())
+        return out
+
+    def wait_ready(self, timeout=10.0):
+        """Ready when every zone answers its SOA (CONTRACT.md §2)."""
+        end = time.monotonic() + timeout
+        pending = self.zones()
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError("threatbld exited with %s:\n%s"
+                                   % (self.proc.returncode, self.stderr()))
+            try:
+                while pending:
+                    r = self.query(pending[0], "SOA", timeout=0.3)
+                    if r.rcode() != dns.rcode.NOERROR or not r.answer:
+                        break
+                    pending.pop(0)
+                if not pending:
+                    return
+            except (dns.exception.Timeout, ConnectionRefusedError, OSError):
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("threatbld not ready after %.0fs:\n%s" % (timeout, self.stderr()))
+
+    def query(self, name, rdtype="A", tcp=False, timeout=2.0, edns=-1, payload=1232,
+              want_dnssec=False, rd=False):
+        q = dns.message.make_query(name, rdtype, use_edns=edns, payload=payload,
+                                   want_dnssec=want_dnssec)
+        if not rd:
+            q.flags &= ~dns.flags.RD
+        if tcp:
+            return dns.query.tcp(q, "127.0.0.1", port=self.port, timeout=timeout)
+        return dns.query.udp(q, "127.0.0.1", port=self.port, timeout=timeout,
+                             ignore_trailing=True)
+
+    def send_raw_udp(self, data, timeout=1.0):
+        """Send bytes; return the answer bytes or None when nothing came back."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(timeout)
+        try:
+            s.sendto(data, ("127.0.0.1", self.port))
+            return s.recv(65535)
+        except socket.timeout:
+            return None
+        finally:
+            s.close()
+
+    def stderr(self):
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=10.0):
+        """SIGTERM and wait; returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise RuntimeError("threatbld did not stop on SIGTERM")
+        self.logf.close()
+        return self.proc.returncode
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.logf.close()
+
+    def cleanup(self):
+        self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def rev4(ip, zone=ZONE):
+    return ".".join(reversed(ip.split("."))) + "." + zone
+
+
+def rev6(ip, zone=ZONE):
+    import ipaddress
+    nib = ipaddress.IPv6Address(ip).exploded.replace(":", "")
+    return ".".join(reversed(nib)) + "." + zone
+
+
+def a_values(resp):
+    return sorted(rr.address for rrset in resp.answer
+                  if rrset.rdtype == dns.rdatatype.A for rr in rrset)
+
+
+def txt_values(resp):
+    return sorted(b"".join(rr.strings).decode() for rrset in resp.answer
+                  if rrset.rdtype == dns.rdatatype.TXT for rr in rrset)
+
+
+class TapResult(unittest.TestResult):
+    """Prints one TAP line per test as it ends."""
+
+    def __init__(self):
+        super().__init__()
+        self.n = 0
+
+    def _line(self, test, good, why=None, skip=None):
+        self.n += 1
+        name = test.id().split(".", 1)[-1]
+        if skip is not None:
+            print("ok %d - %s # SKIP %s" % (self.n, name, skip))
+        else:
+            print("%sok %d - %s" % ("" if good else "not ", self.n, name))
+        if why:
+            for line in why.rstrip().splitlines():
+                print("#   " + line)
+        sys.stdout.flush()
+
+    def addSuccess(self, test):
+        super().addSuccess(test)
+        self._line(test, True)
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        self._line(test, False, "".join(traceback.format_exception(*err)))
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        self._line(test, False, "".join(traceback.format_exception(*err)))
+
+    def addSkip(self, test, reason):
+        super().addSkip(test, reason)
+        self._line(test, True, skip=reason)
+
+
+def main():
+    """Run the calling module's TestCases and print TAP."""
+    mod = sys.modules["__main__"]
+    suite = unittest.defaultTestLoader.loadTestsFromModule(mod)
+    res = TapResult()
+    suite.run(res)
+    print("1..%d" % res.n)
+    sys.exit(0 if res.wasSuccessful() else 1)
