@@ -1,0 +1,99 @@
+/* config.c - the configuration file (CONTRACT.md §3) and its one table of options.
+ *
+ * config_load() reads an INI file with inih into a struct config of plain values; it
+ * checks types and ranges but builds nothing (zone.c and lists.c do that). The same
+ * code serves the daemon and `threatbld -t`. Every problem is reported through the
+ * report callback as FILE:LINE: message, and loading goes on, so one run shows them all. */
+#ifndef THREATBL_CONFIG_H
+#define THREATBL_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "verdict.h"
+
+/* Called once per problem. line is 0 when the problem is not tied to a line. */
+typedef void (*config_report_fn)(void *arg, const char *file, unsigned line,
+				 const char *msg);
+
+enum config_provider { CONFIG_PROVIDER_NONE, CONFIG_PROVIDER_CRIMINALIP, CONFIG_PROVIDER_AUTO };
+enum config_unknown { CONFIG_UNKNOWN_NXDOMAIN, CONFIG_UNKNOWN_SERVFAIL };
+
+/* A category line: NAME = ADDRESS TXT-TEMPLATE. */
+struct config_cat {
+	int enabled;   /* 0 when the key was given an empty value */
+	uint8_t a[4];  /* the A record, network order */
+	char *txt;     /* the TXT template ('$' = queried IP, '$$' = '$'); "" = no TXT */
+};
+
+struct config_zone {
+	char *name;            /* as written, without trailing dot, lowercased */
+	unsigned line;         /* where its section starts, for messages */
+	char *soa;             /* "mname rname refresh retry expire minimum" */
+	unsigned soa_line;
+	char **ns;             /* NULL-terminated list of NS names */
+	unsigned ns_line;
+	uint32_t ttl;
+	uint32_t negative_ttl;
+	enum config_unknown unknown;
+	uint32_t unknown_ttl;
+	struct config_cat cat[VERDICT_NCAT];
+	struct config_cat clean; /* enabled = 0: clean IPs get NXDOMAIN */
+	char **statics;        /* NULL-terminated list of static list paths, as written */
+	unsigned *static_lines;
+	size_t nstatics;
+};
+
+struct config {
+	char *file;            /* the path it was read from */
+	/* [server] */
+	char **listen;         /* NULL-terminated "ADDR:PORT" / "[V6]:PORT" strings */
+	size_t nlisten;
+	char *database;
+	char *user;            /* NULL: do not change user */
+	int log_level;         /* enum log_level */
+	unsigned threads;      /* UDP/TCP loops with SO_REUSEPORT; default 1 */
+	uint32_t tcp_idle_ms;  /* RFC 7766 idle timeout */
+	unsigned tcp_max_clients;
+	/* [intel] */
+	enum config_provider provider;
+	char *url;
+	char *api_key_file;    /* NULL: $THREATBL_API_KEY */
+	uint32_t timeout_ms;
+	uint32_t deadline_ms;
+	unsigned concurrency;
+	double rate;           /* calls per second */
+	unsigned rate_burst;
+	uint32_t daily_budget; /* 0 = no limit */
+	uint32_t fresh_s;
+	uint32_t max_stale_s;
+	int lookup_reserved;
+	unsigned queue_max;    /* lookups waiting for a slot; past it, queries get `unknown` */
+	/* [zone NAME] */
+	struct config_zone *zones;
+	size_t nzones;
+};
+
+/* Read and check FILE. On success *out is a new config (free with config_free) and 0 is
+ * returned; otherwise the problems went to report and a negative errno is returned
+ * (-EINVAL for content, -ENOENT / -EACCES ... when the file cannot be read). */
+int config_load(const char *file, config_report_fn report, void *arg, struct config **out);
+
+/* A config with every default and no zone, for tests and for -l/-d without -c. */
+struct config *config_defaults(void);
+
+void config_free(struct config *cfg);
+
+/* "250ms", "30s", "10m", "2h", "7d" or a bare number of seconds -> milliseconds.
+ * Returns 0 or -EINVAL / -ERANGE. */
+int config_parse_duration_ms(const char *text, uint64_t *ms);
+
+/* Replace the listen addresses (the -l options) or the database (-d). */
+int config_set_listen(struct config *cfg, char *const *addrs, size_t n);
+int config_set_database(struct config *cfg, const char *path);
+
+/* Split "ADDR:PORT" or "[V6]:PORT" into a sockaddr-ready host and port.
+ * Returns 0 or -EINVAL. host must hold 64 bytes. */
+int config_split_listen(const char *text, char *host, uint16_t *port);
+
+#endif
