@@ -24,8 +24,9 @@ struct tcp_listener;
 
 struct server {
 	uv_loop_t loop;
-	char *config_path;          /* NULL: built from defaults and -l/-d */
-	char **cli_listen;          /* -l values, kept to override on reload */
+	const char *config_path;    /* -c, or the default path */
+	int foreground;             /* -f: no fork, log to stderr */
+	char **cli_listen;          /* -l values, kept to override on reload (main's) */
 	size_t ncli_listen;
 	char *cli_database;         /* -d value */
 	struct config *cfg;
@@ -41,7 +42,12 @@ struct server {
 	size_t ntcp;
 	uv_signal_t sig_hup, sig_term, sig_int;
 	uv_timer_t list_watch;      /* polls the static lists' mtimes */
-	int reloading;
+	struct server_watch *watch; /* the lists' paths and mtimes of the zones in use */
+	int watching;               /* a stat job is on the thread pool */
+	int reloading;              /* a reload job is on the thread pool */
+	int reload_again;           /* a reload was asked while one ran */
+	uint32_t serial;            /* SOA serial of the zones in use */
+	int ready_fd;               /* -1, or the pipe to the waiting parent (no -f) */
 	int stopping;
 	int exit_code;
 };
@@ -55,5 +61,9 @@ void server_tick(struct server *srv);
 
 /* Everything from main(): returns the process exit code. */
 int server_run(struct server *srv);
+
+/* -t: load the configuration, its zones, lists and key; report problems on stderr as
+ * FILE:LINE: message. Returns 0 when valid, 1 otherwise. */
+int server_check(struct server *srv);
 
 #endif

@@ -1,2 +1,435 @@
-/* udp.c - not written yet */
+/* udp.c - DNS over UDP on one address: recvmmsg/sendmmsg batches, parked lookups. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dns.h"
+#include "intel.h"
+#include "log.h"
+#include "server.h"
 #include "udp.h"
+
+/* Datagrams per recvmmsg/sendmmsg call, and calls per readable event: past that the
+ * loop gets back to TCP and timers; the poll is level-triggered, so nothing is lost. */
+#define UDP_BATCH 64
+#define UDP_BATCHES 16
+/* Larger than any sensible query; a longer datagram is dropped whole. */
+#define UDP_RBUF 4096
+/* A query longer than this is answered at once rather than parked. */
+#define UDP_WAIT_QMAX 512
+
+/* Room for one IP_PKTINFO or IPV6_PKTINFO control message. */
+union udp_ctl {
+	struct cmsghdr align;
+	char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+};
+
+struct udp_waiter {
+	struct intel_waiter w;          /* first: the pointer intel hands back */
+	struct udp_listener *u;
+	struct udp_waiter *next, *prev; /* the free list (next only) or the parked list */
+	struct sockaddr_storage peer;
+	socklen_t peerlen;
+	uint16_t len;
+	uint16_t ctllen;                /* 0: no source address to set */
+	union udp_ctl ctl;
+	uint8_t query[UDP_WAIT_QMAX];
+};
+
+struct udp_listener {
+	uv_poll_t poll;
+	struct server *srv;
+	int fd;
+	int wildcard;                   /* bound to 0.0.0.0 or ::: answers need pktinfo */
+	int closing;
+	unsigned rused;                 /* receive headers the last batch filled */
+	struct udp_waiter *pool;        /* SERVER_UDP_WAITERS, allocated once */
+	struct udp_waiter *free_list;
+	struct udp_waiter *parked;
+	struct udp_stats st;
+	struct mmsghdr rmsg[UDP_BATCH];
+	struct mmsghdr smsg[UDP_BATCH];
+	struct iovec riov[UDP_BATCH];
+	struct iovec siov[UDP_BATCH];
+	struct sockaddr_storage peer[UDP_BATCH];
+	union udp_ctl rctl[UDP_BATCH];
+	union udp_ctl sctl[UDP_BATCH];
+	uint8_t rbuf[UDP_BATCH][UDP_RBUF];
+	uint8_t obuf[UDP_BATCH][DNS_UDP_MAX];
+	uint8_t wbuf[DNS_UDP_MAX];      /* answers of parked queries, one at a time */
+};
+
+static void udp_addr_str(const struct sockaddr *sa, char *buf, size_t size)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+
+		uv_ip6_name(s6, host, sizeof(host));
+		snprintf(buf, size, "[%s]:%u", host, ntohs(s6->sin6_port));
+	} else {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+
+		uv_ip4_name(s4, host, sizeof(host));
+		snprintf(buf, size, "%s:%u", host, ntohs(s4->sin_port));
+	}
+}
+
+/* The control message that makes an answer leave from the address its query came to,
+ * built from the query's IP_PKTINFO / IPV6_PKTINFO. Returns its length, 0 if none. */
+static size_t udp_reply_ctl(const struct msghdr *rx, union udp_ctl *out)
+{
+	struct cmsghdr *c, *o = &out->align;
+
+	for (c = CMSG_FIRSTHDR(rx); c; c = CMSG_NXTHDR((struct msghdr *)rx, c)) {
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			/* Source = the query's destination; ifindex 0 keeps routing in charge. */
+			pi.ipi_spec_dst = pi.ipi_addr;
+			pi.ipi_ifindex = 0;
+			memset(out, 0, sizeof(*out));
+			o->cmsg_level = IPPROTO_IP;
+			o->cmsg_type = IP_PKTINFO;
+			o->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(o), &pi, sizeof(pi));
+			return CMSG_SPACE(sizeof(pi));
+		}
+		if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+			struct in6_pktinfo pi;
+
+			/* The interface is kept: a link-local source needs it. */
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			memset(out, 0, sizeof(*out));
+			o->cmsg_level = IPPROTO_IPV6;
+			o->cmsg_type = IPV6_PKTINFO;
+			o->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(o), &pi, sizeof(pi));
+			return CMSG_SPACE(sizeof(pi));
+		}
+	}
+	return 0;
+}
+
+static void udp_waiter_cb(struct intel_waiter *iw, int status)
+{
+	struct udp_waiter *w = (struct udp_waiter *)((char *)iw - offsetof(struct udp_waiter, w));
+	struct udp_listener *u = w->u;
+	struct dns_result res;
+
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		u->parked = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	u->st.waiting--;
+
+	if (status != -ECANCELED && !u->closing) {
+		server_tick(u->srv);
+		dns_handle(&u->srv->env, w->query, w->len, u->wbuf, sizeof(u->wbuf),
+			   DNS_NOWAIT, &res);
+		if (res.status == DNS_REPLY) {
+			struct iovec iov = { .iov_base = u->wbuf, .iov_len = res.len };
+			struct msghdr mh = {
+				.msg_name = &w->peer, .msg_namelen = w->peerlen,
+				.msg_iov = &iov, .msg_iovlen = 1,
+				.msg_control = w->ctllen ? w->ctl.buf : NULL,
+				.msg_controllen = w->ctllen,
+			};
+
+			if (sendmsg(u->fd, &mh, MSG_DONTWAIT) < 0)
+				u->st.dropped++;
+			else
+				u->st.answered++;
+		}
+	}
+	w->prev = NULL;
+	w->next = u->free_list;
+	u->free_list = w;
+}
+
+/* Park query i of the batch until ip has a verdict. 0, or <0 when it cannot wait
+ * (too long, no free waiter, no intel, intel refuses): answer it at once then. */
+static int udp_park(struct udp_listener *u, unsigned i, const struct ipaddr *ip)
+{
+	struct udp_waiter *w = u->free_list;
+	const struct msghdr *mh = &u->rmsg[i].msg_hdr;
+	size_t len = u->rmsg[i].msg_len;
+
+	if (!w || !u->srv->intel || len > sizeof(w->query))
+		return -ENOSPC;
+	memcpy(w->query, u->rbuf[i], len);
+	w->len = (uint16_t)len;
+	memcpy(&w->peer, mh->msg_name, mh->msg_namelen);
+	w->peerlen = mh->msg_namelen;
+	w->ctllen = u->wildcard ? (uint16_t)udp_reply_ctl(mh, &w->ctl) : 0;
+	if (intel_wait(u->srv->intel, ip, &w->w, udp_waiter_cb) != 0)
+		return -EBUSY;
+	u->free_list = w->next;
+	w->prev = NULL;
+	w->next = u->parked;
+	if (u->parked)
+		u->parked->prev = w;
+	u->parked = w;
+	u->st.parked++;
+	u->st.waiting++;
+	return 0;
+}
+
+/* Send the batch's n answers; a partial send goes on from where it stopped, a full
+ * socket drops the rest (it is UDP: the client asks again). */
+static void udp_send_batch(struct udp_listener *u, unsigned n)
+{
+	unsigned sent = 0;
+	int r;
+
+	while (sent < n) {
+		r = sendmmsg(u->fd, u->smsg + sent, n - sent, MSG_DONTWAIT);
+		if (r > 0) {
+			sent += (unsigned)r;
+			u->st.answered += (unsigned)r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
+			u->st.dropped += n - sent;
+			return;
+		}
+		/* The first message failed on its own (a bad peer, no route): skip it. */
+		u->st.dropped++;
+		sent++;
+	}
+}
+
+/* One recvmmsg batch: returns the number of datagrams read, 0 when none, <0 on error. */
+static int udp_batch(struct udp_listener *u)
+{
+	struct server *srv = u->srv;
+	struct dns_result res;
+	unsigned i, nout = 0;
+	int n;
+
+	for (i = 0; i < u->rused; i++) {
+		u->rmsg[i].msg_hdr.msg_namelen = sizeof(u->peer[i]);
+		if (u->wildcard)
+			u->rmsg[i].msg_hdr.msg_controllen = sizeof(u->rctl[i]);
+	}
+	do
+		n = recvmmsg(u->fd, u->rmsg, UDP_BATCH, MSG_DONTWAIT, NULL);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		u->rused = 0;
+		if (n == 0 || errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		return -errno;
+	}
+	u->rused = (unsigned)n;
+	u->st.received += (unsigned)n;
+	server_tick(srv);
+
+	for (i = 0; i < (unsigned)n; i++) {
+		struct msghdr *rh = &u->rmsg[i].msg_hdr;
+		struct msghdr *sh = &u->smsg[nout].msg_hdr;
+		size_t len = u->rmsg[i].msg_len;
+
+		if (rh->msg_flags & MSG_TRUNC) {
+			u->st.oversized++;
+			continue;
+		}
+		dns_handle(&srv->env, u->rbuf[i], len, u->obuf[nout], DNS_UDP_MAX, 0, &res);
+		if (res.status == DNS_WAIT) {
+			if (udp_park(u, i, &res.ip) == 0)
+				continue;
+			u->st.unparked++;
+			dns_handle(&srv->env, u->rbuf[i], len, u->obuf[nout], DNS_UDP_MAX,
+				   DNS_NOWAIT, &res);
+		}
+		if (res.status != DNS_REPLY)
+			continue;
+		u->siov[nout].iov_len = res.len;
+		sh->msg_name = rh->msg_name;
+		sh->msg_namelen = rh->msg_namelen;
+		if (u->wildcard) {
+			sh->msg_controllen = udp_reply_ctl(rh, &u->sctl[nout]);
+			sh->msg_control = sh->msg_controllen ? u->sctl[nout].buf : NULL;
+		}
+		nout++;
+	}
+	if (nout)
+		udp_send_batch(u, nout);
+	return n;
+}
+
+static void udp_readable(uv_poll_t *p, int status, int events)
+{
+	struct udp_listener *u = p->data;
+	int b, n;
+
+	(void)events;
+	if (status < 0) {
+		log_err("udp: poll: %s", uv_strerror(status));
+		uv_poll_stop(p);
+		return;
+	}
+	for (b = 0; b < UDP_BATCHES; b++) {
+		n = udp_batch(u);
+		if (n < 0)
+			log_warn("udp: recvmmsg: %s", strerror(-n));
+		/* A short batch means the socket is (nearly) empty: spare the EAGAIN call. */
+		if (n < UDP_BATCH)
+			break;
+	}
+}
+
+static void udp_closed(uv_handle_t *h)
+{
+	struct udp_listener *u = h->data;
+
+	close(u->fd);
+	free(u->pool);
+	free(u);
+}
+
+static int udp_socket(const struct sockaddr *addr, int wildcard, const char *name)
+{
+	int fd, one = 1, err;
+	socklen_t alen = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						     : sizeof(struct sockaddr_in);
+
+	fd = socket(addr->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		err = -errno;
+		log_err("udp %s: socket: %s", name, strerror(-err));
+		return err;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		goto fail;
+	if (addr->sa_family == AF_INET6) {
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+			goto fail;
+		if (wildcard && setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one,
+					   sizeof(one)) < 0)
+			goto fail;
+	} else if (wildcard && setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)) < 0) {
+		goto fail;
+	}
+	if (bind(fd, addr, alen) < 0)
+		goto fail;
+	return fd;
+fail:
+	err = -errno;
+	log_err("udp %s: %s", name, strerror(-err));
+	close(fd);
+	return err;
+}
+
+int udp_start(struct server *srv, const struct sockaddr *addr, struct udp_listener **out)
+{
+	struct udp_listener *u;
+	char name[INET6_ADDRSTRLEN + 10];
+	unsigned i;
+	int wildcard, err;
+
+	if (addr->sa_family == AF_INET6) {
+		wildcard = IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)addr)->sin6_addr);
+	} else if (addr->sa_family == AF_INET) {
+		wildcard = ((const struct sockaddr_in *)addr)->sin_addr.s_addr == htonl(INADDR_ANY);
+	} else {
+		log_err("udp: address family %d not supported", addr->sa_family);
+		return -EAFNOSUPPORT;
+	}
+	udp_addr_str(addr, name, sizeof(name));
+
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	u->pool = calloc(SERVER_UDP_WAITERS, sizeof(*u->pool));
+	if (!u->pool) {
+		free(u);
+		return -ENOMEM;
+	}
+	for (i = 0; i < SERVER_UDP_WAITERS; i++) {
+		u->pool[i].u = u;
+		u->pool[i].next = i + 1 < SERVER_UDP_WAITERS ? &u->pool[i + 1] : NULL;
+	}
+	u->free_list = u->pool;
+	u->srv = srv;
+	u->wildcard = wildcard;
+	for (i = 0; i < UDP_BATCH; i++) {
+		struct msghdr *rh = &u->rmsg[i].msg_hdr, *sh = &u->smsg[i].msg_hdr;
+
+		u->riov[i].iov_base = u->rbuf[i];
+		u->riov[i].iov_len = UDP_RBUF;
+		rh->msg_iov = &u->riov[i];
+		rh->msg_iovlen = 1;
+		rh->msg_name = &u->peer[i];
+		if (wildcard)
+			rh->msg_control = u->rctl[i].buf;
+		u->siov[i].iov_base = u->obuf[i];
+		sh->msg_iov = &u->siov[i];
+		sh->msg_iovlen = 1;
+	}
+	u->rused = UDP_BATCH;
+
+	u->fd = udp_socket(addr, wildcard, name);
+	if (u->fd < 0) {
+		err = u->fd;
+		free(u->pool);
+		free(u);
+		return err;
+	}
+	err = uv_poll_init(&srv->loop, &u->poll, u->fd);
+	if (err < 0) {
+		log_err("udp %s: %s", name, uv_strerror(err));
+		close(u->fd);
+		free(u->pool);
+		free(u);
+		return err;
+	}
+	u->poll.data = u;
+	err = uv_poll_start(&u->poll, UV_READABLE, udp_readable);
+	if (err < 0) {
+		log_err("udp %s: %s", name, uv_strerror(err));
+		u->closing = 1;
+		uv_close((uv_handle_t *)&u->poll, udp_closed);
+		return err;
+	}
+	log_info("udp: listening on %s", name);
+	*out = u;
+	return 0;
+}
+
+void udp_close(struct udp_listener *u)
+{
+	struct udp_waiter *w;
+
+	if (!u || u->closing)
+		return;
+	u->closing = 1;
+	uv_poll_stop(&u->poll);
+	while ((w = u->parked)) {
+		u->parked = w->next;
+		if (u->srv->intel)
+			intel_cancel(u->srv->intel, &w->w);
+		w->prev = NULL;
+		w->next = u->free_list;
+		u->free_list = w;
+	}
+	u->st.waiting = 0;
+	uv_close((uv_handle_t *)&u->poll, udp_closed);
+}
+
+void udp_get_stats(const struct udp_listener *u, struct udp_stats *st)
+{
+	*st = u->st;
+}

@@ -38,6 +38,7 @@ struct zone {
 	enum config_unknown unknown;
 	struct zone_cat cat[VERDICT_NCAT];
 	struct zone_cat clean;   /* enabled = 0: clean IPs get NXDOMAIN */
+	uint8_t enabled_mask;    /* VERDICT_BIT() of every enabled category */
 	struct lists *lists;     /* may be NULL */
 };
 
@@ -53,7 +54,9 @@ typedef void (*zone_report_fn)(void *arg, const char *file, unsigned line, const
 /* Build every zone of cfg with the given SOA serial; reads the static lists (so call
  * it off the loop thread once the server runs). Bad list lines are reported and
  * skipped; a bad SOA/NS or an unreadable list fails the build with -EINVAL / -errno.
- * On success *out is new (zoneset_free). */
+ * SOA and NS names not ending in '.' are taken relative to the zone, as in a zone
+ * file. Every problem is reported (one run shows them all) before the build fails.
+ * On success *out is new (zoneset_free); on failure *out is untouched. */
 int zoneset_build(const struct config *cfg, uint32_t serial, zone_report_fn report,
 		  void *arg, struct zoneset **out);
 
