@@ -33,7 +33,7 @@ size_t cache_count(const struct cache *c);
 size_t cache_memory(const struct cache *c);
 
 /* Call fn for every entry (order unspecified); stop early when fn returns non-zero
- * and return that value. */
+ * and return that value. fn must not change the cache. */
 int cache_foreach(const struct cache *c,
 		  int (*fn)(void *arg, const struct ipaddr *ip, const struct verdict *v),
 		  void *arg);

@@ -43,12 +43,25 @@ struct cip_facts {
 enum intel_outcome criminalip_parse(long http_status, const char *body, size_t len,
 				    struct cip_facts *facts);
 
+/* criminalip_parse() with the reason: detail (may be NULL) gets a short printable
+ * reason for logs, made of the HTTP code, the body's status and a sanitised message;
+ * *refused (may be NULL) is set to 1 when the outcome is INTEL_TROUBLE although the
+ * service answered cleanly with a 4xx error object (for an IPv6 address that means
+ * "not supported"). */
+enum intel_outcome criminalip_judge(long http_status, const char *body, size_t len,
+				    struct cip_facts *facts, char *detail, size_t dsize,
+				    int *refused);
+
 /* Categories (VERDICT_BIT()s) of the facts. */
 uint8_t criminalip_classify(const struct cip_facts *facts);
 
 /* The facts as one compact JSON object, for the store. Returns the length, or -ENOSPC
  * when buf is too small. */
 int criminalip_facts_json(const struct cip_facts *facts, char *buf, size_t size);
+
+/* The reverse of criminalip_facts_json(), so that stored facts can be classified
+ * again. Unknown flag names and fields are ignored. Returns 0 or -EINVAL. */
+int criminalip_facts_from_json(const char *json, struct cip_facts *facts);
 
 /* The request URL for ip under base (no key in it). Returns length or -ENOSPC. */
 int criminalip_url(const char *base, const struct ipaddr *ip, char *buf, size_t size);

@@ -1,2 +1,557 @@
-/* dns.c - not written yet */
+/* dns.c - one DNS query in, one answer out; no sockets, no loop, no allocation.
+ *
+ * The answer is written straight into the caller's buffer: header, the question
+ * copied byte for byte, then records whose owner names are compression pointers into
+ * that question (0xC00C for the name, 0xC000|(12+apex_off) for the apex). Every write
+ * is checked against a limit that already leaves room for the OPT record; an answer
+ * that does not fit is rewritten as TC=1 (UDP) or SERVFAIL (TCP). */
 #include "dns.h"
+
+#include <string.h>
+
+#include "qname.h"
+
+enum {
+	T_A = 1, T_NS = 2, T_SOA = 6, T_TXT = 16, T_OPT = 41,
+	T_IXFR = 251, T_AXFR = 252, T_ANY = 255,
+	C_IN = 1,
+};
+
+enum {
+	RC_NOERROR = 0, RC_FORMERR = 1, RC_SERVFAIL = 2, RC_NXDOMAIN = 3,
+	RC_NOTIMP = 4, RC_REFUSED = 5,
+};
+
+#define HDR_LEN 12
+#define OPT_LEN 11
+#define QNAME_PTR 0xc00c /* the question name, right after the header */
+#define TXT_MAX 255
+
+/* The RFC 5782 test entries, as IPv4-mapped addresses. */
+static const struct ipaddr test_listed = {
+	{ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 2 } };
+static const struct ipaddr test_clean = {
+	{ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1 } };
+
+/* What was read from the query. */
+struct query {
+	const uint8_t *q;
+	size_t qname_len;   /* wire name, root label included */
+	size_t qend;        /* end of the question section */
+	uint16_t qtype, qclass;
+	int edns;           /* an OPT record was present */
+	int do_bit;
+	uint8_t version;
+	uint16_t udp_size;
+};
+
+/* The answer being written. */
+struct out {
+	uint8_t *p;
+	size_t len;         /* written so far */
+	size_t cap;         /* limit for records: the OPT record's room is kept aside */
+	int over;           /* a record did not fit */
+	uint16_t an, ns;
+	int rcode, aa;
+	/* for TXT expansion and the apex pointer */
+	const struct ipaddr *ip;
+	char iptxt[IPADDR_STRLEN];
+	size_t iptxt_len;   /* 0 = not formatted yet */
+	uint16_t apex_ptr;
+	int ent_too;        /* the name is also an IPv6 prefix: never NXDOMAIN */
+};
+
+/* One answered category: its A address and TXT template. */
+struct hit {
+	const uint8_t *a;
+	const char *txt;
+	size_t txt_len;
+};
+
+static inline uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* Header flags: QR, the query's opcode, RD and CD copied; RA, AD and Z never set. */
+static void put_header(uint8_t *o, const uint8_t *q, int aa, int tc, int rcode)
+{
+	o[0] = q[0];
+	o[1] = q[1];
+	o[2] = (uint8_t)(0x80 | (q[2] & 0x79) | (aa ? 0x04 : 0) | (tc ? 0x02 : 0));
+	o[3] = (uint8_t)((q[3] & 0x10) | (rcode & 0x0f));
+}
+
+/* A header-only reply (FORMERR, NOTIMP for another opcode). */
+static void reply_bare(const uint8_t *q, uint8_t *out, int rcode, struct dns_result *res)
+{
+	put_header(out, q, 0, 0, rcode);
+	memset(out + 4, 0, HDR_LEN - 4);
+	res->status = DNS_REPLY;
+	res->len = HDR_LEN;
+}
+
+/* Skip a name anywhere after the question (compression allowed there). */
+static int skip_name(const uint8_t *q, size_t qlen, size_t *off)
+{
+	size_t o = *off, n = 0;
+
+	for (;;) {
+		uint8_t l;
+
+		if (o >= qlen)
+			return -1;
+		l = q[o];
+		if ((l & 0xc0) == 0xc0) {
+			if (qlen - o < 2)
+				return -1;
+			o += 2;
+			break;
+		}
+		if (l & 0xc0)
+			return -1;
+		o += 1 + (size_t)l;
+		if (l == 0)
+			break;
+		n += 1 + (size_t)l;
+		if (n > 254)
+			return -1;
+	}
+	*off = o;
+	return 0;
+}
+
+/* Options of an OPT record must tile its RDATA exactly. */
+static int check_options(const uint8_t *p, size_t len)
+{
+	while (len) {
+		size_t ol;
+
+		if (len < 4)
+			return -1;
+		ol = get16(p + 2);
+		if (len - 4 < ol)
+			return -1;
+		p += 4 + ol;
+		len -= 4 + ol;
+	}
+	return 0;
+}
+
+/* The question and the records after it. Returns an rcode (0 = fine). */
+static int parse_query(const uint8_t *q, size_t qlen, struct query *qr)
+{
+	size_t off = HDR_LEN, nrr, i;
+	unsigned an, ns, ar;
+
+	if (get16(q + 4) != 1)
+		return RC_FORMERR;
+	for (;;) {
+		uint8_t l;
+
+		if (off >= qlen)
+			return RC_FORMERR;
+		l = q[off];
+		if (l & 0xc0) /* pointer or extended label type */
+			return RC_FORMERR;
+		off++;
+		if (l == 0)
+			break;
+		off += l;
+		if (off - HDR_LEN > 254) /* 255 with the root label */
+			return RC_FORMERR;
+	}
+	if (qlen - off < 4 || off > qlen)
+		return RC_FORMERR;
+	qr->qname_len = off - HDR_LEN;
+	qr->qtype = get16(q + off);
+	qr->qclass = get16(q + off + 2);
+	off += 4;
+	qr->qend = off;
+
+	/* Answer and authority records in a query mean nothing; they are skipped only
+	 * to reach the additional section and its OPT record. */
+	an = get16(q + 6);
+	ns = get16(q + 8);
+	ar = get16(q + 10);
+	nrr = (size_t)an + ns + ar;
+	for (i = 0; i < nrr; i++) {
+		size_t start = off, rdlen;
+		uint16_t type;
+
+		if (skip_name(q, qlen, &off) || qlen - off < 10)
+			return RC_FORMERR;
+		type = get16(q + off);
+		rdlen = get16(q + off + 8);
+		if (qlen - off - 10 < rdlen)
+			return RC_FORMERR;
+		if (type == T_OPT && i >= (size_t)an + ns) {
+			if (qr->edns || off != start + 1 || q[start] != 0 ||
+			    check_options(q + off + 10, rdlen))
+				return RC_FORMERR;
+			qr->edns = 1;
+			qr->udp_size = get16(q + off + 2);
+			qr->version = q[off + 5];
+			qr->do_bit = !!(q[off + 6] & 0x80);
+		}
+		off += 10 + rdlen;
+	}
+	return 0;
+}
+
+/* Owner pointer, type, class IN, TTL and RDLENGTH of a record; NULL when the whole
+ * record (rdlen bytes of RDATA) would not fit. */
+static uint8_t *rr_start(struct out *o, uint16_t owner, uint16_t type, uint32_t ttl,
+			 size_t rdlen)
+{
+	uint8_t *p;
+
+	if (o->over || o->cap - o->len < 12 + rdlen) {
+		o->over = 1;
+		return NULL;
+	}
+	p = o->p + o->len;
+	put16(p, owner);
+	put16(p + 2, type);
+	put16(p + 4, C_IN);
+	put32(p + 6, ttl);
+	put16(p + 10, (uint16_t)rdlen);
+	o->len += 12 + rdlen;
+	return p + 12;
+}
+
+static void rr_a(struct out *o, const uint8_t *a, uint32_t ttl)
+{
+	uint8_t *p = rr_start(o, QNAME_PTR, T_A, ttl, 4);
+
+	if (p) {
+		memcpy(p, a, 4);
+		o->an++;
+	}
+}
+
+/* The SOA in the answer (ttl = zone ttl) or the authority section (negative TTL). */
+static void rr_soa(struct out *o, const struct zone *z, uint32_t ttl, int authority)
+{
+	uint8_t *p = rr_start(o, o->apex_ptr, T_SOA, ttl, z->soa_rdata_len);
+
+	if (!p)
+		return;
+	memcpy(p, z->soa_rdata, z->soa_rdata_len);
+	if (authority)
+		o->ns++;
+	else
+		o->an++;
+}
+
+static void rr_ns(struct out *o, const struct zone *z)
+{
+	const uint8_t *rd = z->ns_rdata;
+
+	for (size_t i = 0; i < z->nns; i++) {
+		uint8_t *p = rr_start(o, o->apex_ptr, T_NS, z->ttl, z->ns_len[i]);
+
+		if (!p)
+			return;
+		memcpy(p, rd, z->ns_len[i]);
+		rd += z->ns_len[i];
+		o->an++;
+	}
+}
+
+/* One TXT record of one character-string: the template with '$' replaced by the
+ * queried IP and '$$' by '$', cut at 255 bytes. Written in place. */
+static void rr_txt(struct out *o, const char *tpl, size_t tpl_len, uint32_t ttl)
+{
+	uint8_t *p = rr_start(o, QNAME_PTR, T_TXT, ttl, 1), *s;
+	size_t room, n = 0;
+
+	if (!p)
+		return;
+	s = p + 1;
+	room = o->cap - o->len; /* bytes left after the length byte */
+	if (room > TXT_MAX)
+		room = TXT_MAX;
+	for (size_t i = 0; i < tpl_len && n < TXT_MAX; i++) {
+		const char *src = tpl + i;
+		size_t k = 1;
+
+		if (tpl[i] == '$') {
+			if (i + 1 < tpl_len && tpl[i + 1] == '$') {
+				i++;
+			} else {
+				if (!o->iptxt_len)
+					o->iptxt_len = ipaddr_format(o->ip, o->iptxt);
+				src = o->iptxt;
+				k = o->iptxt_len;
+			}
+		}
+		if (k > TXT_MAX - n)
+			k = TXT_MAX - n;
+		if (k > room - n) {
+			o->over = 1;
+			return;
+		}
+		memcpy(s + n, src, k);
+		n += k;
+	}
+	*p = (uint8_t)n;
+	put16(p - 2, (uint16_t)(n + 1));
+	o->len += n;
+	o->an++;
+}
+
+/* NXDOMAIN or NODATA: the SOA in the authority section. */
+static void negative(struct out *o, const struct zone *z, int rcode, uint32_t ttl)
+{
+	if (rcode == RC_NXDOMAIN && o->ent_too)
+		rcode = RC_NOERROR;
+	o->rcode = rcode;
+	rr_soa(o, z, ttl, 1);
+}
+
+/* The zone's answer for an IP whose verdict is not ready. */
+static void unknown(struct out *o, const struct zone *z)
+{
+	if (z->unknown == CONFIG_UNKNOWN_SERVFAIL)
+		o->rcode = RC_SERVFAIL;
+	else
+		negative(o, z, RC_NXDOMAIN, z->unknown_ttl);
+}
+
+static void answer_hits(struct out *o, const struct zone *z, uint16_t qtype,
+			const struct hit *h, unsigned n)
+{
+	unsigned i;
+
+	if (qtype == T_A || qtype == T_ANY)
+		for (i = 0; i < n; i++)
+			rr_a(o, h[i].a, z->ttl);
+	if (qtype == T_TXT || qtype == T_ANY)
+		for (i = 0; i < n; i++)
+			if (h[i].txt_len)
+				rr_txt(o, h[i].txt, h[i].txt_len, z->ttl);
+	if (!o->an && !o->over)
+		negative(o, z, RC_NOERROR, z->negative_ttl);
+}
+
+/* A verdict's categories as answered in zone z: the enabled ones, or the `clean`
+ * answer when none is left. Returns how many (0 = NXDOMAIN). */
+static unsigned verdict_hits(const struct zone *z, uint8_t mask, struct hit *h)
+{
+	unsigned n = 0;
+
+	mask &= z->enabled_mask;
+	if (!mask) {
+		if (!z->clean.enabled)
+			return 0;
+		h[0] = (struct hit){ z->clean.a, z->clean.txt, z->clean.txt_len };
+		return 1;
+	}
+	for (int c = 0; c < VERDICT_NCAT; c++)
+		if (mask & VERDICT_BIT(c))
+			h[n++] = (struct hit){ z->cat[c].a, z->cat[c].txt, z->cat[c].txt_len };
+	return n;
+}
+
+/* Returns 1 when the query must wait for a lookup. */
+static int answer_ip(const struct dns_env *env, struct out *o, const struct zone *z,
+		     uint16_t qtype, unsigned flags)
+{
+	const struct ipaddr *ip = o->ip;
+	const struct lists_value *val;
+	struct hit h[VERDICT_NCAT];
+	struct verdict v;
+	unsigned n;
+
+	if (memcmp(ip, &test_listed, sizeof(*ip)) == 0) {
+		n = verdict_hits(z, VERDICT_ALL, h);
+		goto hits;
+	}
+	if (memcmp(ip, &test_clean, sizeof(*ip)) == 0)
+		goto clean;
+	if (z->lists) {
+		switch (lists_match(z->lists, ip, &val)) {
+		case LISTS_LISTED:
+			h[0].a = val->a;
+			h[0].txt = val->txt ? val->txt : "";
+			h[0].txt_len = strlen(h[0].txt);
+			n = 1;
+			goto hits;
+		case LISTS_EXCLUDED:
+			goto clean;
+		default:
+			break;
+		}
+	}
+	if (env->cache && cache_get(env->cache, ip, &v) == 0) {
+		/* A verdict stamped in the future (clock stepped back) counts as new. */
+		uint32_t age = env->now > v.checked ? env->now - v.checked : 0;
+
+		if (v.flags & VERDICT_F_UNKNOWN) {
+			if (age < env->unknown_retry_s) {
+				unknown(o, z);
+				return 0;
+			}
+		} else if (age < env->fresh_s || age < env->max_stale_s) {
+			if (age >= env->fresh_s && env->refresh)
+				env->refresh(env->refresh_arg, ip);
+			n = verdict_hits(z, v.mask, h);
+			goto hits;
+		}
+	}
+	if (!env->lookup_reserved && ipaddr_is_reserved(ip))
+		goto clean;
+	if (!env->lookups)
+		goto clean;
+	if (flags & DNS_NOWAIT) {
+		unknown(o, z);
+		return 0;
+	}
+	return 1;
+hits:
+	if (n) {
+		answer_hits(o, z, qtype, h, n);
+		return 0;
+	}
+clean:
+	negative(o, z, RC_NXDOMAIN, z->negative_ttl);
+	return 0;
+}
+
+static void answer_apex(struct out *o, const struct zone *z, uint16_t qtype)
+{
+	switch (qtype) {
+	case T_SOA:
+		rr_soa(o, z, z->ttl, 0);
+		break;
+	case T_NS:
+		rr_ns(o, z);
+		break;
+	case T_ANY:
+		rr_soa(o, z, z->ttl, 0);
+		rr_ns(o, z);
+		break;
+	}
+	if (!o->an && !o->over)
+		negative(o, z, RC_NOERROR, z->negative_ttl);
+}
+
+void dns_handle(const struct dns_env *env, const uint8_t *q, size_t qlen, uint8_t *out,
+		size_t outcap, unsigned flags, struct dns_result *res)
+{
+	struct query qr = { .q = q };
+	struct out o = { .p = out };
+	const struct zone *z = NULL;
+	struct ipaddr ip;
+	size_t limit, apex_off;
+	int rc;
+
+	res->status = DNS_DROP;
+	res->len = 0;
+	if (qlen < HDR_LEN || (q[2] & 0x80) || outcap < HDR_LEN)
+		return;
+	if ((q[2] >> 3 & 0x0f) != 0) {
+		reply_bare(q, out, RC_NOTIMP, res);
+		return;
+	}
+	rc = parse_query(q, qlen, &qr);
+	if (rc) {
+		reply_bare(q, out, rc, res);
+		return;
+	}
+
+	if (flags & DNS_TCP) {
+		limit = outcap < 65535 ? outcap : 65535;
+	} else {
+		limit = DNS_UDP_MIN;
+		if (qr.edns && qr.udp_size > limit)
+			limit = qr.udp_size < DNS_UDP_MAX ? qr.udp_size : DNS_UDP_MAX;
+		if (limit > outcap)
+			limit = outcap;
+	}
+	if (limit < qr.qend + (qr.edns ? OPT_LEN : 0))
+		return; /* only with a buffer smaller than the contract's */
+	o.cap = limit - (qr.edns ? OPT_LEN : 0);
+	memcpy(out + HDR_LEN, q + HDR_LEN, qr.qend - HDR_LEN);
+	o.len = qr.qend;
+
+	if (qr.edns && qr.version != 0) {
+		o.rcode = 16; /* BADVERS: the upper bits go into the OPT record */
+	} else if (qr.qclass != C_IN) {
+		o.rcode = RC_REFUSED;
+	} else if (qr.qtype == T_AXFR || qr.qtype == T_IXFR) {
+		o.rcode = RC_NOTIMP;
+	} else if (!(z = zoneset_find(env->zones, q + HDR_LEN, qr.qname_len, &apex_off))) {
+		o.rcode = RC_REFUSED;
+	} else {
+		o.aa = 1;
+		o.apex_ptr = (uint16_t)(0xc000 | (HDR_LEN + apex_off));
+		switch (qname_parse(q + HDR_LEN, qr.qname_len, apex_off, &ip)) {
+		case QNAME_APEX:
+			answer_apex(&o, z, qr.qtype);
+			break;
+		case QNAME_ENT:
+			negative(&o, z, RC_NOERROR, z->negative_ttl);
+			break;
+		case QNAME_OTHER:
+			negative(&o, z, RC_NXDOMAIN, z->negative_ttl);
+			break;
+		case QNAME_IP:
+			/* Four one-digit labels are also the first four nibbles of IPv6
+			 * names: the name has children, so it is never NXDOMAIN (RFC 8020),
+			 * or strict QNAME minimisation would stop there. */
+			o.ent_too = apex_off == 8;
+			o.ip = &ip;
+			if (answer_ip(env, &o, z, qr.qtype, flags)) {
+				res->status = DNS_WAIT;
+				res->ip = ip;
+				return;
+			}
+			break;
+		}
+	}
+
+	if (o.over) {
+		/* Too big: nothing but the question (and OPT); TC over UDP. Over TCP
+		 * only a 64 KiB answer could get here. */
+		o.len = qr.qend;
+		o.an = o.ns = 0;
+		if (flags & DNS_TCP)
+			o.rcode = RC_SERVFAIL;
+	}
+	put_header(out, q, o.aa, o.over && !(flags & DNS_TCP), o.rcode);
+	put16(out + 4, 1);
+	put16(out + 6, o.an);
+	put16(out + 8, o.ns);
+	put16(out + 10, qr.edns ? 1 : 0);
+	if (qr.edns) {
+		uint8_t *p = out + o.len;
+
+		p[0] = 0;
+		put16(p + 1, T_OPT);
+		put16(p + 3, DNS_UDP_MAX);
+		p[5] = (uint8_t)(o.rcode >> 4); /* extended RCODE, upper 8 bits */
+		p[6] = 0;                       /* version */
+		p[7] = qr.do_bit ? 0x80 : 0;
+		p[8] = 0;
+		put16(p + 9, 0);
+		o.len += OPT_LEN;
+	}
+	res->status = DNS_REPLY;
+	res->len = o.len;
+}

@@ -58,15 +58,17 @@ struct intel_backend {
 struct intel_waiter;
 typedef void (*intel_wait_cb)(struct intel_waiter *w, int status);
 struct intel_waiter {
-	struct intel_waiter *next, *prev; /* intel's */
-	void *lookup;                     /* intel's */
+	struct intel_waiter *next, *prev; /* intel's: all waiters, by arrival */
+	struct intel_waiter *lnext, *lprev; /* intel's: the waiters of one lookup */
+	void *lookup;                     /* intel's; NULL when not parked */
 	uint64_t deadline;                /* intel's, uv_now() ms */
 	intel_wait_cb cb;
 };
 
 struct intel;
 
-/* store may be NULL (no persistence). The backend is owned by intel from here on. */
+/* store may be NULL (no persistence). The backend is owned by intel from here on (also
+ * when this fails: it is then closed). The settings are copied, cfg is not kept. */
 int intel_new(uv_loop_t *loop, const struct config *cfg, struct intel_backend backend,
 	      struct cache *cache, struct store *store, struct intel **out);
 
@@ -77,11 +79,13 @@ int intel_new(uv_loop_t *loop, const struct config *cfg, struct intel_backend ba
 int intel_wait(struct intel *in, const struct ipaddr *ip, struct intel_waiter *w,
 	       intel_wait_cb cb);
 
-/* Forget a parked waiter without calling it (its query's connection went away). */
+/* Forget a parked waiter without calling it (its query's connection went away).
+ * Harmless on a waiter whose cb has already run (w->lookup is then NULL). */
 void intel_cancel(struct intel *in, struct intel_waiter *w);
 
 /* Look ip up in the background when allowed (a stale verdict); never blocks. Has the
- * signature of dns_env.refresh. */
+ * signature of dns_env.refresh. Does nothing when ip is already being looked up, the
+ * queue is full, or calls are paused or backing off. */
 void intel_refresh(void *in, const struct ipaddr *ip);
 
 /* New settings after a reload: also ends an "invalid api key" pause. The backend is
@@ -95,12 +99,29 @@ struct intel_stats {
 	uint64_t timeouts;   /* waiters answered at the deadline */
 	uint64_t rejected;   /* intel_wait refusals */
 	unsigned inflight, queued;
-	int paused;          /* 0, or the outcome that paused calls */
+	int paused;          /* 0, or the outcome that paused calls: INTEL_BAD_KEY,
+			      * INTEL_LIMIT (also the daily budget), INTEL_TROUBLE
+			      * (backing off) */
+	uint32_t calls_today;  /* calls started this UTC day */
+	uint32_t backoff_ms;   /* the current trouble backoff, 0 when reachable */
+	int one_at_a_time;     /* 1 after "busy" or trouble, until a call succeeds */
 };
 void intel_get_stats(const struct intel *in, struct intel_stats *st);
 
 /* Cancel every waiter (-ECANCELED) and lookup, close the backend, then call
  * done(arg) and free in. */
 void intel_close(struct intel *in, void (*done)(void *arg), void *arg);
+
+/* For tests: the clocks intel reads, a monotonic one in ms (uv_now by default) and
+ * unix seconds (time(NULL) by default, for the UTC day and verdict times). NULL
+ * functions restore the defaults. After moving a fake clock, call intel_poll so that
+ * deadlines and waiting calls are handled now rather than when the uv timers fire. */
+struct intel_clock {
+	uint64_t (*mono_ms)(void *arg);
+	int64_t (*unix_s)(void *arg);
+	void *arg;
+};
+void intel_set_clock(struct intel *in, const struct intel_clock *clk);
+void intel_poll(struct intel *in);
 
 #endif

@@ -1,2 +1,973 @@
-/* lists.c - not written yet */
+/* lists.c - static lists in rbldnsd's ip4set / ip4trie / ip6trie text formats.
+ *
+ * Loading collects every entry as a prefix (ranges are split into CIDR blocks) with
+ * a reference to its value, sorts the prefixes by (start, length, line order) and
+ * sweeps them once with a stack of the enclosing prefixes: the result is a partition
+ * of the address space into intervals, each naming "miss", "excluded" or a value, so
+ * that a lookup is a single binary search over the interval starts. */
 #include "lists.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LINE_MAX_BYTES 4096
+#define TXT_MAX 255
+#define STACK_MAX 132 /* nested prefixes of distinct lengths 0..128, plus one */
+
+/* Interval references: values[ref - REF_VALUE0] for the listed ones. */
+#define REF_MISS 0u
+#define REF_EXCL 1u
+#define REF_VALUE0 2u
+
+/* IPv4 prefix lengths are kept on the IPv6 scale (/24 = 120), so that an IPv6 prefix
+ * covering ::ffff:0:0/96 sorts as less specific than every IPv4 prefix. */
+#define V4LEN(bits) ((bits) + 96u)
+
+struct u128 {
+	uint64_t hi, lo;
+};
+
+struct ent4 {
+	uint64_t key; /* start << 32 | length (IPv6 scale) */
+	uint32_t seq, ref;
+};
+
+struct ent6 {
+	struct u128 start;
+	uint32_t seq, ref;
+	uint32_t len;
+};
+
+struct arena_block {
+	struct arena_block *next;
+	size_t used, cap;
+	char data[];
+};
+
+struct lists {
+	size_t n4, n6;
+	uint32_t *start4, *ref4;
+	struct u128 *start6;
+	uint32_t *ref6;
+	struct lists_value *values;
+	size_t nvalues;
+	struct arena_block *strings; /* interned TXT templates */
+	size_t entries, bytes;
+};
+
+struct strslot {
+	const char *s;
+	uint32_t hash, len;
+};
+
+/* Build-time state, freed when lists_load returns. */
+struct loader {
+	struct lists *l;
+	lists_report_fn report;
+	void *arg;
+	const char *file;
+	unsigned line;
+	const char *why; /* why the last parse step failed */
+	int saw_zero, zero_warned;
+
+	struct ent4 *e4;
+	struct ent6 *e6;
+	size_t n4, cap4, n6, cap6;
+	uint32_t seq;
+
+	struct strslot *strs; /* interned strings: open addressing */
+	size_t nstrs, capstrs;
+	uint32_t *vslots;     /* values: open addressing, index + 1 */
+	size_t capv, capvalues;
+
+	uint32_t def_ref;  /* 127.0.0.2, no text */
+	uint32_t file_ref; /* the current file's default */
+};
+
+__attribute__((format(printf, 3, 4)))
+static void say(struct loader *ld, int level, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	if (!ld->report)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ld->report(ld->arg, ld->file, ld->line, level, msg);
+}
+
+static int is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+static int is_comment(char c)
+{
+	return c == '#' || c == ';';
+}
+
+static char *skip_space(char *s)
+{
+	while (is_space(*s))
+		s++;
+	return s;
+}
+
+/* A short printable copy of the text where parsing failed, for messages. */
+static const char *excerpt(const char *s, char *buf, size_t size)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < size && s[i] && !is_space(s[i]); i++)
+		buf[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	buf[i] = '\0';
+	return buf;
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+	size_t ncap = *cap ? *cap : 64;
+	void *np;
+
+	if (need <= *cap)
+		return 0;
+	while (ncap < need)
+		ncap *= 2;
+	np = realloc(*p, ncap * size);
+	if (!np)
+		return -ENOMEM;
+	*p = np;
+	*cap = ncap;
+	return 0;
+}
+
+/* ---- interning: TXT strings and (A, TXT) values ---- */
+
+static uint32_t hash_bytes(const void *p, size_t len, uint32_t h)
+{
+	const uint8_t *b = p;
+
+	while (len--)
+		h = (h ^ *b++) * 16777619u; /* FNV-1a */
+	return h;
+}
+
+static char *arena_copy(struct lists *l, const char *s, size_t len)
+{
+	struct arena_block *b = l->strings;
+	char *p;
+
+	if (!b || b->cap - b->used < len + 1) {
+		size_t cap = 65536;
+
+		b = malloc(sizeof(*b) + cap);
+		if (!b)
+			return NULL;
+		b->next = l->strings;
+		b->used = 0;
+		b->cap = cap;
+		l->strings = b;
+		l->bytes += sizeof(*b) + cap;
+	}
+	p = b->data + b->used;
+	memcpy(p, s, len);
+	p[len] = '\0';
+	b->used += len + 1;
+	return p;
+}
+
+static const char *intern(struct loader *ld, const char *s, size_t len)
+{
+	uint32_t h = hash_bytes(s, len, 2166136261u);
+	size_t i;
+	char *copy;
+
+	if ((ld->nstrs + 1) * 2 > ld->capstrs) {
+		size_t ncap = ld->capstrs ? ld->capstrs * 2 : 256, j;
+		struct strslot *ns = calloc(ncap, sizeof(*ns));
+
+		if (!ns)
+			return NULL;
+		for (j = 0; j < ld->capstrs; j++) {
+			if (!ld->strs[j].s)
+				continue;
+			for (i = ld->strs[j].hash & (ncap - 1); ns[i].s; i = (i + 1) & (ncap - 1))
+				;
+			ns[i] = ld->strs[j];
+		}
+		free(ld->strs);
+		ld->strs = ns;
+		ld->capstrs = ncap;
+	}
+	for (i = h & (ld->capstrs - 1); ld->strs[i].s; i = (i + 1) & (ld->capstrs - 1))
+		if (ld->strs[i].hash == h && ld->strs[i].len == len &&
+		    memcmp(ld->strs[i].s, s, len) == 0)
+			return ld->strs[i].s;
+	copy = arena_copy(ld->l, s, len);
+	if (!copy)
+		return NULL;
+	ld->strs[i] = (struct strslot){ copy, h, (uint32_t)len };
+	ld->nstrs++;
+	return copy;
+}
+
+static uint32_t value_hash(const uint8_t a[4], const char *txt)
+{
+	return hash_bytes(&txt, sizeof(txt), hash_bytes(a, 4, 2166136261u));
+}
+
+/* The reference of value (a, txt); txt must be interned. 0 when out of memory. */
+static uint32_t value_ref(struct loader *ld, const uint8_t a[4], const char *txt)
+{
+	struct lists *l = ld->l;
+	size_t i;
+
+	if ((l->nvalues + 1) * 2 > ld->capv) {
+		size_t ncap = ld->capv ? ld->capv * 2 : 64, j;
+		uint32_t *ns = calloc(ncap, sizeof(*ns));
+
+		if (!ns)
+			return 0;
+		for (j = 0; j < l->nvalues; j++) {
+			for (i = value_hash(l->values[j].a, l->values[j].txt) & (ncap - 1); ns[i];
+			     i = (i + 1) & (ncap - 1))
+				;
+			ns[i] = (uint32_t)j + 1;
+		}
+		free(ld->vslots);
+		ld->vslots = ns;
+		ld->capv = ncap;
+	}
+	for (i = value_hash(a, txt) & (ld->capv - 1); ld->vslots[i]; i = (i + 1) & (ld->capv - 1)) {
+		const struct lists_value *v = &l->values[ld->vslots[i] - 1];
+
+		if (v->txt == txt && memcmp(v->a, a, 4) == 0)
+			return ld->vslots[i] - 1 + REF_VALUE0;
+	}
+	if (grow((void **)&l->values, &ld->capvalues, l->nvalues + 1, sizeof(*l->values)) < 0)
+		return 0;
+	memcpy(l->values[l->nvalues].a, a, 4);
+	l->values[l->nvalues].txt = txt;
+	ld->vslots[i] = (uint32_t)++l->nvalues;
+	return (uint32_t)l->nvalues - 1 + REF_VALUE0;
+}
+
+/* ---- 128-bit keys ---- */
+
+static struct u128 u128_from(const uint8_t b[16])
+{
+	struct u128 v = { 0, 0 };
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		v.hi = v.hi << 8 | b[i];
+		v.lo = v.lo << 8 | b[8 + i];
+	}
+	return v;
+}
+
+static int u128_cmp(struct u128 a, struct u128 b)
+{
+	if (a.hi != b.hi)
+		return a.hi < b.hi ? -1 : 1;
+	if (a.lo != b.lo)
+		return a.lo < b.lo ? -1 : 1;
+	return 0;
+}
+
+/* The host bits of a /len prefix. */
+static struct u128 u128_hostmask(unsigned len)
+{
+	struct u128 m;
+
+	if (len < 64) {
+		m.hi = ~0ull >> len;
+		m.lo = ~0ull;
+	} else {
+		m.hi = 0;
+		m.lo = len == 128 ? 0 : ~0ull >> (len - 64);
+	}
+	return m;
+}
+
+/* ---- collecting entries ---- */
+
+static int add4(struct loader *ld, uint32_t start, unsigned len, uint32_t ref)
+{
+	if (grow((void **)&ld->e4, &ld->cap4, ld->n4 + 1, sizeof(*ld->e4)) < 0)
+		return -ENOMEM;
+	ld->e4[ld->n4++] = (struct ent4){ (uint64_t)start << 32 | len, ld->seq++, ref };
+	return 0;
+}
+
+static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+/* An IPv6 prefix (already masked). Inside ::ffff:0:0/96 it is an IPv4 prefix; one
+ * that covers ::ffff:0:0/96 also covers every IPv4 address, less specifically. */
+static int add6(struct loader *ld, const uint8_t net[16], unsigned len, uint32_t ref)
+{
+	struct u128 m = u128_hostmask(len), s = u128_from(net), mp;
+	uint8_t mb[16] = { 0 };
+
+	if (len >= 96 && memcmp(net, mapped, 12) == 0)
+		return add4(ld, (uint32_t)s.lo, len, ref);
+	memcpy(mb, mapped, 12);
+	mp = u128_from(mb);
+	if (len < 96 && (mp.hi & ~m.hi) == s.hi && (mp.lo & ~m.lo) == s.lo &&
+	    add4(ld, 0, len, ref) < 0)
+		return -ENOMEM;
+	if (grow((void **)&ld->e6, &ld->cap6, ld->n6 + 1, sizeof(*ld->e6)) < 0)
+		return -ENOMEM;
+	ld->e6[ld->n6++] = (struct ent6){ s, ld->seq++, ref, len };
+	return 0;
+}
+
+/* ---- parsing ---- */
+
+/* One decimal octet 0-255; leading zeros are read as decimal, as rbldnsd does. */
+static char *octet(struct loader *ld, char *s, uint32_t *out)
+{
+	char *begin = s;
+	uint32_t n = 0;
+
+	if (*s < '0' || *s > '9')
+		return NULL;
+	while (*s >= '0' && *s <= '9') {
+		n = n * 10 + (uint32_t)(*s++ - '0');
+		if (n > 255)
+			return NULL;
+	}
+	if (*begin == '0' && s - begin > 1)
+		ld->saw_zero = 1;
+	*out = n;
+	return s;
+}
+
+/* rbldnsd's IPv4 prefix: 1 to 4 octets, left-aligned into *addr. */
+static char *prefix4(struct loader *ld, char *s, uint32_t *addr, unsigned *noct)
+{
+	uint32_t o;
+
+	*addr = 0;
+	for (*noct = 0; *noct < 4; ) {
+		if (*noct && *s != '.')
+			break;
+		if (*noct)
+			s++;
+		s = octet(ld, s, &o);
+		if (!s)
+			return NULL;
+		*addr |= o << (24 - 8 * *noct);
+		++*noct;
+	}
+	return s;
+}
+
+static uint32_t mask4(unsigned bits)
+{
+	return bits ? ~0u << (32 - bits) : 0;
+}
+
+/* Prefix length digits after '/'. */
+static char *prefix_len(struct loader *ld, char *s, unsigned max, unsigned *bits)
+{
+	unsigned n = 0;
+
+	if (*s < '0' || *s > '9') {
+		ld->why = "missing prefix length";
+		return NULL;
+	}
+	while (*s >= '0' && *s <= '9') {
+		n = n * 10 + (unsigned)(*s++ - '0');
+		if (n > max) {
+			ld->why = max == 32 ? "prefix length over 32" : "prefix length over 128";
+			return NULL;
+		}
+	}
+	*bits = n;
+	return s;
+}
+
+/* An IPv4 entry: prefix, CIDR or range, into [*lo, *hi]; *bits = -1 for a range. */
+static char *entry4(struct loader *ld, char *s, uint32_t *lo, uint32_t *hi, int *bits)
+{
+	uint32_t a, b;
+	unsigned na, nb, n;
+
+	ld->why = "invalid address";
+	s = prefix4(ld, s, &a, &na);
+	if (!s)
+		return NULL;
+	if (*s == '-') {
+		ld->why = "invalid range";
+		s = prefix4(ld, s + 1, &b, &nb);
+		if (!s)
+			return NULL;
+		if (nb == 1 && na > 1) /* 1.2.3.4-40: the last octet given */
+			b = (a & mask4(8 * (na - 1))) | b >> (8 * (na - 1));
+		else if (nb != na)
+			return NULL;
+		b |= ~mask4(8 * na);
+		if (a > b) {
+			ld->why = "range ends before it starts";
+			return NULL;
+		}
+		*lo = a;
+		*hi = b;
+		*bits = -1;
+		return s;
+	}
+	n = 8 * na;
+	if (*s == '/') {
+		s = prefix_len(ld, s + 1, 32, &n);
+		if (!s)
+			return NULL;
+	}
+	*lo = a;
+	*hi = a | ~mask4(n);
+	*bits = (int)n;
+	return s;
+}
+
+static int add_range4(struct loader *ld, uint32_t lo, uint32_t hi, uint32_t ref)
+{
+	uint64_t a = lo, b = hi;
+
+	while (a <= b) {
+		unsigned k = a ? (unsigned)__builtin_ctz((uint32_t)a) : 32;
+
+		while ((1ull << k) > b - a + 1)
+			k--;
+		if (add4(ld, (uint32_t)a, V4LEN(32 - k), ref) < 0)
+			return -ENOMEM;
+		a += 1ull << k;
+	}
+	return 0;
+}
+
+/* rbldnsd's value rules: ":A:TEXT", ":A" (the default's TEXT), or TEXT (the default's
+ * A). A is a dotted quad or N meaning 127.0.0.N. Returns a reference, or 0 after
+ * reporting the problem (or on out of memory, *oom set). */
+static uint32_t parse_value(struct loader *ld, char *s, uint32_t def_ref, int *oom)
+{
+	const struct lists_value *def = &ld->l->values[def_ref - REF_VALUE0];
+	char ex[48];
+	const char *txt = def->txt;
+	uint8_t a[4];
+	uint32_t ref;
+
+	memcpy(a, def->a, 4);
+	if (*s == ':') {
+		char *t = s + 1;
+		uint32_t v;
+		unsigned n;
+
+		t = prefix4(ld, t, &v, &n);
+		if (!t || (n != 1 && n != 4) || (*t && *t != ':' && !is_space(*t))) {
+			say(ld, 0, "invalid A value \"%s\"", excerpt(s + 1, ex, 24));
+			return 0;
+		}
+		if (n == 1 && v)
+			v = 0x7f000000u | v >> 24; /* N = 127.0.0.N; 0 stays invalid */
+		if (v == 0) {
+			say(ld, 0, "invalid A value \"%s\"", excerpt(s + 1, ex, 24));
+			return 0;
+		}
+		a[0] = v >> 24;
+		a[1] = v >> 16;
+		a[2] = v >> 8;
+		a[3] = v;
+		t = skip_space(t);
+		if (*t == ':') {
+			s = skip_space(t + 1);
+			txt = NULL;
+		} else if (*t && !is_comment(*t)) {
+			say(ld, 0, "unexpected text after the A value: \"%s\"",
+			    excerpt(t, ex, 24));
+			return 0;
+		}
+	} else {
+		txt = NULL;
+	}
+	if (!txt) {
+		size_t len = strlen(s);
+
+		if (len > TXT_MAX) {
+			say(ld, 1, "TXT template truncated to %d bytes", TXT_MAX);
+			len = TXT_MAX;
+		}
+		txt = intern(ld, s, len);
+		if (!txt) {
+			*oom = 1;
+			return 0;
+		}
+	}
+	ref = value_ref(ld, a, txt);
+	if (!ref)
+		*oom = 1;
+	return ref;
+}
+
+/* One line, trimmed of surrounding whitespace. Returns 0, or -ENOMEM. */
+static int parse_line(struct loader *ld, char *s)
+{
+	char ex[48];
+	int excl = 0, oom = 0, bits;
+	uint32_t ref, lo, hi;
+	char *p, *q;
+
+	if (!*s || is_comment(*s))
+		return 0;
+	if (*s == '$' || (s[0] == ':' && s[1] == '$')) {
+		say(ld, 1, "directive \"%s\" ignored", excerpt(s, ex, 24));
+		return 0;
+	}
+	if (s[0] == ':' && s[1] != ':') { /* "::1" is an address */
+		ref = parse_value(ld, s, ld->def_ref, &oom);
+		if (ref)
+			ld->file_ref = ref;
+		return oom ? -ENOMEM : 0;
+	}
+	if (*s == '!') {
+		excl = 1;
+		s = skip_space(s + 1);
+	}
+
+	/* IPv6 when the run of address characters holds a ':' and inet_pton takes it;
+	 * otherwise IPv4 (where ':' starts the value). */
+	for (p = s; (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') ||
+		    (*p >= 'A' && *p <= 'F') || *p == ':' || *p == '.'; p++)
+		;
+	q = memchr(s, ':', (size_t)(p - s));
+	if (q && p - s < 46) {
+		uint8_t net[16];
+		char tmp[46];
+		unsigned len = 128;
+		struct u128 m;
+		int i;
+
+		memcpy(tmp, s, (size_t)(p - s));
+		tmp[p - s] = '\0';
+		if (inet_pton(AF_INET6, tmp, net) == 1) {
+			if (*p == '/') {
+				p = prefix_len(ld, p + 1, 128, &len);
+				if (!p)
+					goto bad;
+			}
+			if (*p && !is_space(*p) && !is_comment(*p) && *p != ':') {
+				ld->why = "invalid address";
+				goto bad;
+			}
+			m = u128_hostmask(len);
+			for (i = 0; i < 16; i++) {
+				uint8_t hb = (uint8_t)((i < 8 ? m.hi >> (56 - 8 * i) :
+						    m.lo >> (56 - 8 * (i - 8))) & 0xff);
+
+				if (net[i] & hb) {
+					say(ld, 1, "host bits set in %s/%u, masked", tmp, len);
+					break;
+				}
+			}
+			for (i = 0; i < 16; i++)
+				net[i] &= (uint8_t)~((i < 8 ? m.hi >> (56 - 8 * i) :
+						      m.lo >> (56 - 8 * (i - 8))) & 0xff);
+			ref = excl ? REF_EXCL : ld->file_ref;
+			p = skip_space(p);
+			if (!excl && *p && !is_comment(*p)) {
+				ref = parse_value(ld, p, ld->file_ref, &oom);
+				if (!ref)
+					return oom ? -ENOMEM : 0;
+			}
+			ld->l->entries++;
+			return add6(ld, net, len, ref);
+		}
+	}
+
+	p = entry4(ld, s, &lo, &hi, &bits);
+	if (!p)
+		goto bad;
+	if (*p && !is_space(*p) && !is_comment(*p) && *p != ':') {
+		ld->why = "invalid address";
+		goto bad;
+	}
+	if (ld->saw_zero && !ld->zero_warned) {
+		say(ld, 1, "leading zeros read as decimal (\"010\" = 10); "
+			   "not reported again for this file");
+		ld->zero_warned = 1;
+	}
+	if (bits >= 0 && (lo & ~mask4((unsigned)bits))) {
+		say(ld, 1, "host bits set in \"%s\", masked", excerpt(s, ex, 40));
+		lo &= mask4((unsigned)bits);
+	}
+	ref = excl ? REF_EXCL : ld->file_ref;
+	p = skip_space(p);
+	if (!excl && *p && !is_comment(*p)) {
+		ref = parse_value(ld, p, ld->file_ref, &oom);
+		if (!ref)
+			return oom ? -ENOMEM : 0;
+	}
+	ld->l->entries++;
+	if (bits >= 0)
+		return add4(ld, lo, V4LEN((unsigned)bits), ref);
+	return add_range4(ld, lo, hi, ref);
+
+bad:
+	say(ld, 0, "%s: \"%s\"", ld->why, excerpt(s, ex, 40));
+	return 0;
+}
+
+/* Reads one line into buf (LINE_MAX_BYTES + 1). Returns 0 at the end of the file,
+ * else 1 with *toolong / *nul telling what was wrong with it. */
+static int read_line(FILE *f, char *buf, int *toolong, int *nul)
+{
+	size_t n = 0;
+	int c, any = 0;
+
+	*toolong = *nul = 0;
+	while ((c = getc_unlocked(f)) != EOF) {
+		any = 1;
+		if (c == '\n')
+			break;
+		if (c == '\0')
+			*nul = 1;
+		if (n < LINE_MAX_BYTES)
+			buf[n++] = (char)c;
+		else
+			*toolong = 1;
+	}
+	buf[n] = '\0';
+	return any;
+}
+
+static int load_file(struct loader *ld, const char *path)
+{
+	char *buf, *s, *e;
+	int toolong, nul, err = 0;
+	FILE *f;
+
+	f = fopen(path, "r");
+	if (!f) {
+		err = -errno;
+		ld->line = 0;
+		say(ld, 0, "cannot open: %s", strerror(errno));
+		return err;
+	}
+	buf = malloc(LINE_MAX_BYTES + 1);
+	if (!buf) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	ld->file = path;
+	ld->line = 0;
+	ld->file_ref = ld->def_ref;
+	ld->saw_zero = ld->zero_warned = 0;
+	while (read_line(f, buf, &toolong, &nul)) {
+		ld->line++;
+		if (toolong) {
+			say(ld, 0, "line longer than %d bytes, skipped", LINE_MAX_BYTES);
+			continue;
+		}
+		if (nul) {
+			say(ld, 0, "NUL byte in line, skipped");
+			continue;
+		}
+		s = skip_space(buf);
+		e = s + strlen(s);
+		while (e > s && is_space(e[-1]))
+			*--e = '\0';
+		ld->saw_zero = 0;
+		err = parse_line(ld, s);
+		if (err < 0)
+			goto out;
+	}
+	if (ferror(f)) {
+		err = errno ? -errno : -EIO;
+		ld->line = 0;
+		say(ld, 0, "read error: %s", strerror(-err));
+	}
+out:
+	free(buf);
+	fclose(f);
+	return err;
+}
+
+/* ---- building the interval tables ---- */
+
+static int cmp4(const void *x, const void *y)
+{
+	const struct ent4 *a = x, *b = y;
+
+	if (a->key != b->key)
+		return a->key < b->key ? -1 : 1;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static int cmp6(const void *x, const void *y)
+{
+	const struct ent6 *a = x, *b = y;
+	int c = u128_cmp(a->start, b->start);
+
+	if (c)
+		return c;
+	if (a->len != b->len)
+		return a->len < b->len ? -1 : 1;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* From pos on (up to the next start), the value is ref: replace a row that starts
+ * at pos, and merge with the previous row when it has the same value. */
+static void set4(struct lists *l, uint32_t pos, uint32_t ref)
+{
+	if (l->n4 && l->start4[l->n4 - 1] == pos) {
+		l->n4--;
+		if (l->n4 && l->ref4[l->n4 - 1] == ref)
+			return;
+	} else if (l->n4 && l->ref4[l->n4 - 1] == ref) {
+		return;
+	}
+	l->start4[l->n4] = pos;
+	l->ref4[l->n4++] = ref;
+}
+
+static void set6(struct lists *l, struct u128 pos, uint32_t ref)
+{
+	if (l->n6 && u128_cmp(l->start6[l->n6 - 1], pos) == 0) {
+		l->n6--;
+		if (l->n6 && l->ref6[l->n6 - 1] == ref)
+			return;
+	} else if (l->n6 && l->ref6[l->n6 - 1] == ref) {
+		return;
+	}
+	l->start6[l->n6] = pos;
+	l->ref6[l->n6++] = ref;
+}
+
+/* Sort, keep the last line of each (start, length), then sweep with the stack of
+ * enclosing prefixes. A prefix adds at most two rows (its start and the point after
+ * its end), plus the first row at 0. */
+static int build4(struct loader *ld)
+{
+	struct {
+		uint64_t end;
+		uint32_t ref;
+	} st[STACK_MAX];
+	struct lists *l = ld->l;
+	size_t i, n = 0, top = 0;
+
+	qsort(ld->e4, ld->n4, sizeof(*ld->e4), cmp4);
+	for (i = 0; i < ld->n4; i++) {
+		if (n && ld->e4[n - 1].key == ld->e4[i].key)
+			n--;
+		ld->e4[n++] = ld->e4[i];
+	}
+	l->start4 = malloc((2 * n + 1) * sizeof(*l->start4));
+	l->ref4 = malloc((2 * n + 1) * sizeof(*l->ref4));
+	if (!l->start4 || !l->ref4)
+		return -ENOMEM;
+	set4(l, 0, REF_MISS);
+	for (i = 0; i < n; i++) {
+		uint32_t start = (uint32_t)(ld->e4[i].key >> 32);
+		unsigned len = (unsigned)(ld->e4[i].key & 0xff);
+		unsigned host = len >= 96 ? 128 - len : 32;
+
+		while (top && st[top - 1].end < start) {
+			top--;
+			set4(l, (uint32_t)(st[top].end + 1), top ? st[top - 1].ref : REF_MISS);
+		}
+		st[top].end = (uint64_t)start + ((1ull << host) - 1);
+		st[top++].ref = ld->e4[i].ref;
+		set4(l, start, ld->e4[i].ref);
+	}
+	while (top) {
+		top--;
+		if (st[top].end < 0xffffffffull)
+			set4(l, (uint32_t)(st[top].end + 1), top ? st[top - 1].ref : REF_MISS);
+	}
+	return 0;
+}
+
+static int build6(struct loader *ld)
+{
+	struct {
+		struct u128 end;
+		uint32_t ref;
+	} st[STACK_MAX];
+	struct lists *l = ld->l;
+	struct u128 after;
+	size_t i, n = 0, top = 0;
+
+	qsort(ld->e6, ld->n6, sizeof(*ld->e6), cmp6);
+	for (i = 0; i < ld->n6; i++) {
+		if (n && u128_cmp(ld->e6[n - 1].start, ld->e6[i].start) == 0 &&
+		    ld->e6[n - 1].len == ld->e6[i].len)
+			n--;
+		ld->e6[n++] = ld->e6[i];
+	}
+	l->start6 = malloc((2 * n + 1) * sizeof(*l->start6));
+	l->ref6 = malloc((2 * n + 1) * sizeof(*l->ref6));
+	if (!l->start6 || !l->ref6)
+		return -ENOMEM;
+	set6(l, (struct u128){ 0, 0 }, REF_MISS);
+	for (i = 0; i < n; i++) {
+		struct u128 s = ld->e6[i].start, m = u128_hostmask(ld->e6[i].len);
+
+		while (top && u128_cmp(st[top - 1].end, s) < 0) {
+			top--;
+			after = st[top].end;
+			if (++after.lo == 0)
+				after.hi++;
+			set6(l, after, top ? st[top - 1].ref : REF_MISS);
+		}
+		st[top].end = (struct u128){ s.hi | m.hi, s.lo | m.lo };
+		st[top++].ref = ld->e6[i].ref;
+		set6(l, s, ld->e6[i].ref);
+	}
+	while (top) {
+		top--;
+		after = st[top].end;
+		if (after.hi == ~0ull && after.lo == ~0ull)
+			continue;
+		if (++after.lo == 0)
+			after.hi++;
+		set6(l, after, top ? st[top - 1].ref : REF_MISS);
+	}
+	return 0;
+}
+
+/* Give back what the tables over-allocated; failure to shrink is harmless. */
+static void *shrink(void *p, size_t size)
+{
+	void *np = realloc(p, size ? size : 1);
+
+	return np ? np : p;
+}
+
+int lists_load(const char *const *paths, size_t n, lists_report_fn report, void *arg,
+	       struct lists **out)
+{
+	static const uint8_t def_a[4] = { 127, 0, 0, 2 };
+	struct loader ld = { .report = report, .arg = arg };
+	const char *empty;
+	size_t i;
+	int err = -ENOMEM;
+
+	*out = NULL;
+	ld.l = calloc(1, sizeof(*ld.l));
+	if (!ld.l)
+		return -ENOMEM;
+	empty = intern(&ld, "", 0);
+	if (!empty || !(ld.def_ref = value_ref(&ld, def_a, empty)))
+		goto fail;
+	for (i = 0; i < n; i++) {
+		err = load_file(&ld, paths[i]);
+		if (err < 0)
+			goto fail;
+	}
+	err = -ENOMEM;
+	if (build4(&ld) < 0 || build6(&ld) < 0)
+		goto fail;
+	ld.l->start4 = shrink(ld.l->start4, ld.l->n4 * sizeof(*ld.l->start4));
+	ld.l->ref4 = shrink(ld.l->ref4, ld.l->n4 * sizeof(*ld.l->ref4));
+	ld.l->start6 = shrink(ld.l->start6, ld.l->n6 * sizeof(*ld.l->start6));
+	ld.l->ref6 = shrink(ld.l->ref6, ld.l->n6 * sizeof(*ld.l->ref6));
+	ld.l->values = shrink(ld.l->values, ld.l->nvalues * sizeof(*ld.l->values));
+	ld.l->bytes += sizeof(*ld.l) + ld.l->n4 * 8 + ld.l->n6 * 20 +
+		       ld.l->nvalues * sizeof(*ld.l->values);
+	*out = ld.l;
+	ld.l = NULL;
+	err = 0;
+fail:
+	lists_free(ld.l);
+	free(ld.e4);
+	free(ld.e6);
+	free(ld.strs);
+	free(ld.vslots);
+	return err;
+}
+
+enum lists_match lists_match(const struct lists *lists, const struct ipaddr *ip,
+			     const struct lists_value **val)
+{
+	size_t lo = 0, hi, mid;
+	uint32_t ref;
+
+	if (val)
+		*val = NULL;
+	if (!lists)
+		return LISTS_MISS;
+	if (ipaddr_is_v4(ip)) {
+		uint32_t x = ipaddr_v4(ip);
+
+		if (!lists->n4)
+			return LISTS_MISS;
+		for (hi = lists->n4; hi - lo > 1; ) {
+			mid = lo + (hi - lo) / 2;
+			if (lists->start4[mid] <= x)
+				lo = mid;
+			else
+				hi = mid;
+		}
+		ref = lists->ref4[lo];
+	} else {
+		struct u128 x = u128_from(ip->b);
+
+		if (!lists->n6)
+			return LISTS_MISS;
+		for (hi = lists->n6; hi - lo > 1; ) {
+			mid = lo + (hi - lo) / 2;
+			if (u128_cmp(lists->start6[mid], x) <= 0)
+				lo = mid;
+			else
+				hi = mid;
+		}
+		ref = lists->ref6[lo];
+	}
+	if (ref == REF_MISS)
+		return LISTS_MISS;
+	if (ref == REF_EXCL)
+		return LISTS_EXCLUDED;
+	if (val)
+		*val = &lists->values[ref - REF_VALUE0];
+	return LISTS_LISTED;
+}
+
+size_t lists_count(const struct lists *lists)
+{
+	return lists ? lists->entries : 0;
+}
+
+void lists_stats(const struct lists *lists, struct lists_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (!lists)
+		return;
+	st->entries = lists->entries;
+	st->intervals4 = lists->n4;
+	st->intervals6 = lists->n6;
+	st->values = lists->nvalues;
+	st->bytes = lists->bytes;
+}
+
+void lists_free(struct lists *lists)
+{
+	struct arena_block *b, *next;
+
+	if (!lists)
+		return;
+	for (b = lists->strings; b; b = next) {
+		next = b->next;
+		free(b);
+	}
+	free(lists->start4);
+	free(lists->ref4);
+	free(lists->start6);
+	free(lists->ref6);
+	free(lists->values);
+	free(lists);
+}

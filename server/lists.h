@@ -29,7 +29,23 @@ struct lists;
 
 /* Read paths[0..n-1]. Bad lines are reported and skipped; a file that cannot be read
  * is reported and makes the call fail with its negative errno (a reload then keeps the
- * old lists). On success *out is a new structure (lists_free), possibly empty. */
+ * old lists). On success *out is a new structure (lists_free), possibly empty.
+ *
+ * The format, whatever the file is named (rbldnsd ip4set, ip4trie and ip6trie):
+ *   1.2.3.4  1.2.3.0/24  1.2.3 (=/24)  1.2 (=/16)  1 (=/8)  1.2.3.4-1.2.3.40
+ *   1.2.3.4-40 (suffix of the last octet given)  2001:db8::/32  2001:db8::1
+ *   !ENTRY                 exclusion: never listed (any value after it is ignored)
+ *   ENTRY :A:TEXT | ENTRY :A | ENTRY TEXT | ENTRY     A is a.b.c.d or N = 127.0.0.N;
+ *                          ":A" alone keeps the default TEXT, TEXT alone the default A
+ *   :A:TEXT                default value for the entries after it, up to the end of
+ *                          that file; each file starts with 127.0.0.2 and no text
+ *   # ; comments, blank lines; "$..." directives are ignored with a warning.
+ * Octets with leading zeros are read as decimal ("010" = 10), as rbldnsd does, with
+ * one warning per file. Ranges are split into CIDR blocks. A CIDR with host bits
+ * set is masked (warning). An IPv6 entry without "/len" must be followed by
+ * whitespace before its value. The most specific prefix wins; for the same prefix
+ * given twice the later line wins (files in order), silently. IPv6 prefixes that
+ * cover ::ffff:0:0/96 apply to IPv4 as well, as less specific than any IPv4 entry. */
 int lists_load(const char *const *paths, size_t n, lists_report_fn report, void *arg,
 	       struct lists **out);
 
@@ -45,6 +61,16 @@ enum lists_match lists_match(const struct lists *lists, const struct ipaddr *ip,
 
 /* Number of entries read (after skipping bad lines), for logs and tests. */
 size_t lists_count(const struct lists *lists);
+
+/* Sizes of the built structure, for logs and tests. */
+struct lists_stats {
+	size_t entries;    /* = lists_count() */
+	size_t intervals4; /* rows of the IPv4 interval table */
+	size_t intervals6; /* rows of the IPv6 interval table */
+	size_t values;     /* distinct (A, TXT) values */
+	size_t bytes;      /* memory held, roughly */
+};
+void lists_stats(const struct lists *lists, struct lists_stats *st);
 
 void lists_free(struct lists *lists);
 

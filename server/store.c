@@ -1,2 +1,841 @@
-/* store.c - not written yet */
+/* store.c - the verdicts in sqlite, so that they survive restarts (see store.h). */
 #include "store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "log.h"
+
+#define STORE_BATCH 1000           /* rows per transaction */
+#define STORE_GATHER_MS 200        /* how long the writer lets a batch fill */
+#define STORE_QUEUE_MAX 1000000    /* rows waiting; past it store_put refuses */
+#define STORE_BUSY_MS 3000         /* wait for another writer (`threatbl db purge`) */
+#define STORE_BACKOFF_MIN_MS 1000  /* retry delay after a failed commit, doubling */
+#define STORE_BACKOFF_MAX_MS 30000
+#define STORE_CLOSE_RETRY_MS 250   /* retry delay once store_close waits */
+#define STORE_CLOSE_MS 5000        /* how long store_close retries a failing disk */
+#define STORE_FULL_WARN_S 60       /* at most one queue-full warning per minute */
+
+enum store_kind { STORE_OP_PUT, STORE_OP_DEL };
+
+/* One queued change, in one allocation with its strings. */
+struct store_op {
+	struct store_op *next;
+	struct ipaddr ip;
+	struct verdict v;
+	uint32_t when;  /* unix time of the put: the row's created/updated */
+	uint8_t kind;   /* enum store_kind */
+	char *facts;    /* NULL, or inside text[] */
+	char text[];    /* source, NUL[, facts, NUL] */
+};
+
+struct store_oplist {
+	struct store_op *head, *tail;
+	size_t n;
+};
+
+struct store {
+	sqlite3 *db;  /* used by one thread at a time: the opener, then the writer */
+	char *path;
+	sqlite3_stmt *upsert, *del;
+
+	pthread_mutex_t mu;         /* guards everything below */
+	pthread_cond_t wake;        /* to the writer: rows queued, or stop */
+	struct store_oplist queue;  /* waiting changes, oldest first */
+	size_t inflight;            /* rows the writer holds (being written or retried) */
+	int started, stop;
+	struct timespec stop_deadline;
+	uint64_t written, failed, dropped;
+	uint64_t dropped_unwarned;
+	time_t last_full_warn;
+	pthread_t thread;
+};
+
+/* A migration brings schema version N to N + 1; it runs inside a transaction. */
+static int store_migrate_v1(sqlite3 *db)
+{
+	/* ip is the 16-byte key of ipaddr.h; ip_text and family are for people using the
+	 * sqlite3 shell. WITHOUT ROWID: the key is the row, there is no other index. */
+	return sqlite3_exec(db,
+		"CREATE TABLE verdicts ("
+		" ip BLOB NOT NULL PRIMARY KEY CHECK (length(ip) = 16),"
+		" ip_text TEXT NOT NULL,"
+		" family INTEGER NOT NULL CHECK (family IN (4, 6)),"
+		" mask INTEGER NOT NULL,"
+		" flags INTEGER NOT NULL,"
+		" checked INTEGER NOT NULL,"
+		" source TEXT NOT NULL,"
+		" facts TEXT,"
+		" created INTEGER NOT NULL,"
+		" updated INTEGER NOT NULL"
+		") WITHOUT ROWID", NULL, NULL, NULL);
+}
+
+static int (*const store_migrations[])(sqlite3 *db) = {
+	store_migrate_v1,
+};
+
+#define STORE_SCHEMA ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
+
+int store_schema_version(void)
+{
+	return STORE_SCHEMA;
+}
+
+static int store_errno(sqlite3 *db, int rc)
+{
+	int sys;
+
+	switch (rc & 0xff) {
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_READONLY:
+		return -EROFS;
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+		return -EACCES;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_NOTADB:
+	case SQLITE_CORRUPT:
+		return -EINVAL;
+	case SQLITE_CANTOPEN:
+		sys = db ? sqlite3_system_errno(db) : 0;
+		return sys > 0 ? -sys : -EIO;
+	default:
+		return -EIO;
+	}
+}
+
+static void store_deadline(struct timespec *ts, unsigned ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
+static int store_ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* sqlite creates a missing file but the message for a missing directory is only
+ * "unable to open database file": say which directory. */
+static int store_check_dir(const char *path, char *err, size_t errlen)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[4096];
+	struct stat sb;
+
+	if (!slash)
+		return 0;
+	if ((size_t)(slash - path) >= sizeof(dir)) {
+		snprintf(err, errlen, "database %s: path too long", path);
+		return -ENAMETOOLONG;
+	}
+	if (slash == path) {
+		strcpy(dir, "/");
+	} else {
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = '\0';
+	}
+	if (stat(dir, &sb) < 0) {
+		int e = errno;
+
+		snprintf(err, errlen, "database %s: directory %s %s", path, dir,
+			 e == ENOENT ? "does not exist" : strerror(e));
+		return -e;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		snprintf(err, errlen, "database %s: %s is not a directory", path, dir);
+		return -ENOTDIR;
+	}
+	return 0;
+}
+
+/* One integer from a PRAGMA or query. */
+static int store_query_int(sqlite3 *db, const char *sql, int *out)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*out = sqlite3_column_int(s, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* The first row of a text PRAGMA ("ok" from quick_check, "wal" from journal_mode). */
+static int store_query_text(sqlite3 *db, const char *sql, char *out, size_t outlen)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(s, 0);
+
+		snprintf(out, outlen, "%s", t ? (const char *)t : "");
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+static int store_migrate(struct store *st, int version, char *err, size_t errlen)
+{
+	int rc, tables;
+
+	if (version == 0) {
+		/* Version 0 is a new file: refuse to add tables to someone else's database. */
+		rc = store_query_int(st->db, "SELECT count(*) FROM sqlite_schema", &tables);
+		if (rc != SQLITE_OK)
+			goto fail;
+		if (tables > 0) {
+			snprintf(err, errlen, "database %s has schema version 0 and %d tables: "
+				 "not a threatbl database", st->path, tables);
+			return -EINVAL;
+		}
+	}
+	while (version < STORE_SCHEMA) {
+		rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+		if (rc != SQLITE_OK)
+			goto fail;
+		/* Another process (a second threatbld, the tool) may have migrated it. */
+		rc = store_query_int(st->db, "PRAGMA user_version", &version);
+		if (rc == SQLITE_OK && version < STORE_SCHEMA) {
+			char sql[64];
+
+			rc = store_migrations[version](st->db);
+			snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
+			if (rc == SQLITE_OK)
+				rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+		}
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+		if (rc != SQLITE_OK)
+			goto fail;
+		if (version < STORE_SCHEMA) {
+			version++;
+			log_info("database %s: schema version %d", st->path, version);
+		}
+	}
+	return 0;
+fail:
+	snprintf(err, errlen, "database %s: cannot update the schema to version %d: %s",
+		 st->path, version + 1, sqlite3_errmsg(st->db));
+	rc = store_errno(st->db, rc);
+	if (!sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+static void store_free_ops(struct store_op *op)
+{
+	while (op) {
+		struct store_op *next = op->next;
+
+		free(op);
+		op = next;
+	}
+}
+
+static void store_free(struct store *st)
+{
+	sqlite3_finalize(st->upsert);
+	sqlite3_finalize(st->del);
+	if (st->db)
+		sqlite3_close_v2(st->db);
+	store_free_ops(st->queue.head);
+	pthread_cond_destroy(&st->wake);
+	pthread_mutex_destroy(&st->mu);
+	free(st->path);
+	free(st);
+}
+
+static int store_prepare(struct store *st)
+{
+	static const char upsert[] =
+		"INSERT INTO verdicts (ip, ip_text, family, mask, flags, checked, source,"
+		" facts, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)"
+		" ON CONFLICT (ip) DO UPDATE SET mask = excluded.mask,"
+		" flags = excluded.flags, checked = excluded.checked,"
+		" source = excluded.source, facts = excluded.facts,"
+		" updated = excluded.updated";
+	int rc;
+
+	rc = sqlite3_prepare_v3(st->db, upsert, -1, SQLITE_PREPARE_PERSISTENT,
+				&st->upsert, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v3(st->db, "DELETE FROM verdicts WHERE ip = ?1", -1,
+					SQLITE_PREPARE_PERSISTENT, &st->del, NULL);
+	return rc;
+}
+
+static int store_init(struct store *st, char *err, size_t errlen)
+{
+	pthread_condattr_t ca;
+	int rc;
+
+	if ((rc = pthread_mutex_init(&st->mu, NULL)))
+		goto fail;
+	if ((rc = pthread_condattr_init(&ca)))
+		goto fail_mutex;
+	rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (!rc)
+		rc = pthread_cond_init(&st->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	if (rc)
+		goto fail_mutex;
+	return 0;
+fail_mutex:
+	pthread_mutex_destroy(&st->mu);
+fail:
+	snprintf(err, errlen, "database: %s", strerror(rc));
+	return -rc;
+}
+
+int store_open(const char *path, struct store **out, char *err, size_t errlen)
+{
+	struct store *st;
+	char text[256];
+	int rc, version = 0;
+
+	*out = NULL;
+	if (!path || !*path) {
+		snprintf(err, errlen, "no database file given");
+		return -EINVAL;
+	}
+	if ((rc = store_check_dir(path, err, errlen)) < 0)
+		return rc;
+	st = calloc(1, sizeof(*st));
+	if (!st || !(st->path = strdup(path))) {
+		free(st);
+		snprintf(err, errlen, "database %s: out of memory", path);
+		return -ENOMEM;
+	}
+	if ((rc = store_init(st, err, errlen)) < 0) {
+		free(st->path);
+		free(st);
+		return rc;
+	}
+	/* NOMUTEX: the connection is used by one thread at a time (the opener until
+	 * store_start, then the writer), which makes the start-up load cheaper. */
+	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			     SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "database %s cannot be opened: %s", path,
+			 st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	if (sqlite3_db_readonly(st->db, "main") == 1) {
+		snprintf(err, errlen, "database %s cannot be opened for writing", path);
+		rc = SQLITE_READONLY;
+		goto fail;
+	}
+	sqlite3_busy_timeout(st->db, STORE_BUSY_MS);
+
+	rc = store_query_int(st->db, "PRAGMA user_version", &version);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "database %s cannot be read: %s", path,
+			 sqlite3_errmsg(st->db));
+		goto fail;
+	}
+	if (version > STORE_SCHEMA) {
+		snprintf(err, errlen, "database %s has schema version %d; this threatbld "
+			 "knows up to %d", path, version, STORE_SCHEMA);
+		store_free(st);
+		return -EPROTO;
+	}
+	rc = store_query_text(st->db, "PRAGMA quick_check(1)", text, sizeof(text));
+	if (rc != SQLITE_OK || strcmp(text, "ok") != 0) {
+		snprintf(err, errlen, "database %s is corrupt: %s", path,
+			 rc != SQLITE_OK ? sqlite3_errmsg(st->db) : text);
+		if (rc == SQLITE_OK)
+			rc = SQLITE_CORRUPT;
+		goto fail;
+	}
+	/* WAL: readers (`threatbl db`) never block the writer; synchronous=NORMAL: a
+	 * crash loses at most the last batches, the file stays consistent. */
+	rc = store_query_text(st->db, "PRAGMA journal_mode = WAL", text, sizeof(text));
+	if (rc == SQLITE_OK && strcmp(text, "wal") != 0) {
+		snprintf(err, errlen, "database %s cannot use WAL mode (journal mode %s)",
+			 path, text);
+		rc = SQLITE_CANTOPEN;
+		goto fail;
+	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(st->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "database %s cannot be opened for writing: %s", path,
+			 sqlite3_errmsg(st->db));
+		goto fail;
+	}
+	if ((rc = store_migrate(st, version, err, errlen)) < 0) {
+		store_free(st);
+		return rc;
+	}
+	if ((rc = store_prepare(st)) != SQLITE_OK) {
+		snprintf(err, errlen, "database %s: %s", path, sqlite3_errmsg(st->db));
+		goto fail;
+	}
+	*out = st;
+	return 0;
+fail:
+	rc = store_errno(st->db, rc);
+	store_free(st);
+	return rc;
+}
+
+int store_load(struct store *st,
+	       int (*fn)(void *arg, const struct ipaddr *ip, const struct verdict *v),
+	       void *arg)
+{
+	sqlite3_stmt *s;
+	struct ipaddr ip;
+	struct verdict v;
+	unsigned long bad = 0;
+	int rc, ret = 0;
+
+	rc = sqlite3_prepare_v2(st->db, "SELECT ip, mask, flags, checked FROM verdicts",
+				-1, &s, NULL);
+	if (rc != SQLITE_OK) {
+		log_err("database %s: %s", st->path, sqlite3_errmsg(st->db));
+		return store_errno(st->db, rc);
+	}
+	memset(&v, 0, sizeof(v));
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const void *key = sqlite3_column_blob(s, 0);
+
+		if (!key || sqlite3_column_bytes(s, 0) != (int)sizeof(ip.b)) {
+			bad++;
+			continue;
+		}
+		memcpy(ip.b, key, sizeof(ip.b));
+		v.mask = (uint8_t)sqlite3_column_int(s, 1);
+		v.flags = (uint8_t)sqlite3_column_int(s, 2);
+		v.checked = (uint32_t)sqlite3_column_int64(s, 3);
+		if ((ret = fn(arg, &ip, &v)))
+			break;
+	}
+	if (!ret && rc != SQLITE_DONE) {
+		log_err("database %s: reading verdicts: %s", st->path, sqlite3_errmsg(st->db));
+		ret = store_errno(st->db, rc);
+	}
+	sqlite3_finalize(s);
+	if (bad)
+		log_warn("database %s: %lu rows with a malformed ip skipped", st->path, bad);
+	return ret;
+}
+
+/* Write ops in one transaction; on failure nothing is written and the sqlite message
+ * is put into err. */
+static int store_write(struct store *st, const struct store_op *op, char *err,
+		       size_t errlen)
+{
+	char ip_text[IPADDR_STRLEN];
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	for (; rc == SQLITE_OK && op; op = op->next) {
+		if (op->kind == STORE_OP_DEL) {
+			s = st->del;
+			sqlite3_bind_blob(s, 1, op->ip.b, sizeof(op->ip.b), SQLITE_STATIC);
+		} else {
+			s = st->upsert;
+			ipaddr_format(&op->ip, ip_text);
+			sqlite3_bind_blob(s, 1, op->ip.b, sizeof(op->ip.b), SQLITE_STATIC);
+			sqlite3_bind_text(s, 2, ip_text, -1, SQLITE_STATIC);
+			sqlite3_bind_int(s, 3, ipaddr_is_v4(&op->ip) ? 4 : 6);
+			sqlite3_bind_int(s, 4, op->v.mask);
+			sqlite3_bind_int(s, 5, op->v.flags);
+			sqlite3_bind_int64(s, 6, op->v.checked);
+			sqlite3_bind_text(s, 7, op->text, -1, SQLITE_STATIC);
+			if (op->facts)
+				sqlite3_bind_text(s, 8, op->facts, -1, SQLITE_STATIC);
+			else
+				sqlite3_bind_null(s, 8);
+			sqlite3_bind_int64(s, 9, op->when);
+		}
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_DONE)
+			rc = SQLITE_OK;
+		else
+			snprintf(err, errlen, "%s", sqlite3_errmsg(st->db));
+		sqlite3_reset(s);
+	}
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+		if (rc != SQLITE_OK)
+			snprintf(err, errlen, "%s", sqlite3_errmsg(st->db));
+	} else if (!s) {
+		snprintf(err, errlen, "%s", sqlite3_errmsg(st->db));
+	}
+	if (rc != SQLITE_OK && !sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+/* Move up to max ops from the head of src to the tail of dst. */
+static void store_take(struct store_oplist *dst, struct store_oplist *src, size_t max)
+{
+	struct store_op *first = src->head, *last = NULL, *op = first;
+	size_t n = 0;
+
+	while (op && n < max) {
+		last = op;
+		op = op->next;
+		n++;
+	}
+	if (!n)
+		return;
+	src->head = op;
+	if (!op)
+		src->tail = NULL;
+	src->n -= n;
+	last->next = NULL;
+	if (dst->tail)
+		dst->tail->next = first;
+	else
+		dst->head = first;
+	dst->tail = last;
+	dst->n += n;
+}
+
+/* The writer thread; store_close also runs it in place when the thread never
+ * started. Called and returns with st->mu unlocked. */
+static void *store_writer(void *arg)
+{
+	struct store *st = arg;
+	struct store_oplist batch = { 0 };
+	struct timespec until;
+	unsigned backoff = 0;   /* ms before the next retry; 0 = the last write worked */
+	unsigned long tries = 0; /* failed writes in this episode */
+	char err[256] = "";
+
+	pthread_mutex_lock(&st->mu);
+	for (;;) {
+		struct store_op *done;
+		size_t n;
+		int rc;
+
+		while (!st->queue.n && !batch.n && !st->stop)
+			pthread_cond_wait(&st->wake, &st->mu);
+		if (!st->queue.n && !batch.n)
+			break;
+		if (!backoff && !st->stop && batch.n + st->queue.n < STORE_BATCH) {
+			/* Let the batch fill: one transaction per row would be slow. */
+			store_deadline(&until, STORE_GATHER_MS);
+			while (!st->stop && batch.n + st->queue.n < STORE_BATCH)
+				if (pthread_cond_timedwait(&st->wake, &st->mu, &until) == ETIMEDOUT)
+					break;
+		}
+		store_take(&batch, &st->queue, STORE_BATCH - batch.n);
+		st->inflight = batch.n;
+		pthread_mutex_unlock(&st->mu);
+
+		rc = store_write(st, batch.head, err, sizeof(err));
+
+		if (rc == SQLITE_OK) {
+			done = batch.head;
+			n = batch.n;
+			batch.head = batch.tail = NULL;
+			batch.n = 0;
+			if (tries)
+				log_info("database %s: writing again after %lu failed attempts",
+					 st->path, tries);
+			tries = 0;
+			backoff = 0;
+			store_free_ops(done);
+			pthread_mutex_lock(&st->mu);
+			st->written += n;
+			st->inflight = 0;
+			continue;
+		}
+
+		/* Keep the rows, in order, and retry: the disk may get space again. */
+		if (!tries)
+			log_warn("database %s: cannot write %zu verdicts: %s; keeping them "
+				 "queued and retrying", st->path, batch.n, err);
+		tries++;
+		backoff = !backoff ? STORE_BACKOFF_MIN_MS :
+			  backoff * 2 > STORE_BACKOFF_MAX_MS ? STORE_BACKOFF_MAX_MS : backoff * 2;
+		pthread_mutex_lock(&st->mu);
+		st->failed++;
+		if (!st->stop) {
+			store_deadline(&until, backoff);
+			while (!st->stop)
+				if (pthread_cond_timedwait(&st->wake, &st->mu, &until) == ETIMEDOUT)
+					break;
+		}
+		if (st->stop) {
+			struct timespec now;
+
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (!store_ts_before(&now, &st->stop_deadline)) {
+				size_t lost = batch.n + st->queue.n;
+
+				store_take(&batch, &st->queue, st->queue.n);
+				st->inflight = 0;
+				pthread_mutex_unlock(&st->mu);
+				log_err("database %s: %zu verdicts lost, not written: %s",
+					st->path, lost, err);
+				store_free_ops(batch.head);
+				return NULL;
+			}
+			/* Closing: retry soon, until the deadline. */
+			store_deadline(&until, STORE_CLOSE_RETRY_MS);
+			if (store_ts_before(&st->stop_deadline, &until))
+				until = st->stop_deadline;
+			while (pthread_cond_timedwait(&st->wake, &st->mu, &until) == 0)
+				;
+		}
+	}
+	pthread_mutex_unlock(&st->mu);
+	return NULL;
+}
+
+int store_start(struct store *st)
+{
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	if (st->started) {
+		pthread_mutex_unlock(&st->mu);
+		return -EALREADY;
+	}
+	rc = pthread_create(&st->thread, NULL, store_writer, st);
+	if (!rc)
+		st->started = 1;
+	pthread_mutex_unlock(&st->mu);
+	return -rc;
+}
+
+static int store_enqueue(struct store *st, struct store_op *op)
+{
+	uint64_t dropped = 0;
+	time_t now;
+
+	op->next = NULL;
+	pthread_mutex_lock(&st->mu);
+	if (st->queue.n + st->inflight >= STORE_QUEUE_MAX) {
+		st->dropped++;
+		st->dropped_unwarned++;
+		now = time(NULL);
+		if (now - st->last_full_warn >= STORE_FULL_WARN_S) {
+			st->last_full_warn = now;
+			dropped = st->dropped_unwarned;
+			st->dropped_unwarned = 0;
+		}
+		pthread_mutex_unlock(&st->mu);
+		free(op);
+		if (dropped)
+			log_warn("database %s: %d verdicts waiting to be written; %llu more "
+				 "kept in memory only", st->path, STORE_QUEUE_MAX,
+				 (unsigned long long)dropped);
+		return -ENOBUFS;
+	}
+	if (st->queue.tail)
+		st->queue.tail->next = op;
+	else
+		st->queue.head = op;
+	st->queue.tail = op;
+	st->queue.n++;
+	/* Wake the writer when it waits for a first row or for a full batch. */
+	if (st->queue.n == 1 || st->queue.n + st->inflight == STORE_BATCH)
+		pthread_cond_signal(&st->wake);
+	pthread_mutex_unlock(&st->mu);
+	return 0;
+}
+
+int store_put(struct store *st, const struct ipaddr *ip, const struct verdict *v,
+	      const char *source, const char *facts_json)
+{
+	size_t slen, flen;
+	struct store_op *op;
+
+	if (!source)
+		source = "";
+	slen = strlen(source) + 1;
+	flen = facts_json ? strlen(facts_json) + 1 : 0;
+	op = malloc(sizeof(*op) + slen + flen);
+	if (!op)
+		return -ENOMEM;
+	op->ip = *ip;
+	op->v = *v;
+	op->when = (uint32_t)time(NULL);
+	op->kind = STORE_OP_PUT;
+	memcpy(op->text, source, slen);
+	op->facts = NULL;
+	if (facts_json) {
+		op->facts = op->text + slen;
+		memcpy(op->facts, facts_json, flen);
+	}
+	return store_enqueue(st, op);
+}
+
+int store_delete(struct store *st, const struct ipaddr *ip)
+{
+	struct store_op *op;
+
+	op = calloc(1, sizeof(*op) + 1);
+	if (!op)
+		return -ENOMEM;
+	op->ip = *ip;
+	op->kind = STORE_OP_DEL;
+	return store_enqueue(st, op);
+}
+
+void store_get_stats(struct store *st, struct store_stats *out)
+{
+	pthread_mutex_lock(&st->mu);
+	out->written = st->written;
+	out->failed = st->failed;
+	out->queued = st->queue.n + st->inflight;
+	out->dropped = st->dropped;
+	pthread_mutex_unlock(&st->mu);
+}
+
+void store_close(struct store *st)
+{
+	int started;
+
+	if (!st)
+		return;
+	pthread_mutex_lock(&st->mu);
+	st->stop = 1;
+	store_deadline(&st->stop_deadline, STORE_CLOSE_MS);
+	started = st->started;
+	pthread_cond_signal(&st->wake);
+	pthread_mutex_unlock(&st->mu);
+	if (started)
+		pthread_join(st->thread, NULL);
+	else
+		store_writer(st);
+	store_free(st);
+}
+
+/* The tool's helpers: synchronous, on the caller's thread. */
+
+static int store_dup_column(sqlite3_stmt *s, int col, char **out)
+{
+	const unsigned char *t;
+
+	if (!out)
+		return 0;
+	*out = NULL;
+	t = sqlite3_column_text(s, col);
+	if (t && !(*out = strdup((const char *)t)))
+		return -ENOMEM;
+	return 0;
+}
+
+int store_get(struct store *st, const struct ipaddr *ip, struct verdict *v,
+	      char **source, char **facts)
+{
+	sqlite3_stmt *s;
+	int rc, ret = 0;
+
+	if (source)
+		*source = NULL;
+	if (facts)
+		*facts = NULL;
+	rc = sqlite3_prepare_v2(st->db, "SELECT mask, flags, checked, source, facts"
+				" FROM verdicts WHERE ip = ?1", -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return store_errno(st->db, rc);
+	sqlite3_bind_blob(s, 1, ip->b, sizeof(ip->b), SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		memset(v, 0, sizeof(*v));
+		v->mask = (uint8_t)sqlite3_column_int(s, 0);
+		v->flags = (uint8_t)sqlite3_column_int(s, 1);
+		v->checked = (uint32_t)sqlite3_column_int64(s, 2);
+		ret = store_dup_column(s, 3, source);
+		if (!ret)
+			ret = store_dup_column(s, 4, facts);
+		if (ret && source) {
+			free(*source);
+			*source = NULL;
+		}
+	} else {
+		ret = rc == SQLITE_DONE ? -ENOENT : store_errno(st->db, rc);
+	}
+	sqlite3_finalize(s);
+	return ret;
+}
+
+int store_list(struct store *st,
+	       int (*fn)(void *arg, const struct ipaddr *ip, const struct verdict *v,
+			 const char *source, const char *facts),
+	       void *arg)
+{
+	sqlite3_stmt *s;
+	struct ipaddr ip;
+	struct verdict v;
+	int rc, ret = 0;
+
+	rc = sqlite3_prepare_v2(st->db, "SELECT ip, mask, flags, checked, source, facts"
+				" FROM verdicts ORDER BY ip", -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return store_errno(st->db, rc);
+	memset(&v, 0, sizeof(v));
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const void *key = sqlite3_column_blob(s, 0);
+
+		if (!key || sqlite3_column_bytes(s, 0) != (int)sizeof(ip.b))
+			continue;
+		memcpy(ip.b, key, sizeof(ip.b));
+		v.mask = (uint8_t)sqlite3_column_int(s, 1);
+		v.flags = (uint8_t)sqlite3_column_int(s, 2);
+		v.checked = (uint32_t)sqlite3_column_int64(s, 3);
+		ret = fn(arg, &ip, &v, (const char *)sqlite3_column_text(s, 4),
+			 (const char *)sqlite3_column_text(s, 5));
+		if (ret)
+			break;
+	}
+	if (!ret && rc != SQLITE_DONE)
+		ret = store_errno(st->db, rc);
+	sqlite3_finalize(s);
+	return ret;
+}
+
+int store_purge(struct store *st, const struct ipaddr *ip)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	rc = sqlite3_prepare_v2(st->db, "DELETE FROM verdicts WHERE ip = ?1", -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return store_errno(st->db, rc);
+	sqlite3_bind_blob(s, 1, ip->b, sizeof(ip->b), SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return store_errno(st->db, rc);
+	return sqlite3_changes(st->db) ? 0 : -ENOENT;
+}

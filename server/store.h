@@ -5,7 +5,14 @@
  * without new API calls), the source and the times. The loop thread never calls sqlite:
  * store_put() copies the row into a queue and one writer thread commits in batches, at
  * most about a second apart. A write error (full disk, read-only file) is logged once,
- * the rows stay queued (bounded) and writing resumes when it can. */
+ * the rows stay queued (bounded) and writing resumes when it can.
+ *
+ * Threads: store_open, store_load and store_start run on the starting thread before
+ * the loop runs; afterwards the loop thread calls only store_put, store_delete and
+ * store_get_stats, which take a mutex and never touch sqlite. store_get, store_list
+ * and store_purge are synchronous helpers for the `threatbl db` tool: they run sqlite
+ * on the caller's thread, never on the loop thread and never while the writer runs
+ * (the connection is used by one thread at a time). */
 #ifndef THREATBL_STORE_H
 #define THREATBL_STORE_H
 
@@ -28,7 +35,8 @@ int store_load(struct store *st,
 	       int (*fn)(void *arg, const struct ipaddr *ip, const struct verdict *v),
 	       void *arg);
 
-/* Start the writer thread. */
+/* Start the writer thread. 0, -EALREADY, or a negative errno from pthread_create.
+ * Rows put before it wait in the queue. */
 int store_start(struct store *st);
 
 /* Queue a verdict for writing; copies everything. source: "criminalip", ...;
@@ -44,11 +52,36 @@ struct store_stats {
 	uint64_t written;  /* rows committed */
 	uint64_t failed;   /* commits that failed */
 	size_t queued;     /* rows waiting */
+	uint64_t dropped;  /* puts refused with -ENOBUFS (queue full) */
 };
 void store_get_stats(struct store *st, struct store_stats *out);
 
 /* Write what is queued (waits for the writer, up to a few seconds on a failing disk),
  * stop the writer, close the database and free st. */
 void store_close(struct store *st);
+
+/* The schema version this code creates and knows (PRAGMA user_version). */
+int store_schema_version(void);
+
+/* For the `threatbl db` tool only (see the threads note above). */
+
+/* The stored verdict of ip. 0, -ENOENT when there is none, or a negative errno.
+ * source and facts may be NULL when not wanted; otherwise *source and *facts are
+ * new strings (free()) or NULL (facts not stored). */
+int store_get(struct store *st, const struct ipaddr *ip, struct verdict *v,
+	      char **source, char **facts);
+
+/* Call fn for every stored verdict, in the order of the 16-byte keys;
+ * source and facts (NULL when not stored) are valid during the call only. Stops
+ * early when fn returns non-zero and returns that value; 0 when done; a negative
+ * errno on error. */
+int store_list(struct store *st,
+	       int (*fn)(void *arg, const struct ipaddr *ip, const struct verdict *v,
+			 const char *source, const char *facts),
+	       void *arg);
+
+/* Delete the verdict of ip now (not queued). 0, -ENOENT when there was none, or a
+ * negative errno. A running threatbld still has it in memory until it restarts. */
+int store_purge(struct store *st, const struct ipaddr *ip);
 
 #endif

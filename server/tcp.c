@@ -1,2 +1,532 @@
-/* tcp.c - not written yet */
+/* tcp.c - DNS over TCP on one address (RFC 7766): connections, framing, flow control. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "dns.h"
+#include "intel.h"
+#include "log.h"
+#include "server.h"
 #include "tcp.h"
+
+#define TCP_BACKLOG 128
+/* The read buffer starts at this size and grows to hold the message being read. */
+#define TCP_RBUF_MIN 1024
+#define TCP_MSG_MAX 65535
+/* Past this many answer bytes not yet written, the connection is not read. */
+#define TCP_WMAX (128 * 1024)
+/* Used when the configuration says 0. */
+#define TCP_IDLE_DEFAULT_MS 10000
+
+struct tcp_conn;
+
+/* A query waiting for a lookup; allocated per query, at most SERVER_TCP_INFLIGHT per
+ * connection. */
+struct tcp_query {
+	struct intel_waiter w;
+	struct tcp_conn *c;
+	struct tcp_query *next, *prev;
+	uint16_t len;
+	uint8_t q[];
+};
+
+/* An answer the socket did not take at once, kept alive until its callback. */
+struct tcp_write {
+	uv_write_t req;
+	struct tcp_conn *c;
+	size_t len;
+	uint8_t data[];
+};
+
+struct tcp_conn {
+	uv_tcp_t h;
+	uv_timer_t idle;
+	struct tcp_listener *t;
+	struct tcp_conn *next, *prev;
+	uint8_t *rbuf;                  /* the length prefix and message being read */
+	size_t rlen, rcap;
+	struct tcp_query *parked;
+	unsigned inflight;              /* parked queries */
+	unsigned nwrites;               /* struct tcp_write in flight */
+	size_t wqueued;                 /* their bytes */
+	uint32_t idle_ms;
+	unsigned nclosed;               /* handles closed: freed at 2 */
+	unsigned reading : 1, eof : 1, closing : 1, counted : 1;
+};
+
+struct tcp_listener {
+	uv_tcp_t h;
+	struct server *srv;
+	struct tcp_conn *conns;         /* every conn not yet freed */
+	unsigned nopen;                 /* counted against tcp-clients */
+	unsigned nlive;                 /* allocated, not yet freed */
+	int closing, handle_closed, at_limit;
+	struct tcp_stats st;
+	uint8_t obuf[2 + TCP_MSG_MAX];  /* the answer being written: prefix + message */
+};
+
+static void conn_process(struct tcp_conn *c);
+static void conn_update(struct tcp_conn *c);
+
+static void tcp_maybe_free(struct tcp_listener *t)
+{
+	if (t->closing && t->handle_closed && t->nlive == 0)
+		free(t);
+}
+
+static void conn_closed(uv_handle_t *h)
+{
+	struct tcp_conn *c = h->data;
+	struct tcp_listener *t = c->t;
+
+	if (++c->nclosed < 2)
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		t->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	t->nlive--;
+	free(c->rbuf);
+	free(c);
+	tcp_maybe_free(t);
+}
+
+/* Close at once: parked queries are forgotten, pending writes are cancelled by libuv
+ * (their callbacks run before the close callbacks). */
+static void conn_close(struct tcp_conn *c)
+{
+	struct tcp_listener *t = c->t;
+	struct tcp_query *q;
+
+	if (c->closing)
+		return;
+	c->closing = 1;
+	if (c->counted) {
+		c->counted = 0;
+		t->nopen--;
+	}
+	while ((q = c->parked)) {
+		c->parked = q->next;
+		if (t->srv->intel)
+			intel_cancel(t->srv->intel, &q->w);
+		free(q);
+	}
+	c->inflight = 0;
+	uv_close((uv_handle_t *)&c->h, conn_closed);
+	uv_close((uv_handle_t *)&c->idle, conn_closed);
+}
+
+static void conn_idle_cb(uv_timer_t *tm)
+{
+	struct tcp_conn *c = tm->data;
+
+	/* Waiting for lookups is not idleness; the lookup deadline bounds it. */
+	if (c->inflight) {
+		uv_timer_start(&c->idle, conn_idle_cb, c->idle_ms, 0);
+		return;
+	}
+	c->t->st.idle_closed++;
+	conn_close(c);
+}
+
+static void conn_idle_restart(struct tcp_conn *c)
+{
+	uv_timer_start(&c->idle, conn_idle_cb, c->idle_ms, 0);
+}
+
+static void conn_written(uv_write_t *req, int status)
+{
+	struct tcp_write *w = (struct tcp_write *)((char *)req - offsetof(struct tcp_write, req));
+	struct tcp_conn *c = w->c;
+
+	c->nwrites--;
+	c->wqueued -= w->len;
+	free(w);
+	if (c->closing)
+		return;
+	if (status < 0) {
+		conn_close(c);
+		return;
+	}
+	conn_idle_restart(c);
+	conn_process(c);
+	conn_update(c);
+}
+
+/* Write the answer in t->obuf (prefix included): straight to the socket when it takes
+ * it, else copied into a write request. */
+static void conn_send(struct tcp_conn *c, size_t len)
+{
+	struct tcp_listener *t = c->t;
+	size_t total = 2 + len;
+	uv_buf_t buf;
+	struct tcp_write *w;
+	int n, err;
+
+	t->obuf[0] = (uint8_t)(len >> 8);
+	t->obuf[1] = (uint8_t)len;
+	buf = uv_buf_init((char *)t->obuf, (unsigned)total);
+	n = uv_try_write((uv_stream_t *)&c->h, &buf, 1);
+	if (n < 0 && n != UV_EAGAIN) {
+		conn_close(c);
+		return;
+	}
+	t->st.answered++;
+	if (n == (int)total) {
+		conn_idle_restart(c);
+		return;
+	}
+	if (n < 0)
+		n = 0;
+	w = malloc(sizeof(*w) + total - (size_t)n);
+	if (!w) {
+		conn_close(c);
+		return;
+	}
+	w->c = c;
+	w->len = total - (size_t)n;
+	memcpy(w->data, t->obuf + n, w->len);
+	buf = uv_buf_init((char *)w->data, (unsigned)w->len);
+	err = uv_write(&w->req, (uv_stream_t *)&c->h, &buf, 1, conn_written);
+	if (err < 0) {
+		free(w);
+		conn_close(c);
+		return;
+	}
+	c->nwrites++;
+	c->wqueued += w->len;
+}
+
+static void conn_query_cb(struct intel_waiter *iw, int status)
+{
+	struct tcp_query *q = (struct tcp_query *)((char *)iw - offsetof(struct tcp_query, w));
+	struct tcp_conn *c = q->c;
+	struct tcp_listener *t = c->t;
+	struct dns_result res;
+
+	if (q->prev)
+		q->prev->next = q->next;
+	else
+		c->parked = q->next;
+	if (q->next)
+		q->next->prev = q->prev;
+	c->inflight--;
+	if (status != -ECANCELED && !c->closing) {
+		server_tick(t->srv);
+		dns_handle(&t->srv->env, q->q, q->len, t->obuf + 2, TCP_MSG_MAX,
+			   DNS_TCP | DNS_NOWAIT, &res);
+		if (res.status == DNS_REPLY)
+			conn_send(c, res.len);
+	}
+	free(q);
+	if (c->closing)
+		return;
+	conn_process(c);
+	conn_update(c);
+}
+
+/* Park a query until ip has a verdict. 0, or <0: answer it at once. */
+static int conn_park(struct tcp_conn *c, const uint8_t *msg, size_t len,
+		     const struct ipaddr *ip)
+{
+	struct tcp_listener *t = c->t;
+	struct tcp_query *q;
+
+	if (!t->srv->intel)
+		return -ENOSYS;
+	q = malloc(sizeof(*q) + len);
+	if (!q)
+		return -ENOMEM;
+	q->c = c;
+	q->len = (uint16_t)len;
+	memcpy(q->q, msg, len);
+	if (intel_wait(t->srv->intel, ip, &q->w, conn_query_cb) != 0) {
+		free(q);
+		return -EBUSY;
+	}
+	q->prev = NULL;
+	q->next = c->parked;
+	if (c->parked)
+		c->parked->prev = q;
+	c->parked = q;
+	c->inflight++;
+	t->st.parked++;
+	return 0;
+}
+
+static void conn_query(struct tcp_conn *c, const uint8_t *msg, size_t len)
+{
+	struct tcp_listener *t = c->t;
+	struct dns_result res;
+
+	t->st.queries++;
+	dns_handle(&t->srv->env, msg, len, t->obuf + 2, TCP_MSG_MAX, DNS_TCP, &res);
+	if (res.status == DNS_WAIT) {
+		if (conn_park(c, msg, len, &res.ip) == 0)
+			return;
+		dns_handle(&t->srv->env, msg, len, t->obuf + 2, TCP_MSG_MAX,
+			   DNS_TCP | DNS_NOWAIT, &res);
+	}
+	if (res.status == DNS_REPLY)
+		conn_send(c, res.len);
+}
+
+/* Answer the complete messages in the read buffer, as far as the limits allow. */
+static void conn_process(struct tcp_conn *c)
+{
+	struct tcp_listener *t = c->t;
+	size_t pos = 0, mlen;
+	int ticked = 0;
+
+	while (!c->closing && c->rlen - pos >= 2) {
+		mlen = (size_t)c->rbuf[pos] << 8 | c->rbuf[pos + 1];
+		if (mlen < 12) {
+			t->st.malformed++;
+			conn_close(c);
+			return;
+		}
+		if (c->rlen - pos < 2 + mlen)
+			break;
+		if (c->inflight >= SERVER_TCP_INFLIGHT || c->wqueued > TCP_WMAX)
+			break;
+		if (!ticked) {
+			server_tick(t->srv);
+			ticked = 1;
+		}
+		conn_idle_restart(c);
+		conn_query(c, c->rbuf + pos + 2, mlen);
+		pos += 2 + mlen;
+	}
+	if (c->closing || !pos)
+		return;
+	memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
+	c->rlen -= pos;
+}
+
+static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct tcp_conn *c = h->data;
+	size_t need = TCP_RBUF_MIN;
+	uint8_t *nb;
+
+	(void)suggested;
+	if (c->rlen >= 2) {
+		size_t msg = 2 + ((size_t)c->rbuf[0] << 8 | c->rbuf[1]);
+
+		if (msg > need)
+			need = msg;
+	}
+	if (c->rcap < need) {
+		nb = realloc(c->rbuf, need);
+		if (!nb) {
+			*buf = uv_buf_init(NULL, 0);
+			return;
+		}
+		c->rbuf = nb;
+		c->rcap = need;
+	}
+	*buf = uv_buf_init((char *)c->rbuf + c->rlen, (unsigned)(c->rcap - c->rlen));
+}
+
+static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct tcp_conn *c = s->data;
+
+	(void)buf;
+	if (c->closing || nread == 0)
+		return;
+	if (nread > 0) {
+		c->rlen += (size_t)nread;
+		conn_process(c);
+		conn_update(c);
+		return;
+	}
+	if (nread == UV_EOF) {
+		/* Answer what was read (parked queries included), then close. */
+		c->eof = 1;
+		conn_update(c);
+		return;
+	}
+	/* UV_ENOBUFS: no memory for the buffer; anything else: the connection broke. */
+	conn_close(c);
+}
+
+/* Read or not, or close after a client's EOF once nothing is left to answer. */
+static void conn_update(struct tcp_conn *c)
+{
+	int want, err;
+
+	if (c->closing)
+		return;
+	if (c->eof) {
+		if (c->reading) {
+			uv_read_stop((uv_stream_t *)&c->h);
+			c->reading = 0;
+		}
+		if (!c->inflight && !c->nwrites)
+			conn_close(c);
+		return;
+	}
+	want = c->inflight < SERVER_TCP_INFLIGHT && c->wqueued <= TCP_WMAX;
+	if (want && !c->reading) {
+		err = uv_read_start((uv_stream_t *)&c->h, conn_alloc, conn_read);
+		if (err < 0) {
+			conn_close(c);
+			return;
+		}
+		c->reading = 1;
+	} else if (!want && c->reading) {
+		uv_read_stop((uv_stream_t *)&c->h);
+		c->reading = 0;
+	}
+}
+
+static void tcp_accept(uv_stream_t *server, int status)
+{
+	struct tcp_listener *t = server->data;
+	const struct config *cfg = t->srv->cfg;
+	struct tcp_conn *c;
+
+	if (status < 0) {
+		log_warn("tcp: accept: %s", uv_strerror(status));
+		return;
+	}
+	if (t->closing)
+		return;
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		log_err("tcp: accept: out of memory");
+		return;
+	}
+	c->t = t;
+	uv_tcp_init(&t->srv->loop, &c->h);
+	uv_timer_init(&t->srv->loop, &c->idle);
+	c->h.data = c;
+	c->idle.data = c;
+	c->next = t->conns;
+	if (t->conns)
+		t->conns->prev = c;
+	t->conns = c;
+	t->nlive++;
+	if (uv_accept(server, (uv_stream_t *)&c->h) < 0) {
+		conn_close(c);
+		return;
+	}
+	if (cfg->tcp_max_clients && t->nopen >= cfg->tcp_max_clients) {
+		t->st.refused++;
+		if (!t->at_limit) {
+			t->at_limit = 1;
+			log_warn("tcp: %u connections open, refusing more", t->nopen);
+		}
+		conn_close(c);
+		return;
+	}
+	/* Warn again only once the crowd has thinned, not at every churn. */
+	if (t->at_limit && t->nopen < cfg->tcp_max_clients / 4 * 3)
+		t->at_limit = 0;
+	c->counted = 1;
+	t->nopen++;
+	t->st.accepted++;
+	c->idle_ms = cfg->tcp_idle_ms ? cfg->tcp_idle_ms : TCP_IDLE_DEFAULT_MS;
+	/* Answers are whole messages written at once: do not let Nagle hold them. */
+	uv_tcp_nodelay(&c->h, 1);
+	conn_idle_restart(c);
+	conn_update(c);
+}
+
+static void tcp_listener_closed(uv_handle_t *h)
+{
+	struct tcp_listener *t = h->data;
+
+	t->handle_closed = 1;
+	tcp_maybe_free(t);
+}
+
+int tcp_start(struct server *srv, const struct sockaddr *addr, struct tcp_listener **out)
+{
+	struct tcp_listener *t;
+	char host[INET6_ADDRSTRLEN] = "?", name[INET6_ADDRSTRLEN + 10];
+	unsigned flags = 0;
+	int err;
+
+	if (addr->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)addr;
+
+		uv_ip6_name(s6, host, sizeof(host));
+		snprintf(name, sizeof(name), "[%s]:%u", host, ntohs(s6->sin6_port));
+		flags = UV_TCP_IPV6ONLY;
+	} else if (addr->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)addr;
+
+		uv_ip4_name(s4, host, sizeof(host));
+		snprintf(name, sizeof(name), "%s:%u", host, ntohs(s4->sin_port));
+	} else {
+		log_err("tcp: address family %d not supported", addr->sa_family);
+		return -EAFNOSUPPORT;
+	}
+
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->srv = srv;
+	err = uv_tcp_init_ex(&srv->loop, &t->h, addr->sa_family);
+	if (err < 0) {
+		log_err("tcp %s: %s", name, uv_strerror(err));
+		free(t);
+		return err;
+	}
+	t->h.data = t;
+	if (srv->cfg->threads > 1) {
+		uv_os_fd_t fd;
+		int one = 1;
+
+		err = uv_fileno((uv_handle_t *)&t->h, &fd);
+		if (!err && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+			err = -errno;
+		if (err < 0)
+			goto fail;
+	}
+	err = uv_tcp_bind(&t->h, addr, flags);
+	if (err < 0)
+		goto fail;
+	/* libuv may report a bind error (EADDRINUSE) only here. */
+	err = uv_listen((uv_stream_t *)&t->h, TCP_BACKLOG, tcp_accept);
+	if (err < 0)
+		goto fail;
+	log_info("tcp: listening on %s", name);
+	*out = t;
+	return 0;
+fail:
+	log_err("tcp %s: %s", name, uv_strerror(err));
+	t->closing = 1;
+	uv_close((uv_handle_t *)&t->h, tcp_listener_closed);
+	return err;
+}
+
+void tcp_close(struct tcp_listener *t)
+{
+	struct tcp_conn *c;
+
+	if (!t || t->closing)
+		return;
+	t->closing = 1;
+	for (c = t->conns; c; c = c->next)
+		conn_close(c);
+	uv_close((uv_handle_t *)&t->h, tcp_listener_closed);
+}
+
+unsigned tcp_connections(const struct tcp_listener *t)
+{
+	return t->nopen;
+}
+
+void tcp_get_stats(const struct tcp_listener *t, struct tcp_stats *st)
+{
+	*st = t->st;
+}

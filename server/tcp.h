@@ -6,18 +6,36 @@
 #ifndef THREATBL_TCP_H
 #define THREATBL_TCP_H
 
+#include <stdint.h>
 #include <sys/socket.h>
 #include <uv.h>
 
 struct server;
 struct tcp_listener;
 
+/* Bind addr and start accepting. 0, or a negative errno (the message is logged).
+ * srv->cfg->tcp_max_clients (0: no cap) and tcp_idle_ms are read per new connection,
+ * so a reload applies to the next ones. SO_REUSEPORT is set only when
+ * srv->cfg->threads > 1, so a second daemon on the same port fails to start. */
 int tcp_start(struct server *srv, const struct sockaddr *addr, struct tcp_listener **out);
 
-/* Stop accepting, close every connection (parked queries cancelled), free once closed. */
+/* Stop accepting, close every connection (parked queries cancelled), free once closed.
+ * Call it while srv->intel is still alive (or after it is closed and set to NULL). */
 void tcp_close(struct tcp_listener *t);
 
 /* Connections open now, for tests and logs. */
 unsigned tcp_connections(const struct tcp_listener *t);
+
+/* Counters since start, for logs and tests. */
+struct tcp_stats {
+	uint64_t accepted;     /* connections served */
+	uint64_t refused;      /* accepted and closed at once: over tcp-clients */
+	uint64_t idle_closed;  /* closed by the idle timeout */
+	uint64_t malformed;    /* closed for a message shorter than a DNS header */
+	uint64_t queries;      /* complete messages read */
+	uint64_t answered;     /* answers written or queued */
+	uint64_t parked;       /* queries that waited for a lookup */
+};
+void tcp_get_stats(const struct tcp_listener *t, struct tcp_stats *st);
 
 #endif

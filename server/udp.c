@@ -23,9 +23,10 @@
 /* A query longer than this is answered at once rather than parked. */
 #define UDP_WAIT_QMAX 512
 
-/* Room for one IP_PKTINFO or IPV6_PKTINFO control message. */
+/* Room for one IP_PKTINFO or IPV6_PKTINFO control message, aligned like a cmsghdr
+ * (not a member here: its flexible array would make the union variable-sized). */
 union udp_ctl {
-	struct cmsghdr align;
+	size_t align;
 	char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
 };
 
@@ -85,7 +86,7 @@ static void udp_addr_str(const struct sockaddr *sa, char *buf, size_t size)
  * built from the query's IP_PKTINFO / IPV6_PKTINFO. Returns its length, 0 if none. */
 static size_t udp_reply_ctl(const struct msghdr *rx, union udp_ctl *out)
 {
-	struct cmsghdr *c, *o = &out->align;
+	struct cmsghdr *c, *o = (struct cmsghdr *)out->buf;
 
 	for (c = CMSG_FIRSTHDR(rx); c; c = CMSG_NXTHDR((struct msghdr *)rx, c)) {
 		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
