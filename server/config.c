@@ -1,23 +1,22 @@
 /* config.c - the configuration file (CONTRACT.md §3) and its one table of options.
  *
- * inih splits lines into key and value; our reader around it counts lines (this inih
- * cannot tell the handler), rejects lines longer than inih's buffer instead of letting
- * the rest be read as a new line, and classifies each line the way inih does so that
- * section headers (which inih does not pass to the handler) and every syntax error (inih
- * returns only the first) are seen here. A key is processed once its continuation lines
- * (indented lines after it, inih's multiline rule) have been appended to its value. */
+ * config_ini.c delivers headers and keys with their lines; this file knows what they
+ * mean: the table below gives each option its section, type, default, range and field,
+ * and the same parsers read the defaults and the file. Every problem is reported and
+ * reading goes on; config_load() fails at the end if any was found. */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <ini.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "config.h"
-#include "log.h"
+#include "config_ini.h"
+#include "config_value.h"
 
 _Static_assert(sizeof(unsigned) == sizeof(uint32_t), "uint options are stored as uint32_t");
 _Static_assert(sizeof(enum config_provider) == sizeof(int), "enum options are stored as int");
@@ -111,20 +110,12 @@ struct loader {
 	char *dir;                /* of the file, for relative static paths; NULL: cwd */
 	config_report_fn report;
 	void *arg;
-	FILE *fp;
-	unsigned lineno;
 	unsigned nerr;
 	int oom;
-	unsigned first_syntax;    /* first syntax error we reported (inih returns it too) */
-	int prev_key;             /* inih's prev_name: an indented line continues it */
-	int cont;                 /* the line just read is a continuation */
 	enum sect sect;           /* the section being read */
 	size_t zone;              /* its index in cfg->zones when SECT_ZONE */
 	unsigned seen[NOPTS];     /* line of each option's first setting, 0 = not yet */
 	int listen_seen;          /* the file's first listen replaces the default */
-	int pend;                 /* a key waits for possible continuation lines */
-	char *pend_key, *pend_val;
-	unsigned pend_line;
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -163,180 +154,6 @@ static void ld_oom(struct loader *ld, unsigned line)
 	ld->oom = 1;
 }
 
-/* ---- value parsers ---- */
-
-/* Decimal digits only (no sign, no space). *end is past the digits even on -ERANGE. */
-static int parse_u64(const char *s, const char **end, uint64_t *out)
-{
-	uint64_t v = 0;
-	int r = 0;
-
-	if (!isdigit((unsigned char)*s))
-		return -EINVAL;
-	for (; isdigit((unsigned char)*s); s++) {
-		unsigned d = (unsigned)(*s - '0');
-
-		if (v > (UINT64_MAX - d) / 10)
-			r = -ERANGE;
-		v = v * 10 + d;
-	}
-	*end = s;
-	*out = v;
-	return r;
-}
-
-int config_parse_duration_ms(const char *text, uint64_t *ms)
-{
-	static const struct { const char *unit; uint64_t ms; } units[] = {
-		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
-		{ "d", 86400000 }, { "", 1000 },
-	};
-	const char *end;
-	uint64_t v;
-	int r;
-
-	if (!text)
-		return -EINVAL;
-	r = parse_u64(text, &end, &v);
-	if (r == -EINVAL)
-		return r;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(end, units[i].unit) != 0)
-			continue;
-		if (r < 0 || v > UINT64_MAX / units[i].ms)
-			return -ERANGE;
-		*ms = v * units[i].ms;
-		return 0;
-	}
-	return -EINVAL;
-}
-
-/* "2h", "1500ms": the largest unit that divides exactly, for messages. */
-static const char *fmt_ms(uint64_t ms, char *buf, size_t n)
-{
-	static const struct { const char *unit; uint64_t ms; } units[] = {
-		{ "d", 86400000 }, { "h", 3600000 }, { "m", 60000 }, { "s", 1000 },
-	};
-
-	for (size_t i = 0; ms && i < sizeof(units) / sizeof(units[0]); i++) {
-		if (ms % units[i].ms == 0) {
-			snprintf(buf, n, "%llu%s", (unsigned long long)(ms / units[i].ms),
-				 units[i].unit);
-			return buf;
-		}
-	}
-	snprintf(buf, n, "%llums", (unsigned long long)ms);
-	return buf;
-}
-
-static int parse_bool(const char *s, int *out)
-{
-	static const char *const yes[] = { "yes", "true", "on", "1" };
-	static const char *const no[] = { "no", "false", "off", "0" };
-
-	for (size_t i = 0; i < 4; i++) {
-		if (strcasecmp(s, yes[i]) == 0)
-			return *out = 1, 0;
-		if (strcasecmp(s, no[i]) == 0)
-			return *out = 0, 0;
-	}
-	return -EINVAL;
-}
-
-/* "5/s", "300/m", "1000/h" or a bare number per second. */
-static int parse_rate(const char *s, double *out)
-{
-	size_t n = strspn(s, "0123456789.");
-	double per = 1, v;
-	char *end;
-
-	if (n == 0)
-		return -EINVAL;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end != s + n)
-		return -EINVAL;
-	if (*end == '/') {
-		if (strcmp(end + 1, "s") == 0)
-			per = 1;
-		else if (strcmp(end + 1, "m") == 0)
-			per = 60;
-		else if (strcmp(end + 1, "h") == 0)
-			per = 3600;
-		else
-			return -EINVAL;
-	} else if (*end) {
-		return -EINVAL;
-	}
-	*out = v / per;
-	return *out > 0 ? 0 : -ERANGE;
-}
-
-/* A DNS name in presentation form: labels of 1-63 letters, digits, '-' or '_', at most
- * 253 characters without the final dot. absolute: the final dot is required. */
-static const char *dname_check(const char *name, int absolute)
-{
-	size_t len = strlen(name), label = 0;
-
-	if (absolute) {
-		if (len == 0 || name[len - 1] != '.')
-			return "must be absolute (end with '.')";
-		len--;
-	}
-	if (len == 0)
-		return "is empty";
-	if (len > 253)
-		return "is longer than 253 characters";
-	for (size_t i = 0; i <= len; i++) {
-		if (i == len || name[i] == '.') {
-			if (label == 0)
-				return "has an empty label";
-			if (label > 63)
-				return "has a label longer than 63 characters";
-			label = 0;
-		} else if (isalnum((unsigned char)name[i]) || name[i] == '-' || name[i] == '_') {
-			label++;
-		} else {
-			return "has a character other than letters, digits, '-', '_' and '.'";
-		}
-	}
-	return NULL;
-}
-
-int config_split_listen(const char *text, char *host, uint16_t *port)
-{
-	const char *colon, *h = text, *end;
-	unsigned char buf[16];
-	uint64_t p;
-	size_t hlen;
-
-	if (!text)
-		return -EINVAL;
-	if (*text == '[') {
-		h = text + 1;
-		end = strchr(h, ']');
-		if (!end || end[1] != ':')
-			return -EINVAL;
-		colon = end + 1;
-	} else {
-		colon = strchr(text, ':');
-		if (!colon || strchr(colon + 1, ':'))
-			return -EINVAL; /* no port, or IPv6 without brackets */
-		end = colon;
-	}
-	hlen = (size_t)(end - h);
-	if (hlen == 0 || hlen >= 64)
-		return -EINVAL;
-	if (parse_u64(colon + 1, &end, &p) < 0 || *end || p == 0 || p > 65535)
-		return -EINVAL;
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	if (inet_pton(*text == '[' ? AF_INET6 : AF_INET, host, buf) != 1)
-		return -EINVAL;
-	*port = (uint16_t)p;
-	return 0;
-}
-
 /* ---- small helpers ---- */
 
 /* Append s (taken) to the NULL-terminated vector *v of n entries. */
@@ -362,35 +179,6 @@ static void strv_free(char **v)
 	for (size_t i = 0; v && v[i]; i++)
 		free(v[i]);
 	free(v);
-}
-
-static char *trim(char *s)
-{
-	size_t n;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	n = strlen(s);
-	while (n && isspace((unsigned char)s[n - 1]))
-		s[--n] = '\0';
-	return s;
-}
-
-/* Next whitespace-separated token of *s (modified in place), or NULL. */
-static char *token(char **s)
-{
-	char *t = *s, *e;
-
-	while (isspace((unsigned char)*t))
-		t++;
-	if (!*t)
-		return NULL;
-	for (e = t; *e && !isspace((unsigned char)*e); e++)
-		;
-	if (*e)
-		*e++ = '\0';
-	*s = e;
-	return t;
 }
 
 /* ---- setting one option ---- */
@@ -443,13 +231,13 @@ static int set_soa(struct loader *ld, char **dst, const char *val, unsigned line
 
 	if (!copy)
 		return -ENOMEM;
-	while ((t = token(&p))) {
+	while ((t = config_value_token(&p))) {
 		if (n >= 6) {
 			n++;
 			continue;
 		}
 		if (n < 2) {
-			const char *why = dname_check(t, 1);
+			const char *why = config_value_dname(t, 1);
 
 			if (why) {
 				ld_error(ld, line, "soa: %s '%s' %s", what[n], t, why);
@@ -497,8 +285,8 @@ static int set_names(struct loader *ld, const struct opt *o, char ***dst, const 
 
 	if (!copy)
 		return -ENOMEM;
-	while (r == 0 && (t = token(&p))) {
-		const char *why = dname_check(t, 1);
+	while (r == 0 && (t = config_value_token(&p))) {
+		const char *why = config_value_dname(t, 1);
 
 		if (why) {
 			ld_error(ld, line, "%s: '%s' %s", o->key, t, why);
@@ -539,7 +327,7 @@ static int set_listen(struct loader *ld, struct config *cfg, const char *val, un
 		ld_error(ld, line, "listen: an address is needed");
 		r = -EINVAL;
 	}
-	while (r == 0 && (t = token(&p))) {
+	while (r == 0 && (t = config_value_token(&p))) {
 		if (config_split_listen(t, host, &port) < 0) {
 			ld_error(ld, line, "listen: '%s' is not ADDRESS:PORT "
 				 "(127.0.0.1:5353, [::1]:5353)", t);
@@ -595,7 +383,7 @@ static int set_number(struct loader *ld, const struct opt *o, uint32_t *dst, con
 	if (o->type == T_UINT) {
 		const char *end;
 
-		r = parse_u64(val, &end, &v);
+		r = config_value_u64(val, &end, &v);
 		if (r == 0 && *end)
 			r = -EINVAL;
 		if (r == -EINVAL) {
@@ -626,8 +414,9 @@ static int set_number(struct loader *ld, const struct opt *o, uint32_t *dst, con
 	if (r < 0 || v < o->min || v > o->max) {
 		uint64_t k = o->type == T_DUR_S ? 1000 : 1;
 
-		ld_error(ld, line, "%s: %s is out of range (%s..%s)", o->key, val,
-			 fmt_ms(o->min * k, lo, sizeof(lo)), fmt_ms(o->max * k, hi, sizeof(hi)));
+		config_value_fmt_ms(o->min * k, lo, sizeof(lo));
+		config_value_fmt_ms(o->max * k, hi, sizeof(hi));
+		ld_error(ld, line, "%s: %s is out of range (%s..%s)", o->key, val, lo, hi);
 		return -ERANGE;
 	}
 	*dst = (uint32_t)v;
@@ -685,7 +474,7 @@ static int opt_set(struct loader *ld, const struct opt *o, void *base, const cha
 	case T_DUR_S:
 		return set_number(ld, o, field, val, line);
 	case T_BOOL:
-		if (parse_bool(val, field) < 0) {
+		if (config_value_bool(val, field) < 0) {
 			ld_error(ld, line, "%s: '%s' is not yes or no", o->key, val);
 			return -EINVAL;
 		}
@@ -693,7 +482,7 @@ static int opt_set(struct loader *ld, const struct opt *o, void *base, const cha
 	case T_ENUM:
 		return set_enum(ld, o, field, val, line);
 	case T_RATE:
-		r = parse_rate(val, field);
+		r = config_value_rate(val, field);
 		if (r == 0 && *(double *)field > (double)o->max)
 			r = -ERANGE;
 		if (r < 0)
@@ -724,7 +513,6 @@ static void opts_default(struct loader *ld, enum sect sect, void *base)
 		    opt_set(ld, &opts[i], base, opts[i].def, 0) == -ENOMEM)
 			ld_oom(ld, 0);
 	}
-	ld->listen_seen = 0;
 }
 
 /* ---- sections and keys ---- */
@@ -738,8 +526,10 @@ static const char *sect_name(struct loader *ld, char *buf, size_t n)
 	return buf;
 }
 
-static void key_process(struct loader *ld, const char *key, const char *val, unsigned line)
+/* config_ini_ops: "key = value". */
+static void on_key(void *arg, unsigned line, const char *key, const char *val)
 {
+	struct loader *ld = arg;
 	const struct opt *o = NULL;
 	char sn[300];
 	size_t i;
@@ -772,18 +562,7 @@ static void key_process(struct loader *ld, const char *key, const char *val, uns
 		ld_oom(ld, line);
 }
 
-static void pend_flush(struct loader *ld)
-{
-	if (!ld->pend)
-		return;
-	key_process(ld, ld->pend_key, ld->pend_val, ld->pend_line);
-	free(ld->pend_key);
-	free(ld->pend_val);
-	ld->pend_key = ld->pend_val = NULL;
-	ld->pend = 0;
-}
-
-static void zone_start(struct loader *ld, char *name)
+static void zone_start(struct loader *ld, unsigned line, char *name)
 {
 	struct config *cfg = ld->cfg;
 	struct config_zone *nz;
@@ -792,38 +571,38 @@ static void zone_start(struct loader *ld, char *name)
 
 	ld->sect = SECT_BAD;
 	if (!*name) {
-		ld_error(ld, ld->lineno, "[zone] needs a name: [zone bl.example.org]");
+		ld_error(ld, line, "[zone] needs a name: [zone bl.example.org]");
 		return;
 	}
 	for (char *p = name; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
 	if (len > 1 && name[len - 1] == '.')
 		name[len - 1] = '\0';
-	why = dname_check(name, 0);
+	why = config_value_dname(name, 0);
 	if (why) {
-		ld_error(ld, ld->lineno, "zone name '%s' %s", name, why);
+		ld_error(ld, line, "zone name '%s' %s", name, why);
 		return;
 	}
 	for (size_t i = 0; i < cfg->nzones; i++) {
 		if (strcmp(cfg->zones[i].name, name) == 0) {
-			ld_error(ld, ld->lineno, "zone %s is given twice (first on line %u)", name,
+			ld_error(ld, line, "zone %s is given twice (first on line %u)", name,
 				 cfg->zones[i].line);
 			return;
 		}
 	}
 	nz = realloc(cfg->zones, (cfg->nzones + 1) * sizeof(*nz));
 	if (!nz) {
-		ld_oom(ld, ld->lineno);
+		ld_oom(ld, line);
 		return;
 	}
 	cfg->zones = nz;
 	nz = &cfg->zones[cfg->nzones];
 	memset(nz, 0, sizeof(*nz));
 	nz->name = strdup(name);
-	nz->line = ld->lineno;
+	nz->line = line;
 	cfg->nzones++;
 	if (!nz->name) {
-		ld_oom(ld, ld->lineno);
+		ld_oom(ld, line);
 		return;
 	}
 	opts_default(ld, SECT_ZONE, nz);
@@ -835,141 +614,35 @@ static void zone_start(struct loader *ld, char *name)
 	ld->zone = cfg->nzones - 1;
 }
 
-static void section_start(struct loader *ld, char *text)
+/* config_ini_ops: a [section] header, NULL when broken. */
+static void on_section(void *arg, unsigned line, char *text)
 {
-	text = trim(text);
+	struct loader *ld = arg;
+
+	if (!text) {
+		ld->sect = SECT_BAD; /* reported; its keys would only add noise */
+		return;
+	}
 	if (strcasecmp(text, "server") == 0) {
 		ld->sect = SECT_SERVER;
 	} else if (strcasecmp(text, "intel") == 0) {
 		ld->sect = SECT_INTEL;
 	} else if (strncasecmp(text, "zone", 4) == 0 &&
 		   (!text[4] || isspace((unsigned char)text[4]))) {
-		zone_start(ld, trim(text + 4));
+		zone_start(ld, line, config_value_trim(text + 4));
 	} else {
-		ld_error(ld, ld->lineno, "unknown section [%s] (server, intel, zone NAME)", text);
+		ld_error(ld, line, "unknown section [%s] (server, intel, zone NAME)", text);
 		ld->sect = SECT_BAD;
 	}
 }
 
-/* inih's scan: up to one of chars or to a ';' after whitespace (an inline comment). */
-static char *find_chars_or_comment(char *s, const char *chars)
+/* config_ini_ops: a syntax error. */
+static void on_error(void *arg, unsigned line, const char *msg)
 {
-	int was_space = 0;
-
-	while (*s && !(chars && strchr(chars, *s)) && !(was_space && *s == ';')) {
-		was_space = isspace((unsigned char)*s);
-		s++;
-	}
-	return s;
+	ld_error(arg, line, "%s", msg);
 }
 
-/* Classify a line as inih will (same order of tests), on a copy. */
-static void line_classify(struct loader *ld, const char *raw)
-{
-	char buf[INI_MAX_LINE + 8], *start = buf, *s, *end;
-
-	snprintf(buf, sizeof(buf), "%s", raw);
-	if (ld->lineno == 1 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
-		start += 3;
-	s = trim(start);
-	ld->cont = 0;
-	if (!*s || *s == ';' || *s == '#')
-		return;
-	if (ld->prev_key && s > buf) {
-		ld->cont = 1;
-		return;
-	}
-	pend_flush(ld);
-	if (*s == '[') {
-		end = find_chars_or_comment(s + 1, "]");
-		if (*end == ']') {
-			*end = '\0';
-			section_start(ld, s + 1);
-			ld->prev_key = 0;
-			return;
-		}
-		ld_error(ld, ld->lineno, "no ']' at the end of the section header");
-		ld->sect = SECT_BAD;
-	} else {
-		end = find_chars_or_comment(s, "=:");
-		if (*end == '=' || *end == ':') {
-			ld->prev_key = end > s;
-			return;
-		}
-		ld_error(ld, ld->lineno, "expected 'key = value', a [section] or a comment");
-	}
-	if (!ld->first_syntax)
-		ld->first_syntax = ld->lineno;
-}
-
-/* inih's reader: fgets, counting lines and refusing the ones inih would cut. */
-static char *cfg_reader(char *str, int num, void *stream)
-{
-	struct loader *ld = stream;
-	size_t len;
-	int c;
-
-	if (!fgets(str, num, ld->fp)) {
-		pend_flush(ld);
-		return NULL;
-	}
-	ld->lineno++;
-	len = strlen(str);
-	if (len == (size_t)num - 1 && str[len - 1] != '\n') {
-		c = getc(ld->fp);
-		if (c == '\r')
-			c = getc(ld->fp);
-		else if (c != '\n' && c != EOF)
-			c = 'x';
-		if (c != '\n' && c != EOF) {
-			while (c != '\n' && c != EOF)
-				c = getc(ld->fp);
-			ld_error(ld, ld->lineno, "line too long (at most %d characters)", num - 1);
-			str[0] = '\0'; /* inih sees an empty line */
-			ld->cont = 0;
-			return str;
-		}
-	}
-	line_classify(ld, str);
-	return str;
-}
-
-static int cfg_handler(void *user, const char *section, const char *name, const char *value)
-{
-	struct loader *ld = user;
-	char *v;
-
-	(void)section; /* ours is in ld->sect: inih cuts long names and drops empty ones */
-	if (ld->cont && ld->pend) {
-		/* inih keeps " ;" comments in continuation lines: drop them as on key lines */
-		char *c = find_chars_or_comment((char *)value, NULL);
-		size_t n = (size_t)(c - value);
-
-		while (n && isspace((unsigned char)value[n - 1]))
-			n--;
-		if (n && asprintf(&v, "%s%s%.*s", ld->pend_val, *ld->pend_val ? " " : "",
-				  (int)n, value) >= 0) {
-			free(ld->pend_val);
-			ld->pend_val = v;
-		} else if (n) {
-			ld_oom(ld, ld->lineno);
-		}
-		return 1;
-	}
-	pend_flush(ld);
-	ld->pend_key = strdup(name);
-	ld->pend_val = strdup(value);
-	ld->pend_line = ld->lineno;
-	ld->pend = 1;
-	if (!ld->pend_key || !ld->pend_val) {
-		ld_oom(ld, ld->lineno);
-		free(ld->pend_key);
-		free(ld->pend_val);
-		ld->pend_key = ld->pend_val = NULL;
-		ld->pend = 0;
-	}
-	return 1; /* problems are reported by us, all of them */
-}
+static const struct config_ini_ops ini_ops = { on_section, on_key, on_error };
 
 /* What can only be judged once the whole file is read. */
 static void cfg_finish(struct loader *ld)
@@ -995,8 +668,8 @@ static void cfg_finish(struct loader *ld)
 				line = ld->seen[i];
 		}
 		ld_error(ld, line, "max-stale (%s) is shorter than fresh (%s)",
-			 fmt_ms(cfg->max_stale_s * 1000ull, a, sizeof(a)),
-			 fmt_ms(cfg->fresh_s * 1000ull, b, sizeof(b)));
+			 config_value_fmt_ms(cfg->max_stale_s * 1000ull, a, sizeof(a)),
+			 config_value_fmt_ms(cfg->fresh_s * 1000ull, b, sizeof(b)));
 	}
 }
 
@@ -1021,23 +694,21 @@ int config_load(const char *file, config_report_fn report, void *arg, struct con
 	struct loader ld = { .file = file, .report = report, .arg = arg };
 	const char *slash = strrchr(file, '/');
 	struct stat st;
-	char msg[256];
+	FILE *fp;
 	int r;
 
 	*out = NULL;
-	ld.fp = fopen(file, "r");
-	if (!ld.fp)
+	fp = fopen(file, "r");
+	if (!fp)
 		r = -errno;
-	else if (fstat(fileno(ld.fp), &st) < 0)
+	else if (fstat(fileno(fp), &st) < 0)
 		r = -errno;
 	else
 		r = S_ISDIR(st.st_mode) ? -EISDIR : 0;
 	if (r < 0) {
-		snprintf(msg, sizeof(msg), "cannot read the configuration: %s", strerror(-r));
-		if (report)
-			report(arg, file, 0, msg);
-		if (ld.fp)
-			fclose(ld.fp);
+		ld_error(&ld, 0, "cannot read the configuration: %s", strerror(-r));
+		if (fp)
+			fclose(fp);
 		return r;
 	}
 	ld.cfg = config_defaults();
@@ -1047,22 +718,20 @@ int config_load(const char *file, config_report_fn report, void *arg, struct con
 		r = -ENOMEM;
 		goto out;
 	}
-	r = ini_parse_stream(cfg_reader, &ld, cfg_handler, &ld);
-	pend_flush(&ld);
-	if (r > 0 && (unsigned)r != ld.first_syntax)
-		ld_error(&ld, (unsigned)r, "syntax error");
-	if (ferror(ld.fp)) {
-		r = -EIO;
-		ld_error(&ld, ld.lineno, "read error");
+	r = config_ini_parse(fp, &ini_ops, &ld);
+	if (r == -EIO)
+		ld_error(&ld, 0, "read error: %s", strerror(EIO));
+	if (r == -ENOMEM || ld.oom) {
+		r = -ENOMEM;
 		goto out;
 	}
-	cfg_finish(&ld);
-	r = ld.oom ? -ENOMEM : ld.nerr ? -EINVAL : 0;
+	if (r == 0)
+		cfg_finish(&ld);
+	if (r == 0 && ld.nerr)
+		r = -EINVAL;
 out:
-	fclose(ld.fp);
+	fclose(fp);
 	free(ld.dir);
-	free(ld.pend_key);
-	free(ld.pend_val);
 	if (r < 0) {
 		config_free(ld.cfg);
 		return r;

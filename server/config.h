@@ -3,7 +3,8 @@
  * config_load() reads an INI file with inih into a struct config of plain values; it
  * checks types and ranges but builds nothing (zone.c and lists.c do that). The same
  * code serves the daemon and `threatbld -t`. Every problem is reported through the
- * report callback as FILE:LINE: message, and loading goes on, so one run shows them all. */
+ * report callback as FILE:LINE: message, and loading goes on, so one run shows them all.
+ * The reading of lines is config_ini.c's; the syntax of single values config_value.c's. */
 #ifndef THREATBL_CONFIG_H
 #define THREATBL_CONFIG_H
 
@@ -12,10 +13,15 @@
 
 #include "verdict.h"
 
-/* Called once per problem. line is 0 when the problem is not tied to a line. */
+/* Called once per problem. line is 0 when the problem is not tied to a line. A message
+ * that starts with "warning: " (a category address outside 127.0.0.0/8) does not make
+ * the load fail. */
 typedef void (*config_report_fn)(void *arg, const char *file, unsigned line,
 				 const char *msg);
 
+/* AUTO: criminalip when an API key is available (api-key-file set, or
+ * $THREATBL_API_KEY non-empty), none otherwise; the server decides, config.c never
+ * reads the key. */
 enum config_provider { CONFIG_PROVIDER_NONE, CONFIG_PROVIDER_CRIMINALIP, CONFIG_PROVIDER_AUTO };
 enum config_unknown { CONFIG_UNKNOWN_NXDOMAIN, CONFIG_UNKNOWN_SERVFAIL };
 
@@ -23,15 +29,17 @@ enum config_unknown { CONFIG_UNKNOWN_NXDOMAIN, CONFIG_UNKNOWN_SERVFAIL };
 struct config_cat {
 	int enabled;   /* 0 when the key was given an empty value */
 	uint8_t a[4];  /* the A record, network order */
-	char *txt;     /* the TXT template ('$' = queried IP, '$$' = '$'); "" = no TXT */
+	char *txt;     /* the TXT template ('$' = queried IP, '$$' = '$'); "" = no TXT;
+			* never NULL in a loaded config */
 };
 
 struct config_zone {
 	char *name;            /* as written, without trailing dot, lowercased */
 	unsigned line;         /* where its section starts, for messages */
-	char *soa;             /* "mname rname refresh retry expire minimum" */
+	char *soa;             /* "mname rname refresh retry expire minimum": names absolute,
+				* numbers in seconds (durations already converted) */
 	unsigned soa_line;
-	char **ns;             /* NULL-terminated list of NS names */
+	char **ns;             /* NULL-terminated list of NS names, absolute (final dot) */
 	unsigned ns_line;
 	uint32_t ttl;
 	uint32_t negative_ttl;
@@ -39,17 +47,18 @@ struct config_zone {
 	uint32_t unknown_ttl;
 	struct config_cat cat[VERDICT_NCAT];
 	struct config_cat clean; /* enabled = 0: clean IPs get NXDOMAIN */
-	char **statics;        /* NULL-terminated list of static list paths, as written */
-	unsigned *static_lines;
+	char **statics;        /* NULL-terminated list of static list paths; a relative one
+				* is made relative to the configuration file's directory */
+	unsigned *static_lines; /* the line of each static */
 	size_t nstatics;
 };
 
 struct config {
-	char *file;            /* the path it was read from */
+	char *file;            /* the path it was read from; NULL from config_defaults() */
 	/* [server] */
 	char **listen;         /* NULL-terminated "ADDR:PORT" / "[V6]:PORT" strings */
 	size_t nlisten;
-	char *database;
+	char *database;        /* relative: to the working directory */
 	char *user;            /* NULL: do not change user */
 	int log_level;         /* enum log_level */
 	unsigned threads;      /* UDP/TCP loops with SO_REUSEPORT; default 1 */
@@ -58,7 +67,7 @@ struct config {
 	/* [intel] */
 	enum config_provider provider;
 	char *url;
-	char *api_key_file;    /* NULL: $THREATBL_API_KEY */
+	char *api_key_file;    /* NULL: $THREATBL_API_KEY; only a path, never read here */
 	uint32_t timeout_ms;
 	uint32_t deadline_ms;
 	unsigned concurrency;
@@ -76,7 +85,11 @@ struct config {
 
 /* Read and check FILE. On success *out is a new config (free with config_free) and 0 is
  * returned; otherwise the problems went to report and a negative errno is returned
- * (-EINVAL for content, -ENOENT / -EACCES ... when the file cannot be read). */
+ * (-EINVAL for content, -ENOENT / -EACCES ... when the file cannot be read, with one
+ * message on line 0; -ENOMEM). Problems: unknown section or key, bad or out-of-range
+ * value, a key given twice (listen and static may repeat), a zone given twice or
+ * without soa or ns, no zone at all, max-stale below fresh, lines over 199 characters.
+ * The file's first listen line replaces the default address; later ones add to it. */
 int config_load(const char *file, config_report_fn report, void *arg, struct config **out);
 
 /* A config with every default and no zone, for tests and for -l/-d without -c. */
@@ -85,14 +98,18 @@ struct config *config_defaults(void);
 void config_free(struct config *cfg);
 
 /* "250ms", "30s", "10m", "2h", "7d" or a bare number of seconds -> milliseconds.
- * Returns 0 or -EINVAL / -ERANGE. */
+ * Returns 0, -EINVAL (empty, sign, space, fraction, unknown unit) or -ERANGE (over
+ * 64 bits). */
 int config_parse_duration_ms(const char *text, uint64_t *ms);
 
-/* Replace the listen addresses (the -l options) or the database (-d). */
+/* Replace the listen addresses (the -l options; each checked with config_split_listen,
+ * n >= 1) or the database (-d, non-empty). Return 0, -EINVAL or -ENOMEM; on error cfg
+ * is unchanged. */
 int config_set_listen(struct config *cfg, char *const *addrs, size_t n);
 int config_set_database(struct config *cfg, const char *path);
 
-/* Split "ADDR:PORT" or "[V6]:PORT" into a sockaddr-ready host and port.
+/* Split "ADDR:PORT" or "[V6]:PORT" into a sockaddr-ready host and port. ADDR must be a
+ * numeric IPv4 address (IPv6 only in brackets), PORT 1..65535.
  * Returns 0 or -EINVAL. host must hold 64 bytes. */
 int config_split_listen(const char *text, char *host, uint16_t *port);
 

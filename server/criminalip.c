@@ -259,6 +259,68 @@ static void extract(const json_t *root, struct cip_facts *f)
 	port_443(root, f);
 }
 
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if there is none. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t need, i;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		need = 1;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		need = 2;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		need = 3;
+	else
+		return 0;
+	/* No overlong forms, no surrogates, nothing past U+10FFFF. */
+	if (s[0] == 0xe0)
+		lo = 0xa0;
+	else if (s[0] == 0xed)
+		hi = 0x9f;
+	else if (s[0] == 0xf0)
+		lo = 0x90;
+	else if (s[0] == 0xf4)
+		hi = 0x8f;
+	if (need >= n)
+		return 0;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i <= need; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return need + 1;
+}
+
+/* jansson refuses a whole document for one byte that is not UTF-8 (a banner copied
+ * raw): such bytes become '?' and the document is read again. */
+static json_t *load(const char *body, size_t len)
+{
+	json_error_t jerr;
+	json_t *root = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
+	unsigned char *copy;
+	size_t i, n;
+
+	if (root || json_error_code(&jerr) != json_error_invalid_utf8)
+		return root;
+	copy = malloc(len);
+	if (!copy)
+		return NULL;
+	memcpy(copy, body, len);
+	for (i = 0; i < len; i += n) {
+		n = utf8_len(copy + i, len - i);
+		if (!n) {
+			copy[i] = '?';
+			n = 1;
+		}
+	}
+	root = json_loadb((const char *)copy, len, JSON_ALLOW_NUL, &jerr);
+	free(copy);
+	return root;
+}
+
 static const struct {
 	const char *message;
 	enum intel_outcome outcome;
@@ -275,7 +337,6 @@ enum intel_outcome criminalip_judge(long http_status, const char *body, size_t l
 {
 	enum intel_outcome out = INTEL_TROUBLE;
 	json_t *root = NULL, *msg, *st;
-	json_error_t jerr;
 	json_int_t bstatus = -1;
 	char text[64] = "", unused[1];
 	size_t i;
@@ -287,7 +348,7 @@ enum intel_outcome criminalip_judge(long http_status, const char *body, size_t l
 	}
 	memset(facts, 0, sizeof(*facts));
 	if (body && len)
-		root = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
+		root = load(body, len);
 	if (!json_is_object(root)) {
 		if (http_status == 401)
 			out = INTEL_BAD_KEY;

@@ -1,2 +1,880 @@
-/* intel.c - not written yet */
+/* intel.c - the lookup scheduler between DNS queries and the intelligence service.
+ *
+ * A lookup is one IP to ask about. Lookups live in a small open-addressing map keyed
+ * by IP (so every query for an IP joins the one lookup), wait in a FIFO queue for a
+ * slot (concurrency, token bucket, daily budget, pauses, backoff) and then have one
+ * backend call in flight. Waiters all have the same deadline, so they sit in one
+ * arrival-ordered list and one uv timer runs for the oldest; each waiter is also on
+ * its lookup's list, so a finished lookup reaches its waiters directly.
+ *
+ * Callbacks of waiters never run from inside intel_wait or intel_refresh: those only
+ * start a call when the queue is empty, and a call that cannot start is queued, never
+ * failed on the spot. Waiter callbacks may call back into intel (wait, refresh,
+ * cancel): state is updated before any callback runs. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
 #include "intel.h"
+#include "log.h"
+#include "store.h"
+
+#define BUSY_DELAY_MIN_MS 200u
+#define BUSY_DELAY_MAX_MS 5000u
+#define BACKOFF_MIN_MS 1000u
+#define BACKOFF_MAX_MS 300000u
+#define DAY_S 86400
+
+struct lookup {
+	struct ipaddr ip;
+	struct intel *in;
+	struct lookup *qnext, *qprev;        /* the queue, while queued */
+	struct intel_waiter *whead, *wtail;  /* its waiters, by arrival */
+	uint64_t started;                    /* ms, when its call started */
+	unsigned gen;                        /* backend generation of that call */
+};
+
+struct intel {
+	uv_loop_t *loop;
+	struct intel_backend backend;
+	unsigned backend_gen;       /* bumped when intel_reconfigure replaces it */
+	struct cache *cache;
+	struct store *store;
+	struct intel_clock clk;
+
+	/* settings, copied from the config */
+	uint32_t deadline_ms;
+	unsigned concurrency;
+	double rate;                /* calls per second; 0: no limit */
+	unsigned rate_burst;
+	uint32_t daily_budget;
+	unsigned queue_max;
+
+	/* lookups by IP: linear probing, power-of-two size, backward-shift deletion */
+	struct lookup **map;
+	size_t map_cap, map_count;
+
+	struct lookup *qhead, *qtail;
+	unsigned nqueued, inflight;
+	struct intel_waiter *whead, *wtail;
+
+	double tokens;
+	uint64_t tokens_at;         /* ms of the last refill */
+	int64_t day;                /* UTC day number of calls_today */
+	uint32_t calls_today;
+	int budget_out;             /* daily budget used up */
+	enum intel_outcome pause;   /* INTEL_OK, INTEL_BAD_KEY or INTEL_LIMIT */
+	uint32_t backoff_ms;        /* 0: reachable */
+	uint64_t backoff_until;
+	uint64_t trouble_at;        /* ms of the failure that set the backoff */
+	int busy;                   /* one call at a time after "busy" */
+	uint32_t busy_delay_ms;
+	uint64_t busy_until;
+
+	uint64_t requests, coalesced, timeouts, rejected;
+
+	uv_timer_t deadline_timer;  /* the oldest waiter's deadline */
+	uv_timer_t sched_timer;     /* when the queue head may start */
+	int closing;
+	int timers_closing;
+	unsigned backends_open;     /* backends whose closed() has not come yet */
+	unsigned handles_open;
+	void (*close_done)(void *arg);
+	void *close_arg;
+};
+
+static void lookup_done(void *arg, const struct intel_result *res);
+static void dispatch(struct intel *in);
+
+static uint64_t now_ms(const struct intel *in)
+{
+	return in->clk.mono_ms ? in->clk.mono_ms(in->clk.arg) : uv_now(in->loop);
+}
+
+static int64_t wall_s(const struct intel *in)
+{
+	return in->clk.unix_s ? in->clk.unix_s(in->clk.arg) : (int64_t)time(NULL);
+}
+
+static int64_t day_of(int64_t t)
+{
+	return t >= 0 ? t / DAY_S : -((-t + DAY_S - 1) / DAY_S);
+}
+
+static const char *outcome_name(enum intel_outcome o)
+{
+	static const char *const names[] = {
+		"ok", "invalid api key", "limit exceeded", "busy", "invalid ip", "trouble",
+		"canceled",
+	};
+
+	return (unsigned)o < sizeof(names) / sizeof(names[0]) ? names[o] : "?";
+}
+
+/* ---- the map of lookups ---- */
+
+static size_t ip_hash(const struct ipaddr *ip)
+{
+	uint64_t a, b, x;
+
+	memcpy(&a, ip->b, 8);
+	memcpy(&b, ip->b + 8, 8);
+	x = a * 0x9e3779b97f4a7c15ULL ^ b;
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return (size_t)x;
+}
+
+static struct lookup *map_find(const struct intel *in, const struct ipaddr *ip)
+{
+	size_t m = in->map_cap - 1, i;
+
+	for (i = ip_hash(ip) & m; in->map[i]; i = (i + 1) & m)
+		if (memcmp(in->map[i]->ip.b, ip->b, 16) == 0)
+			return in->map[i];
+	return NULL;
+}
+
+static void map_place(struct lookup **map, size_t cap, struct lookup *l)
+{
+	size_t m = cap - 1, i;
+
+	for (i = ip_hash(&l->ip) & m; map[i]; i = (i + 1) & m)
+		;
+	map[i] = l;
+}
+
+/* Make room for n lookups at most 3/4 load. */
+static int map_reserve(struct intel *in, size_t n)
+{
+	size_t cap = in->map_cap ? in->map_cap : 16, i;
+	struct lookup **nm;
+
+	while (n * 4 > cap * 3) {
+		if (cap > SIZE_MAX / sizeof(*nm) / 2)
+			return -ENOMEM;
+		cap *= 2;
+	}
+	if (cap == in->map_cap)
+		return 0;
+	nm = calloc(cap, sizeof(*nm));
+	if (!nm)
+		return -ENOMEM;
+	for (i = 0; i < in->map_cap; i++)
+		if (in->map[i])
+			map_place(nm, cap, in->map[i]);
+	free(in->map);
+	in->map = nm;
+	in->map_cap = cap;
+	return 0;
+}
+
+static void map_del(struct intel *in, struct lookup *l)
+{
+	size_t m = in->map_cap - 1, i, j, k;
+
+	for (i = ip_hash(&l->ip) & m; in->map[i] != l; i = (i + 1) & m)
+		if (!in->map[i])
+			return;
+	in->map[i] = NULL;
+	for (j = (i + 1) & m; in->map[j]; j = (j + 1) & m) {
+		k = ip_hash(&in->map[j]->ip) & m;
+		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+			continue;
+		in->map[i] = in->map[j];
+		in->map[j] = NULL;
+		i = j;
+	}
+	in->map_count--;
+}
+
+/* ---- lists ---- */
+
+static void queue_push(struct intel *in, struct lookup *l, int front)
+{
+	l->qnext = l->qprev = NULL;
+	if (!in->qhead) {
+		in->qhead = in->qtail = l;
+	} else if (front) {
+		l->qnext = in->qhead;
+		in->qhead->qprev = l;
+		in->qhead = l;
+	} else {
+		l->qprev = in->qtail;
+		in->qtail->qnext = l;
+		in->qtail = l;
+	}
+	in->nqueued++;
+}
+
+static void queue_remove(struct intel *in, struct lookup *l)
+{
+	if (l->qprev)
+		l->qprev->qnext = l->qnext;
+	else
+		in->qhead = l->qnext;
+	if (l->qnext)
+		l->qnext->qprev = l->qprev;
+	else
+		in->qtail = l->qprev;
+	l->qnext = l->qprev = NULL;
+	in->nqueued--;
+}
+
+static void waiter_unlink(struct intel *in, struct intel_waiter *w)
+{
+	struct lookup *l = w->lookup;
+
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		in->whead = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	else
+		in->wtail = w->prev;
+	if (w->lprev)
+		w->lprev->lnext = w->lnext;
+	else
+		l->whead = w->lnext;
+	if (w->lnext)
+		w->lnext->lprev = w->lprev;
+	else
+		l->wtail = w->lprev;
+	w->next = w->prev = w->lnext = w->lprev = NULL;
+	w->lookup = NULL;
+}
+
+/* ---- timers ---- */
+
+static void deadline_cb(uv_timer_t *t);
+static void sched_cb(uv_timer_t *t);
+
+/* One timer for the oldest waiter: deadlines grow with arrival. */
+static void arm_deadline(struct intel *in, uint64_t now)
+{
+	if (in->closing)
+		return;
+	if (!in->whead) {
+		uv_timer_stop(&in->deadline_timer);
+		return;
+	}
+	uv_timer_start(&in->deadline_timer, deadline_cb,
+		       in->whead->deadline > now ? in->whead->deadline - now : 0, 0);
+}
+
+static void expire(struct intel *in, uint64_t now)
+{
+	struct intel_waiter *w;
+
+	while (!in->closing && (w = in->whead) && w->deadline <= now) {
+		waiter_unlink(in, w);
+		in->timeouts++;
+		w->cb(w, -ETIMEDOUT);
+	}
+	arm_deadline(in, now);
+}
+
+static void deadline_cb(uv_timer_t *t)
+{
+	struct intel *in = t->data;
+
+	expire(in, now_ms(in));
+}
+
+static void sched_cb(uv_timer_t *t)
+{
+	dispatch(t->data);
+}
+
+/* ---- when calls may start ---- */
+
+/* A new UTC day ends a "limit exceeded" pause and an exhausted budget. Checked on
+ * every entry point, so no timer has to wake at midnight. */
+static void check_day(struct intel *in)
+{
+	int64_t d = day_of(wall_s(in));
+
+	if (d == in->day)
+		return;
+	in->day = d;
+	in->calls_today = 0;
+	if (in->budget_out || in->pause == INTEL_LIMIT)
+		log_info("new UTC day: calls to Criminal IP resume");
+	in->budget_out = 0;
+	if (in->pause == INTEL_LIMIT)
+		in->pause = INTEL_OK;
+}
+
+/* Whether a new IP is refused at once (its query gets `unknown`). */
+static int refusing(const struct intel *in, uint64_t now)
+{
+	return in->closing || in->pause != INTEL_OK || in->budget_out ||
+	       now < in->backoff_until;
+}
+
+static void refill(struct intel *in, uint64_t now)
+{
+	if (in->rate <= 0 || now <= in->tokens_at)
+		return;
+	in->tokens += (double)(now - in->tokens_at) * in->rate / 1000.0;
+	if (in->tokens > in->rate_burst)
+		in->tokens = in->rate_burst;
+	in->tokens_at = now;
+}
+
+/* 1 when a call may start now. Otherwise 0, with *wake set to the time a time-bound
+ * block ends (0 when only a finished call or a new day can unblock). */
+static int can_start(struct intel *in, uint64_t now, uint64_t *wake)
+{
+	unsigned limit = in->busy || in->backoff_ms ? 1 : in->concurrency;
+
+	*wake = 0;
+	if (in->closing || in->pause != INTEL_OK || in->budget_out)
+		return 0;
+	if (now < in->backoff_until) {
+		*wake = in->backoff_until;
+		return 0;
+	}
+	if (now < in->busy_until) {
+		*wake = in->busy_until;
+		return 0;
+	}
+	if (in->inflight >= limit)
+		return 0;
+	if (in->rate > 0) {
+		refill(in, now);
+		if (in->tokens < 1.0 - 1e-9) {
+			uint64_t ms = (uint64_t)((1.0 - in->tokens) * 1000.0 / in->rate) + 1;
+
+			*wake = now + ms;
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static void arm_sched(struct intel *in, uint64_t now)
+{
+	uint64_t wake;
+
+	if (in->closing)
+		return;
+	if (!in->qhead) {
+		uv_timer_stop(&in->sched_timer);
+		return;
+	}
+	if (can_start(in, now, &wake))
+		wake = now;
+	if (!wake) {
+		uv_timer_stop(&in->sched_timer);
+		return;
+	}
+	uv_timer_start(&in->sched_timer, sched_cb, wake - now, 0);
+}
+
+/* ---- lookups ---- */
+
+static struct lookup *lookup_new(struct intel *in, const struct ipaddr *ip)
+{
+	struct lookup *l;
+
+	if (map_reserve(in, in->map_count + 1) < 0)
+		return NULL;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return NULL;
+	l->ip = *ip;
+	l->in = in;
+	map_place(in->map, in->map_cap, l);
+	in->map_count++;
+	return l;
+}
+
+/* Remove l and hand its waiters status. */
+static void lookup_finish(struct intel *in, struct lookup *l, int status)
+{
+	struct intel_waiter *w;
+
+	map_del(in, l);
+	/* one at a time: a callback may cancel another waiter of l */
+	while ((w = l->whead)) {
+		waiter_unlink(in, w);
+		w->cb(w, status);
+	}
+	free(l);
+}
+
+/* Queued lookups cannot be served while calls are paused: answer their waiters now
+ * (status 0: from the cache, i.e. `unknown`) rather than at their deadline. */
+static void flush_queue(struct intel *in)
+{
+	struct lookup *l;
+
+	while ((l = in->qhead)) {
+		queue_remove(in, l);
+		lookup_finish(in, l, 0);
+	}
+}
+
+static void trouble(struct intel *in, uint64_t started, uint64_t now, const char *detail)
+{
+	uint64_t until;
+
+	if (!in->backoff_ms) {
+		in->backoff_ms = BACKOFF_MIN_MS;
+		log_warn("Criminal IP unreachable: %s; backing off %" PRIu32 "s",
+			 detail ? detail : "service trouble", in->backoff_ms / 1000);
+	} else if (started >= in->trouble_at) {
+		/* calls that were in flight at the last failure do not double it again */
+		in->backoff_ms = in->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
+								       : in->backoff_ms * 2;
+		log_debug("Criminal IP still unreachable: %s; backing off %" PRIu32 "s",
+			  detail ? detail : "service trouble", in->backoff_ms / 1000);
+	}
+	in->trouble_at = now;
+	until = now + in->backoff_ms;
+	if (until > in->backoff_until)
+		in->backoff_until = until;
+}
+
+/* The service answered properly: end the backoff and the one-at-a-time mode. */
+static void reachable(struct intel *in)
+{
+	if (in->backoff_ms)
+		log_info("Criminal IP reachable again");
+	in->backoff_ms = 0;
+	in->backoff_until = 0;
+	in->busy = 0;
+	in->busy_until = 0;
+	in->busy_delay_ms = BUSY_DELAY_MIN_MS;
+}
+
+/* Start l's call. On failure (the backend could not even start it) the service
+ * backs off and l is left for the caller to queue again. */
+static int start_call(struct intel *in, struct lookup *l, uint64_t now)
+{
+	int rc;
+
+	l->started = now;
+	l->gen = in->backend_gen;
+	in->inflight++;
+	rc = in->backend.fetch(in->backend.impl, &l->ip, lookup_done, l);
+	if (rc < 0) {
+		in->inflight--;
+		trouble(in, now, now, "could not start a call");
+		return rc;
+	}
+	if (in->rate > 0)
+		in->tokens -= 1.0;
+	in->requests++;
+	in->calls_today++;
+	if (in->daily_budget && in->calls_today >= in->daily_budget && !in->budget_out) {
+		in->budget_out = 1;
+		log_warn("daily budget of %" PRIu32 " calls used up; calls resume at 00:00 UTC",
+			 in->daily_budget);
+		flush_queue(in);
+	}
+	return 0;
+}
+
+static void dispatch(struct intel *in)
+{
+	uint64_t now = now_ms(in), wake;
+	struct lookup *l;
+
+	check_day(in);
+	while (in->qhead && can_start(in, now, &wake)) {
+		l = in->qhead;
+		queue_remove(in, l);
+		if (start_call(in, l, now) < 0)
+			queue_push(in, l, 1);
+	}
+	arm_sched(in, now);
+}
+
+/* A lookup for a new IP (intel_wait, intel_refresh): started at once when nothing is
+ * queued before it and a slot is free, else queued. NULL with *err when refused. */
+static struct lookup *lookup_begin(struct intel *in, const struct ipaddr *ip,
+				   uint64_t now, int *err)
+{
+	struct lookup *l;
+	uint64_t wake;
+	int direct;
+
+	if (refusing(in, now)) {
+		*err = -EAGAIN;
+		return NULL;
+	}
+	direct = !in->qhead && can_start(in, now, &wake);
+	if (!direct && in->nqueued >= in->queue_max) {
+		*err = -EBUSY;
+		return NULL;
+	}
+	l = lookup_new(in, ip);
+	if (!l) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	if (!direct || start_call(in, l, now) < 0) {
+		queue_push(in, l, 0);
+		arm_sched(in, now);
+	}
+	return l;
+}
+
+static void log_lookup(struct intel *in, struct lookup *l, const struct intel_result *res,
+		       uint64_t now)
+{
+	char ip[IPADDR_STRLEN];
+
+	if (!log_enabled(LOG_LVL_DEBUG))
+		return;
+	ipaddr_format(&l->ip, ip);
+	log_debug("lookup %s: %s%s%s in %" PRIu64 " ms", ip, outcome_name(res->outcome),
+		  res->detail ? ", " : "", res->detail ? res->detail : "", now - l->started);
+}
+
+static void lookup_done(void *arg, const struct intel_result *res)
+{
+	struct lookup *l = arg;
+	struct intel *in = l->in;
+	uint64_t now = now_ms(in);
+	struct verdict v;
+	int rc;
+
+	in->inflight--;
+	if (in->closing) {
+		/* waiters were answered by intel_close; results are not wanted any more */
+		map_del(in, l);
+		free(l);
+		return;
+	}
+	log_lookup(in, l, res, now);
+	switch (res->outcome) {
+	case INTEL_OK:
+	case INTEL_INVALID_IP:
+		/* an invalid IP is remembered as unknown so that it is not asked again
+		 * soon, and never stored: it is no verdict */
+		reachable(in);
+		v.mask = res->outcome == INTEL_OK ? res->mask : 0;
+		v.flags = res->outcome == INTEL_OK ? 0 : VERDICT_F_UNKNOWN;
+		v.checked = (uint32_t)wall_s(in);
+		if ((rc = cache_put(in->cache, &l->ip, &v)) < 0)
+			log_warn("verdict not cached: %s", strerror(-rc));
+		if (in->store && res->outcome == INTEL_OK)
+			store_put(in->store, &l->ip, &v, "criminalip", res->facts_json);
+		break;
+	case INTEL_BAD_KEY:
+		if (in->pause != INTEL_BAD_KEY)
+			log_err("Criminal IP rejected the API key (invalid api key); "
+				"no more calls until reload (SIGHUP)");
+		in->pause = INTEL_BAD_KEY;
+		break;
+	case INTEL_LIMIT:
+		if (in->pause == INTEL_OK) {
+			log_warn("Criminal IP credits used up (limit exceeded); "
+				 "calls resume at 00:00 UTC");
+			in->pause = INTEL_LIMIT;
+		}
+		break;
+	case INTEL_BUSY:
+		if (in->pause == INTEL_OK && !in->budget_out) {
+			/* the plan allows fewer calls at once: ask again shortly, alone */
+			if (!in->busy)
+				log_info("Criminal IP refuses concurrent calls; "
+					 "making one call at a time");
+			in->busy = 1;
+			in->busy_until = now + in->busy_delay_ms;
+			in->busy_delay_ms = in->busy_delay_ms * 2 > BUSY_DELAY_MAX_MS
+					    ? BUSY_DELAY_MAX_MS : in->busy_delay_ms * 2;
+			queue_push(in, l, 1);
+			dispatch(in);
+			return;
+		}
+		break;
+	case INTEL_CANCELED:
+		if (l->gen != in->backend_gen && in->pause == INTEL_OK && !in->budget_out) {
+			/* intel_reconfigure replaced the backend: ask the new one */
+			queue_push(in, l, 1);
+			dispatch(in);
+			return;
+		}
+		if (l->gen == in->backend_gen)
+			trouble(in, l->started, now, res->detail ? res->detail : "call canceled");
+		break;
+	case INTEL_TROUBLE:
+	default:
+		trouble(in, l->started, now, res->detail);
+		break;
+	}
+	dispatch(in);
+	if (in->pause != INTEL_OK)
+		flush_queue(in);
+	lookup_finish(in, l, 0);
+}
+
+/* ---- the interface ---- */
+
+static void apply_settings(struct intel *in, const struct config *cfg)
+{
+	in->deadline_ms = cfg->deadline_ms;
+	in->concurrency = cfg->concurrency ? cfg->concurrency : 1;
+	in->rate = cfg->rate > 0 ? cfg->rate : 0;
+	in->rate_burst = cfg->rate_burst ? cfg->rate_burst : 1;
+	in->daily_budget = cfg->daily_budget;
+	in->queue_max = cfg->queue_max;
+	if (in->tokens > in->rate_burst)
+		in->tokens = in->rate_burst;
+}
+
+static void closed_noop(void *arg)
+{
+	(void)arg;
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+	struct intel *in = h->data;
+	void (*done)(void *arg) = in->close_done;
+	void *done_arg = in->close_arg;
+	size_t i;
+
+	if (--in->handles_open)
+		return;
+	/* lookups whose backend never reported back (it promised to) */
+	for (i = 0; i < in->map_cap; i++)
+		free(in->map[i]);
+	free(in->map);
+	free(in);
+	if (done)
+		done(done_arg);
+}
+
+static void backend_closed(void *arg)
+{
+	struct intel *in = arg;
+
+	in->backends_open--;
+	if (!in->closing || in->backends_open || in->timers_closing)
+		return;
+	in->timers_closing = 1;
+	in->handles_open = 2;
+	uv_close((uv_handle_t *)&in->deadline_timer, timer_closed);
+	uv_close((uv_handle_t *)&in->sched_timer, timer_closed);
+}
+
+static void backend_close(struct intel *in, struct intel_backend *be)
+{
+	if (be->close)
+		be->close(be->impl, backend_closed, in);
+	else
+		backend_closed(in);
+}
+
+int intel_new(uv_loop_t *loop, const struct config *cfg, struct intel_backend backend,
+	      struct cache *cache, struct store *store, struct intel **out)
+{
+	struct intel *in = calloc(1, sizeof(*in));
+
+	if (!in || map_reserve(in, (size_t)cfg->queue_max + cfg->concurrency + 1) < 0) {
+		free(in);
+		if (backend.close)
+			backend.close(backend.impl, closed_noop, NULL);
+		return -ENOMEM;
+	}
+	in->loop = loop;
+	in->backend = backend;
+	in->cache = cache;
+	in->store = store;
+	apply_settings(in, cfg);
+	in->tokens = in->rate_burst;
+	in->tokens_at = now_ms(in);
+	in->day = day_of(wall_s(in));
+	in->busy_delay_ms = BUSY_DELAY_MIN_MS;
+	in->backends_open = 1;
+	uv_timer_init(loop, &in->deadline_timer);
+	uv_timer_init(loop, &in->sched_timer);
+	in->deadline_timer.data = in;
+	in->sched_timer.data = in;
+	*out = in;
+	return 0;
+}
+
+static void park(struct intel *in, struct lookup *l, struct intel_waiter *w,
+		 intel_wait_cb cb, uint64_t now)
+{
+	w->cb = cb;
+	w->lookup = l;
+	w->deadline = now + in->deadline_ms;
+	w->next = w->lnext = NULL;
+	w->prev = in->wtail;
+	if (in->wtail)
+		in->wtail->next = w;
+	else
+		in->whead = w;
+	in->wtail = w;
+	w->lprev = l->wtail;
+	if (l->wtail)
+		l->wtail->lnext = w;
+	else
+		l->whead = w;
+	l->wtail = w;
+	if (in->whead == w)
+		arm_deadline(in, now);
+}
+
+int intel_wait(struct intel *in, const struct ipaddr *ip, struct intel_waiter *w,
+	       intel_wait_cb cb)
+{
+	uint64_t now;
+	struct lookup *l;
+	int err = -EAGAIN;
+
+	w->lookup = NULL;
+	if (in->closing) {
+		in->rejected++;
+		return -EAGAIN;
+	}
+	now = now_ms(in);
+	check_day(in);
+	l = map_find(in, ip);
+	if (l) {
+		in->coalesced++;
+	} else if (!(l = lookup_begin(in, ip, now, &err))) {
+		in->rejected++;
+		return err;
+	}
+	park(in, l, w, cb, now);
+	return 0;
+}
+
+void intel_cancel(struct intel *in, struct intel_waiter *w)
+{
+	/* a cancelled head leaves the timer armed for it: it fires, finds nothing due
+	 * and re-arms for the new head */
+	if (w->lookup)
+		waiter_unlink(in, w);
+}
+
+void intel_refresh(void *arg, const struct ipaddr *ip)
+{
+	struct intel *in = arg;
+	uint64_t now;
+	int err;
+
+	if (in->closing)
+		return;
+	now = now_ms(in);
+	check_day(in);
+	if (!map_find(in, ip))
+		lookup_begin(in, ip, now, &err);
+}
+
+void intel_reconfigure(struct intel *in, const struct config *cfg,
+		       struct intel_backend new_backend)
+{
+	uint32_t old_deadline = in->deadline_ms;
+	struct intel_backend old;
+	struct intel_waiter *w;
+
+	if (in->closing) {
+		if (new_backend.fetch && new_backend.close)
+			new_backend.close(new_backend.impl, closed_noop, NULL);
+		return;
+	}
+	apply_settings(in, cfg);
+	map_reserve(in, (size_t)in->queue_max + in->concurrency + 1);
+	if (in->deadline_ms != old_deadline) {
+		/* the same shift for all keeps the list ordered by deadline */
+		for (w = in->whead; w; w = w->next)
+			w->deadline = w->deadline - old_deadline + in->deadline_ms;
+		arm_deadline(in, now_ms(in));
+	}
+	if (in->pause == INTEL_BAD_KEY) {
+		log_info("configuration reloaded: calls to Criminal IP resume");
+		in->pause = INTEL_OK;
+	}
+	if (in->budget_out && (!in->daily_budget || in->calls_today < in->daily_budget))
+		in->budget_out = 0;
+	if (new_backend.fetch) {
+		/* calls in flight come back canceled and are asked again of the new one */
+		old = in->backend;
+		in->backend = new_backend;
+		in->backend_gen++;
+		in->backends_open++;
+		backend_close(in, &old);
+	}
+	dispatch(in);
+}
+
+void intel_get_stats(const struct intel *in, struct intel_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->requests = in->requests;
+	st->coalesced = in->coalesced;
+	st->timeouts = in->timeouts;
+	st->rejected = in->rejected;
+	st->inflight = in->inflight;
+	st->queued = in->nqueued;
+	if (in->pause != INTEL_OK)
+		st->paused = in->pause;
+	else if (in->budget_out)
+		st->paused = INTEL_LIMIT;
+	else if (now_ms(in) < in->backoff_until)
+		st->paused = INTEL_TROUBLE;
+	st->calls_today = in->calls_today;
+	st->backoff_ms = in->backoff_ms;
+	st->one_at_a_time = in->busy || in->backoff_ms;
+}
+
+void intel_close(struct intel *in, void (*done)(void *arg), void *arg)
+{
+	struct intel_waiter *w;
+	struct lookup *l;
+	struct intel_backend be;
+
+	in->closing = 1;
+	in->close_done = done;
+	in->close_arg = arg;
+	uv_timer_stop(&in->deadline_timer);
+	uv_timer_stop(&in->sched_timer);
+	while ((w = in->whead)) {
+		waiter_unlink(in, w);
+		w->cb(w, -ECANCELED);
+	}
+	while ((l = in->qhead)) {
+		queue_remove(in, l);
+		map_del(in, l);
+		free(l);
+	}
+	/* calls in flight come back canceled (lookup_done frees them), then the
+	 * backend says it is closed, then the timers close and in is freed */
+	be = in->backend;
+	memset(&in->backend, 0, sizeof(in->backend));
+	backend_close(in, &be);
+}
+
+void intel_set_clock(struct intel *in, const struct intel_clock *clk)
+{
+	if (clk)
+		in->clk = *clk;
+	else
+		memset(&in->clk, 0, sizeof(in->clk));
+	in->tokens_at = now_ms(in);
+	in->day = day_of(wall_s(in));
+}
+
+void intel_poll(struct intel *in)
+{
+	if (in->closing)
+		return;
+	check_day(in);
+	expire(in, now_ms(in));
+	dispatch(in);
+}

@@ -8,6 +8,7 @@
 #include "lists.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -62,6 +63,7 @@ struct lists {
 struct strslot {
 	const char *s;
 	uint32_t hash, len;
+	uint32_t values; /* first value with this TXT, index + 1 */
 };
 
 /* Build-time state, freed when lists_load returns. */
@@ -79,10 +81,10 @@ struct loader {
 	size_t n4, cap4, n6, cap6;
 	uint32_t seq;
 
-	struct strslot *strs; /* interned strings: open addressing */
+	struct strslot *strs; /* interned TXT: open addressing */
 	size_t nstrs, capstrs;
-	uint32_t *vslots;     /* values: open addressing, index + 1 */
-	size_t capv, capvalues;
+	uint32_t *vnext;      /* next value with the same TXT, index + 1 */
+	size_t capvnext, capvalues;
 
 	uint32_t def_ref;  /* 127.0.0.2, no text */
 	uint32_t file_ref; /* the current file's default */
@@ -182,80 +184,64 @@ static char *arena_copy(struct lists *l, const char *s, size_t len)
 	return p;
 }
 
-static const char *intern(struct loader *ld, const char *s, size_t len)
+/* The slot of TXT s[0..len), copied into the lists the first time it is seen. */
+static struct strslot *intern(struct loader *ld, const char *s, size_t len)
 {
 	uint32_t h = hash_bytes(s, len, 2166136261u);
-	size_t i;
+	size_t i, j, mask;
 	char *copy;
 
 	if ((ld->nstrs + 1) * 2 > ld->capstrs) {
-		size_t ncap = ld->capstrs ? ld->capstrs * 2 : 256, j;
+		size_t ncap = ld->capstrs ? ld->capstrs * 2 : 256;
 		struct strslot *ns = calloc(ncap, sizeof(*ns));
 
 		if (!ns)
 			return NULL;
 		for (j = 0; j < ld->capstrs; j++) {
-			if (!ld->strs[j].s)
-				continue;
-			for (i = ld->strs[j].hash & (ncap - 1); ns[i].s; i = (i + 1) & (ncap - 1))
+			for (i = ld->strs[j].hash & (ncap - 1); ld->strs[j].s && ns[i].s;
+			     i = (i + 1) & (ncap - 1))
 				;
-			ns[i] = ld->strs[j];
+			if (ld->strs[j].s)
+				ns[i] = ld->strs[j];
 		}
 		free(ld->strs);
 		ld->strs = ns;
 		ld->capstrs = ncap;
 	}
-	for (i = h & (ld->capstrs - 1); ld->strs[i].s; i = (i + 1) & (ld->capstrs - 1))
+	mask = ld->capstrs - 1;
+	for (i = h & mask; ld->strs[i].s; i = (i + 1) & mask)
 		if (ld->strs[i].hash == h && ld->strs[i].len == len &&
 		    memcmp(ld->strs[i].s, s, len) == 0)
-			return ld->strs[i].s;
+			return &ld->strs[i];
 	copy = arena_copy(ld->l, s, len);
 	if (!copy)
 		return NULL;
-	ld->strs[i] = (struct strslot){ copy, h, (uint32_t)len };
+	ld->strs[i] = (struct strslot){ copy, h, (uint32_t)len, 0 };
 	ld->nstrs++;
-	return copy;
+	return &ld->strs[i];
 }
 
-static uint32_t value_hash(const uint8_t a[4], const char *txt)
+/* The reference of the value (a, TXT s[0..len)): the values that share a TXT are
+ * chained from its slot, and they are few (one per A code). 0 when out of memory. */
+static uint32_t value_ref(struct loader *ld, const uint8_t a[4], const char *s, size_t len)
 {
-	return hash_bytes(&txt, sizeof(txt), hash_bytes(a, 4, 2166136261u));
-}
-
-/* The reference of value (a, txt); txt must be interned. 0 when out of memory. */
-static uint32_t value_ref(struct loader *ld, const uint8_t a[4], const char *txt)
-{
+	struct strslot *ss = intern(ld, s, len);
 	struct lists *l = ld->l;
-	size_t i;
+	uint32_t v;
 
-	if ((l->nvalues + 1) * 2 > ld->capv) {
-		size_t ncap = ld->capv ? ld->capv * 2 : 64, j;
-		uint32_t *ns = calloc(ncap, sizeof(*ns));
-
-		if (!ns)
-			return 0;
-		for (j = 0; j < l->nvalues; j++) {
-			for (i = value_hash(l->values[j].a, l->values[j].txt) & (ncap - 1); ns[i];
-			     i = (i + 1) & (ncap - 1))
-				;
-			ns[i] = (uint32_t)j + 1;
-		}
-		free(ld->vslots);
-		ld->vslots = ns;
-		ld->capv = ncap;
-	}
-	for (i = value_hash(a, txt) & (ld->capv - 1); ld->vslots[i]; i = (i + 1) & (ld->capv - 1)) {
-		const struct lists_value *v = &l->values[ld->vslots[i] - 1];
-
-		if (v->txt == txt && memcmp(v->a, a, 4) == 0)
-			return ld->vslots[i] - 1 + REF_VALUE0;
-	}
-	if (grow((void **)&l->values, &ld->capvalues, l->nvalues + 1, sizeof(*l->values)) < 0)
+	if (!ss)
+		return 0;
+	for (v = ss->values; v; v = ld->vnext[v - 1])
+		if (memcmp(l->values[v - 1].a, a, 4) == 0)
+			return v - 1 + REF_VALUE0;
+	if (grow((void **)&l->values, &ld->capvalues, l->nvalues + 1, sizeof(*l->values)) < 0 ||
+	    grow((void **)&ld->vnext, &ld->capvnext, l->nvalues + 1, sizeof(*ld->vnext)) < 0)
 		return 0;
 	memcpy(l->values[l->nvalues].a, a, 4);
-	l->values[l->nvalues].txt = txt;
-	ld->vslots[i] = (uint32_t)++l->nvalues;
-	return (uint32_t)l->nvalues - 1 + REF_VALUE0;
+	l->values[l->nvalues].txt = ss->s;
+	ld->vnext[l->nvalues] = ss->values;
+	ss->values = (uint32_t)++l->nvalues;
+	return ss->values - 1 + REF_VALUE0;
 }
 
 /* ---- 128-bit keys ---- */
@@ -306,25 +292,21 @@ static int add4(struct loader *ld, uint32_t start, unsigned len, uint32_t ref)
 	return 0;
 }
 
-static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
 /* An IPv6 prefix (already masked). Inside ::ffff:0:0/96 it is an IPv4 prefix; one
  * that covers ::ffff:0:0/96 also covers every IPv4 address, less specifically. */
-static int add6(struct loader *ld, const uint8_t net[16], unsigned len, uint32_t ref)
+static int add6(struct loader *ld, struct u128 net, unsigned len, uint32_t ref)
 {
-	struct u128 m = u128_hostmask(len), s = u128_from(net), mp;
-	uint8_t mb[16] = { 0 };
+	const struct u128 mapped = { 0, 0xffff00000000ull };
+	struct u128 m = u128_hostmask(len);
 
-	if (len >= 96 && memcmp(net, mapped, 12) == 0)
-		return add4(ld, (uint32_t)s.lo, len, ref);
-	memcpy(mb, mapped, 12);
-	mp = u128_from(mb);
-	if (len < 96 && (mp.hi & ~m.hi) == s.hi && (mp.lo & ~m.lo) == s.lo &&
+	if (len >= 96 && net.hi == 0 && net.lo >> 32 == 0xffff)
+		return add4(ld, (uint32_t)net.lo, len, ref);
+	if (len < 96 && (mapped.hi & ~m.hi) == net.hi && (mapped.lo & ~m.lo) == net.lo &&
 	    add4(ld, 0, len, ref) < 0)
 		return -ENOMEM;
 	if (grow((void **)&ld->e6, &ld->cap6, ld->n6 + 1, sizeof(*ld->e6)) < 0)
 		return -ENOMEM;
-	ld->e6[ld->n6++] = (struct ent6){ s, ld->seq++, ref, len };
+	ld->e6[ld->n6++] = (struct ent6){ net, ld->seq++, ref, len };
 	return 0;
 }
 
@@ -457,26 +439,21 @@ static int add_range4(struct loader *ld, uint32_t lo, uint32_t hi, uint32_t ref)
 static uint32_t parse_value(struct loader *ld, char *s, uint32_t def_ref, int *oom)
 {
 	const struct lists_value *def = &ld->l->values[def_ref - REF_VALUE0];
-	char ex[48];
-	const char *txt = def->txt;
+	const char *txt = s;
+	uint32_t v, ref;
 	uint8_t a[4];
-	uint32_t ref;
+	char ex[32];
+	unsigned n;
+	size_t len;
 
 	memcpy(a, def->a, 4);
 	if (*s == ':') {
-		char *t = s + 1;
-		uint32_t v;
-		unsigned n;
+		char *t = prefix4(ld, s + 1, &v, &n);
 
-		t = prefix4(ld, t, &v, &n);
-		if (!t || (n != 1 && n != 4) || (*t && *t != ':' && !is_space(*t))) {
-			say(ld, 0, "invalid A value \"%s\"", excerpt(s + 1, ex, 24));
-			return 0;
-		}
-		if (n == 1 && v)
+		if (t && n == 1 && v)
 			v = 0x7f000000u | v >> 24; /* N = 127.0.0.N; 0 stays invalid */
-		if (v == 0) {
-			say(ld, 0, "invalid A value \"%s\"", excerpt(s + 1, ex, 24));
+		if (!t || (n != 1 && n != 4) || !v || (*t && *t != ':' && !is_space(*t))) {
+			say(ld, 0, "invalid A value \"%s\"", excerpt(s + 1, ex, sizeof(ex)));
 			return 0;
 		}
 		a[0] = v >> 24;
@@ -485,42 +462,58 @@ static uint32_t parse_value(struct loader *ld, char *s, uint32_t def_ref, int *o
 		a[3] = v;
 		t = skip_space(t);
 		if (*t == ':') {
-			s = skip_space(t + 1);
-			txt = NULL;
+			txt = skip_space(t + 1);
 		} else if (*t && !is_comment(*t)) {
 			say(ld, 0, "unexpected text after the A value: \"%s\"",
-			    excerpt(t, ex, 24));
+			    excerpt(t, ex, sizeof(ex)));
 			return 0;
-		}
-	} else {
-		txt = NULL;
-	}
-	if (!txt) {
-		size_t len = strlen(s);
-
-		if (len > TXT_MAX) {
-			say(ld, 1, "TXT template truncated to %d bytes", TXT_MAX);
-			len = TXT_MAX;
-		}
-		txt = intern(ld, s, len);
-		if (!txt) {
-			*oom = 1;
-			return 0;
+		} else {
+			txt = def->txt;
 		}
 	}
-	ref = value_ref(ld, a, txt);
+	len = strlen(txt);
+	if (len > TXT_MAX) {
+		say(ld, 1, "TXT template truncated to %d bytes", TXT_MAX);
+		len = TXT_MAX;
+	}
+	ref = value_ref(ld, a, txt, len);
 	if (!ref)
 		*oom = 1;
 	return ref;
 }
 
+/* An IPv6 entry when the run of address characters holds a ':' and inet_pton takes
+ * it (in an IPv4 entry ':' starts the value). Returns the end of the entry, s when
+ * it is not IPv6, NULL for a bad prefix length. */
+static char *entry6(struct loader *ld, char *s, struct u128 *net, unsigned *len)
+{
+	char tmp[46], *p = s;
+	uint8_t b[16];
+
+	while (isxdigit((unsigned char)*p) || *p == ':' || *p == '.')
+		p++;
+	if (!memchr(s, ':', (size_t)(p - s)) || (size_t)(p - s) >= sizeof(tmp))
+		return s;
+	memcpy(tmp, s, (size_t)(p - s));
+	tmp[p - s] = '\0';
+	if (inet_pton(AF_INET6, tmp, b) != 1)
+		return s;
+	*net = u128_from(b);
+	*len = 128;
+	if (*p == '/')
+		p = prefix_len(ld, p + 1, 128, len);
+	return p;
+}
+
 /* One line, trimmed of surrounding whitespace. Returns 0, or -ENOMEM. */
 static int parse_line(struct loader *ld, char *s)
 {
-	char ex[48];
-	int excl = 0, oom = 0, bits;
-	uint32_t ref, lo, hi;
-	char *p, *q;
+	struct u128 net = { 0, 0 }, m;
+	int excl = 0, oom = 0, bits = 0, v6;
+	uint32_t ref, lo = 0, hi = 0;
+	uint64_t host = 0;
+	unsigned len = 0;
+	char ex[48], *p;
 
 	if (!*s || is_comment(*s))
 		return 0;
@@ -538,73 +531,34 @@ static int parse_line(struct loader *ld, char *s)
 		excl = 1;
 		s = skip_space(s + 1);
 	}
-
-	/* IPv6 when the run of address characters holds a ':' and inet_pton takes it;
-	 * otherwise IPv4 (where ':' starts the value). */
-	for (p = s; (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') ||
-		    (*p >= 'A' && *p <= 'F') || *p == ':' || *p == '.'; p++)
-		;
-	q = memchr(s, ':', (size_t)(p - s));
-	if (q && p - s < 46) {
-		uint8_t net[16];
-		char tmp[46];
-		unsigned len = 128;
-		struct u128 m;
-		int i;
-
-		memcpy(tmp, s, (size_t)(p - s));
-		tmp[p - s] = '\0';
-		if (inet_pton(AF_INET6, tmp, net) == 1) {
-			if (*p == '/') {
-				p = prefix_len(ld, p + 1, 128, &len);
-				if (!p)
-					goto bad;
-			}
-			if (*p && !is_space(*p) && !is_comment(*p) && *p != ':') {
-				ld->why = "invalid address";
-				goto bad;
-			}
-			m = u128_hostmask(len);
-			for (i = 0; i < 16; i++) {
-				uint8_t hb = (uint8_t)((i < 8 ? m.hi >> (56 - 8 * i) :
-						    m.lo >> (56 - 8 * (i - 8))) & 0xff);
-
-				if (net[i] & hb) {
-					say(ld, 1, "host bits set in %s/%u, masked", tmp, len);
-					break;
-				}
-			}
-			for (i = 0; i < 16; i++)
-				net[i] &= (uint8_t)~((i < 8 ? m.hi >> (56 - 8 * i) :
-						      m.lo >> (56 - 8 * (i - 8))) & 0xff);
-			ref = excl ? REF_EXCL : ld->file_ref;
-			p = skip_space(p);
-			if (!excl && *p && !is_comment(*p)) {
-				ref = parse_value(ld, p, ld->file_ref, &oom);
-				if (!ref)
-					return oom ? -ENOMEM : 0;
-			}
-			ld->l->entries++;
-			return add6(ld, net, len, ref);
-		}
-	}
-
-	p = entry4(ld, s, &lo, &hi, &bits);
-	if (!p)
-		goto bad;
-	if (*p && !is_space(*p) && !is_comment(*p) && *p != ':') {
+	p = entry6(ld, s, &net, &len);
+	v6 = p != s;
+	if (!v6)
+		p = entry4(ld, s, &lo, &hi, &bits);
+	if (p && *p && !is_space(*p) && !is_comment(*p) && *p != ':') {
 		ld->why = "invalid address";
-		goto bad;
+		p = NULL;
+	}
+	if (!p) {
+		say(ld, 0, "%s: \"%s\"", ld->why, excerpt(s, ex, 40));
+		return 0;
 	}
 	if (ld->saw_zero && !ld->zero_warned) {
 		say(ld, 1, "leading zeros read as decimal (\"010\" = 10); "
 			   "not reported again for this file");
 		ld->zero_warned = 1;
 	}
-	if (bits >= 0 && (lo & ~mask4((unsigned)bits))) {
-		say(ld, 1, "host bits set in \"%s\", masked", excerpt(s, ex, 40));
+	if (v6) {
+		m = u128_hostmask(len);
+		host = (net.hi & m.hi) | (net.lo & m.lo);
+		net.hi &= ~m.hi;
+		net.lo &= ~m.lo;
+	} else if (bits >= 0) {
+		host = lo & ~mask4((unsigned)bits);
 		lo &= mask4((unsigned)bits);
 	}
+	if (host)
+		say(ld, 1, "host bits set in \"%s\", masked", excerpt(s, ex, 48));
 	ref = excl ? REF_EXCL : ld->file_ref;
 	p = skip_space(p);
 	if (!excl && *p && !is_comment(*p)) {
@@ -613,13 +567,11 @@ static int parse_line(struct loader *ld, char *s)
 			return oom ? -ENOMEM : 0;
 	}
 	ld->l->entries++;
+	if (v6)
+		return add6(ld, net, len, ref);
 	if (bits >= 0)
 		return add4(ld, lo, V4LEN((unsigned)bits), ref);
 	return add_range4(ld, lo, hi, ref);
-
-bad:
-	say(ld, 0, "%s: \"%s\"", ld->why, excerpt(s, ex, 40));
-	return 0;
 }
 
 /* Reads one line into buf (LINE_MAX_BYTES + 1). Returns 0 at the end of the file,
@@ -651,10 +603,11 @@ static int load_file(struct loader *ld, const char *path)
 	int toolong, nul, err = 0;
 	FILE *f;
 
+	ld->file = path;
+	ld->line = 0;
 	f = fopen(path, "r");
 	if (!f) {
 		err = -errno;
-		ld->line = 0;
 		say(ld, 0, "cannot open: %s", strerror(errno));
 		return err;
 	}
@@ -663,8 +616,6 @@ static int load_file(struct loader *ld, const char *path)
 		fclose(f);
 		return -ENOMEM;
 	}
-	ld->file = path;
-	ld->line = 0;
 	ld->file_ref = ld->def_ref;
 	ld->saw_zero = ld->zero_warned = 0;
 	while (read_line(f, buf, &toolong, &nul)) {
@@ -720,123 +671,111 @@ static int cmp6(const void *x, const void *y)
 	return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
-/* From pos on (up to the next start), the value is ref: replace a row that starts
- * at pos, and merge with the previous row when it has the same value. */
-static void set4(struct lists *l, uint32_t pos, uint32_t ref)
+/* From pos on (up to the next row), the value is ref: a row that starts at pos is
+ * replaced, and a row with the value of the row before it is not added. */
+static void set_row(struct lists *l, int v6, struct u128 pos, uint32_t ref)
 {
-	if (l->n4 && l->start4[l->n4 - 1] == pos) {
-		l->n4--;
-		if (l->n4 && l->ref4[l->n4 - 1] == ref)
+	size_t *n = v6 ? &l->n6 : &l->n4;
+	uint32_t *refs = v6 ? l->ref6 : l->ref4;
+
+	if (*n && (v6 ? u128_cmp(l->start6[*n - 1], pos) == 0 : l->start4[*n - 1] == pos.lo)) {
+		if (--*n && refs[*n - 1] == ref)
 			return;
-	} else if (l->n4 && l->ref4[l->n4 - 1] == ref) {
+	} else if (*n && refs[*n - 1] == ref) {
 		return;
 	}
-	l->start4[l->n4] = pos;
-	l->ref4[l->n4++] = ref;
+	if (v6)
+		l->start6[*n] = pos;
+	else
+		l->start4[*n] = (uint32_t)pos.lo;
+	refs[(*n)++] = ref;
 }
 
-static void set6(struct lists *l, struct u128 pos, uint32_t ref)
+/* The prefixes enclosing the sweep position, innermost on top. */
+struct sweep {
+	struct lists *l;
+	int v6;
+	size_t top;
+	struct u128 end[STACK_MAX];
+	uint32_t ref[STACK_MAX];
+};
+
+/* Close the prefixes that end before pos (all of them when last): after each end,
+ * the value is the enclosing prefix's, or a miss. */
+static void sweep_close(struct sweep *sw, struct u128 pos, int last)
 {
-	if (l->n6 && u128_cmp(l->start6[l->n6 - 1], pos) == 0) {
-		l->n6--;
-		if (l->n6 && l->ref6[l->n6 - 1] == ref)
-			return;
-	} else if (l->n6 && l->ref6[l->n6 - 1] == ref) {
-		return;
+	while (sw->top && (last || u128_cmp(sw->end[sw->top - 1], pos) < 0)) {
+		struct u128 after = sw->end[--sw->top];
+
+		if (sw->v6 ? ++after.lo == 0 && ++after.hi == 0 : ++after.lo > 0xffffffffull)
+			continue; /* it ended at the last address */
+		set_row(sw->l, sw->v6, after, sw->top ? sw->ref[sw->top - 1] : REF_MISS);
 	}
-	l->start6[l->n6] = pos;
-	l->ref6[l->n6++] = ref;
 }
 
-/* Sort, keep the last line of each (start, length), then sweep with the stack of
- * enclosing prefixes. A prefix adds at most two rows (its start and the point after
- * its end), plus the first row at 0. */
-static int build4(struct loader *ld)
+/* Prefixes come sorted by (start, length): each one is inside the prefixes still
+ * open after closing those that end before it. */
+static void sweep_open(struct sweep *sw, struct u128 start, struct u128 end, uint32_t ref)
 {
-	struct {
-		uint64_t end;
-		uint32_t ref;
-	} st[STACK_MAX];
+	sweep_close(sw, start, 0);
+	sw->end[sw->top] = end;
+	sw->ref[sw->top++] = ref;
+	set_row(sw->l, sw->v6, start, ref);
+}
+
+/* Sort, keep the last line of each (start, length), then sweep. A prefix adds at most
+ * two rows (at its start and after its end), plus the first row at 0. */
+static int build(struct loader *ld)
+{
+	const struct u128 zero = { 0, 0 };
 	struct lists *l = ld->l;
-	size_t i, n = 0, top = 0;
+	struct sweep *sw;
+	size_t i, n4 = 0, n6 = 0;
 
-	qsort(ld->e4, ld->n4, sizeof(*ld->e4), cmp4);
+	if (ld->n4)
+		qsort(ld->e4, ld->n4, sizeof(*ld->e4), cmp4);
 	for (i = 0; i < ld->n4; i++) {
-		if (n && ld->e4[n - 1].key == ld->e4[i].key)
-			n--;
-		ld->e4[n++] = ld->e4[i];
+		if (n4 && ld->e4[n4 - 1].key == ld->e4[i].key)
+			n4--;
+		ld->e4[n4++] = ld->e4[i];
 	}
-	l->start4 = malloc((2 * n + 1) * sizeof(*l->start4));
-	l->ref4 = malloc((2 * n + 1) * sizeof(*l->ref4));
-	if (!l->start4 || !l->ref4)
+	if (ld->n6)
+		qsort(ld->e6, ld->n6, sizeof(*ld->e6), cmp6);
+	for (i = 0; i < ld->n6; i++) {
+		if (n6 && u128_cmp(ld->e6[n6 - 1].start, ld->e6[i].start) == 0 &&
+		    ld->e6[n6 - 1].len == ld->e6[i].len)
+			n6--;
+		ld->e6[n6++] = ld->e6[i];
+	}
+	l->start4 = malloc((2 * n4 + 1) * sizeof(*l->start4));
+	l->ref4 = malloc((2 * n4 + 1) * sizeof(*l->ref4));
+	l->start6 = malloc((2 * n6 + 1) * sizeof(*l->start6));
+	l->ref6 = malloc((2 * n6 + 1) * sizeof(*l->ref6));
+	sw = calloc(1, sizeof(*sw));
+	if (!l->start4 || !l->ref4 || !l->start6 || !l->ref6 || !sw) {
+		free(sw);
 		return -ENOMEM;
-	set4(l, 0, REF_MISS);
-	for (i = 0; i < n; i++) {
+	}
+	sw->l = l;
+	set_row(l, 0, zero, REF_MISS);
+	for (i = 0; i < n4; i++) {
 		uint32_t start = (uint32_t)(ld->e4[i].key >> 32);
 		unsigned len = (unsigned)(ld->e4[i].key & 0xff);
-		unsigned host = len >= 96 ? 128 - len : 32;
+		uint64_t size = 1ull << (len >= 96 ? 128 - len : 32);
 
-		while (top && st[top - 1].end < start) {
-			top--;
-			set4(l, (uint32_t)(st[top].end + 1), top ? st[top - 1].ref : REF_MISS);
-		}
-		st[top].end = (uint64_t)start + ((1ull << host) - 1);
-		st[top++].ref = ld->e4[i].ref;
-		set4(l, start, ld->e4[i].ref);
+		sweep_open(sw, (struct u128){ 0, start }, (struct u128){ 0, start + size - 1 },
+			   ld->e4[i].ref);
 	}
-	while (top) {
-		top--;
-		if (st[top].end < 0xffffffffull)
-			set4(l, (uint32_t)(st[top].end + 1), top ? st[top - 1].ref : REF_MISS);
-	}
-	return 0;
-}
+	sweep_close(sw, zero, 1);
+	sw->v6 = 1;
+	set_row(l, 1, zero, REF_MISS);
+	for (i = 0; i < n6; i++) {
+		struct u128 st = ld->e6[i].start, m = u128_hostmask(ld->e6[i].len);
 
-static int build6(struct loader *ld)
-{
-	struct {
-		struct u128 end;
-		uint32_t ref;
-	} st[STACK_MAX];
-	struct lists *l = ld->l;
-	struct u128 after;
-	size_t i, n = 0, top = 0;
-
-	qsort(ld->e6, ld->n6, sizeof(*ld->e6), cmp6);
-	for (i = 0; i < ld->n6; i++) {
-		if (n && u128_cmp(ld->e6[n - 1].start, ld->e6[i].start) == 0 &&
-		    ld->e6[n - 1].len == ld->e6[i].len)
-			n--;
-		ld->e6[n++] = ld->e6[i];
+		sweep_open(sw, st, (struct u128){ st.hi | m.hi, st.lo | m.lo }, ld->e6[i].ref);
 	}
-	l->start6 = malloc((2 * n + 1) * sizeof(*l->start6));
-	l->ref6 = malloc((2 * n + 1) * sizeof(*l->ref6));
-	if (!l->start6 || !l->ref6)
-		return -ENOMEM;
-	set6(l, (struct u128){ 0, 0 }, REF_MISS);
-	for (i = 0; i < n; i++) {
-		struct u128 s = ld->e6[i].start, m = u128_hostmask(ld->e6[i].len);
-
-		while (top && u128_cmp(st[top - 1].end, s) < 0) {
-			top--;
-			after = st[top].end;
-			if (++after.lo == 0)
-				after.hi++;
-			set6(l, after, top ? st[top - 1].ref : REF_MISS);
-		}
-		st[top].end = (struct u128){ s.hi | m.hi, s.lo | m.lo };
-		st[top++].ref = ld->e6[i].ref;
-		set6(l, s, ld->e6[i].ref);
-	}
-	while (top) {
-		top--;
-		after = st[top].end;
-		if (after.hi == ~0ull && after.lo == ~0ull)
-			continue;
-		if (++after.lo == 0)
-			after.hi++;
-		set6(l, after, top ? st[top - 1].ref : REF_MISS);
-	}
+	sweep_close(sw, zero, 1);
+	free(sw);
 	return 0;
 }
 
@@ -853,7 +792,6 @@ int lists_load(const char *const *paths, size_t n, lists_report_fn report, void 
 {
 	static const uint8_t def_a[4] = { 127, 0, 0, 2 };
 	struct loader ld = { .report = report, .arg = arg };
-	const char *empty;
 	size_t i;
 	int err = -ENOMEM;
 
@@ -861,8 +799,8 @@ int lists_load(const char *const *paths, size_t n, lists_report_fn report, void 
 	ld.l = calloc(1, sizeof(*ld.l));
 	if (!ld.l)
 		return -ENOMEM;
-	empty = intern(&ld, "", 0);
-	if (!empty || !(ld.def_ref = value_ref(&ld, def_a, empty)))
+	ld.def_ref = value_ref(&ld, def_a, "", 0);
+	if (!ld.def_ref)
 		goto fail;
 	for (i = 0; i < n; i++) {
 		err = load_file(&ld, paths[i]);
@@ -870,7 +808,7 @@ int lists_load(const char *const *paths, size_t n, lists_report_fn report, void 
 			goto fail;
 	}
 	err = -ENOMEM;
-	if (build4(&ld) < 0 || build6(&ld) < 0)
+	if (build(&ld) < 0)
 		goto fail;
 	ld.l->start4 = shrink(ld.l->start4, ld.l->n4 * sizeof(*ld.l->start4));
 	ld.l->ref4 = shrink(ld.l->ref4, ld.l->n4 * sizeof(*ld.l->ref4));
@@ -887,7 +825,7 @@ fail:
 	free(ld.e4);
 	free(ld.e6);
 	free(ld.strs);
-	free(ld.vslots);
+	free(ld.vnext);
 	return err;
 }
 

@@ -1,2 +1,114 @@
-/* log.c - not written yet */
+/* log.c - leveled logging to stderr (foreground) or syslog (see log.h).
+ *
+ * A line is formatted whole in a stack buffer and written with one write(2), so lines
+ * from several threads never interleave. The level and destination are atomics: a
+ * reload may change the level while other threads log. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "log.h"
+
+#define LOG_LINE_MAX 2048 /* under PIPE_BUF: one write to a pipe stays whole */
+
+static atomic_int log_level_cur = LOG_LVL_INFO;
+static atomic_int log_to_stderr = 1;
+
+static const char *const log_names[] = { "error", "warn", "info", "debug" };
+
+void log_open(int to_stderr, enum log_level level)
+{
+	atomic_store(&log_to_stderr, !!to_stderr);
+	log_set_level(level);
+	if (!to_stderr)
+		openlog("threatbld", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+void log_set_level(enum log_level level)
+{
+	if ((int)level < LOG_LVL_ERROR)
+		level = LOG_LVL_ERROR;
+	if (level > LOG_LVL_DEBUG)
+		level = LOG_LVL_DEBUG;
+	atomic_store_explicit(&log_level_cur, (int)level, memory_order_relaxed);
+}
+
+int log_enabled(enum log_level level)
+{
+	return (int)level <= atomic_load_explicit(&log_level_cur, memory_order_relaxed);
+}
+
+int log_level_parse(const char *name)
+{
+	for (int i = LOG_LVL_ERROR; i <= LOG_LVL_DEBUG; i++) {
+		if (name && strcasecmp(name, log_names[i]) == 0)
+			return i;
+	}
+	if (name && strcasecmp(name, "warning") == 0)
+		return LOG_LVL_WARN;
+	return -EINVAL;
+}
+
+/* One message is one line: control characters (a newline from a remote error text,
+ * say) would forge or split lines, so they become spaces. */
+static void log_sanitize(char *s)
+{
+	for (; *s; s++) {
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = ' ';
+	}
+}
+
+void log_write(enum log_level level, const char *fmt, ...)
+{
+	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+	char line[LOG_LINE_MAX];
+	int saved = errno, n = 0, m;
+	va_list ap;
+
+	if ((unsigned)level > LOG_LVL_DEBUG)
+		level = LOG_LVL_ERROR;
+	if (!log_enabled(level))
+		return;
+	if (atomic_load_explicit(&log_to_stderr, memory_order_relaxed)) {
+		struct timespec ts;
+		struct tm tm;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		n = (int)strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		n += snprintf(line + n, sizeof(line) - (size_t)n, " threatbld[%ld]: %s: ",
+			      (long)getpid(), log_names[level]);
+	}
+	va_start(ap, fmt);
+	m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (m < 0)
+		m = 0;
+	log_sanitize(line + n);
+	if (!atomic_load_explicit(&log_to_stderr, memory_order_relaxed)) {
+		syslog(prio[level], "%s", line);
+		errno = saved;
+		return;
+	}
+	n += m;
+	if (n > (int)sizeof(line) - 2) {
+		n = (int)sizeof(line) - 2; /* cut, but still one whole line */
+		memcpy(line + n - 3, "...", 3);
+	}
+	line[n++] = '\n';
+	for (ssize_t off = 0, w; off < n; off += w) {
+		w = write(STDERR_FILENO, line + off, (size_t)(n - off));
+		if (w < 0 && errno == EINTR)
+			w = 0;
+		else if (w <= 0)
+			break;
+	}
+	errno = saved;
+}

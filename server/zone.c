@@ -34,14 +34,16 @@ static void report(const struct build *b, unsigned line, const char *fmt, ...)
 	b->report(b->arg, b->cfg->file ? b->cfg->file : "(config)", line, msg);
 }
 
-/* lists.c reports with its own file and line (the list file); pass them on. */
+/* lists.c reports with its own file and line (the list file); pass them on. A
+ * report without a file is left out: build_lists() reports that failure at the
+ * configuration line that names the list. */
 static void lists_report(void *arg, const char *file, unsigned line, int level,
 			 const char *msg)
 {
 	const struct build *b = arg;
 	char buf[512];
 
-	if (!b->report)
+	if (!b->report || !file)
 		return;
 	if (level > 0) {
 		snprintf(buf, sizeof(buf), "warning: %s", msg);

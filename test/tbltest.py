@@ -239,3 +239,104 @@ def main():
     suite.run(res)
     print("1..%d" % res.n)
     sys.exit(0 if res.wasSuccessful() else 1)
+
+
+# Raw wire helpers, for what dnspython would normalise or refuse to send: the case of
+# the question, header flags and counts, opcodes, EDNS versions.
+
+def wire_name(name):
+    """A name in uncompressed wire form, each label's case kept as written."""
+    out = b""
+    for label in [x for x in name.rstrip(".").split(".") if x]:
+        raw = label.encode("ascii")
+        out += bytes([len(raw)]) + raw
+    return out + b"\0"
+
+
+def wire_question(name, rdtype="A", rdclass="IN"):
+    import dns.rdataclass
+    t = dns.rdatatype.from_text(rdtype) if isinstance(rdtype, str) else rdtype
+    c = dns.rdataclass.from_text(rdclass) if isinstance(rdclass, str) else rdclass
+    return wire_name(name) + t.to_bytes(2, "big") + c.to_bytes(2, "big")
+
+
+def wire_query(name, rdtype="A", rdclass="IN", qid=0x1234, flags=0, opcode=0,
+               edns=None, edns_version=0, questions=None):
+    """One query message. flags: header flag bits as on the wire (0x0100 = RD,
+    0x8000 = QR); opcode goes into bits 11-14. edns: None for no OPT record, else the
+    UDP payload size of an OPT with version edns_version. questions: a list of
+    wire_question() byte strings that replaces the one built from name/rdtype/rdclass
+    (QDCOUNT follows its length; [] gives QDCOUNT 0)."""
+    import struct
+    qs = [wire_question(name, rdtype, rdclass)] if questions is None else questions
+    flags = (flags & ~0x7800) | ((opcode & 0xf) << 11)
+    msg = struct.pack(">HHHHHH", qid & 0xffff, flags, len(qs), 0, 0,
+                      0 if edns is None else 1) + b"".join(qs)
+    if edns is not None:
+        msg += b"\0" + struct.pack(">HHBBHH", 41, edns, 0, edns_version, 0, 0)
+    return msg
+
+
+def _recv_exact(sock, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return buf
+
+
+def exchange(port, data, tcp=False, timeout=1.0, host="127.0.0.1"):
+    """Send one DNS message; return the answer's bytes, or None when nothing came back
+    (UDP: nothing before the timeout; TCP: the server closed or stayed silent)."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    if not tcp:
+        s = socket.socket(fam, socket.SOCK_DGRAM)
+        s.settimeout(timeout)
+        try:
+            s.sendto(data, (host, port))
+            return s.recv(65535)
+        except socket.timeout:
+            return None
+        finally:
+            s.close()
+    s = socket.create_connection((host, port), timeout=timeout)
+    try:
+        s.sendall(len(data).to_bytes(2, "big") + data)
+        head = _recv_exact(s, 2)
+        if head is None:
+            return None
+        return _recv_exact(s, int.from_bytes(head, "big"))
+    except (socket.timeout, ConnectionResetError):
+        return None
+    finally:
+        s.close()
+
+
+def tcp_read_message(sock):
+    """One length-prefixed DNS message from a TCP socket, or None on close/timeout."""
+    try:
+        head = _recv_exact(sock, 2)
+        if head is None:
+            return None
+        return _recv_exact(sock, int.from_bytes(head, "big"))
+    except OSError:  # timeout, reset
+        return None
+
+
+def wait_answering(port, zone=ZONE, host="127.0.0.1", timeout=10.0, proc=None):
+    """Wait until host:port answers zone's SOA over UDP with NOERROR; True if it did.
+    proc (a Popen) ends the wait early when it exits."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            r = exchange(port, wire_query(zone, "SOA"), timeout=0.3, host=host)
+        except OSError:
+            r = None
+        if r is not None and len(r) >= 12 and r[3] & 0xf == 0 and r[7] > 0:
+            return True
+        time.sleep(0.05)
+    return False
