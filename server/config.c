@@ -17,6 +17,7 @@
 #include "config.h"
 #include "config_ini.h"
 #include "config_value.h"
+#include "log.h"
 
 _Static_assert(sizeof(unsigned) == sizeof(uint32_t), "uint options are stored as uint32_t");
 _Static_assert(sizeof(enum config_provider) == sizeof(int), "enum options are stored as int");
@@ -59,9 +60,15 @@ static const char *const level_names[] = { "error", "warn", "info", "debug", NUL
 static const char *const provider_names[] = { "none", "criminalip", "auto", NULL };
 static const char *const unknown_names[] = { "nxdomain", "servfail", NULL };
 
-#define S(k, t, f, d, lo, hi, fl, nm) { SECT_SERVER, k, t, offsetof(struct config, f), d, lo, hi, fl, nm }
-#define I(k, t, f, d, lo, hi, fl, nm) { SECT_INTEL, k, t, offsetof(struct config, f), d, lo, hi, fl, nm }
-#define Z(k, t, f, d, lo, hi, fl, nm) { SECT_ZONE, k, t, offsetof(struct config_zone, f), d, lo, hi, fl, nm }
+/* The names' order is the enums' order. */
+_Static_assert(LOG_LVL_ERROR == 0 && LOG_LVL_DEBUG == 3, "level_names");
+_Static_assert(CONFIG_PROVIDER_CRIMINALIP == 1 && CONFIG_PROVIDER_AUTO == 2, "provider_names");
+_Static_assert(CONFIG_UNKNOWN_SERVFAIL == 1, "unknown_names");
+
+#define OPT(sc, st, k, t, f, d, lo, hi, fl, nm) { sc, k, t, offsetof(st, f), d, lo, hi, fl, nm }
+#define S(...) OPT(SECT_SERVER, struct config, __VA_ARGS__)
+#define I(...) OPT(SECT_INTEL, struct config, __VA_ARGS__)
+#define Z(...) OPT(SECT_ZONE, struct config_zone, __VA_ARGS__)
 #define CAT(k, c, d) Z(k, T_CAT, cat[c], d, 0, 0, 0, NULL)
 
 /* Every option: the defaults here are the ones zones/threatbl.conf.example documents. */

@@ -4,10 +4,6 @@
  * carry placeholders ("N/A", "Unknown", "", null) and scan histories (CRIMINALIP.md):
  * every field is looked at on its own, a field of the wrong type is ignored, and only a
  * response that is not a JSON object at all, or an error answer, is a failure. */
-#ifdef HAVE_CONFIG_H
-#include <config.h> /* the autoconf header at the build root, for PACKAGE_VERSION */
-#endif
-
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +16,7 @@
 #include "http.h"
 #include "ipaddr.h"
 
+/* PACKAGE_VERSION comes from configure's -D flags (there is no autoconf header). */
 #ifdef PACKAGE_VERSION
 #define CIP_USER_AGENT "User-Agent: threatbl/" PACKAGE_VERSION
 #else

@@ -175,7 +175,7 @@ static int parse_query(const uint8_t *q, size_t qlen, struct query *qr)
 		if (off - HDR_LEN > 254) /* 255 with the root label */
 			return RC_FORMERR;
 	}
-	if (qlen - off < 4 || off > qlen)
+	if (off > qlen || qlen - off < 4)
 		return RC_FORMERR;
 	qr->qname_len = off - HDR_LEN;
 	qr->qtype = get16(q + off);

@@ -54,7 +54,13 @@ struct dns_result {
 #define DNS_UDP_MAX 1232
 
 /* q/qlen: the query. out/outcap: the answer buffer (at least DNS_UDP_MAX bytes for
- * UDP, 65535 for TCP). */
+ * UDP, 65535 for TCP). Reads nothing past qlen, writes nothing past outcap; a
+ * smaller buffer only makes answers TC (UDP) / SERVFAIL (TCP) or dropped.
+ * With DNS_WAIT nothing is to be sent (out may hold scratch bytes).
+ * One deviation from "not listed = NXDOMAIN": an IPv4 name of four one-digit labels
+ * (4.3.2.1.Z) is also the first four nibbles of IPv6 names, so its negative answers
+ * are NODATA rather than NXDOMAIN (RFC 8020), or strict QNAME minimisation could
+ * not reach IPv6 names such as ::ffff:7f00:2 below it. */
 void dns_handle(const struct dns_env *env, const uint8_t *q, size_t qlen, uint8_t *out,
 		size_t outcap, unsigned flags, struct dns_result *res);
 

@@ -340,6 +340,11 @@ static int xfer_setup(struct http_xfer *x, const char *url, long timeout_ms)
 #else
 	SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
+#if LIBCURL_VERSION_NUM >= 0x075700
+	/* Ending a transfer that is still resolving must not wait for the resolver thread
+	 * (it would block the loop for as long as getaddrinfo takes). */
+	SET(CURLOPT_QUICK_EXIT, 1L);
+#endif
 	SET(CURLOPT_FOLLOWLOCATION, 0L);
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);

@@ -455,6 +455,18 @@ static void reachable(struct intel *in)
 	in->busy_delay_ms = BUSY_DELAY_MIN_MS;
 }
 
+/* Pause calls when the daily budget is used up. Only from loop callbacks, or with an
+ * empty queue: flushing it calls waiters. */
+static void budget_check(struct intel *in)
+{
+	if (!in->daily_budget || in->calls_today < in->daily_budget || in->budget_out)
+		return;
+	in->budget_out = 1;
+	log_warn("daily budget of %" PRIu32 " calls used up; calls resume at 00:00 UTC",
+		 in->daily_budget);
+	flush_queue(in);
+}
+
 /* Start l's call. On failure (the backend could not even start it) the service
  * backs off and l is left for the caller to queue again. */
 static int start_call(struct intel *in, struct lookup *l, uint64_t now)
@@ -474,12 +486,7 @@ static int start_call(struct intel *in, struct lookup *l, uint64_t now)
 		in->tokens -= 1.0;
 	in->requests++;
 	in->calls_today++;
-	if (in->daily_budget && in->calls_today >= in->daily_budget && !in->budget_out) {
-		in->budget_out = 1;
-		log_warn("daily budget of %" PRIu32 " calls used up; calls resume at 00:00 UTC",
-			 in->daily_budget);
-		flush_queue(in);
-	}
+	budget_check(in);
 	return 0;
 }
 
@@ -684,8 +691,6 @@ int intel_new(uv_loop_t *loop, const struct config *cfg, struct intel_backend ba
 
 	if (!in || map_reserve(in, (size_t)cfg->queue_max + cfg->concurrency + 1) < 0) {
 		free(in);
-		if (backend.close)
-			backend.close(backend.impl, closed_noop, NULL);
 		return -ENOMEM;
 	}
 	in->loop = loop;
@@ -802,6 +807,7 @@ void intel_reconfigure(struct intel *in, const struct config *cfg,
 	}
 	if (in->budget_out && (!in->daily_budget || in->calls_today < in->daily_budget))
 		in->budget_out = 0;
+	budget_check(in);
 	if (new_backend.fetch) {
 		/* calls in flight come back canceled and are asked again of the new one */
 		old = in->backend;

@@ -67,8 +67,9 @@ struct intel_waiter {
 
 struct intel;
 
-/* store may be NULL (no persistence). The backend is owned by intel from here on (also
- * when this fails: it is then closed). The settings are copied, cfg is not kept. */
+/* store may be NULL (no persistence). On success the backend is owned by intel from
+ * here on; on failure (-ENOMEM) nothing was taken and the caller closes it. The
+ * settings are copied, cfg is not kept. */
 int intel_new(uv_loop_t *loop, const struct config *cfg, struct intel_backend backend,
 	      struct cache *cache, struct store *store, struct intel **out);
 

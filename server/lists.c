@@ -18,6 +18,7 @@
 #define LINE_MAX_BYTES 4096
 #define TXT_MAX 255
 #define STACK_MAX 132 /* nested prefixes of distinct lengths 0..128, plus one */
+#define REPORT_MAX 100 /* line reports per file; a binary file must not flood the log */
 
 /* Interval references: values[ref - REF_VALUE0] for the listed ones. */
 #define REF_MISS 0u
@@ -75,6 +76,7 @@ struct loader {
 	unsigned line;
 	const char *why; /* why the last parse step failed */
 	int saw_zero, zero_warned;
+	unsigned reported, unreported, unreported_level;
 
 	struct ent4 *e4;
 	struct ent6 *e6;
@@ -98,6 +100,12 @@ static void say(struct loader *ld, int level, const char *fmt, ...)
 
 	if (!ld->report)
 		return;
+	if (ld->line && ++ld->reported > REPORT_MAX) {
+		ld->unreported++;
+		if (level < (int)ld->unreported_level)
+			ld->unreported_level = (unsigned)level;
+		return;
+	}
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
@@ -618,6 +626,8 @@ static int load_file(struct loader *ld, const char *path)
 	}
 	ld->file_ref = ld->def_ref;
 	ld->saw_zero = ld->zero_warned = 0;
+	ld->reported = ld->unreported = 0;
+	ld->unreported_level = 1;
 	while (read_line(f, buf, &toolong, &nul)) {
 		ld->line++;
 		if (toolong) {
@@ -637,9 +647,12 @@ static int load_file(struct loader *ld, const char *path)
 		if (err < 0)
 			goto out;
 	}
+	ld->line = 0;
+	if (ld->unreported)
+		say(ld, (int)ld->unreported_level, "%u more problems in this file not reported",
+		    ld->unreported);
 	if (ferror(f)) {
 		err = errno ? -errno : -EIO;
-		ld->line = 0;
 		say(ld, 0, "read error: %s", strerror(-err));
 	}
 out:

@@ -18,6 +18,7 @@ struct build {
 	const struct config *cfg;
 	zone_report_fn report;
 	void *arg;
+	unsigned list_errors; /* errors lists.c reported */
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -40,11 +41,13 @@ static void report(const struct build *b, unsigned line, const char *fmt, ...)
 static void lists_report(void *arg, const char *file, unsigned line, int level,
 			 const char *msg)
 {
-	const struct build *b = arg;
+	struct build *b = arg;
 	char buf[512];
 
 	if (!b->report || !file)
 		return;
+	if (level == 0)
+		b->list_errors++;
 	if (level > 0) {
 		snprintf(buf, sizeof(buf), "warning: %s", msg);
 		msg = buf;
@@ -194,30 +197,33 @@ static int build_cat(const struct config_cat *cc, struct zone_cat *zc)
 	return 0;
 }
 
-static int build_lists(const struct build *b, const struct config_zone *cz, struct zone *z)
+static int build_lists(struct build *b, const struct config_zone *cz, struct zone *z)
 {
+	unsigned errors;
 	int r;
 
 	if (!cz->nstatics)
 		return 0;
-	r = lists_load((const char *const *)cz->statics, cz->nstatics, lists_report,
-		       (void *)b, &z->lists);
-	if (r == 0)
-		return 0;
-	/* Tie the failure to the configuration line that named the file. */
+	/* A missing file is the usual mistake: say so once, at the configuration line
+	 * that names it, rather than as LIST:0 from lists.c. */
 	for (size_t i = 0; i < cz->nstatics; i++)
 		if (access(cz->statics[i], R_OK) != 0) {
+			r = -errno;
 			report(b, cz->static_lines ? cz->static_lines[i] : cz->line,
 			       "zone %s: cannot read static list %s: %s", cz->name,
-			       cz->statics[i], strerror(errno));
+			       cz->statics[i], strerror(-r));
 			return r;
 		}
-	report(b, cz->static_lines ? cz->static_lines[0] : cz->line,
-	       "zone %s: static lists not loaded: %s", cz->name, strerror(-r));
+	errors = b->list_errors;
+	r = lists_load((const char *const *)cz->statics, cz->nstatics, lists_report, b,
+		       &z->lists);
+	if (r && b->list_errors == errors)
+		report(b, cz->static_lines ? cz->static_lines[0] : cz->line,
+		       "zone %s: static lists not loaded: %s", cz->name, strerror(-r));
 	return r;
 }
 
-static int build_zone(const struct build *b, const struct config_zone *cz, uint32_t serial,
+static int build_zone(struct build *b, const struct config_zone *cz, uint32_t serial,
 		      struct zone *z)
 {
 	ldns_rdf *origin;

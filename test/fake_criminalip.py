@@ -582,7 +582,7 @@ class FakeCriminalIP:
         cmd = [python, os.path.abspath(__file__), "--port", str(self.port), "--key", self.key]
         if self.control_file:
             cmd += ["--control-file", self.control_file]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, bufsize=0)
         end = time.monotonic() + timeout
         line = b""
         while not line.endswith(b"\n"):

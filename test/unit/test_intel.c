@@ -618,9 +618,17 @@ static void test_budget(void)
 	is_int(e.fk.nfetch, 3, "budget: a call on the new day");
 	is_int(stats(&e).calls_today, 1, "budget: the count starts again");
 	is_int(stats(&e).paused, 0, "budget: not paused");
+	cfg.daily_budget = 1;
+	intel_reconfigure(e.in, &cfg, (struct intel_backend){ 0 });
+	is_int(stats(&e).paused, INTEL_LIMIT, "budget: lowered below today's calls -> paused");
+	cfg.daily_budget = 5;
+	intel_reconfigure(e.in, &cfg, (struct intel_backend){ 0 });
+	is_int(stats(&e).paused, 0, "budget: raised again -> calls resume");
 	logs = capture_end();
 	is_int(count_str(logs, "daily budget of 2 calls used up; calls resume at 00:00 UTC"), 1,
 	       "budget: warned once");
+	is_int(count_str(logs, "daily budget of 1 calls used up"), 1,
+	       "budget: warned on the lowered budget");
 	free(logs);
 	env_close(&e, "budget");
 }

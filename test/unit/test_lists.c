@@ -274,6 +274,29 @@ static void test_bad_lines(void)
 	lists_free(l);
 }
 
+/* A file of garbage reports its first 100 problems, then one summary (line 0). */
+static void test_report_cap(void)
+{
+	char *text = malloc(150 * 8 + 16);
+	struct reports rs;
+	struct lists *l;
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < 150; i++)
+		n += (size_t)sprintf(text + n, "junk%d\n", i % 10);
+	sprintf(text + n, "7.7.7.7\n");
+	l = load_text(text, &rs);
+	free(text);
+	if (!l)
+		return;
+	is_int(rs.total, 101, "100 line reports and a summary");
+	ok(reported(&rs, 100, 0, NULL) && !reported(&rs, 101, 0, NULL), "lines 1-100 reported");
+	ok(reported(&rs, 0, 0, "50 more problems"), "summary counts the rest, as an error");
+	L("7.7.7.7", "127.0.0.2 ");
+	lists_free(l);
+}
+
 static void test_long_and_nul(void)
 {
 	char *text = malloc(20000);
@@ -902,6 +925,7 @@ int main(void)
 	}
 	test_forms();
 	test_bad_lines();
+	test_report_cap();
 	test_long_and_nul();
 	test_zeros_hostbits_directives();
 	test_values();

@@ -293,6 +293,7 @@ static void test_lists(void)
 	ok(r < 0 && zs == NULL, "a missing list fails the build");
 	ok(has_report(&rep, "test.conf:9: ", "/nonexistent/threatbl.list"),
 	   "missing list reported at its configuration line");
+	is_int(rep.n, 1, "and only there");
 	if (!has_report(&rep, "test.conf:9: ", "/nonexistent/threatbl.list"))
 		dump(&rep);
 }
