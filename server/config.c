@@ -99,12 +99,12 @@ static const struct opt opts[] = {
 	Z("negative-ttl", T_DUR_S, negative_ttl, "300", 0, TTL_MAX, 0, NULL),
 	Z("unknown", T_ENUM, unknown, "nxdomain", 0, 0, 0, unknown_names),
 	Z("unknown-ttl", T_DUR_S, unknown_ttl, "30", 0, TTL_MAX, 0, NULL),
-	CAT("vpn", VERDICT_VPN, "127.0.0.2 VPN exit node: $"),
-	CAT("openvpn443", VERDICT_OPENVPN443, "127.0.0.3 OpenVPN on tcp/443: $"),
-	CAT("hosting", VERDICT_HOSTING, "127.0.0.4 Hosting or cloud network: $"),
-	CAT("tor", VERDICT_TOR, "127.0.0.5 Tor exit node: $"),
-	CAT("proxy", VERDICT_PROXY, "127.0.0.6 Open proxy: $"),
-	CAT("scanner", VERDICT_SCANNER, "127.0.0.7 Scanner or attack source: $"),
+	CAT("vpn", VERDICT_VPN, "127.0.0.2 VPN exit node, see https://bl.example.org/ip/$"),
+	CAT("openvpn443", VERDICT_OPENVPN443, "127.0.0.3 OpenVPN served on tcp/443"),
+	CAT("hosting", VERDICT_HOSTING, "127.0.0.4 Hosting or cloud network"),
+	CAT("tor", VERDICT_TOR, "127.0.0.5 Tor exit node"),
+	CAT("proxy", VERDICT_PROXY, "127.0.0.6 Open proxy"),
+	CAT("scanner", VERDICT_SCANNER, "127.0.0.7 Scanner or attack source"),
 	Z("clean", T_CAT, clean, "", 0, 0, 0, NULL),
 	Z("static", T_STATIC, statics, NULL, 0, 0, OPT_REPEAT, NULL),
 };
@@ -207,11 +207,9 @@ static int set_cat(struct loader *ld, const struct opt *o, struct config_cat *c,
 				 "(NAME = ADDRESS TXT-TEMPLATE)", o->key, addr);
 			return -EINVAL;
 		}
-		if (strlen(txt) > 255) {
-			ld_error(ld, line, "%s: the TXT template is longer than 255 characters",
-				 o->key);
-			return -EINVAL;
-		}
+		if (strlen(txt) > 255)
+			ld_warn(ld, line, "%s: the TXT template is longer than 255 characters; "
+				"answers are cut at 255", o->key);
 		if (a[0] != 127)
 			ld_warn(ld, line, "%s: %s is outside 127.0.0.0/8, which RFC 5782 "
 				"reserves for DNSBL codes", o->key, addr);

@@ -383,7 +383,7 @@ static int answer_ip(const struct dns_env *env, struct out *o, const struct zone
 		goto hits;
 	}
 	if (memcmp(ip, &test_clean, sizeof(*ip)) == 0)
-		goto clean;
+		goto not_listed;
 	if (z->lists) {
 		switch (lists_match(z->lists, ip, &val)) {
 		case LISTS_LISTED:
@@ -393,7 +393,7 @@ static int answer_ip(const struct dns_env *env, struct out *o, const struct zone
 			n = 1;
 			goto hits;
 		case LISTS_EXCLUDED:
-			goto clean;
+			goto not_listed;
 		default:
 			break;
 		}
@@ -415,9 +415,12 @@ static int answer_ip(const struct dns_env *env, struct out *o, const struct zone
 		}
 	}
 	if (!env->lookup_reserved && ipaddr_is_reserved(ip))
-		goto clean;
-	if (!env->lookups)
-		goto clean;
+		goto not_listed;
+	if (!env->lookups) {
+		/* Without a provider, an IP in no list is judged clean. */
+		n = verdict_hits(z, 0, h);
+		goto hits;
+	}
 	if (flags & DNS_NOWAIT) {
 		unknown(o, z);
 		return 0;
@@ -428,7 +431,7 @@ hits:
 		answer_hits(o, z, qtype, h, n);
 		return 0;
 	}
-clean:
+not_listed:
 	negative(o, z, RC_NXDOMAIN, z->negative_ttl);
 	return 0;
 }

@@ -4,11 +4,11 @@
  * a reference to its value, sorts the prefixes by (start, length, line order) and
  * sweeps them once with a stack of the enclosing prefixes: the result is a partition
  * of the address space into intervals, each naming "miss", "excluded" or a value, so
- * that a lookup is a single binary search over the interval starts. */
+ * that a lookup is a single binary search over the interval starts. The line syntax
+ * is lists_parse.c's. */
 #include "lists.h"
+#include "lists_parse.h"
 
-#include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,7 +16,6 @@
 #include <string.h>
 
 #define LINE_MAX_BYTES 4096
-#define TXT_MAX 255
 #define STACK_MAX 132 /* nested prefixes of distinct lengths 0..128, plus one */
 #define REPORT_MAX 100 /* line reports per file; a binary file must not flood the log */
 
@@ -74,8 +73,7 @@ struct loader {
 	void *arg;
 	const char *file;
 	unsigned line;
-	const char *why; /* why the last parse step failed */
-	int saw_zero, zero_warned;
+	struct lists_parse parse;
 	unsigned reported, unreported, unreported_level;
 
 	struct ent4 *e4;
@@ -92,12 +90,10 @@ struct loader {
 	uint32_t file_ref; /* the current file's default */
 };
 
-__attribute__((format(printf, 3, 4)))
-static void say(struct loader *ld, int level, const char *fmt, ...)
+/* Every report passes here: after REPORT_MAX line reports in a file the rest are
+ * only counted, for one summary at its end. */
+static void tell(struct loader *ld, int level, const char *msg)
 {
-	char msg[256];
-	va_list ap;
-
 	if (!ld->report)
 		return;
 	if (ld->line && ++ld->reported > REPORT_MAX) {
@@ -106,38 +102,26 @@ static void say(struct loader *ld, int level, const char *fmt, ...)
 			ld->unreported_level = (unsigned)level;
 		return;
 	}
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	ld->report(ld->arg, ld->file, ld->line, level, msg);
 }
 
-static int is_space(char c)
+__attribute__((format(printf, 3, 4)))
+static void say(struct loader *ld, int level, const char *fmt, ...)
 {
-	return c == ' ' || c == '\t' || c == '\r';
+	char msg[256];
+	va_list ap;
+
+	if (!ld->report)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	tell(ld, level, msg);
 }
 
-static int is_comment(char c)
+static void parse_say(void *arg, int level, const char *msg)
 {
-	return c == '#' || c == ';';
-}
-
-static char *skip_space(char *s)
-{
-	while (is_space(*s))
-		s++;
-	return s;
-}
-
-/* A short printable copy of the text where parsing failed, for messages. */
-static const char *excerpt(const char *s, char *buf, size_t size)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < size && s[i] && !is_space(s[i]); i++)
-		buf[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-	buf[i] = '\0';
-	return buf;
+	tell(arg, level, msg);
 }
 
 static int grow(void **p, size_t *cap, size_t need, size_t size)
@@ -318,113 +302,6 @@ static int add6(struct loader *ld, struct u128 net, unsigned len, uint32_t ref)
 	return 0;
 }
 
-/* ---- parsing ---- */
-
-/* One decimal octet 0-255; leading zeros are read as decimal, as rbldnsd does. */
-static char *octet(struct loader *ld, char *s, uint32_t *out)
-{
-	char *begin = s;
-	uint32_t n = 0;
-
-	if (*s < '0' || *s > '9')
-		return NULL;
-	while (*s >= '0' && *s <= '9') {
-		n = n * 10 + (uint32_t)(*s++ - '0');
-		if (n > 255)
-			return NULL;
-	}
-	if (*begin == '0' && s - begin > 1)
-		ld->saw_zero = 1;
-	*out = n;
-	return s;
-}
-
-/* rbldnsd's IPv4 prefix: 1 to 4 octets, left-aligned into *addr. */
-static char *prefix4(struct loader *ld, char *s, uint32_t *addr, unsigned *noct)
-{
-	uint32_t o;
-
-	*addr = 0;
-	for (*noct = 0; *noct < 4; ) {
-		if (*noct && *s != '.')
-			break;
-		if (*noct)
-			s++;
-		s = octet(ld, s, &o);
-		if (!s)
-			return NULL;
-		*addr |= o << (24 - 8 * *noct);
-		++*noct;
-	}
-	return s;
-}
-
-static uint32_t mask4(unsigned bits)
-{
-	return bits ? ~0u << (32 - bits) : 0;
-}
-
-/* Prefix length digits after '/'. */
-static char *prefix_len(struct loader *ld, char *s, unsigned max, unsigned *bits)
-{
-	unsigned n = 0;
-
-	if (*s < '0' || *s > '9') {
-		ld->why = "missing prefix length";
-		return NULL;
-	}
-	while (*s >= '0' && *s <= '9') {
-		n = n * 10 + (unsigned)(*s++ - '0');
-		if (n > max) {
-			ld->why = max == 32 ? "prefix length over 32" : "prefix length over 128";
-			return NULL;
-		}
-	}
-	*bits = n;
-	return s;
-}
-
-/* An IPv4 entry: prefix, CIDR or range, into [*lo, *hi]; *bits = -1 for a range. */
-static char *entry4(struct loader *ld, char *s, uint32_t *lo, uint32_t *hi, int *bits)
-{
-	uint32_t a, b;
-	unsigned na, nb, n;
-
-	ld->why = "invalid address";
-	s = prefix4(ld, s, &a, &na);
-	if (!s)
-		return NULL;
-	if (*s == '-') {
-		ld->why = "invalid range";
-		s = prefix4(ld, s + 1, &b, &nb);
-		if (!s)
-			return NULL;
-		if (nb == 1 && na > 1) /* 1.2.3.4-40: the last octet given */
-			b = (a & mask4(8 * (na - 1))) | b >> (8 * (na - 1));
-		else if (nb != na)
-			return NULL;
-		b |= ~mask4(8 * na);
-		if (a > b) {
-			ld->why = "range ends before it starts";
-			return NULL;
-		}
-		*lo = a;
-		*hi = b;
-		*bits = -1;
-		return s;
-	}
-	n = 8 * na;
-	if (*s == '/') {
-		s = prefix_len(ld, s + 1, 32, &n);
-		if (!s)
-			return NULL;
-	}
-	*lo = a;
-	*hi = a | ~mask4(n);
-	*bits = (int)n;
-	return s;
-}
-
 static int add_range4(struct loader *ld, uint32_t lo, uint32_t hi, uint32_t ref)
 {
 	uint64_t a = lo, b = hi;
@@ -441,145 +318,49 @@ static int add_range4(struct loader *ld, uint32_t lo, uint32_t hi, uint32_t ref)
 	return 0;
 }
 
-/* rbldnsd's value rules: ":A:TEXT", ":A" (the default's TEXT), or TEXT (the default's
- * A). A is a dotted quad or N meaning 127.0.0.N. Returns a reference, or 0 after
- * reporting the problem (or on out of memory, *oom set). */
-static uint32_t parse_value(struct loader *ld, char *s, uint32_t def_ref, int *oom)
+/* The reference of a value as written, its missing parts taken from def_ref.
+ * 0 when out of memory. The A is copied: value_ref may move the values. */
+static uint32_t resolve(struct loader *ld, const struct lists_parse_value *val,
+			uint32_t def_ref)
 {
 	const struct lists_value *def = &ld->l->values[def_ref - REF_VALUE0];
-	const char *txt = s;
-	uint32_t v, ref;
+	const char *txt = val->txt ? val->txt : def->txt; /* in the arena: stays */
 	uint8_t a[4];
-	char ex[32];
-	unsigned n;
-	size_t len;
 
-	memcpy(a, def->a, 4);
-	if (*s == ':') {
-		char *t = prefix4(ld, s + 1, &v, &n);
-
-		if (t && n == 1 && v)
-			v = 0x7f000000u | v >> 24; /* N = 127.0.0.N; 0 stays invalid */
-		if (!t || (n != 1 && n != 4) || !v || (*t && *t != ':' && !is_space(*t))) {
-			say(ld, 0, "invalid A value \"%s\"", excerpt(s + 1, ex, sizeof(ex)));
-			return 0;
-		}
-		a[0] = v >> 24;
-		a[1] = v >> 16;
-		a[2] = v >> 8;
-		a[3] = v;
-		t = skip_space(t);
-		if (*t == ':') {
-			txt = skip_space(t + 1);
-		} else if (*t && !is_comment(*t)) {
-			say(ld, 0, "unexpected text after the A value: \"%s\"",
-			    excerpt(t, ex, sizeof(ex)));
-			return 0;
-		} else {
-			txt = def->txt;
-		}
-	}
-	len = strlen(txt);
-	if (len > TXT_MAX) {
-		say(ld, 1, "TXT template truncated to %d bytes", TXT_MAX);
-		len = TXT_MAX;
-	}
-	ref = value_ref(ld, a, txt, len);
-	if (!ref)
-		*oom = 1;
-	return ref;
+	memcpy(a, val->has_a ? val->a : def->a, 4);
+	return value_ref(ld, a, txt, val->txt ? val->txtlen : strlen(txt));
 }
 
-/* An IPv6 entry when the run of address characters holds a ':' and inet_pton takes
- * it (in an IPv4 entry ':' starts the value). Returns the end of the entry, s when
- * it is not IPv6, NULL for a bad prefix length. */
-static char *entry6(struct loader *ld, char *s, struct u128 *net, unsigned *len)
-{
-	char tmp[46], *p = s;
-	uint8_t b[16];
-
-	while (isxdigit((unsigned char)*p) || *p == ':' || *p == '.')
-		p++;
-	if (!memchr(s, ':', (size_t)(p - s)) || (size_t)(p - s) >= sizeof(tmp))
-		return s;
-	memcpy(tmp, s, (size_t)(p - s));
-	tmp[p - s] = '\0';
-	if (inet_pton(AF_INET6, tmp, b) != 1)
-		return s;
-	*net = u128_from(b);
-	*len = 128;
-	if (*p == '/')
-		p = prefix_len(ld, p + 1, 128, len);
-	return p;
-}
-
-/* One line, trimmed of surrounding whitespace. Returns 0, or -ENOMEM. */
+/* One line (lists_parse.c reads it). Returns 0, or -ENOMEM. */
 static int parse_line(struct loader *ld, char *s)
 {
-	struct u128 net = { 0, 0 }, m;
-	int excl = 0, oom = 0, bits = 0, v6;
-	uint32_t ref, lo = 0, hi = 0;
-	uint64_t host = 0;
-	unsigned len = 0;
-	char ex[48], *p;
+	struct lists_parse_entry e;
+	uint32_t ref;
 
-	if (!*s || is_comment(*s))
+	switch (lists_parse_line(&ld->parse, s, &e)) {
+	case LISTS_PARSE_NOTHING:
 		return 0;
-	if (*s == '$' || (s[0] == ':' && s[1] == '$')) {
-		say(ld, 1, "directive \"%s\" ignored", excerpt(s, ex, 24));
-		return 0;
-	}
-	if (s[0] == ':' && s[1] != ':') { /* "::1" is an address */
-		ref = parse_value(ld, s, ld->def_ref, &oom);
-		if (ref)
-			ld->file_ref = ref;
-		return oom ? -ENOMEM : 0;
-	}
-	if (*s == '!') {
-		excl = 1;
-		s = skip_space(s + 1);
-	}
-	p = entry6(ld, s, &net, &len);
-	v6 = p != s;
-	if (!v6)
-		p = entry4(ld, s, &lo, &hi, &bits);
-	if (p && *p && !is_space(*p) && !is_comment(*p) && *p != ':') {
-		ld->why = "invalid address";
-		p = NULL;
-	}
-	if (!p) {
-		say(ld, 0, "%s: \"%s\"", ld->why, excerpt(s, ex, 40));
-		return 0;
-	}
-	if (ld->saw_zero && !ld->zero_warned) {
-		say(ld, 1, "leading zeros read as decimal (\"010\" = 10); "
-			   "not reported again for this file");
-		ld->zero_warned = 1;
-	}
-	if (v6) {
-		m = u128_hostmask(len);
-		host = (net.hi & m.hi) | (net.lo & m.lo);
-		net.hi &= ~m.hi;
-		net.lo &= ~m.lo;
-	} else if (bits >= 0) {
-		host = lo & ~mask4((unsigned)bits);
-		lo &= mask4((unsigned)bits);
-	}
-	if (host)
-		say(ld, 1, "host bits set in \"%s\", masked", excerpt(s, ex, 48));
-	ref = excl ? REF_EXCL : ld->file_ref;
-	p = skip_space(p);
-	if (!excl && *p && !is_comment(*p)) {
-		ref = parse_value(ld, p, ld->file_ref, &oom);
+	case LISTS_PARSE_DEFAULT:
+		ref = resolve(ld, &e.val, ld->def_ref);
 		if (!ref)
-			return oom ? -ENOMEM : 0;
+			return -ENOMEM;
+		ld->file_ref = ref;
+		return 0;
+	case LISTS_PARSE_ENTRY:
+		break;
+	}
+	ref = e.excl ? REF_EXCL : ld->file_ref;
+	if (e.has_val) {
+		ref = resolve(ld, &e.val, ld->file_ref);
+		if (!ref)
+			return -ENOMEM;
 	}
 	ld->l->entries++;
-	if (v6)
-		return add6(ld, net, len, ref);
-	if (bits >= 0)
-		return add4(ld, lo, V4LEN((unsigned)bits), ref);
-	return add_range4(ld, lo, hi, ref);
+	if (e.v6)
+		return add6(ld, u128_from(e.net), e.len, ref);
+	if (e.bits >= 0)
+		return add4(ld, e.lo, V4LEN((unsigned)e.bits), ref);
+	return add_range4(ld, e.lo, e.hi, ref);
 }
 
 /* Reads one line into buf (LINE_MAX_BYTES + 1). Returns 0 at the end of the file,
@@ -607,7 +388,7 @@ static int read_line(FILE *f, char *buf, int *toolong, int *nul)
 
 static int load_file(struct loader *ld, const char *path)
 {
-	char *buf, *s, *e;
+	char *buf;
 	int toolong, nul, err = 0;
 	FILE *f;
 
@@ -625,7 +406,7 @@ static int load_file(struct loader *ld, const char *path)
 		return -ENOMEM;
 	}
 	ld->file_ref = ld->def_ref;
-	ld->saw_zero = ld->zero_warned = 0;
+	lists_parse_file(&ld->parse);
 	ld->reported = ld->unreported = 0;
 	ld->unreported_level = 1;
 	while (read_line(f, buf, &toolong, &nul)) {
@@ -638,12 +419,7 @@ static int load_file(struct loader *ld, const char *path)
 			say(ld, 0, "NUL byte in line, skipped");
 			continue;
 		}
-		s = skip_space(buf);
-		e = s + strlen(s);
-		while (e > s && is_space(e[-1]))
-			*--e = '\0';
-		ld->saw_zero = 0;
-		err = parse_line(ld, s);
+		err = parse_line(ld, buf);
 		if (err < 0)
 			goto out;
 	}
@@ -809,6 +585,8 @@ int lists_load(const char *const *paths, size_t n, lists_report_fn report, void 
 	int err = -ENOMEM;
 
 	*out = NULL;
+	ld.parse.say = parse_say;
+	ld.parse.arg = &ld;
 	ld.l = calloc(1, sizeof(*ld.l));
 	if (!ld.l)
 		return -ENOMEM;

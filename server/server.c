@@ -69,6 +69,17 @@ static void report_stderr(void *arg, const char *file, unsigned line, const char
 		fprintf(stderr, "%s: %s\n", file, msg);
 }
 
+/* -t: print like report_stderr and count what is not a warning: a bad list line is
+ * skipped when serving, but makes the configuration invalid for -t. */
+static void report_check(void *arg, const char *file, unsigned line, const char *msg)
+{
+	unsigned *errors = arg;
+
+	report_stderr(NULL, file, line, msg);
+	if (strncmp(msg, "warning: ", 9) != 0)
+		(*errors)++;
+}
+
 static void report_log(void *arg, const char *file, unsigned line, const char *msg)
 {
 	(void)arg;
@@ -225,31 +236,31 @@ static void loaded_free(struct loaded *ld)
 /* Configuration, command-line overrides, zones and lists, key: everything a start or a
  * reload needs, built without touching the running server. */
 static int load_all(const struct server *srv, uint32_t serial, config_report_fn report,
-		    struct loaded *ld)
+		    void *arg, struct loaded *ld)
 {
 	int err;
 
 	memset(ld, 0, sizeof(*ld));
-	err = config_load(srv->config_path, report, NULL, &ld->cfg);
+	err = config_load(srv->config_path, report, arg, &ld->cfg);
 	if (err)
 		return err;
 	if (srv->ncli_listen && (err = config_set_listen(ld->cfg, srv->cli_listen,
 							  srv->ncli_listen))) {
-		report(NULL, "-l", 0, "bad listen address");
+		report(arg, "-l", 0, "bad listen address");
 		goto fail;
 	}
 	if (srv->cli_database && (err = config_set_database(ld->cfg, srv->cli_database)))
 		goto fail;
-	err = zoneset_build(ld->cfg, serial, report, NULL, &ld->zones);
+	err = zoneset_build(ld->cfg, serial, report, arg, &ld->zones);
 	if (err)
 		goto fail;
 	ld->provider = ld->cfg->provider;
 	if (ld->provider != CONFIG_PROVIDER_NONE) {
-		err = read_api_key(ld->cfg, report, NULL, &ld->api_key);
+		err = read_api_key(ld->cfg, report, arg, &ld->api_key);
 		if (err)
 			goto fail;
 		if (!ld->api_key && ld->provider == CONFIG_PROVIDER_CRIMINALIP) {
-			report(NULL, ld->cfg->file, 0,
+			report(arg, ld->cfg->file, 0,
 			       "provider = criminalip needs an API key: set [intel] api-key-file "
 			       "or the environment variable THREATBL_API_KEY");
 			err = -EINVAL;
@@ -271,12 +282,13 @@ fail:
 int server_check(struct server *srv)
 {
 	struct loaded ld;
-	int err = load_all(srv, (uint32_t)time(NULL), report_stderr, &ld);
+	unsigned errors = 0;
+	int err = load_all(srv, (uint32_t)time(NULL), report_check, &errors, &ld);
 
 	if (err)
 		return 1;
 	loaded_free(&ld);
-	return 0;
+	return errors ? 1 : 0;
 }
 
 void server_tick(struct server *srv)
@@ -367,7 +379,7 @@ static void reload_work(uv_work_t *req)
 {
 	struct reload_job *job = req->data;
 
-	job->err = load_all(job->srv, job->serial, report_log, &job->ld);
+	job->err = load_all(job->srv, job->serial, report_log, NULL, &job->ld);
 }
 
 static void reload_done(uv_work_t *req, int status)
@@ -682,7 +694,7 @@ int server_run(struct server *srv)
 
 	srv->ready_fd = -1;
 	srv->serial = (uint32_t)time(NULL);
-	if (load_all(srv, srv->serial, report_stderr, &ld))
+	if (load_all(srv, srv->serial, report_stderr, NULL, &ld))
 		return 1;
 	/* Start-up problems go to stderr even without -f: the parent waits for the child
 	 * and the person starting it should see why it failed. */

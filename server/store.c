@@ -12,8 +12,9 @@
 
 #include "log.h"
 
-#define STORE_BATCH 1000           /* rows per transaction */
-#define STORE_GATHER_MS 200        /* how long the writer lets a batch fill */
+#define STORE_BATCH 1000           /* rows the writer waits for ... */
+#define STORE_GATHER_MS 200        /* ... or this long, before a transaction */
+#define STORE_BATCH_MAX 100000     /* rows per transaction when they pile up */
 #define STORE_QUEUE_MAX 1000000    /* rows waiting; past it store_put refuses */
 #define STORE_BUSY_MS 3000         /* wait for another writer (`threatbl db purge`) */
 #define STORE_BACKOFF_MIN_MS 1000  /* retry delay after a failed commit, doubling */
@@ -166,26 +167,9 @@ static int store_check_dir(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-/* One integer from a PRAGMA or query. */
-static int store_query_int(sqlite3 *db, const char *sql, int *out)
-{
-	sqlite3_stmt *s;
-	int rc;
-
-	rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
-	if (rc != SQLITE_OK)
-		return rc;
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		*out = sqlite3_column_int(s, 0);
-		rc = SQLITE_OK;
-	}
-	sqlite3_finalize(s);
-	return rc;
-}
-
-/* The first row of a text PRAGMA ("ok" from quick_check, "wal" from journal_mode). */
-static int store_query_text(sqlite3 *db, const char *sql, char *out, size_t outlen)
+/* The first value of a query or PRAGMA, as text on one line ("ok" from quick_check,
+ * "wal" from journal_mode, a user_version). */
+static int store_query(sqlite3 *db, const char *sql, char *out, size_t outlen)
 {
 	sqlite3_stmt *s;
 	int rc;
@@ -198,9 +182,21 @@ static int store_query_text(sqlite3 *db, const char *sql, char *out, size_t outl
 		const unsigned char *t = sqlite3_column_text(s, 0);
 
 		snprintf(out, outlen, "%s", t ? (const char *)t : "");
+		for (char *nl = out; (nl = strchr(nl, '\n')); )
+			*nl = ' '; /* the error message is one line */
 		rc = SQLITE_OK;
 	}
 	sqlite3_finalize(s);
+	return rc;
+}
+
+static int store_query_int(sqlite3 *db, const char *sql, int *out)
+{
+	char text[32];
+	int rc;
+
+	if ((rc = store_query(db, sql, text, sizeof(text))) == SQLITE_OK)
+		*out = atoi(text);
 	return rc;
 }
 
@@ -294,26 +290,18 @@ static int store_prepare(struct store *st)
 	return rc;
 }
 
-static int store_init(struct store *st, char *err, size_t errlen)
+static int store_init(struct store *st)
 {
 	pthread_condattr_t ca;
 	int rc;
 
-	if ((rc = pthread_mutex_init(&st->mu, NULL)))
-		goto fail;
 	if ((rc = pthread_condattr_init(&ca)))
-		goto fail_mutex;
-	rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	if (!rc)
-		rc = pthread_cond_init(&st->wake, &ca);
+		return -rc;
+	if (!(rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)) &&
+	    !(rc = pthread_cond_init(&st->wake, &ca)) &&
+	    (rc = pthread_mutex_init(&st->mu, NULL)))
+		pthread_cond_destroy(&st->wake);
 	pthread_condattr_destroy(&ca);
-	if (rc)
-		goto fail_mutex;
-	return 0;
-fail_mutex:
-	pthread_mutex_destroy(&st->mu);
-fail:
-	snprintf(err, errlen, "database: %s", strerror(rc));
 	return -rc;
 }
 
@@ -336,7 +324,8 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
 		snprintf(err, errlen, "database %s: out of memory", path);
 		return -ENOMEM;
 	}
-	if ((rc = store_init(st, err, errlen)) < 0) {
+	if ((rc = store_init(st)) < 0) {
+		snprintf(err, errlen, "database %s: %s", path, strerror(-rc));
 		free(st->path);
 		free(st);
 		return rc;
@@ -370,7 +359,7 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
 		store_free(st);
 		return -EPROTO;
 	}
-	rc = store_query_text(st->db, "PRAGMA quick_check(1)", text, sizeof(text));
+	rc = store_query(st->db, "PRAGMA quick_check(1)", text, sizeof(text));
 	if (rc != SQLITE_OK || strcmp(text, "ok") != 0) {
 		snprintf(err, errlen, "database %s is corrupt: %s", path,
 			 rc != SQLITE_OK ? sqlite3_errmsg(st->db) : text);
@@ -379,8 +368,10 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
 		goto fail;
 	}
 	/* WAL: readers (`threatbl db`) never block the writer; synchronous=NORMAL: a
-	 * crash loses at most the last batches, the file stays consistent. */
-	rc = store_query_text(st->db, "PRAGMA journal_mode = WAL", text, sizeof(text));
+	 * crash loses at most the last batches, the file stays consistent. A larger
+	 * cache and fewer checkpoints keep a backlog of random keys from rewriting the
+	 * same pages over and over; the WAL is cut back to 64 MB after a checkpoint. */
+	rc = store_query(st->db, "PRAGMA journal_mode = WAL", text, sizeof(text));
 	if (rc == SQLITE_OK && strcmp(text, "wal") != 0) {
 		snprintf(err, errlen, "database %s cannot use WAL mode (journal mode %s)",
 			 path, text);
@@ -388,7 +379,10 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
 		goto fail;
 	}
 	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(st->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+		rc = sqlite3_exec(st->db, "PRAGMA synchronous = NORMAL;"
+				  " PRAGMA cache_size = -65536;"
+				  " PRAGMA wal_autocheckpoint = 10000;"
+				  " PRAGMA journal_size_limit = 67108864", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "database %s cannot be opened for writing: %s", path,
 			 sqlite3_errmsg(st->db));
@@ -410,6 +404,21 @@ fail:
 	return rc;
 }
 
+/* ip, mask, flags, checked from columns col..col+3; 0 when the key is malformed. */
+static int store_row(sqlite3_stmt *s, int col, struct ipaddr *ip, struct verdict *v)
+{
+	const void *key = sqlite3_column_blob(s, col);
+
+	if (!key || sqlite3_column_bytes(s, col) != (int)sizeof(ip->b))
+		return 0;
+	memcpy(ip->b, key, sizeof(ip->b));
+	memset(v, 0, sizeof(*v));
+	v->mask = (uint8_t)sqlite3_column_int(s, col + 1);
+	v->flags = (uint8_t)sqlite3_column_int(s, col + 2);
+	v->checked = (uint32_t)sqlite3_column_int64(s, col + 3);
+	return 1;
+}
+
 int store_load(struct store *st,
 	       int (*fn)(void *arg, const struct ipaddr *ip, const struct verdict *v),
 	       void *arg)
@@ -426,19 +435,10 @@ int store_load(struct store *st,
 		log_err("database %s: %s", st->path, sqlite3_errmsg(st->db));
 		return store_errno(st->db, rc);
 	}
-	memset(&v, 0, sizeof(v));
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const void *key = sqlite3_column_blob(s, 0);
-
-		if (!key || sqlite3_column_bytes(s, 0) != (int)sizeof(ip.b)) {
+		if (!store_row(s, 0, &ip, &v))
 			bad++;
-			continue;
-		}
-		memcpy(ip.b, key, sizeof(ip.b));
-		v.mask = (uint8_t)sqlite3_column_int(s, 1);
-		v.flags = (uint8_t)sqlite3_column_int(s, 2);
-		v.checked = (uint32_t)sqlite3_column_int64(s, 3);
-		if ((ret = fn(arg, &ip, &v)))
+		else if ((ret = fn(arg, &ip, &v)))
 			break;
 	}
 	if (!ret && rc != SQLITE_DONE) {
@@ -554,7 +554,9 @@ static void *store_writer(void *arg)
 				if (pthread_cond_timedwait(&st->wake, &st->mu, &until) == ETIMEDOUT)
 					break;
 		}
-		store_take(&batch, &st->queue, STORE_BATCH - batch.n);
+		/* A backlog goes in big transactions: with random keys, a commit of
+		 * 1000 rows rewrites about 1000 pages of a big table. */
+		store_take(&batch, &st->queue, STORE_BATCH_MAX - batch.n);
 		st->inflight = batch.n;
 		pthread_mutex_unlock(&st->mu);
 
@@ -757,6 +759,7 @@ static int store_dup_column(sqlite3_stmt *s, int col, char **out)
 int store_get(struct store *st, const struct ipaddr *ip, struct verdict *v,
 	      char **source, char **facts)
 {
+	struct ipaddr key;
 	sqlite3_stmt *s;
 	int rc, ret = 0;
 
@@ -764,20 +767,16 @@ int store_get(struct store *st, const struct ipaddr *ip, struct verdict *v,
 		*source = NULL;
 	if (facts)
 		*facts = NULL;
-	rc = sqlite3_prepare_v2(st->db, "SELECT mask, flags, checked, source, facts"
+	rc = sqlite3_prepare_v2(st->db, "SELECT ip, mask, flags, checked, source, facts"
 				" FROM verdicts WHERE ip = ?1", -1, &s, NULL);
 	if (rc != SQLITE_OK)
 		return store_errno(st->db, rc);
 	sqlite3_bind_blob(s, 1, ip->b, sizeof(ip->b), SQLITE_STATIC);
 	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		memset(v, 0, sizeof(*v));
-		v->mask = (uint8_t)sqlite3_column_int(s, 0);
-		v->flags = (uint8_t)sqlite3_column_int(s, 1);
-		v->checked = (uint32_t)sqlite3_column_int64(s, 2);
-		ret = store_dup_column(s, 3, source);
+	if (rc == SQLITE_ROW && store_row(s, 0, &key, v)) {
+		ret = store_dup_column(s, 4, source);
 		if (!ret)
-			ret = store_dup_column(s, 4, facts);
+			ret = store_dup_column(s, 5, facts);
 		if (ret && source) {
 			free(*source);
 			*source = NULL;
@@ -803,19 +802,10 @@ int store_list(struct store *st,
 				" FROM verdicts ORDER BY ip", -1, &s, NULL);
 	if (rc != SQLITE_OK)
 		return store_errno(st->db, rc);
-	memset(&v, 0, sizeof(v));
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const void *key = sqlite3_column_blob(s, 0);
-
-		if (!key || sqlite3_column_bytes(s, 0) != (int)sizeof(ip.b))
-			continue;
-		memcpy(ip.b, key, sizeof(ip.b));
-		v.mask = (uint8_t)sqlite3_column_int(s, 1);
-		v.flags = (uint8_t)sqlite3_column_int(s, 2);
-		v.checked = (uint32_t)sqlite3_column_int64(s, 3);
-		ret = fn(arg, &ip, &v, (const char *)sqlite3_column_text(s, 4),
-			 (const char *)sqlite3_column_text(s, 5));
-		if (ret)
+		if (store_row(s, 0, &ip, &v) &&
+		    (ret = fn(arg, &ip, &v, (const char *)sqlite3_column_text(s, 4),
+			      (const char *)sqlite3_column_text(s, 5))))
 			break;
 	}
 	if (!ret && rc != SQLITE_DONE)

@@ -340,3 +340,40 @@ def wait_answering(port, zone=ZONE, host="127.0.0.1", timeout=10.0, proc=None):
             return True
         time.sleep(0.05)
     return False
+
+
+# Lookups through the fake Criminal IP server (test/fake_criminalip.py).
+
+def intel_conf(url, **settings):
+    """An [intel] section that looks IPs up at url. settings: more keys, with "_" for
+    "-" in their names (lookup_reserved="yes", daily_budget=2)."""
+    text = "[intel]\nprovider = criminalip\nurl = %s\n" % url
+    for key, value in settings.items():
+        text += "%s = %s\n" % (key.replace("_", "-"), value)
+    return text
+
+
+def wait_for(pred, timeout, step=0.05):
+    """Poll pred() until it is true or timeout seconds pass; its last value."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+def soa_ttl(resp):
+    """The TTL of the SOA in the authority section (negative answers), or None."""
+    for rrset in resp.authority:
+        if rrset.rdtype == dns.rdatatype.SOA:
+            return rrset.ttl
+    return None
+
+
+def timed_query(d, name, rdtype="A", timeout=5.0):
+    """(answer, seconds it took) of one UDP query to Daemon d."""
+    t = time.monotonic()
+    r = d.query(name, rdtype, timeout=timeout)
+    return r, time.monotonic() - t

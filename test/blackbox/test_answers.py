@@ -63,7 +63,10 @@ LIST4_Z2 = """45.10.20.2 :127.0.1.20:Zone two lists $
 """
 
 # The six templates of big.test: 200 bytes each, the scanner one 300 (cut to 255).
-BIG = ["%s" % c * 200 for c in "ABCDE"] + ["F" * 150 + "G" * 150]
+# A configuration line holds at most 199 characters, so each template is written on
+# two lines: an indented line continues the value, joined with one space.
+BIG_PARTS = [(c * 99, c * 100) for c in "ABCDE"] + [("F" * 150, "G" * 149)]
+BIG = ["%s %s" % p for p in BIG_PARTS]
 
 CONF = """
 [zone bl.test]
@@ -91,7 +94,7 @@ clean = 127.0.0.9
 static = {dir}/two.ip4set
 """
 
-# A server of its own, so that a problem with long lines fails only its tests.
+# A server of its own, so that a problem with long values fails only its tests.
 CONF_BIG = """
 [zone big.test]
 soa = ns.big.test. admin.big.test. 3600 600 604800 300
@@ -99,12 +102,18 @@ ns = ns.big.test.
 ttl = 300
 negative-ttl = 120
 vpn = 127.0.0.2 %s
+  %s
 openvpn443 = 127.0.0.3 %s
+  %s
 hosting = 127.0.0.4 %s
+  %s
 tor = 127.0.0.5 %s
+  %s
 proxy = 127.0.0.6 %s
+  %s
 scanner = 127.0.0.7 %s
-""" % tuple(BIG)
+  %s
+""" % tuple(x for p in BIG_PARTS for x in p)
 
 ZINFO = {
     Z1: dict(ttl=300, neg=120, mname="ns1.bl.test.", rname="hostmaster.bl.test.",
@@ -148,9 +157,12 @@ def tearDownModule():
 def big_port():
     """The port of the big.test server, started on first use."""
     if not BIG_D:
+        d = Daemon(CONF_BIG, wait=False)
         try:
-            BIG_D.append(Daemon(CONF_BIG))
+            d.wait_ready()
+            BIG_D.append(d)
         except Exception as e:
+            d.cleanup()
             BIG_D.append(e)
     if not isinstance(BIG_D[0], Daemon):
         raise BIG_D[0]
@@ -550,9 +562,15 @@ class Answers:
                         % (what, len(cut[0])))
 
     def test_txt_strings_at_most_255(self):
+        # The six long TXT records pass 1232 bytes: over UDP that is TC (see
+        # AnswersUDP.test_udp_answers_at_most_1232), so these run over TCP.
         name = rev4("127.0.0.2", Z3)
-        for t in ("TXT", "ANY"):
-            self.check_big_full(self.ask(name, t, edns=4096), name + " " + t)
+        tcp, self.TCP = self.TCP, True
+        try:
+            for t in ("TXT", "ANY"):
+                self.check_big_full(self.ask(name, t, edns=4096), name + " " + t)
+        finally:
+            self.TCP = tcp
 
 
 class AnswersUDP(Answers, unittest.TestCase):
@@ -574,9 +592,20 @@ class AnswersUDP(Answers, unittest.TestCase):
         self.assertFalse(r.flags & dns.flags.TC)
         self.assertEqual(len(a_values(r)), 6)
 
-    def test_answers_after_tc_with_edns(self):
+    def test_udp_answers_at_most_1232(self):
+        # RFC 6891: the payload is the smaller of the client's size and the server's,
+        # and threatbld's is 1232 (no IP fragmentation; DNS flag day 2020). An answer
+        # past it is TC=1 even when the client offers 4096, and complete over TCP.
         name = rev4("127.0.0.2", Z3)
-        self.check_big_full(self.ask(name, "TXT", edns=4096), name + " EDNS 4096")
+        r = self.ask(name, "TXT", edns=4096)
+        self.assertTrue(r.flags & dns.flags.TC, name + " EDNS 4096: TC expected")
+        self.assertEqual(r.answer, [], name + ": records in a TC answer")
+        self.assertEqual(r.payload, 1232, name + ": advertised UDP size")
+        tcp, self.TCP = self.TCP, True
+        try:
+            self.check_big_full(self.ask(name, "TXT", edns=4096), name + " over TCP")
+        finally:
+            self.TCP = tcp
 
 
 class AnswersTCP(Answers, unittest.TestCase):
