@@ -573,7 +573,6 @@ static int listen_all(struct server *srv)
 		if (err)
 			return err;
 		srv->ntcp++;
-		log_info("listening on %s (UDP and TCP)", cfg->listen[i]);
 	}
 	return 0;
 }

@@ -570,6 +570,43 @@ static void test_list(void)
 	store_close(st);
 }
 
+/* `threatbl db purge` on the file of a running threatbld. */
+static void test_two_handles(void)
+{
+	struct verdict v = { VERDICT_BIT(VERDICT_VPN), 0, 1700000000 }, got;
+	struct store *srv, *tool;
+	struct store_stats ss;
+	struct ipaddr ip;
+	char path[256], err[256];
+
+	if (store_open(in_dir(path, "two.sqlite"), &srv, err, sizeof(err)) < 0) {
+		ok(0, "open two.sqlite: %s", err);
+		return;
+	}
+	store_start(srv);
+	for (unsigned i = 1; i <= 3; i++) {
+		ipaddr_set_v4(&ip, 0x05050500 + i);
+		store_put(srv, &ip, &v, "criminalip", NULL);
+	}
+	ok(wait_queued(srv, 0, 3) == 0, "server wrote three rows");
+	if (store_open(path, &tool, err, sizeof(err)) == 0) {
+		ipaddr_set_v4(&ip, 0x05050501);
+		is_int(store_purge(tool, &ip), 0, "the tool purges a row while the server runs");
+		ipaddr_set_v4(&ip, 0x05050502);
+		is_int(store_get(tool, &ip, &got, NULL, NULL), 0, "and reads another");
+		store_close(tool);
+	} else {
+		ok(0, "the tool opens the file of a running server: %s", err);
+	}
+	ipaddr_set_v4(&ip, 0x05050504);
+	store_put(srv, &ip, &v, "criminalip", NULL);
+	ok(wait_queued(srv, 0, 3) == 0, "the server writes after the tool");
+	store_get_stats(srv, &ss);
+	is_int(ss.failed, 0, "without a failed commit");
+	store_close(srv);
+	is_int(sql_int(path, "SELECT count(*) FROM verdicts"), 3, "three rows remain");
+}
+
 static void test_refusals(void)
 {
 	struct store *st = NULL;
@@ -928,6 +965,7 @@ int main(void)
 	test_readonly(); /* forks: before any thread exists */
 	test_round_trip();
 	test_list();
+	test_two_handles();
 	test_refusals();
 	test_write_failure();
 	closing_start(&closing);

@@ -1,0 +1,186 @@
+/* fuzz_config.c - libFuzzer harness for config_load() on arbitrary file contents,
+ * and zoneset_build() on what it accepts.
+ *
+ * The input is the file (kept in a memfd, so nothing touches the disk). Invariants
+ * (abort() when broken): every report names the file and a line of it (or 0) and has
+ * a non-empty message; a load succeeds exactly when no report is an error (those not
+ * starting with "warning: "); a loaded config has at least one zone, each with its
+ * name, SOA, NS and category texts, max-stale >= fresh, and listen addresses that
+ * config_split_listen() takes. The zones of a loaded config are then built with their
+ * static lists left out (a fuzzed path could name any file): a failed build says
+ * why, and every built zone is found again by its own apex. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "zone.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int fd = -1;
+static char path[64];
+
+struct reports {
+	unsigned lines;
+	unsigned errors, warnings, zone_reports;
+};
+
+static void die(const char *what)
+{
+	fprintf(stderr, "fuzz_config: invariant broken: %s\n", what);
+	abort();
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	fd = memfd_create("fuzz_config", 0);
+	if (fd < 0) {
+		perror("memfd_create");
+		exit(1);
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	return 0;
+}
+
+static void report(void *arg, const char *file, unsigned line, const char *msg)
+{
+	struct reports *rs = arg;
+
+	if (!file || strcmp(file, path) != 0)
+		die("report without the file");
+	if (line > rs->lines)
+		die("report names a line past the end");
+	if (!msg || !msg[0] || strcmp(msg, "warning: ") == 0)
+		die("empty report");
+	if (strncmp(msg, "warning: ", 9) == 0)
+		rs->warnings++;
+	else
+		rs->errors++;
+}
+
+static void zone_report(void *arg, const char *file, unsigned line, const char *msg)
+{
+	struct reports *rs = arg;
+
+	if (!msg || !msg[0])
+		die("empty zone report");
+	rs->zone_reports++;
+}
+
+static void check_config(const struct config *cfg)
+{
+	char host[64];
+	uint16_t port;
+	size_t i, j, n;
+
+	if (cfg->nzones < 1 || !cfg->zones)
+		die("a loaded config without a zone");
+	if (cfg->max_stale_s < cfg->fresh_s)
+		die("max-stale shorter than fresh");
+	if (cfg->nlisten < 1 || !cfg->listen || cfg->listen[cfg->nlisten])
+		die("listen list not NULL-terminated or empty");
+	for (i = 0; i < cfg->nlisten; i++)
+		if (!cfg->listen[i] || config_split_listen(cfg->listen[i], host, &port) < 0)
+			die("a listen address config_split_listen refuses");
+	if (!cfg->database || !cfg->url)
+		die("database or url missing");
+	for (i = 0; i < cfg->nzones; i++) {
+		const struct config_zone *z = &cfg->zones[i];
+
+		if (!z->name || !z->soa || !z->ns || !z->ns[0])
+			die("zone without name, soa or ns");
+		for (j = 0; j < VERDICT_NCAT; j++)
+			if (!z->cat[j].txt)
+				die("category text NULL");
+		if (!z->clean.txt)
+			die("clean text NULL");
+		for (n = 0; z->statics && z->statics[n]; n++)
+			;
+		if (n != z->nstatics)
+			die("statics count differs from the list");
+	}
+}
+
+/* Build the zones without their static lists (restored before config_free). */
+static void build_zones(struct config *cfg, struct reports *rs)
+{
+	size_t *saved = calloc(cfg->nzones, sizeof(*saved));
+	struct zoneset *zs = NULL;
+	size_t i, off;
+	int r;
+
+	if (!saved)
+		return;
+	for (i = 0; i < cfg->nzones; i++) {
+		saved[i] = cfg->zones[i].nstatics;
+		cfg->zones[i].nstatics = 0;
+	}
+	rs->zone_reports = 0;
+	r = zoneset_build(cfg, 1, zone_report, rs, &zs);
+	for (i = 0; i < cfg->nzones; i++)
+		cfg->zones[i].nstatics = saved[i];
+	free(saved);
+	if (r == -ENOMEM)
+		return;
+	if (r < 0) {
+		if (zs)
+			die("failed zoneset_build set *out");
+		if (!rs->zone_reports)
+			die("zoneset_build failed without a report");
+		return;
+	}
+	if (!zs || zs->n != cfg->nzones)
+		die("zoneset_build lost zones");
+	for (i = 0; i < zs->n; i++) {
+		const struct zone *z = &zs->zones[i], *found;
+
+		if (!z->soa_rdata || !z->soa_rdata_len || !z->nns)
+			die("zone built without SOA or NS");
+		found = zoneset_find(zs, z->apex, z->apex_len, &off);
+		if (!found || off != 0 || found->apex_len != z->apex_len ||
+		    strncasecmp((const char *)found->apex, (const char *)z->apex, z->apex_len))
+			die("a zone is not found by its own apex");
+	}
+	zoneset_free(zs);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct reports rs = { 0, 0, 0, 0 };
+	struct config *cfg = (void *)1;
+	size_t i;
+	int r;
+
+	for (i = 0; i < size; i++)
+		rs.lines += data[i] == '\n';
+	if (size && data[size - 1] != '\n')
+		rs.lines++;
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, data, size, 0) != (ssize_t)size)
+		abort();
+
+	r = config_load(path, report, &rs, &cfg);
+	if (r == -ENOMEM)
+		return 0;
+	if (r < 0) {
+		if (cfg)
+			die("failed config_load set *out");
+		if (!rs.errors)
+			die("config_load failed without an error report");
+		return 0;
+	}
+	if (r != 0 || !cfg)
+		die("config_load returned neither 0 nor an error");
+	if (rs.errors)
+		die("config_load succeeded after an error report");
+	check_config(cfg);
+	build_zones(cfg, &rs);
+	config_free(cfg);
+	return 0;
+}
