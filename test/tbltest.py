@@ -377,3 +377,118 @@ def timed_query(d, name, rdtype="A", timeout=5.0):
     t = time.monotonic()
     r = d.query(name, rdtype, timeout=timeout)
     return r, time.monotonic() - t
+
+
+# Process and load helpers (fault, crash and abuse tests; test/valgrind/run).
+
+# test/valgrind/run sets THREATBL_VALGRIND=1: the daemon is then tens of times slower,
+# so time limits are multiplied by SLOW, and memory bounds are looser.
+VALGRIND = bool(os.environ.get("THREATBL_VALGRIND"))
+SLOW = 10.0 if VALGRIND else 1.0
+
+
+def proc_status(pid):
+    """/proc/PID/status as a dict of text values ("VmRSS": "1234 kB", "Uid": ...)."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            out[key] = value.strip()
+    return out
+
+
+def rss_kb(pid):
+    """The resident set size of a process, in KiB."""
+    return int(proc_status(pid)["VmRSS"].split()[0])
+
+
+def udp_many(port, queries, rate=0.0, timeout=5.0, host="127.0.0.1"):
+    """Send many UDP queries and collect the answers.
+
+    queries: a list of (name, rdtype) or wire bytes. rate: queries per second (0: as
+    fast as the socket takes them). Answers are matched by message ID (several sockets
+    beyond 65,536 queries). Returns a list, in the order of queries, of
+    (dns.message or None, seconds from send to answer or None)."""
+    import select
+    per = 60000
+    socks = []
+    wires = []
+    for i, q in enumerate(queries):
+        if isinstance(q, (bytes, bytearray)):
+            w = bytearray(q)
+        else:
+            m = dns.message.make_query(q[0], q[1] if len(q) > 1 else "A")
+            m.flags &= ~dns.flags.RD
+            w = bytearray(m.to_wire())
+        qid = i % per
+        w[0:2] = qid.to_bytes(2, "big")
+        wires.append(bytes(w))
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range((len(queries) + per - 1) // per):
+        s = socket.socket(fam, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        s.setblocking(False)
+        socks.append(s)
+    results = [(None, None)] * len(queries)
+    sent_at = [None] * len(queries)
+    left = len(queries)
+    nsent = 0
+    start = time.monotonic()
+    last_send = None
+    try:
+        while left:
+            now = time.monotonic()
+            if nsent < len(queries):
+                due = len(queries) if rate <= 0 else min(
+                    len(queries), int((now - start) * rate) + 1)
+                while nsent < due:
+                    s = socks[nsent // per]
+                    try:
+                        s.sendto(wires[nsent], (host, port))
+                    except BlockingIOError:
+                        break
+                    sent_at[nsent] = time.monotonic()
+                    nsent += 1
+                last_send = time.monotonic()
+            elif now - last_send > timeout:
+                break
+            wait = 0.01 if nsent < len(queries) else max(0.0, last_send + timeout - now)
+            ready = select.select(socks, [], [], min(wait, 0.05))[0]
+            for s in ready:
+                base = socks.index(s) * per
+                while True:
+                    try:
+                        data = s.recv(65535)
+                    except BlockingIOError:
+                        break
+                    if len(data) < 2:
+                        continue
+                    i = base + int.from_bytes(data[:2], "big")
+                    if i >= len(queries) or sent_at[i] is None or results[i][0] is not None:
+                        continue
+                    try:
+                        msg = dns.message.from_wire(data, ignore_trailing=True)
+                    except Exception:  # noqa: BLE001 - kept as raw bytes
+                        msg = data
+                    results[i] = (msg, time.monotonic() - sent_at[i])
+                    left -= 1
+    finally:
+        for s in socks:
+            s.close()
+    return results
+
+
+if VALGRIND:
+    _kill_cleanup = Daemon.cleanup
+
+    def _graceful_cleanup(self):
+        """Under valgrind, stop with SIGTERM first: a SIGKILL leaves no leak report."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                pass
+        _kill_cleanup(self)
+
+    Daemon.cleanup = _graceful_cleanup

@@ -87,7 +87,13 @@ class LookupCase(unittest.TestCase):
         if self.d is None:
             return
         try:
+            # a clean stop whatever the test left in flight (and, in a sanitizer
+            # build, no report)
+            rc = self.d.stop()
             log = self.d.stderr()
+            self.assertEqual(rc, 0, "exit status after SIGTERM:\n" + log[-3000:])
+            self.assertNotRegex(log, r"ERROR: AddressSanitizer|runtime error:|"
+                                r"ERROR: LeakSanitizer")
             for s in self.secrets:
                 self.assertNotIn(s, log, "the API key appears in the daemon's log")
             self.assertEqual(self.fake.count()["key_in_url"], 0,
@@ -95,14 +101,14 @@ class LookupCase(unittest.TestCase):
         finally:
             self.d.cleanup()
 
-    def start(self, zone_extra="", key=KEY, tmpdir=None, **intel):
+    def start(self, zone_extra="", key=KEY, tmpdir=None, wait=True, **intel):
         settings = dict(lookup_reserved="yes", deadline="1s", rate="1000/s",
                         rate_burst=1000, concurrency=4, timeout="5s")
         settings.update(intel)
         settings = {k: v for k, v in settings.items() if v is not None}
         conf = BASE_ZONE + ZONE_EXTRA + zone_extra + intel_conf(self.fake.url, **settings)
         env = {"THREATBL_API_KEY": key} if key is not None else {}
-        self.d = Daemon(conf, env=env, files=FILES, tmpdir=tmpdir)
+        self.d = Daemon(conf, env=env, files=FILES, tmpdir=tmpdir, wait=wait)
         return self.d
 
     # --- what the fake saw ---
@@ -331,7 +337,7 @@ class Deadline(LookupCase):
         self.assertEqual(self.total(), 1, "the verdict came from the first call")
 
     def test_servfail_zone(self):
-        self.start(zone_extra=SF_ZONE.replace("[zone", "\n[zone") + ZONE_EXTRA,
+        self.start(zone_extra=SF_ZONE + ZONE_EXTRA,
                    deadline="500ms")
         self.fake.mode("slow", delay_ms=1500)
         r, took = timed_query(self.d, rev4(P(14), "sf.test"))

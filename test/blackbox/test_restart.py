@@ -81,8 +81,12 @@ class Restart(LookupCase):
     def restart_and_check(self, tmp, how):
         self.fake.reset()
         t = time.monotonic()
-        self.start(tmpdir=tmp)
+        self.start(tmpdir=tmp, wait=False)
+        soa = tbltest.wire_query(tbltest.ZONE, "SOA")
+        self.assertTrue(wait_for(lambda: tbltest.exchange(self.d.port, soa, timeout=0.02),
+                                 10.0, step=0.005), "not answering after the restart")
         ready = time.monotonic() - t
+        self.d.wait_ready()
         loaded = re.findall(r"loaded (\d+) verdict\(s\) from .* in ([0-9.]+) s",
                             self.d.stderr())
         self.assertTrue(loaded, "no \"loaded N verdict(s)\" line:\n" + self.d.stderr())

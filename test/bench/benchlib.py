@@ -1,0 +1,391 @@
+"""benchlib - what test/bench/run is made of: the servers under test, their processes'
+CPU time and memory from /proc, dnsperf runs and a small DNS probe.
+
+Runs with Debian's /usr/bin/python3 and the standard library only.
+"""
+import os
+import random
+import signal
+import socket
+import struct
+import subprocess
+import time
+
+HZ = os.sysconf("SC_CLK_TCK")
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+# --- /proc ------------------------------------------------------------------------
+
+def _stat_fields(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        s = f.read()
+    # The command name is in parentheses and may hold spaces: split after it.
+    return s[s.rindex(")") + 2:].split()
+
+
+def descendants(pid):
+    """pid and every process below it (NSD forks a server child and xfrd)."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            ppid = int(_stat_fields(int(d))[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, ()))
+    return out
+
+
+def cpu_ticks(pids):
+    """(user, system) clock ticks used so far by these processes (all their threads)."""
+    u = s = 0
+    for p in pids:
+        try:
+            f = _stat_fields(p)
+        except OSError:
+            continue
+        u += int(f[11])
+        s += int(f[12])
+    return u, s
+
+
+def busy_ticks():
+    """Clock ticks all CPUs spent not idle, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return sum(v[:8]) - idle
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def rss_tree_kib(pid):
+    total = 0
+    for p in descendants(pid):
+        try:
+            total += rss_kib(p)
+        except OSError:
+            pass
+    return total
+
+
+# --- a DNS probe ------------------------------------------------------------------
+
+def wire_query(name, qtype, qid):
+    q = struct.pack("!HHHHHH", qid, 0, 1, 0, 0, 0)
+    for label in name.rstrip(".").split("."):
+        q += bytes([len(label)]) + label.encode()
+    return q + b"\0" + struct.pack("!HH", qtype, 1)
+
+
+def soa_answered(port, zone, timeout=0.05):
+    """Whether the server on 127.0.0.1:port answers the zone's SOA (NOERROR, 1+ RR)."""
+    qid = random.randrange(65536)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.settimeout(timeout)
+        s.sendto(wire_query(zone, 6, qid), ("127.0.0.1", port))
+        while True:
+            data = s.recv(4096)
+            if len(data) >= 12 and struct.unpack("!H", data[:2])[0] == qid:
+                flags, _, an = struct.unpack("!HHH", data[2:8])
+                return (flags & 0xf) == 0 and an >= 1
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def free_port():
+    for _ in range(100):
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            t.bind(("127.0.0.1", 0))
+            port = t.getsockname()[1]
+            u.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            t.close()
+            u.close()
+    raise RuntimeError("no free port")
+
+
+# --- the servers --------------------------------------------------------------------
+
+class Server:
+    """One DNS server under test, started pinned to `cpu`, on its own port."""
+
+    name = "?"
+    kind = "?"
+
+    def __init__(self, workdir, zone, cpu):
+        self.workdir = workdir
+        self.zone = zone
+        self.cpu = cpu
+        self.port = free_port()
+        self.proc = None
+        self.log = None
+        self.started = None
+        self.ready_after = None
+
+    def command(self):
+        raise NotImplementedError
+
+    def env(self):
+        return None
+
+    def start(self):
+        self.logpath = os.path.join(self.workdir, self.name + ".log")
+        self.log = open(self.logpath, "w")
+        cmd = self.command()
+        if self.cpu is not None:
+            cmd = ["taskset", "-c", str(self.cpu)] + cmd
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env=self.env())
+        return self
+
+    def wait_ready(self, timeout=300.0):
+        """Seconds from exec to the first SOA answer."""
+        end = self.started + timeout
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError("%s exited with %s; see %s" %
+                                   (self.name, self.proc.returncode, self.logpath))
+            if soa_answered(self.port, self.zone, 0.02):
+                self.ready_after = time.monotonic() - self.started
+                return self.ready_after
+            time.sleep(0.002)
+        raise RuntimeError("%s did not answer within %.0f s; see %s" %
+                           (self.name, timeout, self.logpath))
+
+    def pids(self):
+        return descendants(self.proc.pid)
+
+    def cpu_ticks(self):
+        return cpu_ticks(self.pids())
+
+    def rss_kib(self):
+        return rss_tree_kib(self.proc.pid)
+
+    def stop(self, timeout=30.0):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.log:
+            self.log.close()
+            self.log = None
+
+
+class Rbldnsd(Server):
+    kind = "rbldnsd"
+
+    def __init__(self, workdir, zone, cpu, data, dataset="ip4set"):
+        super().__init__(workdir, zone, cpu)
+        self.data = data
+        self.dataset = dataset
+        self.name = "rbldnsd-" + dataset
+
+    def command(self):
+        # -n foreground, -a no NS in the authority section (like the others), -c 0 no
+        # reload checks. rbldnsd refuses to stay root: it becomes the user rbldns.
+        files = "%s,%s" % (os.path.join(self.data, "rbldnsd-soa"),
+                           os.path.join(self.data, "listed.ip4set"))
+        return ["rbldnsd", "-n", "-a", "-t", "300", "-c", "0",
+                "-b", "127.0.0.1/%d" % self.port,
+                "%s:%s:%s" % (self.zone, self.dataset, files)]
+
+
+class Nsd(Server):
+    kind = "nsd"
+    name = "nsd"
+
+    def __init__(self, workdir, zone, cpu, data):
+        super().__init__(workdir, zone, cpu)
+        self.data = data
+
+    def command(self):
+        d = os.path.join(self.workdir, "nsd")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(HERE, "nsd.conf.in")) as f:
+            text = f.read()
+        conf = os.path.join(d, "nsd.conf")
+        for k, v in (("port", self.port), ("dir", d), ("zone", self.zone),
+                     ("zonefile", os.path.join(self.data, "nsd.zone"))):
+            text = text.replace("{%s}" % k, str(v))
+        with open(conf, "w") as f:
+            f.write(text)
+        return ["nsd", "-d", "-c", conf]
+
+
+class Threatbld(Server):
+    kind = "threatbld"
+
+    def __init__(self, workdir, zone, cpu, binary, name, database, static=None,
+                 provider="none", url="http://127.0.0.1:9", api_key=None,
+                 lookup_reserved="no", log_level="warn"):
+        super().__init__(workdir, zone, cpu)
+        self.binary = binary
+        self.name = name
+        self.database = database
+        self.static = static
+        self.provider = provider
+        self.url = url
+        self.api_key = api_key
+        self.lookup_reserved = lookup_reserved
+        self.log_level = log_level
+
+    def command(self):
+        with open(os.path.join(HERE, "threatbld.conf.in")) as f:
+            text = f.read()
+        fields = {
+            "port": self.port, "database": self.database, "log_level": self.log_level,
+            "provider": self.provider, "url": self.url, "zone": self.zone,
+            "lookup_reserved": self.lookup_reserved,
+            "static": "static = %s" % self.static if self.static else "",
+        }
+        for k, v in fields.items():
+            text = text.replace("{%s}" % k, str(v))
+        conf = os.path.join(self.workdir, self.name + ".conf")
+        with open(conf, "w") as f:
+            f.write(text)
+        return [self.binary, "-f", "-c", conf]
+
+    def env(self):
+        e = dict(os.environ)
+        e.pop("THREATBL_API_KEY", None)
+        if self.api_key:
+            e["THREATBL_API_KEY"] = self.api_key
+        return e
+
+
+# --- dnsperf ----------------------------------------------------------------------
+
+class Histogram:
+    """Latencies in microseconds, exact to the microsecond (dnsperf's resolution)."""
+
+    def __init__(self):
+        self.counts = {}
+        self.n = 0
+        self.total = 0
+
+    def add(self, us, k=1):
+        self.counts[us] = self.counts.get(us, 0) + k
+        self.n += k
+        self.total += us * k
+
+    def quantile(self, q):
+        if not self.n:
+            return None
+        want = q * self.n
+        seen = 0
+        for us in sorted(self.counts):
+            seen += self.counts[us]
+            if seen >= want:
+                return us
+        return max(self.counts)
+
+    def mean(self):
+        return self.total / self.n if self.n else None
+
+
+def parse_dnsperf(path):
+    """The summary numbers and, with -v, the latency histogram of one dnsperf run."""
+    r = {"sent": 0, "completed": 0, "lost": 0, "qps": 0.0, "avg_us": None,
+         "runtime": 0.0}
+    h = Histogram()
+    with open(path, "rb") as f:
+        for line in f:
+            if line.startswith(b"> "):
+                try:
+                    h.add(int(float(line.rsplit(None, 1)[1]) * 1e6 + 0.5))
+                except ValueError:
+                    pass
+                continue
+            s = line.decode(errors="replace").strip()
+            if s.startswith("Queries sent:"):
+                r["sent"] = int(s.split()[2])
+            elif s.startswith("Queries completed:"):
+                r["completed"] = int(s.split()[2])
+            elif s.startswith("Queries lost:"):
+                r["lost"] = int(s.split()[2])
+            elif s.startswith("Queries per second:"):
+                r["qps"] = float(s.split()[3])
+            elif s.startswith("Average Latency (s):"):
+                r["avg_us"] = float(s.split()[3]) * 1e6
+            elif s.startswith("Run time (s):"):
+                r["runtime"] = float(s.split()[3])
+    r["hist"] = h
+    r["p99_us"] = h.quantile(0.99)
+    r["p50_us"] = h.quantile(0.50)
+    return r
+
+
+def dnsperf(port, qfile, seconds, outpath, cpu=None, qps=None, outstanding=100,
+            verbose=True):
+    """Run dnsperf once against 127.0.0.1:port. Returns parse_dnsperf()'s dict plus
+    dnsperf's own CPU seconds ("client_cpu")."""
+    cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", qfile,
+           "-l", str(seconds), "-q", str(outstanding), "-t", "2"]
+    if qps:
+        cmd += ["-Q", str(int(qps))]
+    if verbose:
+        cmd.append("-v")
+    if cpu is not None:
+        cmd = ["taskset", "-c", str(cpu)] + cmd
+    with open(outpath, "wb") as out:
+        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL)
+        _, status, ru = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        with open(outpath, errors="replace") as f:
+            tail = f.read()[-2000:]
+        raise RuntimeError("dnsperf failed (%d): %s" % (p.returncode, tail))
+    r = parse_dnsperf(outpath)
+    r["client_cpu"] = ru.ru_utime + ru.ru_stime
+    return r
+
+
+def measured_run(server, qfile, seconds, outpath, client_cpu=None, qps=None,
+                 verbose=True):
+    """dnsperf against one server, with the server's CPU time and the machine's other
+    load over the same interval."""
+    u0, s0 = server.cpu_ticks()
+    b0 = busy_ticks()
+    t0 = time.monotonic()
+    r = dnsperf(server.port, qfile, seconds, outpath, cpu=client_cpu, qps=qps,
+                verbose=verbose)
+    wall = time.monotonic() - t0
+    u1, s1 = server.cpu_ticks()
+    b1 = busy_ticks()
+    n = max(r["completed"], 1)
+    r["user_us"] = (u1 - u0) / HZ / n * 1e6
+    r["sys_us"] = (s1 - s0) / HZ / n * 1e6
+    r["server_cpu"] = (u1 - u0 + s1 - s0) / HZ
+    # Busy time of the whole machine not spent by this server or dnsperf: other
+    # processes that would make the run unfair. In CPU seconds per second of run.
+    other = (b1 - b0) / HZ - r["server_cpu"] - r["client_cpu"]
+    r["other_load"] = max(other, 0.0) / wall if wall > 0 else 0.0
+    os.unlink(outpath)
+    return r
