@@ -734,22 +734,23 @@ int server_run(struct server *srv)
 	adopt(srv, &ld);
 	if (srv->cfg->threads > 1)
 		log_warn("threads = %u: this version runs one loop; using 1", srv->cfg->threads);
+	/* Initialised before anything can fail: server_stop closes them. */
+	uv_signal_init(&srv->loop, &srv->sig_hup);
+	uv_signal_init(&srv->loop, &srv->sig_term);
+	uv_signal_init(&srv->loop, &srv->sig_int);
+	uv_timer_init(&srv->loop, &srv->list_watch);
+	srv->sig_hup.data = srv->sig_term.data = srv->sig_int.data = srv;
+	srv->list_watch.data = srv;
 	if (listen_all(srv) || drop_privileges(srv))
 		goto out;
 	if (srv->store && (err = store_start(srv->store))) {
 		log_err("cannot start the database writer: %s", strerror(-err));
 		goto out;
 	}
-	uv_signal_init(&srv->loop, &srv->sig_hup);
-	uv_signal_init(&srv->loop, &srv->sig_term);
-	uv_signal_init(&srv->loop, &srv->sig_int);
-	srv->sig_hup.data = srv->sig_term.data = srv->sig_int.data = srv;
 	uv_signal_start(&srv->sig_hup, on_signal, SIGHUP);
 	uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
 	uv_signal_start(&srv->sig_int, on_signal, SIGINT);
 	signal(SIGPIPE, SIG_IGN);
-	uv_timer_init(&srv->loop, &srv->list_watch);
-	srv->list_watch.data = srv;
 	uv_timer_start(&srv->list_watch, on_watch_timer, WATCH_INTERVAL_MS, WATCH_INTERVAL_MS);
 
 	log_info("threatbld %s ready: %zu zone(s), serial %u", PACKAGE_VERSION, srv->zones->n,
