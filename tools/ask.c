@@ -1,11 +1,37 @@
 /* ask.c - ask a DNSBL about one IP over DNS (see ask.h). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ask.h"
+
+/* The address of host: an IP literal, else a name the system resolves (the first
+ * address it gives). NULL when there is none. */
+static ldns_rdf *host_rdf(const char *host)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *ai = NULL;
+	ldns_rdf *rdf;
+
+	if (!host[0])
+		return NULL;
+	rdf = ldns_rdf_new_frm_str(strchr(host, ':') ? LDNS_RDF_TYPE_AAAA : LDNS_RDF_TYPE_A,
+				   host);
+	if (rdf || strchr(host, ':') || getaddrinfo(host, NULL, &hints, &ai) != 0)
+		return rdf;
+	for (struct addrinfo *p = ai; p && !rdf; p = p->ai_next) {
+		if (p->ai_family == AF_INET)
+			rdf = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_A, 4,
+				&((struct sockaddr_in *)(void *)p->ai_addr)->sin_addr);
+		else if (p->ai_family == AF_INET6)
+			rdf = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_AAAA, 16,
+				&((struct sockaddr_in6 *)(void *)p->ai_addr)->sin6_addr);
+	}
+	freeaddrinfo(ai);
+	return rdf;
+}
 
 int ask_resolver(const char *server, ldns_resolver **out, char *err, size_t errlen)
 {
@@ -52,8 +78,7 @@ int ask_resolver(const char *server, ldns_resolver **out, char *err, size_t errl
 		if (*end || port == 0 || port > 65535)
 			goto bad;
 	}
-	ns = ldns_rdf_new_frm_str(strchr(host, ':') ? LDNS_RDF_TYPE_AAAA : LDNS_RDF_TYPE_A,
-				  host);
+	ns = host_rdf(host);
 	if (!ns)
 		goto bad;
 	res = ldns_resolver_new();
@@ -73,8 +98,8 @@ done:
 	*out = res;
 	return 0;
 bad:
-	snprintf(err, errlen, "bad server '%s': want an IP address, IP:PORT or [IPv6]:PORT",
-		 server);
+	snprintf(err, errlen, "bad server '%s': want HOST, HOST:PORT or [IPv6]:PORT (HOST an "
+		 "address or a name that resolves)", server);
 	return -EINVAL;
 }
 
@@ -175,7 +200,8 @@ int ask_ip(ldns_resolver *res, const char *zone, const struct ipaddr *ip,
 				len = ldns_rdf_size(rd) ? ldns_rdf_size(rd) - 1 : 0;
 			if (off + len >= sizeof(out->txt[0]))
 				len = sizeof(out->txt[0]) - 1 - off;
-			memcpy(out->txt[out->ntxt] + off, d + 1, len);
+			if (len)
+				memcpy(out->txt[out->ntxt] + off, d + 1, len);
 			off += len;
 		}
 		out->txt[out->ntxt][off] = '\0';

@@ -20,8 +20,9 @@ struct ask_result {
 	char txt[ASK_MAX_RECORDS][256];            /* the TXT strings */
 };
 
-/* A resolver for server ("HOST", "HOST:PORT", "[V6]:PORT"), or the system's when
- * server is NULL. Returns 0 or -EINVAL with a message in err. */
+/* A resolver for server ("HOST", "HOST:PORT", "[V6]:PORT"; HOST an address or a
+ * name the system resolves), or the system's when server is NULL. Returns 0 or
+ * -EINVAL with a message in err. */
 int ask_resolver(const char *server, ldns_resolver **out, char *err, size_t errlen);
 
 /* Ask zone about ip. Returns 0 (result filled), or a negative errno with a message in

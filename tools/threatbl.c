@@ -16,15 +16,18 @@
 #define EXIT_CLEAN 0
 #define EXIT_LISTED 1
 #define EXIT_ERROR 2
-/* The largest message check-mail reads. */
+/* The most check-mail keeps in memory; the header block is at the start, and with
+ * --add-header the rest of a larger message is copied through unread. */
 #define MAIL_MAX (64u << 20)
 #define MAIL_IPS 32
+#define TRUSTED_MAX 1000
 
 static void usage(FILE *out)
 {
 	fputs("usage: threatbl lookup [-s HOST[:PORT]] -z ZONE [--json] IP...\n"
-	      "       threatbl check-mail [-s HOST[:PORT]] -z ZONE [--json] [--add-header] [FILE]\n"
-	      "       threatbl db -d DBFILE show IP | list [-c CATEGORY] | purge IP...\n"
+	      "       threatbl check-mail [-s HOST[:PORT]] -z ZONE [--json] [--add-header]\n"
+	      "                           [--trusted N] [FILE]\n"
+	      "       threatbl db -d DBFILE show IP... | list [-c CATEGORY] | purge IP...\n"
 	      "exit status: 0 nothing listed, 1 something listed, 2 error\n", out);
 }
 
@@ -33,6 +36,8 @@ struct opts {
 	const char *zone;
 	int json;
 	int add_header;
+	int trusted_set;
+	unsigned trusted;
 };
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -42,6 +47,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "zone", required_argument, NULL, 'z' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "add-header", no_argument, NULL, 'a' },
+		{ "trusted", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -55,15 +61,45 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'z': o->zone = optarg; break;
 		case 'j': o->json = 1; break;
 		case 'a': o->add_header = 1; break;
+		case 't': {
+			char *end;
+			unsigned long n = strtoul(optarg, &end, 10);
+
+			if (!*optarg || *end || optarg[0] == '-' || n > TRUSTED_MAX) {
+				fprintf(stderr, "threatbl: --trusted wants a number of Received "
+					"headers from 0 to %d\n", TRUSTED_MAX);
+				return -EINVAL;
+			}
+			o->trusted = (unsigned)n;
+			o->trusted_set = 1;
+			break;
+		}
 		case 'h': usage(stdout); exit(EXIT_CLEAN);
 		default: usage(stderr); return -EINVAL;
 		}
 	}
-	if (!o->zone) {
+	if (!o->zone || !o->zone[0]) {
 		fprintf(stderr, "threatbl: -z ZONE is required\n");
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* A JSON string of text that may not be UTF-8 (a TXT record, a command-line word):
+ * bytes outside ASCII become '?' when it is not. */
+static json_t *jstr(const char *text)
+{
+	json_t *j = json_string(text);
+	char *copy;
+
+	if (j || !(copy = strdup(text)))
+		return j;
+	for (char *c = copy; *c; c++)
+		if ((unsigned char)*c >= 0x80)
+			*c = '?';
+	j = json_string(copy);
+	free(copy);
+	return j;
 }
 
 /* The categories of a result, "vpn,openvpn443" or the codes when they are not ours. */
@@ -94,12 +130,22 @@ static json_t *result_json(const char *ip, const struct ask_result *r)
 		json_array_append_new(cats, cat ? json_string(cat) : json_null());
 	}
 	for (size_t i = 0; i < r->ntxt; i++)
-		json_array_append_new(txt, json_string(r->txt[i]));
+		json_array_append_new(txt, jstr(r->txt[i]));
 	json_object_set_new(o, "ip", json_string(ip));
 	json_object_set_new(o, "listed", json_boolean(r->listed));
 	json_object_set_new(o, "categories", cats);
 	json_object_set_new(o, "codes", codes);
 	json_object_set_new(o, "txt", txt);
+	return o;
+}
+
+static json_t *error_json(const char *ip, const char *err)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "ip", jstr(ip));
+	json_object_set_new(o, "listed", json_null());
+	json_object_set_new(o, "error", jstr(err));
 	return o;
 }
 
@@ -120,16 +166,51 @@ static void print_result(FILE *out, const char *ip, const char *zone, const char
 		fprintf(out, "  \"%s\"\n", r->txt[i]);
 }
 
+/* An IP on the command line, also in brackets ("[2001:db8::1]", as mail shows them). */
+static int parse_arg_ip(const char *arg, struct ipaddr *ip)
+{
+	char buf[IPADDR_STRLEN + 2];
+	size_t len = strlen(arg);
+
+	if (len > 2 && arg[0] == '[' && arg[len - 1] == ']' && len - 2 < sizeof(buf)) {
+		memcpy(buf, arg + 1, len - 2);
+		buf[len - 2] = '\0';
+		arg = buf;
+	}
+	return ipaddr_parse(ip, arg);
+}
+
+/* ask_ip(), but once the server has not answered, the next IPs are not asked: each
+ * would wait for the whole timeout again. */
+static int ask(ldns_resolver *res, const char *zone, const struct ipaddr *ip,
+	       struct ask_result *r, int *silent, char *err, size_t errlen)
+{
+	int rc;
+
+	if (*silent) {
+		snprintf(err, errlen, "not asked: the server did not answer");
+		return -ETIMEDOUT;
+	}
+	rc = ask_ip(res, zone, ip, r, err, errlen);
+	if (rc == -ETIMEDOUT)
+		*silent = 1;
+	return rc;
+}
+
 static int cmd_lookup(int argc, char **argv)
 {
 	struct opts o;
 	ldns_resolver *res = NULL;
 	char err[512];
 	json_t *all = NULL;
-	int code = EXIT_CLEAN, failed = 0;
+	int code = EXIT_CLEAN, failed = 0, silent = 0;
 
 	if (parse_opts(argc, argv, &o))
 		return EXIT_ERROR;
+	if (o.add_header || o.trusted_set) {
+		fprintf(stderr, "threatbl lookup: --add-header and --trusted are for check-mail\n");
+		return EXIT_ERROR;
+	}
 	if (optind >= argc) {
 		fprintf(stderr, "threatbl lookup: no IP given\n");
 		return EXIT_ERROR;
@@ -145,14 +226,18 @@ static int cmd_lookup(int argc, char **argv)
 		struct ask_result r;
 		char text[IPADDR_STRLEN];
 
-		if (ipaddr_parse(&ip, argv[i])) {
+		if (parse_arg_ip(argv[i], &ip)) {
 			fprintf(stderr, "threatbl: '%s' is not an IP address\n", argv[i]);
+			if (all)
+				json_array_append_new(all, error_json(argv[i], "not an IP address"));
 			failed = 1;
 			continue;
 		}
 		ipaddr_format(&ip, text);
-		if (ask_ip(res, o.zone, &ip, &r, err, sizeof(err))) {
+		if (ask(res, o.zone, &ip, &r, &silent, err, sizeof(err))) {
 			fprintf(stderr, "threatbl: %s: %s\n", text, err);
+			if (all)
+				json_array_append_new(all, error_json(text, err));
 			failed = 1;
 			continue;
 		}
@@ -169,40 +254,51 @@ static int cmd_lookup(int argc, char **argv)
 		json_decref(all);
 	}
 	ldns_resolver_deep_free(res);
+	if (fflush(stdout))
+		failed = 1;
+	/* Like grep: an error wins over a match. */
 	return failed ? EXIT_ERROR : code;
 }
 
-static char *read_all(FILE *f, size_t *len)
+/* Read up to MAIL_MAX bytes of f into a new NUL-terminated buffer (free()); *more is
+ * set when f holds more than that. NULL with errno on error. */
+static char *read_message(FILE *f, size_t *len, int *more)
 {
 	size_t cap = 65536, n = 0;
 	char *buf = malloc(cap + 1);
 
+	*more = 0;
 	while (buf) {
 		size_t got = fread(buf + n, 1, cap - n, f);
+		char *bigger;
 
 		n += got;
-		if (got == 0)
-			break;
-		if (n == cap) {
-			char *bigger;
+		if (n < cap)
+			break; /* end of file or error */
+		if (cap >= MAIL_MAX) {
+			int c = getc(f);
 
-			if (cap >= MAIL_MAX) {
-				free(buf);
-				errno = EFBIG;
-				return NULL;
+			if (c != EOF) {
+				ungetc(c, f);
+				*more = 1;
 			}
-			cap *= 2;
-			bigger = realloc(buf, cap + 1);
-			if (!bigger)
-				free(buf);
-			buf = bigger;
+			break;
 		}
+		cap = cap * 2 > MAIL_MAX ? MAIL_MAX : cap * 2;
+		bigger = realloc(buf, cap + 1);
+		if (!bigger)
+			free(buf);
+		buf = bigger;
 	}
-	if (!buf)
+	if (!buf) {
+		errno = ENOMEM;
 		return NULL;
+	}
 	if (ferror(f)) {
+		int e = errno;
+
 		free(buf);
-		errno = EIO;
+		errno = e ? e : EIO;
 		return NULL;
 	}
 	buf[n] = '\0';
@@ -210,57 +306,90 @@ static char *read_all(FILE *f, size_t *len)
 	return buf;
 }
 
-static int cmd_check_mail(int argc, char **argv)
+/* Where the X-Threatbl: line goes: after a leading mbox "From " line, else first; and
+ * the line end the message uses. */
+static size_t header_spot(const char *msg, size_t len, const char **eol)
 {
-	struct opts o;
-	struct mail_ip ips[MAIL_IPS];
-	ldns_resolver *res = NULL;
-	FILE *in = stdin, *report;
-	char err[512], header[1024] = "";
-	char *msg = NULL;
-	size_t len = 0, n;
-	json_t *all = NULL;
-	int code = EXIT_CLEAN, errors = 0, listed_at = -1;
+	const char *nl = memchr(msg, '\n', len);
 
-	if (parse_opts(argc, argv, &o))
-		return EXIT_ERROR;
-	if (optind < argc - 1) {
-		fprintf(stderr, "threatbl check-mail: one message at a time\n");
-		return EXIT_ERROR;
+	*eol = nl && nl > msg && nl[-1] == '\r' ? "\r\n" : "\n";
+	if (nl && len >= 5 && memcmp(msg, "From ", 5) == 0) {
+		const char *next = memchr(nl + 1, '\n', len - (size_t)(nl + 1 - msg));
+
+		*eol = next && next > nl + 1 && next[-1] == '\r' ? "\r\n" : "\n";
+		return (size_t)(nl - msg) + 1;
 	}
-	if (optind == argc - 1 && strcmp(argv[optind], "-") != 0) {
-		in = fopen(argv[optind], "rb");
-		if (!in) {
-			fprintf(stderr, "threatbl: %s: %s\n", argv[optind], strerror(errno));
-			return EXIT_ERROR;
+	return 0;
+}
+
+/* Write the message with header added to stdout, then what is left of in (a message
+ * larger than MAIL_MAX). 0, or -EIO. */
+static int write_back(const char *msg, size_t len, const char *header, FILE *in, int more)
+{
+	const char *eol;
+	size_t spot = header_spot(msg, len, &eol);
+	char buf[65536];
+
+	fwrite(msg, 1, spot, stdout);
+	fputs(header, stdout);
+	fputs(eol, stdout);
+	fwrite(msg + spot, 1, len - spot, stdout);
+	while (more) {
+		size_t got = fread(buf, 1, sizeof(buf), in);
+
+		if (got)
+			fwrite(buf, 1, got, stdout);
+		if (got < sizeof(buf)) {
+			if (ferror(in)) {
+				fprintf(stderr, "threatbl: cannot read the message: %s\n",
+					strerror(errno));
+				fflush(stdout);
+				return -EIO;
+			}
+			break;
 		}
 	}
-	msg = read_all(in, &len);
-	if (in != stdin)
-		fclose(in);
-	if (!msg) {
-		fprintf(stderr, "threatbl: cannot read the message: %s\n", strerror(errno));
-		return EXIT_ERROR;
+	if (fflush(stdout) || ferror(stdout)) {
+		fprintf(stderr, "threatbl: cannot write the message: %s\n", strerror(errno));
+		return -EIO;
 	}
-	/* With --add-header the message goes to stdout: the report goes to stderr. */
-	report = o.add_header ? stderr : stdout;
-	if (ask_resolver(o.server, &res, err, sizeof(err))) {
+	return 0;
+}
+
+/* Look up the IPs of the message and report on report; header gets the X-Threatbl:
+ * line. EXIT_LISTED when an IP is listed (whatever else failed: the verdict is
+ * known), else EXIT_ERROR when a lookup failed, else EXIT_CLEAN. */
+static int check_message(const char *msg, size_t len, const struct opts *o, FILE *report,
+			 char *header, size_t size)
+{
+	struct mail_ip ips[MAIL_IPS];
+	ldns_resolver *res = NULL;
+	char err[512];
+	json_t *all = NULL;
+	size_t n = mail_find_ips_trusted(msg, len, o->trusted, ips, MAIL_IPS);
+	int code = EXIT_CLEAN, errors = 0, silent = 0;
+
+	if (ask_resolver(o->server, &res, err, sizeof(err))) {
 		fprintf(stderr, "threatbl: %s\n", err);
-		if (o.add_header)
-			goto write_back;
-		free(msg);
+		snprintf(header, size, "X-Threatbl: unknown checked=0 zone=%s", o->zone);
 		return EXIT_ERROR;
 	}
-	n = mail_find_ips(msg, len, ips, MAIL_IPS);
-	if (o.json)
+	if (o->json)
 		all = json_array();
+	header[0] = '\0';
 	for (size_t i = 0; i < n; i++) {
 		struct ask_result r;
 		char text[IPADDR_STRLEN];
 
 		ipaddr_format(&ips[i].ip, text);
-		if (ask_ip(res, o.zone, &ips[i].ip, &r, err, sizeof(err))) {
+		if (ask(res, o->zone, &ips[i].ip, &r, &silent, err, sizeof(err))) {
 			fprintf(stderr, "threatbl: %s: %s\n", text, err);
+			if (all) {
+				json_t *j = error_json(text, err);
+
+				json_object_set_new(j, "source", json_string(ips[i].source));
+				json_array_append_new(all, j);
+			}
 			errors++;
 			continue;
 		}
@@ -270,79 +399,175 @@ static int cmd_check_mail(int argc, char **argv)
 			json_object_set_new(j, "source", json_string(ips[i].source));
 			json_array_append_new(all, j);
 		} else {
-			print_result(report, text, o.zone, ips[i].source, &r);
+			print_result(report, text, o->zone, ips[i].source, &r);
 		}
-		if (r.listed && listed_at < 0) {
+		if (r.listed && code != EXIT_LISTED) {
 			char cats[256];
 
 			categories(&r, cats, sizeof(cats));
-			listed_at = (int)i;
-			snprintf(header, sizeof(header),
+			snprintf(header, size,
 				 "X-Threatbl: listed ip=%s source=%s categories=%s zone=%s", text,
-				 ips[i].source, cats, o.zone);
+				 ips[i].source, cats, o->zone);
 			code = EXIT_LISTED;
 		}
 	}
-	if (listed_at < 0)
-		snprintf(header, sizeof(header), "X-Threatbl: %s checked=%zu zone=%s",
-			 errors ? "unknown" : "clean", n, o.zone);
+	if (code != EXIT_LISTED) {
+		snprintf(header, size, "X-Threatbl: %s checked=%zu zone=%s",
+			 errors ? "unknown" : "clean", n, o->zone);
+		if (errors)
+			code = EXIT_ERROR;
+	}
 	if (all) {
 		json_t *top = json_object();
 
 		json_object_set_new(top, "ips", all);
-		json_object_set_new(top, "header", json_string(header));
+		json_object_set_new(top, "header", jstr(header));
 		json_dumpf(top, report, JSON_INDENT(2));
 		fputc('\n', report);
 		json_decref(top);
 	} else {
 		fprintf(report, "%s\n", header);
 	}
-write_back:
-	if (o.add_header) {
-		/* The message is never lost: it goes out whole, with the header first. */
-		if (!header[0])
-			snprintf(header, sizeof(header), "X-Threatbl: unknown zone=%s", o.zone);
-		printf("%s\n", header);
-		fwrite(msg, 1, len, stdout);
-		if (fflush(stdout)) {
-			fprintf(stderr, "threatbl: cannot write the message: %s\n", strerror(errno));
-			errors++;
+	ldns_resolver_deep_free(res);
+	return code;
+}
+
+static int cmd_check_mail(int argc, char **argv)
+{
+	struct opts o;
+	FILE *in = stdin;
+	char header[1024];
+	char *msg;
+	size_t len = 0;
+	int code, more;
+
+	if (parse_opts(argc, argv, &o))
+		return EXIT_ERROR;
+	if (optind < argc - 1) {
+		fprintf(stderr, "threatbl check-mail: one message at a time\n");
+		return EXIT_ERROR;
+	}
+	/* The zone goes into a header line: no line breaks or controls. */
+	for (const char *c = o.zone; *c; c++) {
+		if ((unsigned char)*c <= ' ' || *c == 0x7f) {
+			fprintf(stderr, "threatbl: bad zone name '%s'\n", o.zone);
+			return EXIT_ERROR;
 		}
 	}
+	if (optind == argc - 1 && strcmp(argv[optind], "-") != 0) {
+		in = fopen(argv[optind], "rb");
+		if (!in) {
+			fprintf(stderr, "threatbl: %s: %s\n", argv[optind], strerror(errno));
+			return EXIT_ERROR;
+		}
+	}
+	msg = read_message(in, &len, &more);
+	if (!msg) {
+		fprintf(stderr, "threatbl: cannot read the message: %s\n", strerror(errno));
+		if (in != stdin)
+			fclose(in);
+		return EXIT_ERROR;
+	}
+	if (more)
+		fprintf(stderr, "threatbl: the message is larger than %u MiB: its header is "
+			"read from the first %u MiB\n", MAIL_MAX >> 20, MAIL_MAX >> 20);
+	/* With --add-header the message goes to stdout: the report goes to stderr. */
+	code = check_message(msg, len, &o, o.add_header ? stderr : stdout, header,
+			     sizeof(header));
+	/* The message is never lost: it goes out whole, with the header, even when the
+	 * lookups failed. A write error is an error whatever the verdict. */
+	if (o.add_header && write_back(msg, len, header, in, more))
+		code = EXIT_ERROR;
+	if (!o.add_header && fflush(stdout))
+		code = EXIT_ERROR;
 	free(msg);
-	if (res)
-		ldns_resolver_deep_free(res);
-	if (code == EXIT_LISTED)
-		return code;
-	return errors ? EXIT_ERROR : code;
+	if (in != stdin)
+		fclose(in);
+	return code;
 }
+
+/* A text column of the database on one line: controls become '?'. */
+static void print_field(const char *text)
+{
+	for (const char *c = text ? text : ""; *c; c++)
+		putchar((unsigned char)*c < ' ' || *c == 0x7f ? '?' : *c);
+}
+
+struct list_state {
+	int want;      /* a category, or -1 for every row */
+	size_t listed; /* rows shown that are in a category */
+};
 
 static int print_row(void *arg, const struct ipaddr *ip, const struct verdict *v,
 		     const char *source, const char *facts)
 {
-	int want = *(int *)arg;
+	struct list_state *ls = arg;
 	char text[IPADDR_STRLEN], cats[128] = "";
 	size_t off = 0;
 
-	if (want >= 0 && !(v->mask & VERDICT_BIT(want)))
+	if (ls->want >= 0 && !(v->mask & VERDICT_BIT(ls->want)))
 		return 0;
 	for (int c = 0; c < VERDICT_NCAT; c++)
 		if (v->mask & VERDICT_BIT(c))
 			off += (size_t)snprintf(cats + off, sizeof(cats) - off, "%s%s",
 						off ? "," : "", verdict_cat_name(c));
 	ipaddr_format(ip, text);
-	printf("%s\t%s\t%u\t%s\t%s\n", text,
-	       (v->flags & VERDICT_F_UNKNOWN) ? "unknown" : off ? cats : "clean", v->checked,
-	       source ? source : "", facts ? facts : "");
+	printf("%s\t%s\t%u\t", text,
+	       (v->flags & VERDICT_F_UNKNOWN) ? "unknown" : off ? cats : "clean", v->checked);
+	print_field(source);
+	putchar('\t');
+	print_field(facts);
+	putchar('\n');
+	if (v->mask)
+		ls->listed++;
 	return 0;
+}
+
+/* show and purge: each IP in turn. */
+static int db_each(struct store *st, int purge, int argc, char **argv)
+{
+	struct list_state ls = { .want = -1 };
+	int code = EXIT_CLEAN;
+
+	for (int i = 0; i < argc; i++) {
+		struct ipaddr ip;
+		struct verdict v;
+		char *source = NULL, *facts = NULL;
+		char text[IPADDR_STRLEN];
+		int rc;
+
+		if (parse_arg_ip(argv[i], &ip)) {
+			fprintf(stderr, "threatbl: '%s' is not an IP address\n", argv[i]);
+			code = EXIT_ERROR;
+			continue;
+		}
+		ipaddr_format(&ip, text);
+		rc = purge ? store_purge(st, &ip) : store_get(st, &ip, &v, &source, &facts);
+		if (rc == -ENOENT) {
+			printf("%s: no verdict\n", text);
+		} else if (rc) {
+			fprintf(stderr, "threatbl: %s: %s\n", text, strerror(-rc));
+			code = EXIT_ERROR;
+		} else if (purge) {
+			printf("%s: purged\n", text);
+		} else {
+			print_row(&ls, &ip, &v, source, facts);
+		}
+		free(source);
+		free(facts);
+	}
+	if (ls.listed && code != EXIT_ERROR)
+		code = EXIT_LISTED;
+	return code;
 }
 
 static int cmd_db(int argc, char **argv)
 {
-	const char *path = NULL, *cat = NULL;
+	struct list_state ls = { .want = -1 };
+	const char *path = NULL, *cmd, *cat = NULL;
 	struct store *st = NULL;
 	char err[512];
-	int c, code = EXIT_CLEAN, want = -1;
+	int c, code = EXIT_CLEAN;
 
 	optind = 1;
 	while ((c = getopt(argc, argv, "+d:h")) != -1) {
@@ -356,6 +581,39 @@ static int cmd_db(int argc, char **argv)
 		usage(stderr);
 		return EXIT_ERROR;
 	}
+	/* The command line is checked whole before the database is opened. */
+	cmd = argv[optind];
+	argv += optind;
+	argc -= optind;
+	if (strcmp(cmd, "list") == 0) {
+		optind = 1;
+		while ((c = getopt(argc, argv, "+c:")) != -1) {
+			if (c != 'c')
+				return EXIT_ERROR;
+			cat = optarg;
+		}
+		if (optind < argc) {
+			fprintf(stderr, "threatbl db list: unexpected '%s'\n", argv[optind]);
+			return EXIT_ERROR;
+		}
+		for (int k = 0; cat && k < VERDICT_NCAT; k++)
+			if (strcmp(cat, verdict_cat_name(k)) == 0)
+				ls.want = k;
+		if (cat && ls.want < 0) {
+			fprintf(stderr, "threatbl: unknown category '%s'\n", cat);
+			return EXIT_ERROR;
+		}
+	} else if (strcmp(cmd, "show") == 0 || strcmp(cmd, "purge") == 0) {
+		if (argc < 2) {
+			fprintf(stderr, "threatbl db %s: no IP given\n", cmd);
+			return EXIT_ERROR;
+		}
+	} else {
+		fprintf(stderr, "threatbl db: unknown command '%s'\n", cmd);
+		return EXIT_ERROR;
+	}
+	/* store_open creates a missing file: a mistyped path must not leave an empty
+	 * database behind. */
 	if (access(path, F_OK)) {
 		fprintf(stderr, "threatbl: %s: %s\n", path, strerror(errno));
 		return EXIT_ERROR;
@@ -364,75 +622,20 @@ static int cmd_db(int argc, char **argv)
 		fprintf(stderr, "threatbl: %s\n", err);
 		return EXIT_ERROR;
 	}
-	if (strcmp(argv[optind], "list") == 0) {
-		int o;
-
-		argv += optind;
-		argc -= optind;
-		optind = 1;
-		while ((o = getopt(argc, argv, "c:")) != -1) {
-			if (o != 'c') {
-				code = EXIT_ERROR;
-				goto out;
-			}
-			cat = optarg;
-		}
-		if (cat) {
-			for (int k = 0; k < VERDICT_NCAT; k++)
-				if (strcmp(cat, verdict_cat_name(k)) == 0)
-					want = k;
-			if (want < 0) {
-				fprintf(stderr, "threatbl: unknown category '%s'\n", cat);
-				code = EXIT_ERROR;
-				goto out;
-			}
-		}
+	if (cmd[0] == 'l') {
 		printf("# ip\tcategories\tchecked\tsource\tfacts\n");
-		if (store_list(st, print_row, &want) < 0) {
+		if (store_list(st, print_row, &ls) < 0) {
 			fprintf(stderr, "threatbl: cannot list %s\n", path);
 			code = EXIT_ERROR;
-		}
-	} else if (strcmp(argv[optind], "show") == 0 || strcmp(argv[optind], "purge") == 0) {
-		int purge = argv[optind][0] == 'p';
-
-		if (optind + 1 >= argc) {
-			fprintf(stderr, "threatbl db %s: no IP given\n", argv[optind]);
-			code = EXIT_ERROR;
-			goto out;
-		}
-		for (int i = optind + 1; i < argc; i++) {
-			struct ipaddr ip;
-			struct verdict v;
-			char *source = NULL, *facts = NULL;
-			int rc;
-
-			if (ipaddr_parse(&ip, argv[i])) {
-				fprintf(stderr, "threatbl: '%s' is not an IP address\n", argv[i]);
-				code = EXIT_ERROR;
-				continue;
-			}
-			rc = purge ? store_purge(st, &ip) : store_get(st, &ip, &v, &source, &facts);
-			if (rc == -ENOENT) {
-				printf("%s: no verdict\n", argv[i]);
-			} else if (rc) {
-				fprintf(stderr, "threatbl: %s: %s\n", argv[i], strerror(-rc));
-				code = EXIT_ERROR;
-			} else if (purge) {
-				printf("%s: purged\n", argv[i]);
-			} else {
-				print_row(&want, &ip, &v, source, facts);
-				if (v.mask && code != EXIT_ERROR)
-					code = EXIT_LISTED;
-			}
-			free(source);
-			free(facts);
+		} else if (ls.listed) {
+			code = EXIT_LISTED;
 		}
 	} else {
-		fprintf(stderr, "threatbl db: unknown command '%s'\n", argv[optind]);
-		code = EXIT_ERROR;
+		code = db_each(st, cmd[0] == 'p', argc - 1, argv + 1);
 	}
-out:
 	store_close(st);
+	if (fflush(stdout))
+		code = EXIT_ERROR;
 	return code;
 }
 
