@@ -87,6 +87,59 @@ static inline void put32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 
+/* Two 8-byte loads each: memcmp() was a library call on every query. */
+static inline int ip_eq(const struct ipaddr *a, const struct ipaddr *b)
+{
+	uint64_t a0, a1, b0, b1;
+
+	memcpy(&a0, a->b, 8);
+	memcpy(&a1, a->b + 8, 8);
+	memcpy(&b0, b->b, 8);
+	memcpy(&b1, b->b + 8, 8);
+	return a0 == b0 && a1 == b1;
+}
+
+/* IPv4-mapped (::ffff:a.b.c.d), the form ipaddr.h gives IPv4 addresses. */
+static inline int ip_is_v4(const struct ipaddr *a)
+{
+	static const uint8_t mapped[4] = { 0, 0, 0xff, 0xff };
+	uint64_t hi;
+	uint32_t mid, want;
+
+	memcpy(&hi, a->b, 8);
+	memcpy(&mid, a->b + 8, 4);
+	memcpy(&want, mapped, 4);
+	return hi == 0 && mid == want;
+}
+
+/* The queried IP as text, formatted once per answer. IPv4 is done here: through
+ * snprintf it cost more than the rest of a TXT answer. */
+static size_t ip_text(struct out *o)
+{
+	const uint8_t *b = o->ip->b;
+	char *p = o->iptxt;
+
+	if (o->iptxt_len)
+		return o->iptxt_len;
+	if (!ip_is_v4(o->ip)) {
+		o->iptxt_len = ipaddr_format(o->ip, o->iptxt);
+		return o->iptxt_len;
+	}
+	for (int i = 12; i < 16; i++) {
+		unsigned v = b[i];
+
+		if (v >= 100)
+			*p++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*p++ = (char)('0' + v / 10 % 10);
+		*p++ = (char)('0' + v % 10);
+		*p++ = '.';
+	}
+	p[-1] = '\0';
+	o->iptxt_len = (size_t)(p - 1 - o->iptxt);
+	return o->iptxt_len;
+}
+
 /* Header flags: QR, the query's opcode, RD and CD copied; RA, AD and Z never set. */
 static void put_header(uint8_t *o, const uint8_t *q, int aa, int tc, int rcode)
 {
@@ -274,10 +327,12 @@ static void rr_ns(struct out *o, const struct zone *z)
 }
 
 /* One TXT record of one character-string: the template with '$' replaced by the
- * queried IP and '$$' by '$', cut at 255 bytes. Written in place. */
+ * queried IP and '$$' by '$', cut at 255 bytes. Written in place, the text between
+ * two '$' copied as one piece. */
 static void rr_txt(struct out *o, const char *tpl, size_t tpl_len, uint32_t ttl)
 {
 	uint8_t *p = rr_start(o, QNAME_PTR, T_TXT, ttl, 1), *s;
+	const char *t = tpl, *end = tpl + tpl_len;
 	size_t room, n = 0;
 
 	if (!p)
@@ -286,19 +341,21 @@ static void rr_txt(struct out *o, const char *tpl, size_t tpl_len, uint32_t ttl)
 	room = o->cap - o->len; /* bytes left after the length byte */
 	if (room > TXT_MAX)
 		room = TXT_MAX;
-	for (size_t i = 0; i < tpl_len && n < TXT_MAX; i++) {
-		const char *src = tpl + i;
-		size_t k = 1;
+	while (t < end && n < TXT_MAX) {
+		const char *d = memchr(t, '$', (size_t)(end - t));
+		const char *src = t;
+		size_t k;
 
-		if (tpl[i] == '$') {
-			if (i + 1 < tpl_len && tpl[i + 1] == '$') {
-				i++;
-			} else {
-				if (!o->iptxt_len)
-					o->iptxt_len = ipaddr_format(o->ip, o->iptxt);
-				src = o->iptxt;
-				k = o->iptxt_len;
-			}
+		if (d != t) {           /* up to the next '$' or the end */
+			k = (size_t)((d ? d : end) - t);
+			t += k;
+		} else if (t + 1 < end && t[1] == '$') {
+			k = 1;          /* "$$": one '$' */
+			t += 2;
+		} else {
+			k = ip_text(o);
+			src = o->iptxt;
+			t++;
 		}
 		if (k > TXT_MAX - n)
 			k = TXT_MAX - n;
@@ -362,9 +419,12 @@ static unsigned verdict_hits(const struct zone *z, uint8_t mask, struct hit *h)
 		h[0] = (struct hit){ z->clean.a, z->clean.txt, z->clean.txt_len };
 		return 1;
 	}
-	for (int c = 0; c < VERDICT_NCAT; c++)
-		if (mask & VERDICT_BIT(c))
-			h[n++] = (struct hit){ z->cat[c].a, z->cat[c].txt, z->cat[c].txt_len };
+	/* The set bits only, lowest (first category) first. */
+	for (unsigned m = mask; m; m &= m - 1) {
+		int c = __builtin_ctz(m);
+
+		h[n++] = (struct hit){ z->cat[c].a, z->cat[c].txt, z->cat[c].txt_len };
+	}
 	return n;
 }
 
@@ -378,18 +438,19 @@ static int answer_ip(const struct dns_env *env, struct out *o, const struct zone
 	struct verdict v;
 	unsigned n;
 
-	if (memcmp(ip, &test_listed, sizeof(*ip)) == 0) {
+	if (ip_eq(ip, &test_listed)) {
 		n = verdict_hits(z, VERDICT_ALL, h);
 		goto hits;
 	}
-	if (memcmp(ip, &test_clean, sizeof(*ip)) == 0)
+	if (ip_eq(ip, &test_clean))
 		goto not_listed;
 	if (z->lists) {
 		switch (lists_match(z->lists, ip, &val)) {
 		case LISTS_LISTED:
 			h[0].a = val->a;
 			h[0].txt = val->txt ? val->txt : "";
-			h[0].txt_len = strlen(h[0].txt);
+			/* Only TXT needs the length: spare A queries the strlen(). */
+			h[0].txt_len = qtype == T_TXT || qtype == T_ANY ? strlen(h[0].txt) : 0;
 			n = 1;
 			goto hits;
 		case LISTS_EXCLUDED:
@@ -414,6 +475,10 @@ static int answer_ip(const struct dns_env *env, struct out *o, const struct zone
 			goto hits;
 		}
 	}
+	/* Without a provider and without a `clean` answer, an IP in no list is
+	 * NXDOMAIN whether it is reserved or not: skip that check. */
+	if (!env->lookups && !z->clean.enabled)
+		goto not_listed;
 	if (!env->lookup_reserved && ipaddr_is_reserved(ip))
 		goto not_listed;
 	if (!env->lookups) {

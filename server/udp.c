@@ -53,6 +53,7 @@ struct udp_listener {
 	struct udp_waiter *free_list;
 	struct udp_waiter *parked;
 	struct udp_stats st;
+	char name[INET6_ADDRSTRLEN + 10];
 	struct mmsghdr rmsg[UDP_BATCH];
 	struct mmsghdr smsg[UDP_BATCH];
 	struct iovec riov[UDP_BATCH];
@@ -229,11 +230,13 @@ static int udp_batch(struct udp_listener *u)
 	while (n < 0 && errno == EINTR);
 	if (n <= 0) {
 		u->rused = 0;
+		u->st.empty++;
 		if (n == 0 || errno == EAGAIN || errno == EWOULDBLOCK)
 			return 0;
 		return -errno;
 	}
 	u->rused = (unsigned)n;
+	u->st.batches++;
 	u->st.received += (unsigned)n;
 	server_tick(srv);
 
@@ -281,6 +284,7 @@ static void udp_readable(uv_poll_t *p, int status, int events)
 		uv_poll_stop(p);
 		return;
 	}
+	u->st.wakeups++;
 	for (b = 0; b < UDP_BATCHES; b++) {
 		n = udp_batch(u);
 		if (n < 0)
@@ -337,7 +341,6 @@ fail:
 int udp_start(struct server *srv, const struct sockaddr *addr, struct udp_listener **out)
 {
 	struct udp_listener *u;
-	char name[INET6_ADDRSTRLEN + 10];
 	unsigned i;
 	int wildcard, err;
 
@@ -349,11 +352,10 @@ int udp_start(struct server *srv, const struct sockaddr *addr, struct udp_listen
 		log_err("udp: address family %d not supported", addr->sa_family);
 		return -EAFNOSUPPORT;
 	}
-	udp_addr_str(addr, name, sizeof(name));
-
 	u = calloc(1, sizeof(*u));
 	if (!u)
 		return -ENOMEM;
+	udp_addr_str(addr, u->name, sizeof(u->name));
 	u->pool = calloc(SERVER_UDP_WAITERS, sizeof(*u->pool));
 	if (!u->pool) {
 		free(u);
@@ -382,7 +384,7 @@ int udp_start(struct server *srv, const struct sockaddr *addr, struct udp_listen
 	}
 	u->rused = UDP_BATCH;
 
-	u->fd = udp_socket(addr, wildcard, name);
+	u->fd = udp_socket(addr, wildcard, u->name);
 	if (u->fd < 0) {
 		err = u->fd;
 		free(u->pool);
@@ -391,7 +393,7 @@ int udp_start(struct server *srv, const struct sockaddr *addr, struct udp_listen
 	}
 	err = uv_poll_init(&srv->loop, &u->poll, u->fd);
 	if (err < 0) {
-		log_err("udp %s: %s", name, uv_strerror(err));
+		log_err("udp %s: %s", u->name, uv_strerror(err));
 		close(u->fd);
 		free(u->pool);
 		free(u);
@@ -400,12 +402,12 @@ int udp_start(struct server *srv, const struct sockaddr *addr, struct udp_listen
 	u->poll.data = u;
 	err = uv_poll_start(&u->poll, UV_READABLE, udp_readable);
 	if (err < 0) {
-		log_err("udp %s: %s", name, uv_strerror(err));
+		log_err("udp %s: %s", u->name, uv_strerror(err));
 		u->closing = 1;
 		uv_close((uv_handle_t *)&u->poll, udp_closed);
 		return err;
 	}
-	log_info("udp: listening on %s", name);
+	log_info("udp: listening on %s", u->name);
 	*out = u;
 	return 0;
 }
@@ -418,6 +420,13 @@ void udp_close(struct udp_listener *u)
 		return;
 	u->closing = 1;
 	uv_poll_stop(&u->poll);
+	/* How well the batches filled: the datagrams per recvmmsg call are what the
+	 * system time per query depends on. */
+	log_info("udp %s: %llu queries, %llu answers, %llu dropped; %llu wakeups, "
+		 "%llu batches, %llu empty reads", u->name,
+		 (unsigned long long)u->st.received, (unsigned long long)u->st.answered,
+		 (unsigned long long)u->st.dropped, (unsigned long long)u->st.wakeups,
+		 (unsigned long long)u->st.batches, (unsigned long long)u->st.empty);
 	while ((w = u->parked)) {
 		u->parked = w->next;
 		if (u->srv->intel)

@@ -20,8 +20,9 @@ struct udp_listener;
  * srv must outlive the listener; srv->intel may be NULL (nothing is ever parked). */
 int udp_start(struct server *srv, const struct sockaddr *addr, struct udp_listener **out);
 
-/* Stop reading, drop parked queries (intel_cancel), close, free once closed.
- * Call it while srv->intel is still alive (or after it is closed and set to NULL). */
+/* Stop reading, drop parked queries (intel_cancel), close, free once closed; the
+ * counters below are logged (info). Call it while srv->intel is still alive (or
+ * after it is closed and set to NULL). */
 void udp_close(struct udp_listener *u);
 
 /* Counters since start, for logs and tests. */
@@ -32,6 +33,9 @@ struct udp_stats {
 	uint64_t unparked;   /* answered at once because they could not wait */
 	uint64_t dropped;    /* answers lost: socket full, or a send error */
 	uint64_t oversized;  /* datagrams too large to be a query, dropped */
+	uint64_t wakeups;    /* readable events from the loop */
+	uint64_t batches;    /* recvmmsg calls that returned datagrams */
+	uint64_t empty;      /* recvmmsg calls that found none */
 	unsigned waiting;    /* parked now */
 };
 void udp_get_stats(const struct udp_listener *u, struct udp_stats *st);

@@ -5,6 +5,7 @@ Runs with Debian's /usr/bin/python3 and the standard library only.
 """
 import os
 import random
+import re
 import signal
 import socket
 import struct
@@ -54,6 +55,24 @@ def cpu_ticks(pids):
         u += int(f[11])
         s += int(f[12])
     return u, s
+
+
+def cpu_ns(pids):
+    """Nanoseconds these processes ran, all threads, from /proc/PID/task/*/schedstat
+    (exact; the user/system split of /proc/PID/stat is sampled by the timer tick)."""
+    total = 0
+    for p in pids:
+        try:
+            tasks = os.listdir("/proc/%d/task" % p)
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                with open("/proc/%d/task/%s/schedstat" % (p, t)) as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+    return total
 
 
 def busy_ticks():
@@ -181,6 +200,12 @@ class Server:
     def cpu_ticks(self):
         return cpu_ticks(self.pids())
 
+    def cpu_now(self):
+        """(user ticks, system ticks, exact ns) so far."""
+        pids = self.pids()
+        u, s = cpu_ticks(pids)
+        return u, s, cpu_ns(pids)
+
     def rss_kib(self):
         return rss_tree_kib(self.proc.pid)
 
@@ -243,7 +268,7 @@ class Threatbld(Server):
 
     def __init__(self, workdir, zone, cpu, binary, name, database, static=None,
                  provider="none", url="http://127.0.0.1:9", api_key=None,
-                 lookup_reserved="no", log_level="warn"):
+                 lookup_reserved="no", log_level="info"):
         super().__init__(workdir, zone, cpu)
         self.binary = binary
         self.name = name
@@ -270,6 +295,20 @@ class Threatbld(Server):
         with open(conf, "w") as f:
             f.write(text)
         return [self.binary, "-f", "-c", conf]
+
+    def udp_stats(self):
+        """The counters threatbld logs when it stops (udp.c), or None."""
+        try:
+            with open(self.logpath) as f:
+                for line in f:
+                    m = re.search(r"udp \S+: (\d+) queries, (\d+) answers, (\d+) dropped;"
+                                  r" (\d+) wakeups, (\d+) batches, (\d+) empty reads", line)
+                    if m:
+                        return dict(zip(("queries", "answers", "dropped", "wakeups",
+                                         "batches", "empty"), map(int, m.groups())))
+        except OSError:
+            pass
+        return None
 
     def env(self):
         e = dict(os.environ)
@@ -342,13 +381,15 @@ def parse_dnsperf(path):
 
 
 def dnsperf(port, qfile, seconds, outpath, cpu=None, qps=None, outstanding=100,
-            verbose=True):
+            verbose=True, maxruns=None):
     """Run dnsperf once against 127.0.0.1:port. Returns parse_dnsperf()'s dict plus
     dnsperf's own CPU seconds ("client_cpu")."""
     cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", qfile,
            "-l", str(seconds), "-q", str(outstanding), "-t", "2"]
     if qps:
         cmd += ["-Q", str(int(qps))]
+    if maxruns:
+        cmd += ["-n", str(maxruns)]
     if verbose:
         cmd.append("-v")
     if cpu is not None:
@@ -371,18 +412,21 @@ def measured_run(server, qfile, seconds, outpath, client_cpu=None, qps=None,
                  verbose=True):
     """dnsperf against one server, with the server's CPU time and the machine's other
     load over the same interval."""
-    u0, s0 = server.cpu_ticks()
+    u0, s0, ns0 = server.cpu_now()
     b0 = busy_ticks()
     t0 = time.monotonic()
     r = dnsperf(server.port, qfile, seconds, outpath, cpu=client_cpu, qps=qps,
                 verbose=verbose)
     wall = time.monotonic() - t0
-    u1, s1 = server.cpu_ticks()
+    u1, s1, ns1 = server.cpu_now()
     b1 = busy_ticks()
     n = max(r["completed"], 1)
-    r["user_us"] = (u1 - u0) / HZ / n * 1e6
-    r["sys_us"] = (s1 - s0) / HZ / n * 1e6
-    r["server_cpu"] = (u1 - u0 + s1 - s0) / HZ
+    # The exact CPU time, split by the ticks' user/system shares.
+    r["server_cpu"] = (ns1 - ns0) / 1e9
+    ticks = (u1 - u0) + (s1 - s0)
+    ushare = (u1 - u0) / ticks if ticks else 0.0
+    r["user_us"] = r["server_cpu"] * ushare / n * 1e6
+    r["sys_us"] = r["server_cpu"] * (1 - ushare) / n * 1e6
     # Busy time of the whole machine not spent by this server or dnsperf: other
     # processes that would make the run unfair. In CPU seconds per second of run.
     other = (b1 - b0) / HZ - r["server_cpu"] - r["client_cpu"]

