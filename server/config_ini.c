@@ -89,35 +89,46 @@ static void line_classify(struct ini_state *st, const char *raw)
 		syntax_error(st, "expected 'key = value', a [section] or a comment");
 }
 
-/* inih's reader: fgets, counting lines and refusing the ones inih would cut. */
+/* inih's reader: one physical line at a time, counting lines and refusing the ones
+ * inih would cut or misread. getc rather than fgets: a NUL byte must not hide the
+ * rest of a line, which would then be parsed as a line of its own. */
 static char *line_reader(char *str, int num, void *stream)
 {
 	struct ini_state *st = stream;
-	char msg[64];
-	size_t len;
-	int c;
+	size_t len = 0, max = (size_t)num - 1;
+	int c, nul = 0, too_long = 0, cr = 0;
 
-	if (!fgets(str, num, st->fp)) {
+	c = getc(st->fp);
+	if (c == EOF) {
 		pend_flush(st);
 		return NULL;
 	}
 	st->lineno++;
-	len = strlen(str);
-	if (len == (size_t)num - 1 && str[len - 1] != '\n') {
-		/* full buffer: fine if only the line end is left */
-		c = getc(st->fp);
-		if (c == '\r')
-			c = getc(st->fp);
-		if (c != '\n' && c != EOF) {
-			while (c != '\n' && c != EOF)
-				c = getc(st->fp);
+	for (; c != EOF && c != '\n'; c = getc(st->fp)) {
+		if (cr) /* a '\r' past the limit is fine only right before the line end */
+			too_long = 1;
+		if (c == '\0')
+			nul = 1;
+		else if (len < max)
+			str[len++] = (char)c;
+		else if (c == '\r')
+			cr = 1;
+		else
+			too_long = 1;
+	}
+	str[len] = '\0';
+	if (nul || too_long) {
+		char msg[64];
+
+		if (nul)
+			snprintf(msg, sizeof(msg), "NUL byte in the line");
+		else
 			snprintf(msg, sizeof(msg), "line too long (at most %d characters)",
 				 num - 1);
-			st->ops->error(st->arg, st->lineno, msg);
-			str[0] = '\0'; /* inih sees an empty line */
-			st->cont = 0;
-			return str;
-		}
+		st->ops->error(st->arg, st->lineno, msg);
+		str[0] = '\0'; /* inih sees an empty line */
+		st->cont = 0;
+		return str;
 	}
 	line_classify(st, str);
 	return str;

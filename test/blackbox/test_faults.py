@@ -92,7 +92,7 @@ class FaultCase(LookupCase):
             if i % 10 == 0:
                 queries.append(known[(i // 10) % len(known)])
                 where.append(None)
-        rate = len(queries) / seconds if seconds > 0 else 0
+        rate = len(queries) / (seconds * SLOW) if seconds > 0 else 0
         res = udp_many(self.d.port, queries, rate=rate, timeout=4.0 * SLOW)
         # UDP may lose a datagram on a busy machine, and a client asks again: so do we,
         # once, for what got no answer

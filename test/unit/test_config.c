@@ -574,6 +574,34 @@ static void test_errors(struct t *t)
 		   "200-character key line, next line still read");
 	}
 
+	{
+		/* A NUL byte must not split a physical line in two (found by fuzz_config):
+		 * the text after it was parsed as a line of its own, so a comment could
+		 * smuggle in a section, and later line numbers were off by one. */
+		static const char head[] = "[zone bl.x]\n#\0";
+		char nul[400];
+		size_t n = sizeof(head) - 1;
+		FILE *f;
+
+		memcpy(nul, head, n);
+		memset(nul + n, 'x', 197);
+		n += 197;
+		n += (size_t)sprintf(nul + n, "[zone smuggled.test]\nttl = x\n");
+		f = fopen(t->path, "w");
+		if (!f || fwrite(nul, 1, n, f) != n || fclose(f) != 0) {
+			perror(t->path);
+			exit(2);
+		}
+		t->n = t->nwarn = 0;
+		t->file_ok = 1;
+		cfg = NULL;
+		r = config_load(t->path, capture, t, &cfg);
+		if (!ok(r == -EINVAL && has(t, 2, "NUL byte") && has(t, 3, "ttl:") &&
+			!has(t, 4, ""), "NUL byte: reported on its line, the rest not parsed"))
+			dump(t);
+		config_free(cfg);
+	}
+
 	/* many problems: all reported, in order, with their lines */
 	r = load(t, "[server]\n"               /* 1 */
 		    "threads = 0\n"               /* 2 */
