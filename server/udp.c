@@ -20,6 +20,8 @@
 #define UDP_BATCHES 16
 /* Larger than any sensible query; a longer datagram is dropped whole. */
 #define UDP_RBUF 4096
+/* Receive buffer asked for each socket. */
+#define UDP_RCVBUF (4 << 20)
 /* A query longer than this is answered at once rather than parked. */
 #define UDP_WAIT_QMAX 512
 
@@ -306,7 +308,7 @@ static void udp_closed(uv_handle_t *h)
 
 static int udp_socket(const struct sockaddr *addr, int wildcard, const char *name)
 {
-	int fd, one = 1, err;
+	int fd, one = 1, rcvbuf = UDP_RCVBUF, err;
 	socklen_t alen = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 						     : sizeof(struct sockaddr_in);
 
@@ -328,6 +330,11 @@ static int udp_socket(const struct sockaddr *addr, int wildcard, const char *nam
 	} else if (wildcard && setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)) < 0) {
 		goto fail;
 	}
+	/* A burst must wait in the kernel, not be dropped: the default buffer (about
+	 * 200 KiB) holds a few hundred queries. As root the rmem_max cap is lifted;
+	 * otherwise the kernel gives what it allows. Neither is fatal. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	if (bind(fd, addr, alen) < 0)
 		goto fail;
 	return fd;
