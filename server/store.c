@@ -429,6 +429,11 @@ int store_load(struct store *st,
 	unsigned long bad = 0;
 	int rc, ret = 0;
 
+	/* One pass over the table needs a small page cache. With the writer's 64 MB
+	 * one, every page read would stay resident (freed heap pages are not given back
+	 * to the system) beside the same verdicts in cache.c: 95 instead of 26 bytes per
+	 * verdict at a million. */
+	sqlite3_exec(st->db, "PRAGMA cache_size = -2048", NULL, NULL, NULL);
 	rc = sqlite3_prepare_v2(st->db, "SELECT ip, mask, flags, checked FROM verdicts",
 				-1, &s, NULL);
 	if (rc != SQLITE_OK) {
@@ -446,6 +451,8 @@ int store_load(struct store *st,
 		ret = store_errno(st->db, rc);
 	}
 	sqlite3_finalize(s);
+	sqlite3_db_release_memory(st->db);
+	sqlite3_exec(st->db, "PRAGMA cache_size = -65536", NULL, NULL, NULL);
 	if (bad)
 		log_warn("database %s: %lu rows with a malformed ip skipped", st->path, bad);
 	return ret;

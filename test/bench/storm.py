@@ -55,13 +55,30 @@ class FakeControl:
             raise RuntimeError("fake %s: HTTP %d %s" % (path, r.status, data[:200]))
         return json.loads(data.decode())
 
-    def set_docs(self, ips):
+    def set_docs(self, ips, pad_kb=0):
+        """A profile document for each IP; pad_kb > 0 adds domain entries until the
+        document is about that many KB (real reports hold hundreds of entries)."""
         for i, ip in enumerate(ips):
             d = fake_criminalip.profile(ip, PROFILES[i % len(PROFILES)])
+            if pad_kb:
+                d["domain"] = fake_criminalip.block(padding(pad_kb * 1024 -
+                                                            len(json.dumps(d))))
             self.call("/_control/doc", {"ip": ip, "doc": d})
 
     def close(self):
         self.conn.close()
+
+
+def padding(size):
+    """Domain entries of about size bytes of JSON in all."""
+    out, n = [], 0
+    while n < size:
+        e = {"domain": "host%d.example-%d.example" % (len(out), len(out) % 97),
+             "ip_type": "IPv4", "registrar": "N/A", "create_date": "2019-01-01",
+             "confirmed_time": "2023-01-01 00:00:00"}
+        out.append(e)
+        n += len(json.dumps(e)) + 2
+    return out
 
 
 def _query(name, qid):
