@@ -99,44 +99,11 @@ static inline int ip_eq(const struct ipaddr *a, const struct ipaddr *b)
 	return a0 == b0 && a1 == b1;
 }
 
-/* IPv4-mapped (::ffff:a.b.c.d), the form ipaddr.h gives IPv4 addresses. */
-static inline int ip_is_v4(const struct ipaddr *a)
-{
-	static const uint8_t mapped[4] = { 0, 0, 0xff, 0xff };
-	uint64_t hi;
-	uint32_t mid, want;
-
-	memcpy(&hi, a->b, 8);
-	memcpy(&mid, a->b + 8, 4);
-	memcpy(&want, mapped, 4);
-	return hi == 0 && mid == want;
-}
-
-/* The queried IP as text, formatted once per answer. IPv4 is done here: through
- * snprintf it cost more than the rest of a TXT answer. */
+/* The queried IP as text, formatted once per answer. */
 static size_t ip_text(struct out *o)
 {
-	const uint8_t *b = o->ip->b;
-	char *p = o->iptxt;
-
-	if (o->iptxt_len)
-		return o->iptxt_len;
-	if (!ip_is_v4(o->ip)) {
+	if (!o->iptxt_len)
 		o->iptxt_len = ipaddr_format(o->ip, o->iptxt);
-		return o->iptxt_len;
-	}
-	for (int i = 12; i < 16; i++) {
-		unsigned v = b[i];
-
-		if (v >= 100)
-			*p++ = (char)('0' + v / 100);
-		if (v >= 10)
-			*p++ = (char)('0' + v / 10 % 10);
-		*p++ = (char)('0' + v % 10);
-		*p++ = '.';
-	}
-	p[-1] = '\0';
-	o->iptxt_len = (size_t)(p - 1 - o->iptxt);
 	return o->iptxt_len;
 }
 
