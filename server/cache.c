@@ -40,6 +40,7 @@ struct cache {
 	size_t cap4, n4;    /* cap is 0 or a power of two */
 	struct ent6 *t6;
 	size_t cap6, n6;
+	pthread_rwlock_t *lock; /* NULL, or taken for writing by put and del */
 };
 
 #define CACHE_MIN_CAP 64
@@ -317,14 +318,33 @@ int cache_get(const struct cache *c, const struct ipaddr *ip, struct verdict *ou
 	return 0;
 }
 
+void cache_set_lock(struct cache *c, pthread_rwlock_t *lock)
+{
+	c->lock = lock;
+}
+
 int cache_put(struct cache *c, const struct ipaddr *ip, const struct verdict *v)
 {
-	return is_v4(ip) ? put4(c, v4_key(ip), v) : put6(c, ip->b, v);
+	int rc;
+
+	if (c->lock)
+		pthread_rwlock_wrlock(c->lock);
+	rc = is_v4(ip) ? put4(c, v4_key(ip), v) : put6(c, ip->b, v);
+	if (c->lock)
+		pthread_rwlock_unlock(c->lock);
+	return rc;
 }
 
 int cache_del(struct cache *c, const struct ipaddr *ip)
 {
-	return is_v4(ip) ? del4(c, v4_key(ip)) : del6(c, ip->b);
+	int rc;
+
+	if (c->lock)
+		pthread_rwlock_wrlock(c->lock);
+	rc = is_v4(ip) ? del4(c, v4_key(ip)) : del6(c, ip->b);
+	if (c->lock)
+		pthread_rwlock_unlock(c->lock);
+	return rc;
 }
 
 size_t cache_count(const struct cache *c)

@@ -2,11 +2,13 @@
  *
  * Open-addressing hash tables, one for IPv4 (4-byte keys, the common case, kept
  * small: the target is at most 64 bytes per IPv4 verdict at a million) and one for
- * IPv6. Owned and used by the loop thread only; start-up fills it from store.c
- * before the loop runs. cache_get never allocates. */
+ * IPv6. Written by the main loop thread only (start-up fills it from store.c, then
+ * intel.c adds verdicts); with `threads` > 1 the other loops read it under a
+ * read-write lock (cache_set_lock). cache_get never allocates. */
 #ifndef THREATBL_CACHE_H
 #define THREATBL_CACHE_H
 
+#include <pthread.h>
 #include <stddef.h>
 
 #include "ipaddr.h"
@@ -17,6 +19,11 @@ struct cache;
 /* Returns NULL when out of memory. Free with cache_free. */
 struct cache *cache_new(void);
 void cache_free(struct cache *c);
+
+/* With other threads reading: they hold lock for reading while they use the cache
+ * (and its answers), cache_put and cache_del take it for writing. NULL (the default)
+ * when one thread does everything. The lock must outlive the cache's use of it. */
+void cache_set_lock(struct cache *c, pthread_rwlock_t *lock);
 
 /* 0 and *out filled when ip is known, -ENOENT otherwise. */
 int cache_get(const struct cache *c, const struct ipaddr *ip, struct verdict *out);

@@ -16,6 +16,7 @@
 #include "server.h"
 #include "tcp.h"
 #include "udp.h"
+#include "worker.h"
 
 /* How often the static lists' mtimes are looked at. */
 #define WATCH_INTERVAL_MS 2000
@@ -296,11 +297,13 @@ void server_tick(struct server *srv)
 	srv->env.now = (uint32_t)time(NULL);
 }
 
-/* dns_env follows the configuration in use. */
+/* dns_env follows the configuration in use. Under the lock: once it is released no
+ * worker holds a pointer into the previous zones, and they can be freed. */
 static void env_apply(struct server *srv)
 {
 	const struct config *cfg = srv->cfg;
 
+	pthread_rwlock_wrlock(&srv->lock);
 	srv->env.zones = srv->zones;
 	srv->env.cache = srv->cache;
 	srv->env.fresh_s = cfg->fresh_s;
@@ -310,6 +313,7 @@ static void env_apply(struct server *srv)
 	srv->env.lookups = srv->intel != NULL;
 	srv->env.refresh = srv->intel ? intel_refresh : NULL;
 	srv->env.refresh_arg = srv->intel;
+	pthread_rwlock_unlock(&srv->lock);
 	server_tick(srv);
 }
 
@@ -514,6 +518,11 @@ static void server_stop(struct server *srv)
 		return;
 	srv->stopping = 1;
 	log_info("stopping");
+	/* The workers' parked queries come back through the main loop (cancelled by
+	 * intel_close below); the loop runs until every worker has finished. */
+	for (size_t i = 0; i < srv->nworkers; i++)
+		worker_stop(srv->workers[i]);
+	srv->nworkers = 0;
 	for (size_t i = 0; i < srv->nudp; i++)
 		udp_close(srv->udp[i]);
 	for (size_t i = 0; i < srv->ntcp; i++)
@@ -545,36 +554,91 @@ static int cache_fill(void *arg, const struct ipaddr *ip, const struct verdict *
 	return cache_put(arg, ip, v);
 }
 
+/* The main loop as a udp_host: the data is its own, no lock needed to read it. */
+static const struct dns_env *main_enter(struct udp_host *h)
+{
+	struct server *srv = (struct server *)((char *)h - offsetof(struct server, udp_host));
+
+	server_tick(srv);
+	return &srv->env;
+}
+
+static void main_leave(struct udp_host *h)
+{
+	(void)h;
+}
+
+static int main_wait(struct udp_host *h, const struct ipaddr *ip, struct intel_waiter *w,
+		     intel_wait_cb cb)
+{
+	struct server *srv = (struct server *)((char *)h - offsetof(struct server, udp_host));
+
+	return srv->intel ? intel_wait(srv->intel, ip, w, cb) : -ENOSYS;
+}
+
+static void main_cancel(struct udp_host *h, struct intel_waiter *w)
+{
+	struct server *srv = (struct server *)((char *)h - offsetof(struct server, udp_host));
+
+	if (srv->intel)
+		intel_cancel(srv->intel, w);
+}
+
+/* Bind every listen address for UDP and TCP on the main loop, then start the workers
+ * of `threads`, each with its own UDP sockets on the same addresses. */
 static int listen_all(struct server *srv)
 {
 	const struct config *cfg = srv->cfg;
-	int err;
+	struct sockaddr_storage *addrs;
+	size_t n = cfg->nlisten;
+	int err = 0;
 
-	srv->udp = calloc(cfg->nlisten ? cfg->nlisten : 1, sizeof(*srv->udp));
-	srv->tcp = calloc(cfg->nlisten ? cfg->nlisten : 1, sizeof(*srv->tcp));
-	if (!srv->udp || !srv->tcp)
-		return -ENOMEM;
-	for (size_t i = 0; i < cfg->nlisten; i++) {
-		struct sockaddr_storage ss;
+	srv->udp_host = (struct udp_host){
+		.loop = &srv->loop, .enter = main_enter, .leave = main_leave,
+		.wait = main_wait, .cancel = main_cancel, .tag = "",
+	};
+	srv->udp = calloc(n ? n : 1, sizeof(*srv->udp));
+	srv->tcp = calloc(n ? n : 1, sizeof(*srv->tcp));
+	srv->workers = calloc(cfg->threads, sizeof(*srv->workers));
+	addrs = calloc(n ? n : 1, sizeof(*addrs));
+	if (!srv->udp || !srv->tcp || !srv->workers || !addrs) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
 		char host[64];
 		uint16_t port;
 
 		if (config_split_listen(cfg->listen[i], host, &port) ||
-		    (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) &&
-		     uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss))) {
+		    (uv_ip4_addr(host, port, (struct sockaddr_in *)&addrs[i]) &&
+		     uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addrs[i]))) {
 			log_err("bad listen address '%s'", cfg->listen[i]);
-			return -EINVAL;
+			err = -EINVAL;
+			goto out;
 		}
-		err = udp_start(srv, (struct sockaddr *)&ss, &srv->udp[srv->nudp]);
+		err = udp_start(&srv->udp_host, (struct sockaddr *)&addrs[i], &srv->udp[srv->nudp]);
 		if (err)
-			return err;
+			goto out;
 		srv->nudp++;
-		err = tcp_start(srv, (struct sockaddr *)&ss, &srv->tcp[srv->ntcp]);
+		err = tcp_start(srv, (struct sockaddr *)&addrs[i], &srv->tcp[srv->ntcp]);
 		if (err)
-			return err;
+			goto out;
 		srv->ntcp++;
 	}
-	return 0;
+	if (cfg->threads > 1) {
+		/* Verdicts are written by the main loop while the workers read them. */
+		cache_set_lock(srv->cache, &srv->lock);
+		for (unsigned t = 2; t <= cfg->threads; t++) {
+			err = worker_start(srv, t, addrs, n, &srv->workers[srv->nworkers]);
+			if (err)
+				goto out;
+			srv->nworkers++;
+		}
+		log_info("answering UDP on %u loops", cfg->threads);
+	}
+out:
+	free(addrs);
+	return err;
 }
 
 /* After binding: become cfg->user. The database files change owner first so that the
@@ -689,7 +753,8 @@ int server_run(struct server *srv)
 	char err_text[512];
 	size_t nverdicts;
 	uint64_t t0;
-	int err, code = 1, loop_ok = 0;
+	pthread_rwlockattr_t lock_attr;
+	int err, code = 1, loop_ok = 0, lock_ok = 0;
 
 	srv->ready_fd = -1;
 	srv->serial = (uint32_t)time(NULL);
@@ -701,6 +766,17 @@ int server_run(struct server *srv)
 	if (daemonize(srv))
 		goto out_loaded;
 
+	/* Writers first: a verdict or a reload waits for at most one batch per worker,
+	 * and busy workers cannot keep it out. */
+	pthread_rwlockattr_init(&lock_attr);
+	pthread_rwlockattr_setkind_np(&lock_attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	err = pthread_rwlock_init(&srv->lock, &lock_attr);
+	pthread_rwlockattr_destroy(&lock_attr);
+	if (err) {
+		log_err("cannot create a lock: %s", strerror(err));
+		goto out_loaded;
+	}
+	lock_ok = 1;
 	srv->cache = cache_new();
 	if (!srv->cache) {
 		log_err("out of memory");
@@ -732,8 +808,6 @@ int server_run(struct server *srv)
 		log_info("no API key: serving the static lists only. To look IPs up in "
 			 "Criminal IP, set THREATBL_API_KEY or [intel] api-key-file and restart");
 	adopt(srv, &ld);
-	if (srv->cfg->threads > 1)
-		log_warn("threads = %u: this version runs one loop; using 1", srv->cfg->threads);
 	/* Initialised before anything can fail: server_stop closes them. */
 	uv_signal_init(&srv->loop, &srv->sig_hup);
 	uv_signal_init(&srv->loop, &srv->sig_term);
@@ -775,6 +849,7 @@ out_loaded:
 	}
 	free(srv->udp);
 	free(srv->tcp);
+	free(srv->workers);
 	{
 		struct loaded cur = {
 			.cfg = srv->cfg, .zones = srv->zones, .api_key = srv->api_key,
@@ -783,6 +858,8 @@ out_loaded:
 		loaded_free(&cur);
 	}
 	cache_free(srv->cache);
+	if (lock_ok)
+		pthread_rwlock_destroy(&srv->lock);
 	if (code == 0)
 		log_info("stopped");
 	tell_parent(srv, (unsigned char)code);

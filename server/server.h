@@ -8,6 +8,7 @@
 #ifndef THREATBL_SERVER_H
 #define THREATBL_SERVER_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -17,10 +18,12 @@
 #include "dns.h"
 #include "intel.h"
 #include "store.h"
+#include "udp.h"
 #include "zone.h"
 
 struct udp_listener;
 struct tcp_listener;
+struct worker;
 
 struct server {
 	uv_loop_t loop;
@@ -36,8 +39,14 @@ struct server {
 	struct intel *intel;        /* NULL when provider none */
 	char *api_key;              /* never logged */
 	struct dns_env env;         /* read by dns_handle; pointers swapped on reload */
+	/* With workers: held for reading by them around each batch, taken for writing
+	 * here when env changes and by cache_put. */
+	pthread_rwlock_t lock;
+	struct udp_host udp_host;   /* the main loop, for its UDP listeners */
 	struct udp_listener **udp;
 	size_t nudp;
+	struct worker **workers;    /* threads - 1 of them */
+	size_t nworkers;
 	struct tcp_listener **tcp;
 	size_t ntcp;
 	uv_signal_t sig_hup, sig_term, sig_int;

@@ -482,16 +482,6 @@ int tcp_start(struct server *srv, const struct sockaddr *addr, struct tcp_listen
 		return err;
 	}
 	t->h.data = t;
-	if (srv->cfg->threads > 1) {
-		uv_os_fd_t fd;
-		int one = 1;
-
-		err = uv_fileno((uv_handle_t *)&t->h, &fd);
-		if (!err && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
-			err = -errno;
-		if (err < 0)
-			goto fail;
-	}
 	err = uv_tcp_bind(&t->h, addr, flags);
 	if (err < 0)
 		goto fail;

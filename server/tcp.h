@@ -15,8 +15,9 @@ struct tcp_listener;
 
 /* Bind addr and start accepting. 0, or a negative errno (the message is logged).
  * srv->cfg->tcp_max_clients (0: no cap) and tcp_idle_ms are read per new connection,
- * so a reload applies to the next ones. SO_REUSEPORT is set only when
- * srv->cfg->threads > 1, so a second daemon on the same port fails to start. */
+ * so a reload applies to the next ones. TCP is served by the main loop alone (the
+ * workers of `threads` serve UDP), so there is no SO_REUSEPORT here: a second daemon
+ * on the same port fails to start although UDP would let it bind. */
 int tcp_start(struct server *srv, const struct sockaddr *addr, struct tcp_listener **out);
 
 /* Stop accepting, close every connection (parked queries cancelled), free once closed.

@@ -46,7 +46,7 @@ struct udp_waiter {
 
 struct udp_listener {
 	uv_poll_t poll;
-	struct server *srv;
+	struct udp_host *host;
 	int fd;
 	int wildcard;                   /* bound to 0.0.0.0 or ::: answers need pktinfo */
 	int closing;
@@ -67,6 +67,8 @@ struct udp_listener {
 	uint8_t obuf[UDP_BATCH][DNS_UDP_MAX];
 	uint8_t wbuf[DNS_UDP_MAX];      /* answers of parked queries, one at a time */
 };
+
+static void udp_closed(uv_handle_t *h);
 
 static void udp_addr_str(const struct sockaddr *sa, char *buf, size_t size)
 {
@@ -137,9 +139,9 @@ static void udp_waiter_cb(struct intel_waiter *iw, int status)
 	u->st.waiting--;
 
 	if (status != -ECANCELED && !u->closing) {
-		server_tick(u->srv);
-		dns_handle(&u->srv->env, w->query, w->len, u->wbuf, sizeof(u->wbuf),
+		dns_handle(u->host->enter(u->host), w->query, w->len, u->wbuf, sizeof(u->wbuf),
 			   DNS_NOWAIT, &res);
+		u->host->leave(u->host);
 		if (res.status == DNS_REPLY) {
 			struct iovec iov = { .iov_base = u->wbuf, .iov_len = res.len };
 			struct msghdr mh = {
@@ -158,6 +160,10 @@ static void udp_waiter_cb(struct intel_waiter *iw, int status)
 	w->prev = NULL;
 	w->next = u->free_list;
 	u->free_list = w;
+	/* udp_close left the waiters its host could not take back: the last one home
+	 * closes the listener. */
+	if (u->closing && !u->parked)
+		uv_close((uv_handle_t *)&u->poll, udp_closed);
 }
 
 /* Park query i of the batch until ip has a verdict. 0, or <0 when it cannot wait
@@ -168,14 +174,14 @@ static int udp_park(struct udp_listener *u, unsigned i, const struct ipaddr *ip)
 	const struct msghdr *mh = &u->rmsg[i].msg_hdr;
 	size_t len = u->rmsg[i].msg_len;
 
-	if (!w || !u->srv->intel || len > sizeof(w->query))
+	if (!w || len > sizeof(w->query))
 		return -ENOSPC;
 	memcpy(w->query, u->rbuf[i], len);
 	w->len = (uint16_t)len;
 	memcpy(&w->peer, mh->msg_name, mh->msg_namelen);
 	w->peerlen = mh->msg_namelen;
 	w->ctllen = u->wildcard ? (uint16_t)udp_reply_ctl(mh, &w->ctl) : 0;
-	if (intel_wait(u->srv->intel, ip, &w->w, udp_waiter_cb) != 0)
+	if (u->host->wait(u->host, ip, &w->w, udp_waiter_cb) != 0)
 		return -EBUSY;
 	u->free_list = w->next;
 	w->prev = NULL;
@@ -217,7 +223,7 @@ static void udp_send_batch(struct udp_listener *u, unsigned n)
 /* One recvmmsg batch: returns the number of datagrams read, 0 when none, <0 on error. */
 static int udp_batch(struct udp_listener *u)
 {
-	struct server *srv = u->srv;
+	const struct dns_env *env;
 	struct dns_result res;
 	unsigned i, nout = 0;
 	int n;
@@ -240,7 +246,7 @@ static int udp_batch(struct udp_listener *u)
 	u->rused = (unsigned)n;
 	u->st.batches++;
 	u->st.received += (unsigned)n;
-	server_tick(srv);
+	env = u->host->enter(u->host);
 
 	for (i = 0; i < (unsigned)n; i++) {
 		struct msghdr *rh = &u->rmsg[i].msg_hdr;
@@ -251,12 +257,12 @@ static int udp_batch(struct udp_listener *u)
 			u->st.oversized++;
 			continue;
 		}
-		dns_handle(&srv->env, u->rbuf[i], len, u->obuf[nout], DNS_UDP_MAX, 0, &res);
+		dns_handle(env, u->rbuf[i], len, u->obuf[nout], DNS_UDP_MAX, 0, &res);
 		if (res.status == DNS_WAIT) {
 			if (udp_park(u, i, &res.ip) == 0)
 				continue;
 			u->st.unparked++;
-			dns_handle(&srv->env, u->rbuf[i], len, u->obuf[nout], DNS_UDP_MAX,
+			dns_handle(env, u->rbuf[i], len, u->obuf[nout], DNS_UDP_MAX,
 				   DNS_NOWAIT, &res);
 		}
 		if (res.status != DNS_REPLY)
@@ -270,6 +276,7 @@ static int udp_batch(struct udp_listener *u)
 		}
 		nout++;
 	}
+	u->host->leave(u->host);
 	if (nout)
 		udp_send_batch(u, nout);
 	return n;
@@ -290,7 +297,7 @@ static void udp_readable(uv_poll_t *p, int status, int events)
 	for (b = 0; b < UDP_BATCHES; b++) {
 		n = udp_batch(u);
 		if (n < 0)
-			log_warn("udp: recvmmsg: %s", strerror(-n));
+			log_warn("udp %s%s: recvmmsg: %s", u->name, u->host->tag, strerror(-n));
 		/* A short batch means the socket is (nearly) empty: spare the EAGAIN call. */
 		if (n < UDP_BATCH)
 			break;
@@ -345,7 +352,7 @@ fail:
 	return err;
 }
 
-int udp_start(struct server *srv, const struct sockaddr *addr, struct udp_listener **out)
+int udp_start(struct udp_host *host, const struct sockaddr *addr, struct udp_listener **out)
 {
 	struct udp_listener *u;
 	unsigned i;
@@ -373,7 +380,7 @@ int udp_start(struct server *srv, const struct sockaddr *addr, struct udp_listen
 		u->pool[i].next = i + 1 < SERVER_UDP_WAITERS ? &u->pool[i + 1] : NULL;
 	}
 	u->free_list = u->pool;
-	u->srv = srv;
+	u->host = host;
 	u->wildcard = wildcard;
 	for (i = 0; i < UDP_BATCH; i++) {
 		struct msghdr *rh = &u->rmsg[i].msg_hdr, *sh = &u->smsg[i].msg_hdr;
@@ -398,7 +405,7 @@ int udp_start(struct server *srv, const struct sockaddr *addr, struct udp_listen
 		free(u);
 		return err;
 	}
-	err = uv_poll_init(&srv->loop, &u->poll, u->fd);
+	err = uv_poll_init(host->loop, &u->poll, u->fd);
 	if (err < 0) {
 		log_err("udp %s: %s", u->name, uv_strerror(err));
 		close(u->fd);
@@ -414,7 +421,7 @@ int udp_start(struct server *srv, const struct sockaddr *addr, struct udp_listen
 		uv_close((uv_handle_t *)&u->poll, udp_closed);
 		return err;
 	}
-	log_info("udp: listening on %s", u->name);
+	log_info("udp: listening on %s%s", u->name, host->tag);
 	*out = u;
 	return 0;
 }
@@ -429,15 +436,21 @@ void udp_close(struct udp_listener *u)
 	uv_poll_stop(&u->poll);
 	/* How well the batches filled: the datagrams per recvmmsg call are what the
 	 * system time per query depends on. */
-	log_info("udp %s: %llu queries, %llu answers, %llu dropped; %llu wakeups, "
-		 "%llu batches, %llu empty reads", u->name,
+	log_info("udp %s%s: %llu queries, %llu answers, %llu dropped; %llu wakeups, "
+		 "%llu batches, %llu empty reads", u->name, u->host->tag,
 		 (unsigned long long)u->st.received, (unsigned long long)u->st.answered,
 		 (unsigned long long)u->st.dropped, (unsigned long long)u->st.wakeups,
 		 (unsigned long long)u->st.batches, (unsigned long long)u->st.empty);
+	if (!u->host->cancel) {
+		/* Each parked query comes back (-ECANCELED at the latest, when intel
+		 * closes); the last one closes the listener (udp_waiter_cb). */
+		if (!u->parked)
+			uv_close((uv_handle_t *)&u->poll, udp_closed);
+		return;
+	}
 	while ((w = u->parked)) {
 		u->parked = w->next;
-		if (u->srv->intel)
-			intel_cancel(u->srv->intel, &w->w);
+		u->host->cancel(u->host, &w->w);
 		w->prev = NULL;
 		w->next = u->free_list;
 		u->free_list = w;
