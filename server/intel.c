@@ -1,7 +1,7 @@
 /* intel.c - the lookup scheduler between DNS queries and the intelligence service.
  *
- * A lookup is one IP to ask about. Lookups live in a small open-addressing map keyed
- * by IP (so every query for an IP joins the one lookup), wait in a FIFO queue for a
+ * A lookup is one IP to ask about. Lookups live in a map keyed by IP (ipmap.c, so
+ * every query for an IP joins the one lookup), wait in a FIFO queue for a
  * slot (concurrency, token bucket, daily budget, pauses, backoff) and then have one
  * backend call in flight. Waiters all have the same deadline, so they sit in one
  * arrival-ordered list and one uv timer runs for the oldest; each waiter is also on
@@ -13,11 +13,13 @@
  * cancel): state is updated before any callback runs. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "intel.h"
+#include "ipmap.h"
 #include "log.h"
 #include "store.h"
 
@@ -28,13 +30,14 @@
 #define DAY_S 86400
 
 struct lookup {
-	struct ipaddr ip;
+	struct ipaddr ip;                    /* first: the ipmap key */
 	struct intel *in;
 	struct lookup *qnext, *qprev;        /* the queue, while queued */
 	struct intel_waiter *whead, *wtail;  /* its waiters, by arrival */
 	uint64_t started;                    /* ms, when its call started */
 	unsigned gen;                        /* backend generation of that call */
 };
+_Static_assert(offsetof(struct lookup, ip) == 0, "ipmap keys objects by their start");
 
 struct intel {
 	uv_loop_t *loop;
@@ -52,9 +55,7 @@ struct intel {
 	uint32_t daily_budget;
 	unsigned queue_max;
 
-	/* lookups by IP: linear probing, power-of-two size, backward-shift deletion */
-	struct lookup **map;
-	size_t map_cap, map_count;
+	struct ipmap map;           /* every lookup, by IP */
 
 	struct lookup *qhead, *qtail;
 	unsigned nqueued, inflight;
@@ -111,86 +112,6 @@ static const char *outcome_name(enum intel_outcome o)
 	};
 
 	return (unsigned)o < sizeof(names) / sizeof(names[0]) ? names[o] : "?";
-}
-
-/* ---- the map of lookups ---- */
-
-static size_t ip_hash(const struct ipaddr *ip)
-{
-	uint64_t a, b, x;
-
-	memcpy(&a, ip->b, 8);
-	memcpy(&b, ip->b + 8, 8);
-	x = a * 0x9e3779b97f4a7c15ULL ^ b;
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return (size_t)x;
-}
-
-static struct lookup *map_find(const struct intel *in, const struct ipaddr *ip)
-{
-	size_t m = in->map_cap - 1, i;
-
-	for (i = ip_hash(ip) & m; in->map[i]; i = (i + 1) & m)
-		if (memcmp(in->map[i]->ip.b, ip->b, 16) == 0)
-			return in->map[i];
-	return NULL;
-}
-
-static void map_place(struct lookup **map, size_t cap, struct lookup *l)
-{
-	size_t m = cap - 1, i;
-
-	for (i = ip_hash(&l->ip) & m; map[i]; i = (i + 1) & m)
-		;
-	map[i] = l;
-}
-
-/* Make room for n lookups at most 3/4 load. */
-static int map_reserve(struct intel *in, size_t n)
-{
-	size_t cap = in->map_cap ? in->map_cap : 16, i;
-	struct lookup **nm;
-
-	while (n * 4 > cap * 3) {
-		if (cap > SIZE_MAX / sizeof(*nm) / 2)
-			return -ENOMEM;
-		cap *= 2;
-	}
-	if (cap == in->map_cap)
-		return 0;
-	nm = calloc(cap, sizeof(*nm));
-	if (!nm)
-		return -ENOMEM;
-	for (i = 0; i < in->map_cap; i++)
-		if (in->map[i])
-			map_place(nm, cap, in->map[i]);
-	free(in->map);
-	in->map = nm;
-	in->map_cap = cap;
-	return 0;
-}
-
-static void map_del(struct intel *in, struct lookup *l)
-{
-	size_t m = in->map_cap - 1, i, j, k;
-
-	for (i = ip_hash(&l->ip) & m; in->map[i] != l; i = (i + 1) & m)
-		if (!in->map[i])
-			return;
-	in->map[i] = NULL;
-	for (j = (i + 1) & m; in->map[j]; j = (j + 1) & m) {
-		k = ip_hash(&in->map[j]->ip) & m;
-		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
-			continue;
-		in->map[i] = in->map[j];
-		in->map[j] = NULL;
-		i = j;
-	}
-	in->map_count--;
 }
 
 /* ---- lists ---- */
@@ -384,15 +305,15 @@ static struct lookup *lookup_new(struct intel *in, const struct ipaddr *ip)
 {
 	struct lookup *l;
 
-	if (map_reserve(in, in->map_count + 1) < 0)
-		return NULL;
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return NULL;
 	l->ip = *ip;
 	l->in = in;
-	map_place(in->map, in->map_cap, l);
-	in->map_count++;
+	if (ipmap_add(&in->map, l) < 0) {
+		free(l);
+		return NULL;
+	}
 	return l;
 }
 
@@ -401,7 +322,7 @@ static void lookup_finish(struct intel *in, struct lookup *l, int status)
 {
 	struct intel_waiter *w;
 
-	map_del(in, l);
+	ipmap_del(&in->map, l);
 	/* one at a time: a callback may cancel another waiter of l */
 	while ((w = l->whead)) {
 		waiter_unlink(in, w);
@@ -558,7 +479,7 @@ static void lookup_done(void *arg, const struct intel_result *res)
 	in->inflight--;
 	if (in->closing) {
 		/* waiters were answered by intel_close; results are not wanted any more */
-		map_del(in, l);
+		ipmap_del(&in->map, l);
 		free(l);
 		return;
 	}
@@ -655,9 +576,9 @@ static void timer_closed(uv_handle_t *h)
 	if (--in->handles_open)
 		return;
 	/* lookups whose backend never reported back (it promised to) */
-	for (i = 0; i < in->map_cap; i++)
-		free(in->map[i]);
-	free(in->map);
+	for (i = 0; i < in->map.cap; i++)
+		free(in->map.slot[i]);
+	ipmap_free(&in->map);
 	free(in);
 	if (done)
 		done(done_arg);
@@ -689,7 +610,10 @@ int intel_new(uv_loop_t *loop, const struct config *cfg, struct intel_backend ba
 {
 	struct intel *in = calloc(1, sizeof(*in));
 
-	if (!in || map_reserve(in, (size_t)cfg->queue_max + cfg->concurrency + 1) < 0) {
+	if (!in)
+		return -ENOMEM;
+	ipmap_init(&in->map);
+	if (ipmap_reserve(&in->map, (size_t)cfg->queue_max + cfg->concurrency + 1) < 0) {
 		free(in);
 		return -ENOMEM;
 	}
@@ -748,7 +672,7 @@ int intel_wait(struct intel *in, const struct ipaddr *ip, struct intel_waiter *w
 	}
 	now = now_ms(in);
 	check_day(in);
-	l = map_find(in, ip);
+	l = ipmap_find(&in->map, ip);
 	if (l) {
 		in->coalesced++;
 	} else if (!(l = lookup_begin(in, ip, now, &err))) {
@@ -777,7 +701,7 @@ void intel_refresh(void *arg, const struct ipaddr *ip)
 		return;
 	now = now_ms(in);
 	check_day(in);
-	if (!map_find(in, ip))
+	if (!ipmap_find(&in->map, ip))
 		lookup_begin(in, ip, now, &err);
 }
 
@@ -794,7 +718,8 @@ void intel_reconfigure(struct intel *in, const struct config *cfg,
 		return;
 	}
 	apply_settings(in, cfg);
-	map_reserve(in, (size_t)in->queue_max + in->concurrency + 1);
+	/* Best effort: ipmap_add makes room as needed anyway. */
+	(void)ipmap_reserve(&in->map, (size_t)in->queue_max + in->concurrency + 1);
 	if (in->deadline_ms != old_deadline) {
 		/* the same shift for all keeps the list ordered by deadline */
 		for (w = in->whead; w; w = w->next)
@@ -856,7 +781,7 @@ void intel_close(struct intel *in, void (*done)(void *arg), void *arg)
 	}
 	while ((l = in->qhead)) {
 		queue_remove(in, l);
-		map_del(in, l);
+		ipmap_del(&in->map, l);
 		free(l);
 	}
 	/* calls in flight come back canceled (lookup_done frees them), then the
