@@ -1,9 +1,13 @@
 /* intel.c - the lookup scheduler between DNS queries and the intelligence service.
  *
  * A lookup is one IP to ask about. Lookups live in a map keyed by IP (ipmap.c, so
- * every query for an IP joins the one lookup), wait in a FIFO queue for a
- * slot (concurrency, token bucket, daily budget, pauses, backoff) and then have one
- * backend call in flight. Waiters all have the same deadline, so they sit in one
+ * every query for an IP joins the one lookup), wait in a queue for a slot
+ * (concurrency, token bucket, daily budget, pauses, backoff) and then have one
+ * backend call in flight. The queue is two FIFOs: lookups that queries wait for go
+ * before those nobody waits for any more (refreshes of stale verdicts, lookups whose
+ * queries were answered at their deadline), so that credits left after a slow spell
+ * go to the questions being asked now; a full queue makes room for a waited-for
+ * lookup by dropping the newest of the others. Waiters all have the same deadline, so they sit in one
  * arrival-ordered list and one uv timer runs for the oldest; each waiter is also on
  * its lookup's list, so a finished lookup reaches its waiters directly.
  *
@@ -29,10 +33,13 @@
 #define BACKOFF_MAX_MS 300000u
 #define DAY_S 86400
 
+enum { Q_NONE, Q_WAIT, Q_IDLE };
+
 struct lookup {
 	struct ipaddr ip;                    /* first: the ipmap key */
 	struct intel *in;
-	struct lookup *qnext, *qprev;        /* the queue, while queued */
+	struct lookup *qnext, *qprev;        /* its queue, while queued */
+	int queued;                          /* Q_NONE, or which queue */
 	struct intel_waiter *whead, *wtail;  /* its waiters, by arrival */
 	uint64_t started;                    /* ms, when its call started */
 	unsigned gen;                        /* backend generation of that call */
@@ -57,7 +64,9 @@ struct intel {
 
 	struct ipmap map;           /* every lookup, by IP */
 
-	struct lookup *qhead, *qtail;
+	struct lookup_queue {
+		struct lookup *head, *tail;
+	} qwait, qidle;             /* with waiters first, then without */
 	unsigned nqueued, inflight;
 	struct intel_waiter *whead, *wtail;
 
@@ -74,7 +83,7 @@ struct intel {
 	uint32_t busy_delay_ms;
 	uint64_t busy_until;
 
-	uint64_t requests, coalesced, timeouts, rejected;
+	uint64_t requests, coalesced, timeouts, rejected, dropped;
 
 	uv_timer_t deadline_timer;  /* the oldest waiter's deadline */
 	uv_timer_t sched_timer;     /* when the queue head may start */
@@ -116,35 +125,58 @@ static const char *outcome_name(enum intel_outcome o)
 
 /* ---- lists ---- */
 
+/* Into the queue its waiters say, at the front (a call to retry first) or back. */
 static void queue_push(struct intel *in, struct lookup *l, int front)
 {
+	struct lookup_queue *q = l->whead ? &in->qwait : &in->qidle;
+
+	l->queued = l->whead ? Q_WAIT : Q_IDLE;
 	l->qnext = l->qprev = NULL;
-	if (!in->qhead) {
-		in->qhead = in->qtail = l;
+	if (!q->head) {
+		q->head = q->tail = l;
 	} else if (front) {
-		l->qnext = in->qhead;
-		in->qhead->qprev = l;
-		in->qhead = l;
+		l->qnext = q->head;
+		q->head->qprev = l;
+		q->head = l;
 	} else {
-		l->qprev = in->qtail;
-		in->qtail->qnext = l;
-		in->qtail = l;
+		l->qprev = q->tail;
+		q->tail->qnext = l;
+		q->tail = l;
 	}
 	in->nqueued++;
 }
 
 static void queue_remove(struct intel *in, struct lookup *l)
 {
+	struct lookup_queue *q = l->queued == Q_WAIT ? &in->qwait : &in->qidle;
+
 	if (l->qprev)
 		l->qprev->qnext = l->qnext;
 	else
-		in->qhead = l->qnext;
+		q->head = l->qnext;
 	if (l->qnext)
 		l->qnext->qprev = l->qprev;
 	else
-		in->qtail = l->qprev;
+		q->tail = l->qprev;
 	l->qnext = l->qprev = NULL;
+	l->queued = Q_NONE;
 	in->nqueued--;
+}
+
+/* The next lookup to call, or NULL. */
+static struct lookup *queue_head(const struct intel *in)
+{
+	return in->qwait.head ? in->qwait.head : in->qidle.head;
+}
+
+/* A queued lookup whose first waiter came or last one left changes queue (to the
+ * back of the other). */
+static void queue_reclass(struct intel *in, struct lookup *l)
+{
+	if (l->queued == Q_NONE || (l->queued == Q_WAIT) == (l->whead != NULL))
+		return;
+	queue_remove(in, l);
+	queue_push(in, l, 0);
 }
 
 static void waiter_unlink(struct intel *in, struct intel_waiter *w)
@@ -169,6 +201,7 @@ static void waiter_unlink(struct intel *in, struct intel_waiter *w)
 		l->wtail = w->lprev;
 	w->next = w->prev = w->lnext = w->lprev = NULL;
 	w->lookup = NULL;
+	queue_reclass(in, l);
 }
 
 /* ---- timers ---- */
@@ -286,7 +319,7 @@ static void arm_sched(struct intel *in, uint64_t now)
 
 	if (in->closing)
 		return;
-	if (!in->qhead) {
+	if (!in->nqueued) {
 		uv_timer_stop(&in->sched_timer);
 		return;
 	}
@@ -337,7 +370,7 @@ static void flush_queue(struct intel *in)
 {
 	struct lookup *l;
 
-	while ((l = in->qhead)) {
+	while ((l = queue_head(in))) {
 		queue_remove(in, l);
 		lookup_finish(in, l, 0);
 	}
@@ -417,8 +450,7 @@ static void dispatch(struct intel *in)
 	struct lookup *l;
 
 	check_day(in);
-	while (in->qhead && can_start(in, now, &wake)) {
-		l = in->qhead;
+	while ((l = queue_head(in)) && can_start(in, now, &wake)) {
 		queue_remove(in, l);
 		if (start_call(in, l, now) < 0)
 			queue_push(in, l, 1);
@@ -426,10 +458,11 @@ static void dispatch(struct intel *in)
 	arm_sched(in, now);
 }
 
-/* A lookup for a new IP (intel_wait, intel_refresh): started at once when nothing is
- * queued before it and a slot is free, else queued. NULL with *err when refused. */
+/* A lookup for a new IP (intel_wait with waited set, intel_refresh): started at
+ * once when nothing is queued and a slot is free, else queued. NULL with *err when
+ * refused. */
 static struct lookup *lookup_begin(struct intel *in, const struct ipaddr *ip,
-				   uint64_t now, int *err)
+				   uint64_t now, int waited, int *err)
 {
 	struct lookup *l;
 	uint64_t wake;
@@ -439,10 +472,16 @@ static struct lookup *lookup_begin(struct intel *in, const struct ipaddr *ip,
 		*err = -EAGAIN;
 		return NULL;
 	}
-	direct = !in->qhead && can_start(in, now, &wake);
+	direct = !in->nqueued && can_start(in, now, &wake);
 	if (!direct && in->nqueued >= in->queue_max) {
-		*err = -EBUSY;
-		return NULL;
+		/* A query waits for this one: drop the newest lookup nobody waits for. */
+		if (!waited || !(l = in->qidle.tail)) {
+			*err = -EBUSY;
+			return NULL;
+		}
+		queue_remove(in, l);
+		lookup_finish(in, l, 0);
+		in->dropped++;
 	}
 	l = lookup_new(in, ip);
 	if (!l) {
@@ -656,6 +695,7 @@ static void park(struct intel *in, struct lookup *l, struct intel_waiter *w,
 	l->wtail = w;
 	if (in->whead == w)
 		arm_deadline(in, now);
+	queue_reclass(in, l);
 }
 
 int intel_wait(struct intel *in, const struct ipaddr *ip, struct intel_waiter *w,
@@ -675,7 +715,7 @@ int intel_wait(struct intel *in, const struct ipaddr *ip, struct intel_waiter *w
 	l = ipmap_find(&in->map, ip);
 	if (l) {
 		in->coalesced++;
-	} else if (!(l = lookup_begin(in, ip, now, &err))) {
+	} else if (!(l = lookup_begin(in, ip, now, 1, &err))) {
 		in->rejected++;
 		return err;
 	}
@@ -702,7 +742,7 @@ void intel_refresh(void *arg, const struct ipaddr *ip)
 	now = now_ms(in);
 	check_day(in);
 	if (!ipmap_find(&in->map, ip))
-		lookup_begin(in, ip, now, &err);
+		lookup_begin(in, ip, now, 0, &err);
 }
 
 void intel_reconfigure(struct intel *in, const struct config *cfg,
@@ -751,6 +791,7 @@ void intel_get_stats(const struct intel *in, struct intel_stats *st)
 	st->coalesced = in->coalesced;
 	st->timeouts = in->timeouts;
 	st->rejected = in->rejected;
+	st->dropped = in->dropped;
 	st->inflight = in->inflight;
 	st->queued = in->nqueued;
 	if (in->pause != INTEL_OK)
@@ -779,7 +820,7 @@ void intel_close(struct intel *in, void (*done)(void *arg), void *arg)
 		waiter_unlink(in, w);
 		w->cb(w, -ECANCELED);
 	}
-	while ((l = in->qhead)) {
+	while ((l = queue_head(in))) {
 		queue_remove(in, l);
 		ipmap_del(&in->map, l);
 		free(l);

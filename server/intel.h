@@ -98,6 +98,7 @@ struct intel_stats {
 	uint64_t requests;   /* calls started */
 	uint64_t coalesced;  /* waiters that joined a lookup in flight */
 	uint64_t timeouts;   /* waiters answered at the deadline */
+	uint64_t dropped;    /* queued lookups nobody waited for, dropped to make room */
 	uint64_t rejected;   /* intel_wait refusals */
 	unsigned inflight, queued;
 	int paused;          /* 0, or the outcome that paused calls: INTEL_BAD_KEY,

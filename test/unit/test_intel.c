@@ -882,6 +882,62 @@ static void test_queue_full(void)
 	env_close(&e, "queue full");
 }
 
+/* Lookups that queries wait for are called before those nobody waits for; a lookup
+ * changes side when its first waiter comes or its last one times out; a full queue
+ * drops the newest unwaited lookup for a waited one, never the other way round. */
+static void test_priority(void)
+{
+	struct config cfg = mkcfg();
+	struct env e;
+	struct qw qa, qc, qd, qe, qg, qd2;
+	struct ipaddr a = ip4(0x17000001), b = ip4(0x17000002), c = ip4(0x17000003),
+		      d = ip4(0x17000004), ea = ip4(0x17000005), f = ip4(0x17000006),
+		      g = ip4(0x17000007);
+
+	cfg.queue_max = 3;
+	cfg.deadline_ms = 1000;
+	env_init(&e, &cfg, 1, NULL);
+	wait_ip(&e, &a, &qa);
+	refresh_ip(&e, &b);
+	wait_ip(&e, &c, &qc);
+	is_int(e.fk.nfetch, 1, "priority: one call at a time");
+	complete(&e.fk, &a, INTEL_OK, 0, NULL, 0);
+	spin();
+	ok(e.fk.nfetch == 2 && same_ip(&e.fk.log[1], &c),
+	   "priority: the waited-for lookup goes before the earlier refresh");
+
+	wait_ip(&e, &d, &qd);
+	at(&e, 1500);
+	ok(qd.called && qd.status == -ETIMEDOUT, "priority: d's query answered at the deadline");
+	wait_ip(&e, &ea, &qe);
+	is_int(stats(&e).queued, 3, "priority: b, d (nobody waits any more) and e queued");
+	refresh_ip(&e, &f);
+	ok(stats(&e).queued == 3 && stats(&e).dropped == 0,
+	   "priority: a refresh finds the queue full and adds nothing");
+	is_int(wait_ip(&e, &g, &qg), 0, "priority: a query's lookup gets into the full queue");
+	ok(stats(&e).queued == 3 && stats(&e).dropped == 1,
+	   "priority: by dropping one nobody waits for");
+
+	complete(&e.fk, &c, INTEL_OK, 0, NULL, 0);
+	spin();
+	complete(&e.fk, &ea, INTEL_OK, 0, NULL, 0);
+	spin();
+	complete(&e.fk, &g, INTEL_OK, 0, NULL, 0);
+	spin();
+	ok(e.fk.nfetch == 5 && same_ip(&e.fk.log[2], &ea) && same_ip(&e.fk.log[3], &g) &&
+	   same_ip(&e.fk.log[4], &b),
+	   "priority: e and g (waited for, in arrival order), then b; d was the one dropped");
+	ok(qe.called && qe.status == 0 && qg.called && qg.status == 0,
+	   "priority: e's and g's queries answered with the verdict");
+	complete(&e.fk, &b, INTEL_OK, 0, NULL, 0);
+	spin();
+	is_int(wait_ip(&e, &d, &qd2), 0, "priority: the dropped IP is asked again when queried");
+	ok(e.fk.nfetch == 6 && same_ip(&e.fk.log[5], &d), "priority: with a call of its own");
+	complete(&e.fk, &d, INTEL_OK, 0, NULL, 0);
+	spin();
+	env_close(&e, "priority");
+}
+
 static void test_cancel(void)
 {
 	struct config cfg = mkcfg();
@@ -1042,6 +1098,7 @@ int main(void)
 	test_trouble();
 	test_backoff_cap();
 	test_queue_full();
+	test_priority();
 	test_cancel();
 	test_refresh();
 	test_fetch_fails();
