@@ -2,7 +2,8 @@
  *
  * The answer is written straight into the caller's buffer: header, the question
  * copied byte for byte, then records whose owner names are compression pointers into
- * that question (0xC00C for the name, 0xC000|(12+apex_off) for the apex). Every write
+ * that question (0xC00C for the name, 0xC000|(12+apex_off) for the apex), as are the
+ * SOA's MNAME and RNAME where they can be (zone.c's template). Every write
  * is checked against a limit that already leaves room for the OPT record; an answer
  * that does not fit is rewritten as TC=1 (UDP) or SERVFAIL (TCP). */
 #include "dns.h"
@@ -36,7 +37,6 @@ static const struct ipaddr test_clean = {
 /* What was read from the query. */
 struct query {
 	const uint8_t *q;
-	size_t qname_len;   /* wire name, root label included */
 	size_t qend;        /* end of the question section */
 	uint16_t qtype, qclass;
 	int edns;           /* an OPT record was present */
@@ -55,7 +55,7 @@ struct out {
 	int rcode, aa;
 	/* for TXT expansion and the apex pointer */
 	const struct ipaddr *ip;
-	char iptxt[IPADDR_STRLEN];
+	char *iptxt;        /* IPADDR_STRLEN bytes, outside: not zeroed per query */
 	size_t iptxt_len;   /* 0 = not formatted yet */
 	uint16_t apex_ptr;
 	int ent_too;        /* the name is also an IPv6 prefix: never NXDOMAIN */
@@ -172,32 +172,23 @@ static int check_options(const uint8_t *p, size_t len)
 	return 0;
 }
 
-/* The question and the records after it. Returns an rcode (0 = fine). */
-static int parse_query(const uint8_t *q, size_t qlen, struct query *qr)
+/* The question and the records after it; *ql gets the question name's labels (kept
+ * apart from *qr, which is zeroed per query). Returns an rcode (0 = fine). */
+static int parse_query(const uint8_t *q, size_t qlen, struct query *qr,
+		       struct qname_labels *ql)
 {
 	size_t off = HDR_LEN, nrr, i;
 	unsigned an, ns, ar;
 
 	if (get16(q + 4) != 1)
 		return RC_FORMERR;
-	for (;;) {
-		uint8_t l;
-
-		if (off >= qlen)
-			return RC_FORMERR;
-		l = q[off];
-		if (l & 0xc0) /* pointer or extended label type */
-			return RC_FORMERR;
-		off++;
-		if (l == 0)
-			break;
-		off += l;
-		if (off - HDR_LEN > 254) /* 255 with the root label */
-			return RC_FORMERR;
-	}
-	if (off > qlen || qlen - off < 4)
+	/* The only walk over the question name: zoneset_match and qname_parse use the
+	 * label offsets it notes. */
+	if (qname_scan(q + off, qlen - off, ql))
 		return RC_FORMERR;
-	qr->qname_len = off - HDR_LEN;
+	off += ql->len;
+	if (qlen - off < 4)
+		return RC_FORMERR;
 	qr->qtype = get16(q + off);
 	qr->qclass = get16(q + off + 2);
 	off += 4;
@@ -264,14 +255,25 @@ static void rr_a(struct out *o, const uint8_t *a, uint32_t ttl)
 	}
 }
 
-/* The SOA in the answer (ttl = zone ttl) or the authority section (negative TTL). */
+/* The SOA in the answer (ttl = zone ttl) or the authority section (negative TTL),
+ * from the zone's compressed template: its pointers are patched to the apex in the
+ * question or to the RDATA's own MNAME. The SOA is always the first record, right
+ * after the question (at most 271 bytes in), so every pointer reaches. */
 static void rr_soa(struct out *o, const struct zone *z, uint32_t ttl, int authority)
 {
-	uint8_t *p = rr_start(o, o->apex_ptr, T_SOA, ttl, z->soa_rdata_len);
+	uint8_t *p = rr_start(o, o->apex_ptr, T_SOA, ttl, z->soa_tpl_len);
+	uint16_t rdata_ptr;
 
 	if (!p)
 		return;
-	memcpy(p, z->soa_rdata, z->soa_rdata_len);
+	memcpy(p, z->soa_tpl, z->soa_tpl_len);
+	rdata_ptr = (uint16_t)(0xc000 | (p - o->p));
+	for (unsigned i = 0; i < z->soa_nptr; i++) {
+		const struct zone_ptr *zp = &z->soa_ptr[i];
+
+		put16(p + zp->at, (uint16_t)((zp->base == ZONE_PTR_APEX ? o->apex_ptr :
+					      rdata_ptr) + zp->target));
+	}
 	if (authority)
 		o->ns++;
 	else
@@ -490,7 +492,9 @@ void dns_handle(const struct dns_env *env, const uint8_t *q, size_t qlen, uint8_
 		size_t outcap, unsigned flags, struct dns_result *res)
 {
 	struct query qr = { .q = q };
-	struct out o = { .p = out };
+	struct qname_labels ql;
+	char iptxt[IPADDR_STRLEN];
+	struct out o = { .p = out, .iptxt = iptxt };
 	const struct zone *z = NULL;
 	struct ipaddr ip;
 	size_t limit, apex_off;
@@ -504,7 +508,7 @@ void dns_handle(const struct dns_env *env, const uint8_t *q, size_t qlen, uint8_
 		reply_bare(q, out, RC_NOTIMP, res);
 		return;
 	}
-	rc = parse_query(q, qlen, &qr);
+	rc = parse_query(q, qlen, &qr, &ql);
 	if (rc) {
 		reply_bare(q, out, rc, res);
 		return;
@@ -531,12 +535,13 @@ void dns_handle(const struct dns_env *env, const uint8_t *q, size_t qlen, uint8_
 		o.rcode = RC_REFUSED;
 	} else if (qr.qtype == T_AXFR || qr.qtype == T_IXFR) {
 		o.rcode = RC_NOTIMP;
-	} else if (!(z = zoneset_find(env->zones, q + HDR_LEN, qr.qname_len, &apex_off))) {
+	} else if (!(z = zoneset_match(env->zones, q + HDR_LEN, ql.off, ql.n,
+				       &apex_off))) {
 		o.rcode = RC_REFUSED;
 	} else {
 		o.aa = 1;
 		o.apex_ptr = (uint16_t)(0xc000 | (HDR_LEN + apex_off));
-		switch (qname_parse(q + HDR_LEN, qr.qname_len, apex_off, &ip)) {
+		switch (qname_parse_labels(q + HDR_LEN, &ql, ql.n - z->apex_labels, &ip)) {
 		case QNAME_APEX:
 			answer_apex(&o, z, qr.qtype);
 			break;

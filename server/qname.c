@@ -3,6 +3,37 @@
 
 #include <string.h>
 
+/* ::ffff:0:0/96, the prefix of an IPv4 address kept as IPv6. */
+static const uint8_t v4_mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+int qname_scan(const uint8_t *p, size_t avail, struct qname_labels *ql)
+{
+	size_t off = 0;
+	unsigned n = 0;
+
+	/* The root label must start below QNAME_MAX: then off < 255 fits a byte, and
+	 * every other label takes two bytes at least, so n < 128. */
+	if (avail > QNAME_MAX)
+		avail = QNAME_MAX;
+	for (;;) {
+		unsigned l;
+
+		if (off >= avail)
+			return -1;
+		l = p[off];
+		if (l & 0xc0) /* pointer or extended label type */
+			return -1;
+		ql->off[n] = (uint8_t)off;
+		if (l == 0)
+			break;
+		n++;
+		off += 1 + l;
+	}
+	ql->n = n;
+	ql->len = off + 1;
+	return 0;
+}
+
 /* Value of a hex digit, or -1. */
 static int hexval(uint8_t c)
 {
@@ -27,6 +58,43 @@ static int octet(const uint8_t *p, unsigned l)
 		v = v * 10 + (p[i] - '0');
 	}
 	return v <= 255 ? (int)v : -1;
+}
+
+/* The common case on its own: four labels in front of the apex, well formed (the
+ * walk of qname_scan saw them), each an octet. Unsigned arithmetic makes each range
+ * check one compare. Returns 0 when they are anything else. */
+static int parse_v4(const uint8_t *name, const uint8_t *off, struct ipaddr *ip)
+{
+	for (int i = 0; i < 4; i++) {
+		const uint8_t *p = name + off[i];
+		unsigned l = p[0], v = (unsigned)p[1] - '0', d;
+
+		if (v > 9)
+			return 0;
+		if (l > 1) {
+			d = (unsigned)p[2] - '0';
+			if (d > 9 || v == 0 || l > 3) /* a leading zero or too long */
+				return 0;
+			v = v * 10 + d;
+			if (l == 3) {
+				d = (unsigned)p[3] - '0';
+				v = v * 10 + d;
+				if (d > 9 || v > 255)
+					return 0;
+			}
+		}
+		ip->b[15 - i] = (uint8_t)v; /* the first label is the last octet */
+	}
+	memcpy(ip->b, v4_mapped, sizeof(v4_mapped));
+	return 1;
+}
+
+enum qname_kind qname_parse_labels(const uint8_t *name, const struct qname_labels *ql,
+				   unsigned k, struct ipaddr *ip)
+{
+	if (k == 4 && parse_v4(name, ql->off, ip))
+		return QNAME_IP;
+	return qname_parse(name, ql->len, ql->off[k], ip);
 }
 
 enum qname_kind qname_parse(const uint8_t *name, size_t len, size_t apex_off,
@@ -72,18 +140,16 @@ enum qname_kind qname_parse(const uint8_t *name, size_t len, size_t apex_off,
 	}
 	if (off != apex_off)
 		return QNAME_OTHER;
+	if (nibble && n == 32) {
+		memcpy(ip->b, v6, 16);
+		return QNAME_IP;
+	}
 	if (numeric && n == 4) {
-		memset(ip->b, 0, 10);
-		ip->b[10] = 0xff;
-		ip->b[11] = 0xff;
+		memcpy(ip->b, v4_mapped, sizeof(v4_mapped));
 		ip->b[12] = v4[3];
 		ip->b[13] = v4[2];
 		ip->b[14] = v4[1];
 		ip->b[15] = v4[0];
-		return QNAME_IP;
-	}
-	if (nibble && n == 32) {
-		memcpy(ip->b, v6, 16);
 		return QNAME_IP;
 	}
 	if ((numeric && n < 4) || (nibble && n < 32))

@@ -78,6 +78,98 @@ static int rr_rdata(const ldns_rr *rr, uint8_t **buf, size_t *len)
 	return 0;
 }
 
+static inline uint8_t lower(uint8_t c)
+{
+	return c >= 'A' && c <= 'Z' ? c | 0x20 : c;
+}
+
+/* Two byte strings equal with ASCII case folded (length bytes are < 64: no letter). */
+static int eq_fold(const uint8_t *a, const uint8_t *b, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (lower(a[i]) != lower(b[i]))
+			return 0;
+	return 1;
+}
+
+/* Length of the well-formed, uncompressed wire name at p. */
+static size_t name_len(const uint8_t *p)
+{
+	size_t n = 0;
+
+	while (p[n])
+		n += 1 + p[n];
+	return n + 1;
+}
+
+/* The first label boundary j < limit of name (len bytes) where name[j..] equals
+ * sfx (sfx_len bytes), or -1. */
+static long suffix_at(const uint8_t *name, size_t len, size_t limit, const uint8_t *sfx,
+		      size_t sfx_len)
+{
+	for (size_t j = 0; j < limit && name[j]; j += 1 + name[j])
+		if (len - j == sfx_len && eq_fold(name + j, sfx, sfx_len))
+			return (long)j;
+	return -1;
+}
+
+/* Append the wire name nm to the template at t + *len, its longest suffix that the
+ * apex (or the first `prev_lit` bytes of prev, written at the start of the RDATA)
+ * also ends with replaced by a pointer, noted in ptr[*nptr]. Returns how many bytes
+ * of nm were written as labels. */
+static size_t compress_name(const struct zone *z, const uint8_t *nm, const uint8_t *prev,
+			    size_t prev_lit, uint8_t *t, size_t *len, struct zone_ptr *ptr,
+			    unsigned *nptr)
+{
+	size_t nlen = name_len(nm), i;
+
+	/* Longest suffix first; the root alone is not worth a pointer. */
+	for (i = 0; nm[i]; i += 1 + nm[i]) {
+		enum zone_ptr_base base = ZONE_PTR_RDATA;
+		long j = -1;
+
+		if (prev)
+			j = suffix_at(prev, name_len(prev), prev_lit, nm + i, nlen - i);
+		if (j < 0) {
+			base = ZONE_PTR_APEX;
+			j = suffix_at(z->apex, z->apex_len, z->apex_len, nm + i, nlen - i);
+		}
+		if (j < 0)
+			continue;
+		memcpy(t + *len, nm, i);
+		ptr[*nptr] = (struct zone_ptr){ .at = (uint16_t)(*len + i),
+						.target = (uint16_t)j, .base = base };
+		(*nptr)++;
+		t[*len + i] = 0xc0; /* the offset is patched per answer */
+		t[*len + i + 1] = 0;
+		*len += i + 2;
+		return i;
+	}
+	memcpy(t + *len, nm, nlen);
+	*len += nlen;
+	return nlen;
+}
+
+/* The SOA RDATA as answers carry it: MNAME compressed against the apex that the
+ * question holds, RNAME against that or MNAME, the numbers as they are. */
+static int build_soa_tpl(struct zone *z)
+{
+	const uint8_t *mname = z->soa_rdata;
+	const uint8_t *rname = mname + name_len(mname);
+	size_t numbers = z->soa_rdata_len - (size_t)(rname + name_len(rname) - mname);
+	size_t len = 0, lit;
+
+	z->soa_tpl = malloc(z->soa_rdata_len);
+	if (!z->soa_tpl)
+		return -ENOMEM;
+	z->soa_nptr = 0;
+	lit = compress_name(z, mname, NULL, 0, z->soa_tpl, &len, z->soa_ptr, &z->soa_nptr);
+	compress_name(z, rname, mname, lit, z->soa_tpl, &len, z->soa_ptr, &z->soa_nptr);
+	memcpy(z->soa_tpl + len, z->soa_rdata + z->soa_rdata_len - numbers, numbers);
+	z->soa_tpl_len = len + numbers;
+	return 0;
+}
+
 /* "mname rname refresh retry expire minimum" + serial -> SOA RDATA. */
 static int build_soa(const struct build *b, const struct config_zone *cz, ldns_rdf *origin,
 		     uint32_t serial, struct zone *z)
@@ -119,7 +211,7 @@ static int build_soa(const struct build *b, const struct config_zone *cz, ldns_r
 	}
 	r = rr_rdata(rr, &z->soa_rdata, &z->soa_rdata_len);
 	ldns_rr_free(rr);
-	return r;
+	return r ? r : build_soa_tpl(z);
 }
 
 static int build_ns(const struct build *b, const struct config_zone *cz, ldns_rdf *origin,
@@ -244,7 +336,9 @@ static int build_zone(struct build *b, const struct config_zone *cz, uint32_t se
 	ldns_dname2canonical(origin);
 	z->apex_len = ldns_rdf_size(origin);
 	memcpy(z->apex, ldns_rdf_data(origin), z->apex_len);
-	z->apex_labels = ldns_dname_label_count(origin);
+	z->apex_labels = 0;
+	for (size_t i = 0; z->apex[i]; i += 1 + z->apex[i])
+		z->apex_labels++;
 
 	/* Go on after a bad SOA so that the NS and the lists are checked too. */
 	r = build_soa(b, cz, origin, serial, z);
@@ -279,6 +373,7 @@ static void zone_clear(struct zone *z)
 {
 	free(z->name);
 	free(z->soa_rdata);
+	free(z->soa_tpl);
 	free(z->ns_rdata);
 	free(z->ns_len);
 	for (int c = 0; c < VERDICT_NCAT; c++)
@@ -294,6 +389,7 @@ void zoneset_free(struct zoneset *zs)
 	for (size_t i = 0; i < zs->n; i++)
 		zone_clear(&zs->zones[i]);
 	free(zs->zones);
+	free(zs->by_len);
 	free(zs);
 }
 
@@ -336,47 +432,106 @@ int zoneset_build(const struct config *cfg, uint32_t serial, zone_report_fn repo
 				ret = -EINVAL;
 			}
 	}
+	if (!ret && cfg->nzones) {
+		zs->by_len = malloc(cfg->nzones * sizeof(*zs->by_len));
+		if (!zs->by_len)
+			ret = -ENOMEM;
+	}
 	if (ret) {
 		zoneset_free(zs);
 		return ret;
+	}
+	/* Insertion sort, longest apex first; configuration order among equals. */
+	for (size_t i = 0; i < zs->n; i++) {
+		size_t j = i;
+
+		while (j > 0 && zs->by_len[j - 1]->apex_len < zs->zones[i].apex_len) {
+			zs->by_len[j] = zs->by_len[j - 1];
+			j--;
+		}
+		zs->by_len[j] = &zs->zones[i];
 	}
 	*out = zs;
 	return 0;
 }
 
-static inline uint8_t lower(uint8_t c)
+/* ASCII case folding of 8 bytes at once: 0x20 is added to the bytes 'A'..'Z' only.
+ * Within each byte, h + 0x3f has its top bit set when h >= 'A' and h + 0x25 when
+ * h > 'Z'; bytes with the top bit set (not ASCII) are left alone. */
+static inline uint64_t fold8(uint64_t x)
 {
-	return c >= 'A' && c <= 'Z' ? c | 0x20 : c;
+	const uint64_t top = 0x8080808080808080ull;
+	uint64_t h = x & ~top;
+	uint64_t upper = ((h + 0x3f3f3f3f3f3f3f3full) ^ (h + 0x2525252525252525ull)) & ~x & top;
+
+	return x | upper >> 2;
+}
+
+static inline uint64_t load8(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
+
+/* name (any case) equals the lowercase apex, both len bytes. Words from the start,
+ * then one last word that overlaps the previous one. */
+static inline int apex_eq(const uint8_t *name, const uint8_t *apex, size_t len)
+{
+	size_t i;
+
+	if (len < 8)
+		return eq_fold(name, apex, len);
+	for (i = 0; i + 8 < len; i += 8)
+		if (fold8(load8(name + i)) != load8(apex + i))
+			return 0;
+	return fold8(load8(name + len - 8)) == load8(apex + len - 8);
+}
+
+const struct zone *zoneset_match(const struct zoneset *zs, const uint8_t *name,
+				 const uint8_t *label_off, unsigned nlabels, size_t *apex_off)
+{
+	size_t len = (size_t)label_off[nlabels] + 1;
+
+	if (!zs)
+		return NULL;
+	/* A zone of k labels can only start at label nlabels - k: one compare each. */
+	for (size_t i = 0; i < zs->n; i++) {
+		const struct zone *z = zs->by_len[i];
+		size_t off;
+
+		if (z->apex_labels > nlabels)
+			continue;
+		off = label_off[nlabels - z->apex_labels];
+		if (len - off != z->apex_len || !apex_eq(name + off, z->apex, z->apex_len))
+			continue;
+		*apex_off = off;
+		return z;
+	}
+	return NULL;
 }
 
 const struct zone *zoneset_find(const struct zoneset *zs, const uint8_t *name, size_t len,
 				size_t *apex_off)
 {
-	size_t off = 0;
+	uint8_t off[128];
+	size_t o = 0;
+	unsigned n = 0;
 
-	if (!zs || !zs->n)
+	if (!zs || len > 255)
 		return NULL;
-	/* Suffixes from the longest down: the first apex that matches is the longest
-	 * one. Length bytes (< 64) are not letters, so lowering every byte is safe. */
-	while (off < len) {
-		size_t rest = len - off;
-
-		for (size_t i = 0; i < zs->n; i++) {
-			const struct zone *z = &zs->zones[i];
-			size_t k;
-
-			if (z->apex_len != rest)
-				continue;
-			for (k = 0; k < rest && lower(name[off + k]) == z->apex[k]; k++)
-				;
-			if (k == rest) {
-				*apex_off = off;
-				return z;
-			}
-		}
-		if (name[off] == 0 || name[off] > 63)
+	/* The walk of qname_scan, on a name that must end exactly at len. */
+	for (;;) {
+		if (o >= len || (name[o] & 0xc0))
+			return NULL;
+		off[n] = (uint8_t)o;
+		if (!name[o])
 			break;
-		off += 1 + name[off];
+		o += 1 + (size_t)name[o];
+		n++;
 	}
-	return NULL;
+	if (o + 1 != len)
+		return NULL;
+	return zoneset_match(zs, name, off, n, apex_off);
 }

@@ -24,13 +24,30 @@ struct zone_cat {
 	size_t txt_len;
 };
 
+/* A compression pointer in an RDATA template, patched per answer: it points at
+ * `target` bytes after the apex inside the question (ZONE_PTR_APEX) or after the
+ * start of the RDATA itself (ZONE_PTR_RDATA). */
+enum zone_ptr_base { ZONE_PTR_APEX, ZONE_PTR_RDATA };
+
+struct zone_ptr {
+	uint16_t at;             /* offset of the pointer in the template */
+	uint16_t target;
+	enum zone_ptr_base base;
+};
+
 struct zone {
 	char *name;              /* "bl.example.org", lowercase, for logs */
 	uint8_t apex[256];       /* wire form, lowercase */
 	size_t apex_len;
-	unsigned apex_labels;
+	unsigned apex_labels;    /* labels, the root excluded */
 	uint8_t *soa_rdata;      /* mname rname serial refresh retry expire minimum */
 	size_t soa_rdata_len;
+	/* soa_rdata with MNAME and RNAME compressed where they end like the apex (or
+	 * RNAME like MNAME): what answers carry, after the pointers are patched. */
+	uint8_t *soa_tpl;
+	size_t soa_tpl_len;
+	struct zone_ptr soa_ptr[2];
+	unsigned soa_nptr;
 	uint8_t *ns_rdata;       /* the NS names in wire form, one after another */
 	size_t *ns_len;          /* length of each */
 	size_t nns;
@@ -46,6 +63,8 @@ struct zoneset {
 	struct zone *zones;
 	size_t n;
 	uint32_t serial;
+	/* The zones again, the longest apex first: the first match is the longest. */
+	const struct zone **by_len;
 };
 
 /* Problems are reported like config_report_fn (FILE:LINE: message). */
@@ -63,9 +82,16 @@ int zoneset_build(const struct config *cfg, uint32_t serial, zone_report_fn repo
 void zoneset_free(struct zoneset *zs);
 
 /* The zone whose apex is the longest suffix of the wire name `name` (any case, len
- * bytes including the root label), or NULL. *apex_off is the offset of the apex
- * within name. Never allocates. */
+ * bytes including the root label, at most 255), or NULL. *apex_off is the offset of
+ * the apex within name. Never allocates. */
 const struct zone *zoneset_find(const struct zoneset *zs, const uint8_t *name, size_t len,
 				size_t *apex_off);
+
+/* The same for a name already walked: label_off[0..nlabels] are where its labels
+ * start, label_off[nlabels] being its root label (qname_scan's struct qname_labels).
+ * Each zone is tried at the one label that would start its apex, longest apex
+ * first, comparing 8 bytes at a time with ASCII case folded. */
+const struct zone *zoneset_match(const struct zoneset *zs, const uint8_t *name,
+				 const uint8_t *label_off, unsigned nlabels, size_t *apex_off);
 
 #endif

@@ -1077,6 +1077,109 @@ static void test_case(void)
 	ok(out[qend] == 0xc0 && out[qend + 1] == 12 + 12, "SOA pointer past 6 nibble labels");
 }
 
+/* The SOA's MNAME (i = 0) or RNAME (1) of the record in section sec, as text compared
+ * with want without regard to case. */
+static int soa_name(ldns_pkt_section sec, int i, const char *want)
+{
+	ldns_rr_list *l = pkt ? ldns_pkt_get_section_clone(pkt, sec) : NULL;
+	ldns_rr *rr = l ? ldns_rr_list_rr(l, 0) : NULL;
+	ldns_rdf *w = ldns_dname_new_frm_str(want);
+	int r = 0;
+
+	if (rr && w && ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA)
+		r = ldns_dname_compare(ldns_rr_rdf(rr, i), w) == 0;
+	if (!r && rr) {
+		char *t = ldns_rdf2str(ldns_rr_rdf(rr, i));
+
+		diag("SOA name %d: %s, want %s", i, t ? t : "?", want);
+		free(t);
+	}
+	ldns_rdf_deep_free(w);
+	ldns_rr_list_deep_free(l);
+	return r;
+}
+
+/* MNAME and RNAME as compression pointers: 22 bytes less in every negative answer of
+ * this zone, and the names still read back right, whatever the question's case and
+ * wherever its apex starts. */
+static void test_soa_compressed(void)
+{
+	struct config cfg = { .file = "test.conf" };
+	struct config_zone cz;
+	struct zoneset *other = NULL;
+	const struct zoneset *saved = env.zones;
+	size_t rd;
+
+	query("www.bl.example.org", LDNS_RR_TYPE_A);
+	run(0);
+	expect("compressed SOA: NXDOMAIN", LDNS_RCODE_NXDOMAIN, 1, 0, 1, 0);
+	/* header 12, question 20 + 4, SOA owner pointer 2 + 10, RDATA 6 + 13 + 20 */
+	is_int(res.len, 87, "NXDOMAIN answer size with a 3-byte label in front of the apex");
+	rd = qend + 12;
+	ok(memcmp(out + rd, "\003ns1\300", 5) == 0 && out[rd + 5] == 12 + 4 + 3 &&
+	   memcmp(out + rd + 6, "\012hostmaster\300", 12) == 0 && out[rd + 18] == 12 + 4 + 3,
+	   "MNAME and RNAME point at example.org inside the question");
+	ok(soa_name(LDNS_SECTION_AUTHORITY, 0, "ns1.example.org.") &&
+	   soa_name(LDNS_SECTION_AUTHORITY, 1, "hostmaster.example.org."),
+	   "MNAME and RNAME read back");
+	ok(soa_auth(120), "serial and TTL right after the compressed names");
+
+	query("188.106.214.93.bl.example.org", LDNS_RR_TYPE_A);
+	run(DNS_NOWAIT);
+	expect("unknown IP: NXDOMAIN", LDNS_RCODE_NXDOMAIN, 1, 0, 1, 0);
+	is_int(res.len, 12 + 31 + 4 + 12 + 39, "NXDOMAIN answer size, full IPv4 name (was 120)");
+	ok(soa_auth(30), "unknown: SOA with unknown-ttl");
+
+	query("WwW.bL.eXaMpLe.OrG", LDNS_RR_TYPE_TXT);
+	run(0);
+	expect("compressed SOA, 0x20 question", LDNS_RCODE_NXDOMAIN, 1, 0, 1, 0);
+	ok(soa_name(LDNS_SECTION_AUTHORITY, 0, "ns1.example.org.") &&
+	   soa_name(LDNS_SECTION_AUTHORITY, 1, "hostmaster.example.org."),
+	   "0x20: names read back (the question's case)");
+
+	query_o("9.8.7.6.5.4.3.2.1.0.bl.example.org", LDNS_RR_TYPE_A, &edns0);
+	run(0);
+	expect("compressed SOA with EDNS", LDNS_RCODE_NOERROR, 1, 0, 1, 1);
+	ok(soa_name(LDNS_SECTION_AUTHORITY, 1, "hostmaster.example.org."),
+	   "EDNS: RNAME read back, OPT after it");
+
+	query("bl.example.org", LDNS_RR_TYPE_SOA);
+	run(0);
+	expect("apex SOA, compressed", LDNS_RCODE_NOERROR, 1, 1, 0, 0);
+	ok(out[qend + 12 + 4] == 0xc0 && out[qend + 12 + 5] == 12 + 3 &&
+	   soa_name(LDNS_SECTION_ANSWER, 0, "ns1.example.org."), "apex SOA: MNAME");
+	query("bl.example.org", LDNS_RR_TYPE_ANY);
+	run(DNS_TCP);
+	expect("apex ANY over TCP", LDNS_RCODE_NOERROR, 1, 3, 0, 0);
+	ok(soa_name(LDNS_SECTION_ANSWER, 1, "hostmaster.example.org."), "ANY: RNAME");
+
+	/* RNAME pointing into MNAME, which shares nothing with the zone */
+	set_zone(&cz, "bl.example.org");
+	cz.soa = "ns.dns.net. hostmaster.dns.net. 3600 600 604800 300";
+	cfg.zones = &cz;
+	cfg.nzones = 1;
+	if (zoneset_build(&cfg, 2024, NULL, NULL, &other)) {
+		ok(0, "a zone with an unrelated SOA builds");
+		return;
+	}
+	env.zones = other;
+	query("x.bl.example.org", LDNS_RR_TYPE_A);
+	run(0);
+	rd = qend + 12;
+	expect("RNAME into MNAME: NXDOMAIN", LDNS_RCODE_NXDOMAIN, 1, 0, 1, 0);
+	ok(memcmp(out + rd, "\002ns\003dns\003net\000\012hostmaster\300", 24) == 0 &&
+	   out[rd + 24] == rd + 3, "RNAME points at dns.net in MNAME");
+	ok(soa_name(LDNS_SECTION_AUTHORITY, 0, "ns.dns.net.") &&
+	   soa_name(LDNS_SECTION_AUTHORITY, 1, "hostmaster.dns.net."),
+	   "MNAME and RNAME read back");
+	query("X.BL.EXAMPLE.ORG", LDNS_RR_TYPE_SOA);
+	run(DNS_TCP);
+	expect("RNAME into MNAME over TCP: NXDOMAIN", LDNS_RCODE_NXDOMAIN, 1, 0, 1, 0);
+	ok(soa_name(LDNS_SECTION_AUTHORITY, 1, "hostmaster.dns.net."), "TCP: RNAME");
+	env.zones = saved;
+	zoneset_free(other);
+}
+
 /* Random mutations of real queries: every call must stay inside its buffers (ASan) and
  * produce a reply that ldns can read, or nothing. */
 static void test_mutations(void)
@@ -1201,6 +1304,7 @@ int main(void)
 	test_edns();
 	test_truncation();
 	test_case();
+	test_soa_compressed();
 	test_mutations();
 	bench();
 	if (pkt)

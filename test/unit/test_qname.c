@@ -29,12 +29,30 @@ static size_t wire(const char *prefix, uint8_t *buf, size_t *apex_off)
 	return n + sizeof(apex);
 }
 
+/* Names on which qname_parse_labels (after qname_scan) disagreed with qname_parse,
+ * and how many were compared: every name below goes through both. */
+static int label_mismatch, label_compared;
+
 static enum qname_kind kind(const char *prefix, struct ipaddr *ip)
 {
 	uint8_t buf[512];
 	size_t off, len = wire(prefix, buf, &off);
+	enum qname_kind k = qname_parse(buf, len, off, ip);
+	struct qname_labels ql;
+	struct ipaddr ip2;
 
-	return qname_parse(buf, len, off, ip);
+	if (qname_scan(buf, len, &ql) == 0 && ql.len == len) {
+		/* the apex has 3 labels */
+		enum qname_kind k2 = qname_parse_labels(buf, &ql, ql.n - 3, &ip2);
+
+		label_compared++;
+		if (k2 != k || (k == QNAME_IP && memcmp(ip, &ip2, sizeof(ip2)) != 0)) {
+			label_mismatch++;
+			diag("qname_parse_labels on \"%.60s\": kind %d, qname_parse %d", prefix,
+			     k2, k);
+		}
+	}
+	return k;
 }
 
 static void is_ip(const char *prefix, const char *want)
@@ -63,6 +81,95 @@ static void is_kind(const char *prefix, enum qname_kind want, const char *why)
 	is_int(kind(prefix, &ip), want, why);
 }
 
+static void test_scan(void)
+{
+	static const uint8_t www[] = "\003www\002bl\007example\003org";
+	uint8_t buf[300];
+	struct qname_labels ql;
+	size_t n;
+
+	ok(qname_scan(www, sizeof(www), &ql) == 0 && ql.len == sizeof(www) && ql.n == 4 &&
+	   ql.off[0] == 0 && ql.off[1] == 4 && ql.off[2] == 7 && ql.off[3] == 15 &&
+	   ql.off[4] == 19, "scan: length, label count and offsets, root included");
+	ok(qname_scan(www, sizeof(www) + 10, &ql) == 0 && ql.len == sizeof(www),
+	   "scan: stops at the root label, bytes after it are not its business");
+	ok(qname_scan((const uint8_t *)"", 1, &ql) == 0 && ql.len == 1 && ql.n == 0 &&
+	   ql.off[0] == 0, "scan: the root");
+	ok(qname_scan(www, sizeof(www) - 1, &ql) == -1, "scan: truncated before the root");
+	ok(qname_scan(www, 0, &ql) == -1, "scan: nothing to read");
+	ok(qname_scan((const uint8_t *)"\003www\300\014", 6, &ql) == -1,
+	   "scan: a compression pointer");
+	ok(qname_scan((const uint8_t *)"\003www\100", 6, &ql) == -1,
+	   "scan: an extended label type");
+	/* 127 one-byte labels and the root: 255 bytes, the longest name */
+	for (n = 0; n < 254; n += 2) {
+		buf[n] = 1;
+		buf[n + 1] = 'a';
+	}
+	buf[254] = 0;
+	ok(qname_scan(buf, sizeof(buf), &ql) == 0 && ql.len == 255 && ql.n == 127 &&
+	   ql.off[126] == 252 && ql.off[127] == 254, "scan: 255 bytes, 127 labels");
+	/* one more byte: 256 */
+	buf[0] = 2;
+	memmove(buf + 2, buf + 1, 254);
+	buf[1] = 'a';
+	ok(qname_scan(buf, sizeof(buf), &ql) == -1, "scan: 256 bytes is too long");
+	/* 63-byte labels: fine; 4 of them with the root are 257 bytes */
+	for (n = 0; n < 4 * 64; n += 64) {
+		buf[n] = 63;
+		memset(buf + n + 1, 'x', 63);
+	}
+	buf[3 * 64] = 0;
+	ok(qname_scan(buf, sizeof(buf), &ql) == 0 && ql.len == 193 && ql.n == 3,
+	   "scan: 63-byte labels");
+	buf[3 * 64] = 61;
+	buf[3 * 64 + 62] = 0;
+	ok(qname_scan(buf, sizeof(buf), &ql) == 0 && ql.len == 255 && ql.n == 4,
+	   "scan: 3 labels of 63, one of 61 and the root: 255 bytes");
+	buf[3 * 64] = 62;
+	buf[3 * 64 + 63] = 0;
+	ok(qname_scan(buf, sizeof(buf), &ql) == -1, "scan: ... of 62: 256 bytes");
+	buf[3 * 64] = 63;
+	buf[4 * 64] = 0;
+	ok(qname_scan(buf, sizeof(buf), &ql) == -1, "scan: 4 x 63 + root = 257 bytes");
+}
+
+/* qname_parse_labels with k other than the count of labels in front of an apex of
+ * 3 labels, and on the IPv4 fast path's own edges. */
+static void test_labels(void)
+{
+	static const uint8_t v4[] = "\00293\003106\003214\003188\002bl\007example\003org";
+	static const uint8_t only[] = "\002bl\007example\003org";
+	struct qname_labels ql;
+	struct ipaddr ip, want;
+
+	ipaddr_parse(&want, "188.214.106.93");
+	ok(qname_scan(v4, sizeof(v4), &ql) == 0 &&
+	   qname_parse_labels(v4, &ql, 4, &ip) == QNAME_IP &&
+	   memcmp(&ip, &want, sizeof(ip)) == 0, "labels: four octets");
+	ok(qname_parse_labels(v4, &ql, 0, &ip) == QNAME_APEX,
+	   "labels: k = 0, the name is the apex");
+	ok(qname_parse_labels(v4, &ql, 3, &ip) == QNAME_ENT,
+	   "labels: three octets in front of a 4-label apex: ENT");
+	ok(qname_scan(only, sizeof(only), &ql) == 0 &&
+	   qname_parse_labels(only, &ql, 0, &ip) == QNAME_APEX, "labels: the apex itself");
+	is_kind("1.2.3.0400", QNAME_OTHER, "a 4-digit label among octets");
+	is_kind("1.2.3.2a", QNAME_OTHER, "2a: a second byte that is no digit");
+	is_kind("1.2.3.25a", QNAME_OTHER, "25a: a third byte that is no digit");
+	is_kind("1.2.3.2:5", QNAME_OTHER, "':' is the byte after '9'");
+	is_kind("1.2.3./", QNAME_OTHER, "'/' is the byte before '0'");
+	is_ip("9.0.0.1", "1.0.0.9");
+	is_ip("99.10.100.199", "199.100.10.99");
+	is_ip("250.251.252.253", "253.252.251.250");
+	is_kind("260.1.1.1", QNAME_OTHER, "260");
+	is_kind("300.1.1.1", QNAME_OTHER, "300: a first digit of 3");
+	is_kind("1.1.1.999", QNAME_OTHER, "999");
+	is_kind("1.1.1.00", QNAME_OTHER, "00");
+	is_kind("a.b.c.d", QNAME_ENT, "four nibbles: an IPv6 prefix, not an IPv4 address");
+	is_kind("1.b.c.d", QNAME_ENT, "a digit and three letters: nibbles");
+	is_kind("12.b.c.d", QNAME_OTHER, "an octet and nibbles");
+}
+
 /* n nibble labels "0.1.2..." (hex digits cycling) */
 static void nibbles(char *buf, int n, int upper)
 {
@@ -82,6 +189,9 @@ int main(void)
 {
 	char buf[256];
 	struct ipaddr ip;
+
+	test_scan();
+	test_labels();
 
 	/* the apex itself */
 	is_kind("", QNAME_APEX, "apex");
@@ -153,5 +263,7 @@ int main(void)
 		ok(qname_parse(ptr, sizeof(ptr), 2, &ip) == QNAME_OTHER, "bad label type");
 		ok(qname_parse(ptr, 2, 2, &ip) == QNAME_OTHER, "apex offset at the end");
 	}
+	ok(label_compared > 50 && label_mismatch == 0,
+	   "qname_parse_labels agrees with qname_parse (%d names)", label_compared);
 	return done_testing();
 }

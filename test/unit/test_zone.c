@@ -345,6 +345,222 @@ static void test_find(void)
 	zoneset_free(NULL);
 }
 
+/* zoneset_match, through zoneset_find: case folding 8 bytes at a time (apexes
+ * shorter than 8 bytes, exactly 8, 16, and 22 with an overlapping last word), bytes
+ * that only a careless fold would take for letters, zones with a common suffix,
+ * names a byte longer or shorter than a zone. */
+static void test_match(void)
+{
+	static char *names[] = { "example.org", "bl.example.org", "abcdefgh.example.org",
+				 "a.b", "ab.def", "q`{z.test" };
+	enum { EX, BL, LONG, AB, DEF, ODD, NZONES };
+	struct config cfg = { .file = "test.conf" };
+	struct config_zone cz[NZONES];
+	struct zoneset *zs = NULL;
+	const struct zone *z;
+	uint8_t buf[300];
+	size_t len, off;
+	int r;
+
+	for (int i = 0; i < NZONES; i++)
+		zone_init(&cz[i], names[i], "ns1. host. 3600 600 604800 300", ns_two);
+	cfg.zones = cz;
+	cfg.nzones = NZONES;
+	r = zoneset_build(&cfg, 1, NULL, NULL, &zs);
+	is_int(r, 0, "match: zones build");
+	if (r)
+		return;
+	ok(zs->zones[EX].apex_len == 13 && zs->zones[BL].apex_len == 16 &&
+	   zs->zones[LONG].apex_len == 22 && zs->zones[AB].apex_len == 5 &&
+	   zs->zones[DEF].apex_len == 8 && zs->zones[ODD].apex_len == 11,
+	   "match: apex lengths as the cases below need them");
+	ok(zs->zones[EX].apex_labels == 2 && zs->zones[BL].apex_labels == 3 &&
+	   zs->zones[AB].apex_labels == 2, "match: label counts, root excluded");
+	ok(zs->by_len && zs->by_len[0] == &zs->zones[LONG] && zs->by_len[1] == &zs->zones[BL] &&
+	   zs->by_len[2] == &zs->zones[EX] && zs->by_len[5] == &zs->zones[AB],
+	   "match: zones by apex length, longest first");
+#define FIND(text) (wire_name(text, buf, &len), off = 999, zoneset_find(zs, buf, len, &off))
+#define IS(text, zi, o, why) do { z = FIND(text); \
+	ok(z == &zs->zones[zi] && off == (o), "match: %s (%s)", text, why); } while (0)
+	IS("4.3.2.1.bl.example.org", BL, 8, "the longer of two zones");
+	IS("4.3.2.1.BL.EXAMPLE.ORG", BL, 8, "upper case");
+	IS("4.3.2.1.bL.eXaMpLe.OrG", BL, 8, "0x20 mixed case");
+	IS("4.3.2.1.Bl.example.orG", BL, 8, "first and last letters");
+	IS("bl.example.org", BL, 0, "the apex");
+	IS("xbl.example.org", EX, 4, "a label one byte longer than the zone's");
+	IS("b.example.org", EX, 2, "a label one byte shorter than the zone's");
+	IS("l.example.org", EX, 2, "the zone's label cut at the front");
+	IS("www.Example.Org", EX, 4, "the parent zone");
+	ok(FIND("bl.example.or") == NULL, "match: one byte shorter at the end");
+	ok(FIND("bl.example.orgg") == NULL, "match: one byte longer at the end");
+	ok(FIND("xample.org") == NULL && FIND("eexample.org") == NULL,
+	   "match: names one byte shorter or longer than the shortest apex");
+	IS("1.abcdefgh.example.org", LONG, 2, "22 bytes: words and an overlapping last one");
+	IS("1.ABCDEFGH.EXAMPLE.ORG", LONG, 2, "22 bytes, upper case");
+	IS("1.abcdefgi.example.org", EX, 11, "a difference in the overlapping word");
+	IS("1.bbcdefgh.example.org", EX, 11, "a difference in the first word");
+	IS("1.a.b", AB, 2, "5 bytes, byte by byte");
+	IS("1.A.B", AB, 2, "5 bytes, upper case");
+	ok(FIND("1.a.c") == NULL, "match: 5 bytes, a difference");
+	IS("x.AB.DEF", DEF, 2, "exactly 8 bytes");
+	ok(FIND("ab.deg") == NULL && FIND("ab.de") == NULL, "match: 8 bytes, differences");
+	IS("9.q`{z.test", ODD, 2, "'`' and '{' match themselves");
+	IS("9.Q`{Z.TEST", ODD, 2, "letters around them fold");
+	ok(FIND("9.q@[z.test") == NULL, "match: '@' and '[' are not '`' and '{' upper-cased");
+	{
+		/* 0xc1 is 'A' with the top bit set: not a letter */
+		static const uint8_t hi[] = "\0011\010\301bcdefgh\007example\003org";
+		static const uint8_t lo[] = "\0011\010\141bcdefgh\007example\003org";
+
+		off = 999;
+		ok(zoneset_find(zs, hi, sizeof(hi), &off) == &zs->zones[EX] && off == 11,
+		   "match: 0xc1 is not 'a'");
+		ok(zoneset_find(zs, lo, sizeof(lo), &off) == &zs->zones[LONG] && off == 2,
+		   "match: the same name with 'a'");
+	}
+	{
+		/* the apex's bytes at the tail, but not at a label boundary: the first
+		 * label is the 3 bytes "\002bl" */
+		static const uint8_t inside[] = "\003\002bl\007example\003org";
+		static const uint8_t loff[] = { 0, 4, 12, 16 };
+
+		off = 999;
+		ok(zoneset_find(zs, inside, sizeof(inside), &off) == &zs->zones[EX] && off == 4,
+		   "match: an apex's bytes inside a label do not count");
+		off = 999;
+		ok(zoneset_match(zs, inside, loff, 3, &off) == &zs->zones[EX] && off == 4,
+		   "match: the same with the offsets given");
+	}
+	{
+		/* zoneset_match reads the offsets it is given, nothing else */
+		static const uint8_t www[] = "\003www\002Bl\007example\003org";
+		static const uint8_t loff[] = { 0, 4, 7, 15, 19 };
+
+		off = 999;
+		ok(zoneset_match(zs, www, loff, 4, &off) == &zs->zones[BL] && off == 4,
+		   "match: from label offsets");
+		ok(zoneset_match(NULL, www, loff, 4, &off) == NULL, "match: no zoneset");
+		ok(zoneset_match(zs, www, loff + 4, 0, &off) == NULL, "match: the root");
+	}
+	{
+		static const uint8_t longname[256] = { 1, 'a' };
+
+		ok(zoneset_find(zs, longname, sizeof(longname), &off) == NULL,
+		   "match: more than 255 bytes");
+	}
+	zoneset_free(zs);
+
+	/* a root zone takes what no other zone does */
+	zone_init(&cz[0], "", "ns1.example. host.example. 3600 600 604800 300", ns_two);
+	zone_init(&cz[1], "bl.example.org", "ns1. host. 3600 600 604800 300", ns_two);
+	cfg.nzones = 2;
+	r = zoneset_build(&cfg, 1, NULL, NULL, &zs);
+	is_int(r, 0, "match: a root zone builds");
+	if (r)
+		return;
+	IS("1.bl.example.org", 1, 2, "another zone before the root");
+	IS("www.example.com", 0, 16, "the root zone");
+	IS("", 0, 0, "the root itself");
+#undef IS
+#undef FIND
+	zoneset_free(zs);
+}
+
+/* One zone; NULL when it does not build. */
+static struct zoneset *one_zone(char *name, char *soa)
+{
+	struct config cfg = { .file = "test.conf" };
+	static struct config_zone cz;
+	struct zoneset *zs = NULL;
+
+	zone_init(&cz, name, soa, ns_two);
+	cfg.zones = &cz;
+	cfg.nzones = 1;
+	return zoneset_build(&cfg, 0x01020304, NULL, NULL, &zs) == 0 ? zs : NULL;
+}
+
+#define NUMBERS "\001\002\003\004\000\000\016\020\000\000\002\130\000\011\072\200" \
+		"\000\000\001\054"
+
+/* The SOA template: names compressed against the apex or MNAME, pointers noted. */
+static void test_soa_tpl(void)
+{
+	static const struct {
+		char *zone, *soa;
+		const char *tpl;
+		size_t tpl_len;
+		unsigned nptr;
+		struct zone_ptr ptr[2];
+		const char *why;
+	} cases[] = {
+		{ "bl.example.org", "ns1.example.org. hostmaster.example.org.",
+		  "\003ns1\300\000\012hostmaster\300\000" NUMBERS, 39, 2,
+		  { { 4, 3, ZONE_PTR_APEX }, { 17, 3, ZONE_PTR_APEX } },
+		  "both names end like the apex's parent" },
+		{ "bl.example.org", "ns1 hostmaster",
+		  "\003ns1\300\000\012hostmaster\300\000" NUMBERS, 39, 2,
+		  { { 4, 0, ZONE_PTR_APEX }, { 17, 0, ZONE_PTR_APEX } },
+		  "names under the zone: pointers to the apex itself" },
+		{ "bl.example.org", "NS1.EXAMPLE.ORG. host.Example.Org.",
+		  "\003NS1\300\000\004host\300\000" NUMBERS, 33, 2,
+		  { { 4, 3, ZONE_PTR_APEX }, { 11, 3, ZONE_PTR_APEX } },
+		  "any case" },
+		{ "bl.example.org", "ns.dns.net. hostmaster.dns.net.",
+		  "\002ns\003dns\003net\000\012hostmaster\300\000" NUMBERS, 45, 1,
+		  { { 23, 3, ZONE_PTR_RDATA } }, "RNAME ends like MNAME" },
+		{ "bl.example.org", "ns.dns.net. ns.dns.net.",
+		  "\002ns\003dns\003net\000\300\000" NUMBERS, 34, 1,
+		  { { 12, 0, ZONE_PTR_RDATA } }, "RNAME is MNAME" },
+		{ "bl.example.org", "bl.example.org. bl.example.org.",
+		  "\300\000\300\000" NUMBERS, 24, 2,
+		  { { 0, 0, ZONE_PTR_APEX }, { 2, 0, ZONE_PTR_APEX } },
+		  "both names are the apex (not a pointer to a pointer)" },
+		{ "bl.example.org", "ns1.org. h.dns.net.",
+		  "\003ns1\300\000\001h\003dns\003net\000" NUMBERS, 37, 1,
+		  { { 4, 11, ZONE_PTR_APEX } }, "only the last label in common" },
+		{ "bl.example.org", "a.test. b.other.",
+		  "\001a\004test\000\001b\005other\000" NUMBERS, 37, 0, { { 0 } },
+		  "nothing in common: as it is" },
+		{ "", "ns.example. host.example.",
+		  "\002ns\007example\000\004host\300\000" NUMBERS, 39, 1,
+		  { { 17, 3, ZONE_PTR_RDATA } }, "the root zone: the root alone is no suffix" },
+	};
+	char soa[200];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct zoneset *zs;
+		const struct zone *z;
+		int good;
+
+		snprintf(soa, sizeof(soa), "%s 3600 600 604800 300", cases[i].soa);
+		zs = one_zone(cases[i].zone, soa);
+		if (!zs) {
+			ok(0, "soa template: %s: builds", cases[i].why);
+			continue;
+		}
+		z = &zs->zones[0];
+		good = z->soa_tpl_len == cases[i].tpl_len &&
+		       memcmp(z->soa_tpl, cases[i].tpl, cases[i].tpl_len) == 0 &&
+		       z->soa_nptr == cases[i].nptr;
+		for (unsigned k = 0; good && k < z->soa_nptr; k++)
+			good = z->soa_ptr[k].at == cases[i].ptr[k].at &&
+			       z->soa_ptr[k].target == cases[i].ptr[k].target &&
+			       z->soa_ptr[k].base == cases[i].ptr[k].base;
+		if (!ok(good, "soa template: %s", cases[i].why)) {
+			diag("len %zu nptr %u", z->soa_tpl_len, z->soa_nptr);
+			for (unsigned k = 0; k < z->soa_nptr; k++)
+				diag("ptr at %u target %u base %d", z->soa_ptr[k].at,
+				     z->soa_ptr[k].target, z->soa_ptr[k].base);
+		}
+		/* the numbers at the end, the uncompressed RDATA kept */
+		ok(z->soa_rdata_len >= 20 && z->soa_tpl_len >= 20 &&
+		   memcmp(z->soa_tpl + z->soa_tpl_len - 20,
+			  z->soa_rdata + z->soa_rdata_len - 20, 20) == 0,
+		   "soa template: %s: serial and timers", cases[i].why);
+		zoneset_free(zs);
+	}
+}
+
 int main(void)
 {
 	test_soa_ns();
@@ -352,5 +568,7 @@ int main(void)
 	test_bad();
 	test_lists();
 	test_find();
+	test_match();
+	test_soa_tpl();
 	return done_testing();
 }
