@@ -60,7 +60,13 @@ def cpu_ticks(pids):
 def cpu_ns(pids):
     """Nanoseconds these processes ran, all threads, from /proc/PID/task/*/schedstat
     (exact; the user/system split of /proc/PID/stat is sampled by the timer tick)."""
-    total = 0
+    return sum(task_ns(pids).values())
+
+
+def task_ns(pids):
+    """{tid: nanoseconds run} for every thread of these processes: how the CPU time
+    spread over a server's threads (threatbld's loops, NSD's server processes)."""
+    out = {}
     for p in pids:
         try:
             tasks = os.listdir("/proc/%d/task" % p)
@@ -69,10 +75,10 @@ def cpu_ns(pids):
         for t in tasks:
             try:
                 with open("/proc/%d/task/%s/schedstat" % (p, t)) as f:
-                    total += int(f.read().split()[0])
+                    out[int(t)] = int(f.read().split()[0])
             except (OSError, ValueError, IndexError):
                 pass
-    return total
+    return out
 
 
 def busy_ticks():
@@ -148,7 +154,8 @@ def free_port():
 # --- the servers --------------------------------------------------------------------
 
 class Server:
-    """One DNS server under test, started pinned to `cpu`, on its own port."""
+    """One DNS server under test, started pinned to `cpu` (a CPU or a taskset list
+    such as "0-1"; None: inherit this process's affinity), on its own port."""
 
     name = "?"
     kind = "?"
@@ -245,18 +252,25 @@ class Nsd(Server):
     kind = "nsd"
     name = "nsd"
 
-    def __init__(self, workdir, zone, cpu, data):
+    def __init__(self, workdir, zone, cpu, data, server_count=1, name=None):
         super().__init__(workdir, zone, cpu)
         self.data = data
+        self.server_count = server_count
+        if name:
+            self.name = name
 
     def command(self):
-        d = os.path.join(self.workdir, "nsd")
+        d = os.path.join(self.workdir, self.name)
         os.makedirs(d, exist_ok=True)
         with open(os.path.join(HERE, "nsd.conf.in")) as f:
             text = f.read()
         conf = os.path.join(d, "nsd.conf")
+        # Several server processes get a socket each (SO_REUSEPORT), as threatbld's
+        # loops do; with one the option changes nothing.
         for k, v in (("port", self.port), ("dir", d), ("zone", self.zone),
-                     ("zonefile", os.path.join(self.data, "nsd.zone"))):
+                     ("zonefile", os.path.join(self.data, "nsd.zone")),
+                     ("server_count", self.server_count),
+                     ("reuseport", "yes" if self.server_count > 1 else "no")):
             text = text.replace("{%s}" % k, str(v))
         with open(conf, "w") as f:
             f.write(text)
@@ -268,8 +282,9 @@ class Threatbld(Server):
 
     def __init__(self, workdir, zone, cpu, binary, name, database, static=None,
                  provider="none", url="http://127.0.0.1:9", api_key=None,
-                 lookup_reserved="no", log_level="info"):
+                 lookup_reserved="no", log_level="info", threads=1):
         super().__init__(workdir, zone, cpu)
+        self.threads = threads
         self.binary = binary
         self.name = name
         self.database = database
@@ -286,7 +301,7 @@ class Threatbld(Server):
         fields = {
             "port": self.port, "database": self.database, "log_level": self.log_level,
             "provider": self.provider, "url": self.url, "zone": self.zone,
-            "lookup_reserved": self.lookup_reserved,
+            "lookup_reserved": self.lookup_reserved, "threads": self.threads,
             "static": "static = %s" % self.static if self.static else "",
         }
         for k, v in fields.items():
@@ -296,19 +311,35 @@ class Threatbld(Server):
             f.write(text)
         return [self.binary, "-f", "-c", conf]
 
-    def udp_stats(self):
-        """The counters threatbld logs when it stops (udp.c), or None."""
+    UDP_STATS = re.compile(r"udp (\S+?)(?: \(thread (\d+)\))?: (\d+) queries, (\d+)"
+                           r" answers, (\d+) dropped; (\d+) wakeups, (\d+) batches,"
+                           r" (\d+) empty reads")
+    UDP_FIELDS = ("queries", "answers", "dropped", "wakeups", "batches", "empty")
+
+    def udp_loops(self):
+        """The counters threatbld logs when it stops (udp.c), one dict per UDP listener
+        and loop: "addr", "thread" (1 for the main loop, 2.. for the workers of
+        `threads`) and the counters. Empty when the log has none."""
+        out = []
         try:
             with open(self.logpath) as f:
                 for line in f:
-                    m = re.search(r"udp \S+: (\d+) queries, (\d+) answers, (\d+) dropped;"
-                                  r" (\d+) wakeups, (\d+) batches, (\d+) empty reads", line)
+                    m = self.UDP_STATS.search(line)
                     if m:
-                        return dict(zip(("queries", "answers", "dropped", "wakeups",
-                                         "batches", "empty"), map(int, m.groups())))
+                        d = dict(zip(self.UDP_FIELDS, map(int, m.groups()[2:])))
+                        d["addr"] = m.group(1)
+                        d["thread"] = int(m.group(2) or 1)
+                        out.append(d)
         except OSError:
             pass
-        return None
+        return out
+
+    def udp_stats(self):
+        """The counters of every UDP listener and loop added up, or None."""
+        loops = self.udp_loops()
+        if not loops:
+            return None
+        return {k: sum(d[k] for d in loops) for k in self.UDP_FIELDS}
 
     def env(self):
         e = dict(os.environ)
@@ -381,15 +412,19 @@ def parse_dnsperf(path):
 
 
 def dnsperf(port, qfile, seconds, outpath, cpu=None, qps=None, outstanding=100,
-            verbose=True, maxruns=None):
+            verbose=True, maxruns=None, clients=None):
     """Run dnsperf once against 127.0.0.1:port. Returns parse_dnsperf()'s dict plus
-    dnsperf's own CPU seconds ("client_cpu")."""
+    dnsperf's own CPU seconds ("client_cpu"). clients: its number of sockets (-c),
+    each with its own source port, so that SO_REUSEPORT spreads them over a server's
+    sockets."""
     cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", qfile,
            "-l", str(seconds), "-q", str(outstanding), "-t", "2"]
     if qps:
         cmd += ["-Q", str(int(qps))]
     if maxruns:
         cmd += ["-n", str(maxruns)]
+    if clients:
+        cmd += ["-c", str(clients)]
     if verbose:
         cmd.append("-v")
     if cpu is not None:
@@ -409,17 +444,23 @@ def dnsperf(port, qfile, seconds, outpath, cpu=None, qps=None, outstanding=100,
 
 
 def measured_run(server, qfile, seconds, outpath, client_cpu=None, qps=None,
-                 verbose=True):
+                 verbose=True, clients=None):
     """dnsperf against one server, with the server's CPU time and the machine's other
-    load over the same interval."""
+    load over the same interval; "threads_busy": each server thread's share of a CPU
+    over the run, busiest first."""
     u0, s0, ns0 = server.cpu_now()
+    tasks0 = task_ns(server.pids())
     b0 = busy_ticks()
     t0 = time.monotonic()
     r = dnsperf(server.port, qfile, seconds, outpath, cpu=client_cpu, qps=qps,
-                verbose=verbose)
+                verbose=verbose, clients=clients)
     wall = time.monotonic() - t0
     u1, s1, ns1 = server.cpu_now()
+    tasks1 = task_ns(server.pids())
     b1 = busy_ticks()
+    r["wall"] = wall
+    r["threads_busy"] = sorted(((ns - tasks0.get(t, 0)) / 1e9 / wall
+                                for t, ns in tasks1.items()), reverse=True) if wall else []
     n = max(r["completed"], 1)
     # The exact CPU time, split by the ticks' user/system shares.
     r["server_cpu"] = (ns1 - ns0) / 1e9
