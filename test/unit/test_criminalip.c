@@ -1,5 +1,6 @@
 /* test_criminalip.c - criminalip.c (parse, classify, facts JSON, URL) on fixtures and
- * hand-made documents, then http.c and the backend against test/fake_criminalip.py. */
+ * hand-made documents, then http.c and the backend against test/fake_criminalip.py, and
+ * answers judged on the thread pool against the synchronous parse. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -990,6 +991,529 @@ static void test_backend(const struct fake *fk, uv_loop_t *loop)
 	is_int(closed, 1, "second backend closed");
 }
 
+/* ---- answers judged on the thread pool ---- */
+
+/* A server for bodies the fake cannot send (exact bytes, raw non-UTF-8): a child that
+ * answers every request with the bytes of a file the test rewrites between fetches. */
+struct canned {
+	pid_t pid;
+	char path[64];
+	char base[64];
+};
+
+static void canned_serve(int lfd, const char *path)
+{
+	static char buf[1 << 17];
+
+	for (;;) {
+		size_t got = 0;
+		ssize_t n;
+		FILE *f;
+		int fd = accept(lfd, NULL, NULL);
+
+		if (fd < 0)
+			continue;
+		/* The request, up to its blank line (curl sends no body). */
+		while (got < 8192 && (n = read(fd, buf + got, 8192 - got)) > 0) {
+			got += (size_t)n;
+			buf[got] = '\0';
+			if (strstr(buf, "\r\n\r\n"))
+				break;
+		}
+		f = fopen(path, "rb");
+		while (f && (got = fread(buf, 1, sizeof(buf), f)) > 0)
+			if (send(fd, buf, got, MSG_NOSIGNAL) < 0)
+				break;
+		if (f)
+			fclose(f);
+		close(fd);
+	}
+}
+
+static int canned_start(struct canned *cs)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	int fd, tmp;
+
+	snprintf(cs->path, sizeof(cs->path), "/tmp/test_criminalip.XXXXXX");
+	tmp = mkstemp(cs->path);
+	if (tmp < 0)
+		return -errno;
+	close(tmp);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 64) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) < 0)
+		goto fail;
+	snprintf(cs->base, sizeof(cs->base), "http://127.0.0.1:%u", ntohs(sa.sin_port));
+	cs->pid = fork();
+	if (cs->pid < 0)
+		goto fail;
+	if (cs->pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		canned_serve(fd, cs->path);
+		_exit(0);
+	}
+	close(fd);
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(cs->path);
+	return -EIO;
+}
+
+static void canned_stop(struct canned *cs)
+{
+	kill(cs->pid, SIGTERM);
+	waitpid(cs->pid, NULL, 0);
+	unlink(cs->path);
+}
+
+/* The next answer: HTTP status and body (len bytes, any bytes). */
+static int canned_set(const struct canned *cs, long status, const char *body, size_t len)
+{
+	char tmp[80];
+	FILE *f;
+	int ok_ = 1;
+
+	snprintf(tmp, sizeof(tmp), "%s.new", cs->path);
+	f = fopen(tmp, "wb");
+	if (!f)
+		return -errno;
+	fprintf(f, "HTTP/1.1 %ld X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+		"Connection: close\r\n\r\n", status, len);
+	ok_ = fwrite(body, 1, len, f) == len;
+	if (fclose(f) != 0 || !ok_ || rename(tmp, cs->path) < 0)
+		return -EIO;
+	return 0;
+}
+
+/* What the backend must report for an answer: the synchronous parse of the same bytes,
+ * with the backend's two rules on top (IPv6 refusals, the key kept out of details). */
+static void expect(long status, const char *body, size_t len, int v6, struct bres *e)
+{
+	struct cip_facts f;
+	char detail[160];
+	int refused = 0, n;
+
+	memset(e, 0, sizeof(*e));
+	e->done = 1;
+	e->outcome = criminalip_judge(status, body, len, &f, detail, sizeof(detail), &refused);
+	if (v6 && refused)
+		e->outcome = INTEL_INVALID_IP;
+	if (e->outcome == INTEL_OK) {
+		e->mask = criminalip_classify(&f);
+		n = criminalip_facts_json(&f, e->facts, sizeof(e->facts));
+		e->has_facts = n >= 0;
+		if (n < 0)
+			e->facts[0] = '\0';
+	}
+	snprintf(e->detail, sizeof(e->detail), "%s", strstr(detail, KEY) ? "(detail withheld)"
+		 : detail);
+}
+
+static int same(const struct bres *a, const struct bres *b)
+{
+	return a->done == b->done && a->outcome == b->outcome && a->mask == b->mask &&
+	       a->has_facts == b->has_facts && strcmp(a->facts, b->facts) == 0 &&
+	       strcmp(a->detail, b->detail) == 0;
+}
+
+static void diag_res(const char *what, const struct bres *r)
+{
+	diag("%s: done %d, outcome %d, mask %#x, facts %s, detail %s", what, r->done,
+	     r->outcome, r->mask, r->has_facts ? r->facts : "(none)", r->detail);
+}
+
+/* body (len bytes) followed by pad spaces: the same JSON, larger. */
+static char *padded(const char *body, size_t len, size_t pad, size_t *outlen)
+{
+	char *p = malloc(len + pad + 1);
+
+	if (!p)
+		return NULL;
+	memcpy(p, body, len);
+	memset(p + len, ' ', pad);
+	p[len + pad] = '\0';
+	*outlen = len + pad;
+	return p;
+}
+
+/* One answer through the backend, compared with the synchronous parse of its bytes. */
+static int check_same(const struct canned *cs, struct intel_backend *be, uv_loop_t *loop,
+		      const char *ip, long status, const char *body, size_t len,
+		      struct bres *got)
+{
+	struct bres want;
+
+	expect(status, body, len, strchr(ip, ':') != NULL, &want);
+	if (canned_set(cs, status, body, len) < 0 || fetch(be, loop, ip, got) < 0)
+		return 0;
+	if (same(got, &want))
+		return 1;
+	diag_res("backend", got);
+	diag_res("synchronous", &want);
+	return 0;
+}
+
+static void test_offthread_same(uv_loop_t *loop)
+{
+	static const char *const fixtures[] = {
+		"criminalip_example.json", "openvpn_banner.json", "wrong_types.json",
+	};
+	static const struct {
+		const char *ip;
+		long status;
+		const char *body;
+		enum intel_outcome outcome;
+	} errors[] = {
+		{ "203.0.113.10", 200, "{\"status\":400,\"message\":\"Invalid IP Address.\"}",
+		  INTEL_INVALID_IP },
+		{ "203.0.113.10", 200, "{\"status\":403,\"message\":\"limit exceeded\"}", INTEL_LIMIT },
+		{ "203.0.113.10", 429, "{\"status\":429,\"message\":\"unable to call api at the same "
+		  "time\"}", INTEL_BUSY },
+		{ "203.0.113.10", 401, "<html>no</html>", INTEL_BAD_KEY },
+		{ "203.0.113.10", 403, "{\"status\":403,\"message\":\"odd " KEY "\"}", INTEL_TROUBLE },
+		{ "2001:db8::5", 403, "{\"status\":403,\"message\":\"odd\"}", INTEL_INVALID_IP },
+		{ "2001:db8::5", 503, "{\"status\":503,\"message\":\"odd\"}", INTEL_TROUBLE },
+		{ "203.0.113.10", 200, "[1,2,3]", INTEL_TROUBLE },
+	};
+	struct canned cs;
+	struct intel_backend be;
+	struct bres r;
+	char *doc, *big;
+	size_t len, blen, i, pass;
+	int closed = 0, all;
+
+	if (!ok(canned_start(&cs) == 0, "canned server started"))
+		return;
+	if (!ok(criminalip_backend(loop, cs.base, KEY, 5000, &be) == 0, "backend on it")) {
+		canned_stop(&cs);
+		return;
+	}
+	for (i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++) {
+		doc = slurp(fixtures[i], &len);
+		if (!ok(doc != NULL, "fixture %s", fixtures[i]))
+			continue;
+		ok(check_same(&cs, &be, loop, "188.214.106.93", 200, doc, len, &r),
+		   "%s as is (%zu bytes): same as the synchronous parse",
+		   fixtures[i], len);
+		big = padded(doc, len, 64 * 1024, &blen);
+		ok(big && check_same(&cs, &be, loop, "188.214.106.93", 200, big, blen, &r) &&
+		   r.outcome == INTEL_OK, "%s padded to %zu bytes (thread pool): same, OK",
+		   fixtures[i], blen);
+		if (i == 0)
+			ok(r.mask == (V(VPN) | V(OPENVPN443) | V(HOSTING)) &&
+			   strstr(r.facts, "privateinternetaccess") &&
+			   strstr(r.facts, "tcp/443 app_name=OpenVPN 2022-10-09 11:02:07"),
+			   "example from the pool: vpn + openvpn443 + hosting, with its facts");
+		/* Cut short, then padded: malformed, from the pool. */
+		if (big) {
+			memset(big + len / 2, ' ', len - len / 2);
+			ok(check_same(&cs, &be, loop, "188.214.106.93", 200, big, blen, &r) &&
+			   r.outcome == INTEL_TROUBLE && strstr(r.detail, "malformed"),
+			   "%s truncated, padded: TROUBLE, malformed JSON", fixtures[i]);
+		}
+		free(big);
+		free(doc);
+	}
+	/* Raw bytes that are not UTF-8 in a large document: the pool mends its own copy. */
+	doc = slurp("criminalip_example.json", &len);
+	if (doc) {
+		char *at = strstr(doc, "\"app_name\": \"OpenVPN\"");
+
+		big = padded(doc, len, 32 * 1024, &blen);
+		ok(at && big, "example has an app_name OpenVPN");
+		if (at && big) {
+			size_t off = (size_t)(at - doc) + strlen("\"app_name\": \"");
+
+			memmove(big + off + 3, big + off, len - off);
+			memcpy(big + off, "\xff\xc3(", 3);
+			ok(check_same(&cs, &be, loop, "188.214.106.93", 200, big, blen, &r) &&
+			   r.outcome == INTEL_OK && (r.mask & V(OPENVPN443)) &&
+			   strstr(r.facts, "app_name=?" "?(OpenVPN"),
+			   "invalid UTF-8 in a large document: mended, same as synchronous (%s)",
+			   r.facts);
+		}
+		free(big);
+		free(doc);
+	}
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0, all = 0; i < sizeof(errors) / sizeof(errors[0]); i++) {
+			len = strlen(errors[i].body);
+			big = padded(errors[i].body, len, pass ? 8192 : 0, &blen);
+			all += big && check_same(&cs, &be, loop, errors[i].ip, errors[i].status, big,
+						 blen, &r) && r.outcome == errors[i].outcome &&
+			       !strstr(r.detail, KEY);
+			free(big);
+		}
+		ok(all == (int)(sizeof(errors) / sizeof(errors[0])),
+		   "error answers %s: the outcome, same as synchronous, key withheld (%d)",
+		   pass ? "padded to 8 KiB (thread pool)" : "as they come (inline)", all);
+	}
+	be.close(be.impl, set_flag, &closed);
+	run_until(loop, &closed, 5000);
+	is_int(closed, 1, "canned backend closed");
+	canned_stop(&cs);
+}
+
+/* A pool job that holds its thread until a byte arrives on fd. */
+struct blocker {
+	uv_work_t w;
+	int fd;
+	int *finished;
+};
+
+static void block_work(uv_work_t *w)
+{
+	struct blocker *bl = w->data;
+	char c;
+
+	while (read(bl->fd, &c, 1) < 0 && errno == EINTR)
+		;
+}
+
+static void block_after(uv_work_t *w, int status)
+{
+	struct blocker *bl = w->data;
+
+	(void)status;
+	++*bl->finished;
+}
+
+/* main() sets UV_THREADPOOL_SIZE to this. */
+#define POOL_THREADS 4
+
+static void test_pool_close(const struct fake *fk, uv_loop_t *loop)
+{
+	struct blocker bl[POOL_THREADS];
+	struct intel_backend be;
+	struct bres r[3];
+	int pfd[2], i, closed = 0, finished = 0, never = 0;
+
+	if (!ok(pipe2(pfd, O_CLOEXEC) == 0, "pipe"))
+		return;
+	is_int(criminalip_backend(loop, fk->base, KEY, 5000, &be), 0, "backend for close");
+	/* Every pool thread busy: answers sent to the pool stay queued. */
+	for (i = 0; i < POOL_THREADS; i++) {
+		bl[i].w.data = &bl[i];
+		bl[i].fd = pfd[0];
+		bl[i].finished = &finished;
+		uv_queue_work(loop, &bl[i].w, block_work, block_after);
+	}
+	start_fetch(&be, "203.0.113.200", &r[0]);  /* about 121 KB */
+	start_fetch(&be, "192.0.2.1", &r[1]);      /* about 121 KB */
+	start_fetch(&be, "203.0.113.22", &r[2]);   /* 56 bytes, an error: inline */
+	run_until(loop, &r[2].done, 10000);
+	for (i = 0; i < 100 && (fake_count(fk, NULL, "203.0.113.200") < 1 ||
+				fake_count(fk, NULL, "192.0.2.1") < 1); i++)
+		run_until(loop, &never, 50);
+	run_until(loop, &never, 500);
+	ok(r[2].done == 1 && r[2].outcome == INTEL_INVALID_IP,
+	   "a small error answer is judged while the pool is busy");
+	ok(r[0].done == 0 && r[1].done == 0, "large answers wait for the pool (%d, %d)",
+	   r[0].done, r[1].done);
+	be.close(be.impl, set_flag, &closed);
+	ok(r[0].done == 1 && r[0].outcome == INTEL_CANCELED && r[1].done == 1 &&
+	   r[1].outcome == INTEL_CANCELED, "close: queued answers canceled at once");
+	ok(closed == 0, "close: closed() comes later");
+	/* The queued jobs are taken off the pool: no thread has to free up for them. */
+	run_until(loop, &closed, 5000);
+	is_int(closed, 1, "close: closed() once, with the pool still busy");
+	is_int(finished, 0, "the blockers still hold the pool");
+	ok(write(pfd[1], "xxxxxxxx", POOL_THREADS) == POOL_THREADS, "release the pool");
+	for (i = 0; i < 200 && finished < POOL_THREADS; i++)
+		run_until(loop, &never, 20);
+	is_int(finished, POOL_THREADS, "blockers done");
+	ok(r[0].done == 1 && r[1].done == 1 && r[2].done == 1 && closed == 1,
+	   "every done and closed() exactly once");
+	close(pfd[0]);
+	close(pfd[1]);
+}
+
+/* A document of about size bytes that takes jansson a while: many small objects. */
+static char *slow_doc(size_t size, size_t *len)
+{
+	static const char head[] = "{\"status\":200,\"issues\":{\"is_tor\":true},\"domain\":"
+				   "{\"data\":[";
+	char *p = malloc(size + 64);
+	size_t n;
+	int i;
+
+	if (!p)
+		return NULL;
+	n = (size_t)sprintf(p, "%s", head);
+	for (i = 0; n + 80 < size; i++)
+		n += (size_t)sprintf(p + n, "%s{\"domain\":\"host%d.example\",\"ip_type\":\"IPv4\"}",
+				     i ? "," : "", i);
+	n += (size_t)sprintf(p + n, "]}}");
+	*len = n;
+	return p;
+}
+
+/* Close while the pool is reading an answer: the job cannot be stopped, so the backend
+ * must stay until its after-work callback has run. */
+static void test_pool_close_running(uv_loop_t *loop)
+{
+	struct blocker bl[POOL_THREADS];
+	struct intel_backend be;
+	struct canned cs;
+	struct bres r, want;
+	uint64_t t0, t_closed;
+	char *doc;
+	size_t len = 0;
+	int pfd[2], i, closed = 0, finished = 0, never = 0;
+
+	doc = slow_doc(CIP_MAX_BODY - 4096, &len);
+	if (!ok(doc && canned_start(&cs) == 0, "canned server for a slow document")) {
+		free(doc);
+		return;
+	}
+	expect(200, doc, len, 0, &want);
+	ok(want.outcome == INTEL_OK && want.mask == V(TOR), "the slow document: OK, tor");
+	canned_set(&cs, 200, doc, len);
+	free(doc);
+	if (!ok(pipe2(pfd, O_CLOEXEC) == 0, "pipe"))
+		return;
+	is_int(criminalip_backend(loop, cs.base, KEY, 10000, &be), 0, "backend for it");
+	for (i = 0; i < POOL_THREADS; i++) {
+		bl[i].w.data = &bl[i];
+		bl[i].fd = pfd[0];
+		bl[i].finished = &finished;
+		uv_queue_work(loop, &bl[i].w, block_work, block_after);
+	}
+	start_fetch(&be, "203.0.113.50", &r);
+	run_until(loop, &never, 1000);  /* the body arrives and waits for the pool */
+	ok(r.done == 0, "the answer waits for the pool");
+	/* One thread free: it takes the answer, which is the only job queued. */
+	ok(write(pfd[1], "x", 1) == 1, "one thread released");
+	usleep(10000);
+	uv_update_time(loop);
+	t0 = uv_now(loop);
+	be.close(be.impl, set_flag, &closed);
+	ok(r.done == 1 && r.outcome == INTEL_CANCELED, "close: the answer being read is canceled");
+	ok(closed == 0, "close: closed() waits");
+	run_until(loop, &closed, 10000);
+	uv_update_time(loop);
+	t_closed = uv_now(loop);
+	is_int(closed, 1, "close: closed() once the job came back");
+	is_int(r.done, 1, "close: done once, the job's verdict dropped");
+	diag("closed() %llu ms after close (the job's parse time if it was running)",
+	     (unsigned long long)(t_closed - t0));
+	ok(write(pfd[1], "xxxxxxxx", POOL_THREADS - 1) == POOL_THREADS - 1, "release the rest");
+	for (i = 0; i < 200 && finished < POOL_THREADS; i++)
+		run_until(loop, &never, 20);
+	is_int(finished, POOL_THREADS, "blockers done");
+	close(pfd[0]);
+	close(pfd[1]);
+	canned_stop(&cs);
+}
+
+/* Fetch each IP's document once with http.c and judge it synchronously. */
+struct raw {
+	int done;
+	long status;
+	char *body;
+	size_t len;
+};
+
+static void raw_cb(void *arg, int err, long status, const char *body, size_t len)
+{
+	struct raw *r = arg;
+
+	r->done = 1;
+	r->status = err ? -1 : status;
+	r->body = malloc(len + 1);
+	if (r->body)
+		memcpy(r->body, body, len);
+	r->len = len;
+}
+
+static void test_many(const struct fake *fk, uv_loop_t *loop)
+{
+	enum { NIP = 40, ROUNDS = 3 };
+	static char ips[NIP][32];
+	struct bres want[NIP], got[NIP * ROUNDS];
+	struct intel_backend be;
+	struct http *h;
+	char url[256];
+	int i, n, all, started, closed = 0, once, canceled, never = 0;
+
+	/* Large clean documents, the profiles, and an invalid one, mixed. */
+	for (i = 0; i < NIP; i++) {
+		if (i % 2 == 0)
+			snprintf(ips[i], sizeof(ips[i]), "192.0.2.%d", 10 + i);
+		else
+			snprintf(ips[i], sizeof(ips[i]), "203.0.113.%d", 10 + (i / 2) % 14);
+	}
+	is_int(http_new(loop, CIP_MAX_BODY, &h), 0, "http for the raw documents");
+	for (i = 0, all = 0; i < NIP; i++) {
+		struct raw raw = { 0 };
+		struct ipaddr ip;
+
+		if (ipaddr_parse(&ip, ips[i]) < 0 || criminalip_url(fk->base, &ip, url, sizeof(url)) < 0)
+			continue;
+		if (http_get(h, url, key_headers, 10000, raw_cb, &raw) == 0)
+			run_until(loop, &raw.done, 20000);
+		if (raw.body && raw.status > 0) {
+			expect(raw.status, raw.body, raw.len, 0, &want[i]);
+			all++;
+		}
+		free(raw.body);
+	}
+	http_close(h, set_flag, &closed);
+	run_until(loop, &closed, 5000);
+	ok(all == NIP, "%d documents read (%d)", NIP, all);
+	ok(want[0].outcome == INTEL_OK && want[0].mask == 0 && want[1].mask == V(VPN),
+	   "expected: clean noise, vpn profile");
+
+	is_int(criminalip_backend(loop, fk->base, KEY, 20000, &be), 0, "backend for a crowd");
+	for (i = 0, started = 0; i < NIP * ROUNDS; i++)
+		started += start_fetch(&be, ips[i % NIP], &got[i]) == 0;
+	ok(started == NIP * ROUNDS, "%d fetches at once (%d)", NIP * ROUNDS, started);
+	for (i = 0; i < NIP * ROUNDS; i++)
+		run_until(loop, &got[i].done, 30000);
+	for (i = 0, all = 0; i < NIP * ROUNDS; i++) {
+		n = same(&got[i], &want[i % NIP]);
+		if (!n) {
+			diag_res(ips[i % NIP], &got[i]);
+			diag_res("synchronous", &want[i % NIP]);
+		}
+		all += n;
+	}
+	is_int(all, NIP * ROUNDS, "every concurrent fetch: done once, same as synchronous");
+
+	/* Close in the middle of a crowd: some answers on the wire, some queued or being
+	 * read on the pool, some handed over. Each done exactly once; closed() after all. */
+	for (i = 0; i < NIP * ROUNDS; i++)
+		start_fetch(&be, ips[i % NIP], &got[i]);
+	for (i = 0; i < 40; i++) {
+		run_until(loop, &never, 5);
+		for (n = 0, all = 0; n < NIP * ROUNDS; n++)
+			all += got[n].done;
+		if (all >= NIP)
+			break;
+	}
+	closed = 0;
+	be.close(be.impl, set_flag, &closed);
+	for (i = 0, once = 0, canceled = 0; i < NIP * ROUNDS; i++) {
+		once += got[i].done == 1;
+		canceled += got[i].outcome == INTEL_CANCELED;
+	}
+	is_int(once, NIP * ROUNDS, "close in a crowd: every fetch answered once at close");
+	diag("%d of %d canceled at close", canceled, NIP * ROUNDS);
+	run_until(loop, &closed, 10000);
+	is_int(closed, 1, "close in a crowd: closed() once");
+	for (i = 0, once = 0, all = 0; i < NIP * ROUNDS; i++) {
+		once += got[i].done == 1;
+		all += got[i].outcome == INTEL_CANCELED || same(&got[i], &want[i % NIP]);
+	}
+	is_int(once, NIP * ROUNDS, "close in a crowd: still once each after the pool drained");
+	is_int(all, NIP * ROUNDS, "close in a crowd: each canceled or the right verdict");
+}
+
 static void test_network(void)
 {
 	struct fake fk;
@@ -1000,6 +1524,10 @@ static void test_network(void)
 	uv_loop_init(&loop);
 	test_http(&fk, &loop);
 	test_backend(&fk, &loop);
+	test_offthread_same(&loop);
+	test_pool_close(&fk, &loop);
+	test_pool_close_running(&loop);
+	test_many(&fk, &loop);
 	uv_run(&loop, UV_RUN_NOWAIT);
 	is_int(uv_loop_close(&loop), 0, "every handle closed: the loop closes");
 	fake_stop(&fk);
@@ -1008,6 +1536,8 @@ static void test_network(void)
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
+	/* Before the pool starts: test_pool_close fills every thread. */
+	setenv("UV_THREADPOOL_SIZE", "4", 1);
 	if (find_testdir() < 0) {
 		ok(0, "test directory found (set TOP_SRCDIR)");
 		return done_testing();
