@@ -2,14 +2,14 @@
  *
  * criminalip_parse() turns a response (HTTP code + body, CRIMINALIP.md) into a compact
  * facts record or an error outcome; criminalip_classify() turns facts into the
- * categories of CONTRACT.md §4. Both are pure, for unit tests and the fuzzer.
- * criminalip_backend() is the intel_backend that calls the service through http.c. */
+ * categories of CONTRACT.md §4. All of it is pure (no loop, no I/O, no logging): unit
+ * tests and the fuzzer call it directly, and criminalip_backend.c runs it on the
+ * thread pool. */
 #ifndef THREATBL_CRIMINALIP_H
 #define THREATBL_CRIMINALIP_H
 
 #include <stddef.h>
 #include <stdint.h>
-#include <uv.h>
 
 #include "intel.h"
 
@@ -36,6 +36,9 @@ struct cip_facts {
 	char evidence[128];      /* how the tcp/443 OpenVPN was recognised, "" if not */
 };
 
+/* Longest base URL accepted, so that a request URL always fits on the stack. */
+#define CIP_MAX_BASE 1024
+
 /* Largest body read (CRIMINALIP.md: documents can be large). */
 #define CIP_MAX_BODY (4u << 20)
 
@@ -52,6 +55,12 @@ enum intel_outcome criminalip_judge(long http_status, const char *body, size_t l
 				    struct cip_facts *facts, char *detail, size_t dsize,
 				    int *refused);
 
+/* criminalip_judge() for a body it may change: bytes that are not UTF-8 are mended
+ * in place rather than in a copy. */
+enum intel_outcome criminalip_judge_owned(long http_status, char *body, size_t len,
+					  struct cip_facts *facts, char *detail, size_t dsize,
+					  int *refused);
+
 /* Categories (VERDICT_BIT()s) of the facts. */
 uint8_t criminalip_classify(const struct cip_facts *facts);
 
@@ -66,9 +75,5 @@ int criminalip_facts_from_json(const char *json, struct cip_facts *facts);
 /* The request URL for ip under base (no key in it). Returns length or -ENOSPC. */
 int criminalip_url(const char *base, const struct ipaddr *ip, char *buf, size_t size);
 
-/* A backend calling base_url with key (copied; sent only as the x-api-key header).
- * timeout_ms bounds one call. Returns 0 or a negative errno. */
-int criminalip_backend(uv_loop_t *loop, const char *base_url, const char *key,
-		       long timeout_ms, struct intel_backend *out);
 
 #endif

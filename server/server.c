@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "criminalip.h"
+#include "criminalip_backend.h"
 #include "log.h"
 #include "server.h"
 #include "tcp.h"

@@ -175,6 +175,24 @@ class Daemon:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+
+class FakeAPICase(unittest.TestCase):
+    """A fake Criminal IP (test/fake_criminalip.py) for the whole class, accepting the
+    class's KEY, its counters reset before each test."""
+    KEY = "tbl-KEY-test"
+
+    @classmethod
+    def setUpClass(cls):
+        import fake_criminalip
+        cls.fake = fake_criminalip.FakeCriminalIP(key=cls.KEY).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fake.stop()
+
+    def setUp(self):
+        self.fake.reset()
+
 def rev4(ip, zone=ZONE):
     return ".".join(reversed(ip.split("."))) + "." + zone
 

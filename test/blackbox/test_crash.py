@@ -30,7 +30,6 @@ import dns.rcode
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tbltest  # noqa: E402
-import fake_criminalip  # noqa: E402
 from tbltest import (Daemon, BASE_ZONE, rev4, soa_ttl, wait_for, intel_conf,  # noqa: E402
                      free_port, udp_many, SLOW, VALGRIND)
 
@@ -120,17 +119,11 @@ def burst(port, ips, rate, stop_at):
     return answered, n
 
 
-class CrashCase(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.fake = fake_criminalip.FakeCriminalIP(key=KEY).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.fake.stop()
+class CrashCase(tbltest.FakeAPICase):
+    KEY = KEY
 
     def setUp(self):
-        self.fake.reset()
+        super().setUp()
         self.tmp = tempfile.mkdtemp(prefix="threatbl-crash-")
         self.daemons = []
 

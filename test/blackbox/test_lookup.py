@@ -67,19 +67,13 @@ PROFILES = {
 }
 
 
-class LookupCase(unittest.TestCase):
+class LookupCase(tbltest.FakeAPICase):
     """One fake for the class, reset before each test; one daemon per test."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.fake = fake_criminalip.FakeCriminalIP(key=KEY).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.fake.stop()
+    KEY = KEY
 
     def setUp(self):
-        self.fake.reset()
+        super().setUp()
         self.d = None
         self.secrets = [KEY]
 

@@ -75,17 +75,11 @@ def ask_from_many(port, names, timeout=5.0, rdtype="A"):
     return out
 
 
-class ThreadsCase(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.fake = fake_criminalip.FakeCriminalIP(key=KEY).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.fake.stop()
+class ThreadsCase(tbltest.FakeAPICase):
+    KEY = KEY
 
     def setUp(self):
-        self.fake.reset()
+        super().setUp()
         for ip in VPN_IPS:
             self.fake.set_doc(ip, fake_criminalip.profile(ip, 10))
         self.d = None

@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "criminalip.h"
+#include "criminalip_backend.h"
 #include "http.h"
 #include "ipaddr.h"
 #include "tap.h"

@@ -1,0 +1,369 @@
+/* criminalip_backend.c - the intel_backend that asks Criminal IP through http.c.
+ *
+ * A report can be hundreds of KB, and reading it (json_loadb, the facts, their JSON)
+ * takes milliseconds: long enough to hold up every DNS answer queued behind it. So a
+ * finished answer is judged on the libuv thread pool, from a copy of the body (http.c's
+ * is only lent for the callback), and the result goes to intel from the after-work
+ * callback, on the loop thread. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "criminalip.h"
+#include "criminalip_backend.h"
+#include "http.h"
+#include "ipaddr.h"
+
+/* PACKAGE_VERSION comes from configure's -D flags (there is no autoconf header). */
+#ifdef PACKAGE_VERSION
+#define CIP_USER_AGENT "User-Agent: threatbl/" PACKAGE_VERSION
+#else
+#define CIP_USER_AGENT "User-Agent: threatbl"
+#endif
+
+/* Bodies up to this size are judged in the http callback, on the loop thread: error
+ * answers (under 100 bytes) take a few microseconds to read, less than a trip through
+ * the pool (a copy, a lock, a wake-up of the loop). Every report goes to the pool,
+ * even a small one of 1-3 KB: measured in the storm benchmark, that kept cached
+ * answers' p99 lower than reading it here. */
+#define CIP_INLINE_MAX 512
+
+struct cip_backend {
+	uv_loop_t *loop;
+	struct http *http;         /* NULL once closed */
+	struct cip_call *jobs;     /* answers on the thread pool */
+	char *base;
+	char *key;         /* only to keep it out of log details */
+	char *key_header;  /* "x-api-key: KEY" */
+	long timeout_ms;
+	int closing;
+	void (*closed)(void *arg);
+	void *closed_arg;
+};
+
+/* What an answer comes to: filled by the pool job, read after it on the loop. */
+struct cip_verdict {
+	enum intel_outcome outcome;
+	uint8_t mask;
+	int has_facts;
+	char facts[512];
+	char detail[160];
+};
+
+struct cip_call {
+	struct cip_backend *b;
+	intel_fetch_done done;
+	void *arg;
+	int v6;
+	/* From here on, used only by an answer sent to the pool. */
+	struct cip_call *next, *prev;  /* on b->jobs */
+	int canceled;                  /* done already called (the backend closed) */
+	uv_work_t work;
+	long status;
+	size_t len;
+	struct cip_verdict v;
+	char body[];                   /* len bytes, the job's own copy */
+};
+
+static const char *transfer_error(int err)
+{
+	switch (err) {
+	case -ETIMEDOUT:
+		return "timed out";
+	case -ECONNREFUSED:
+		return "connection refused";
+	case -ECONNRESET:
+		return "connection reset or closed early";
+	case -EMSGSIZE:
+		return "response larger than the size cap";
+	default:
+		return "transfer failed";
+	}
+}
+
+/* Judge a complete answer. Pure (no loop, no backend, no logging), so that it runs on
+ * either thread. own: the body may be changed in place (the pool job's copy), else it
+ * is only read. */
+static void cip_judge_answer(long status, const char *body, size_t len, int own, int v6,
+			     struct cip_verdict *v)
+{
+	struct cip_facts f;
+	int refused = 0, n;
+
+	v->mask = 0;
+	v->has_facts = 0;
+	v->outcome = own ? criminalip_judge_owned(status, (char *)body, len, &f, v->detail,
+						  sizeof(v->detail), &refused)
+			 : criminalip_judge(status, body, len, &f, v->detail, sizeof(v->detail),
+					    &refused);
+	/* CRIMINALIP.md: an error answer for IPv6 means "not supported". */
+	if (v6 && refused)
+		v->outcome = INTEL_INVALID_IP;
+	if (v->outcome == INTEL_OK) {
+		v->mask = criminalip_classify(&f);
+		n = criminalip_facts_json(&f, v->facts, sizeof(v->facts));
+		v->has_facts = n >= 0;
+	}
+}
+
+/* Hand a verdict to intel (loop thread). */
+static void cip_report(const struct cip_call *c, const struct cip_verdict *v)
+{
+	struct intel_result res = {
+		.outcome = v->outcome,
+		.mask = v->mask,
+		.facts_json = v->has_facts ? v->facts : NULL,
+		.detail = v->detail,
+	};
+
+	/* The service's own words go into the detail: never let them carry the key. */
+	if (c->b->key[0] && strstr(v->detail, c->b->key))
+		res.detail = "(detail withheld)";
+	c->done(c->arg, &res);
+}
+
+static void cip_report_canceled(const struct cip_call *c)
+{
+	struct intel_result res = { .outcome = INTEL_CANCELED, .detail = "canceled" };
+
+	c->done(c->arg, &res);
+}
+
+static void cip_free(struct cip_backend *b)
+{
+	if (b->key)
+		explicit_bzero(b->key, strlen(b->key));
+	if (b->key_header)
+		explicit_bzero(b->key_header, strlen(b->key_header));
+	free(b->key);
+	free(b->key_header);
+	free(b->base);
+	free(b);
+}
+
+/* The backend goes once http.c has closed and the last pool job has come back. */
+static void cip_maybe_free(struct cip_backend *b)
+{
+	void (*closed)(void *) = b->closed;
+	void *closed_arg = b->closed_arg;
+
+	if (!b->closing || b->http || b->jobs)
+		return;
+	cip_free(b);
+	if (closed)
+		closed(closed_arg);
+}
+
+static void cip_unlink(struct cip_call *c)
+{
+	struct cip_backend *b = c->b;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		b->jobs = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->next = c->prev = NULL;
+}
+
+/* Thread pool: touches nothing but the call's own answer and verdict. */
+static void cip_work(uv_work_t *w)
+{
+	struct cip_call *c = w->data;
+
+	cip_judge_answer(c->status, c->body, c->len, 1, c->v6, &c->v);
+}
+
+/* Loop thread, once per queued job, whether it ran, was canceled before it started
+ * (status UV_ECANCELED) or finished after the backend closed. */
+static void cip_after_work(uv_work_t *w, int status)
+{
+	struct cip_call *c = w->data;
+	struct cip_backend *b = c->b;
+
+	cip_unlink(c);
+	if (!c->canceled) {
+		if (status < 0)
+			cip_report_canceled(c);
+		else
+			cip_report(c, &c->v);
+	}
+	free(c);
+	cip_maybe_free(b);
+}
+
+/* Send a report to the pool. Returns 0 (*cp is the pool's until cip_after_work), or a
+ * negative errno (*cp, perhaps moved by realloc, is still the caller's to judge). */
+static int cip_queue(struct cip_call **cp, long status, const char *body, size_t len)
+{
+	struct cip_call *c = *cp;
+	struct cip_backend *b = c->b;
+	int err;
+
+	/* One allocation for the copy: the call grows to carry the body. */
+	c = realloc(c, sizeof(*c) + len);
+	if (!c)
+		return -ENOMEM;
+	*cp = c;
+	memcpy(c->body, body, len);
+	c->status = status;
+	c->len = len;
+	c->work.data = c;
+	c->canceled = 0;
+	c->next = b->jobs;
+	c->prev = NULL;
+	if (c->next)
+		c->next->prev = c;
+	b->jobs = c;
+	err = uv_queue_work(b->loop, &c->work, cip_work, cip_after_work);
+	if (err < 0)
+		cip_unlink(c);
+	return err;
+}
+
+static void cip_http_done(void *arg, int err, long status, const char *body, size_t len)
+{
+	struct cip_call *c = arg;
+	struct cip_verdict v;
+
+	if (err == -ECANCELED || (!err && c->b->closing)) {
+		cip_report_canceled(c);
+	} else if (err) {
+		v.outcome = INTEL_TROUBLE;
+		v.mask = 0;
+		v.has_facts = 0;
+		snprintf(v.detail, sizeof(v.detail), "HTTP %ld, %s", status, transfer_error(err));
+		cip_report(c, &v);
+	} else if (len <= CIP_INLINE_MAX || cip_queue(&c, status, body, len) < 0) {
+		/* Small, or the pool could not take it: judged here, as a last resort. */
+		cip_judge_answer(status, body, len, 0, c->v6, &v);
+		cip_report(c, &v);
+	} else {
+		return; /* c is the pool's until cip_after_work */
+	}
+	free(c);
+}
+
+static int cip_fetch(void *impl, const struct ipaddr *ip, intel_fetch_done done, void *arg)
+{
+	struct cip_backend *b = impl;
+	const char *headers[] = {
+		b->key_header, "Accept: application/json", CIP_USER_AGENT, NULL,
+	};
+	char url[CIP_MAX_BASE + 128];
+	struct cip_call *c;
+	int err;
+
+	if (!ip || !done)
+		return -EINVAL;
+	if (b->closing)
+		return -ECANCELED;
+	err = criminalip_url(b->base, ip, url, sizeof(url));
+	if (err < 0)
+		return err;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->b = b;
+	c->done = done;
+	c->arg = arg;
+	c->v6 = !ipaddr_is_v4(ip);
+	err = http_get(b->http, url, headers, b->timeout_ms, cip_http_done, c);
+	if (err < 0)
+		free(c);
+	return err;
+}
+
+static void cip_http_closed(void *arg)
+{
+	struct cip_backend *b = arg;
+
+	b->http = NULL;
+	cip_maybe_free(b);
+}
+
+/* Like http.c at close: every call still out is answered INTEL_CANCELED now, those
+ * whose answer is on the pool too. A job that has not started is dropped from the
+ * pool's queue; one that is running cannot be stopped, so b stays until its
+ * cip_after_work has come back. */
+static void cip_close(void *impl, void (*closed)(void *arg), void *closed_arg)
+{
+	struct cip_backend *b = impl;
+	struct cip_call *c;
+
+	if (b->closing)
+		return;
+	b->closing = 1;
+	b->closed = closed;
+	b->closed_arg = closed_arg;
+	for (c = b->jobs; c; c = c->next) {
+		uv_cancel((uv_req_t *)&c->work);
+		c->canceled = 1;
+		cip_report_canceled(c);
+	}
+	http_close(b->http, cip_http_closed, b);
+}
+
+/* White space around a key read from a file (a trailing newline, mostly). */
+static int key_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+int criminalip_backend(uv_loop_t *loop, const char *base_url, const char *key,
+		       long timeout_ms, struct intel_backend *out)
+{
+	struct cip_backend *b;
+	size_t klen, i;
+	int err;
+
+	if (!loop || !base_url || !key || !out || timeout_ms <= 0)
+		return -EINVAL;
+	if (strncasecmp(base_url, "http://", 7) != 0 && strncasecmp(base_url, "https://", 8) != 0)
+		return -EINVAL;
+	if (strlen(base_url) > CIP_MAX_BASE)
+		return -ENAMETOOLONG;
+	/* A key file usually ends with a newline; inside the key, only visible ASCII
+	 * (anything else could split the header). */
+	while (key_space(*key))
+		key++;
+	klen = strlen(key);
+	while (klen && key_space(key[klen - 1]))
+		klen--;
+	if (!klen)
+		return -EINVAL;
+	for (i = 0; i < klen; i++)
+		if ((unsigned char)key[i] <= 0x20 || (unsigned char)key[i] >= 0x7f)
+			return -EINVAL;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->loop = loop;
+	b->timeout_ms = timeout_ms;
+	b->base = strdup(base_url);
+	b->key = strndup(key, klen);
+	b->key_header = malloc(klen + sizeof("x-api-key: "));
+	err = -ENOMEM;
+	if (!b->base || !b->key || !b->key_header)
+		goto fail;
+	memcpy(b->key_header, "x-api-key: ", sizeof("x-api-key: ") - 1);
+	memcpy(b->key_header + sizeof("x-api-key: ") - 1, key, klen);
+	b->key_header[klen + sizeof("x-api-key: ") - 1] = '\0';
+	err = http_new(loop, CIP_MAX_BODY, &b->http);
+	if (err < 0)
+		goto fail;
+	/* jansson's one piece of global state, its hash seed, is set here on the loop
+	 * thread rather than by whichever pool job reads a document first. */
+	json_object_seed(0);
+	out->impl = b;
+	out->fetch = cip_fetch;
+	out->close = cip_close;
+	return 0;
+fail:
+	cip_free(b);
+	return err;
+}
