@@ -49,9 +49,17 @@ struct arena_block {
 	char data[];
 };
 
+/* Above this many IPv4 intervals, lookups start from an index by the address's top
+ * 16 bits: a binary search over a million intervals touches some 20 cache lines, one
+ * within the index's bucket a handful (256 KiB per set of lists). */
+#define INDEX4_MIN 1024
+#define INDEX4_SLOTS (1u << 16)
+
 struct lists {
 	size_t n4, n6;
 	uint32_t *start4, *ref4;
+	uint32_t *idx4;   /* NULL, or INDEX4_SLOTS + 1 row numbers: idx4[h] is how many
+			   * intervals start below h << 16 */
 	struct u128 *start6;
 	uint32_t *ref6;
 	struct lists_value *values;
@@ -568,6 +576,25 @@ static int build(struct loader *ld)
 	return 0;
 }
 
+/* The IPv4 index of struct lists (INDEX4_MIN). 0 or -ENOMEM. */
+static int index4(struct lists *l)
+{
+	size_t j = 0;
+
+	if (l->n4 < INDEX4_MIN)
+		return 0;
+	l->idx4 = malloc((INDEX4_SLOTS + 1) * sizeof(*l->idx4));
+	if (!l->idx4)
+		return -ENOMEM;
+	for (uint64_t h = 0; h <= INDEX4_SLOTS; h++) {
+		while (j < l->n4 && l->start4[j] < h << 16)
+			j++;
+		l->idx4[h] = (uint32_t)j;
+	}
+	l->bytes += (INDEX4_SLOTS + 1) * sizeof(*l->idx4);
+	return 0;
+}
+
 /* Give back what the tables over-allocated; failure to shrink is harmless. */
 static void *shrink(void *p, size_t size)
 {
@@ -608,6 +635,8 @@ int lists_load(const char *const *paths, size_t n, lists_report_fn report, void 
 	ld.l->values = shrink(ld.l->values, ld.l->nvalues * sizeof(*ld.l->values));
 	ld.l->bytes += sizeof(*ld.l) + ld.l->n4 * 8 + ld.l->n6 * 20 +
 		       ld.l->nvalues * sizeof(*ld.l->values);
+	if (index4(ld.l) < 0)
+		goto fail;
 	*out = ld.l;
 	ld.l = NULL;
 	err = 0;
@@ -635,7 +664,15 @@ enum lists_match lists_match(const struct lists *lists, const struct ipaddr *ip,
 
 		if (!lists->n4)
 			return LISTS_MISS;
-		for (hi = lists->n4; hi - lo > 1; ) {
+		hi = lists->n4;
+		if (lists->idx4) {
+			/* The answer is the last interval starting at or below x: the one
+			 * before the bucket's first, or one inside the bucket. */
+			lo = lists->idx4[x >> 16];
+			lo = lo ? lo - 1 : 0;
+			hi = lists->idx4[(x >> 16) + 1];
+		}
+		for (; hi - lo > 1; ) {
 			mid = lo + (hi - lo) / 2;
 			if (lists->start4[mid] <= x)
 				lo = mid;
@@ -695,6 +732,7 @@ void lists_free(struct lists *lists)
 	}
 	free(lists->start4);
 	free(lists->ref4);
+	free(lists->idx4);
 	free(lists->start6);
 	free(lists->ref6);
 	free(lists->values);

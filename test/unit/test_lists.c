@@ -914,6 +914,103 @@ static void test_million(void)
 	unlink(path);
 }
 
+/* Prefixes of every length from /8 to /32, enough of them for the lookup index
+ * (lists.c, INDEX4_MIN), checked against a brute-force longest-prefix match at their
+ * edges, just outside them and at the index's bucket boundaries (h << 16, one
+ * below), with 0.0.0.0 and 255.255.255.255; and the same list cut to a few entries,
+ * which is searched without the index. */
+static void test_index_model(void)
+{
+	enum { N = 3000, NQ = 8 * N + 4002 };
+	static uint32_t net[N], qs[NQ];
+	static uint8_t len[N], val[N];
+	unsigned sizes[2] = { N, 40 }, i, k, n, nq, bad;
+	char path[512];
+	FILE *f;
+
+	for (i = 0; i < N; i++) {
+		uint32_t a = mix(i * 2654435761u + 17);
+
+		len[i] = (uint8_t)(8 + mix(i) % 25);
+		net[i] = len[i] == 32 ? a : a & ~(0xffffffffu >> len[i]);
+		val[i] = (uint8_t)(2 + i % 250);
+		/* a (net, len) seen before would make "the later line wins" the model */
+		for (k = 0; k < i; k++)
+			if (net[k] == net[i] && len[k] == len[i])
+				break;
+		if (k < i)
+			len[i] = 0; /* left out */
+	}
+	for (int round = 0; round < 2; round++) {
+		struct lists *l = NULL;
+		struct reports rs = { .n = 0 };
+
+		n = sizes[round];
+		snprintf(path, sizeof(path), "%s/index.list", tmpdir);
+		f = fopen(path, "w");
+		if (!f) {
+			ok(0, "cannot write %s", path);
+			return;
+		}
+		for (i = 0; i < n; i++)
+			if (len[i])
+				fprintf(f, "%u.%u.%u.%u/%u :127.0.0.%u:\n", net[i] >> 24,
+					net[i] >> 16 & 255, net[i] >> 8 & 255, net[i] & 255, len[i],
+					val[i]);
+		fclose(f);
+		if (!ok(lists_load((const char *const[]){ path }, 1, collect, &rs, &l) == 0 && l,
+			"index model, %u entries: loads", n))
+			return;
+		nq = 0;
+		qs[nq++] = 0;
+		qs[nq++] = 0xffffffffu;
+		for (i = 0; i < n; i++) {
+			uint32_t last;
+
+			if (!len[i])
+				continue;
+			last = net[i] | (len[i] == 32 ? 0 : 0xffffffffu >> len[i]);
+			qs[nq++] = net[i];
+			qs[nq++] = last;
+			qs[nq++] = net[i] - 1;
+			qs[nq++] = last + 1;
+		}
+		for (i = 0; i < 2000; i++) {
+			uint32_t h = mix(i + 99) & 0xffff;
+
+			qs[nq++] = h << 16;
+			qs[nq++] = (h << 16) - 1;
+		}
+		for (k = 0, bad = 0; k < nq; k++) {
+			const struct lists_value *v;
+			struct ipaddr ip;
+			int best = -1;
+			enum lists_match m;
+
+			for (i = 0; i < n; i++) {
+				uint32_t mask = len[i] ? 0xffffffffu << (32 - len[i]) : 0;
+
+				if (len[i] && (qs[k] & mask) == net[i] &&
+				    (best < 0 || len[i] > len[best]))
+					best = (int)i;
+			}
+			ipaddr_set_v4(&ip, qs[k]);
+			m = lists_match(l, &ip, &v);
+			if (best < 0 ? m != LISTS_MISS
+				     : m != LISTS_LISTED || v->a[3] != val[best]) {
+				if (bad++ < 5)
+					diag("%u.%u.%u.%u: want %d, got %d/%u", qs[k] >> 24,
+					     qs[k] >> 16 & 255, qs[k] >> 8 & 255, qs[k] & 255,
+					     best < 0 ? -1 : val[best], m,
+					     m == LISTS_LISTED ? v->a[3] : 0);
+			}
+		}
+		ok(bad == 0, "index model, %u entries: %u lookups as the brute force says (%u wrong)",
+		   n, nq, bad);
+		lists_free(l);
+	}
+}
+
 int main(void)
 {
 	const char *t = getenv("TMPDIR");
@@ -937,9 +1034,10 @@ int main(void)
 	test_nesting();
 	test_demo_files();
 	test_million();
+	test_index_model();
 	{
 		static const char *const names[] = { "one.list", "long.list", "a.list",
-						     "b.list", "c.list" };
+						     "b.list", "c.list", "index.list" };
 		char p[600];
 		size_t i;
 
