@@ -406,6 +406,9 @@ static void reload_done(uv_work_t *req, int status)
 
 		if (nl != srv->nudp)
 			log_warn("listen addresses changed: restart threatbld to use them");
+		if (job->ld.cfg->threads != srv->cfg->threads)
+			log_warn("threads changed from %u to %u: restart threatbld to use it",
+				 srv->cfg->threads, job->ld.cfg->threads);
 		srv->serial = job->serial;
 		adopt(srv, &job->ld);
 		log_info("reloaded: %zu zone(s), serial %u", srv->zones->n, srv->serial);

@@ -190,6 +190,20 @@ class ThreadsCase(tbltest.FakeAPICase):
                          [["127.0.0.9"]] * SOCKETS)
         self.assert_every_loop_used(self.stop_and_loop_counts())
 
+    def test_threads_change_waits_for_restart(self):
+        d = self.start()
+        with open(d.conf) as f:
+            text = f.read()
+        with open(d.conf, "w") as f:
+            f.write(text.replace("threads = %d\n" % THREADS, "threads = 2\n"))
+        d.signal(signal.SIGHUP)
+        self.assertTrue(wait_for(lambda: "reloaded" in d.stderr(), 5.0))
+        self.assertIn("threads changed from %d to 2: restart threatbld" % THREADS, d.stderr())
+        answers = ask_from_many(d.port, [rev4(LOCAL_IP)] * SOCKETS)
+        self.assertEqual([a_values(r) if r else None for r in answers],
+                         [["127.0.0.9"]] * SOCKETS)
+        self.assert_every_loop_used(self.stop_and_loop_counts())
+
     def test_stop_with_queries_parked_on_every_loop(self):
         d = self.start(deadline="10s")
         self.fake.mode("slow", delay_ms=3000)
