@@ -176,6 +176,24 @@ class Daemon:
 
 
 
+
+class FreshAddresses:
+    """Public IPv4 addresses never asked before in this run, from FIRST.SECOND.0.1 on
+    (the fake answers them with large clean documents, fake_criminalip.noise); one
+    instance per test file, each with its own FIRST."""
+
+    def __init__(self, first, second):
+        self.first, self.second, self.n = first, second, 0
+
+    def take(self, count):
+        out = []
+        for _ in range(count):
+            i = self.n
+            self.n += 1
+            out.append("%d.%d.%d.%d" % (self.first, self.second + i // 62500, i // 250 % 250,
+                                        1 + i % 250))
+        return out
+
 class FakeAPICase(unittest.TestCase):
     """A fake Criminal IP (test/fake_criminalip.py) for the whole class, accepting the
     class's KEY, its counters reset before each test."""

@@ -43,17 +43,7 @@ COMMITTED_AFTER_S = 2.0
 ROUNDS, RATE, ENOUGH = (2, 10, 5) if VALGRIND else (5, 150, 20)
 
 
-class Addresses:
-    n = 0
-
-    @classmethod
-    def take(cls, count):
-        out = []
-        for _ in range(count):
-            i = cls.n
-            cls.n += 1
-            out.append("46.%d.%d.%d" % (10 + i // 62500, i // 250 % 250, 1 + i % 250))
-        return out
+Addresses = tbltest.FreshAddresses(46, 10)
 
 
 def verdict_of(r):

@@ -33,19 +33,7 @@ RSS_GROWTH_MAX_KB = (256 if VALGRIND else 64) * 1024
 FAST_S = 0.25 * SLOW
 
 
-class Addresses:
-    """Public IPv4 addresses never asked before in this run: the fake answers them with
-    large clean documents (fake_criminalip.noise)."""
-    n = 0
-
-    @classmethod
-    def take(cls, count):
-        out = []
-        for _ in range(count):
-            i = cls.n
-            cls.n += 1
-            out.append("45.%d.%d.%d" % (100 + i // 62500, i // 250 % 250, 1 + i % 250))
-        return out
+Addresses = tbltest.FreshAddresses(45, 100)
 
 
 class FaultCase(LookupCase):
