@@ -672,7 +672,7 @@ enum lists_match lists_match(const struct lists *lists, const struct ipaddr *ip,
 			lo = lo ? lo - 1 : 0;
 			hi = lists->idx4[(x >> 16) + 1];
 		}
-		for (; hi - lo > 1; ) {
+		while (hi - lo > 1) {
 			mid = lo + (hi - lo) / 2;
 			if (lists->start4[mid] <= x)
 				lo = mid;

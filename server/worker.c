@@ -126,11 +126,6 @@ static int worker_wait(struct udp_host *h, const struct ipaddr *ip, struct intel
 	return 0;
 }
 
-static void worker_closed(uv_handle_t *h)
-{
-	(void)h;
-}
-
 static void worker_woken(uv_async_t *a)
 {
 	struct worker *w = a->data;
@@ -162,7 +157,7 @@ static void worker_woken(uv_async_t *a)
 	}
 	/* Every parked query is home, so every listener has closed or is closing. */
 	if (w->stopping && !w->away && !uv_is_closing((uv_handle_t *)&w->wake))
-		uv_close((uv_handle_t *)&w->wake, worker_closed);
+		uv_close((uv_handle_t *)&w->wake, NULL);
 }
 
 static void worker_main(void *arg)
@@ -312,7 +307,7 @@ fail:
 		/* Nothing ran on this loop yet: close what was opened and let it end. */
 		for (i = 0; i < w->nudp; i++)
 			udp_close(w->udp[i]);
-		uv_close((uv_handle_t *)&w->wake, worker_closed);
+		uv_close((uv_handle_t *)&w->wake, NULL);
 		uv_run(&w->loop, UV_RUN_DEFAULT);
 		uv_loop_close(&w->loop);
 	}

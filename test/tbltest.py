@@ -164,6 +164,16 @@ class Daemon:
         self.logf.close()
         return self.proc.returncode
 
+    def stop_and_cleanup(self):
+        """For tearDownClass: stop, remove the directory, and raise when the exit code
+        was not 0 (with the log)."""
+        try:
+            rc = self.stop()
+            if rc != 0:
+                raise RuntimeError("threatbld exited with %s:\n%s" % (rc, self.stderr()))
+        finally:
+            self.cleanup()
+
     def kill(self):
         if self.proc.poll() is None:
             self.proc.kill()

@@ -115,11 +115,8 @@ class Answers(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         try:
-            rc = cls.d.stop()
-            if rc != 0:
-                raise RuntimeError("threatbld exited with %s:\n%s" % (rc, cls.d.stderr()))
+            cls.d.stop_and_cleanup()
         finally:
-            cls.d.cleanup()
             cls.fake.stop()
 
     def ask(self, qs, tcp=False):

@@ -105,12 +105,7 @@ class Robust(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            rc = cls.d.stop()
-            if rc != 0:
-                raise RuntimeError("threatbld exited with %s:\n%s" % (rc, cls.d.stderr()))
-        finally:
-            cls.d.cleanup()
+        cls.d.stop_and_cleanup()
 
     def tcp(self):
         s = socket.create_connection(("127.0.0.1", self.d.port), timeout=5)
