@@ -15,6 +15,7 @@
 
 #include "cache.h"
 #include "config.h"
+#include "daemon.h"
 #include "dns.h"
 #include "intel.h"
 #include "store.h"
@@ -56,7 +57,7 @@ struct server {
 	int reloading;              /* a reload job is on the thread pool */
 	int reload_again;           /* a reload was asked while one ran */
 	uint32_t serial;            /* SOA serial of the zones in use */
-	int ready_fd;               /* -1, or the pipe to the waiting parent (no -f) */
+	struct daemon daemon;       /* the pipe to the waiting parent (no -f) */
 	int stopping;
 	int exit_code;
 };
@@ -64,6 +65,9 @@ struct server {
 /* The waiting queries' budget: UDP waiters per listener, TCP queries per connection. */
 #define SERVER_UDP_WAITERS 4096
 #define SERVER_TCP_INFLIGHT 32
+
+/* Point env at the zones, cache and lookups in use, under the lock (loop thread). */
+void server_env_apply(struct server *srv);
 
 /* Set env.now from the clock; transports call it once per batch. */
 void server_tick(struct server *srv);

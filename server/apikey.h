@@ -1,0 +1,36 @@
+/* apikey.c - the API key: where it is read from, and the one rule for what it may hold.
+ *
+ * The key comes from [intel] api-key-file or, without one, from $THREATBL_API_KEY
+ * (doc/configuration.md#api-key). One validator serves `-t`, the start, a reload and
+ * the provider backends, so that a key `-t` accepts is a key lookups use: surrounding
+ * ASCII white space (a file's trailing newline) is trimmed, and every other byte must
+ * be printable ASCII other than the space (0x21-0x7e); anything else (a pasted no-break
+ * space, a tab inside, a control character) is refused with its position. No message
+ * here or from a caller ever contains the key. */
+#ifndef THREATBL_APIKEY_H
+#define THREATBL_APIKEY_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+/* Largest key file read, in bytes. */
+#define APIKEY_FILE_MAX 4096
+
+/* Trim raw (len bytes) and check what is left. 0: *start and *klen delimit the key
+ * inside raw (*klen may be 0: no key). -EINVAL: *bad_pos is the 1-based position of the
+ * first refused byte in the trimmed key. */
+int apikey_clean(const char *raw, size_t len, const char **start, size_t *klen,
+		 size_t *bad_pos);
+
+/* Read the key of cfg: the file when api-key-file is set, else $THREATBL_API_KEY.
+ * 0 with *key NULL when there is none, 0 with *key a new string (free with apikey_free),
+ * or a negative errno after report()ing why (naming the file or the variable, never
+ * the key): -errno when the file cannot be read, -EFBIG when it is too large, -EINVAL
+ * for a refused byte, -ENOMEM. */
+int apikey_read(const struct config *cfg, config_report_fn report, void *arg, char **key);
+
+/* Wipe and free a key from apikey_read (NULL is fine). */
+void apikey_free(char *key);
+
+#endif

@@ -1,0 +1,427 @@
+/* reload.c - load, reload and list watching (see reload.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "apikey.h"
+#include "criminalip_backend.h"
+#include "log.h"
+#include "reload.h"
+#include "server.h"
+
+/* How often the static lists' mtimes are looked at. */
+#define WATCH_INTERVAL_MS 2000
+
+struct watch_file {
+	char *path;
+	struct timespec mtime;
+	int missing;
+};
+
+struct server_watch {
+	struct watch_file *files;
+	size_t n;
+};
+
+struct reload_job {
+	uv_work_t req;
+	struct server *srv;
+	uint32_t serial;
+	int err;
+	char *held_key;                  /* a copy of the key in use, or NULL */
+	struct loaded ld;
+};
+
+struct watch_job {
+	uv_work_t req;
+	struct server *srv;
+	struct server_watch *snap;       /* copies of the paths and the known mtimes */
+	int changed;
+};
+
+/* Keeps the message (a buffer of 256) instead of reporting it. */
+static void report_quiet(void *arg, const char *file, unsigned line, const char *msg)
+{
+	(void)file;
+	(void)line;
+	snprintf(arg, 256, "%s", msg);
+}
+
+static void report_log(void *arg, const char *file, unsigned line, const char *msg)
+{
+	(void)arg;
+	if (line)
+		log_err("%s:%u: %s", file, line, msg);
+	else
+		log_err("%s: %s", file, msg);
+}
+
+static void watch_free(struct server_watch *w)
+{
+	if (!w)
+		return;
+	for (size_t i = 0; i < w->n; i++)
+		free(w->files[i].path);
+	free(w->files);
+	free(w);
+}
+
+static void watch_stat(struct watch_file *f)
+{
+	struct stat st;
+
+	if (stat(f->path, &st) == 0) {
+		f->mtime = st.st_mtim;
+		f->missing = 0;
+	} else {
+		memset(&f->mtime, 0, sizeof(f->mtime));
+		f->missing = 1;
+	}
+}
+
+/* The static lists of every zone, with their mtimes now. NULL when out of memory. */
+static struct server_watch *watch_build(const struct config *cfg)
+{
+	struct server_watch *w = calloc(1, sizeof(*w));
+	size_t n = 0;
+
+	if (!w)
+		return NULL;
+	for (size_t z = 0; z < cfg->nzones; z++)
+		n += cfg->zones[z].nstatics;
+	w->files = calloc(n ? n : 1, sizeof(*w->files));
+	if (!w->files)
+		goto fail;
+	for (size_t z = 0; z < cfg->nzones; z++) {
+		for (size_t i = 0; i < cfg->zones[z].nstatics; i++) {
+			struct watch_file *f = &w->files[w->n];
+
+			f->path = strdup(cfg->zones[z].statics[i]);
+			if (!f->path)
+				goto fail;
+			w->n++;
+			watch_stat(f);
+		}
+	}
+	return w;
+fail:
+	watch_free(w);
+	return NULL;
+}
+
+static struct server_watch *watch_copy(const struct server_watch *src)
+{
+	struct server_watch *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	w->files = calloc(src->n ? src->n : 1, sizeof(*w->files));
+	if (!w->files)
+		goto fail;
+	for (size_t i = 0; i < src->n; i++) {
+		w->files[i] = src->files[i];
+		w->files[i].path = strdup(src->files[i].path);
+		if (!w->files[i].path)
+			goto fail;
+		w->n++;
+	}
+	return w;
+fail:
+	watch_free(w);
+	return NULL;
+}
+
+/* The key for a reload: as at start, except that a key file that cannot be read any
+ * more (root-only, and root was dropped) keeps the key held, with one warning. */
+static int load_key(const struct config *cfg, const char *held_key, config_report_fn report,
+		    void *arg, char **key)
+{
+	char msg[256];
+	int err;
+
+	if (!held_key || !cfg->api_key_file)
+		return apikey_read(cfg, report, arg, key);
+	err = apikey_read(cfg, report_quiet, msg, key);
+	if (err == 0 || err == -EINVAL || err == -EFBIG || err == -ENOMEM) {
+		if (err)
+			report(arg, cfg->api_key_file, 0, msg);
+		return err;
+	}
+	log_warn("%s: %s; keeping the API key read before", cfg->api_key_file, msg);
+	*key = strdup(held_key);
+	return *key ? 0 : -ENOMEM;
+}
+
+int reload_load(const struct server *srv, uint32_t serial, const char *held_key,
+		config_report_fn report, void *arg, struct loaded *ld)
+{
+	int err;
+
+	memset(ld, 0, sizeof(*ld));
+	err = config_load(srv->config_path, report, arg, &ld->cfg);
+	if (err)
+		return err;
+	if (srv->ncli_listen && (err = config_set_listen(ld->cfg, srv->cli_listen,
+							  srv->ncli_listen))) {
+		report(arg, "-l", 0, "bad listen address");
+		goto fail;
+	}
+	if (srv->cli_database && (err = config_set_database(ld->cfg, srv->cli_database)))
+		goto fail;
+	err = zoneset_build(ld->cfg, serial, report, arg, &ld->zones);
+	if (err)
+		goto fail;
+	ld->provider = ld->cfg->provider;
+	if (ld->provider != CONFIG_PROVIDER_NONE) {
+		err = load_key(ld->cfg, held_key, report, arg, &ld->api_key);
+		if (err)
+			goto fail;
+		if (!ld->api_key && ld->provider == CONFIG_PROVIDER_CRIMINALIP) {
+			report(arg, ld->cfg->file, 0,
+			       "provider = criminalip needs an API key: set [intel] api-key-file "
+			       "or the environment variable THREATBL_API_KEY");
+			err = -EINVAL;
+			goto fail;
+		}
+		ld->provider = ld->api_key ? CONFIG_PROVIDER_CRIMINALIP : CONFIG_PROVIDER_NONE;
+	}
+	ld->watch = watch_build(ld->cfg);
+	if (!ld->watch) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	return 0;
+fail:
+	reload_loaded_free(ld);
+	return err;
+}
+
+static void intel_closed(void *arg)
+{
+	(void)arg;
+}
+
+/* Start, replace or stop the lookups to match what was loaded. */
+static int intel_apply(struct server *srv, const struct loaded *ld)
+{
+	struct intel_backend be;
+	int err;
+
+	if (ld->provider != CONFIG_PROVIDER_CRIMINALIP) {
+		if (srv->intel) {
+			log_info("lookups switched off");
+			intel_close(srv->intel, intel_closed, NULL);
+			srv->intel = NULL;
+		}
+		return 0;
+	}
+	err = criminalip_backend(&srv->loop, ld->cfg->url, ld->api_key, ld->cfg->timeout_ms, &be);
+	if (err) {
+		log_err("cannot set up Criminal IP lookups: %s", strerror(-err));
+		return err;
+	}
+	if (srv->intel) {
+		intel_reconfigure(srv->intel, ld->cfg, be);
+		return 0;
+	}
+	err = intel_new(&srv->loop, ld->cfg, be, srv->cache, srv->store, &srv->intel);
+	if (err) {
+		be.close(be.impl, intel_closed, NULL);
+		log_err("cannot start lookups: %s", strerror(-err));
+		return err;
+	}
+	log_info("looking IPs up in Criminal IP at %s (API key %s)", ld->cfg->url,
+		 ld->cfg->api_key_file ? "from api-key-file" : "from THREATBL_API_KEY");
+	return 0;
+}
+
+void reload_loaded_free(struct loaded *ld)
+{
+	apikey_free(ld->api_key);
+	zoneset_free(ld->zones);
+	config_free(ld->cfg);
+	watch_free(ld->watch);
+	memset(ld, 0, sizeof(*ld));
+}
+
+/* Take what was loaded into use; the old data is freed (nothing on the loop keeps a
+ * pointer into it: parked queries keep their bytes, not their zone). */
+void reload_adopt(struct server *srv, struct loaded *ld)
+{
+	struct loaded old = {
+		.cfg = srv->cfg, .zones = srv->zones, .api_key = srv->api_key,
+		.watch = srv->watch,
+	};
+
+	srv->cfg = ld->cfg;
+	srv->zones = ld->zones;
+	srv->api_key = ld->api_key;
+	srv->watch = ld->watch;
+	if (intel_apply(srv, ld))
+		log_warn("lookups keep their previous settings");
+	memset(ld, 0, sizeof(*ld));
+	log_set_level(srv->cfg->log_level);
+	server_env_apply(srv);
+	reload_loaded_free(&old);
+}
+
+static void reload_work(uv_work_t *req)
+{
+	struct reload_job *job = req->data;
+
+	job->err = reload_load(job->srv, job->serial, job->held_key, report_log, NULL, &job->ld);
+}
+
+static void reload_done(uv_work_t *req, int status)
+{
+	struct reload_job *job = req->data;
+	struct server *srv = job->srv;
+
+	srv->reloading = 0;
+	if (status || job->err) {
+		log_err("reload failed: %s; still serving the previous configuration",
+			strerror(status ? -status : -job->err));
+		if (status == 0 && srv->watch) {
+			/* Remember the new mtimes so that a broken list is not re-read every
+			 * WATCH_INTERVAL_MS; the next change or SIGHUP tries again. */
+			for (size_t i = 0; i < srv->watch->n; i++)
+				watch_stat(&srv->watch->files[i]);
+		}
+	} else if (!srv->stopping) {
+		size_t nl = srv->ncli_listen ? srv->ncli_listen : job->ld.cfg->nlisten;
+
+		if (nl != srv->nudp)
+			log_warn("listen addresses changed: restart threatbld to use them");
+		if (job->ld.cfg->threads != srv->cfg->threads)
+			log_warn("threads changed from %u to %u: restart threatbld to use it",
+				 srv->cfg->threads, job->ld.cfg->threads);
+		srv->serial = job->serial;
+		reload_adopt(srv, &job->ld);
+		log_info("reloaded: %zu zone(s), serial %u", srv->zones->n, srv->serial);
+	}
+	reload_loaded_free(&job->ld);
+	apikey_free(job->held_key);
+	free(job);
+	if (srv->reload_again && !srv->stopping) {
+		srv->reload_again = 0;
+		reload_start(srv, "a reload was asked during the last one");
+	}
+}
+
+void reload_start(struct server *srv, const char *why)
+{
+	struct reload_job *job;
+	uint32_t now = (uint32_t)time(NULL);
+	int err;
+
+	if (srv->stopping)
+		return;
+	if (srv->reloading || srv->watching) {
+		srv->reload_again = 1;
+		return;
+	}
+	job = calloc(1, sizeof(*job));
+	if (!job) {
+		log_err("reload: out of memory");
+		return;
+	}
+	log_info("reloading: %s", why);
+	job->srv = srv;
+	/* The serial must grow even for two reloads in one second. */
+	job->serial = now > srv->serial ? now : srv->serial + 1;
+	job->req.data = job;
+	if (srv->api_key && !(job->held_key = strdup(srv->api_key))) {
+		log_err("reload: out of memory");
+		free(job);
+		return;
+	}
+	err = uv_queue_work(&srv->loop, &job->req, reload_work, reload_done);
+	if (err) {
+		log_err("reload: %s", uv_strerror(err));
+		apikey_free(job->held_key);
+		free(job);
+		return;
+	}
+	srv->reloading = 1;
+}
+
+static void watch_work(uv_work_t *req)
+{
+	struct watch_job *job = req->data;
+
+	for (size_t i = 0; i < job->snap->n; i++) {
+		struct watch_file now = job->snap->files[i];
+
+		watch_stat(&now);
+		if (now.missing != job->snap->files[i].missing ||
+		    now.mtime.tv_sec != job->snap->files[i].mtime.tv_sec ||
+		    now.mtime.tv_nsec != job->snap->files[i].mtime.tv_nsec) {
+			job->changed = (int)i + 1;
+			return;
+		}
+	}
+}
+
+static void watch_done(uv_work_t *req, int status)
+{
+	struct watch_job *job = req->data;
+	struct server *srv = job->srv;
+
+	srv->watching = 0;
+	if (status == 0 && job->changed && !srv->stopping) {
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s changed", job->snap->files[job->changed - 1].path);
+		srv->reload_again = 0;
+		reload_start(srv, why);
+	} else if (srv->reload_again && !srv->stopping) {
+		srv->reload_again = 0;
+		reload_start(srv, "SIGHUP");
+	}
+	watch_free(job->snap);
+	free(job);
+}
+
+static void on_watch_timer(uv_timer_t *t)
+{
+	struct server *srv = t->data;
+	struct watch_job *job;
+
+	if (srv->reloading || srv->watching || !srv->watch || !srv->watch->n)
+		return;
+	job = calloc(1, sizeof(*job));
+	if (!job)
+		return;
+	job->srv = srv;
+	job->snap = watch_copy(srv->watch);
+	job->req.data = job;
+	if (!job->snap || uv_queue_work(&srv->loop, &job->req, watch_work, watch_done)) {
+		watch_free(job->snap);
+		free(job);
+		return;
+	}
+	srv->watching = 1;
+}
+
+
+void reload_watch_start(struct server *srv)
+{
+	uv_timer_start(&srv->list_watch, on_watch_timer, WATCH_INTERVAL_MS, WATCH_INTERVAL_MS);
+}
+
+void reload_release(struct server *srv)
+{
+	struct loaded cur = {
+		.cfg = srv->cfg, .zones = srv->zones, .api_key = srv->api_key,
+		.watch = srv->watch,
+	};
+
+	reload_loaded_free(&cur);
+	srv->cfg = NULL;
+	srv->zones = NULL;
+	srv->api_key = NULL;
+	srv->watch = NULL;
+}

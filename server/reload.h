@@ -1,0 +1,52 @@
+/* reload.c - what a start or a reload builds, and taking it into use.
+ *
+ * reload_load() reads the configuration (with the command line's overrides), builds
+ * the zones and their static lists and reads the API key, without touching the
+ * running server: at start on the main thread, for SIGHUP and for a changed static
+ * list on the thread pool. reload_adopt() swaps the result in on the loop thread; a
+ * failed reload is logged and the running configuration kept. The static lists'
+ * mtimes are polled every two seconds on the thread pool (list watching), and a change
+ * reloads. */
+#ifndef THREATBL_RELOAD_H
+#define THREATBL_RELOAD_H
+
+#include <stdint.h>
+
+#include "config.h"
+
+struct server;
+struct server_watch;
+struct zoneset;
+
+/* What a reload (or the start) builds. Owned by whoever holds it; reload_loaded_free. */
+struct loaded {
+	struct config *cfg;
+	struct zoneset *zones;
+	char *api_key;                   /* NULL: no lookups; never logged */
+	enum config_provider provider;   /* criminalip or none, "auto" resolved */
+	struct server_watch *watch;      /* the static lists' paths and mtimes */
+};
+
+/* Build everything for serial. held_key: the key in use, kept (with one warning) when
+ * the key file cannot be read any more (a root-only file after dropping root); NULL at
+ * start and for -t. Problems go to report. 0, or a negative errno with ld empty. */
+int reload_load(const struct server *srv, uint32_t serial, const char *held_key,
+		config_report_fn report, void *arg, struct loaded *ld);
+void reload_loaded_free(struct loaded *ld);
+
+/* Take ld into use (ld is emptied): configuration, zones, key, lookups, log level,
+ * the answering loops' view. The previous ones are freed. Loop thread. */
+void reload_adopt(struct server *srv, struct loaded *ld);
+
+/* Reload on the thread pool (why is logged); a reload asked while one runs is done
+ * once it ends. Loop thread. */
+void reload_start(struct server *srv, const char *why);
+
+/* Start polling the static lists of the configuration in use (srv->list_watch must be
+ * initialised). Loop thread. */
+void reload_watch_start(struct server *srv);
+
+/* Free what is in use (at the end, once the loop has stopped). */
+void reload_release(struct server *srv);
+
+#endif
