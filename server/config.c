@@ -41,6 +41,7 @@ enum opt_type {
 	T_NAMES,   /* char **, NULL-terminated absolute names */
 	T_CAT,     /* struct config_cat */
 	T_STATIC,  /* statics[] + static_lines[] + nstatics */
+	T_SIZE,    /* uint64_t bytes in [min, max]; suffixes K, M, G (x 1024) */
 };
 
 enum { OPT_REPEAT = 1, OPT_EMPTY_NULL = 2 };
@@ -80,6 +81,7 @@ static const struct opt opts[] = {
 	S("threads", T_UINT, threads, "1", 1, 64, 0, NULL),
 	S("tcp-idle", T_DUR_MS, tcp_idle_ms, "10s", 100, 3600000, 0, NULL),
 	S("tcp-clients", T_UINT, tcp_max_clients, "256", 1, 65536, 0, NULL),
+	S("max-list-size", T_SIZE, max_list_size, "1G", 1, 1ull << 40, 0, NULL),
 	I("provider", T_ENUM, provider, "none", 0, 0, 0, provider_names),
 	I("url", T_URL, url, "https://api.criminalip.io", 0, 0, 0, NULL),
 	I("api-key-file", T_STRING, api_key_file, NULL, 0, 0, OPT_EMPTY_NULL, NULL),
@@ -378,6 +380,37 @@ static int set_static(struct loader *ld, struct config_zone *z, const char *val,
 	return r;
 }
 
+/* A size in bytes: a whole number with an optional K, M or G (powers of 1024). */
+static int set_size(struct loader *ld, const struct opt *o, uint64_t *dst, const char *val,
+		    unsigned line)
+{
+	const char *end;
+	uint64_t v, mul = 1;
+	int r = config_value_u64(val, &end, &v);
+
+	if (r == 0 && *end) {
+		switch (end[0]) {
+		case 'k': case 'K': mul = 1ull << 10; break;
+		case 'm': case 'M': mul = 1ull << 20; break;
+		case 'g': case 'G': mul = 1ull << 30; break;
+		default: r = -EINVAL;
+		}
+		if (r == 0 && end[1])
+			r = -EINVAL;
+	}
+	if (r == -EINVAL) {
+		ld_error(ld, line, "%s: '%s' is not a size (bytes, or with K, M or G)", o->key, val);
+		return r;
+	}
+	if (r < 0 || v > o->max / mul || v * mul < o->min) {
+		ld_error(ld, line, "%s: %s is out of range (%llu..%llu bytes)", o->key, val,
+			 (unsigned long long)o->min, (unsigned long long)o->max);
+		return -ERANGE;
+	}
+	*dst = v * mul;
+	return 0;
+}
+
 static int set_number(struct loader *ld, const struct opt *o, uint32_t *dst, const char *val,
 		      unsigned line)
 {
@@ -478,6 +511,8 @@ static int opt_set(struct loader *ld, const struct opt *o, void *base, const cha
 	case T_DUR_MS:
 	case T_DUR_S:
 		return set_number(ld, o, field, val, line);
+	case T_SIZE:
+		return set_size(ld, o, field, val, line);
 	case T_BOOL:
 		if (config_value_bool(val, field) < 0) {
 			ld_error(ld, line, "%s: '%s' is not yes or no", o->key, val);

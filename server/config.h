@@ -64,6 +64,7 @@ struct config {
 	unsigned threads;      /* UDP/TCP loops with SO_REUSEPORT; default 1 */
 	uint32_t tcp_idle_ms;  /* RFC 7766 idle timeout */
 	unsigned tcp_max_clients;
+	uint64_t max_list_size; /* bytes a static list may have; larger is refused */
 	/* [intel] */
 	enum config_provider provider;
 	char *url;

@@ -5,9 +5,39 @@
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon.h"
+
+/* Hand one database file to the user through a descriptor opened without following a
+ * link: chown(2) by path would follow a link planted by that user since the open and
+ * give them any file root can reach. A missing file is fine (sqlite makes it later,
+ * as the user). */
+static int give_file(const char *path, const struct passwd *pw)
+{
+	struct stat sb;
+	int fd, err = 0;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		err = -errno;
+		log_err("cannot give %s to %s: %s", path, pw->pw_name,
+			errno == ELOOP ? "it is a symbolic link" : strerror(errno));
+		return err;
+	}
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		log_err("cannot give %s to %s: not a regular file", path, pw->pw_name);
+		err = -EINVAL;
+	} else if (fchown(fd, pw->pw_uid, pw->pw_gid) < 0) {
+		err = -errno;
+		log_err("cannot give %s to %s: %s", path, pw->pw_name, strerror(errno));
+	}
+	close(fd);
+	return err;
+}
 
 int daemon_drop_privileges(const char *user, const char *database)
 {
@@ -34,8 +64,8 @@ int daemon_drop_privileges(const char *user, const char *database)
 			char path[4096];
 
 			snprintf(path, sizeof(path), "%s%s", database, suffix[i]);
-			if (chown(path, pw->pw_uid, pw->pw_gid) && errno != ENOENT)
-				log_warn("cannot give %s to %s: %s", path, user, strerror(errno));
+			if (give_file(path, pw) < 0)
+				return -EPERM;
 		}
 	}
 	if (setgroups(0, NULL) || setgid(pw->pw_gid) || setuid(pw->pw_uid)) {

@@ -14,14 +14,17 @@
 
 enum {
 	T_A = 1, T_NS = 2, T_SOA = 6, T_TXT = 16, T_OPT = 41,
-	T_IXFR = 251, T_AXFR = 252, T_ANY = 255,
+	T_TSIG = 250, T_IXFR = 251, T_AXFR = 252, T_ANY = 255,
 	C_IN = 1,
 };
 
 enum {
 	RC_NOERROR = 0, RC_FORMERR = 1, RC_SERVFAIL = 2, RC_NXDOMAIN = 3,
-	RC_NOTIMP = 4, RC_REFUSED = 5,
+	RC_NOTIMP = 4, RC_REFUSED = 5, RC_NOTAUTH = 9,
 };
+
+/* TSIG error (RFC 8945 §5.2): threatbl holds no keys, so every key is unknown. */
+#define TSIG_BADKEY 17
 
 #define HDR_LEN 12
 #define OPT_LEN 11
@@ -43,6 +46,9 @@ struct query {
 	int do_bit;
 	uint8_t version;
 	uint16_t udp_size;
+	/* A TSIG record (the last of the additional section): its owner name and the
+	 * algorithm name, both uncompressed, and the RDATA after the algorithm. */
+	size_t tsig_name, tsig_name_len, tsig_alg_len, tsig_rest;
 };
 
 /* The answer being written. */
@@ -172,6 +178,48 @@ static int check_options(const uint8_t *p, size_t len)
 	return 0;
 }
 
+/* The length of an uncompressed name at q[off], or 0 when it is compressed or
+ * runs past end. */
+static size_t plain_name_len(const uint8_t *q, size_t off, size_t end)
+{
+	size_t o = off;
+
+	while (o < end && q[o] != 0) {
+		if (q[o] & 0xc0)
+			return 0;
+		o += 1 + (size_t)q[o];
+	}
+	if (o >= end || o + 1 - off > 255)
+		return 0;
+	return o + 1 - off;
+}
+
+/* A TSIG record at start (owner name) with its RDATA at rd: the names must be plain
+ * and the fixed fields present (RFC 8945 §4.2). 0, or -1 for FORMERR. */
+static int parse_tsig(const uint8_t *q, size_t start, size_t rd, size_t rdlen,
+		      struct query *qr)
+{
+	size_t end = rd + rdlen, alg, mac;
+
+	qr->tsig_name = start;
+	qr->tsig_name_len = plain_name_len(q, start, rd - 10);
+	alg = plain_name_len(q, rd, end);
+	if (!qr->tsig_name_len || !alg)
+		return -1;
+	qr->tsig_alg_len = alg;
+	/* time signed (6), fudge (2), MAC size (2), MAC, original ID (2), error (2),
+	 * other len (2), other data */
+	if (end - rd - alg < 10)
+		return -1;
+	mac = get16(q + rd + alg + 8);
+	if (end - rd - alg - 10 < mac + 6)
+		return -1;
+	if (end - rd - alg - 16 - mac != get16(q + rd + alg + 14 + mac))
+		return -1;
+	qr->tsig_rest = rd + alg;
+	return 0;
+}
+
 /* The question and the records after it; *ql gets the question name's labels (kept
  * apart from *qr, which is zeroed per query). Returns an rcode (0 = fine). */
 static int parse_query(const uint8_t *q, size_t qlen, struct query *qr,
@@ -218,10 +266,65 @@ static int parse_query(const uint8_t *q, size_t qlen, struct query *qr,
 			qr->udp_size = get16(q + off + 2);
 			qr->version = q[off + 5];
 			qr->do_bit = !!(q[off + 6] & 0x80);
+		} else if (type == T_TSIG && i >= (size_t)an + ns) {
+			/* It must be the last record (RFC 8945 §5.1), with plain names. */
+			if (i + 1 != nrr || parse_tsig(q, start, off + 10, rdlen, qr))
+				return RC_FORMERR;
 		}
 		off += 10 + rdlen;
 	}
 	return 0;
+}
+
+/* A signed query: threatbl has no keys, so the answer is NOTAUTH with an unsigned
+ * TSIG record saying BADKEY (RFC 8945 §5.2, as NSD answers): the key and algorithm
+ * names, time signed and fudge of the query, no MAC, the original ID. When it does not
+ * fit, the bare NOTAUTH. */
+static void reply_badkey(const uint8_t *q, const struct query *qr, uint8_t *out,
+			 size_t limit, struct dns_result *res)
+{
+	size_t rdlen = qr->tsig_alg_len + 16;
+	size_t need = qr->qend + (qr->edns ? OPT_LEN : 0) + qr->tsig_name_len + 10 + rdlen;
+	size_t len = qr->qend;
+	const uint8_t *rest = q + qr->tsig_rest;
+	uint8_t *p;
+
+	if (need > limit) {
+		reply_bare(q, out, RC_NOTAUTH, res);
+		return;
+	}
+	memcpy(out + HDR_LEN, q + HDR_LEN, qr->qend - HDR_LEN);
+	put_header(out, q, 0, 0, RC_NOTAUTH);
+	put16(out + 4, 1);
+	put16(out + 6, 0);
+	put16(out + 8, 0);
+	put16(out + 10, qr->edns ? 2 : 1);
+	if (qr->edns) {
+		p = out + len;
+		p[0] = 0;
+		put16(p + 1, T_OPT);
+		put16(p + 3, DNS_UDP_MAX);
+		memset(p + 5, 0, 6);
+		p[7] = qr->do_bit ? 0x80 : 0;
+		len += OPT_LEN;
+	}
+	p = out + len;
+	memcpy(p, q + qr->tsig_name, qr->tsig_name_len);
+	p += qr->tsig_name_len;
+	put16(p, T_TSIG);
+	put16(p + 2, 255);       /* class ANY */
+	memset(p + 4, 0, 4);     /* TTL 0 */
+	put16(p + 8, (uint16_t)rdlen);
+	p += 10;
+	memcpy(p, q + qr->tsig_name + qr->tsig_name_len + 10, qr->tsig_alg_len);
+	p += qr->tsig_alg_len;
+	memcpy(p, rest, 8);      /* time signed, fudge */
+	put16(p + 8, 0);         /* MAC size */
+	memcpy(p + 10, rest + 10 + get16(rest + 8), 2); /* original ID */
+	put16(p + 12, TSIG_BADKEY);
+	put16(p + 14, 0);        /* other len */
+	res->status = DNS_REPLY;
+	res->len = need;
 }
 
 /* Owner pointer, type, class IN, TTL and RDLENGTH of a record; NULL when the whole
@@ -525,6 +628,10 @@ void dns_handle(const struct dns_env *env, const uint8_t *q, size_t qlen, uint8_
 	}
 	if (limit < qr.qend + (qr.edns ? OPT_LEN : 0))
 		return; /* only with a buffer smaller than the contract's */
+	if (qr.tsig_name_len) {
+		reply_badkey(q, &qr, out, limit, res);
+		return;
+	}
 	o.cap = limit - (qr.edns ? OPT_LEN : 0);
 	memcpy(out + HDR_LEN, q + HDR_LEN, qr.qend - HDR_LEN);
 	o.len = qr.qend;

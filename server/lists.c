@@ -10,10 +10,13 @@
 #include "lists_parse.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define LINE_MAX_BYTES 4096
 #define STACK_MAX 132 /* nested prefixes of distinct lengths 0..128, plus one */
@@ -394,20 +397,63 @@ static int read_line(FILE *f, char *buf, int *toolong, int *nul)
 	return any;
 }
 
-static int load_file(struct loader *ld, const char *path)
+/* Open path for reading if it is a regular file of at most max bytes: a FIFO or a
+ * device (a list replaced by a link to /dev/zero) would never end and hang the reload,
+ * and a huge file would take the memory. NULL with *err set (and reported) otherwise. */
+static FILE *open_list(struct loader *ld, const char *path, uint64_t max, int *err)
+{
+	struct stat sb;
+	FILE *f;
+	int fd;
+
+	/* O_NONBLOCK: opening a FIFO with no writer would wait for one. */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		*err = -errno;
+		say(ld, 0, "cannot open: %s", strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &sb) < 0) {
+		*err = -errno;
+		say(ld, 0, "cannot open: %s", strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		*err = -EINVAL;
+		say(ld, 0, "not a regular file (%s): refused",
+		    S_ISDIR(sb.st_mode) ? "a directory" : S_ISFIFO(sb.st_mode) ? "a FIFO" :
+		    S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode) ? "a device" : "a special file");
+		goto fail;
+	}
+	if ((uint64_t)sb.st_size > max) {
+		*err = -EFBIG;
+		say(ld, 0, "%llu bytes, more than max-list-size (%llu): refused",
+		    (unsigned long long)sb.st_size, (unsigned long long)max);
+		goto fail;
+	}
+	if (fcntl(fd, F_SETFL, 0) < 0 || !(f = fdopen(fd, "r"))) {
+		*err = -errno;
+		say(ld, 0, "cannot open: %s", strerror(errno));
+		goto fail;
+	}
+	return f;
+fail:
+	close(fd);
+	return NULL;
+}
+
+static int load_file(struct loader *ld, const char *path, uint64_t max)
 {
 	char *buf;
 	int toolong, nul, err = 0;
+	uint64_t bytes = 0;
 	FILE *f;
 
 	ld->file = path;
 	ld->line = 0;
-	f = fopen(path, "r");
-	if (!f) {
-		err = -errno;
-		say(ld, 0, "cannot open: %s", strerror(errno));
+	f = open_list(ld, path, max, &err);
+	if (!f)
 		return err;
-	}
 	buf = malloc(LINE_MAX_BYTES + 1);
 	if (!buf) {
 		fclose(f);
@@ -419,6 +465,15 @@ static int load_file(struct loader *ld, const char *path)
 	ld->unreported_level = 1;
 	while (read_line(f, buf, &toolong, &nul)) {
 		ld->line++;
+		/* A file that grows while it is read stops at the cap too. */
+		bytes += strlen(buf) + 1;
+		if (bytes > max + 1) {
+			ld->line = 0;
+			say(ld, 0, "grew past max-list-size (%llu bytes) while being read: refused",
+			    (unsigned long long)max);
+			err = -EFBIG;
+			goto out;
+		}
 		if (toolong) {
 			say(ld, 0, "line longer than %d bytes, skipped", LINE_MAX_BYTES);
 			continue;
@@ -606,6 +661,12 @@ static void *shrink(void *p, size_t size)
 int lists_load(const char *const *paths, size_t n, lists_report_fn report, void *arg,
 	       struct lists **out)
 {
+	return lists_load_max(paths, n, LISTS_MAX_SIZE, report, arg, out);
+}
+
+int lists_load_max(const char *const *paths, size_t n, uint64_t max_bytes,
+		   lists_report_fn report, void *arg, struct lists **out)
+{
 	static const uint8_t def_a[4] = { 127, 0, 0, 2 };
 	struct loader ld = { .report = report, .arg = arg };
 	size_t i;
@@ -621,7 +682,7 @@ int lists_load(const char *const *paths, size_t n, lists_report_fn report, void 
 	if (!ld.def_ref)
 		goto fail;
 	for (i = 0; i < n; i++) {
-		err = load_file(&ld, paths[i]);
+		err = load_file(&ld, paths[i], max_bytes);
 		if (err < 0)
 			goto fail;
 	}

@@ -49,6 +49,15 @@ struct lists;
 int lists_load(const char *const *paths, size_t n, lists_report_fn report, void *arg,
 	       struct lists **out);
 
+/* The default of [server] max-list-size: 1 GiB. */
+#define LISTS_MAX_SIZE (1ull << 30)
+
+/* lists_load with a cap: only regular files of at most max_bytes each are read (a
+ * FIFO, a device or a directory fails with -EINVAL, a larger file with -EFBIG, both
+ * reported without a line). lists_load uses LISTS_MAX_SIZE. */
+int lists_load_max(const char *const *paths, size_t n, uint64_t max_bytes,
+		   lists_report_fn report, void *arg, struct lists **out);
+
 enum lists_match {
 	LISTS_MISS = 0,     /* in no list */
 	LISTS_LISTED = 1,   /* *val is set */

@@ -121,6 +121,22 @@ static void on_signal(uv_signal_t *h, int signum)
 		server_stop(srv);
 }
 
+/* The store's writer, when the database file was deleted under it: every verdict in
+ * memory, read under the lock (cache_put takes it for writing). */
+static int refill_from_cache(void *arg,
+			     int (*fn)(void *fnarg, const struct ipaddr *ip,
+				       const struct verdict *v),
+			     void *fnarg)
+{
+	struct server *srv = arg;
+	int rc;
+
+	pthread_rwlock_rdlock(&srv->lock);
+	rc = cache_foreach(srv->cache, fn, fnarg);
+	pthread_rwlock_unlock(&srv->lock);
+	return rc;
+}
+
 static int cache_fill(void *arg, const struct ipaddr *ip, const struct verdict *v)
 {
 	return cache_put(arg, ip, v);
@@ -198,8 +214,6 @@ static int listen_all(struct server *srv)
 		srv->ntcp++;
 	}
 	if (cfg->threads > 1) {
-		/* Verdicts are written by the main loop while the workers read them. */
-		cache_set_lock(srv->cache, &srv->lock);
 		for (unsigned t = 2; t <= cfg->threads; t++) {
 			err = worker_start(srv, t, addrs, n, &srv->workers[srv->nworkers]);
 			if (err)
@@ -290,6 +304,11 @@ int server_run(struct server *srv)
 	srv->list_watch.data = srv;
 	if (listen_all(srv) || daemon_drop_privileges(srv->cfg->user, srv->cfg->database))
 		goto out;
+	/* Verdicts are written by the main loop while the workers, and the store's writer
+	 * when it must write them all back, read them. */
+	cache_set_lock(srv->cache, &srv->lock);
+	if (srv->store)
+		store_set_refill(srv->store, refill_from_cache, srv);
 	if (srv->store && (err = store_start(srv->store))) {
 		log_err("cannot start the database writer: %s", strerror(-err));
 		goto out;

@@ -2,6 +2,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -22,6 +24,9 @@
 #define STORE_CLOSE_RETRY_MS 250   /* retry delay once store_close waits */
 #define STORE_CLOSE_MS 5000        /* how long store_close retries a failing disk */
 #define STORE_FULL_WARN_S 60       /* at most one queue-full warning per minute */
+#define STORE_CHECK_MS 2000        /* how often an idle writer looks for its file */
+#define STORE_BUDGET_KEEP_DAYS 31  /* daily call counts kept */
+#define STORE_FILE_MODE 0640       /* a new database: verdicts are not for everyone */
 
 enum store_kind { STORE_OP_PUT, STORE_OP_DEL };
 
@@ -55,7 +60,18 @@ struct store {
 	uint64_t written, failed, dropped;
 	uint64_t dropped_unwarned;
 	time_t last_full_warn;
+	int64_t budget_day;         /* UTC day (unix time / 86400) of budget_calls */
+	uint32_t budget_calls;      /* calls made on budget_day, as known here */
+	int budget_dirty;           /* budget_calls not yet written */
+	int (*refill)(void *arg, int (*fn)(void *fnarg, const struct ipaddr *ip,
+					   const struct verdict *v), void *fnarg);
+	void *refill_arg;
 	pthread_t thread;
+
+	/* The writer thread's own (the opener's before store_start). */
+	dev_t dev;                  /* the file opened, to notice it deleted or replaced */
+	ino_t ino;
+	struct timespec next_check;
 };
 
 /* A migration brings schema version N to N + 1; it runs inside a transaction. */
@@ -78,8 +94,20 @@ static int store_migrate_v1(sqlite3 *db)
 		") WITHOUT ROWID", NULL, NULL, NULL);
 }
 
+/* The calls made to the lookup service per UTC day, so that daily-budget holds across
+ * restarts. */
+static int store_migrate_v2(sqlite3 *db)
+{
+	return sqlite3_exec(db,
+		"CREATE TABLE budget ("
+		" day INTEGER NOT NULL PRIMARY KEY,"
+		" calls INTEGER NOT NULL"
+		")", NULL, NULL, NULL);
+}
+
 static int (*const store_migrations[])(sqlite3 *db) = {
 	store_migrate_v1,
+	store_migrate_v2,
 };
 
 #define STORE_SCHEMA ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -258,12 +286,11 @@ static void store_free_ops(struct store_op *op)
 	}
 }
 
+static void store_disconnect(struct store *st);
+
 static void store_free(struct store *st)
 {
-	sqlite3_finalize(st->upsert);
-	sqlite3_finalize(st->del);
-	if (st->db)
-		sqlite3_close_v2(st->db);
+	store_disconnect(st);
 	store_free_ops(st->queue.head);
 	pthread_cond_destroy(&st->wake);
 	pthread_mutex_destroy(&st->mu);
@@ -305,35 +332,87 @@ static int store_init(struct store *st)
 	return -rc;
 }
 
-int store_open(const char *path, struct store **out, char *err, size_t errlen)
+/* The database and its -wal and -shm files must not be symbolic links: the daemon opens
+ * them as root and then hands them to [server] user, who may be able to write the
+ * directory and plant a link to any file. A missing database is created here, with
+ * STORE_FILE_MODE and without following a link (sqlite's -wal and -shm take its mode). */
+static int store_check_files(const char *path, char *err, size_t errlen)
 {
-	struct store *st;
+	static const char *const suffix[] = { "", "-wal", "-shm" };
+	char name[4096];
+	struct stat sb;
+	int fd;
+
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "%s%s", path, suffix[i]);
+		if (lstat(name, &sb) < 0) {
+			if (errno == ENOENT)
+				continue;
+			snprintf(err, errlen, "database %s: %s", name, strerror(errno));
+			return -errno;
+		}
+		if (S_ISLNK(sb.st_mode)) {
+			snprintf(err, errlen, "database %s is a symbolic link: refusing to follow "
+				 "it (name the file itself in [server] database or -d)", name);
+			return -ELOOP;
+		}
+		if (!S_ISREG(sb.st_mode)) {
+			snprintf(err, errlen, "database %s is not a regular file", name);
+			return -EINVAL;
+		}
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, STORE_FILE_MODE);
+	if (fd >= 0)
+		close(fd);
+	else if (errno != EEXIST) {
+		snprintf(err, errlen, "database %s cannot be created: %s", path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* Today's call count, from the budget table (on the opening thread). */
+static int store_read_budget(struct store *st)
+{
+	sqlite3_stmt *s = NULL;
+	int64_t day = (int64_t)time(NULL) / 86400;
+	int rc;
+
+	rc = sqlite3_prepare_v2(st->db, "SELECT calls FROM budget WHERE day = ?1", -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_int64(s, 1, day);
+	rc = sqlite3_step(s);
+	pthread_mutex_lock(&st->mu);
+	if (rc == SQLITE_ROW && day >= st->budget_day) {
+		int64_t calls = sqlite3_column_int64(s, 0);
+
+		if (day > st->budget_day || (uint64_t)calls > st->budget_calls)
+			st->budget_calls = calls < 0 ? 0 : calls > UINT32_MAX ? UINT32_MAX :
+					   (uint32_t)calls;
+		st->budget_day = day;
+	}
+	pthread_mutex_unlock(&st->mu);
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Open st->path with sqlite and bring it up to date: the start, and the writer when
+ * the file was deleted under it. Returns a negative errno with a line in err. */
+static int store_connect(struct store *st, char *err, size_t errlen)
+{
+	const char *path = st->path;
 	char text[256];
+	struct stat sb;
 	int rc, version = 0;
 
-	*out = NULL;
-	if (!path || !*path) {
-		snprintf(err, errlen, "no database file given");
-		return -EINVAL;
-	}
-	if ((rc = store_check_dir(path, err, errlen)) < 0)
+	if ((rc = store_check_files(path, err, errlen)) < 0)
 		return rc;
-	st = calloc(1, sizeof(*st));
-	if (!st || !(st->path = strdup(path))) {
-		free(st);
-		snprintf(err, errlen, "database %s: out of memory", path);
-		return -ENOMEM;
-	}
-	if ((rc = store_init(st)) < 0) {
-		snprintf(err, errlen, "database %s: %s", path, strerror(-rc));
-		free(st->path);
-		free(st);
-		return rc;
-	}
 	/* NOMUTEX: the connection is used by one thread at a time (the opener until
-	 * store_start, then the writer), which makes the start-up load cheaper. */
+	 * store_start, then the writer), which makes the start-up load cheaper.
+	 * NOFOLLOW: a link planted after the check above is refused too. */
 	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-			     SQLITE_OPEN_NOMUTEX, NULL);
+			     SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "database %s cannot be opened: %s", path,
 			 st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
@@ -356,7 +435,6 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
 	if (version > STORE_SCHEMA) {
 		snprintf(err, errlen, "database %s has schema version %d; this threatbld "
 			 "knows up to %d", path, version, STORE_SCHEMA);
-		store_free(st);
 		return -EPROTO;
 	}
 	rc = store_query(st->db, "PRAGMA quick_check(1)", text, sizeof(text));
@@ -388,20 +466,65 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
 			 sqlite3_errmsg(st->db));
 		goto fail;
 	}
-	if ((rc = store_migrate(st, version, err, errlen)) < 0) {
-		store_free(st);
+	if ((rc = store_migrate(st, version, err, errlen)) < 0)
 		return rc;
-	}
-	if ((rc = store_prepare(st)) != SQLITE_OK) {
+	if ((rc = store_prepare(st)) != SQLITE_OK ||
+	    (rc = store_read_budget(st)) != SQLITE_OK) {
 		snprintf(err, errlen, "database %s: %s", path, sqlite3_errmsg(st->db));
 		goto fail;
 	}
-	*out = st;
+	if (stat(path, &sb) < 0) {
+		snprintf(err, errlen, "database %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	st->dev = sb.st_dev;
+	st->ino = sb.st_ino;
 	return 0;
 fail:
-	rc = store_errno(st->db, rc);
-	store_free(st);
-	return rc;
+	return store_errno(st->db, rc);
+}
+
+/* Close the connection (its statements first). */
+static void store_disconnect(struct store *st)
+{
+	sqlite3_finalize(st->upsert);
+	sqlite3_finalize(st->del);
+	st->upsert = st->del = NULL;
+	if (st->db)
+		sqlite3_close_v2(st->db);
+	st->db = NULL;
+}
+
+int store_open(const char *path, struct store **out, char *err, size_t errlen)
+{
+	struct store *st;
+	int rc;
+
+	*out = NULL;
+	if (!path || !*path) {
+		snprintf(err, errlen, "no database file given");
+		return -EINVAL;
+	}
+	if ((rc = store_check_dir(path, err, errlen)) < 0)
+		return rc;
+	st = calloc(1, sizeof(*st));
+	if (!st || !(st->path = strdup(path))) {
+		free(st);
+		snprintf(err, errlen, "database %s: out of memory", path);
+		return -ENOMEM;
+	}
+	if ((rc = store_init(st)) < 0) {
+		snprintf(err, errlen, "database %s: %s", path, strerror(-rc));
+		free(st->path);
+		free(st);
+		return rc;
+	}
+	if ((rc = store_connect(st, err, errlen)) < 0) {
+		store_free(st);
+		return rc;
+	}
+	*out = st;
+	return 0;
 }
 
 /* ip, mask, flags, checked from columns col..col+3; 0 when the key is malformed. */
@@ -458,16 +581,32 @@ int store_load(struct store *st,
 	return ret;
 }
 
-/* Write ops in one transaction; on failure nothing is written and the sqlite message
+/* The day's call count (the larger one, should two daemons share the file), and no
+ * days older than STORE_BUDGET_KEEP_DAYS. Inside the writer's transaction. */
+static int store_write_budget(struct store *st, int64_t day, uint32_t calls)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO budget (day, calls) VALUES (%lld, %lu)"
+		 " ON CONFLICT (day) DO UPDATE SET calls = max(calls, excluded.calls);"
+		 " DELETE FROM budget WHERE day < %lld",
+		 (long long)day, (unsigned long)calls, (long long)(day - STORE_BUDGET_KEEP_DAYS));
+	return sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+}
+
+/* Write ops (and the day's call count when budget_day is not 0) in one transaction; on failure nothing is written and the sqlite message
  * is put into err. */
-static int store_write(struct store *st, const struct store_op *op, char *err,
-		       size_t errlen)
+static int store_write(struct store *st, const struct store_op *op, int64_t budget_day,
+		       uint32_t budget_calls, char *err, size_t errlen)
 {
 	char ip_text[IPADDR_STRLEN];
 	sqlite3_stmt *s = NULL;
 	int rc;
 
 	rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc == SQLITE_OK && budget_day)
+		rc = store_write_budget(st, budget_day, budget_calls);
 	for (; rc == SQLITE_OK && op; op = op->next) {
 		if (op->kind == STORE_OP_DEL) {
 			s = st->del;
@@ -533,6 +672,76 @@ static void store_take(struct store_oplist *dst, struct store_oplist *src, size_
 	dst->n += n;
 }
 
+/* One row from the memory of the server, written back into a re-created file. */
+static int store_refill_row(void *arg, const struct ipaddr *ip, const struct verdict *v)
+{
+	struct store *st = arg;
+	char ip_text[IPADDR_STRLEN];
+	sqlite3_stmt *s = st->upsert;
+	int rc;
+
+	ipaddr_format(ip, ip_text);
+	sqlite3_bind_blob(s, 1, ip->b, sizeof(ip->b), SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, ip_text, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 3, ipaddr_is_v4(ip) ? 4 : 6);
+	sqlite3_bind_int(s, 4, v->mask);
+	sqlite3_bind_int(s, 5, v->flags);
+	sqlite3_bind_int64(s, 6, v->checked);
+	sqlite3_bind_text(s, 7, "restored", -1, SQLITE_STATIC);
+	sqlite3_bind_null(s, 8);
+	sqlite3_bind_int64(s, 9, v->checked);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* Writer thread: when the file is gone or another file has taken its name (deleted
+ * by mistake, a restore gone wrong), open a new one and write back what the server
+ * holds in memory, so that a restart finds it. With no connection (a re-creation
+ * that failed) try again. */
+static void store_check_file(struct store *st)
+{
+	char err[512];
+	struct stat sb;
+	int (*refill)(void *, int (*)(void *, const struct ipaddr *, const struct verdict *),
+		      void *);
+	void *refill_arg;
+	int rc;
+
+	if (st->db && stat(st->path, &sb) == 0 && sb.st_dev == st->dev && sb.st_ino == st->ino)
+		return;
+	if (st->db) {
+		log_err("database %s was deleted or replaced while threatbld ran: creating it "
+			"again and writing back the verdicts held in memory", st->path);
+		store_disconnect(st);
+	}
+	if ((rc = store_connect(st, err, sizeof(err))) < 0) {
+		store_disconnect(st);
+		log_err("%s; the verdicts stay in memory and queued", err);
+		return;
+	}
+	pthread_mutex_lock(&st->mu);
+	refill = st->refill;
+	refill_arg = st->refill_arg;
+	st->budget_dirty = 1;
+	pthread_mutex_unlock(&st->mu);
+	if (!refill)
+		return;
+	rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc == SQLITE_OK && refill(refill_arg, store_refill_row, st) == 0)
+		rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	else
+		rc = SQLITE_ERROR;
+	if (rc != SQLITE_OK) {
+		log_err("database %s: cannot write the verdicts back: %s", st->path,
+			sqlite3_errmsg(st->db));
+		if (!sqlite3_get_autocommit(st->db))
+			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		return;
+	}
+	log_info("database %s: created again with the verdicts held in memory", st->path);
+}
+
 /* The writer thread; store_close also runs it in place when the thread never
  * started. Called and returns with st->mu unlocked. */
 static void *store_writer(void *arg)
@@ -547,12 +756,22 @@ static void *store_writer(void *arg)
 	pthread_mutex_lock(&st->mu);
 	for (;;) {
 		struct store_op *done;
+		int64_t bday = 0;
+		uint32_t bcalls = 0;
 		size_t n;
 		int rc;
 
-		while (!st->queue.n && !batch.n && !st->stop)
-			pthread_cond_wait(&st->wake, &st->mu);
-		if (!st->queue.n && !batch.n)
+		while (!st->queue.n && !batch.n && !st->stop && !st->budget_dirty) {
+			/* Idle: look at the file now and then, so that a deleted database
+			 * is noticed before the next verdict needs it. */
+			store_deadline(&until, STORE_CHECK_MS);
+			if (pthread_cond_timedwait(&st->wake, &st->mu, &until) == ETIMEDOUT) {
+				pthread_mutex_unlock(&st->mu);
+				store_check_file(st);
+				pthread_mutex_lock(&st->mu);
+			}
+		}
+		if (!st->queue.n && !batch.n && !st->budget_dirty)
 			break;
 		if (!backoff && !st->stop && batch.n + st->queue.n < STORE_BATCH) {
 			/* Let the batch fill: one transaction per row would be slow. */
@@ -565,9 +784,26 @@ static void *store_writer(void *arg)
 		 * 1000 rows rewrites about 1000 pages of a big table. */
 		store_take(&batch, &st->queue, STORE_BATCH_MAX - batch.n);
 		st->inflight = batch.n;
+		if (st->budget_dirty) {
+			bday = st->budget_day;
+			bcalls = st->budget_calls;
+			st->budget_dirty = 0;
+		}
 		pthread_mutex_unlock(&st->mu);
 
-		rc = store_write(st, batch.head, err, sizeof(err));
+		store_check_file(st);
+		if (st->db)
+			rc = store_write(st, batch.head, bday, bcalls, err, sizeof(err));
+		else {
+			rc = SQLITE_CANTOPEN;
+			snprintf(err, sizeof(err), "the file could not be created again");
+		}
+		if (rc != SQLITE_OK && bday) {
+			pthread_mutex_lock(&st->mu);
+			if (st->budget_day == bday)
+				st->budget_dirty = 1;
+			pthread_mutex_unlock(&st->mu);
+		}
 
 		if (rc == SQLITE_OK) {
 			done = batch.head;
@@ -717,6 +953,42 @@ int store_delete(struct store *st, const struct ipaddr *ip)
 	op->ip = *ip;
 	op->kind = STORE_OP_DEL;
 	return store_enqueue(st, op);
+}
+
+void store_set_refill(struct store *st,
+		      int (*refill)(void *arg, int (*fn)(void *fnarg, const struct ipaddr *ip,
+							 const struct verdict *v),
+				    void *fnarg),
+		      void *arg)
+{
+	pthread_mutex_lock(&st->mu);
+	st->refill = refill;
+	st->refill_arg = arg;
+	pthread_mutex_unlock(&st->mu);
+}
+
+uint32_t store_budget_get(struct store *st, int64_t day)
+{
+	uint32_t calls;
+
+	pthread_mutex_lock(&st->mu);
+	calls = st->budget_day == day ? st->budget_calls : 0;
+	pthread_mutex_unlock(&st->mu);
+	return calls;
+}
+
+void store_budget_set(struct store *st, int64_t day, uint32_t calls)
+{
+	pthread_mutex_lock(&st->mu);
+	if (day > st->budget_day || (day == st->budget_day && calls > st->budget_calls)) {
+		st->budget_day = day;
+		st->budget_calls = calls;
+		if (!st->budget_dirty) {
+			st->budget_dirty = 1;
+			pthread_cond_signal(&st->wake);
+		}
+	}
+	pthread_mutex_unlock(&st->mu);
 }
 
 void store_get_stats(struct store *st, struct store_stats *out)

@@ -24,9 +24,11 @@
 
 struct store;
 
-/* Open or create path and bring its schema up to date. Errors (corrupt file, not a
- * database, unwritable, newer schema) return a negative errno and put one clear line
- * into err (size errlen). On success *out is new (store_close). */
+/* Open or create path and bring its schema up to date. A new file is made with mode
+ * 0640. path, path-wal and path-shm must not be symbolic links (-ELOOP): the daemon
+ * opens them as root before handing them to [server] user. Errors (corrupt file, not a
+ * database, unwritable, newer schema, a link) return a negative errno and put one clear
+ * line into err (size errlen). On success *out is new (store_close). */
 int store_open(const char *path, struct store **out, char *err, size_t errlen);
 
 /* Call fn for every stored verdict (start-up, before the loop runs). Stops early when
@@ -47,6 +49,23 @@ int store_put(struct store *st, const struct ipaddr *ip, const struct verdict *v
 
 /* Remove a verdict (queued like a put). */
 int store_delete(struct store *st, const struct ipaddr *ip);
+
+/* The calls made to the lookup service on a UTC day (unix time / 86400), kept in the
+ * database so that `daily-budget` holds across restarts. get: the count known for day
+ * (0 for another day); set: a new count (never lower than the known one), written with
+ * the next batch. Any thread. */
+uint32_t store_budget_get(struct store *st, int64_t day);
+void store_budget_set(struct store *st, int64_t day, uint32_t calls);
+
+/* How the writer gets the verdicts back when the file was deleted or replaced while
+ * running (it notices within a couple of seconds, or before its next write): refill is
+ * called on the writer thread and must call fn for every verdict held in memory (under
+ * whatever lock guards them). Set it before store_start. */
+void store_set_refill(struct store *st,
+		      int (*refill)(void *arg, int (*fn)(void *fnarg, const struct ipaddr *ip,
+							 const struct verdict *v),
+				    void *fnarg),
+		      void *arg);
 
 struct store_stats {
 	uint64_t written;  /* rows committed */

@@ -307,8 +307,9 @@ static int build_lists(struct build *b, const struct config_zone *cz, struct zon
 			return r;
 		}
 	errors = b->list_errors;
-	r = lists_load((const char *const *)cz->statics, cz->nstatics, lists_report, b,
-		       &z->lists);
+	r = lists_load_max((const char *const *)cz->statics, cz->nstatics,
+			   b->cfg->max_list_size ? b->cfg->max_list_size : LISTS_MAX_SIZE,
+			   lists_report, b, &z->lists);
 	if (r && b->list_errors == errors)
 		report(b, cz->static_lines ? cz->static_lines[0] : cz->line,
 		       "zone %s: static lists not loaded: %s", cz->name, strerror(-r));
