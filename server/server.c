@@ -11,8 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "criminalip_backend.h"
 #include "log.h"
+#include "provider.h"
 #include "server.h"
 #include "tcp.h"
 #include "udp.h"
@@ -42,7 +42,7 @@ struct loaded {
 	struct config *cfg;
 	struct zoneset *zones;
 	char *api_key;                   /* NULL: no lookups */
-	enum config_provider provider;   /* criminalip or none, "auto" resolved */
+	const struct provider_kind *provider; /* NULL: none; "auto" resolved */
 	struct server_watch *watch;
 };
 
@@ -255,19 +255,21 @@ static int load_all(const struct server *srv, uint32_t serial, config_report_fn 
 	err = zoneset_build(ld->cfg, serial, report, arg, &ld->zones);
 	if (err)
 		goto fail;
-	ld->provider = ld->cfg->provider;
-	if (ld->provider != CONFIG_PROVIDER_NONE) {
+	if (ld->cfg->provider != CONFIG_PROVIDER_NONE) {
 		err = read_api_key(ld->cfg, report, arg, &ld->api_key);
 		if (err)
 			goto fail;
-		if (!ld->api_key && ld->provider == CONFIG_PROVIDER_CRIMINALIP) {
-			report(arg, ld->cfg->file, 0,
-			       "provider = criminalip needs an API key: set [intel] api-key-file "
-			       "or the environment variable THREATBL_API_KEY");
+		if (!ld->api_key && ld->cfg->provider == CONFIG_PROVIDER_NAMED) {
+			char msg[200];
+
+			snprintf(msg, sizeof(msg), "provider = %s needs an API key: set [intel] "
+				 "api-key-file or the environment variable THREATBL_API_KEY",
+				 ld->cfg->provider_kind->name);
+			report(arg, ld->cfg->file, 0, msg);
 			err = -EINVAL;
 			goto fail;
 		}
-		ld->provider = ld->api_key ? CONFIG_PROVIDER_CRIMINALIP : CONFIG_PROVIDER_NONE;
+		ld->provider = ld->api_key ? ld->cfg->provider_kind : NULL;
 	}
 	ld->watch = watch_build(ld->cfg);
 	if (!ld->watch) {
@@ -297,6 +299,12 @@ void server_tick(struct server *srv)
 	srv->env.now = (uint32_t)time(NULL);
 }
 
+/* dns_env's generic refresh hook, for intel. */
+static void refresh_intel(void *arg, const struct ipaddr *ip)
+{
+	intel_refresh(arg, ip);
+}
+
 /* dns_env follows the configuration in use. Under the lock: once it is released no
  * worker holds a pointer into the previous zones, and they can be freed. */
 static void env_apply(struct server *srv)
@@ -311,7 +319,7 @@ static void env_apply(struct server *srv)
 	srv->env.unknown_retry_s = UNKNOWN_RETRY_S;
 	srv->env.lookup_reserved = cfg->lookup_reserved;
 	srv->env.lookups = srv->intel != NULL;
-	srv->env.refresh = srv->intel ? intel_refresh : NULL;
+	srv->env.refresh = srv->intel ? refresh_intel : NULL;
 	srv->env.refresh_arg = srv->intel;
 	pthread_rwlock_unlock(&srv->lock);
 	server_tick(srv);
@@ -325,10 +333,10 @@ static void intel_closed(void *arg)
 /* Start, replace or stop the lookups to match what was loaded. */
 static int intel_apply(struct server *srv, const struct loaded *ld)
 {
-	struct intel_backend be;
+	struct provider_backend be;
 	int err;
 
-	if (ld->provider != CONFIG_PROVIDER_CRIMINALIP) {
+	if (!ld->provider) {
 		if (srv->intel) {
 			log_info("lookups switched off");
 			intel_close(srv->intel, intel_closed, NULL);
@@ -336,9 +344,9 @@ static int intel_apply(struct server *srv, const struct loaded *ld)
 		}
 		return 0;
 	}
-	err = criminalip_backend(&srv->loop, ld->cfg->url, ld->api_key, ld->cfg->timeout_ms, &be);
+	err = provider_open(ld->provider, &srv->loop, ld->cfg, ld->api_key, &be);
 	if (err) {
-		log_err("cannot set up Criminal IP lookups: %s", strerror(-err));
+		log_err("cannot set up %s lookups: %s", ld->provider->display, strerror(-err));
 		return err;
 	}
 	if (srv->intel) {
@@ -351,7 +359,7 @@ static int intel_apply(struct server *srv, const struct loaded *ld)
 		log_err("cannot start lookups: %s", strerror(-err));
 		return err;
 	}
-	log_info("looking IPs up in Criminal IP at %s (API key %s)", ld->cfg->url,
+	log_info("looking IPs up in %s at %s (API key %s)", be.name, ld->cfg->url,
 		 ld->cfg->api_key_file ? "from api-key-file" : "from THREATBL_API_KEY");
 	return 0;
 }
@@ -807,9 +815,10 @@ int server_run(struct server *srv)
 		goto out_loaded;
 	}
 	loop_ok = 1;
-	if (ld.provider == CONFIG_PROVIDER_NONE && ld.cfg->provider == CONFIG_PROVIDER_AUTO)
+	if (!ld.provider && ld.cfg->provider == CONFIG_PROVIDER_AUTO)
 		log_info("no API key: serving the static lists only. To look IPs up in "
-			 "Criminal IP, set THREATBL_API_KEY or [intel] api-key-file and restart");
+			 "%s, set THREATBL_API_KEY or [intel] api-key-file and restart",
+			 ld.cfg->provider_kind->display);
 	adopt(srv, &ld);
 	/* Initialised before anything can fail: server_stop closes them. */
 	uv_signal_init(&srv->loop, &srv->sig_hup);
