@@ -18,6 +18,7 @@
 #include "config_ini.h"
 #include "config_value.h"
 #include "log.h"
+#include "provider.h"
 
 _Static_assert(sizeof(unsigned) == sizeof(uint32_t), "uint options are stored as uint32_t");
 _Static_assert(sizeof(enum config_provider) == sizeof(int), "enum options are stored as int");
@@ -35,6 +36,7 @@ enum opt_type {
 	T_DUR_S,   /* uint32_t whole seconds in [min, max]; TTLs too */
 	T_BOOL,    /* int */
 	T_ENUM,    /* int, the index of the value in names[] */
+	T_PROVIDER, /* enum config_provider + provider_kind (struct config only) */
 	T_RATE,    /* double, calls per second */
 	T_LISTEN,  /* char **listen + nlisten */
 	T_SOA,     /* char *, normalised "mname rname refresh retry expire minimum" */
@@ -58,12 +60,10 @@ struct opt {
 };
 
 static const char *const level_names[] = { "error", "warn", "info", "debug", NULL };
-static const char *const provider_names[] = { "none", "criminalip", "auto", NULL };
 static const char *const unknown_names[] = { "nxdomain", "servfail", NULL };
 
 /* The names' order is the enums' order. */
 _Static_assert(LOG_LVL_ERROR == 0 && LOG_LVL_DEBUG == 3, "level_names");
-_Static_assert(CONFIG_PROVIDER_CRIMINALIP == 1 && CONFIG_PROVIDER_AUTO == 2, "provider_names");
 _Static_assert(CONFIG_UNKNOWN_SERVFAIL == 1, "unknown_names");
 
 #define OPT(sc, st, k, t, f, d, lo, hi, fl, nm) { sc, k, t, offsetof(st, f), d, lo, hi, fl, nm }
@@ -82,7 +82,7 @@ static const struct opt opts[] = {
 	S("tcp-idle", T_DUR_MS, tcp_idle_ms, "10s", 100, 3600000, 0, NULL),
 	S("tcp-clients", T_UINT, tcp_max_clients, "256", 1, 65536, 0, NULL),
 	S("max-list-size", T_SIZE, max_list_size, "1G", 1, 1ull << 40, 0, NULL),
-	I("provider", T_ENUM, provider, "none", 0, 0, 0, provider_names),
+	I("provider", T_PROVIDER, provider, "none", 0, 0, 0, NULL),
 	I("url", T_URL, url, "https://api.criminalip.io", 0, 0, 0, NULL),
 	I("api-key-file", T_STRING, api_key_file, NULL, 0, 0, OPT_EMPTY_NULL, NULL),
 	I("timeout", T_DUR_MS, timeout_ms, "5s", 100, 300000, 0, NULL),
@@ -479,6 +479,36 @@ static int set_enum(struct loader *ld, const struct opt *o, int *dst, const char
 	return -EINVAL;
 }
 
+/* none, auto or a provider of provider.c's table: the names come from the table, so
+ * that a new provider needs no change here. */
+static int set_provider(struct loader *ld, const struct opt *o, struct config *cfg,
+			const char *val, unsigned line)
+{
+	const struct provider_kind *k;
+	char list[256] = "none | auto";
+	size_t n = strlen(list);
+
+	if (strcasecmp(val, "none") == 0) {
+		cfg->provider = CONFIG_PROVIDER_NONE;
+		cfg->provider_kind = NULL;
+		return 0;
+	}
+	if (strcasecmp(val, "auto") == 0) {
+		cfg->provider = CONFIG_PROVIDER_AUTO;
+		cfg->provider_kind = provider_default();
+		return 0;
+	}
+	if ((k = provider_find(val))) {
+		cfg->provider = CONFIG_PROVIDER_NAMED;
+		cfg->provider_kind = k;
+		return 0;
+	}
+	for (size_t i = 0; (k = provider_at(i)) && n < sizeof(list); i++)
+		n += (size_t)snprintf(list + n, sizeof(list) - n, " | %s", k->name);
+	ld_error(ld, line, "%s: '%s' is not one of %s", o->key, val, list);
+	return -EINVAL;
+}
+
 /* Parse val for o into base (struct config or struct config_zone). Problems are
  * reported; the old value stays. Returns 0, -EINVAL/-ERANGE or -ENOMEM. */
 static int opt_set(struct loader *ld, const struct opt *o, void *base, const char *val,
@@ -521,6 +551,8 @@ static int opt_set(struct loader *ld, const struct opt *o, void *base, const cha
 		return 0;
 	case T_ENUM:
 		return set_enum(ld, o, field, val, line);
+	case T_PROVIDER:
+		return set_provider(ld, o, base, val, line);
 	case T_RATE:
 		r = config_value_rate(val, field);
 		if (r == 0 && *(double *)field > (double)o->max)

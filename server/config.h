@@ -13,16 +13,19 @@
 
 #include "verdict.h"
 
+struct provider_kind;
+
 /* Called once per problem. line is 0 when the problem is not tied to a line. A message
  * that starts with "warning: " (a category address outside 127.0.0.0/8) does not make
  * the load fail. */
 typedef void (*config_report_fn)(void *arg, const char *file, unsigned line,
 				 const char *msg);
 
-/* AUTO: criminalip when an API key is available (api-key-file set, or
+/* provider = none | auto | a name in provider.c's table. NAMED: that provider.
+ * AUTO: provider_default() when an API key is available (api-key-file set, or
  * $THREATBL_API_KEY non-empty), none otherwise; the server decides, config.c never
  * reads the key. */
-enum config_provider { CONFIG_PROVIDER_NONE, CONFIG_PROVIDER_CRIMINALIP, CONFIG_PROVIDER_AUTO };
+enum config_provider { CONFIG_PROVIDER_NONE, CONFIG_PROVIDER_NAMED, CONFIG_PROVIDER_AUTO };
 enum config_unknown { CONFIG_UNKNOWN_NXDOMAIN, CONFIG_UNKNOWN_SERVFAIL };
 
 /* A category line: NAME = ADDRESS TXT-TEMPLATE. */
@@ -67,6 +70,8 @@ struct config {
 	uint64_t max_list_size; /* bytes a static list may have; larger is refused */
 	/* [intel] */
 	enum config_provider provider;
+	const struct provider_kind *provider_kind; /* NAMED: the one named; AUTO: the one
+						    * used with a key; NONE: NULL */
 	char *url;
 	char *api_key_file;    /* NULL: $THREATBL_API_KEY; only a path, never read here */
 	uint32_t timeout_ms;

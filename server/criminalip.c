@@ -14,6 +14,7 @@
 
 #include "criminalip.h"
 #include "ipaddr.h"
+#include "verdict.h"
 
 /* Flag names, by bit: "issues" keys first, then what the parser derives. */
 static const char *const cip_flag_names[] = {
@@ -313,18 +314,18 @@ static json_t *load(const char *body, size_t len, char *own)
 
 static const struct {
 	const char *message;
-	enum intel_outcome outcome;
+	enum provider_outcome outcome;
 } cip_errors[] = {
-	{ "invalid api key", INTEL_BAD_KEY },
-	{ "limit exceeded", INTEL_LIMIT },
-	{ "unable to call api at the same time", INTEL_BUSY },
-	{ "invalid ip address.", INTEL_INVALID_IP },
+	{ "invalid api key", PROVIDER_BAD_KEY },
+	{ "limit exceeded", PROVIDER_LIMIT },
+	{ "unable to call api at the same time", PROVIDER_BUSY },
+	{ "invalid ip address.", PROVIDER_INVALID_IP },
 };
 
-static enum intel_outcome judge(long http_status, const char *body, size_t len, char *own,
-				struct cip_facts *facts, char *detail, size_t dsize, int *refused)
+static enum provider_outcome judge(long http_status, const char *body, size_t len, char *own,
+				   struct cip_facts *facts, char *detail, size_t dsize, int *refused)
 {
-	enum intel_outcome out = INTEL_TROUBLE;
+	enum provider_outcome out = PROVIDER_TROUBLE;
 	json_t *root = NULL, *msg, *st;
 	json_int_t bstatus = -1;
 	char text[64] = "", unused[1];
@@ -340,7 +341,7 @@ static enum intel_outcome judge(long http_status, const char *body, size_t len, 
 		root = load(body, len, own);
 	if (!json_is_object(root)) {
 		if (http_status == 401)
-			out = INTEL_BAD_KEY;
+			out = PROVIDER_BAD_KEY;
 		snprintf(detail, dsize, "HTTP %ld, %s", http_status,
 			 !len ? "empty body" : root ? "not a JSON object" : "malformed JSON");
 		goto out;
@@ -361,10 +362,10 @@ static enum intel_outcome judge(long http_status, const char *body, size_t len, 
 		copy_clean(text, sizeof(text), json_string_value(msg), json_string_length(msg));
 	}
 	if (http_status == 401 || bstatus == 401) {
-		out = INTEL_BAD_KEY;
+		out = PROVIDER_BAD_KEY;
 	} else if (http_status == 200 && bstatus == 200) {
 		extract(root, facts);
-		out = INTEL_OK;
+		out = PROVIDER_OK;
 	} else {
 		long code = http_status != 200 ? http_status : (long)bstatus;
 
@@ -375,26 +376,26 @@ static enum intel_outcome judge(long http_status, const char *body, size_t len, 
 out:
 	json_decref(root);
 	if (refused)
-		*refused = out == INTEL_TROUBLE && ref;
+		*refused = out == PROVIDER_TROUBLE && ref;
 	return out;
 }
 
-enum intel_outcome criminalip_judge(long http_status, const char *body, size_t len,
-				    struct cip_facts *facts, char *detail, size_t dsize,
-				    int *refused)
+enum provider_outcome criminalip_judge(long http_status, const char *body, size_t len,
+				       struct cip_facts *facts, char *detail, size_t dsize,
+				       int *refused)
 {
 	return judge(http_status, body, len, NULL, facts, detail, dsize, refused);
 }
 
-enum intel_outcome criminalip_judge_owned(long http_status, char *body, size_t len,
-					  struct cip_facts *facts, char *detail, size_t dsize,
-					  int *refused)
+enum provider_outcome criminalip_judge_owned(long http_status, char *body, size_t len,
+					     struct cip_facts *facts, char *detail, size_t dsize,
+					     int *refused)
 {
 	return judge(http_status, body, len, body, facts, detail, dsize, refused);
 }
 
-enum intel_outcome criminalip_parse(long http_status, const char *body, size_t len,
-				    struct cip_facts *facts)
+enum provider_outcome criminalip_parse(long http_status, const char *body, size_t len,
+				       struct cip_facts *facts)
 {
 	return criminalip_judge(http_status, body, len, facts, NULL, 0, NULL);
 }

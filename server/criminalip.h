@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "intel.h"
+#include "provider.h"
 
 enum cip_flag {
 	CIP_IS_VPN = 1u << 0,
@@ -42,24 +42,24 @@ struct cip_facts {
 /* Largest body read (CRIMINALIP.md: documents can be large). */
 #define CIP_MAX_BODY (4u << 20)
 
-/* Judge one response. Returns the outcome; with INTEL_OK *facts is filled. */
-enum intel_outcome criminalip_parse(long http_status, const char *body, size_t len,
-				    struct cip_facts *facts);
+/* Judge one response. Returns the outcome; with PROVIDER_OK *facts is filled. */
+enum provider_outcome criminalip_parse(long http_status, const char *body, size_t len,
+				       struct cip_facts *facts);
 
 /* criminalip_parse() with the reason: detail (may be NULL) gets a short printable
  * reason for logs, made of the HTTP code, the body's status and a sanitised message;
- * *refused (may be NULL) is set to 1 when the outcome is INTEL_TROUBLE although the
+ * *refused (may be NULL) is set to 1 when the outcome is PROVIDER_TROUBLE although the
  * service answered cleanly with a 4xx error object (for an IPv6 address that means
  * "not supported"). */
-enum intel_outcome criminalip_judge(long http_status, const char *body, size_t len,
-				    struct cip_facts *facts, char *detail, size_t dsize,
-				    int *refused);
+enum provider_outcome criminalip_judge(long http_status, const char *body, size_t len,
+				       struct cip_facts *facts, char *detail, size_t dsize,
+				       int *refused);
 
 /* criminalip_judge() for a body it may change: bytes that are not UTF-8 are mended
  * in place rather than in a copy. */
-enum intel_outcome criminalip_judge_owned(long http_status, char *body, size_t len,
-					  struct cip_facts *facts, char *detail, size_t dsize,
-					  int *refused);
+enum provider_outcome criminalip_judge_owned(long http_status, char *body, size_t len,
+					     struct cip_facts *facts, char *detail, size_t dsize,
+					     int *refused);
 
 /* Categories (VERDICT_BIT()s) of the facts. */
 uint8_t criminalip_classify(const struct cip_facts *facts);

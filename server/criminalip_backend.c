@@ -1,4 +1,4 @@
-/* criminalip_backend.c - the intel_backend that asks Criminal IP through http.c.
+/* criminalip_backend.c - the provider_backend that asks Criminal IP through http.c.
  *
  * A report can be hundreds of KB, and reading it (json_loadb, the facts, their JSON)
  * takes milliseconds: long enough to hold up every DNS answer queued behind it. So a
@@ -12,10 +12,12 @@
 
 #include <jansson.h>
 
+#include "apikey.h"
 #include "criminalip.h"
 #include "criminalip_backend.h"
 #include "http.h"
 #include "ipaddr.h"
+#include "list.h"
 
 /* PACKAGE_VERSION comes from configure's -D flags (there is no autoconf header). */
 #ifdef PACKAGE_VERSION
@@ -34,7 +36,7 @@
 struct cip_backend {
 	uv_loop_t *loop;
 	struct http *http;         /* NULL once closed */
-	struct cip_call *jobs;     /* answers on the thread pool */
+	struct list_head jobs;     /* answers on the thread pool (cip_call.node) */
 	char *base;
 	char *key;         /* only to keep it out of log details */
 	char *key_header;  /* "x-api-key: KEY" */
@@ -46,7 +48,7 @@ struct cip_backend {
 
 /* What an answer comes to: filled by the pool job, read after it on the loop. */
 struct cip_verdict {
-	enum intel_outcome outcome;
+	enum provider_outcome outcome;
 	uint8_t mask;
 	int has_facts;
 	char facts[512];
@@ -55,11 +57,11 @@ struct cip_verdict {
 
 struct cip_call {
 	struct cip_backend *b;
-	intel_fetch_done done;
+	provider_fetch_done done;
 	void *arg;
 	int v6;
 	/* From here on, used only by an answer sent to the pool. */
-	struct cip_call *next, *prev;  /* on b->jobs */
+	struct list_node node;         /* on b->jobs */
 	int canceled;                  /* done already called (the backend closed) */
 	uv_work_t work;
 	long status;
@@ -101,8 +103,8 @@ static void cip_judge_answer(long status, const char *body, size_t len, int own,
 					    &refused);
 	/* CRIMINALIP.md: an error answer for IPv6 means "not supported". */
 	if (v6 && refused)
-		v->outcome = INTEL_INVALID_IP;
-	if (v->outcome == INTEL_OK) {
+		v->outcome = PROVIDER_INVALID_IP;
+	if (v->outcome == PROVIDER_OK) {
 		v->mask = criminalip_classify(&f);
 		n = criminalip_facts_json(&f, v->facts, sizeof(v->facts));
 		v->has_facts = n >= 0;
@@ -112,7 +114,7 @@ static void cip_judge_answer(long status, const char *body, size_t len, int own,
 /* Hand a verdict to intel (loop thread). */
 static void cip_report(const struct cip_call *c, const struct cip_verdict *v)
 {
-	struct intel_result res = {
+	struct provider_result res = {
 		.outcome = v->outcome,
 		.mask = v->mask,
 		.facts_json = v->has_facts ? v->facts : NULL,
@@ -127,7 +129,7 @@ static void cip_report(const struct cip_call *c, const struct cip_verdict *v)
 
 static void cip_report_canceled(const struct cip_call *c)
 {
-	struct intel_result res = { .outcome = INTEL_CANCELED, .detail = "canceled" };
+	struct provider_result res = { .outcome = PROVIDER_CANCELED, .detail = "canceled" };
 
 	c->done(c->arg, &res);
 }
@@ -150,24 +152,11 @@ static void cip_maybe_free(struct cip_backend *b)
 	void (*closed)(void *) = b->closed;
 	void *closed_arg = b->closed_arg;
 
-	if (!b->closing || b->http || b->jobs)
+	if (!b->closing || b->http || !list_empty(&b->jobs))
 		return;
 	cip_free(b);
 	if (closed)
 		closed(closed_arg);
-}
-
-static void cip_unlink(struct cip_call *c)
-{
-	struct cip_backend *b = c->b;
-
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		b->jobs = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	c->next = c->prev = NULL;
 }
 
 /* Thread pool: touches nothing but the call's own answer and verdict. */
@@ -185,7 +174,7 @@ static void cip_after_work(uv_work_t *w, int status)
 	struct cip_call *c = w->data;
 	struct cip_backend *b = c->b;
 
-	cip_unlink(c);
+	list_del(&c->node);
 	if (!c->canceled) {
 		if (status < 0)
 			cip_report_canceled(c);
@@ -214,14 +203,11 @@ static int cip_queue(struct cip_call **cp, long status, const char *body, size_t
 	c->len = len;
 	c->work.data = c;
 	c->canceled = 0;
-	c->next = b->jobs;
-	c->prev = NULL;
-	if (c->next)
-		c->next->prev = c;
-	b->jobs = c;
+	/* realloc may have moved the node: it is linked only from here on */
+	list_add_head(&b->jobs, &c->node);
 	err = uv_queue_work(b->loop, &c->work, cip_work, cip_after_work);
 	if (err < 0)
-		cip_unlink(c);
+		list_del(&c->node);
 	return err;
 }
 
@@ -233,7 +219,7 @@ static void cip_http_done(void *arg, int err, long status, const char *body, siz
 	if (err == -ECANCELED || (!err && c->b->closing)) {
 		cip_report_canceled(c);
 	} else if (err) {
-		v.outcome = INTEL_TROUBLE;
+		v.outcome = PROVIDER_TROUBLE;
 		v.mask = 0;
 		v.has_facts = 0;
 		snprintf(v.detail, sizeof(v.detail), "HTTP %ld, %s", status, transfer_error(err));
@@ -248,7 +234,7 @@ static void cip_http_done(void *arg, int err, long status, const char *body, siz
 	free(c);
 }
 
-static int cip_fetch(void *impl, const struct ipaddr *ip, intel_fetch_done done, void *arg)
+static int cip_fetch(void *impl, const struct ipaddr *ip, provider_fetch_done done, void *arg)
 {
 	struct cip_backend *b = impl;
 	const char *headers[] = {
@@ -286,13 +272,14 @@ static void cip_http_closed(void *arg)
 	cip_maybe_free(b);
 }
 
-/* Like http.c at close: every call still out is answered INTEL_CANCELED now, those
+/* Like http.c at close: every call still out is answered PROVIDER_CANCELED now, those
  * whose answer is on the pool too. A job that has not started is dropped from the
  * pool's queue; one that is running cannot be stopped, so b stays until its
  * cip_after_work has come back. */
 static void cip_close(void *impl, void (*closed)(void *arg), void *closed_arg)
 {
 	struct cip_backend *b = impl;
+	struct list_node *n, *tmp;
 	struct cip_call *c;
 
 	if (b->closing)
@@ -300,7 +287,8 @@ static void cip_close(void *impl, void (*closed)(void *arg), void *closed_arg)
 	b->closing = 1;
 	b->closed = closed;
 	b->closed_arg = closed_arg;
-	for (c = b->jobs; c; c = c->next) {
+	list_for_each_safe(n, tmp, &b->jobs) {
+		c = container_of(n, struct cip_call, node);
 		uv_cancel((uv_req_t *)&c->work);
 		c->canceled = 1;
 		cip_report_canceled(c);
@@ -308,17 +296,11 @@ static void cip_close(void *impl, void (*closed)(void *arg), void *closed_arg)
 	http_close(b->http, cip_http_closed, b);
 }
 
-/* White space around a key read from a file (a trailing newline, mostly). */
-static int key_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 int criminalip_backend(uv_loop_t *loop, const char *base_url, const char *key,
-		       long timeout_ms, struct intel_backend *out)
+		       long timeout_ms, struct provider_backend *out)
 {
 	struct cip_backend *b;
-	size_t klen, i;
+	size_t klen, bad;
 	int err;
 
 	if (!loop || !base_url || !key || !out || timeout_ms <= 0)
@@ -327,22 +309,14 @@ int criminalip_backend(uv_loop_t *loop, const char *base_url, const char *key,
 		return -EINVAL;
 	if (strlen(base_url) > CIP_MAX_BASE)
 		return -ENAMETOOLONG;
-	/* A key file usually ends with a newline; inside the key, only visible ASCII
-	 * (anything else could split the header). */
-	while (key_space(*key))
-		key++;
-	klen = strlen(key);
-	while (klen && key_space(key[klen - 1]))
-		klen--;
-	if (!klen)
+	/* The same rule as -t and the start (apikey.c): it goes into an HTTP header. */
+	if (apikey_clean(key, strlen(key), &key, &klen, &bad) || !klen)
 		return -EINVAL;
-	for (i = 0; i < klen; i++)
-		if ((unsigned char)key[i] <= 0x20 || (unsigned char)key[i] >= 0x7f)
-			return -EINVAL;
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
 	b->loop = loop;
+	list_init(&b->jobs);
 	b->timeout_ms = timeout_ms;
 	b->base = strdup(base_url);
 	b->key = strndup(key, klen);
@@ -359,11 +333,17 @@ int criminalip_backend(uv_loop_t *loop, const char *base_url, const char *key,
 	/* jansson's one piece of global state, its hash seed, is set here on the loop
 	 * thread rather than by whichever pool job reads a document first. */
 	json_object_seed(0);
-	out->impl = b;
-	out->fetch = cip_fetch;
-	out->close = cip_close;
+	*out = (struct provider_backend){ .impl = b, .fetch = cip_fetch, .close = cip_close };
 	return 0;
 fail:
 	cip_free(b);
 	return err;
+}
+
+int criminalip_open(uv_loop_t *loop, const struct config *cfg, const char *api_key,
+		    struct provider_backend *out)
+{
+	if (!cfg || !cfg->url)
+		return -EINVAL;
+	return criminalip_backend(loop, cfg->url, api_key, (long)cfg->timeout_ms, out);
 }

@@ -15,11 +15,12 @@
 #include <uv.h>
 
 #include "http.h"
+#include "list.h"
 
 struct http_sock;
 
 struct http_xfer {
-	struct http_xfer *next, *prev;
+	struct list_node node;     /* on h->xfers */
 	struct http *h;
 	CURL *easy;
 	struct curl_slist *headers;
@@ -35,8 +36,8 @@ struct http {
 	CURLM *multi;
 	uv_timer_t timer;
 	size_t max_body;
-	struct http_xfer *xfers;   /* in flight */
-	struct http_sock *socks;   /* watched, not closing */
+	struct list_head xfers;    /* in flight (http_xfer.node) */
+	struct list_head socks;    /* watched, not closing (http_sock.node) */
 	unsigned pending;
 	unsigned handles;          /* uv handles not yet closed (timer + polls) */
 	int closing;
@@ -46,7 +47,7 @@ struct http {
 
 /* One socket curl asked us to watch. Freed in its close callback only. */
 struct http_sock {
-	struct http_sock *next, *prev;
+	struct list_node node;     /* on h->socks */
 	struct http *h;
 	uv_poll_t poll;
 	curl_socket_t fd;
@@ -73,15 +74,7 @@ static void sock_close_cb(uv_handle_t *handle)
 
 static void sock_release(struct http_sock *s)
 {
-	struct http *h = s->h;
-
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		h->socks = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	s->next = s->prev = NULL;
+	list_del(&s->node);
 	uv_poll_stop(&s->poll);
 	uv_close((uv_handle_t *)&s->poll, sock_close_cb);
 }
@@ -132,12 +125,7 @@ static void xfer_finish(struct http_xfer *x, int err)
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (h->multi)
 		curl_multi_remove_handle(h->multi, x->easy);
-	if (x->prev)
-		x->prev->next = x->next;
-	else
-		h->xfers = x->next;
-	if (x->next)
-		x->next->prev = x->prev;
+	list_del(&x->node);
 	h->pending--;
 	if (!x->buf) {
 		x->buf = malloc(1);
@@ -231,10 +219,7 @@ static int sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *so
 		}
 		s->poll.data = s;
 		h->handles++;
-		s->next = h->socks;
-		if (s->next)
-			s->next->prev = s;
-		h->socks = s;
+		list_add_head(&h->socks, &s->node);
 		curl_multi_assign(h->multi, fd, s);
 	}
 	if (what & CURL_POLL_IN)
@@ -302,6 +287,8 @@ int http_new(uv_loop_t *loop, size_t max_body, struct http **out)
 		goto fail;
 	h->loop = loop;
 	h->max_body = max_body;
+	list_init(&h->xfers);
+	list_init(&h->socks);
 	h->multi = curl_multi_init();
 	if (!h->multi)
 		goto fail;
@@ -392,10 +379,7 @@ int http_get(struct http *h, const char *url, const char *const *headers, long t
 		err = -EIO;
 		goto fail;
 	}
-	x->next = h->xfers;
-	if (x->next)
-		x->next->prev = x;
-	h->xfers = x;
+	list_add_head(&h->xfers, &x->node);
 	h->pending++;
 	return 0;
 fail:
@@ -415,20 +399,22 @@ static void timer_close_cb(uv_handle_t *handle)
 
 void http_close(struct http *h, void (*closed)(void *arg), void *arg)
 {
+	struct list_node *n;
+
 	if (!h || h->closing)
 		return;
 	h->closed = closed;
 	h->closed_arg = arg;
 	/* Set first: a done called below may try http_get (refused) or http_close (no-op). */
 	h->closing = 1;
-	while (h->xfers)
-		xfer_finish(h->xfers, -ECANCELED);
+	while ((n = list_first(&h->xfers)))
+		xfer_finish(container_of(n, struct http_xfer, node), -ECANCELED);
 	/* curl may report the sockets of cached connections as it cleans up (sock_cb
 	 * releases them); whatever it does not report is released just after. */
 	curl_multi_cleanup(h->multi);
 	h->multi = NULL;
-	while (h->socks)
-		sock_release(h->socks);
+	while ((n = list_first(&h->socks)))
+		sock_release(container_of(n, struct http_sock, node));
 	uv_timer_stop(&h->timer);
 	uv_close((uv_handle_t *)&h->timer, timer_close_cb);
 }

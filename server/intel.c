@@ -24,6 +24,7 @@
 
 #include "intel.h"
 #include "ipmap.h"
+#include "list.h"
 #include "log.h"
 #include "store.h"
 
@@ -38,9 +39,9 @@ enum { Q_NONE, Q_WAIT, Q_IDLE };
 struct lookup {
 	struct ipaddr ip;                    /* first: the ipmap key */
 	struct intel *in;
-	struct lookup *qnext, *qprev;        /* its queue, while queued */
+	struct list_node qnode;              /* on its queue, while queued */
 	int queued;                          /* Q_NONE, or which queue */
-	struct intel_waiter *whead, *wtail;  /* its waiters, by arrival */
+	struct list_head waiters;            /* its waiters, by arrival (lnode) */
 	uint64_t started;                    /* ms, when its call started */
 	unsigned gen;                        /* backend generation of that call */
 };
@@ -48,7 +49,10 @@ _Static_assert(offsetof(struct lookup, ip) == 0, "ipmap keys objects by their st
 
 struct intel {
 	uv_loop_t *loop;
-	struct intel_backend backend;
+	struct provider_backend backend;
+	/* The backend's, kept apart so that they outlive its closing: logs and store. */
+	const char *name;
+	const char *source;
 	unsigned backend_gen;       /* bumped when intel_reconfigure replaces it */
 	struct cache *cache;
 	struct store *store;
@@ -64,18 +68,16 @@ struct intel {
 
 	struct ipmap map;           /* every lookup, by IP */
 
-	struct lookup_queue {
-		struct lookup *head, *tail;
-	} qwait, qidle;             /* with waiters first, then without */
+	struct list_head qwait, qidle; /* with waiters first, then without (qnode) */
 	unsigned nqueued, inflight;
-	struct intel_waiter *whead, *wtail;
+	struct list_head waiters;   /* every waiter, by arrival (node) */
 
 	double tokens;
 	uint64_t tokens_at;         /* ms of the last refill */
 	int64_t day;                /* UTC day number of calls_today */
 	uint32_t calls_today;
 	int budget_out;             /* daily budget used up */
-	enum intel_outcome pause;   /* INTEL_OK, INTEL_BAD_KEY or INTEL_LIMIT */
+	enum provider_outcome pause;   /* PROVIDER_OK, PROVIDER_BAD_KEY or PROVIDER_LIMIT */
 	uint32_t backoff_ms;        /* 0: reachable */
 	uint64_t backoff_until;
 	uint64_t trouble_at;        /* ms of the failure that set the backoff */
@@ -95,7 +97,7 @@ struct intel {
 	void *close_arg;
 };
 
-static void lookup_done(void *arg, const struct intel_result *res);
+static void lookup_done(void *arg, const struct provider_result *res);
 static void dispatch(struct intel *in);
 
 static uint64_t now_ms(const struct intel *in)
@@ -113,7 +115,7 @@ static int64_t day_of(int64_t t)
 	return t >= 0 ? t / DAY_S : -((-t + DAY_S - 1) / DAY_S);
 }
 
-static const char *outcome_name(enum intel_outcome o)
+static const char *outcome_name(enum provider_outcome o)
 {
 	static const char *const names[] = {
 		"ok", "invalid api key", "limit exceeded", "busy", "invalid ip", "trouble",
@@ -125,40 +127,33 @@ static const char *outcome_name(enum intel_outcome o)
 
 /* ---- lists ---- */
 
+static struct lookup *lookup_of(struct list_node *n)
+{
+	return n ? container_of(n, struct lookup, qnode) : NULL;
+}
+
+static struct intel_waiter *waiter_of(struct list_node *n)
+{
+	return n ? container_of(n, struct intel_waiter, node) : NULL;
+}
+
 /* Into the queue its waiters say, at the front (a call to retry first) or back. */
 static void queue_push(struct intel *in, struct lookup *l, int front)
 {
-	struct lookup_queue *q = l->whead ? &in->qwait : &in->qidle;
+	int waited = !list_empty(&l->waiters);
+	struct list_head *q = waited ? &in->qwait : &in->qidle;
 
-	l->queued = l->whead ? Q_WAIT : Q_IDLE;
-	l->qnext = l->qprev = NULL;
-	if (!q->head) {
-		q->head = q->tail = l;
-	} else if (front) {
-		l->qnext = q->head;
-		q->head->qprev = l;
-		q->head = l;
-	} else {
-		l->qprev = q->tail;
-		q->tail->qnext = l;
-		q->tail = l;
-	}
+	l->queued = waited ? Q_WAIT : Q_IDLE;
+	if (front)
+		list_add_head(q, &l->qnode);
+	else
+		list_add_tail(q, &l->qnode);
 	in->nqueued++;
 }
 
 static void queue_remove(struct intel *in, struct lookup *l)
 {
-	struct lookup_queue *q = l->queued == Q_WAIT ? &in->qwait : &in->qidle;
-
-	if (l->qprev)
-		l->qprev->qnext = l->qnext;
-	else
-		q->head = l->qnext;
-	if (l->qnext)
-		l->qnext->qprev = l->qprev;
-	else
-		q->tail = l->qprev;
-	l->qnext = l->qprev = NULL;
+	list_del(&l->qnode);
 	l->queued = Q_NONE;
 	in->nqueued--;
 }
@@ -166,14 +161,15 @@ static void queue_remove(struct intel *in, struct lookup *l)
 /* The next lookup to call, or NULL. */
 static struct lookup *queue_head(const struct intel *in)
 {
-	return in->qwait.head ? in->qwait.head : in->qidle.head;
+	return lookup_of(list_empty(&in->qwait) ? list_first(&in->qidle)
+						: list_first(&in->qwait));
 }
 
 /* A queued lookup whose first waiter came or last one left changes queue (to the
  * back of the other). */
 static void queue_reclass(struct intel *in, struct lookup *l)
 {
-	if (l->queued == Q_NONE || (l->queued == Q_WAIT) == (l->whead != NULL))
+	if (l->queued == Q_NONE || (l->queued == Q_WAIT) == !list_empty(&l->waiters))
 		return;
 	queue_remove(in, l);
 	queue_push(in, l, 0);
@@ -183,23 +179,8 @@ static void waiter_unlink(struct intel *in, struct intel_waiter *w)
 {
 	struct lookup *l = w->lookup;
 
-	if (w->prev)
-		w->prev->next = w->next;
-	else
-		in->whead = w->next;
-	if (w->next)
-		w->next->prev = w->prev;
-	else
-		in->wtail = w->prev;
-	if (w->lprev)
-		w->lprev->lnext = w->lnext;
-	else
-		l->whead = w->lnext;
-	if (w->lnext)
-		w->lnext->lprev = w->lprev;
-	else
-		l->wtail = w->lprev;
-	w->next = w->prev = w->lnext = w->lprev = NULL;
+	list_del(&w->node);
+	list_del(&w->lnode);
 	w->lookup = NULL;
 	queue_reclass(in, l);
 }
@@ -212,21 +193,24 @@ static void sched_cb(uv_timer_t *t);
 /* One timer for the oldest waiter: deadlines grow with arrival. */
 static void arm_deadline(struct intel *in, uint64_t now)
 {
+	struct intel_waiter *w;
+
 	if (in->closing)
 		return;
-	if (!in->whead) {
+	if (!(w = waiter_of(list_first(&in->waiters)))) {
 		uv_timer_stop(&in->deadline_timer);
 		return;
 	}
 	uv_timer_start(&in->deadline_timer, deadline_cb,
-		       in->whead->deadline > now ? in->whead->deadline - now : 0, 0);
+		       w->deadline > now ? w->deadline - now : 0, 0);
 }
 
 static void expire(struct intel *in, uint64_t now)
 {
 	struct intel_waiter *w;
 
-	while (!in->closing && (w = in->whead) && w->deadline <= now) {
+	while (!in->closing && (w = waiter_of(list_first(&in->waiters))) &&
+	       w->deadline <= now) {
 		waiter_unlink(in, w);
 		in->timeouts++;
 		w->cb(w, -ETIMEDOUT);
@@ -257,18 +241,19 @@ static void check_day(struct intel *in)
 	if (d == in->day)
 		return;
 	in->day = d;
-	in->calls_today = 0;
-	if (in->budget_out || in->pause == INTEL_LIMIT)
-		log_info("new UTC day: calls to Criminal IP resume");
+	/* Counted in the database too, so that a restart does not reset the budget. */
+	in->calls_today = in->store ? store_budget_get(in->store, d) : 0;
+	if (in->budget_out || in->pause == PROVIDER_LIMIT)
+		log_info("new UTC day: calls to %s resume", in->name);
 	in->budget_out = 0;
-	if (in->pause == INTEL_LIMIT)
-		in->pause = INTEL_OK;
+	if (in->pause == PROVIDER_LIMIT)
+		in->pause = PROVIDER_OK;
 }
 
 /* Whether a new IP is refused at once (its query gets `unknown`). */
 static int refusing(const struct intel *in, uint64_t now)
 {
-	return in->closing || in->pause != INTEL_OK || in->budget_out ||
+	return in->closing || in->pause != PROVIDER_OK || in->budget_out ||
 	       now < in->backoff_until;
 }
 
@@ -289,7 +274,7 @@ static int can_start(struct intel *in, uint64_t now, uint64_t *wake)
 	unsigned limit = in->busy || in->backoff_ms ? 1 : in->concurrency;
 
 	*wake = 0;
-	if (in->closing || in->pause != INTEL_OK || in->budget_out)
+	if (in->closing || in->pause != PROVIDER_OK || in->budget_out)
 		return 0;
 	if (now < in->backoff_until) {
 		*wake = in->backoff_until;
@@ -343,6 +328,7 @@ static struct lookup *lookup_new(struct intel *in, const struct ipaddr *ip)
 		return NULL;
 	l->ip = *ip;
 	l->in = in;
+	list_init(&l->waiters);
 	if (ipmap_add(&in->map, l) < 0) {
 		free(l);
 		return NULL;
@@ -354,10 +340,12 @@ static struct lookup *lookup_new(struct intel *in, const struct ipaddr *ip)
 static void lookup_finish(struct intel *in, struct lookup *l, int status)
 {
 	struct intel_waiter *w;
+	struct list_node *n;
 
 	ipmap_del(&in->map, l);
 	/* one at a time: a callback may cancel another waiter of l */
-	while ((w = l->whead)) {
+	while ((n = list_first(&l->waiters))) {
+		w = container_of(n, struct intel_waiter, lnode);
 		waiter_unlink(in, w);
 		w->cb(w, status);
 	}
@@ -382,13 +370,13 @@ static void trouble(struct intel *in, uint64_t started, uint64_t now, const char
 
 	if (!in->backoff_ms) {
 		in->backoff_ms = BACKOFF_MIN_MS;
-		log_warn("Criminal IP unreachable: %s; backing off %" PRIu32 "s",
+		log_warn("%s unreachable: %s; backing off %" PRIu32 "s", in->name,
 			 detail ? detail : "service trouble", in->backoff_ms / 1000);
 	} else if (started >= in->trouble_at) {
 		/* calls that were in flight at the last failure do not double it again */
 		in->backoff_ms = in->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
 								       : in->backoff_ms * 2;
-		log_debug("Criminal IP still unreachable: %s; backing off %" PRIu32 "s",
+		log_debug("%s still unreachable: %s; backing off %" PRIu32 "s", in->name,
 			  detail ? detail : "service trouble", in->backoff_ms / 1000);
 	}
 	in->trouble_at = now;
@@ -401,7 +389,7 @@ static void trouble(struct intel *in, uint64_t started, uint64_t now, const char
 static void reachable(struct intel *in)
 {
 	if (in->backoff_ms)
-		log_info("Criminal IP reachable again");
+		log_info("%s reachable again", in->name);
 	in->backoff_ms = 0;
 	in->backoff_until = 0;
 	in->busy = 0;
@@ -440,6 +428,8 @@ static int start_call(struct intel *in, struct lookup *l, uint64_t now)
 		in->tokens -= 1.0;
 	in->requests++;
 	in->calls_today++;
+	if (in->store)
+		store_budget_set(in->store, in->day, in->calls_today);
 	budget_check(in);
 	return 0;
 }
@@ -475,7 +465,7 @@ static struct lookup *lookup_begin(struct intel *in, const struct ipaddr *ip,
 	direct = !in->nqueued && can_start(in, now, &wake);
 	if (!direct && in->nqueued >= in->queue_max) {
 		/* A query waits for this one: drop the newest lookup nobody waits for. */
-		if (!waited || !(l = in->qidle.tail)) {
+		if (!waited || !(l = lookup_of(list_last(&in->qidle)))) {
 			*err = -EBUSY;
 			return NULL;
 		}
@@ -495,7 +485,7 @@ static struct lookup *lookup_begin(struct intel *in, const struct ipaddr *ip,
 	return l;
 }
 
-static void log_lookup(struct intel *in, struct lookup *l, const struct intel_result *res,
+static void log_lookup(struct intel *in, struct lookup *l, const struct provider_result *res,
 		       uint64_t now)
 {
 	char ip[IPADDR_STRLEN];
@@ -507,7 +497,7 @@ static void log_lookup(struct intel *in, struct lookup *l, const struct intel_re
 		  res->detail ? ", " : "", res->detail ? res->detail : "", now - l->started);
 }
 
-static void lookup_done(void *arg, const struct intel_result *res)
+static void lookup_done(void *arg, const struct provider_result *res)
 {
 	struct lookup *l = arg;
 	struct intel *in = l->in;
@@ -524,38 +514,38 @@ static void lookup_done(void *arg, const struct intel_result *res)
 	}
 	log_lookup(in, l, res, now);
 	switch (res->outcome) {
-	case INTEL_OK:
-	case INTEL_INVALID_IP:
+	case PROVIDER_OK:
+	case PROVIDER_INVALID_IP:
 		/* an invalid IP is remembered as unknown so that it is not asked again
 		 * soon, and never stored: it is no verdict */
 		reachable(in);
-		v.mask = res->outcome == INTEL_OK ? res->mask : 0;
-		v.flags = res->outcome == INTEL_OK ? 0 : VERDICT_F_UNKNOWN;
+		v.mask = res->outcome == PROVIDER_OK ? res->mask : 0;
+		v.flags = res->outcome == PROVIDER_OK ? 0 : VERDICT_F_UNKNOWN;
 		v.checked = (uint32_t)wall_s(in);
 		if ((rc = cache_put(in->cache, &l->ip, &v)) < 0)
 			log_warn("verdict not cached: %s", strerror(-rc));
-		if (in->store && res->outcome == INTEL_OK)
-			store_put(in->store, &l->ip, &v, "criminalip", res->facts_json);
+		if (in->store && res->outcome == PROVIDER_OK)
+			store_put(in->store, &l->ip, &v, in->source, res->facts_json);
 		break;
-	case INTEL_BAD_KEY:
-		if (in->pause != INTEL_BAD_KEY)
-			log_err("Criminal IP rejected the API key (invalid api key); "
-				"no more calls until reload (SIGHUP)");
-		in->pause = INTEL_BAD_KEY;
+	case PROVIDER_BAD_KEY:
+		if (in->pause != PROVIDER_BAD_KEY)
+			log_err("%s rejected the API key (invalid api key); "
+				"no more calls until reload (SIGHUP)", in->name);
+		in->pause = PROVIDER_BAD_KEY;
 		break;
-	case INTEL_LIMIT:
-		if (in->pause == INTEL_OK) {
-			log_warn("Criminal IP credits used up (limit exceeded); "
-				 "calls resume at 00:00 UTC");
-			in->pause = INTEL_LIMIT;
+	case PROVIDER_LIMIT:
+		if (in->pause == PROVIDER_OK) {
+			log_warn("%s credits used up (limit exceeded); "
+				 "calls resume at 00:00 UTC", in->name);
+			in->pause = PROVIDER_LIMIT;
 		}
 		break;
-	case INTEL_BUSY:
-		if (in->pause == INTEL_OK && !in->budget_out) {
+	case PROVIDER_BUSY:
+		if (in->pause == PROVIDER_OK && !in->budget_out) {
 			/* the plan allows fewer calls at once: ask again shortly, alone */
 			if (!in->busy)
-				log_info("Criminal IP refuses concurrent calls; "
-					 "making one call at a time");
+				log_info("%s refuses concurrent calls; "
+					 "making one call at a time", in->name);
 			in->busy = 1;
 			in->busy_until = now + in->busy_delay_ms;
 			in->busy_delay_ms = in->busy_delay_ms * 2 > BUSY_DELAY_MAX_MS
@@ -565,8 +555,8 @@ static void lookup_done(void *arg, const struct intel_result *res)
 			return;
 		}
 		break;
-	case INTEL_CANCELED:
-		if (l->gen != in->backend_gen && in->pause == INTEL_OK && !in->budget_out) {
+	case PROVIDER_CANCELED:
+		if (l->gen != in->backend_gen && in->pause == PROVIDER_OK && !in->budget_out) {
 			/* intel_reconfigure replaced the backend: ask the new one */
 			queue_push(in, l, 1);
 			dispatch(in);
@@ -575,13 +565,13 @@ static void lookup_done(void *arg, const struct intel_result *res)
 		if (l->gen == in->backend_gen)
 			trouble(in, l->started, now, res->detail ? res->detail : "call canceled");
 		break;
-	case INTEL_TROUBLE:
+	case PROVIDER_TROUBLE:
 	default:
 		trouble(in, l->started, now, res->detail);
 		break;
 	}
 	dispatch(in);
-	if (in->pause != INTEL_OK)
+	if (in->pause != PROVIDER_OK)
 		flush_queue(in);
 	lookup_finish(in, l, 0);
 }
@@ -605,18 +595,23 @@ static void closed_noop(void *arg)
 	(void)arg;
 }
 
+static int free_lookup(void *arg, void *obj)
+{
+	(void)arg;
+	free(obj);
+	return 0;
+}
+
 static void timer_closed(uv_handle_t *h)
 {
 	struct intel *in = h->data;
 	void (*done)(void *arg) = in->close_done;
 	void *done_arg = in->close_arg;
-	size_t i;
 
 	if (--in->handles_open)
 		return;
 	/* lookups whose backend never reported back (it promised to) */
-	for (i = 0; i < in->map.cap; i++)
-		free(in->map.slot[i]);
+	ipmap_foreach(&in->map, free_lookup, NULL);
 	ipmap_free(&in->map);
 	free(in);
 	if (done)
@@ -636,7 +631,7 @@ static void backend_closed(void *arg)
 	uv_close((uv_handle_t *)&in->sched_timer, timer_closed);
 }
 
-static void backend_close(struct intel *in, struct intel_backend *be)
+static void backend_close(struct intel *in, struct provider_backend *be)
 {
 	if (be->close)
 		be->close(be->impl, backend_closed, in);
@@ -644,11 +639,14 @@ static void backend_close(struct intel *in, struct intel_backend *be)
 		backend_closed(in);
 }
 
-int intel_new(uv_loop_t *loop, const struct config *cfg, struct intel_backend backend,
+int intel_new(uv_loop_t *loop, const struct config *cfg, struct provider_backend backend,
 	      struct cache *cache, struct store *store, struct intel **out)
 {
-	struct intel *in = calloc(1, sizeof(*in));
+	struct intel *in;
 
+	if (!backend.name || !backend.source)
+		return -EINVAL;
+	in = calloc(1, sizeof(*in));
 	if (!in)
 		return -ENOMEM;
 	ipmap_init(&in->map);
@@ -658,12 +656,22 @@ int intel_new(uv_loop_t *loop, const struct config *cfg, struct intel_backend ba
 	}
 	in->loop = loop;
 	in->backend = backend;
+	in->name = backend.name;
+	in->source = backend.source;
+	list_init(&in->qwait);
+	list_init(&in->qidle);
+	list_init(&in->waiters);
 	in->cache = cache;
 	in->store = store;
 	apply_settings(in, cfg);
 	in->tokens = in->rate_burst;
 	in->tokens_at = now_ms(in);
 	in->day = day_of(wall_s(in));
+	in->calls_today = store ? store_budget_get(store, in->day) : 0;
+	if (in->calls_today)
+		log_info("%" PRIu32 " calls to %s made earlier today (UTC), counted in the "
+			 "daily budget", in->calls_today, in->name);
+	budget_check(in);
 	in->busy_delay_ms = BUSY_DELAY_MIN_MS;
 	in->backends_open = 1;
 	uv_timer_init(loop, &in->deadline_timer);
@@ -680,20 +688,9 @@ static void park(struct intel *in, struct lookup *l, struct intel_waiter *w,
 	w->cb = cb;
 	w->lookup = l;
 	w->deadline = now + in->deadline_ms;
-	w->next = w->lnext = NULL;
-	w->prev = in->wtail;
-	if (in->wtail)
-		in->wtail->next = w;
-	else
-		in->whead = w;
-	in->wtail = w;
-	w->lprev = l->wtail;
-	if (l->wtail)
-		l->wtail->lnext = w;
-	else
-		l->whead = w;
-	l->wtail = w;
-	if (in->whead == w)
+	list_add_tail(&in->waiters, &w->node);
+	list_add_tail(&l->waiters, &w->lnode);
+	if (list_first(&in->waiters) == &w->node)
 		arm_deadline(in, now);
 	queue_reclass(in, l);
 }
@@ -731,9 +728,8 @@ void intel_cancel(struct intel *in, struct intel_waiter *w)
 		waiter_unlink(in, w);
 }
 
-void intel_refresh(void *arg, const struct ipaddr *ip)
+void intel_refresh(struct intel *in, const struct ipaddr *ip)
 {
-	struct intel *in = arg;
 	uint64_t now;
 	int err;
 
@@ -746,12 +742,20 @@ void intel_refresh(void *arg, const struct ipaddr *ip)
 }
 
 void intel_reconfigure(struct intel *in, const struct config *cfg,
-		       struct intel_backend new_backend)
+		       struct provider_backend new_backend)
 {
 	uint32_t old_deadline = in->deadline_ms;
-	struct intel_backend old;
+	struct provider_backend old;
 	struct intel_waiter *w;
+	struct list_node *n;
 
+	if (new_backend.fetch && (!new_backend.name || !new_backend.source) && !in->closing) {
+		/* a programming error, but the service must go on with what it has */
+		log_err("a backend without a name or store source: keeping %s", in->name);
+		if (new_backend.close)
+			new_backend.close(new_backend.impl, closed_noop, NULL);
+		new_backend.fetch = NULL;
+	}
 	if (in->closing) {
 		if (new_backend.fetch && new_backend.close)
 			new_backend.close(new_backend.impl, closed_noop, NULL);
@@ -762,13 +766,15 @@ void intel_reconfigure(struct intel *in, const struct config *cfg,
 	(void)ipmap_reserve(&in->map, (size_t)in->queue_max + in->concurrency + 1);
 	if (in->deadline_ms != old_deadline) {
 		/* the same shift for all keeps the list ordered by deadline */
-		for (w = in->whead; w; w = w->next)
+		for (n = list_first(&in->waiters); n; n = list_next(&in->waiters, n)) {
+			w = waiter_of(n);
 			w->deadline = w->deadline - old_deadline + in->deadline_ms;
+		}
 		arm_deadline(in, now_ms(in));
 	}
-	if (in->pause == INTEL_BAD_KEY) {
-		log_info("configuration reloaded: calls to Criminal IP resume");
-		in->pause = INTEL_OK;
+	if (in->pause == PROVIDER_BAD_KEY) {
+		log_info("configuration reloaded: calls to %s resume", in->name);
+		in->pause = PROVIDER_OK;
 	}
 	if (in->budget_out && (!in->daily_budget || in->calls_today < in->daily_budget))
 		in->budget_out = 0;
@@ -777,6 +783,8 @@ void intel_reconfigure(struct intel *in, const struct config *cfg,
 		/* calls in flight come back canceled and are asked again of the new one */
 		old = in->backend;
 		in->backend = new_backend;
+		in->name = new_backend.name;
+		in->source = new_backend.source;
 		in->backend_gen++;
 		in->backends_open++;
 		backend_close(in, &old);
@@ -794,12 +802,12 @@ void intel_get_stats(const struct intel *in, struct intel_stats *st)
 	st->dropped = in->dropped;
 	st->inflight = in->inflight;
 	st->queued = in->nqueued;
-	if (in->pause != INTEL_OK)
+	if (in->pause != PROVIDER_OK)
 		st->paused = in->pause;
 	else if (in->budget_out)
-		st->paused = INTEL_LIMIT;
+		st->paused = PROVIDER_LIMIT;
 	else if (now_ms(in) < in->backoff_until)
-		st->paused = INTEL_TROUBLE;
+		st->paused = PROVIDER_TROUBLE;
 	st->calls_today = in->calls_today;
 	st->backoff_ms = in->backoff_ms;
 	st->one_at_a_time = in->busy || in->backoff_ms;
@@ -809,14 +817,14 @@ void intel_close(struct intel *in, void (*done)(void *arg), void *arg)
 {
 	struct intel_waiter *w;
 	struct lookup *l;
-	struct intel_backend be;
+	struct provider_backend be;
 
 	in->closing = 1;
 	in->close_done = done;
 	in->close_arg = arg;
 	uv_timer_stop(&in->deadline_timer);
 	uv_timer_stop(&in->sched_timer);
-	while ((w = in->whead)) {
+	while ((w = waiter_of(list_first(&in->waiters)))) {
 		waiter_unlink(in, w);
 		w->cb(w, -ECANCELED);
 	}

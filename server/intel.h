@@ -7,8 +7,10 @@
  * exhausted credit pauses calls (CRIMINALIP.md). Results go into the cache (memory)
  * and to the store (sqlite); errors are never remembered as clean.
  *
- * The service itself is behind struct intel_backend, so the scheduler is tested with
- * a scripted backend and the daemon plugs in criminalip.c. Loop thread only. */
+ * The service itself is behind struct provider_backend (provider.h), so the scheduler
+ * knows no provider by name: logs say the backend's name and the store gets its
+ * source. The tests plug in a scripted backend, the daemon one from the provider
+ * table. Loop thread only. */
 #ifndef THREATBL_INTEL_H
 #define THREATBL_INTEL_H
 
@@ -19,47 +21,19 @@
 #include "cache.h"
 #include "config.h"
 #include "ipaddr.h"
+#include "list.h"
+#include "provider.h"
 #include "verdict.h"
 
 struct store;
-
-/* What one call to the service came to (CRIMINALIP.md "Errors"). */
-enum intel_outcome {
-	INTEL_OK,          /* mask (and facts) are the verdict */
-	INTEL_BAD_KEY,     /* "invalid api key": pause until reload */
-	INTEL_LIMIT,       /* "limit exceeded": pause until the next UTC day */
-	INTEL_BUSY,        /* "unable to call api at the same time": retry shortly, alone */
-	INTEL_INVALID_IP,  /* "Invalid IP Address." (or IPv6 refused): unknown, retry late */
-	INTEL_TROUBLE,     /* 5xx, timeout, reset, malformed or oversized body */
-	INTEL_CANCELED,    /* the backend is closing */
-};
-
-struct intel_result {
-	enum intel_outcome outcome;
-	uint8_t mask;            /* VERDICT_BIT()s, with INTEL_OK */
-	const char *facts_json;  /* compact facts behind the verdict, for the store; may be NULL */
-	const char *detail;      /* a short reason for logs (never the key); may be NULL */
-};
-
-typedef void (*intel_fetch_done)(void *arg, const struct intel_result *res);
-
-/* A service. fetch starts one call and calls done exactly once, later, on the loop
- * thread (never from inside fetch); the result's strings live until done returns. */
-struct intel_backend {
-	void *impl;
-	int (*fetch)(void *impl, const struct ipaddr *ip, intel_fetch_done done, void *arg);
-	/* Cancel what is in flight (done runs with INTEL_CANCELED) and free impl once
-	 * every handle is closed; then call closed(closed_arg). */
-	void (*close)(void *impl, void (*closed)(void *arg), void *closed_arg);
-};
 
 /* A parked query. The transport embeds it and owns its memory; intel owns the links
  * while it waits. */
 struct intel_waiter;
 typedef void (*intel_wait_cb)(struct intel_waiter *w, int status);
 struct intel_waiter {
-	struct intel_waiter *next, *prev; /* intel's: all waiters, by arrival */
-	struct intel_waiter *lnext, *lprev; /* intel's: the waiters of one lookup */
+	struct list_node node;            /* intel's: all waiters, by arrival */
+	struct list_node lnode;           /* intel's: the waiters of one lookup */
 	void *lookup;                     /* intel's; NULL when not parked */
 	uint64_t deadline;                /* intel's, uv_now() ms */
 	intel_wait_cb cb;
@@ -68,9 +42,10 @@ struct intel_waiter {
 struct intel;
 
 /* store may be NULL (no persistence). On success the backend is owned by intel from
- * here on; on failure (-ENOMEM) nothing was taken and the caller closes it. The
- * settings are copied, cfg is not kept. */
-int intel_new(uv_loop_t *loop, const struct config *cfg, struct intel_backend backend,
+ * here on; on failure (-ENOMEM, or -EINVAL when the backend has no name or source)
+ * nothing was taken and the caller closes it. The settings are copied, cfg is not
+ * kept. */
+int intel_new(uv_loop_t *loop, const struct config *cfg, struct provider_backend backend,
 	      struct cache *cache, struct store *store, struct intel **out);
 
 /* Park w until ip has a verdict (cb status 0), the deadline passes (-ETIMEDOUT) or
@@ -84,15 +59,16 @@ int intel_wait(struct intel *in, const struct ipaddr *ip, struct intel_waiter *w
  * Harmless on a waiter whose cb has already run (w->lookup is then NULL). */
 void intel_cancel(struct intel *in, struct intel_waiter *w);
 
-/* Look ip up in the background when allowed (a stale verdict); never blocks. Has the
- * signature of dns_env.refresh. Does nothing when ip is already being looked up, the
- * queue is full, or calls are paused or backing off. */
-void intel_refresh(void *in, const struct ipaddr *ip);
+/* Look ip up in the background when allowed (a stale verdict); never blocks. Does
+ * nothing when ip is already being looked up, the queue is full, or calls are paused
+ * or backing off. */
+void intel_refresh(struct intel *in, const struct ipaddr *ip);
 
 /* New settings after a reload: also ends an "invalid api key" pause. The backend is
- * replaced when new_backend.fetch is non-NULL. */
+ * replaced when new_backend.fetch is non-NULL (it needs a name and a source then,
+ * as in intel_new; without them it is closed and the old one kept). */
 void intel_reconfigure(struct intel *in, const struct config *cfg,
-		       struct intel_backend new_backend);
+		       struct provider_backend new_backend);
 
 struct intel_stats {
 	uint64_t requests;   /* calls started */
@@ -101,8 +77,8 @@ struct intel_stats {
 	uint64_t dropped;    /* queued lookups nobody waited for, dropped to make room */
 	uint64_t rejected;   /* intel_wait refusals */
 	unsigned inflight, queued;
-	int paused;          /* 0, or the outcome that paused calls: INTEL_BAD_KEY,
-			      * INTEL_LIMIT (also the daily budget), INTEL_TROUBLE
+	int paused;          /* 0, or the outcome that paused calls: PROVIDER_BAD_KEY,
+			      * PROVIDER_LIMIT (also the daily budget), PROVIDER_TROUBLE
 			      * (backing off) */
 	uint32_t calls_today;  /* calls started this UTC day */
 	uint32_t backoff_ms;   /* the current trouble backoff, 0 when reachable */

@@ -110,3 +110,13 @@ void ipmap_del(struct ipmap *m, const void *obj)
 	}
 	m->count--;
 }
+
+int ipmap_foreach(const struct ipmap *m, int (*fn)(void *arg, void *obj), void *arg)
+{
+	int r;
+
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->slot[i] && (r = fn(arg, m->slot[i])) != 0)
+			return r;
+	return 0;
+}

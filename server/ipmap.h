@@ -36,4 +36,9 @@ int ipmap_add(struct ipmap *m, void *obj);
 /* Remove obj (compared by pointer); nothing when it is not in the map. */
 void ipmap_del(struct ipmap *m, const void *obj);
 
+/* Call fn for every object (order unspecified); stop early when fn returns non-zero
+ * and return that value, else 0. fn must not add to or delete from the map (it may
+ * free the object when the map is freed next, as intel.c does at close). */
+int ipmap_foreach(const struct ipmap *m, int (*fn)(void *arg, void *obj), void *arg);
+
 #endif

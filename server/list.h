@@ -82,6 +82,12 @@ static inline struct list_node *list_first(const struct list_head *h)
 	return list_empty(h) ? NULL : h->n.next;
 }
 
+/* The last node, or NULL when the list is empty. */
+static inline struct list_node *list_last(const struct list_head *h)
+{
+	return list_empty(h) ? NULL : h->n.prev;
+}
+
 /* The node after n, or NULL at the end of h. */
 static inline struct list_node *list_next(const struct list_head *h, const struct list_node *n)
 {

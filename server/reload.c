@@ -7,8 +7,8 @@
 #include <time.h>
 
 #include "apikey.h"
-#include "criminalip_backend.h"
 #include "log.h"
+#include "provider.h"
 #include "reload.h"
 #include "server.h"
 
@@ -174,19 +174,21 @@ int reload_load(const struct server *srv, uint32_t serial, const char *held_key,
 	err = zoneset_build(ld->cfg, serial, report, arg, &ld->zones);
 	if (err)
 		goto fail;
-	ld->provider = ld->cfg->provider;
-	if (ld->provider != CONFIG_PROVIDER_NONE) {
+	if (ld->cfg->provider != CONFIG_PROVIDER_NONE) {
 		err = load_key(ld->cfg, held_key, report, arg, &ld->api_key);
 		if (err)
 			goto fail;
-		if (!ld->api_key && ld->provider == CONFIG_PROVIDER_CRIMINALIP) {
-			report(arg, ld->cfg->file, 0,
-			       "provider = criminalip needs an API key: set [intel] api-key-file "
-			       "or the environment variable THREATBL_API_KEY");
+		if (!ld->api_key && ld->cfg->provider == CONFIG_PROVIDER_NAMED) {
+			char msg[200];
+
+			snprintf(msg, sizeof(msg), "provider = %s needs an API key: set [intel] "
+				 "api-key-file or the environment variable THREATBL_API_KEY",
+				 ld->cfg->provider_kind->name);
+			report(arg, ld->cfg->file, 0, msg);
 			err = -EINVAL;
 			goto fail;
 		}
-		ld->provider = ld->api_key ? CONFIG_PROVIDER_CRIMINALIP : CONFIG_PROVIDER_NONE;
+		ld->provider = ld->api_key ? ld->cfg->provider_kind : NULL;
 	}
 	ld->watch = watch_build(ld->cfg);
 	if (!ld->watch) {
@@ -207,10 +209,10 @@ static void intel_closed(void *arg)
 /* Start, replace or stop the lookups to match what was loaded. */
 static int intel_apply(struct server *srv, const struct loaded *ld)
 {
-	struct intel_backend be;
+	struct provider_backend be;
 	int err;
 
-	if (ld->provider != CONFIG_PROVIDER_CRIMINALIP) {
+	if (!ld->provider) {
 		if (srv->intel) {
 			log_info("lookups switched off");
 			intel_close(srv->intel, intel_closed, NULL);
@@ -218,9 +220,9 @@ static int intel_apply(struct server *srv, const struct loaded *ld)
 		}
 		return 0;
 	}
-	err = criminalip_backend(&srv->loop, ld->cfg->url, ld->api_key, ld->cfg->timeout_ms, &be);
+	err = provider_open(ld->provider, &srv->loop, ld->cfg, ld->api_key, &be);
 	if (err) {
-		log_err("cannot set up Criminal IP lookups: %s", strerror(-err));
+		log_err("cannot set up %s lookups: %s", ld->provider->display, strerror(-err));
 		return err;
 	}
 	if (srv->intel) {
@@ -233,7 +235,7 @@ static int intel_apply(struct server *srv, const struct loaded *ld)
 		log_err("cannot start lookups: %s", strerror(-err));
 		return err;
 	}
-	log_info("looking IPs up in Criminal IP at %s (API key %s)", ld->cfg->url,
+	log_info("looking IPs up in %s at %s (API key %s)", be.name, ld->cfg->url,
 		 ld->cfg->api_key_file ? "from api-key-file" : "from THREATBL_API_KEY");
 	return 0;
 }

@@ -15,6 +15,7 @@
 #include "config.h"
 
 struct server;
+struct provider_kind;
 struct server_watch;
 struct zoneset;
 
@@ -23,7 +24,7 @@ struct loaded {
 	struct config *cfg;
 	struct zoneset *zones;
 	char *api_key;                   /* NULL: no lookups; never logged */
-	enum config_provider provider;   /* criminalip or none, "auto" resolved */
+	const struct provider_kind *provider; /* NULL: none; "auto" resolved */
 	struct server_watch *watch;      /* the static lists' paths and mtimes */
 };
 

@@ -54,6 +54,12 @@ void server_tick(struct server *srv)
 	srv->env.now = (uint32_t)time(NULL);
 }
 
+/* dns_env.refresh is a generic callback; intel_refresh takes its own type. */
+static void refresh_intel(void *arg, const struct ipaddr *ip)
+{
+	intel_refresh(arg, ip);
+}
+
 /* dns_env follows the configuration in use. Under the lock: once it is released no
  * worker holds a pointer into the previous zones, and they can be freed. */
 void server_env_apply(struct server *srv)
@@ -68,7 +74,7 @@ void server_env_apply(struct server *srv)
 	srv->env.unknown_retry_s = UNKNOWN_RETRY_S;
 	srv->env.lookup_reserved = cfg->lookup_reserved;
 	srv->env.lookups = srv->intel != NULL;
-	srv->env.refresh = srv->intel ? intel_refresh : NULL;
+	srv->env.refresh = srv->intel ? refresh_intel : NULL;
 	srv->env.refresh_arg = srv->intel;
 	pthread_rwlock_unlock(&srv->lock);
 	server_tick(srv);
@@ -291,9 +297,10 @@ int server_run(struct server *srv)
 		goto out_loaded;
 	}
 	loop_ok = 1;
-	if (ld.provider == CONFIG_PROVIDER_NONE && ld.cfg->provider == CONFIG_PROVIDER_AUTO)
+	if (!ld.provider && ld.cfg->provider == CONFIG_PROVIDER_AUTO)
 		log_info("no API key: serving the static lists only. To look IPs up in "
-			 "Criminal IP, set THREATBL_API_KEY or [intel] api-key-file and restart");
+			 "%s, set THREATBL_API_KEY or [intel] api-key-file and restart",
+			 ld.cfg->provider_kind->display);
 	reload_adopt(srv, &ld);
 	/* Initialised before anything can fail: server_stop closes them. */
 	uv_signal_init(&srv->loop, &srv->sig_hup);

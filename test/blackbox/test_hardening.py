@@ -309,6 +309,29 @@ class Database(unittest.TestCase):
         self.assertEqual(fake.total(), before)
 
 
+class Budget(unittest.TestCase):
+    """daily-budget is the day's: restarts do not reset it (the count is kept in the
+    database)."""
+
+    def test_budget_survives_restarts(self):
+        fake = fake_criminalip.FakeCriminalIP(key=KEY).start()
+        self.addCleanup(fake.stop)
+        fresh = tbltest.FreshAddresses(91, 40)
+        tmp = tempfile.mkdtemp(prefix="threatbl-hard-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        conf = server_conf() + intel_conf(fake.url, daily_budget=3, deadline="3s")
+        for round_no in range(3):
+            d = Daemon(conf, env={"THREATBL_API_KEY": KEY}, tmpdir=tmp)
+            for ip in fresh.take(3):
+                d.query(rev4(ip), timeout=5)
+            self.assertEqual(d.stop(), 0, d.stderr())
+            self.assertEqual(fake.total(), 3, "after start %d:\n%s" % (round_no + 1,
+                                                                      d.stderr()))
+            if round_no:
+                self.assertIn("3 calls to Criminal IP made earlier today", d.stderr())
+            os.unlink(d.log)
+
+
 @unittest.skipUnless(os.geteuid() == 0, "needs root: the daemon must start as root")
 class RootOnlyKey(unittest.TestCase):
     """The example configuration advises a key file readable by root only: after the

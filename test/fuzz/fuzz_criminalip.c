@@ -105,7 +105,7 @@ static void round_trip(const struct cip_facts *f)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct cip_facts facts, again, zero, stored;
-	enum intel_outcome out, out2;
+	enum provider_outcome out, out2;
 	char detail[128], *small, *text;
 	const char *body;
 	long status;
@@ -122,12 +122,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(detail, 0x55, sizeof(detail));
 	memset(&facts, 0x55, sizeof(facts));
 	out = criminalip_judge(status, body, len, &facts, detail, sizeof(detail), &refused);
-	if ((unsigned)out > INTEL_CANCELED)
+	if ((unsigned)out > PROVIDER_CANCELED)
 		die("unknown outcome");
 	if (refused != 0 && refused != 1)
 		die("refused not set");
-	if (refused && out != INTEL_TROUBLE)
-		die("refused without INTEL_TROUBLE");
+	if (refused && out != PROVIDER_TROUBLE)
+		die("refused without PROVIDER_TROUBLE");
 	check_text(detail, sizeof(detail), "detail not printable or unterminated");
 	if (!detail[0])
 		die("empty detail");
@@ -145,7 +145,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_text(small, 7, "short detail not printable or unterminated");
 	free(small);
 
-	if (out != INTEL_OK) {
+	if (out != PROVIDER_OK) {
 		if (memcmp(&facts, &zero, sizeof(facts)) != 0)
 			die("facts not zeroed after a failure");
 	} else {

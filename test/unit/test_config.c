@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "provider.h"
 #include "tap.h"
 
 #define ZONE "[zone bl.example.org]\n" \
@@ -171,6 +172,7 @@ static void test_defaults(void)
 	is_int(cfg->tcp_idle_ms, 10000, "default tcp-idle");
 	is_int(cfg->tcp_max_clients, 256, "default tcp-clients");
 	is_int(cfg->provider, CONFIG_PROVIDER_NONE, "default provider none");
+	ok(cfg->provider_kind == NULL, "default provider: no kind");
 	is_str(cfg->url, "https://api.criminalip.io", "default url");
 	is_int(cfg->timeout_ms, 5000, "default timeout");
 	is_int(cfg->deadline_ms, 1500, "default deadline");
@@ -290,6 +292,7 @@ static void test_values(struct t *t)
 		is_str(cfg->user, "nobody", "user");
 		is_str(cfg->database, "x.db", "database kept relative");
 		is_int(cfg->provider, CONFIG_PROVIDER_AUTO, "provider auto");
+		ok(cfg->provider_kind == provider_default(), "provider auto: the table's default");
 		is_str(cfg->url, "http://127.0.0.1:1/", "url");
 		is_str(cfg->api_key_file, "k", "api-key-file as written");
 		is_int(cfg->timeout_ms, 60000, "timeout");
@@ -328,6 +331,42 @@ static void test_values(struct t *t)
 		ok(z->nstatics == 0 && z->statics == NULL, "no static");
 		config_free(cfg);
 	}
+}
+
+/* provider = takes none, auto and the names of provider.c's table; anything else is an
+ * error on its line that lists them. */
+static void test_providers(struct t *t)
+{
+	static const char *const named[] = { "criminalip", "CriminalIP" };
+	const struct provider_kind *k;
+	struct config *cfg;
+	char text[300], list[200] = "none | auto";
+	size_t n = strlen(list);
+
+	for (size_t i = 0; i < sizeof(named) / sizeof(named[0]); i++) {
+		snprintf(text, sizeof(text), "[intel]\nprovider = %s\n" ZONE, named[i]);
+		cfg = good(t, text, named[i]);
+		if (cfg) {
+			ok(cfg->provider == CONFIG_PROVIDER_NAMED, "provider = %s: named", named[i]);
+			ok(cfg->provider_kind && strcmp(cfg->provider_kind->name, "criminalip") == 0,
+			   "provider = %s: the criminalip row", named[i]);
+		}
+		config_free(cfg);
+	}
+	cfg = good(t, "[intel]\nprovider = none\n" ZONE, "provider none");
+	if (cfg)
+		ok(cfg->provider == CONFIG_PROVIDER_NONE && !cfg->provider_kind,
+		   "provider = none: no kind");
+	config_free(cfg);
+
+	bad(t, "[intel]\nprovider = shodan\n" ZONE, 2,
+	    "provider: 'shodan' is not one of none | auto | criminalip", "unknown provider");
+	for (size_t i = 0; (k = provider_at(i)); i++)
+		n += (size_t)snprintf(list + n, sizeof(list) - n, " | %s", k->name);
+	ok(t->n == 1 && strstr(t->msg[0], list) != NULL,
+	   "unknown provider: every known name listed (%s)", list);
+	bad(t, "[intel]\nprovider = Criminal IP\n" ZONE, 2, "is not one of",
+	    "a display name is not a config name");
 }
 
 static void test_rates_bools(struct t *t)
@@ -815,6 +854,7 @@ int main(void)
 	test_defaults();
 	test_every_key(t);
 	test_values(t);
+	test_providers(t);
 	test_rates_bools(t);
 	test_repeatable(t);
 	test_categories(t);

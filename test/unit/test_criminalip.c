@@ -89,7 +89,7 @@ static char *slurp(const char *name, size_t *len)
 	return buf;
 }
 
-static enum intel_outcome parse_str(long http, const char *body, struct cip_facts *f)
+static enum provider_outcome parse_str(long http, const char *body, struct cip_facts *f)
 {
 	return criminalip_parse(http, body, strlen(body), f);
 }
@@ -104,7 +104,7 @@ static void test_fixtures(void)
 	ok(doc != NULL, "fixture criminalip_example.json read from %s", testdir);
 	if (!doc)
 		return;
-	is_int(criminalip_parse(200, doc, len, &f), INTEL_OK, "example: OK");
+	is_int(criminalip_parse(200, doc, len, &f), PROVIDER_OK, "example: OK");
 	is_int(f.flags, CIP_IS_VPN | CIP_IS_HOSTING | CIP_IS_ANONYMOUS_VPN | CIP_HAS_VPN_BLOCK |
 	       CIP_OPENVPN_443, "example: flags");
 	is_int(f.score_in, 3, "example: inbound Moderate");
@@ -114,14 +114,14 @@ static void test_fixtures(void)
 	is_int(criminalip_classify(&f), V(VPN) | V(OPENVPN443) | V(HOSTING),
 	       "example: vpn + openvpn443 + hosting");
 	/* The length is the length: one byte short loses the closing brace. */
-	is_int(criminalip_parse(200, doc, len - 2, &f), INTEL_TROUBLE, "example cut by 2 bytes");
-	is_int(criminalip_parse(200, doc, len / 2, &f), INTEL_TROUBLE, "example truncated");
+	is_int(criminalip_parse(200, doc, len - 2, &f), PROVIDER_TROUBLE, "example cut by 2 bytes");
+	is_int(criminalip_parse(200, doc, len / 2, &f), PROVIDER_TROUBLE, "example truncated");
 	free(doc);
 
 	doc = slurp("openvpn_banner.json", &len);
 	ok(doc != NULL, "fixture openvpn_banner.json");
 	if (doc) {
-		is_int(criminalip_parse(200, doc, len, &f), INTEL_OK, "banner: OK (NUL in a string)");
+		is_int(criminalip_parse(200, doc, len, &f), PROVIDER_OK, "banner: OK (NUL in a string)");
 		is_int(f.flags, CIP_OPENVPN_443, "banner: only openvpn443");
 		ok(strncmp(f.evidence, "tcp/443 banner=p_control_hard_reset_server", 42) == 0 &&
 		   strstr(f.evidence, " 2023-05-06 07:08:09"), "banner: evidence %s", f.evidence);
@@ -132,7 +132,7 @@ static void test_fixtures(void)
 	doc = slurp("wrong_types.json", &len);
 	ok(doc != NULL, "fixture wrong_types.json");
 	if (doc) {
-		is_int(criminalip_parse(200, doc, len, &f), INTEL_OK, "wrong types: still OK");
+		is_int(criminalip_parse(200, doc, len, &f), PROVIDER_OK, "wrong types: still OK");
 		ok(f.flags == 0 && f.score_in == 0 && f.score_out == 0 && !f.vpn_name[0] &&
 		   !f.evidence[0], "wrong types: every field ignored");
 		is_int(criminalip_classify(&f), 0, "wrong types: clean");
@@ -168,25 +168,25 @@ static void test_issues_and_scores(void)
 	for (i = 0; i < sizeof(issues) / sizeof(issues[0]); i++) {
 		snprintf(doc, sizeof(doc), "{\"status\":200,\"issues\":{\"%s\":true,\"is_x\":true}}",
 			 issues[i].name);
-		is_int(parse_str(200, doc, &f), INTEL_OK, issues[i].name);
+		is_int(parse_str(200, doc, &f), PROVIDER_OK, issues[i].name);
 		ok(f.flags == issues[i].flag && criminalip_classify(&f) == issues[i].mask,
 		   "%s -> flag %#x, categories %#x", issues[i].name, f.flags,
 		   criminalip_classify(&f));
 		snprintf(doc, sizeof(doc), "{\"status\":200,\"issues\":{\"%s\":false}}",
 			 issues[i].name);
-		ok(parse_str(200, doc, &f) == INTEL_OK && f.flags == 0, "%s false", issues[i].name);
+		ok(parse_str(200, doc, &f) == PROVIDER_OK && f.flags == 0, "%s false", issues[i].name);
 	}
 	for (i = 0; i < sizeof(scores) / sizeof(scores[0]); i++) {
 		snprintf(doc, sizeof(doc), "{\"status\":200,\"score\":{\"inbound\":%s,"
 			 "\"outbound\":%s}}", scores[i].val, scores[i].val);
-		ok(parse_str(200, doc, &f) == INTEL_OK && f.score_in == scores[i].score &&
+		ok(parse_str(200, doc, &f) == PROVIDER_OK && f.score_in == scores[i].score &&
 		   f.score_out == scores[i].score, "score %s -> %u", scores[i].val,
 		   scores[i].score);
 		is_int(criminalip_classify(&f), scores[i].score >= 4 ? V(SCANNER) : 0,
 		       "scanner only from inbound >= Dangerous");
 	}
 	ok(parse_str(200, "{\"status\":200,\"score\":{\"inbound\":\"Safe\","
-		     "\"outbound\":\"Critical\"}}", &f) == INTEL_OK && criminalip_classify(&f) == 0,
+		     "\"outbound\":\"Critical\"}}", &f) == PROVIDER_OK && criminalip_classify(&f) == 0,
 	   "a Critical outbound score alone is not a scanner");
 }
 
@@ -196,7 +196,7 @@ static void test_vpn_blocks(void)
 
 	ok(parse_str(200, "{\"status\":200,\"vpn\":{\"count\":2,\"data\":[{\"vpn_name\":\"N/A\"},"
 		     "{\"vpn_name\":null},{\"vpn_name\":\" Unknown \"},{\"vpn_name\":\"\"},"
-		     "{\"vpn_name\":\"nordvpn\"},{\"vpn_name\":\"expressvpn\"}]}}", &f) == INTEL_OK,
+		     "{\"vpn_name\":\"nordvpn\"},{\"vpn_name\":\"expressvpn\"}]}}", &f) == PROVIDER_OK,
 	   "vpn block: OK");
 	is_int(f.flags, CIP_HAS_VPN_BLOCK, "vpn block: flag");
 	is_str(f.vpn_name, "nordvpn", "vpn block: first name that is not a placeholder");
@@ -296,7 +296,7 @@ static void test_ports(void)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		snprintf(doc, sizeof(doc), "{\"status\":200,\"port\":{\"count\":9,\"data\":[%s]}}",
 			 cases[i].ports);
-		ok(parse_str(200, doc, &f) == INTEL_OK &&
+		ok(parse_str(200, doc, &f) == PROVIDER_OK &&
 		   !!(f.flags & CIP_OPENVPN_443) == cases[i].openvpn &&
 		   criminalip_classify(&f) == (cases[i].openvpn ? V(OPENVPN443) : 0),
 		   "port history: %s", cases[i].name);
@@ -315,47 +315,47 @@ static void test_ports(void)
 
 static void test_errors(void)
 {
-	static const struct { long http; const char *body; enum intel_outcome want; } cases[] = {
-		{ 401, "{\"status\":401,\"message\":\"invalid api key\"}", INTEL_BAD_KEY },
-		{ 200, "{\"status\":401,\"message\":\" Invalid API Key \"}", INTEL_BAD_KEY },
-		{ 401, "{\"status\":401,\"message\":\"something else\"}", INTEL_BAD_KEY },
-		{ 401, "Unauthorized", INTEL_BAD_KEY },
-		{ 401, "", INTEL_BAD_KEY },
-		{ 200, "{\"status\":401}", INTEL_BAD_KEY },
-		{ 200, "{\"status\":403,\"message\":\"limit exceeded\"}", INTEL_LIMIT },
-		{ 429, "{\"status\":429,\"message\":\"Limit Exceeded\"}", INTEL_LIMIT },
-		{ 503, "{\"status\":503,\"message\":\"limit exceeded\"}", INTEL_LIMIT },
-		{ 429, "{\"status\":429,\"message\":\"unable to call api at the same time\"}", INTEL_BUSY },
-		{ 200, "{\"status\":500,\"message\":\"Unable to call API at the same time\\n\"}", INTEL_BUSY },
-		{ 200, "{\"status\":400,\"message\":\"Invalid IP Address.\"}", INTEL_INVALID_IP },
-		{ 400, "{\"status\":400,\"message\":\"invalid ip address\"}", INTEL_INVALID_IP },
-		{ 429, "{\"status\":429}", INTEL_TROUBLE },
-		{ 429, "{\"status\":429,\"message\":\"too many requests\"}", INTEL_TROUBLE },
-		{ 500, "{\"status\":500}", INTEL_TROUBLE },
-		{ 503, "<html>Service Unavailable</html>", INTEL_TROUBLE },
-		{ 502, "", INTEL_TROUBLE },
-		{ 404, "{\"status\":404,\"message\":\"not found\"}", INTEL_TROUBLE },
-		{ 200, "{\"status\":500,\"message\":\"internal error\"}", INTEL_TROUBLE },
-		{ 200, "{\"status\":403,\"message\":\"forbidden\"}", INTEL_TROUBLE },
-		{ 200, "{\"ip\":\"1.2.3.4\",\"issues\":{\"is_vpn\":true}}", INTEL_TROUBLE },
-		{ 200, "{\"status\":\"200\",\"issues\":{\"is_vpn\":true}}", INTEL_TROUBLE },
-		{ 200, "{\"status\":200.0}", INTEL_TROUBLE },
-		{ 200, "{\"status\":null}", INTEL_TROUBLE },
-		{ 500, "{\"status\":200,\"issues\":{\"is_vpn\":true}}", INTEL_TROUBLE },
-		{ 204, "{\"status\":200}", INTEL_TROUBLE },
-		{ 200, "{\"status\":200,\"message\":42}", INTEL_OK },
-		{ 200, "{\"status\":200,\"message\":\"api success\"}", INTEL_OK },
-		{ 200, "{\"status\":200}", INTEL_OK },
-		{ 200, "not json", INTEL_TROUBLE },
-		{ 200, "", INTEL_TROUBLE },
-		{ 200, "[{\"status\":200}]", INTEL_TROUBLE },
-		{ 200, "\"status\"", INTEL_TROUBLE },
-		{ 200, "200", INTEL_TROUBLE },
-		{ 200, "null", INTEL_TROUBLE },
-		{ 200, "{\"status\":200,\"issues\":{\"is_vpn\":tr", INTEL_TROUBLE },
-		{ 200, "{\"status\":200} {\"status\":200}", INTEL_TROUBLE },
-		{ 200, "{\"status\":200,\"ip\":\"\xff\xfe\xed\xa0\x80\xc3\"}", INTEL_OK },
-		{ 200, "{\"status\":200,\"ip\":\"x\"\xff}", INTEL_TROUBLE },
+	static const struct { long http; const char *body; enum provider_outcome want; } cases[] = {
+		{ 401, "{\"status\":401,\"message\":\"invalid api key\"}", PROVIDER_BAD_KEY },
+		{ 200, "{\"status\":401,\"message\":\" Invalid API Key \"}", PROVIDER_BAD_KEY },
+		{ 401, "{\"status\":401,\"message\":\"something else\"}", PROVIDER_BAD_KEY },
+		{ 401, "Unauthorized", PROVIDER_BAD_KEY },
+		{ 401, "", PROVIDER_BAD_KEY },
+		{ 200, "{\"status\":401}", PROVIDER_BAD_KEY },
+		{ 200, "{\"status\":403,\"message\":\"limit exceeded\"}", PROVIDER_LIMIT },
+		{ 429, "{\"status\":429,\"message\":\"Limit Exceeded\"}", PROVIDER_LIMIT },
+		{ 503, "{\"status\":503,\"message\":\"limit exceeded\"}", PROVIDER_LIMIT },
+		{ 429, "{\"status\":429,\"message\":\"unable to call api at the same time\"}", PROVIDER_BUSY },
+		{ 200, "{\"status\":500,\"message\":\"Unable to call API at the same time\\n\"}", PROVIDER_BUSY },
+		{ 200, "{\"status\":400,\"message\":\"Invalid IP Address.\"}", PROVIDER_INVALID_IP },
+		{ 400, "{\"status\":400,\"message\":\"invalid ip address\"}", PROVIDER_INVALID_IP },
+		{ 429, "{\"status\":429}", PROVIDER_TROUBLE },
+		{ 429, "{\"status\":429,\"message\":\"too many requests\"}", PROVIDER_TROUBLE },
+		{ 500, "{\"status\":500}", PROVIDER_TROUBLE },
+		{ 503, "<html>Service Unavailable</html>", PROVIDER_TROUBLE },
+		{ 502, "", PROVIDER_TROUBLE },
+		{ 404, "{\"status\":404,\"message\":\"not found\"}", PROVIDER_TROUBLE },
+		{ 200, "{\"status\":500,\"message\":\"internal error\"}", PROVIDER_TROUBLE },
+		{ 200, "{\"status\":403,\"message\":\"forbidden\"}", PROVIDER_TROUBLE },
+		{ 200, "{\"ip\":\"1.2.3.4\",\"issues\":{\"is_vpn\":true}}", PROVIDER_TROUBLE },
+		{ 200, "{\"status\":\"200\",\"issues\":{\"is_vpn\":true}}", PROVIDER_TROUBLE },
+		{ 200, "{\"status\":200.0}", PROVIDER_TROUBLE },
+		{ 200, "{\"status\":null}", PROVIDER_TROUBLE },
+		{ 500, "{\"status\":200,\"issues\":{\"is_vpn\":true}}", PROVIDER_TROUBLE },
+		{ 204, "{\"status\":200}", PROVIDER_TROUBLE },
+		{ 200, "{\"status\":200,\"message\":42}", PROVIDER_OK },
+		{ 200, "{\"status\":200,\"message\":\"api success\"}", PROVIDER_OK },
+		{ 200, "{\"status\":200}", PROVIDER_OK },
+		{ 200, "not json", PROVIDER_TROUBLE },
+		{ 200, "", PROVIDER_TROUBLE },
+		{ 200, "[{\"status\":200}]", PROVIDER_TROUBLE },
+		{ 200, "\"status\"", PROVIDER_TROUBLE },
+		{ 200, "200", PROVIDER_TROUBLE },
+		{ 200, "null", PROVIDER_TROUBLE },
+		{ 200, "{\"status\":200,\"issues\":{\"is_vpn\":tr", PROVIDER_TROUBLE },
+		{ 200, "{\"status\":200} {\"status\":200}", PROVIDER_TROUBLE },
+		{ 200, "{\"status\":200,\"ip\":\"\xff\xfe\xed\xa0\x80\xc3\"}", PROVIDER_OK },
+		{ 200, "{\"status\":200,\"ip\":\"x\"\xff}", PROVIDER_TROUBLE },
 	};
 	char detail[160];
 	struct cip_facts f;
@@ -363,19 +363,19 @@ static void test_errors(void)
 	int refused;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		enum intel_outcome got = parse_str(cases[i].http, cases[i].body, &f);
+		enum provider_outcome got = parse_str(cases[i].http, cases[i].body, &f);
 
 		if (!ok(got == cases[i].want, "HTTP %ld %.60s -> %d", cases[i].http,
 			cases[i].body, cases[i].want))
 			diag("got %d", got);
 	}
-	ok(criminalip_parse(200, NULL, 0, &f) == INTEL_TROUBLE, "NULL body");
-	ok(criminalip_parse(200, "{\"status\":200}\0garbage", 22, &f) == INTEL_TROUBLE,
+	ok(criminalip_parse(200, NULL, 0, &f) == PROVIDER_TROUBLE, "NULL body");
+	ok(criminalip_parse(200, "{\"status\":200}\0garbage", 22, &f) == PROVIDER_TROUBLE,
 	   "a NUL byte after the object");
 	const char *v6err = "{\"status\":404,\"message\":\"IPv6 not\\u0007 supported\"}";
 
 	is_int(criminalip_judge(404, v6err, strlen(v6err), &f, detail, sizeof(detail), &refused),
-	       INTEL_TROUBLE, "judge 404");
+	       PROVIDER_TROUBLE, "judge 404");
 	ok(refused == 1, "a 4xx error object is a refusal");
 	is_str(detail, "HTTP 404, status 404: IPv6 not  supported", "detail: sanitised message");
 	criminalip_judge(503, "{\"status\":503}", 14, &f, detail, sizeof(detail), &refused);
@@ -396,27 +396,27 @@ static void test_hostile(void)
 		deep[i] = '[';
 	for (i = 0; i < n; i++)
 		deep[n + i] = ']';
-	ok(criminalip_parse(200, deep, 2 * n, &f) == INTEL_TROUBLE, "200000 nested arrays");
+	ok(criminalip_parse(200, deep, 2 * n, &f) == PROVIDER_TROUBLE, "200000 nested arrays");
 	len = sprintf(deep, "{\"status\":200,\"x\":");
 	for (i = 0; i < 1000; i++)
 		deep[len++] = '[';
 	for (i = 0; i < 1000; i++)
 		deep[len++] = ']';
 	len += sprintf(deep + len, ",\"issues\":{\"is_tor\":true}}");
-	ok(criminalip_parse(200, deep, (size_t)len, &f) == INTEL_OK && f.flags == CIP_IS_TOR,
+	ok(criminalip_parse(200, deep, (size_t)len, &f) == PROVIDER_OK && f.flags == CIP_IS_TOR,
 	   "1000 nested arrays in an unknown field are ignored");
 	free(deep);
 	ok(parse_str(200, "{\"status\":200,\"issues\":\"is_vpn\",\"score\":\"Critical\","
 		     "\"vpn\":\"nordvpn\",\"anonymous_vpn\":[{\"vpn_name\":\"x\"}],"
-		     "\"port\":{\"data\":{\"open_port_no\":443}}}", &f) == INTEL_OK &&
+		     "\"port\":{\"data\":{\"open_port_no\":443}}}", &f) == PROVIDER_OK &&
 	   f.flags == 0 && f.score_in == 0, "strings and objects where others are expected");
 	ok(parse_str(200, "{\"status\":200,\"issues\":null,\"score\":null,\"vpn\":null,"
 		     "\"anonymous_vpn\":null,\"port\":null,\"whois\":null,\"ip\":null}", &f) ==
-	   INTEL_OK && f.flags == 0, "null everywhere");
+	   PROVIDER_OK && f.flags == 0, "null everywhere");
 	ok(parse_str(200, "{\"status\":200,\"score\":{\"inbound\":null,\"outbound\":{}},"
 		     "\"vpn\":{\"data\":null},\"port\":{\"data\":[{\"open_port_no\":443,"
 		     "\"socket\":\"tcp\",\"port_status\":\"open\",\"app_name\":[\"OpenVPN\"]}]}}",
-		     &f) == INTEL_OK && f.flags == 0, "null and arrays inside blocks");
+		     &f) == PROVIDER_OK && f.flags == 0, "null and arrays inside blocks");
 }
 
 static void check_roundtrip(const struct cip_facts *a, const char *what)
@@ -791,14 +791,14 @@ static void test_http(const struct fake *fk, uv_loop_t *loop)
 
 struct bres {
 	int done;
-	enum intel_outcome outcome;
+	enum provider_outcome outcome;
 	uint8_t mask;
 	int has_facts;
 	char facts[600];
 	char detail[200];
 };
 
-static void fetch_cb(void *arg, const struct intel_result *res)
+static void fetch_cb(void *arg, const struct provider_result *res)
 {
 	struct bres *r = arg;
 
@@ -810,7 +810,7 @@ static void fetch_cb(void *arg, const struct intel_result *res)
 	snprintf(r->detail, sizeof(r->detail), "%s", res->detail ? res->detail : "");
 }
 
-static int start_fetch(struct intel_backend *be, const char *ip_text, struct bres *r)
+static int start_fetch(struct provider_backend *be, const char *ip_text, struct bres *r)
 {
 	struct ipaddr ip;
 	int err;
@@ -824,7 +824,7 @@ static int start_fetch(struct intel_backend *be, const char *ip_text, struct bre
 	return err;
 }
 
-static int fetch(struct intel_backend *be, uv_loop_t *loop, const char *ip_text, struct bres *r)
+static int fetch(struct provider_backend *be, uv_loop_t *loop, const char *ip_text, struct bres *r)
 {
 	int err = start_fetch(be, ip_text, r);
 
@@ -833,34 +833,34 @@ static int fetch(struct intel_backend *be, uv_loop_t *loop, const char *ip_text,
 	return err;
 }
 
-static void test_profiles(const struct fake *fk, struct intel_backend *be, uv_loop_t *loop)
+static void test_profiles(const struct fake *fk, struct provider_backend *be, uv_loop_t *loop)
 {
 	static const struct {
 		const char *ip;
-		enum intel_outcome outcome;
+		enum provider_outcome outcome;
 		uint8_t mask;
 		const char *facts;
 	} cases[] = {
-		{ "203.0.113.10", INTEL_OK, V(VPN), "\"vpn\":\"nordvpn\"" },
-		{ "203.0.113.11", INTEL_OK, V(OPENVPN443), "tcp/443 app_name=OpenVPN 2022-10-09 11:02:07" },
-		{ "203.0.113.12", INTEL_OK, V(HOSTING), "\"is_cloud\"" },
-		{ "203.0.113.13", INTEL_OK, V(TOR), "\"is_tor\"" },
-		{ "203.0.113.14", INTEL_OK, V(PROXY), "\"is_proxy\"" },
-		{ "203.0.113.15", INTEL_OK, V(SCANNER), "\"in\":\"Dangerous\"" },
-		{ "203.0.113.16", INTEL_OK, V(VPN) | V(HOSTING) | V(OPENVPN443), "expressvpn" },
-		{ "203.0.113.17", INTEL_OK, 0, "{\"v\":1,\"flags\":[],\"in\":\"Safe\",\"out\":\"Safe\"}" },
-		{ "203.0.113.18", INTEL_OK, 0, "\"flags\":[]" },
-		{ "203.0.113.19", INTEL_OK, V(OPENVPN443), "P_CONTROL_HARD_RESET_SERVER" },
-		{ "203.0.113.20", INTEL_OK, V(SCANNER), "\"in\":\"Critical\",\"out\":\"Safe\"" },
-		{ "203.0.113.21", INTEL_OK, V(VPN), "\"vpn\":\"mullvad\"" },
-		{ "203.0.113.22", INTEL_INVALID_IP, 0, NULL },
-		{ "203.0.113.23", INTEL_OK, 0, "\"flags\":[]" },
-		{ "198.51.100.11", INTEL_OK, V(OPENVPN443), "openvpn_443" },
-		{ "198.51.100.16", INTEL_OK, V(VPN) | V(HOSTING) | V(OPENVPN443), "has_vpn_block" },
-		{ "188.214.106.93", INTEL_OK, V(VPN) | V(HOSTING) | V(OPENVPN443), "privateinternetaccess" },
-		{ "203.0.113.200", INTEL_OK, 0, "\"flags\":[]" },
-		{ "192.0.2.1", INTEL_OK, 0, "\"flags\":[]" },
-		{ "2001:db8::1", INTEL_INVALID_IP, 0, NULL },
+		{ "203.0.113.10", PROVIDER_OK, V(VPN), "\"vpn\":\"nordvpn\"" },
+		{ "203.0.113.11", PROVIDER_OK, V(OPENVPN443), "tcp/443 app_name=OpenVPN 2022-10-09 11:02:07" },
+		{ "203.0.113.12", PROVIDER_OK, V(HOSTING), "\"is_cloud\"" },
+		{ "203.0.113.13", PROVIDER_OK, V(TOR), "\"is_tor\"" },
+		{ "203.0.113.14", PROVIDER_OK, V(PROXY), "\"is_proxy\"" },
+		{ "203.0.113.15", PROVIDER_OK, V(SCANNER), "\"in\":\"Dangerous\"" },
+		{ "203.0.113.16", PROVIDER_OK, V(VPN) | V(HOSTING) | V(OPENVPN443), "expressvpn" },
+		{ "203.0.113.17", PROVIDER_OK, 0, "{\"v\":1,\"flags\":[],\"in\":\"Safe\",\"out\":\"Safe\"}" },
+		{ "203.0.113.18", PROVIDER_OK, 0, "\"flags\":[]" },
+		{ "203.0.113.19", PROVIDER_OK, V(OPENVPN443), "P_CONTROL_HARD_RESET_SERVER" },
+		{ "203.0.113.20", PROVIDER_OK, V(SCANNER), "\"in\":\"Critical\",\"out\":\"Safe\"" },
+		{ "203.0.113.21", PROVIDER_OK, V(VPN), "\"vpn\":\"mullvad\"" },
+		{ "203.0.113.22", PROVIDER_INVALID_IP, 0, NULL },
+		{ "203.0.113.23", PROVIDER_OK, 0, "\"flags\":[]" },
+		{ "198.51.100.11", PROVIDER_OK, V(OPENVPN443), "openvpn_443" },
+		{ "198.51.100.16", PROVIDER_OK, V(VPN) | V(HOSTING) | V(OPENVPN443), "has_vpn_block" },
+		{ "188.214.106.93", PROVIDER_OK, V(VPN) | V(HOSTING) | V(OPENVPN443), "privateinternetaccess" },
+		{ "203.0.113.200", PROVIDER_OK, 0, "\"flags\":[]" },
+		{ "192.0.2.1", PROVIDER_OK, 0, "\"flags\":[]" },
+		{ "2001:db8::1", PROVIDER_INVALID_IP, 0, NULL },
 	};
 	struct bres r;
 	size_t i;
@@ -879,39 +879,39 @@ static void test_profiles(const struct fake *fk, struct intel_backend *be, uv_lo
 	is_int(fake_count(fk, NULL, "203.0.113.10"), 1, "one call per fetch");
 }
 
-static void test_backend_errors(const struct fake *fk, struct intel_backend *be,
+static void test_backend_errors(const struct fake *fk, struct provider_backend *be,
 				uv_loop_t *loop)
 {
 	static const struct {
 		const char *mode;
 		const char *ip;
-		enum intel_outcome outcome;
+		enum provider_outcome outcome;
 		const char *detail;
 	} cases[] = {
-		{ "{\"mode\":\"badkey\"}", "203.0.113.10", INTEL_BAD_KEY, "invalid api key" },
-		{ "{\"mode\":\"limit\"}", "203.0.113.10", INTEL_LIMIT, "limit exceeded" },
+		{ "{\"mode\":\"badkey\"}", "203.0.113.10", PROVIDER_BAD_KEY, "invalid api key" },
+		{ "{\"mode\":\"limit\"}", "203.0.113.10", PROVIDER_LIMIT, "limit exceeded" },
 		{ "{\"mode\":\"limit\",\"http_status\":429,\"status\":429}", "203.0.113.10",
-		  INTEL_LIMIT, NULL },
+		  PROVIDER_LIMIT, NULL },
 		{ "{\"mode\":\"error\",\"http_status\":200,\"status\":400,\"message\":"
-		  "\"Invalid IP Address.\"}", "203.0.113.10", INTEL_INVALID_IP, NULL },
+		  "\"Invalid IP Address.\"}", "203.0.113.10", PROVIDER_INVALID_IP, NULL },
 		{ "{\"mode\":\"error\",\"http_status\":403,\"message\":\"odd\"}", "203.0.113.10",
-		  INTEL_TROUBLE, "odd" },
+		  PROVIDER_TROUBLE, "odd" },
 		{ "{\"mode\":\"error\",\"http_status\":403,\"message\":\"odd\"}", "2001:db8::5",
-		  INTEL_INVALID_IP, NULL },
+		  PROVIDER_INVALID_IP, NULL },
 		{ "{\"mode\":\"error\",\"http_status\":503,\"message\":\"odd\"}", "2001:db8::5",
-		  INTEL_TROUBLE, NULL },
+		  PROVIDER_TROUBLE, NULL },
 		{ "{\"mode\":\"error\",\"http_status\":403,\"message\":\"" KEY "\"}", "203.0.113.10",
-		  INTEL_TROUBLE, "withheld" },
-		{ "{\"mode\":\"http500\"}", "203.0.113.10", INTEL_TROUBLE, "HTTP 500" },
-		{ "{\"mode\":\"malformed\"}", "203.0.113.10", INTEL_TROUBLE, "malformed" },
-		{ "{\"mode\":\"huge\",\"size_mb\":5}", "203.0.113.10", INTEL_TROUBLE, "larger" },
-		{ "{\"mode\":\"huge\",\"size_mb\":5,\"chunked\":true}", "203.0.113.10", INTEL_TROUBLE,
+		  PROVIDER_TROUBLE, "withheld" },
+		{ "{\"mode\":\"http500\"}", "203.0.113.10", PROVIDER_TROUBLE, "HTTP 500" },
+		{ "{\"mode\":\"malformed\"}", "203.0.113.10", PROVIDER_TROUBLE, "malformed" },
+		{ "{\"mode\":\"huge\",\"size_mb\":5}", "203.0.113.10", PROVIDER_TROUBLE, "larger" },
+		{ "{\"mode\":\"huge\",\"size_mb\":5,\"chunked\":true}", "203.0.113.10", PROVIDER_TROUBLE,
 		  "larger" },
-		{ "{\"mode\":\"drop\"}", "203.0.113.10", INTEL_TROUBLE, "reset" },
-		{ "{\"mode\":\"reset_mid_body\"}", "203.0.113.10", INTEL_TROUBLE, "reset" },
-		{ "{\"mode\":\"slow\",\"delay_ms\":3000}", "203.0.113.10", INTEL_TROUBLE, "timed out" },
+		{ "{\"mode\":\"drop\"}", "203.0.113.10", PROVIDER_TROUBLE, "reset" },
+		{ "{\"mode\":\"reset_mid_body\"}", "203.0.113.10", PROVIDER_TROUBLE, "reset" },
+		{ "{\"mode\":\"slow\",\"delay_ms\":3000}", "203.0.113.10", PROVIDER_TROUBLE, "timed out" },
 		{ "{\"mode\":\"slow\",\"delay_ms\":3000,\"ips\":[\"203.0.113.99\"]}", "203.0.113.10",
-		  INTEL_OK, NULL },
+		  PROVIDER_OK, NULL },
 	};
 	struct bres r, r2;
 	size_t i;
@@ -924,14 +924,14 @@ static void test_backend_errors(const struct fake *fk, struct intel_backend *be,
 	start_fetch(be, "203.0.113.14", &r2);
 	run_until(loop, &r.done, 10000);
 	run_until(loop, &r2.done, 10000);
-	ok((r.outcome == INTEL_OK) + (r2.outcome == INTEL_OK) == 1 &&
-	   (r.outcome == INTEL_BUSY) + (r2.outcome == INTEL_BUSY) == 1,
+	ok((r.outcome == PROVIDER_OK) + (r2.outcome == PROVIDER_OK) == 1 &&
+	   (r.outcome == PROVIDER_BUSY) + (r2.outcome == PROVIDER_BUSY) == 1,
 	   "two calls at once: one answered, one busy (%d, %d)", r.outcome, r2.outcome);
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		fake_mode(fk, cases[i].mode);
 		fetch(be, loop, cases[i].ip, &r);
-		ok(r.done == 1 && r.outcome == cases[i].outcome && !r.has_facts == (r.outcome != INTEL_OK) &&
+		ok(r.done == 1 && r.outcome == cases[i].outcome && !r.has_facts == (r.outcome != PROVIDER_OK) &&
 		   (!cases[i].detail || strstr(r.detail, cases[i].detail)) && !strstr(r.detail, KEY),
 		   "%s for %s -> %d", cases[i].mode, cases[i].ip, cases[i].outcome);
 		if (r.outcome != cases[i].outcome)
@@ -940,14 +940,14 @@ static void test_backend_errors(const struct fake *fk, struct intel_backend *be,
 	fake_mode(fk, "{\"mode\":\"slow\",\"delay_ms\":3000,\"times\":1}");
 	fetch(be, loop, "203.0.113.13", &r);
 	fetch(be, loop, "203.0.113.13", &r2);
-	ok(r.outcome == INTEL_TROUBLE && r2.outcome == INTEL_OK && r2.mask == V(TOR),
+	ok(r.outcome == PROVIDER_TROUBLE && r2.outcome == PROVIDER_OK && r2.mask == V(TOR),
 	   "slow once, then the answer");
 	fake_mode(fk, "{\"mode\":\"normal\"}");
 }
 
 static void test_backend(const struct fake *fk, uv_loop_t *loop)
 {
-	struct intel_backend be, be2;
+	struct provider_backend be, be2;
 	struct bres r;
 	char body[65536];
 	int closed = 0;
@@ -961,7 +961,7 @@ static void test_backend(const struct fake *fk, uv_loop_t *loop)
 
 	is_int(criminalip_backend(loop, fk->base, "wrong-key", 2000, &be), 0, "backend (wrong key)");
 	fetch(&be, loop, "203.0.113.99", &r);
-	ok(r.outcome == INTEL_BAD_KEY && !strstr(r.detail, "wrong-key"), "wrong key: BAD_KEY");
+	ok(r.outcome == PROVIDER_BAD_KEY && !strstr(r.detail, "wrong-key"), "wrong key: BAD_KEY");
 	be.close(be.impl, set_flag, &closed);
 	run_until(loop, &closed, 5000);
 	is_int(closed, 1, "backend closed");
@@ -983,7 +983,7 @@ static void test_backend(const struct fake *fk, uv_loop_t *loop)
 	start_fetch(&be, "203.0.113.11", &r);
 	run_until(loop, &closed, 200);
 	be.close(be.impl, set_flag, &closed);
-	ok(r.done == 1 && r.outcome == INTEL_CANCELED, "close: fetch in flight canceled");
+	ok(r.done == 1 && r.outcome == PROVIDER_CANCELED, "close: fetch in flight canceled");
 	run_until(loop, &closed, 5000);
 	is_int(closed, 1, "close: closed() called");
 	closed = 0;
@@ -1103,8 +1103,8 @@ static void expect(long status, const char *body, size_t len, int v6, struct bre
 	e->done = 1;
 	e->outcome = criminalip_judge(status, body, len, &f, detail, sizeof(detail), &refused);
 	if (v6 && refused)
-		e->outcome = INTEL_INVALID_IP;
-	if (e->outcome == INTEL_OK) {
+		e->outcome = PROVIDER_INVALID_IP;
+	if (e->outcome == PROVIDER_OK) {
 		e->mask = criminalip_classify(&f);
 		n = criminalip_facts_json(&f, e->facts, sizeof(e->facts));
 		e->has_facts = n >= 0;
@@ -1143,7 +1143,7 @@ static char *padded(const char *body, size_t len, size_t pad, size_t *outlen)
 }
 
 /* One answer through the backend, compared with the synchronous parse of its bytes. */
-static int check_same(const struct canned *cs, struct intel_backend *be, uv_loop_t *loop,
+static int check_same(const struct canned *cs, struct provider_backend *be, uv_loop_t *loop,
 		      const char *ip, long status, const char *body, size_t len,
 		      struct bres *got)
 {
@@ -1168,21 +1168,21 @@ static void test_offthread_same(uv_loop_t *loop)
 		const char *ip;
 		long status;
 		const char *body;
-		enum intel_outcome outcome;
+		enum provider_outcome outcome;
 	} errors[] = {
 		{ "203.0.113.10", 200, "{\"status\":400,\"message\":\"Invalid IP Address.\"}",
-		  INTEL_INVALID_IP },
-		{ "203.0.113.10", 200, "{\"status\":403,\"message\":\"limit exceeded\"}", INTEL_LIMIT },
+		  PROVIDER_INVALID_IP },
+		{ "203.0.113.10", 200, "{\"status\":403,\"message\":\"limit exceeded\"}", PROVIDER_LIMIT },
 		{ "203.0.113.10", 429, "{\"status\":429,\"message\":\"unable to call api at the same "
-		  "time\"}", INTEL_BUSY },
-		{ "203.0.113.10", 401, "<html>no</html>", INTEL_BAD_KEY },
-		{ "203.0.113.10", 403, "{\"status\":403,\"message\":\"odd " KEY "\"}", INTEL_TROUBLE },
-		{ "2001:db8::5", 403, "{\"status\":403,\"message\":\"odd\"}", INTEL_INVALID_IP },
-		{ "2001:db8::5", 503, "{\"status\":503,\"message\":\"odd\"}", INTEL_TROUBLE },
-		{ "203.0.113.10", 200, "[1,2,3]", INTEL_TROUBLE },
+		  "time\"}", PROVIDER_BUSY },
+		{ "203.0.113.10", 401, "<html>no</html>", PROVIDER_BAD_KEY },
+		{ "203.0.113.10", 403, "{\"status\":403,\"message\":\"odd " KEY "\"}", PROVIDER_TROUBLE },
+		{ "2001:db8::5", 403, "{\"status\":403,\"message\":\"odd\"}", PROVIDER_INVALID_IP },
+		{ "2001:db8::5", 503, "{\"status\":503,\"message\":\"odd\"}", PROVIDER_TROUBLE },
+		{ "203.0.113.10", 200, "[1,2,3]", PROVIDER_TROUBLE },
 	};
 	struct canned cs;
-	struct intel_backend be;
+	struct provider_backend be;
 	struct bres r;
 	char *doc, *big;
 	size_t len, blen, i, pass;
@@ -1203,7 +1203,7 @@ static void test_offthread_same(uv_loop_t *loop)
 		   fixtures[i], len);
 		big = padded(doc, len, 64 * 1024, &blen);
 		ok(big && check_same(&cs, &be, loop, "188.214.106.93", 200, big, blen, &r) &&
-		   r.outcome == INTEL_OK, "%s padded to %zu bytes (thread pool): same, OK",
+		   r.outcome == PROVIDER_OK, "%s padded to %zu bytes (thread pool): same, OK",
 		   fixtures[i], blen);
 		if (i == 0)
 			ok(r.mask == (V(VPN) | V(OPENVPN443) | V(HOSTING)) &&
@@ -1214,7 +1214,7 @@ static void test_offthread_same(uv_loop_t *loop)
 		if (big) {
 			memset(big + len / 2, ' ', len - len / 2);
 			ok(check_same(&cs, &be, loop, "188.214.106.93", 200, big, blen, &r) &&
-			   r.outcome == INTEL_TROUBLE && strstr(r.detail, "malformed"),
+			   r.outcome == PROVIDER_TROUBLE && strstr(r.detail, "malformed"),
 			   "%s truncated, padded: TROUBLE, malformed JSON", fixtures[i]);
 		}
 		free(big);
@@ -1233,7 +1233,7 @@ static void test_offthread_same(uv_loop_t *loop)
 			memmove(big + off + 3, big + off, len - off);
 			memcpy(big + off, "\xff\xc3(", 3);
 			ok(check_same(&cs, &be, loop, "188.214.106.93", 200, big, blen, &r) &&
-			   r.outcome == INTEL_OK && (r.mask & V(OPENVPN443)) &&
+			   r.outcome == PROVIDER_OK && (r.mask & V(OPENVPN443)) &&
 			   strstr(r.facts, "app_name=?" "?(OpenVPN"),
 			   "invalid UTF-8 in a large document: mended, same as synchronous (%s)",
 			   r.facts);
@@ -1290,7 +1290,7 @@ static void block_after(uv_work_t *w, int status)
 static void test_pool_close(const struct fake *fk, uv_loop_t *loop)
 {
 	struct blocker bl[POOL_THREADS];
-	struct intel_backend be;
+	struct provider_backend be;
 	struct bres r[3];
 	int pfd[2], i, closed = 0, finished = 0, never = 0;
 
@@ -1312,13 +1312,13 @@ static void test_pool_close(const struct fake *fk, uv_loop_t *loop)
 				fake_count(fk, NULL, "192.0.2.1") < 1); i++)
 		run_until(loop, &never, 50);
 	run_until(loop, &never, 500);
-	ok(r[2].done == 1 && r[2].outcome == INTEL_INVALID_IP,
+	ok(r[2].done == 1 && r[2].outcome == PROVIDER_INVALID_IP,
 	   "a small error answer is judged while the pool is busy");
 	ok(r[0].done == 0 && r[1].done == 0, "large answers wait for the pool (%d, %d)",
 	   r[0].done, r[1].done);
 	be.close(be.impl, set_flag, &closed);
-	ok(r[0].done == 1 && r[0].outcome == INTEL_CANCELED && r[1].done == 1 &&
-	   r[1].outcome == INTEL_CANCELED, "close: queued answers canceled at once");
+	ok(r[0].done == 1 && r[0].outcome == PROVIDER_CANCELED && r[1].done == 1 &&
+	   r[1].outcome == PROVIDER_CANCELED, "close: queued answers canceled at once");
 	ok(closed == 0, "close: closed() comes later");
 	/* The queued jobs are taken off the pool: no thread has to free up for them. */
 	run_until(loop, &closed, 5000);
@@ -1359,7 +1359,7 @@ static char *slow_doc(size_t size, size_t *len)
 static void test_pool_close_running(uv_loop_t *loop)
 {
 	struct blocker bl[POOL_THREADS];
-	struct intel_backend be;
+	struct provider_backend be;
 	struct canned cs;
 	struct bres r, want;
 	uint64_t t0, t_closed;
@@ -1373,7 +1373,7 @@ static void test_pool_close_running(uv_loop_t *loop)
 		return;
 	}
 	expect(200, doc, len, 0, &want);
-	ok(want.outcome == INTEL_OK && want.mask == V(TOR), "the slow document: OK, tor");
+	ok(want.outcome == PROVIDER_OK && want.mask == V(TOR), "the slow document: OK, tor");
 	canned_set(&cs, 200, doc, len);
 	free(doc);
 	if (!ok(pipe2(pfd, O_CLOEXEC) == 0, "pipe"))
@@ -1394,7 +1394,7 @@ static void test_pool_close_running(uv_loop_t *loop)
 	uv_update_time(loop);
 	t0 = uv_now(loop);
 	be.close(be.impl, set_flag, &closed);
-	ok(r.done == 1 && r.outcome == INTEL_CANCELED, "close: the answer being read is canceled");
+	ok(r.done == 1 && r.outcome == PROVIDER_CANCELED, "close: the answer being read is canceled");
 	ok(closed == 0, "close: closed() waits");
 	run_until(loop, &closed, 10000);
 	uv_update_time(loop);
@@ -1437,7 +1437,7 @@ static void test_many(const struct fake *fk, uv_loop_t *loop)
 	enum { NIP = 40, ROUNDS = 3 };
 	static char ips[NIP][32];
 	struct bres want[NIP], got[NIP * ROUNDS];
-	struct intel_backend be;
+	struct provider_backend be;
 	struct http *h;
 	char url[256];
 	int i, n, all, started, closed = 0, once, canceled, never = 0;
@@ -1467,7 +1467,7 @@ static void test_many(const struct fake *fk, uv_loop_t *loop)
 	http_close(h, set_flag, &closed);
 	run_until(loop, &closed, 5000);
 	ok(all == NIP, "%d documents read (%d)", NIP, all);
-	ok(want[0].outcome == INTEL_OK && want[0].mask == 0 && want[1].mask == V(VPN),
+	ok(want[0].outcome == PROVIDER_OK && want[0].mask == 0 && want[1].mask == V(VPN),
 	   "expected: clean noise, vpn profile");
 
 	is_int(criminalip_backend(loop, fk->base, KEY, 20000, &be), 0, "backend for a crowd");
@@ -1501,7 +1501,7 @@ static void test_many(const struct fake *fk, uv_loop_t *loop)
 	be.close(be.impl, set_flag, &closed);
 	for (i = 0, once = 0, canceled = 0; i < NIP * ROUNDS; i++) {
 		once += got[i].done == 1;
-		canceled += got[i].outcome == INTEL_CANCELED;
+		canceled += got[i].outcome == PROVIDER_CANCELED;
 	}
 	is_int(once, NIP * ROUNDS, "close in a crowd: every fetch answered once at close");
 	diag("%d of %d canceled at close", canceled, NIP * ROUNDS);
@@ -1509,7 +1509,7 @@ static void test_many(const struct fake *fk, uv_loop_t *loop)
 	is_int(closed, 1, "close in a crowd: closed() once");
 	for (i = 0, once = 0, all = 0; i < NIP * ROUNDS; i++) {
 		once += got[i].done == 1;
-		all += got[i].outcome == INTEL_CANCELED || same(&got[i], &want[i % NIP]);
+		all += got[i].outcome == PROVIDER_CANCELED || same(&got[i], &want[i % NIP]);
 	}
 	is_int(once, NIP * ROUNDS, "close in a crowd: still once each after the pool drained");
 	is_int(all, NIP * ROUNDS, "close in a crowd: each canceled or the right verdict");

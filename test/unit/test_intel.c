@@ -67,10 +67,10 @@ struct fetch {
 	struct fake *fk;
 	struct fetch *next;
 	struct ipaddr ip;
-	intel_fetch_done done;
+	provider_fetch_done done;
 	void *arg;
 	uv_timer_t timer;
-	struct intel_result res;
+	struct provider_result res;
 };
 
 #define FAKE_LOG 512
@@ -127,7 +127,7 @@ static void fire(uv_timer_t *t)
 	uv_close((uv_handle_t *)&f->timer, fetch_free);
 }
 
-static int fake_fetch(void *impl, const struct ipaddr *ip, intel_fetch_done done, void *arg)
+static int fake_fetch(void *impl, const struct ipaddr *ip, provider_fetch_done done, void *arg)
 {
 	struct fake *fk = impl;
 	struct fetch *f, **pp;
@@ -171,7 +171,7 @@ static void fake_close(void *impl, void (*closed)(void *arg), void *closed_arg)
 		return;
 	}
 	while ((f = fk->pending)) {
-		f->res.outcome = INTEL_CANCELED;
+		f->res.outcome = PROVIDER_CANCELED;
 		f->res.detail = "closing";
 		if (fk->close_sync) {
 			unlink_fetch(fk, f);
@@ -188,9 +188,17 @@ static void fake_close(void *impl, void (*closed)(void *arg), void *closed_arg)
 	}
 }
 
-static struct intel_backend fake_backend(struct fake *fk, uv_loop_t *loop)
+/* Named unlike any real provider, so that a provider name in intel's logs or store
+ * rows can only have come from the backend. */
+#define FAKE_NAME "Test Intel"
+#define FAKE_SOURCE "testintel"
+
+static struct provider_backend fake_backend(struct fake *fk, uv_loop_t *loop)
 {
-	struct intel_backend be = { .impl = fk, .fetch = fake_fetch, .close = fake_close };
+	struct provider_backend be = {
+		.name = FAKE_NAME, .source = FAKE_SOURCE,
+		.impl = fk, .fetch = fake_fetch, .close = fake_close,
+	};
 
 	memset(fk, 0, sizeof(*fk));
 	fk->loop = loop;
@@ -203,7 +211,7 @@ static int same_ip(const struct ipaddr *a, const struct ipaddr *b)
 }
 
 /* Report the pending fetch of ip after delay_ms (real time). */
-static int complete(struct fake *fk, const struct ipaddr *ip, enum intel_outcome o,
+static int complete(struct fake *fk, const struct ipaddr *ip, enum provider_outcome o,
 		    uint8_t mask, const char *facts, unsigned delay_ms)
 {
 	struct fetch *f;
@@ -213,7 +221,7 @@ static int complete(struct fake *fk, const struct ipaddr *ip, enum intel_outcome
 			f->res.outcome = o;
 			f->res.mask = mask;
 			f->res.facts_json = facts;
-			f->res.detail = o == INTEL_TROUBLE ? "HTTP 503" : NULL;
+			f->res.detail = o == PROVIDER_TROUBLE ? "HTTP 503" : NULL;
 			uv_timer_start(&f->timer, fire, delay_ms, 0);
 			return 0;
 		}
@@ -416,7 +424,7 @@ static void test_coalescing(void)
 	s = stats(&e);
 	is_int(s.coalesced, 199, "coalescing: 199 joined the lookup");
 	is_int(s.inflight, 1, "coalescing: one call in flight");
-	complete(&e.fk, &a, INTEL_OK, VERDICT_BIT(VERDICT_VPN) | VERDICT_BIT(VERDICT_OPENVPN443),
+	complete(&e.fk, &a, PROVIDER_OK, VERDICT_BIT(VERDICT_VPN) | VERDICT_BIT(VERDICT_OPENVPN443),
 		 NULL, 0);
 	spin();
 	for (i = 0; i < 200; i++)
@@ -459,7 +467,7 @@ static void test_deadline_real(void)
 	is_int(stats(&e).inflight, 1, "deadline: the lookup goes on");
 	is_int(wait_ip(&e, &a, &q2), 0, "deadline: a later query joins the same lookup");
 	is_int(e.fk.nfetch, 1, "deadline: still one fetch");
-	complete(&e.fk, &a, INTEL_OK, VERDICT_BIT(VERDICT_HOSTING), NULL, 5);
+	complete(&e.fk, &a, PROVIDER_OK, VERDICT_BIT(VERDICT_HOSTING), NULL, 5);
 	for (i = 0; i < 100 && !q2.called; i++)
 		uv_run(&loop, UV_RUN_ONCE);
 	is_int(q2.status, 0, "deadline: the later query gets the result");
@@ -492,7 +500,7 @@ static void test_deadline_fifo(void)
 	at(&e, 1400);
 	ok(qb.called && qb.status == -ETIMEDOUT, "fifo: the younger times out at its deadline");
 	is_int(stats(&e).queued, 1, "fifo: its lookup is still queued (it goes on)");
-	complete(&e.fk, &a, INTEL_OK, 0, NULL, 0);
+	complete(&e.fk, &a, PROVIDER_OK, 0, NULL, 0);
 	spin();
 	is_int(e.fk.nfetch, 2, "fifo: the queued lookup is called after the first");
 	env_close(&e, "fifo");
@@ -514,15 +522,15 @@ static void test_concurrency(void)
 	}
 	is_int(e.fk.nfetch, 2, "concurrency: 2 calls start");
 	is_int(stats(&e).queued, 3, "concurrency: 3 queued");
-	complete(&e.fk, &ip[1], INTEL_OK, 0, NULL, 0);
+	complete(&e.fk, &ip[1], PROVIDER_OK, 0, NULL, 0);
 	spin();
 	is_int(e.fk.nfetch, 3, "concurrency: a finished call frees a slot");
 	ok(same_ip(&e.fk.log[2], &ip[2]), "concurrency: the queue is served in order");
 	for (i = 0; i < 5; i++) {
-		complete(&e.fk, &ip[i], INTEL_OK, 0, NULL, 0);
+		complete(&e.fk, &ip[i], PROVIDER_OK, 0, NULL, 0);
 		spin();
 	}
-	complete(&e.fk, &ip[4], INTEL_OK, 0, NULL, 0);
+	complete(&e.fk, &ip[4], PROVIDER_OK, 0, NULL, 0);
 	spin();
 	is_int(e.fk.nfetch, 5, "concurrency: every IP called once");
 	is_int(e.fk.max_pending, 2, "concurrency: never more than 2 in flight");
@@ -596,18 +604,18 @@ static void test_budget(void)
 	wait_ip(&e, &b, &qb);
 	wait_ip(&e, &c, &qc);
 	is_int(e.fk.nfetch, 1, "budget: first call");
-	complete(&e.fk, &a, INTEL_OK, 0, NULL, 0);
+	complete(&e.fk, &a, PROVIDER_OK, 0, NULL, 0);
 	spin();
 	is_int(e.fk.nfetch, 2, "budget: second call");
 	ok(qc.called && qc.status == 0,
 	   "budget: used up -> the queued lookup is dropped, its waiter answered (0)");
-	is_int(stats(&e).paused, INTEL_LIMIT, "budget: calls paused");
+	is_int(stats(&e).paused, PROVIDER_LIMIT, "budget: calls paused");
 	is_int(stats(&e).calls_today, 2, "budget: 2 calls today");
 	is_int(wait_ip(&e, &d, &qd), -EAGAIN, "budget: new IP -> -EAGAIN");
 	refresh_ip(&e, &d);
 	is_int(e.fk.nfetch, 2, "budget: refresh makes no call");
 	is_int(wait_ip(&e, &b, &qe), 0, "budget: joining a call in flight still works");
-	complete(&e.fk, &b, INTEL_OK, 0, NULL, 0);
+	complete(&e.fk, &b, PROVIDER_OK, 0, NULL, 0);
 	spin();
 	ok(qb.called && qe.called, "budget: the call in flight completes");
 	is_int(wait_ip(&e, &d, &qd), -EAGAIN, "budget: still -EAGAIN before midnight");
@@ -619,10 +627,10 @@ static void test_budget(void)
 	is_int(stats(&e).calls_today, 1, "budget: the count starts again");
 	is_int(stats(&e).paused, 0, "budget: not paused");
 	cfg.daily_budget = 1;
-	intel_reconfigure(e.in, &cfg, (struct intel_backend){ 0 });
-	is_int(stats(&e).paused, INTEL_LIMIT, "budget: lowered below today's calls -> paused");
+	intel_reconfigure(e.in, &cfg, (struct provider_backend){ 0 });
+	is_int(stats(&e).paused, PROVIDER_LIMIT, "budget: lowered below today's calls -> paused");
 	cfg.daily_budget = 5;
-	intel_reconfigure(e.in, &cfg, (struct intel_backend){ 0 });
+	intel_reconfigure(e.in, &cfg, (struct provider_backend){ 0 });
 	is_int(stats(&e).paused, 0, "budget: raised again -> calls resume");
 	logs = capture_end();
 	is_int(count_str(logs, "daily budget of 2 calls used up; calls resume at 00:00 UTC"), 1,
@@ -651,15 +659,15 @@ static void test_bad_key(void)
 	wait_ip(&e, &b, &qb);
 	wait_ip(&e, &c, &qc);
 	is_int(e.fk.nfetch, 2, "bad key: two calls, one queued");
-	complete(&e.fk, &a, INTEL_BAD_KEY, 0, NULL, 0);
+	complete(&e.fk, &a, PROVIDER_BAD_KEY, 0, NULL, 0);
 	spin();
 	ok(qa.called && qa.status == 0, "bad key: its waiter answered with 0");
 	ok(qc.called && qc.status == 0, "bad key: the queued lookup dropped, waiter answered");
 	ok(!qb.called, "bad key: the other call in flight goes on");
-	is_int(stats(&e).paused, INTEL_BAD_KEY, "bad key: paused");
+	is_int(stats(&e).paused, PROVIDER_BAD_KEY, "bad key: paused");
 	is_int(stats(&e).queued, 0, "bad key: queue empty");
 	is_int(cache_get(e.cache, &a, &v), -ENOENT, "bad key: nothing cached");
-	complete(&e.fk, &b, INTEL_BAD_KEY, 0, NULL, 0);
+	complete(&e.fk, &b, PROVIDER_BAD_KEY, 0, NULL, 0);
 	spin();
 	ok(qb.called && qb.status == 0, "bad key: second call's waiter answered");
 	is_int(wait_ip(&e, &d, &qd), -EAGAIN, "bad key: new IP -> -EAGAIN");
@@ -668,14 +676,17 @@ static void test_bad_key(void)
 	is_int(e.fk.nfetch, 2, "bad key: no call an hour later");
 	e.clk.s += 86400;
 	is_int(wait_ip(&e, &d, &qd), -EAGAIN, "bad key: not even on the next day");
-	intel_reconfigure(e.in, &cfg, (struct intel_backend){ 0 });
+	intel_reconfigure(e.in, &cfg, (struct provider_backend){ 0 });
 	is_int(stats(&e).paused, 0, "bad key: reconfigure ends the pause");
 	is_int(wait_ip(&e, &d, &qd), 0, "bad key: calls again after reload");
 	is_int(e.fk.nfetch, 3, "bad key: a call after reload");
 	logs = capture_end();
-	is_int(count_str(logs, "Criminal IP rejected the API key (invalid api key); "
+	is_int(count_str(logs, FAKE_NAME " rejected the API key (invalid api key); "
 			       "no more calls until reload (SIGHUP)"), 1,
-	       "bad key: logged once for two rejections");
+	       "bad key: logged once for two rejections, under the backend's name");
+	is_int(count_str(logs, "configuration reloaded: calls to " FAKE_NAME " resume"), 1,
+	       "bad key: the reload's resumption names the backend");
+	is_int(count_str(logs, "Criminal IP"), 0, "bad key: no provider named but the backend");
 	free(logs);
 	env_close(&e, "bad key");
 }
@@ -686,19 +697,27 @@ static void test_limit(void)
 	struct env e;
 	struct qw qa, qb;
 	struct ipaddr a = ip4(0x0f000001), b = ip4(0x0f000002);
+	char *logs;
 
 	env_init(&e, &cfg, 1, NULL);
+	capture_start();
 	wait_ip(&e, &a, &qa);
-	complete(&e.fk, &a, INTEL_LIMIT, 0, NULL, 0);
+	complete(&e.fk, &a, PROVIDER_LIMIT, 0, NULL, 0);
 	spin();
 	ok(qa.called && qa.status == 0, "limit: waiter answered with 0");
-	is_int(stats(&e).paused, INTEL_LIMIT, "limit: paused");
+	is_int(stats(&e).paused, PROVIDER_LIMIT, "limit: paused");
 	is_int(wait_ip(&e, &b, &qb), -EAGAIN, "limit: new IP -> -EAGAIN");
 	e.clk.s = NOON + 11 * 3600;
 	is_int(wait_ip(&e, &b, &qb), -EAGAIN, "limit: still paused at 23:00");
 	e.clk.s = NOON + 12 * 3600 + 5;
 	is_int(wait_ip(&e, &b, &qb), 0, "limit: calls resume on the next UTC day");
 	is_int(e.fk.nfetch, 2, "limit: a call after midnight");
+	logs = capture_end();
+	is_int(count_str(logs, FAKE_NAME " credits used up (limit exceeded)"), 1,
+	       "limit: logged with the backend's name");
+	is_int(count_str(logs, "new UTC day: calls to " FAKE_NAME " resume"), 1,
+	       "limit: the new day's resumption names the backend");
+	free(logs);
 	env_close(&e, "limit");
 }
 
@@ -709,12 +728,14 @@ static void test_busy(void)
 	struct qw qa, qb, qc;
 	struct ipaddr a = ip4(0x10000001), b = ip4(0x10000002), c = ip4(0x10000003);
 	struct verdict v;
+	char *logs;
 
 	cfg.concurrency = 3;
 	cfg.deadline_ms = 60000;
 	env_init(&e, &cfg, 1, NULL);
+	capture_start();
 	wait_ip(&e, &a, &qa);
-	complete(&e.fk, &a, INTEL_BUSY, 0, NULL, 0);
+	complete(&e.fk, &a, PROVIDER_BUSY, 0, NULL, 0);
 	spin();
 	ok(!qa.called, "busy: the waiter keeps waiting");
 	is_int(stats(&e).queued, 1, "busy: the lookup is queued again");
@@ -728,20 +749,24 @@ static void test_busy(void)
 	is_int(e.fk.nfetch, 2, "busy: retried after 200 ms");
 	ok(same_ip(&e.fk.log[1], &a), "busy: the same lookup first");
 	is_int(stats(&e).inflight, 1, "busy: alone although concurrency is 3");
-	complete(&e.fk, &a, INTEL_BUSY, 0, NULL, 0);
+	complete(&e.fk, &a, PROVIDER_BUSY, 0, NULL, 0);
 	spin();
 	at(&e, 599);
 	is_int(e.fk.nfetch, 2, "busy: second delay is longer (no retry at +399 ms)");
 	at(&e, 600);
 	is_int(e.fk.nfetch, 3, "busy: retried after 400 ms");
 	ok(same_ip(&e.fk.log[2], &a), "busy: still the same lookup first");
-	complete(&e.fk, &a, INTEL_OK, VERDICT_BIT(VERDICT_PROXY), NULL, 0);
+	complete(&e.fk, &a, PROVIDER_OK, VERDICT_BIT(VERDICT_PROXY), NULL, 0);
 	spin();
 	ok(qa.called && qa.status == 0, "busy: answered once the call succeeds");
 	ok(cache_get(e.cache, &a, &v) == 0 && v.mask == VERDICT_BIT(VERDICT_PROXY),
 	   "busy: verdict cached");
 	is_int(e.fk.nfetch, 5, "busy: after a success the others start together");
 	is_int(stats(&e).one_at_a_time, 0, "busy: back to full concurrency");
+	logs = capture_end();
+	is_int(count_str(logs, FAKE_NAME " refuses concurrent calls"), 1,
+	       "busy: logged once, with the backend's name");
+	free(logs);
 	env_close(&e, "busy");
 }
 
@@ -757,7 +782,7 @@ static void test_invalid_ip_and_store(void)
 	memset(&st_seen, 0, sizeof(st_seen));
 	env_init(&e, &cfg, 1, (struct store *)&fake_store);
 	wait_ip(&e, &a, &qa);
-	complete(&e.fk, &a, INTEL_INVALID_IP, 0, NULL, 0);
+	complete(&e.fk, &a, PROVIDER_INVALID_IP, 0, NULL, 0);
 	spin();
 	ok(qa.called && qa.status == 0, "invalid ip: waiter answered with 0");
 	is_int(cache_get(e.cache, &a, &v), 0, "invalid ip: remembered in the cache");
@@ -768,13 +793,13 @@ static void test_invalid_ip_and_store(void)
 	is_int(stats(&e).paused, 0, "invalid ip: calls go on");
 
 	wait_ip(&e, &b, &qb);
-	complete(&e.fk, &b, INTEL_OK, VERDICT_BIT(VERDICT_TOR), "{\"is_tor\":true}", 0);
+	complete(&e.fk, &b, PROVIDER_OK, VERDICT_BIT(VERDICT_TOR), "{\"is_tor\":true}", 0);
 	spin();
 	is_int(st_seen.puts, 1, "store: an OK verdict is stored");
 	ok(same_ip(&st_seen.ip, &b), "store: for its IP");
 	is_int(st_seen.v.mask, VERDICT_BIT(VERDICT_TOR), "store: with its mask");
 	is_int(st_seen.v.checked, NOON, "store: and its time");
-	is_str(st_seen.source, "criminalip", "store: source criminalip");
+	is_str(st_seen.source, FAKE_SOURCE, "store: the backend's source, " FAKE_SOURCE);
 	is_str(st_seen.facts, "{\"is_tor\":true}", "store: with the facts");
 	env_close(&e, "invalid ip");
 }
@@ -794,12 +819,12 @@ static void test_trouble(void)
 	capture_start();
 	wait_ip(&e, &a, &qa);
 	wait_ip(&e, &b, &qb);
-	complete(&e.fk, &a, INTEL_TROUBLE, 0, NULL, 0);
+	complete(&e.fk, &a, PROVIDER_TROUBLE, 0, NULL, 0);
 	spin();
 	ok(qa.called && qa.status == 0, "trouble: the failed lookup's waiter gets 0");
 	is_int(cache_get(e.cache, &a, &v), -ENOENT, "trouble: nothing remembered");
 	ok(!qb.called, "trouble: a parked waiter stays parked");
-	is_int(stats(&e).paused, INTEL_TROUBLE, "trouble: backing off");
+	is_int(stats(&e).paused, PROVIDER_TROUBLE, "trouble: backing off");
 	is_int(stats(&e).backoff_ms, 1000, "trouble: first backoff 1 s");
 	is_int(wait_ip(&e, &x, &qx), -EAGAIN, "trouble: new IP -> -EAGAIN");
 	refresh_ip(&e, &x);
@@ -809,7 +834,7 @@ static void test_trouble(void)
 	at(&e, 1000);
 	is_int(e.fk.nfetch, 2, "trouble: the queued lookup is tried after 1 s");
 	is_int(wait_ip(&e, &c, &qc), 0, "trouble: new IPs accepted once the wait is over");
-	complete(&e.fk, &b, INTEL_TROUBLE, 0, NULL, 0);
+	complete(&e.fk, &b, PROVIDER_TROUBLE, 0, NULL, 0);
 	spin();
 	ok(qb.called && qb.status == 0, "trouble: second failure answers its waiter");
 	is_int(stats(&e).backoff_ms, 2000, "trouble: backoff doubles to 2 s");
@@ -817,20 +842,21 @@ static void test_trouble(void)
 	is_int(e.fk.nfetch, 2, "trouble: no call before 2 s more");
 	at(&e, 3000);
 	is_int(e.fk.nfetch, 3, "trouble: next call after 2 s");
-	complete(&e.fk, &c, INTEL_OK, 0, NULL, 0);
+	complete(&e.fk, &c, PROVIDER_OK, 0, NULL, 0);
 	spin();
 	ok(qc.called && qc.status == 0, "trouble: success answers");
 	is_int(stats(&e).backoff_ms, 0, "trouble: success resets the backoff");
 	is_int(stats(&e).paused, 0, "trouble: not paused after success");
 	is_int(wait_ip(&e, &d, &qd), 0, "trouble: new IPs accepted again");
-	complete(&e.fk, &d, INTEL_TROUBLE, 0, NULL, 0);
+	complete(&e.fk, &d, PROVIDER_TROUBLE, 0, NULL, 0);
 	spin();
 	is_int(stats(&e).backoff_ms, 1000, "trouble: a new failure starts again at 1 s");
 	logs = capture_end();
-	is_int(count_str(logs, "Criminal IP unreachable: HTTP 503; backing off 1s"), 2,
-	       "trouble: 'unreachable' logged once per episode");
-	is_int(count_str(logs, "Criminal IP reachable again"), 1,
+	is_int(count_str(logs, FAKE_NAME " unreachable: HTTP 503; backing off 1s"), 2,
+	       "trouble: 'unreachable' logged once per episode, with the backend's name");
+	is_int(count_str(logs, FAKE_NAME " reachable again"), 1,
 	       "trouble: 'reachable again' logged once");
+	is_int(count_str(logs, "Criminal IP"), 0, "trouble: no provider named but the backend");
 	free(logs);
 	env_close(&e, "trouble");
 }
@@ -849,7 +875,7 @@ static void test_backoff_cap(void)
 		a = ip4(0x13000000 + i);
 		if (wait_ip(&e, &a, &q) != 0)
 			break;
-		complete(&e.fk, &a, INTEL_TROUBLE, 0, NULL, 0);
+		complete(&e.fk, &a, PROVIDER_TROUBLE, 0, NULL, 0);
 		spin();
 		t += stats(&e).backoff_ms;
 		at(&e, t);
@@ -901,7 +927,7 @@ static void test_priority(void)
 	refresh_ip(&e, &b);
 	wait_ip(&e, &c, &qc);
 	is_int(e.fk.nfetch, 1, "priority: one call at a time");
-	complete(&e.fk, &a, INTEL_OK, 0, NULL, 0);
+	complete(&e.fk, &a, PROVIDER_OK, 0, NULL, 0);
 	spin();
 	ok(e.fk.nfetch == 2 && same_ip(&e.fk.log[1], &c),
 	   "priority: the waited-for lookup goes before the earlier refresh");
@@ -918,22 +944,22 @@ static void test_priority(void)
 	ok(stats(&e).queued == 3 && stats(&e).dropped == 1,
 	   "priority: by dropping one nobody waits for");
 
-	complete(&e.fk, &c, INTEL_OK, 0, NULL, 0);
+	complete(&e.fk, &c, PROVIDER_OK, 0, NULL, 0);
 	spin();
-	complete(&e.fk, &ea, INTEL_OK, 0, NULL, 0);
+	complete(&e.fk, &ea, PROVIDER_OK, 0, NULL, 0);
 	spin();
-	complete(&e.fk, &g, INTEL_OK, 0, NULL, 0);
+	complete(&e.fk, &g, PROVIDER_OK, 0, NULL, 0);
 	spin();
 	ok(e.fk.nfetch == 5 && same_ip(&e.fk.log[2], &ea) && same_ip(&e.fk.log[3], &g) &&
 	   same_ip(&e.fk.log[4], &b),
 	   "priority: e and g (waited for, in arrival order), then b; d was the one dropped");
 	ok(qe.called && qe.status == 0 && qg.called && qg.status == 0,
 	   "priority: e's and g's queries answered with the verdict");
-	complete(&e.fk, &b, INTEL_OK, 0, NULL, 0);
+	complete(&e.fk, &b, PROVIDER_OK, 0, NULL, 0);
 	spin();
 	is_int(wait_ip(&e, &d, &qd2), 0, "priority: the dropped IP is asked again when queried");
 	ok(e.fk.nfetch == 6 && same_ip(&e.fk.log[5], &d), "priority: with a call of its own");
-	complete(&e.fk, &d, INTEL_OK, 0, NULL, 0);
+	complete(&e.fk, &d, PROVIDER_OK, 0, NULL, 0);
 	spin();
 	env_close(&e, "priority");
 }
@@ -952,7 +978,7 @@ static void test_cancel(void)
 	wait_ip(&e, &b, &q3);
 	intel_cancel(e.in, &q1.w);
 	intel_cancel(e.in, &q3.w);
-	complete(&e.fk, &a, INTEL_OK, 0, NULL, 0);
+	complete(&e.fk, &a, PROVIDER_OK, 0, NULL, 0);
 	spin();
 	ok(!q1.called, "cancel: a cancelled waiter is not called");
 	ok(q2.called && q2.status == 0, "cancel: the other waiter is");
@@ -980,7 +1006,7 @@ static void test_refresh(void)
 	is_int(e.fk.nfetch, 1, "refresh: not twice for one IP");
 	is_int(wait_ip(&e, &a, &q), 0, "refresh: a query joins it");
 	is_int(stats(&e).coalesced, 1, "refresh: counted as joined");
-	complete(&e.fk, &a, INTEL_OK, VERDICT_BIT(VERDICT_SCANNER), NULL, 0);
+	complete(&e.fk, &a, PROVIDER_OK, VERDICT_BIT(VERDICT_SCANNER), NULL, 0);
 	spin();
 	ok(cache_get(e.cache, &a, &v) == 0 && v.mask == VERDICT_BIT(VERDICT_SCANNER),
 	   "refresh: the result is cached");
@@ -999,11 +1025,11 @@ static void test_fetch_fails(void)
 	env_init(&e, &cfg, 1, NULL);
 	e.fk.fail_next = -ENOMEM;
 	is_int(wait_ip(&e, &a, &q), 0, "fetch fails: the query is parked anyway");
-	is_int(stats(&e).paused, INTEL_TROUBLE, "fetch fails: backing off");
+	is_int(stats(&e).paused, PROVIDER_TROUBLE, "fetch fails: backing off");
 	is_int(stats(&e).queued, 1, "fetch fails: the lookup waits in the queue");
 	at(&e, 1000);
 	is_int(e.fk.nfetch, 1, "fetch fails: retried after the backoff");
-	complete(&e.fk, &a, INTEL_OK, 0, NULL, 0);
+	complete(&e.fk, &a, PROVIDER_OK, 0, NULL, 0);
 	spin();
 	ok(q.called && q.status == 0, "fetch fails: answered after the retry");
 	env_close(&e, "fetch fails");
@@ -1028,14 +1054,14 @@ static void test_reconfigure(void)
 	ok(e.fk.closed && e.fk.live == 0, "reconfigure: the old backend is closed");
 	ok(!q1.called, "reconfigure: the waiter still waits");
 	is_int(fk2.nfetch, 1, "reconfigure: the call is made again on the new backend");
-	complete(&fk2, &a, INTEL_OK, VERDICT_BIT(VERDICT_VPN), NULL, 0);
+	complete(&fk2, &a, PROVIDER_OK, VERDICT_BIT(VERDICT_VPN), NULL, 0);
 	spin();
 	ok(q1.called && q1.status == 0, "reconfigure: answered by the new backend");
 
 	at(&e, 100);
 	wait_ip(&e, &b, &q2);
 	cfg.deadline_ms = 500;
-	intel_reconfigure(e.in, &cfg, (struct intel_backend){ 0 });
+	intel_reconfigure(e.in, &cfg, (struct provider_backend){ 0 });
 	at(&e, 599);
 	ok(!q2.called, "reconfigure: shorter deadline, not yet");
 	at(&e, 600);
@@ -1046,6 +1072,65 @@ static void test_reconfigure(void)
 	for (i = 0; i < 20 && !e.done; i++)
 		spin();
 	ok(e.done == 1 && fk2.closed && fk2.live == 0, "reconfigure: closed cleanly");
+	cache_free(e.cache);
+}
+
+/* intel names no provider of its own: a backend without a name or store source is
+ * refused, and a replacement brings its own. */
+static void test_backend_names(void)
+{
+	struct config cfg = mkcfg();
+	struct env e;
+	struct fake fk2, fk3;
+	struct provider_backend be;
+	struct intel *in = NULL;
+	struct cache *cache = cache_new();
+	struct qw q;
+	struct ipaddr a = ip4(0x1a000001), b = ip4(0x1a000002);
+	char *logs;
+	int fake_store, i;
+
+	be = fake_backend(&fk2, &loop);
+	be.name = NULL;
+	is_int(intel_new(&loop, &cfg, be, cache, NULL, &in), -EINVAL,
+	       "names: a backend without a name is refused");
+	be = fake_backend(&fk2, &loop);
+	be.source = NULL;
+	is_int(intel_new(&loop, &cfg, be, cache, NULL, &in), -EINVAL,
+	       "names: a backend without a store source is refused");
+	ok(in == NULL && !fk2.closing, "names: nothing taken on refusal");
+	cache_free(cache);
+
+	memset(&st_seen, 0, sizeof(st_seen));
+	env_init(&e, &cfg, 1, (struct store *)&fake_store);
+	capture_start();
+	be = fake_backend(&fk3, &loop);
+	be.name = NULL;
+	intel_reconfigure(e.in, &cfg, be);
+	ok(fk3.closed, "names: a nameless replacement is closed at once");
+	be = fake_backend(&fk2, &loop);
+	be.name = "Other Intel";
+	be.source = "otherintel";
+	intel_reconfigure(e.in, &cfg, be);
+	for (i = 0; i < 10 && !e.fk.closed; i++)
+		spin();
+	wait_ip(&e, &a, &q);
+	is_int(fk2.nfetch, 1, "names: the replacement is asked");
+	complete(&fk2, &a, PROVIDER_OK, VERDICT_BIT(VERDICT_VPN), NULL, 0);
+	spin();
+	is_str(st_seen.source, "otherintel", "names: the store gets the replacement's source");
+	wait_ip(&e, &b, &q);
+	complete(&fk2, &b, PROVIDER_TROUBLE, 0, NULL, 0);
+	spin();
+	logs = capture_end();
+	is_int(count_str(logs, "Other Intel unreachable"), 1,
+	       "names: logs use the replacement's name");
+	is_int(count_str(logs, FAKE_NAME " unreachable"), 0, "names: not the old one's");
+	free(logs);
+	intel_close(e.in, on_done, &e.done);
+	for (i = 0; i < 20 && !e.done; i++)
+		spin();
+	ok(e.done == 1 && fk2.closed && fk2.live == 0, "names: closed cleanly");
 	cache_free(e.cache);
 }
 
@@ -1065,7 +1150,7 @@ static void test_close(int sync)
 	wait_ip(&e, &b, &qb);
 	wait_ip(&e, &c, &qc);
 	/* b's result is on its way when intel closes */
-	complete(&e.fk, &b, INTEL_OK, 0, NULL, 50);
+	complete(&e.fk, &b, PROVIDER_OK, 0, NULL, 50);
 	intel_close(e.in, on_done, &e.done);
 	ok(qa1.status == -ECANCELED && qa2.status == -ECANCELED && qb.status == -ECANCELED &&
 	   qc.status == -ECANCELED, "close (%s): every waiter gets -ECANCELED",
@@ -1103,6 +1188,7 @@ int main(void)
 	test_refresh();
 	test_fetch_fails();
 	test_reconfigure();
+	test_backend_names();
 	test_close(1);
 	test_close(0);
 	is_int(cb_inside_wait, 0, "no waiter callback ever ran inside intel_wait/refresh");

@@ -1,6 +1,7 @@
 /* test_ipmap.c - the IP-keyed index of intel.c's lookups: add, find, delete checked
  * against a reference model through growth and long runs of deletions (the backward
- * shift must keep every remaining key reachable), deletion of absent objects. */
+ * shift must keep every remaining key reachable), deletion of absent objects, and
+ * ipmap_foreach visiting each object once and stopping early when told. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 struct obj {
 	struct ipaddr ip; /* first, as ipmap wants */
 	int in_map;
+	int visits;
 };
 
 #define N 20000
@@ -51,6 +53,49 @@ static int consistent(const struct ipmap *m, struct obj *objs, size_t n)
 	return in == m->count;
 }
 
+struct walk {
+	unsigned calls;
+	unsigned stop_at; /* return 7 at this call; 0: never */
+};
+
+static int visit(void *arg, void *obj)
+{
+	struct walk *w = arg;
+
+	((struct obj *)obj)->visits++;
+	return ++w->calls == w->stop_at ? 7 : 0;
+}
+
+/* Every object in the map visited exactly once, none other. */
+static int visited_once(struct obj *objs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (objs[i].visits != objs[i].in_map)
+			return 0;
+	return 1;
+}
+
+static void test_foreach(struct ipmap *m, struct obj *objs, size_t n)
+{
+	struct walk w = { 0, 0 };
+	size_t i, in = 0;
+
+	for (i = 0; i < n; i++) {
+		objs[i].visits = 0;
+		in += (size_t)objs[i].in_map;
+	}
+	is_int(ipmap_foreach(m, visit, &w), 0, "foreach: 0 when fn never stops it");
+	ok(w.calls == in, "foreach: one call per object (%u of %zu)", w.calls, in);
+	ok(visited_once(objs, n), "foreach: every object once, nothing else");
+
+	for (i = 0; i < n; i++)
+		objs[i].visits = 0;
+	w.calls = 0;
+	w.stop_at = 3;
+	is_int(ipmap_foreach(m, visit, &w), 7, "foreach: fn's non-zero value returned");
+	is_int((int)w.calls, 3, "foreach: no call after the one that stopped it");
+}
+
 int main(void)
 {
 	static struct obj objs[N];
@@ -61,6 +106,12 @@ int main(void)
 
 	ipmap_init(&m);
 	ok(ipmap_find(&m, &stranger.ip) == NULL, "an empty map finds nothing");
+	{
+		struct walk w = { 0, 1 };
+
+		ok(ipmap_foreach(&m, visit, &w) == 0 && w.calls == 0,
+		   "foreach on a map never allocated: no call");
+	}
 	ipmap_del(&m, &stranger); /* nothing to do, no crash */
 	is_int(ipmap_reserve(&m, 100), 0, "reserve");
 	ok(m.cap >= 134 && (m.cap & (m.cap - 1)) == 0, "room for 100 at 3/4, a power of two");
@@ -98,6 +149,7 @@ int main(void)
 			ok_all = 0;
 	}
 	ok(ok_all, "6 rounds of random deletions and additions keep every key reachable");
+	test_foreach(&m, objs, N);
 
 	/* an object with an equal key but another address is not deleted in its place */
 	for (size_t i = 0; i < N; i++) {
