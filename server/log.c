@@ -2,8 +2,11 @@
  *
  * A line is formatted whole in a stack buffer and written with one write(2), so lines
  * from several threads never interleave. The level and destination are atomics: a
- * reload may change the level while other threads log. */
+ * reload may change the level while other threads log. A sink (log_set_sink) is
+ * found through an atomic flag first, so that the mutex around it is only taken
+ * while one is set. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -19,6 +22,11 @@
 
 static atomic_int log_level_cur = LOG_LVL_INFO;
 static atomic_int log_to_stderr = 1;
+
+static atomic_int log_has_sink;
+static pthread_mutex_t log_sink_mu = PTHREAD_MUTEX_INITIALIZER;
+static log_sink_fn *log_sink;
+static void *log_sink_arg;
 
 static const char *const log_names[] = { "error", "warn", "info", "debug" };
 
@@ -55,6 +63,29 @@ int log_level_parse(const char *name)
 	return -EINVAL;
 }
 
+void log_set_sink(log_sink_fn *sink, void *arg)
+{
+	pthread_mutex_lock(&log_sink_mu);
+	log_sink = sink;
+	log_sink_arg = arg;
+	atomic_store(&log_has_sink, sink != NULL);
+	pthread_mutex_unlock(&log_sink_mu);
+}
+
+/* Give a formatted line to the sink; 0 when there is none (any more). */
+static int log_to_sink(enum log_level level, const char *line)
+{
+	int done = 0;
+
+	pthread_mutex_lock(&log_sink_mu);
+	if (log_sink) {
+		log_sink(log_sink_arg, level, line);
+		done = 1;
+	}
+	pthread_mutex_unlock(&log_sink_mu);
+	return done;
+}
+
 /* One message is one line: control characters (a newline from a remote error text,
  * say) would forge or split lines, so they become spaces. */
 static void log_sanitize(char *s)
@@ -69,14 +100,15 @@ void log_write(enum log_level level, const char *fmt, ...)
 {
 	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 	char line[LOG_LINE_MAX];
-	int saved = errno, n = 0, m;
+	int saved = errno, n = 0, m, sink;
 	va_list ap;
 
 	if ((unsigned)level > LOG_LVL_DEBUG)
 		level = LOG_LVL_ERROR;
 	if (!log_enabled(level))
 		return;
-	if (atomic_load_explicit(&log_to_stderr, memory_order_relaxed)) {
+	sink = atomic_load_explicit(&log_has_sink, memory_order_relaxed);
+	if (!sink && atomic_load_explicit(&log_to_stderr, memory_order_relaxed)) {
 		struct timespec ts;
 		struct tm tm;
 
@@ -92,6 +124,10 @@ void log_write(enum log_level level, const char *fmt, ...)
 	if (m < 0)
 		m = 0;
 	log_sanitize(line + n);
+	if (sink && log_to_sink(level, line)) {
+		errno = saved;
+		return;
+	}
 	if (!atomic_load_explicit(&log_to_stderr, memory_order_relaxed)) {
 		syslog(prio[level], "%s", line);
 		errno = saved;

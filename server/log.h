@@ -16,6 +16,14 @@ int log_enabled(enum log_level level);
 /* "error", "warn", "info", "debug" -> level; -EINVAL if unknown. */
 int log_level_parse(const char *name);
 
+/* Where the lines go instead of stderr or syslog, for tests that read what a module
+ * logged. sink gets each line that passes the level, without timestamp or newline;
+ * calls are serialised (one at a time, from whichever thread logs), so a sink needs no
+ * lock of its own. NULL restores the normal output; once log_set_sink returns, the old
+ * sink is no longer being called. */
+typedef void log_sink_fn(void *arg, enum log_level level, const char *line);
+void log_set_sink(log_sink_fn *sink, void *arg);
+
 void log_write(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -371,20 +371,22 @@ def tcp_read_message(sock):
         return None
 
 
-def wait_answering(port, zone=ZONE, host="127.0.0.1", timeout=10.0, proc=None):
+def wait_answering(port, zone=ZONE, host="127.0.0.1", timeout=10.0, proc=None,
+                   step=0.05, query_timeout=0.3):
     """Wait until host:port answers zone's SOA over UDP with NOERROR; True if it did.
-    proc (a Popen) ends the wait early when it exits."""
+    proc (a Popen) ends the wait early when it exits. step: the pause between tries,
+    query_timeout: how long one try waits (small both to time a start-up closely)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc is not None and proc.poll() is not None:
             return False
         try:
-            r = exchange(port, wire_query(zone, "SOA"), timeout=0.3, host=host)
+            r = exchange(port, wire_query(zone, "SOA"), timeout=query_timeout, host=host)
         except OSError:
             r = None
         if r is not None and len(r) >= 12 and r[3] & 0xf == 0 and r[7] > 0:
             return True
-        time.sleep(0.05)
+        time.sleep(step)
     return False
 
 

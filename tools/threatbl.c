@@ -27,7 +27,7 @@ static void usage(FILE *out)
 	fputs("usage: threatbl lookup [-s HOST[:PORT]] -z ZONE [--json] IP...\n"
 	      "       threatbl check-mail [-s HOST[:PORT]] -z ZONE [--json] [--add-header]\n"
 	      "                           [--trusted N] [FILE]\n"
-	      "       threatbl db -d DBFILE show IP... | list [-c CATEGORY] | purge IP...\n"
+	      "       threatbl db -d DBFILE show IP... | list [-c CATEGORY] | purge IP... | init\n"
 	      "exit status: 0 nothing listed, 1 something listed, 2 error\n", out);
 }
 
@@ -561,6 +561,28 @@ static int db_each(struct store *st, int purge, int argc, char **argv)
 	return code;
 }
 
+/* init: a new database with the server's schema and no rows (what the benchmark and
+ * the tests fill), made by store.c itself so that no copy of the schema exists. An
+ * existing file is left alone. */
+static int db_init(const char *path)
+{
+	struct store *st = NULL;
+	char err[512];
+	int e = access(path, F_OK) == 0 ? EEXIST : errno;
+
+	if (e != ENOENT) {
+		fprintf(stderr, "threatbl: %s: %s\n", path, strerror(e));
+		return EXIT_ERROR;
+	}
+	if (store_open(path, &st, err, sizeof(err))) {
+		fprintf(stderr, "threatbl: %s\n", err);
+		return EXIT_ERROR;
+	}
+	store_close(st);
+	printf("%s: created (schema version %d)\n", path, store_schema_version());
+	return fflush(stdout) ? EXIT_ERROR : EXIT_CLEAN;
+}
+
 static int cmd_db(int argc, char **argv)
 {
 	struct list_state ls = { .want = -1 };
@@ -603,6 +625,12 @@ static int cmd_db(int argc, char **argv)
 			fprintf(stderr, "threatbl: unknown category '%s'\n", cat);
 			return EXIT_ERROR;
 		}
+	} else if (strcmp(cmd, "init") == 0) {
+		if (argc > 1) {
+			fprintf(stderr, "threatbl db init: unexpected '%s'\n", argv[1]);
+			return EXIT_ERROR;
+		}
+		return db_init(path);
 	} else if (strcmp(cmd, "show") == 0 || strcmp(cmd, "purge") == 0) {
 		if (argc < 2) {
 			fprintf(stderr, "threatbl db %s: no IP given\n", cmd);

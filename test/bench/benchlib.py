@@ -1,19 +1,21 @@
 """benchlib - what test/bench/run is made of: the servers under test, their processes'
-CPU time and memory from /proc, dnsperf runs and a small DNS probe.
+CPU time and memory from /proc and dnsperf runs. Free ports and the wait for a
+server's first SOA answer come from test/tbltest.py, the black-box tests' harness.
 
-Runs with Debian's /usr/bin/python3 and the standard library only.
+Runs with Debian's /usr/bin/python3 and python3-dnspython (for tbltest).
 """
 import os
-import random
 import re
 import signal
-import socket
-import struct
 import subprocess
+import sys
 import time
 
 HZ = os.sysconf("SC_CLK_TCK")
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+
+from tbltest import free_port, wait_answering  # noqa: E402  (test/tbltest.py)
 
 
 # --- /proc ------------------------------------------------------------------------
@@ -107,50 +109,6 @@ def rss_tree_kib(pid):
     return total
 
 
-# --- a DNS probe ------------------------------------------------------------------
-
-def wire_query(name, qtype, qid):
-    q = struct.pack("!HHHHHH", qid, 0, 1, 0, 0, 0)
-    for label in name.rstrip(".").split("."):
-        q += bytes([len(label)]) + label.encode()
-    return q + b"\0" + struct.pack("!HH", qtype, 1)
-
-
-def soa_answered(port, zone, timeout=0.05):
-    """Whether the server on 127.0.0.1:port answers the zone's SOA (NOERROR, 1+ RR)."""
-    qid = random.randrange(65536)
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.settimeout(timeout)
-        s.sendto(wire_query(zone, 6, qid), ("127.0.0.1", port))
-        while True:
-            data = s.recv(4096)
-            if len(data) >= 12 and struct.unpack("!H", data[:2])[0] == qid:
-                flags, _, an = struct.unpack("!HHH", data[2:8])
-                return (flags & 0xf) == 0 and an >= 1
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
-def free_port():
-    for _ in range(100):
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            t.bind(("127.0.0.1", 0))
-            port = t.getsockname()[1]
-            u.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            t.close()
-            u.close()
-    raise RuntimeError("no free port")
-
-
 # --- the servers --------------------------------------------------------------------
 
 class Server:
@@ -188,16 +146,15 @@ class Server:
         return self
 
     def wait_ready(self, timeout=300.0):
-        """Seconds from exec to the first SOA answer."""
-        end = self.started + timeout
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise RuntimeError("%s exited with %s; see %s" %
-                                   (self.name, self.proc.returncode, self.logpath))
-            if soa_answered(self.port, self.zone, 0.02):
-                self.ready_after = time.monotonic() - self.started
-                return self.ready_after
-            time.sleep(0.002)
+        """Seconds from exec to the first SOA answer (asked every few milliseconds)."""
+        left = self.started + timeout - time.monotonic()
+        if wait_answering(self.port, self.zone, timeout=left, proc=self.proc, step=0.002,
+                          query_timeout=0.02):
+            self.ready_after = time.monotonic() - self.started
+            return self.ready_after
+        if self.proc.poll() is not None:
+            raise RuntimeError("%s exited with %s; see %s" %
+                               (self.name, self.proc.returncode, self.logpath))
         raise RuntimeError("%s did not answer within %.0f s; see %s" %
                            (self.name, timeout, self.logpath))
 

@@ -1,6 +1,6 @@
 """gendata - the benchmark's data set, one for every server (test/bench/run uses it).
 
-    /usr/bin/python3 test/bench/gendata.py OUTDIR COUNT [--seed N]
+    /usr/bin/python3 test/bench/gendata.py OUTDIR COUNT [--seed N] [--tool PATH]
 
 From one list of COUNT listed IPv4 addresses (and as many others that are not
 listed), deterministic for a seed, it writes into OUTDIR:
@@ -10,6 +10,8 @@ listed), deterministic for a seed, it writes into OUTDIR:
                       its configuration; NSD in its zone file)
     nsd.zone          the same names as A and TXT records in a zone file
     verdicts.sqlite   the same IPs as cached verdicts, in threatbld's sqlite schema
+                      (made by `threatbl db init`, the tool at PATH, default
+                      $THREATBL or tools/threatbl: store.c's own schema, no copy)
     empty.sqlite      the same schema without rows (the memory baseline)
     a-mix.queries     dnsperf input: 50% listed, 50% not listed, all A
     txt-mix.queries   dnsperf input: the same IPs, 80% TXT and 20% A
@@ -18,7 +20,8 @@ listed), deterministic for a seed, it writes into OUTDIR:
 
 Only addresses outside the reserved ranges are used (first octets 1-223 without
 10, 100, 127, 169, 172, 192, 198 and 203), so no server treats them specially.
-Runs with Debian's /usr/bin/python3 and the standard library only.
+Runs with Debian's /usr/bin/python3 and the standard library only (and the built
+threatbl tool).
 """
 import argparse
 import json
@@ -27,6 +30,7 @@ import random
 import socket
 import sqlite3
 import struct
+import subprocess
 import sys
 import time
 
@@ -104,32 +108,25 @@ def write_nsd_zone(out, listed, cats):
             f.write('%s IN A %s\n%s IN TXT "%s"\n' % (name, cat[2], name, txt))
 
 
-def write_sqlite(path, listed, cats, now):
-    """threatbld's schema (server/store.c, user_version 1), one row per verdict."""
-    if os.path.exists(path):
-        os.unlink(path)
+def write_sqlite(path, listed, cats, now, tool):
+    """threatbld's database, created empty by `threatbl db init` (server/store.c makes
+    the schema), then one row per verdict in one transaction."""
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.unlink(path + suffix)
+    r = subprocess.run([tool, "db", "-d", path, "init"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("%s db -d %s init: %s" % (tool, path, r.stderr.strip()))
     db = sqlite3.connect(path)
-    db.execute(
-        "CREATE TABLE verdicts ("
-        " ip BLOB NOT NULL PRIMARY KEY CHECK (length(ip) = 16),"
-        " ip_text TEXT NOT NULL,"
-        " family INTEGER NOT NULL CHECK (family IN (4, 6)),"
-        " mask INTEGER NOT NULL,"
-        " flags INTEGER NOT NULL,"
-        " checked INTEGER NOT NULL,"
-        " source TEXT NOT NULL,"
-        " facts TEXT,"
-        " created INTEGER NOT NULL,"
-        " updated INTEGER NOT NULL"
-        ") WITHOUT ROWID")
-    db.execute("PRAGMA user_version = 1")
     prefix = b"\0" * 10 + b"\xff\xff"
     rows = sorted((prefix + struct.pack("!I", ip), dotted(ip), 1 << CATEGORIES[c][1])
                   for ip, c in zip(listed, cats))
-    db.executemany("INSERT INTO verdicts VALUES (?, ?, 4, ?, 0, ?, 'criminalip', NULL,"
-                   " ?, ?)", ((k, t, m, now, now, now) for k, t, m in rows))
+    db.executemany("INSERT INTO verdicts (ip, ip_text, family, mask, flags, checked,"
+                   " source, facts, created, updated)"
+                   " VALUES (?, ?, 4, ?, 0, ?, 'criminalip', NULL, ?, ?)",
+                   ((k, t, m, now, now, now) for k, t, m in rows))
     db.commit()
-    db.execute("PRAGMA journal_mode = WAL")
     db.close()
 
 
@@ -151,7 +148,13 @@ def write_queries(out, rnd, listed, clean):
             f.write("%s A\n" % rev_name(listed[rnd.randrange(len(listed))]))
 
 
-def generate(out, count, seed=1, now=None):
+def default_tool():
+    return os.environ.get("THREATBL", "tools/threatbl")
+
+
+def generate(out, count, seed=1, now=None, tool=None):
+    """The data set in out; tool: the threatbl executable (default_tool())."""
+    tool = tool or default_tool()
     os.makedirs(out, exist_ok=True)
     rnd = random.Random(seed)
     ips = random_ips(rnd, 2 * count)
@@ -160,8 +163,8 @@ def generate(out, count, seed=1, now=None):
     write_rbldnsd(out, listed, cats)
     write_nsd_zone(out, listed, cats)
     now = int(time.time()) if now is None else now
-    write_sqlite(os.path.join(out, "verdicts.sqlite"), listed, cats, now)
-    write_sqlite(os.path.join(out, "empty.sqlite"), [], [], now)
+    write_sqlite(os.path.join(out, "verdicts.sqlite"), listed, cats, now, tool)
+    write_sqlite(os.path.join(out, "empty.sqlite"), [], [], now, tool)
     write_queries(out, rnd, listed, clean)
     meta = {"zone": ZONE, "count": count, "seed": seed, "queries": QUERIES,
             "generated": now}
@@ -175,8 +178,10 @@ def main(argv=None):
     ap.add_argument("outdir")
     ap.add_argument("count", type=int)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--tool", default=default_tool(),
+                    help="the threatbl executable (default: $THREATBL or tools/threatbl)")
     a = ap.parse_args(argv)
-    generate(a.outdir, a.count, a.seed)
+    generate(a.outdir, a.count, a.seed, tool=a.tool)
     return 0
 
 

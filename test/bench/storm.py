@@ -22,6 +22,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import fake_criminalip  # noqa: E402  (test/fake_criminalip.py)
+from tbltest import wire_query  # noqa: E402  (test/tbltest.py)
 
 # Built-in profiles of the fake: vpn, hosting, tor, proxy, scanner, clean.
 PROFILES = (10, 12, 13, 14, 15, 17, 17, 17)
@@ -81,13 +82,6 @@ def padding(size):
     return out
 
 
-def _query(name, qid):
-    q = struct.pack("!HHHHHH", qid, 0, 1, 0, 0, 0)
-    for label in name.split("."):
-        q += bytes([len(label)]) + label.encode()
-    return q + b"\0" + struct.pack("!HH", 1, 1)
-
-
 def _quantile(v, q):
     if not v:
         return None
@@ -120,7 +114,7 @@ def run_storm(port, zone, ips, rate, drain=2.5):
             qid = (qid + 1) & 0xffff
             name = ".".join(reversed(ips[i].split("."))) + "." + zone
             try:
-                s.sendto(_query(name, qid), dest)
+                s.sendto(wire_query(name, "A", qid=qid), dest)
             except BlockingIOError:
                 pass
             sent[qid] = (i, k, now)

@@ -4,11 +4,11 @@ lookup (plain and --json, listed, unlisted and mixed IPs, IPv6, the RFC 5782 tes
 entry, bad IPs, a server that does not answer), check-mail (each verdict, the
 X-Threatbl: line, --add-header keeping the message byte for byte, stdin and files,
 CRLF and mbox messages, --trusted, garbage, a message over the 64 MiB in-memory cap)
-and db (show, list, list -c, purge, exit codes, a missing file that must not be
+and db (show, list, list -c, purge, init, exit codes, a missing file that must not be
 created, and all of it while a running threatbld holds the database).
 
 A threatbld with static lists and no Criminal IP answers the lookups; the databases are
-written with Python's sqlite3 in the schema of server/store.c.
+made by `threatbl db init` and filled with Python's sqlite3.
 """
 import json
 import os
@@ -419,20 +419,6 @@ class CheckMail(unittest.TestCase):
         self.assertEqual(r.returncode, 1, err(r)[-500:])
 
 
-SCHEMA = """CREATE TABLE verdicts (
- ip BLOB NOT NULL PRIMARY KEY CHECK (length(ip) = 16),
- ip_text TEXT NOT NULL,
- family INTEGER NOT NULL CHECK (family IN (4, 6)),
- mask INTEGER NOT NULL,
- flags INTEGER NOT NULL,
- checked INTEGER NOT NULL,
- source TEXT NOT NULL,
- facts TEXT,
- created INTEGER NOT NULL,
- updated INTEGER NOT NULL
-) WITHOUT ROWID"""
-
-
 def key(ip):
     """The 16-byte key of ipaddr.h: IPv4 as ::ffff:a.b.c.d."""
     import ipaddress
@@ -453,9 +439,12 @@ def put(db, ip, cats=(), flags=0, source="criminalip", facts=None, checked=None)
 
 
 def make_db(path, rows):
+    """A database made by the tool itself (`threatbl db init`: store.c's schema, no
+    copy of it here), then rows written with Python's sqlite3."""
+    r = run(["db", "-d", path, "init"])
+    if r.returncode != 0:
+        raise RuntimeError("threatbl db init %s: %s" % (path, err(r)))
     db = sqlite3.connect(path)
-    db.execute(SCHEMA)
-    db.execute("PRAGMA user_version = 1")
     for row in rows:
         put(db, *row[:2], **(row[2] if len(row) > 2 else {}))
     db.commit()
@@ -586,6 +575,30 @@ class Db(unittest.TestCase):
         self.assertEqual(sorted(os.listdir(self.dir)), ["verdicts.sqlite"])
         r = run(["db", "list"])
         self.assertEqual(r.returncode, 2)
+
+    def test_init(self):
+        path = os.path.join(self.dir, "new.sqlite")
+        r = run(["db", "-d", path, "init"])
+        self.assertEqual(r.returncode, 0, err(r))
+        self.assertEqual(out(r), "%s: created (schema version 1)\n" % path)
+        con = sqlite3.connect(path)
+        try:
+            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 1)
+            self.assertEqual(con.execute("SELECT count(*) FROM verdicts").fetchone()[0], 0)
+        finally:
+            con.close()
+        r = run(["db", "-d", path, "list"])
+        self.assertEqual((r.returncode, out(r)), (0, "# ip\tcategories\tchecked\tsource"
+                                                    "\tfacts\n"), err(r))
+        # An existing database is left alone, rows and all.
+        r = self.tool("init")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("exists", err(r))
+        self.assertEqual(db_rows(self.db), sorted(row[0] for row in ROWS))
+        for args in (["init", "extra"], ["-d", os.path.join(self.dir, "no", "x"), "init"]):
+            r = run(["db"] + (args if args[0] == "-d" else ["-d", path + "2"] + args))
+            self.assertEqual(r.returncode, 2, args)
+        self.assertEqual(sorted(os.listdir(self.dir)), ["new.sqlite", "verdicts.sqlite"])
 
     def test_not_a_database(self):
         path = os.path.join(self.dir, "notes.txt")

@@ -15,37 +15,26 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "fuzz_common.h"
 #include "zone.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static int fd = -1;
-static char path[64];
+static struct fuzz_file input;
 
 struct reports {
 	unsigned lines;
 	unsigned errors, warnings, zone_reports;
 };
 
-static void die(const char *what)
-{
-	fprintf(stderr, "fuzz_config: invariant broken: %s\n", what);
-	abort();
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	fd = memfd_create("fuzz_config", 0);
-	if (fd < 0) {
-		perror("memfd_create");
-		exit(1);
-	}
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	fuzz_quiet_log();
+	fuzz_file_open(&input, "fuzz_config");
 	return 0;
 }
 
@@ -53,12 +42,12 @@ static void report(void *arg, const char *file, unsigned line, const char *msg)
 {
 	struct reports *rs = arg;
 
-	if (!file || strcmp(file, path) != 0)
-		die("report without the file");
+	if (!file || strcmp(file, input.path) != 0)
+		fuzz_die("report without the file");
 	if (line > rs->lines)
-		die("report names a line past the end");
+		fuzz_die("report names a line past the end");
 	if (!msg || !msg[0] || strcmp(msg, "warning: ") == 0)
-		die("empty report");
+		fuzz_die("empty report");
 	if (strncmp(msg, "warning: ", 9) == 0)
 		rs->warnings++;
 	else
@@ -70,7 +59,7 @@ static void zone_report(void *arg, const char *file, unsigned line, const char *
 	struct reports *rs = arg;
 
 	if (!msg || !msg[0])
-		die("empty zone report");
+		fuzz_die("empty zone report");
 	rs->zone_reports++;
 }
 
@@ -81,30 +70,30 @@ static void check_config(const struct config *cfg)
 	size_t i, j, n;
 
 	if (cfg->nzones < 1 || !cfg->zones)
-		die("a loaded config without a zone");
+		fuzz_die("a loaded config without a zone");
 	if (cfg->max_stale_s < cfg->fresh_s)
-		die("max-stale shorter than fresh");
+		fuzz_die("max-stale shorter than fresh");
 	if (cfg->nlisten < 1 || !cfg->listen || cfg->listen[cfg->nlisten])
-		die("listen list not NULL-terminated or empty");
+		fuzz_die("listen list not NULL-terminated or empty");
 	for (i = 0; i < cfg->nlisten; i++)
 		if (!cfg->listen[i] || config_split_listen(cfg->listen[i], host, &port) < 0)
-			die("a listen address config_split_listen refuses");
+			fuzz_die("a listen address config_split_listen refuses");
 	if (!cfg->database || !cfg->url)
-		die("database or url missing");
+		fuzz_die("database or url missing");
 	for (i = 0; i < cfg->nzones; i++) {
 		const struct config_zone *z = &cfg->zones[i];
 
 		if (!z->name || !z->soa || !z->ns || !z->ns[0])
-			die("zone without name, soa or ns");
+			fuzz_die("zone without name, soa or ns");
 		for (j = 0; j < VERDICT_NCAT; j++)
 			if (!z->cat[j].txt)
-				die("category text NULL");
+				fuzz_die("category text NULL");
 		if (!z->clean.txt)
-			die("clean text NULL");
+			fuzz_die("clean text NULL");
 		for (n = 0; z->statics && z->statics[n]; n++)
 			;
 		if (n != z->nstatics)
-			die("statics count differs from the list");
+			fuzz_die("statics count differs from the list");
 	}
 }
 
@@ -131,22 +120,22 @@ static void build_zones(struct config *cfg, struct reports *rs)
 		return;
 	if (r < 0) {
 		if (zs)
-			die("failed zoneset_build set *out");
+			fuzz_die("failed zoneset_build set *out");
 		if (!rs->zone_reports)
-			die("zoneset_build failed without a report");
+			fuzz_die("zoneset_build failed without a report");
 		return;
 	}
 	if (!zs || zs->n != cfg->nzones)
-		die("zoneset_build lost zones");
+		fuzz_die("zoneset_build lost zones");
 	for (i = 0; i < zs->n; i++) {
 		const struct zone *z = &zs->zones[i], *found;
 
 		if (!z->soa_rdata || !z->soa_rdata_len || !z->nns)
-			die("zone built without SOA or NS");
+			fuzz_die("zone built without SOA or NS");
 		found = zoneset_find(zs, z->apex, z->apex_len, &off);
 		if (!found || off != 0 || found->apex_len != z->apex_len ||
 		    strncasecmp((const char *)found->apex, (const char *)z->apex, z->apex_len))
-			die("a zone is not found by its own apex");
+			fuzz_die("a zone is not found by its own apex");
 	}
 	zoneset_free(zs);
 }
@@ -155,30 +144,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct reports rs = { 0, 0, 0, 0 };
 	struct config *cfg = (void *)1;
-	size_t i;
 	int r;
 
-	for (i = 0; i < size; i++)
-		rs.lines += data[i] == '\n';
-	if (size && data[size - 1] != '\n')
-		rs.lines++;
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, data, size, 0) != (ssize_t)size)
-		abort();
+	rs.lines = fuzz_file_set(&input, data, size);
 
-	r = config_load(path, report, &rs, &cfg);
+	r = config_load(input.path, report, &rs, &cfg);
 	if (r == -ENOMEM)
 		return 0;
 	if (r < 0) {
 		if (cfg)
-			die("failed config_load set *out");
+			fuzz_die("failed config_load set *out");
 		if (!rs.errors)
-			die("config_load failed without an error report");
+			fuzz_die("config_load failed without an error report");
 		return 0;
 	}
 	if (r != 0 || !cfg)
-		die("config_load returned neither 0 nor an error");
+		fuzz_die("config_load returned neither 0 nor an error");
 	if (rs.errors)
-		die("config_load succeeded after an error report");
+		fuzz_die("config_load succeeded after an error report");
 	check_config(cfg);
 	build_zones(cfg, &rs);
 	config_free(cfg);

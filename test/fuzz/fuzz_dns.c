@@ -24,6 +24,7 @@
 #include "cache.h"
 #include "config.h"
 #include "dns.h"
+#include "fuzz_common.h"
 #include "ipaddr.h"
 #include "zone.h"
 
@@ -85,36 +86,9 @@ struct state {
 
 static struct state st;
 
-static void die(const char *what)
-{
-	fprintf(stderr, "fuzz_dns: invariant broken: %s\n", what);
-	abort();
-}
-
 static void quiet_report(void *arg, const char *file, unsigned line, const char *msg)
 {
 	fprintf(stderr, "fuzz_dns setup: %s:%u: %s\n", file ? file : "-", line, msg);
-}
-
-static void write_file(const char *dir, const char *name, const char *text)
-{
-	char path[512];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "w");
-	if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
-		perror(path);
-		exit(1);
-	}
-}
-
-static void remove_file(const char *dir, const char *name)
-{
-	char path[512];
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	unlink(path);
 }
 
 static void put(const char *ip, uint8_t mask, uint8_t flags, uint32_t checked)
@@ -133,7 +107,7 @@ static void refresh(void *arg, const struct ipaddr *ip)
 	struct state *s = arg;
 
 	if (!ip)
-		die("refresh without an IP");
+		fuzz_die("refresh without an IP");
 	s->refreshed++;
 }
 
@@ -142,13 +116,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	char dir[] = "/tmp/threatbl-fuzz-dns-XXXXXX", conf[64];
 	struct config *cfg = NULL;
 
+	fuzz_quiet_log();
 	if (!mkdtemp(dir)) {
 		perror("mkdtemp");
 		exit(1);
 	}
-	write_file(dir, "threatbl.conf", conf_text);
-	write_file(dir, "lists.ip4set", ip4_text);
-	write_file(dir, "lists.ip6trie", ip6_text);
+	fuzz_write_file(dir, "threatbl.conf", conf_text);
+	fuzz_write_file(dir, "lists.ip4set", ip4_text);
+	fuzz_write_file(dir, "lists.ip6trie", ip6_text);
 	snprintf(conf, sizeof(conf), "%s/threatbl.conf", dir);
 	if (config_load(conf, quiet_report, NULL, &cfg) < 0 ||
 	    zoneset_build(cfg, 2026112801u, quiet_report, NULL, &st.zones) < 0) {
@@ -157,9 +132,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	}
 	config_free(cfg);
 	/* Everything is in memory now. */
-	remove_file(dir, "threatbl.conf");
-	remove_file(dir, "lists.ip4set");
-	remove_file(dir, "lists.ip6trie");
+	fuzz_remove_file(dir, "threatbl.conf");
+	fuzz_remove_file(dir, "lists.ip4set");
+	fuzz_remove_file(dir, "lists.ip6trie");
 	rmdir(dir);
 
 	st.cache = cache_new();
@@ -211,32 +186,32 @@ static void check(const uint8_t *q, size_t qlen, const uint8_t *out, size_t outc
 		return;
 	case DNS_WAIT:
 		if (flags & DNS_NOWAIT)
-			die("DNS_WAIT with DNS_NOWAIT");
+			fuzz_die("DNS_WAIT with DNS_NOWAIT");
 		return;
 	case DNS_REPLY:
 		break;
 	default:
-		die("unknown status");
+		fuzz_die("unknown status");
 	}
 	if (res->len > outcap)
-		die("reply longer than the buffer");
+		fuzz_die("reply longer than the buffer");
 	if (res->len < 12)
-		die("reply shorter than a header");
+		fuzz_die("reply shorter than a header");
 	if (qlen < 2 || out[0] != q[0] || out[1] != q[1])
-		die("reply ID differs from the query's");
+		fuzz_die("reply ID differs from the query's");
 	if (!(out[2] & 0x80))
-		die("reply without QR");
+		fuzz_die("reply without QR");
 	if (out[3] & 0x80)
-		die("reply with RA");
+		fuzz_die("reply with RA");
 	if (!(flags & DNS_TCP) && res->len > DNS_UDP_MAX)
-		die("UDP reply over DNS_UDP_MAX");
+		fuzz_die("UDP reply over DNS_UDP_MAX");
 	if (ldns_wire2pkt(&pkt, out, res->len) != LDNS_STATUS_OK)
-		die("reply does not parse");
+		fuzz_die("reply does not parse");
 	ldns_pkt_free(pkt);
 	if ((out[4] << 8 | out[5]) == 1) {
 		qend = question_end(q, qlen);
 		if (!qend || res->len < qend || memcmp(out + 12, q + 12, qend - 12) != 0)
-			die("question not echoed byte for byte");
+			fuzz_die("question not echoed byte for byte");
 	}
 }
 
@@ -251,12 +226,12 @@ static struct dns_result answer(const struct dns_env *env, const uint8_t *q, siz
 	check(q, qlen, out, outcap, flags, &res);
 	if (res.status == DNS_WAIT) {
 		if (!env->lookups)
-			die("DNS_WAIT without lookups");
+			fuzz_die("DNS_WAIT without lookups");
 		memset(&again, 0xa5, sizeof(again));
 		dns_handle(env, q, qlen, out, outcap, flags | DNS_NOWAIT, &again);
 		check(q, qlen, out, outcap, flags | DNS_NOWAIT, &again);
 		if (again.status == DNS_WAIT)
-			die("DNS_WAIT again");
+			fuzz_die("DNS_WAIT again");
 		return again;
 	}
 	return res;
@@ -309,9 +284,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (big.status == DNS_REPLY && big.len <= cap &&
 	    (small.status != DNS_REPLY || small.len != big.len ||
 	     memcmp(out, st.big, big.len) != 0))
-		die("a buffer big enough for the answer gives another answer");
+		fuzz_die("a buffer big enough for the answer gives another answer");
 	if (big.status == DNS_DROP && small.status != DNS_DROP)
-		die("a smaller buffer answers a dropped query");
+		fuzz_die("a smaller buffer answers a dropped query");
 	free(out);
 	free(q);
 	return 0;

@@ -13,9 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
+#include "fuzz_common.h"
 #include "ipaddr.h"
 #include "lists.h"
 
@@ -24,28 +24,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_IPS 64
 
-static int fd = -1;
-static char path[64];
+static struct fuzz_file input;
 
 struct reports {
 	unsigned lines;   /* lines in the input */
 	unsigned n, summaries;
 };
 
-static void die(const char *what)
-{
-	fprintf(stderr, "fuzz_lists: invariant broken: %s\n", what);
-	abort();
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	fd = memfd_create("fuzz_lists", 0);
-	if (fd < 0) {
-		perror("memfd_create");
-		exit(1);
-	}
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	fuzz_quiet_log();
+	fuzz_file_open(&input, "fuzz_lists");
 	return 0;
 }
 
@@ -53,14 +42,14 @@ static void report(void *arg, const char *file, unsigned line, int level, const 
 {
 	struct reports *rs = arg;
 
-	if (!file || strcmp(file, path) != 0)
-		die("report without the file");
+	if (!file || strcmp(file, input.path) != 0)
+		fuzz_die("report without the file");
 	if (line > rs->lines)
-		die("report names a line past the end");
+		fuzz_die("report names a line past the end");
 	if (level != 0 && level != 1)
-		die("report level neither 0 nor 1");
+		fuzz_die("report level neither 0 nor 1");
 	if (!msg || !msg[0])
-		die("empty report");
+		fuzz_die("empty report");
 	if (line)
 		rs->n++;
 	else
@@ -133,36 +122,31 @@ static void check_lists(const struct lists *l)
 
 	lists_stats(l, &st);
 	if (st.entries != lists_count(l))
-		die("lists_stats and lists_count disagree");
+		fuzz_die("lists_stats and lists_count disagree");
 	if (st.intervals4 < 1 || st.intervals6 < 1)
-		die("an interval table without its first row");
+		fuzz_die("an interval table without its first row");
 	if (st.values < 1)
-		die("no value, not even the default");
+		fuzz_die("no value, not even the default");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const char *paths[1] = { path };
+	const char *paths[1] = { input.path };
 	struct ipaddr ips[MAX_IPS];
 	struct lists *l = NULL, *quiet = NULL;
 	struct reports rs = { 0, 0, 0 };
 	size_t i, n;
 	int r;
 
-	for (i = 0; i < size; i++)
-		rs.lines += data[i] == '\n';
-	if (size && data[size - 1] != '\n')
-		rs.lines++;
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, data, size, 0) != (ssize_t)size)
-		abort();
+	rs.lines = fuzz_file_set(&input, data, size);
 
 	r = lists_load(paths, 1, report, &rs, &l);
 	if (r == -ENOMEM)
 		return 0;
 	if (r != 0 || !l)
-		die("lists_load failed on a readable file");
+		fuzz_die("lists_load failed on a readable file");
 	if (rs.n > 100 || rs.summaries > 1)
-		die("more than 100 line reports, or several summaries");
+		fuzz_die("more than 100 line reports, or several summaries");
 	check_lists(l);
 	r = lists_load(paths, 1, NULL, NULL, &quiet);
 	if (r == -ENOMEM) {
@@ -170,7 +154,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	if (r != 0 || lists_count(quiet) != lists_count(l))
-		die("loading without a callback differs");
+		fuzz_die("loading without a callback differs");
 
 	n = collect_ips(data, size, ips);
 	for (i = 0; i < n; i++) {
@@ -179,19 +163,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		enum lists_match qm = lists_match(quiet, &ips[i], &qv);
 
 		if (m != LISTS_MISS && m != LISTS_LISTED && m != LISTS_EXCLUDED)
-			die("unknown match result");
+			fuzz_die("unknown match result");
 		if ((m == LISTS_LISTED) != (v != NULL))
-			die("value set without LISTS_LISTED, or missing with it");
+			fuzz_die("value set without LISTS_LISTED, or missing with it");
 		if (v) {
 			if (!v->txt || strlen(v->txt) > 255)
-				die("TXT missing or over 255 bytes");
+				fuzz_die("TXT missing or over 255 bytes");
 			if (!(v->a[0] | v->a[1] | v->a[2] | v->a[3]))
-				die("A record 0.0.0.0");
+				fuzz_die("A record 0.0.0.0");
 		}
 		if (qm != m || (v && (memcmp(v->a, qv->a, 4) || strcmp(v->txt, qv->txt))))
-			die("loading without a callback gives another answer");
+			fuzz_die("loading without a callback gives another answer");
 		if (lists_match(NULL, &ips[i], &v) != LISTS_MISS || v)
-			die("lists_match(NULL) is not a miss");
+			fuzz_die("lists_match(NULL) is not a miss");
 	}
 	lists_free(quiet);
 	lists_free(l);

@@ -7,37 +7,7 @@
 
 #include "cache.h"
 #include "tap.h"
-
-static struct ipaddr v4(uint32_t host)
-{
-	struct ipaddr a;
-
-	memset(&a, 0, sizeof(a));
-	a.b[10] = a.b[11] = 0xff;
-	a.b[12] = (uint8_t)(host >> 24);
-	a.b[13] = (uint8_t)(host >> 16);
-	a.b[14] = (uint8_t)(host >> 8);
-	a.b[15] = (uint8_t)host;
-	return a;
-}
-
-/* 2001:db8::/32 plus a 32-bit suffix; the high bits vary less than the low ones, as
- * addresses handed out from one prefix do. */
-static struct ipaddr v6(uint32_t n)
-{
-	struct ipaddr a;
-
-	memset(&a, 0, sizeof(a));
-	a.b[0] = 0x20;
-	a.b[1] = 0x01;
-	a.b[2] = 0x0d;
-	a.b[3] = 0xb8;
-	a.b[7] = (uint8_t)(n >> 24);
-	a.b[12] = (uint8_t)(n >> 16);
-	a.b[14] = (uint8_t)(n >> 8);
-	a.b[15] = (uint8_t)n;
-	return a;
-}
+#include "testutil.h"
 
 static struct verdict vd(uint8_t mask, uint8_t flags, uint32_t checked)
 {

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 
 #include "dns.h"
 #include "tap.h"
+#include "testutil.h"
 
 #define ID 0xbeef
 #define NOW 1000000u
@@ -157,23 +159,6 @@ static const struct qopt edns0 = { .f2 = 0x01, .qclass = 1, .edns = 1, .udp = 12
 static uint8_t q[1024];
 static size_t qlen, qend;
 
-static size_t put_name(uint8_t *p, const char *text)
-{
-	size_t n = 0;
-
-	while (*text) {
-		const char *dot = strchr(text, '.');
-		size_t l = dot ? (size_t)(dot - text) : strlen(text);
-
-		p[n++] = (uint8_t)l;
-		memcpy(p + n, text, l);
-		n += l;
-		text += l + (dot ? 1 : 0);
-	}
-	p[n++] = 0;
-	return n;
-}
-
 static void put_opt(uint8_t *p, uint16_t udp, uint8_t version, int do_bit)
 {
 	static const uint8_t opt[11] = { 0, 0, 41 };
@@ -193,7 +178,7 @@ static void query_o(const char *name, uint16_t qtype, const struct qopt *o)
 	q[2] = o->f2;
 	q[3] = o->f3;
 	q[5] = 1;
-	qlen = 12 + put_name(q + 12, name);
+	qlen = 12 + wire_name(name, q + 12);
 	q[qlen++] = (uint8_t)(qtype >> 8);
 	q[qlen++] = (uint8_t)qtype;
 	q[qlen++] = (uint8_t)(o->qclass >> 8);
@@ -279,33 +264,6 @@ static void expect(const char *what, int want_rc, int aa, int an, int ns, int ar
 static ldns_rr *ans(size_t i)
 {
 	return pkt ? ldns_rr_list_rr(ldns_pkt_answer(pkt), i) : NULL;
-}
-
-static int is_a(ldns_rr *rr, int last_octet, uint32_t ttl)
-{
-	const uint8_t *d;
-
-	if (!rr || ldns_rr_get_type(rr) != LDNS_RR_TYPE_A || ldns_rr_ttl(rr) != ttl ||
-	    ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN)
-		return 0;
-	d = ldns_rdf_data(ldns_rr_rdf(rr, 0));
-	return d[0] == 127 && d[1] == 0 && d[2] == 0 && d[3] == last_octet;
-}
-
-static int is_txt(ldns_rr *rr, const char *want, uint32_t ttl)
-{
-	const uint8_t *d;
-	size_t n = strlen(want);
-
-	if (!rr || ldns_rr_get_type(rr) != LDNS_RR_TYPE_TXT || ldns_rr_ttl(rr) != ttl ||
-	    ldns_rr_rd_count(rr) != 1)
-		return 0;
-	d = ldns_rdf_data(ldns_rr_rdf(rr, 0));
-	if (d[0] != n || memcmp(d + 1, want, n) != 0) {
-		diag("TXT \"%.*s\", want \"%s\"", d[0], d + 1, want);
-		return 0;
-	}
-	return 1;
 }
 
 /* The only authority record is the zone's SOA with this TTL, owned by the apex. */
@@ -538,454 +496,506 @@ static void test_sections_ignored(void)
 	expect("an OPT in the answer section is skipped", LDNS_RCODE_NOERROR, 1, 6, 0, 0);
 }
 
-static void test_refused(void)
-{
-	struct qopt o = plain;
+/* ---- the cases, as data -------------------------------------------------------- */
 
-	query("4.3.2.1.example.org", LDNS_RR_TYPE_A);
-	run(0);
-	expect("outside every zone: REFUSED, AA=0, no records", LDNS_RCODE_REFUSED, 0, 0, 0, 0);
-	query("org", LDNS_RR_TYPE_SOA);
-	run(0);
-	expect("above the zone: REFUSED", LDNS_RCODE_REFUSED, 0, 0, 0, 0);
-	query("", LDNS_RR_TYPE_NS);
-	run(0);
-	expect("the root: REFUSED", LDNS_RCODE_REFUSED, 0, 0, 0, 0);
-	query_o("4.3.2.1.example.net", LDNS_RR_TYPE_A, &edns0);
-	run(0);
-	expect("REFUSED keeps the OPT", LDNS_RCODE_REFUSED, 0, 0, 0, 1);
+/* Query options besides plain and edns0. */
+static const struct qopt edns_do = { .f2 = 0x01, .qclass = 1, .edns = 1, .udp = 1232,
+				     .do_bit = 1 };
+static const struct qopt edns_v1 = { .f2 = 0x01, .qclass = 1, .edns = 1, .udp = 1232,
+				     .version = 1, .do_bit = 1 };
+static const struct qopt edns4096 = { .f2 = 0x01, .qclass = 1, .edns = 1, .udp = 4096 };
+static const struct qopt class_ch = { .f2 = 0x01, .qclass = LDNS_RR_CLASS_CH };
+static const struct qopt class_any = { .f2 = 0x01, .qclass = LDNS_RR_CLASS_ANY };
 
-	o.qclass = LDNS_RR_CLASS_CH;
-	query_o("bl.example.org", LDNS_RR_TYPE_SOA, &o);
-	run(0);
-	expect("class CH: REFUSED", LDNS_RCODE_REFUSED, 0, 0, 0, 0);
-	o.qclass = LDNS_RR_CLASS_ANY;
-	query_o("bl.example.org", LDNS_RR_TYPE_SOA, &o);
-	run(0);
-	expect("class ANY: REFUSED", LDNS_RCODE_REFUSED, 0, 0, 0, 0);
+/* Changes to the environment for one case, undone after it. */
+enum {
+	E_NO_LOOKUPS = 1 << 0,      /* no provider: env.lookups = 0 */
+	E_LOOKUP_RESERVED = 1 << 1, /* env.lookup_reserved = 1 */
+	E_NO_REFRESH = 1 << 2,      /* no refresh hook */
+	E_PAST = 1 << 3,            /* the clock stepped back: now - 10000 */
+	E_NO_CACHE = 1 << 4,        /* env.cache = NULL */
+};
 
-	query("bl.example.org", LDNS_RR_TYPE_AXFR);
-	run(DNS_TCP);
-	expect("AXFR: NOTIMP", LDNS_RCODE_NOTIMPL, 0, 0, 0, 0);
-	query("bl.example.org", LDNS_RR_TYPE_IXFR);
-	run(0);
-	expect("IXFR: NOTIMP", LDNS_RCODE_NOTIMPL, 0, 0, 0, 0);
-}
+/* What is asked of the refresh hook. */
+enum { R_ANY, R_NONE, R_ONCE /* with the IP of put[0] */ };
 
-static void test_apex(void)
-{
-	ldns_rr *rr;
+struct put_row {
+	const char *ip; /* NULL: none */
+	uint8_t mask, flags;
+	uint32_t age; /* seconds before NOW */
+};
 
-	query("bL.ExamPle.ORG", LDNS_RR_TYPE_SOA);
-	run(0);
-	expect("apex SOA", LDNS_RCODE_NOERROR, 1, 1, 0, 0);
-	rr = ans(0);
-	ok(rr && ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA && ldns_rr_ttl(rr) == 300 &&
-	   ldns_rdf2native_int32(ldns_rr_rdf(rr, 2)) == 2024 &&
-	   ldns_rdf2native_int32(ldns_rr_rdf(rr, 6)) == 300, "SOA: zone ttl, serial, minimum");
-	ok(out[qend] == 0xc0 && out[qend + 1] == 12, "SOA owner: pointer to the question name");
-	{
-		char *s = rr ? ldns_rdf2str(ldns_rr_owner(rr)) : NULL;
+struct dns_case {
+	const char *what;
+	/* the query */
+	const char *name;
+	uint16_t qtype;
+	const struct qopt *o; /* NULL: plain (RD, no EDNS) */
+	unsigned flags;       /* DNS_TCP, DNS_NOWAIT */
+	unsigned env;         /* E_* */
+	struct put_row put[2]; /* verdicts cached before the query */
+	/* the answer */
+	const char *wait;     /* DNS_WAIT expected for this IP; else a reply: */
+	int rcode, aa, an, ns, ar;
+	const char *answers;  /* "A 127.0.0.2 | TXT Tor": the answer section, every record
+			       * with the zone TTL and owned by the name as asked */
+	uint32_t auth_ttl;    /* the authority is the zone's SOA with this TTL */
+	const char *auth;     /* the authority section as text, case aside */
+	uint8_t owner_ptr;    /* every record's owner: a pointer to this offset */
+	size_t len;           /* the size of the answer */
+	int refresh;          /* R_* */
+};
 
-		is_str(s, "bL.ExamPle.ORG.", "owner as asked");
-		free(s);
-	}
+#define NOERROR LDNS_RCODE_NOERROR
+#define NXDOMAIN LDNS_RCODE_NXDOMAIN
+#define REFUSED LDNS_RCODE_REFUSED
+#define SERVFAIL LDNS_RCODE_SERVFAIL
+#define NOTIMP LDNS_RCODE_NOTIMPL
+#define T_A LDNS_RR_TYPE_A
+#define T_NS LDNS_RR_TYPE_NS
+#define T_SOA LDNS_RR_TYPE_SOA
+#define T_MX LDNS_RR_TYPE_MX
+#define T_TXT LDNS_RR_TYPE_TXT
+#define T_AAAA LDNS_RR_TYPE_AAAA
+#define T_ANY LDNS_RR_TYPE_ANY
 
-	query("bl.example.org", LDNS_RR_TYPE_NS);
-	run(0);
-	expect("apex NS", LDNS_RCODE_NOERROR, 1, 2, 0, 0);
-	rr = ans(1);
-	ok(rr && ldns_rr_get_type(rr) == LDNS_RR_TYPE_NS && ldns_rr_ttl(rr) == 300,
-	   "NS records, zone ttl");
-	{
-		char *s = rr ? ldns_rdf2str(ldns_rr_rdf(rr, 0)) : NULL;
+#define BIT(c) VERDICT_BIT(VERDICT_##c)
+#define SOA_TEXT "SOA ns1.example.org. hostmaster.example.org. 2024 3600 600 604800 300"
+#define NS_TEXT "NS ns1.example.org. | NS ns2.example.org."
+#define ALL_A "A 127.0.0.2 | A 127.0.0.3 | A 127.0.0.4 | A 127.0.0.5 | A 127.0.0.6 | " \
+	"A 127.0.0.7"
+#define ALL_TXT(ip) "TXT VPN exit " ip " | TXT OpenVPN $5 " ip " | TXT Tor | " \
+	"TXT Proxy at " ip " | TXT Scanner"
+#define V6_TEST "2.0.0.0.0.0.F.7.F.F.F.F.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0." \
+	"bl.example.org"
+#define V6_DB8_1 "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2." \
+	"bl.example.org"
 
-		is_str(s, "ns2.example.org.", "second NS name");
-		free(s);
-	}
+/* In order: the verdicts that cases cache stay for the cases after them. */
+static const struct dns_case cases[] = {
+	/* REFUSED and NOTIMP */
+	{ "outside every zone: REFUSED, AA=0, no records", "4.3.2.1.example.org", T_A,
+	  .rcode = REFUSED },
+	{ "above the zone: REFUSED", "org", T_SOA, .rcode = REFUSED },
+	{ "the root: REFUSED", "", T_NS, .rcode = REFUSED },
+	{ "REFUSED keeps the OPT", "4.3.2.1.example.net", T_A, &edns0, .rcode = REFUSED,
+	  .ar = 1 },
+	{ "class CH: REFUSED", "bl.example.org", T_SOA, &class_ch, .rcode = REFUSED },
+	{ "class ANY: REFUSED", "bl.example.org", T_SOA, &class_any, .rcode = REFUSED },
+	{ "AXFR: NOTIMP", "bl.example.org", LDNS_RR_TYPE_AXFR, .flags = DNS_TCP,
+	  .rcode = NOTIMP },
+	{ "IXFR: NOTIMP", "bl.example.org", LDNS_RR_TYPE_IXFR, .rcode = NOTIMP },
 
-	query("bl.example.org", LDNS_RR_TYPE_ANY);
-	run(0);
-	expect("apex ANY: SOA and NS", LDNS_RCODE_NOERROR, 1, 3, 0, 0);
-	ok(ans(0) && ldns_rr_get_type(ans(0)) == LDNS_RR_TYPE_SOA &&
-	   ldns_rr_get_type(ans(2)) == LDNS_RR_TYPE_NS, "SOA first, then NS");
+	/* the apex */
+	{ "apex SOA (zone ttl, serial, minimum; owner as asked, a pointer; MNAME and "
+	  "RNAME compressed into the question's case)", "bL.ExamPle.ORG", T_SOA, .aa = 1,
+	  .an = 1, .answers = "SOA ns1.ExamPle.ORG. hostmaster.ExamPle.ORG. 2024 3600 600 "
+	  "604800 300", .owner_ptr = 12 },
+	{ "apex NS", "bl.example.org", T_NS, .aa = 1, .an = 2, .answers = NS_TEXT },
+	{ "apex ANY: SOA and NS", "bl.example.org", T_ANY, .aa = 1, .an = 3,
+	  .answers = SOA_TEXT " | " NS_TEXT },
+	{ "apex A: NODATA, SOA with the negative ttl", "bl.example.org", T_A, .aa = 1,
+	  .ns = 1, .auth_ttl = 120 },
+	{ "apex MX: NODATA", "bl.example.org", T_MX, .aa = 1, .ns = 1, .auth_ttl = 120 },
+	{ "apex MAILA: a plain type, NODATA", "bl.example.org", LDNS_RR_TYPE_MAILA, .aa = 1,
+	  .ns = 1, .auth_ttl = 120 },
 
-	query("bl.example.org", LDNS_RR_TYPE_A);
-	run(0);
-	expect("apex A: NODATA", LDNS_RCODE_NOERROR, 1, 0, 1, 0);
-	ok(soa_auth(120), "NODATA: SOA in authority with negative ttl");
-	query("bl.example.org", LDNS_RR_TYPE_MX);
-	run(0);
-	expect("apex MX: NODATA", LDNS_RCODE_NOERROR, 1, 0, 1, 0);
-	query("bl.example.org", LDNS_RR_TYPE_MAILA);
-	run(0);
-	expect("apex MAILA: a plain type, NODATA", LDNS_RCODE_NOERROR, 1, 0, 1, 0);
-}
+	/* names that are not an IP */
+	{ "3 numeric labels: empty non-terminal", "3.2.1.bl.example.org", T_A, .aa = 1,
+	  .ns = 1, .auth_ttl = 120 },
+	{ "1 label: ENT", "1.bl.example.org", T_NS, .aa = 1, .ns = 1, .auth_ttl = 120 },
+	{ "31 nibbles: ENT",
+	  "a.b.c.d.e.f.0.1.2.3.4.5.6.7.8.9.A.B.C.D.E.F.0.1.2.3.4.5.6.7.8.bl.example.org", T_A,
+	  .aa = 1, .ns = 1, .auth_ttl = 120 },
+	{ "33 nibbles: NXDOMAIN",
+	  "0.a.b.c.d.e.f.0.1.2.3.4.5.6.7.8.9.A.B.C.D.E.F.0.1.2.3.4.5.6.7.8.9.bl.example.org",
+	  T_A, .rcode = NXDOMAIN, .aa = 1, .ns = 1, .auth_ttl = 120 },
+	{ "another name: NXDOMAIN, the SOA owner points at the apex", "www.bl.example.org",
+	  T_A, .rcode = NXDOMAIN, .aa = 1, .ns = 1, .auth_ttl = 120, .owner_ptr = 12 + 4 },
+	{ "five one-digit labels: an IPv6 prefix, ENT", "5.4.3.2.1.bl.example.org", T_A,
+	  .aa = 1, .ns = 1, .auth_ttl = 120 },
+	{ "five numeric labels: NXDOMAIN", "50.40.30.20.10.bl.example.org", T_A,
+	  .rcode = NXDOMAIN, .aa = 1, .ns = 1, .auth_ttl = 120 },
+	{ "leading zero: NXDOMAIN", "04.3.2.1.bl.example.org", T_A, .rcode = NXDOMAIN,
+	  .aa = 1, .ns = 1, .auth_ttl = 120 },
+	{ "256: NXDOMAIN", "4.3.2.256.bl.example.org", T_A, .rcode = NXDOMAIN, .aa = 1,
+	  .ns = 1, .auth_ttl = 120 },
 
-static void test_names(void)
-{
-	char name[200];
-
-	query("3.2.1.bl.example.org", LDNS_RR_TYPE_A);
-	run(0);
-	expect("3 numeric labels: empty non-terminal", LDNS_RCODE_NOERROR, 1, 0, 1, 0);
-	ok(soa_auth(120), "ENT: SOA, negative ttl");
-	query("1.bl.example.org", LDNS_RR_TYPE_NS);
-	run(0);
-	expect("1 label: ENT", LDNS_RCODE_NOERROR, 1, 0, 1, 0);
-	strcpy(name, "a.b.c.d.e.f.0.1.2.3.4.5.6.7.8.9.A.B.C.D.E.F.0.1.2.3.4.5.6.7.8.bl.example.org");
-	query(name, LDNS_RR_TYPE_A);
-	run(0);
-	expect("31 nibbles: ENT", LDNS_RCODE_NOERROR, 1, 0, 1, 0);
-	query("0.a.b.c.d.e.f.0.1.2.3.4.5.6.7.8.9.A.B.C.D.E.F.0.1.2.3.4.5.6.7.8.9.bl.example.org",
-	      LDNS_RR_TYPE_A);
-	run(0);
-	expect("33 nibbles: NXDOMAIN", LDNS_RCODE_NXDOMAIN, 1, 0, 1, 0);
-	query("www.bl.example.org", LDNS_RR_TYPE_A);
-	run(0);
-	expect("another name: NXDOMAIN", LDNS_RCODE_NXDOMAIN, 1, 0, 1, 0);
-	ok(soa_auth(120), "NXDOMAIN: SOA, negative ttl");
-	/* the SOA owner is a pointer to the apex inside the question name */
-	ok(out[qend] == 0xc0 && out[qend + 1] == 12 + 4, "SOA owner points at the apex");
-	query("5.4.3.2.1.bl.example.org", LDNS_RR_TYPE_A);
-	run(0);
-	expect("five one-digit labels: an IPv6 prefix, ENT", LDNS_RCODE_NOERROR, 1, 0, 1, 0);
-	query("50.40.30.20.10.bl.example.org", LDNS_RR_TYPE_A);
-	run(0);
-	expect("five numeric labels: NXDOMAIN", LDNS_RCODE_NXDOMAIN, 1, 0, 1, 0);
-	query("04.3.2.1.bl.example.org", LDNS_RR_TYPE_A);
-	run(0);
-	expect("leading zero: NXDOMAIN", LDNS_RCODE_NXDOMAIN, 1, 0, 1, 0);
-	query("4.3.2.256.bl.example.org", LDNS_RR_TYPE_A);
-	run(0);
-	expect("256: NXDOMAIN", LDNS_RCODE_NXDOMAIN, 1, 0, 1, 0);
-}
-
-static void test_test_entries(void)
-{
-	static const char *v6 = "2.0.0.0.0.0.F.7.F.F.F.F.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0."
-				"bl.example.org";
-
-	query("2.0.0.127.bl.example.org", LDNS_RR_TYPE_A);
-	run(0);
-	expect("127.0.0.2: every category", LDNS_RCODE_NOERROR, 1, 6, 0, 0);
-	ok(is_a(ans(0), 2, 300) && is_a(ans(1), 3, 300) && is_a(ans(2), 4, 300) &&
-	   is_a(ans(3), 5, 300) && is_a(ans(4), 6, 300) && is_a(ans(5), 7, 300),
-	   "A records in category order, zone ttl");
-	ok(out[qend] == 0xc0 && out[qend + 1] == 12 && out[qend + 16] == 0xc0 &&
-	   out[qend + 17] == 12, "owners are 0xC00C");
-
-	query("2.0.0.127.bl.example.org", LDNS_RR_TYPE_TXT);
-	run(0);
-	expect("127.0.0.2 TXT: one per non-empty template", LDNS_RCODE_NOERROR, 1, 5, 0, 0);
-	ok(is_txt(ans(0), "VPN exit 127.0.0.2", 300) &&
-	   is_txt(ans(1), "OpenVPN $5 127.0.0.2", 300) && is_txt(ans(2), "Tor", 300) &&
-	   is_txt(ans(3), "Proxy at 127.0.0.2", 300) && is_txt(ans(4), "Scanner", 300),
-	   "TXT expanded: $ = IP, $$ = $");
-
-	query("2.0.0.127.bl.example.org", LDNS_RR_TYPE_ANY);
-	run(0);
-	expect("127.0.0.2 ANY: A then TXT", LDNS_RCODE_NOERROR, 1, 11, 0, 0);
-	ok(is_a(ans(5), 7, 300) && is_txt(ans(6), "VPN exit 127.0.0.2", 300), "A before TXT");
-
-	query("2.0.0.127.bl.example.org", LDNS_RR_TYPE_MX);
-	run(0);
-	expect("127.0.0.2 MX: NODATA", LDNS_RCODE_NOERROR, 1, 0, 1, 0);
-	ok(soa_auth(120), "NODATA for a listed IP: negative ttl");
-	query("2.0.0.127.bl.example.org", LDNS_RR_TYPE_AAAA);
-	run(0);
-	expect("127.0.0.2 AAAA: NODATA", LDNS_RCODE_NOERROR, 1, 0, 1, 0);
-
-	query(v6, LDNS_RR_TYPE_A);
-	run(0);
-	expect("::ffff:7f00:2 in nibbles: the same test entry", LDNS_RCODE_NOERROR, 1, 6, 0, 0);
-	query(v6, LDNS_RR_TYPE_TXT);
-	run(0);
-	ok(is_txt(ans(0), "VPN exit 127.0.0.2", 300), "its TXT names the IPv4 address");
-
-	query("2.0.0.127.srv.example.net", LDNS_RR_TYPE_A);
-	run(0);
-	expect("127.0.0.2 in a zone with tor and proxy off: 4 categories",
-	       LDNS_RCODE_NOERROR, 1, 4, 0, 0);
-	ok(is_a(ans(2), 4, 300) && is_a(ans(3), 7, 300), "the enabled ones only");
-
+	/* the test entries */
+	{ "127.0.0.2: every category, in category order, owners 0xC00C",
+	  "2.0.0.127.bl.example.org", T_A, .aa = 1, .an = 6, .answers = ALL_A,
+	  .owner_ptr = 12 },
+	{ "127.0.0.2 TXT: one per non-empty template, $ = IP, $$ = $",
+	  "2.0.0.127.bl.example.org", T_TXT, .aa = 1, .an = 5,
+	  .answers = ALL_TXT("127.0.0.2") },
+	{ "127.0.0.2 ANY: A then TXT", "2.0.0.127.bl.example.org", T_ANY, .aa = 1, .an = 11,
+	  .answers = ALL_A " | " ALL_TXT("127.0.0.2") },
+	{ "127.0.0.2 MX: NODATA, negative ttl", "2.0.0.127.bl.example.org", T_MX, .aa = 1,
+	  .ns = 1, .auth_ttl = 120 },
+	{ "127.0.0.2 AAAA: NODATA", "2.0.0.127.bl.example.org", T_AAAA, .aa = 1, .ns = 1,
+	  .auth_ttl = 120 },
+	{ "::ffff:7f00:2 in nibbles: the same test entry", V6_TEST, T_A, .aa = 1, .an = 6,
+	  .answers = ALL_A },
+	{ "::ffff:7f00:2 TXT names the IPv4 address", V6_TEST, T_TXT, .aa = 1, .an = 5,
+	  .answers = ALL_TXT("127.0.0.2") },
+	{ "127.0.0.2 in a zone with tor and proxy off: the 4 enabled categories",
+	  "2.0.0.127.srv.example.net", T_A, .aa = 1, .an = 4,
+	  .answers = "A 127.0.0.2 | A 127.0.0.3 | A 127.0.0.4 | A 127.0.0.7" },
 	/* 127.0.0.1: never listed, never looked up, even if a verdict says otherwise */
-	put("127.0.0.1", VERDICT_ALL, 0, 0);
-	query("1.0.0.127.bl.example.org", LDNS_RR_TYPE_A);
-	run(0);
-	expect("127.0.0.1: NXDOMAIN", LDNS_RCODE_NXDOMAIN, 1, 0, 1, 0);
-	ok(soa_auth(120), "127.0.0.1: negative ttl");
-	env.lookup_reserved = 1;
-	run(0);
-	expect("127.0.0.1: not looked up even with lookup-reserved", LDNS_RCODE_NXDOMAIN, 1,
-	       0, 1, 0);
-	env.lookup_reserved = 0;
-	query("1.0.0.0.0.0.f.7.f.f.f.f.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.bl.example.org",
-	      LDNS_RR_TYPE_A);
-	run(0);
-	expect("::ffff:7f00:1: NXDOMAIN", LDNS_RCODE_NXDOMAIN, 1, 0, 1, 0);
-}
+	{ "127.0.0.1: NXDOMAIN", "1.0.0.127.bl.example.org", T_A,
+	  .put = { { "127.0.0.1", VERDICT_ALL } }, .rcode = NXDOMAIN, .aa = 1, .ns = 1,
+	  .auth_ttl = 120 },
+	{ "127.0.0.1: not looked up even with lookup-reserved", "1.0.0.127.bl.example.org",
+	  T_A, .env = E_LOOKUP_RESERVED, .rcode = NXDOMAIN, .aa = 1, .ns = 1,
+	  .auth_ttl = 120 },
+	{ "::ffff:7f00:1: NXDOMAIN",
+	  "1.0.0.0.0.0.f.7.f.f.f.f.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.bl.example.org", T_A,
+	  .rcode = NXDOMAIN, .aa = 1, .ns = 1, .auth_ttl = 120 },
 
-static void test_static(void)
-{
-	put("93.184.216.34", VERDICT_BIT(VERDICT_TOR), 0, 0);
-	put("93.184.1.2", VERDICT_BIT(VERDICT_TOR), 0, 0);
+	/* static lists, before the cache */
+	{ "static list hit: A, the list's address before the cache's verdict",
+	  "2.1.184.93.bl.example.org", T_A,
+	  .put = { { "93.184.216.34", BIT(TOR) }, { "93.184.1.2", BIT(TOR) } }, .aa = 1,
+	  .an = 1, .answers = "A 127.0.0.10" },
+	{ "static list hit: TXT, the list's template expanded", "2.1.184.93.bl.example.org",
+	  T_TXT, .aa = 1, .an = 1, .answers = "TXT static 93.184.1.2" },
+	{ "static list hit: ANY", "2.1.184.93.bl.example.org", T_ANY, .aa = 1, .an = 2,
+	  .answers = "A 127.0.0.10 | TXT static 93.184.1.2" },
+	{ "static entry without text: TXT is NODATA", "9.9.185.93.bl.example.org", T_TXT,
+	  .aa = 1, .ns = 1, .auth_ttl = 120 },
+	{ "static exclusion: NXDOMAIN, cache not consulted", "34.216.184.93.bl.example.org",
+	  T_A, .rcode = NXDOMAIN, .aa = 1, .ns = 1, .auth_ttl = 120 },
+	{ "lists belong to their zone: the other zone answers the cache (tor off: clean)",
+	  "34.216.184.93.srv.example.net", T_A, .aa = 1, .an = 1, .answers = "A 127.0.0.100" },
 
-	query("2.1.184.93.bl.example.org", LDNS_RR_TYPE_A);
-	run(0);
-	expect("static list hit: A", LDNS_RCODE_NOERROR, 1, 1, 0, 0);
-	ok(is_a(ans(0), 10, 300), "the list's address, before the cache's verdict");
-	query("2.1.184.93.bl.example.org", LDNS_RR_TYPE_TXT);
-	run(0);
-	expect("static list hit: TXT", LDNS_RCODE_NOERROR, 1, 1, 0, 0);
-	ok(is_txt(ans(0), "static 93.184.1.2", 300), "the list's template, expanded");
-	query("2.1.184.93.bl.example.org", LDNS_RR_TYPE_ANY);
-	run(0);
-	expect("static list hit: ANY", LDNS_RCODE_NOERROR, 1, 2, 0, 0);
+	/* cached verdicts */
+	{ "fresh verdict: A per category (vpn and scanner), no refresh",
+	  "93.106.214.188.bl.example.org", T_A,
+	  .put = { { "188.214.106.93", BIT(VPN) | BIT(SCANNER), 0, 10 } }, .aa = 1, .an = 2,
+	  .answers = "A 127.0.0.2 | A 127.0.0.7", .refresh = R_NONE },
+	{ "fresh verdict: TXT of each category", "93.106.214.188.bl.example.org", T_TXT,
+	  .aa = 1, .an = 2, .answers = "TXT VPN exit 188.214.106.93 | TXT Scanner" },
+	{ "stale verdict: answered (hosting), refresh called with the IP",
+	  "94.106.214.188.bl.example.org", T_A,
+	  .put = { { "188.214.106.94", BIT(HOSTING), 0, 500 } }, .aa = 1, .an = 1,
+	  .answers = "A 127.0.0.4", .refresh = R_ONCE },
+	{ "hosting has no TXT: NODATA", "94.106.214.188.bl.example.org", T_TXT, .aa = 1,
+	  .ns = 1, .auth_ttl = 120 },
+	{ "stale without a refresh hook", "94.106.214.188.bl.example.org", T_TXT,
+	  .env = E_NO_REFRESH, .aa = 1, .ns = 1, .auth_ttl = 120 },
+	{ "too old: DNS_WAIT with the IP, no refresh call (the lookup does it)",
+	  "95.106.214.188.bl.example.org", T_A,
+	  .put = { { "188.214.106.95", BIT(TOR), 0, 5000 } }, .wait = "188.214.106.95",
+	  .refresh = R_NONE },
+	{ "too old, NOWAIT: the unknown answer (nxdomain), SOA with unknown-ttl",
+	  "95.106.214.188.bl.example.org", T_A, .flags = DNS_NOWAIT, .rcode = NXDOMAIN,
+	  .aa = 1, .ns = 1, .auth_ttl = 30 },
+	{ "clean verdict: NXDOMAIN, negative ttl", "96.106.214.188.bl.example.org", T_A,
+	  .put = { { "188.214.106.96", 0 } }, .rcode = NXDOMAIN, .aa = 1, .ns = 1,
+	  .auth_ttl = 120 },
+	{ "clean verdict in a zone with clean: answered", "96.106.214.188.srv.example.net",
+	  T_A, .aa = 1, .an = 1, .answers = "A 127.0.0.100" },
+	{ "clean template", "96.106.214.188.srv.example.net", T_TXT, .aa = 1, .an = 1,
+	  .answers = "TXT clean 188.214.106.96" },
+	{ "clean answer, MX: NODATA", "96.106.214.188.srv.example.net", T_MX, .aa = 1,
+	  .ns = 1, .auth_ttl = 120 },
+	{ "only disabled categories: the clean answer", "97.106.214.188.srv.example.net",
+	  T_A, .put = { { "188.214.106.97", BIT(TOR) | BIT(PROXY) } }, .aa = 1, .an = 1,
+	  .answers = "A 127.0.0.100" },
+	{ "the same verdict where they are enabled", "97.106.214.188.bl.example.org", T_A,
+	  .aa = 1, .an = 2, .answers = "A 127.0.0.5 | A 127.0.0.6" },
+	{ "listed, all templates empty: TXT is NODATA", "93.106.214.188.notxt.example.com",
+	  T_TXT, .aa = 1, .ns = 1, .auth_ttl = 120 },
+	{ "listed, all templates empty: ANY has the A records",
+	  "93.106.214.188.notxt.example.com", T_ANY, .aa = 1, .an = 2,
+	  .answers = "A 127.0.0.2 | A 127.0.0.7" },
+	{ "IPv6 verdict, IPv6 in the TXT in compressed form", V6_DB8_1, T_TXT,
+	  .put = { { "2001:db8::1", BIT(PROXY) } }, .aa = 1, .an = 1,
+	  .answers = "TXT Proxy at 2001:db8::1" },
 
-	query("9.9.185.93.bl.example.org", LDNS_RR_TYPE_TXT);
-	run(0);
-	expect("static entry without text: TXT is NODATA", LDNS_RCODE_NOERROR, 1, 0, 1, 0);
-
-	query("34.216.184.93.bl.example.org", LDNS_RR_TYPE_A);
-	run(0);
-	expect("static exclusion: NXDOMAIN, cache not consulted", LDNS_RCODE_NXDOMAIN, 1, 0,
-	       1, 0);
-	query("34.216.184.93.srv.example.net", LDNS_RR_TYPE_A);
-	run(0);
-	expect("lists belong to their zone: the other zone answers the cache",
-	       LDNS_RCODE_NOERROR, 1, 1, 0, 0);
-	ok(is_a(ans(0), 100, 300), "tor is off there: the clean answer");
-}
-
-static void test_cache(void)
-{
-	struct ipaddr want;
-
-	put("188.214.106.93", VERDICT_BIT(VERDICT_VPN) | VERDICT_BIT(VERDICT_SCANNER), 0, 10);
-	nrefresh = 0;
-	query("93.106.214.188.bl.example.org", LDNS_RR_TYPE_A);
-	run(0);
-	expect("fresh verdict: A per category", LDNS_RCODE_NOERROR, 1, 2, 0, 0);
-	ok(is_a(ans(0), 2, 300) && is_a(ans(1), 7, 300), "vpn and scanner");
-	is_int(nrefresh, 0, "fresh: no refresh");
-	query("93.106.214.188.bl.example.org", LDNS_RR_TYPE_TXT);
-	run(0);
-	expect("fresh verdict: TXT", LDNS_RCODE_NOERROR, 1, 2, 0, 0);
-	ok(is_txt(ans(0), "VPN exit 188.214.106.93", 300) && is_txt(ans(1), "Scanner", 300),
-	   "TXT of each category");
-
-	put("188.214.106.94", VERDICT_BIT(VERDICT_HOSTING), 0, 500);
-	query("94.106.214.188.bl.example.org", LDNS_RR_TYPE_A);
-	run(0);
-	expect("stale verdict: answered", LDNS_RCODE_NOERROR, 1, 1, 0, 0);
-	ok(is_a(ans(0), 4, 300), "hosting");
-	ipaddr_parse(&want, "188.214.106.94");
-	ok(nrefresh == 1 && memcmp(&refreshed[0], &want, sizeof(want)) == 0,
-	   "stale: refresh called with the IP");
-	query("94.106.214.188.bl.example.org", LDNS_RR_TYPE_TXT);
-	run(0);
-	expect("hosting has no TXT: NODATA", LDNS_RCODE_NOERROR, 1, 0, 1, 0);
-	env.refresh = NULL;
-	run(0);
-	expect("stale without a refresh hook", LDNS_RCODE_NOERROR, 1, 0, 1, 0);
-	env.refresh = on_refresh;
-
-	put("188.214.106.95", VERDICT_BIT(VERDICT_TOR), 0, 5000);
-	nrefresh = 0;
-	query("95.106.214.188.bl.example.org", LDNS_RR_TYPE_A);
-	run(0);
-	ipaddr_parse(&want, "188.214.106.95");
-	ok(res.status == DNS_WAIT && memcmp(&res.ip, &want, sizeof(want)) == 0,
-	   "too old: DNS_WAIT with the IP");
-	is_int(nrefresh, 0, "too old: no refresh call, the lookup does it");
-	run(DNS_NOWAIT);
-	expect("too old, NOWAIT: the unknown answer (nxdomain)", LDNS_RCODE_NXDOMAIN, 1, 0, 1,
-	       0);
-	ok(soa_auth(30), "unknown answer: SOA with unknown-ttl");
-
-	/* clean */
-	put("188.214.106.96", 0, 0, 0);
-	query("96.106.214.188.bl.example.org", LDNS_RR_TYPE_A);
-	run(0);
-	expect("clean verdict: NXDOMAIN", LDNS_RCODE_NXDOMAIN, 1, 0, 1, 0);
-	ok(soa_auth(120), "clean: negative ttl");
-	query("96.106.214.188.srv.example.net", LDNS_RR_TYPE_A);
-	run(0);
-	expect("clean verdict in a zone with clean: answered", LDNS_RCODE_NOERROR, 1, 1, 0, 0);
-	ok(is_a(ans(0), 100, 300), "clean address");
-	query("96.106.214.188.srv.example.net", LDNS_RR_TYPE_TXT);
-	run(0);
-	ok(is_txt(ans(0), "clean 188.214.106.96", 300), "clean template");
-	query("96.106.214.188.srv.example.net", LDNS_RR_TYPE_MX);
-	run(0);
-	expect("clean answer, MX: NODATA", LDNS_RCODE_NOERROR, 1, 0, 1, 0);
-
-	/* only disabled categories = clean */
-	put("188.214.106.97", VERDICT_BIT(VERDICT_TOR) | VERDICT_BIT(VERDICT_PROXY), 0, 0);
-	query("97.106.214.188.srv.example.net", LDNS_RR_TYPE_A);
-	run(0);
-	expect("only disabled categories: the clean answer", LDNS_RCODE_NOERROR, 1, 1, 0, 0);
-	ok(is_a(ans(0), 100, 300), "clean address");
-	query("97.106.214.188.bl.example.org", LDNS_RR_TYPE_A);
-	run(0);
-	expect("the same verdict where they are enabled", LDNS_RCODE_NOERROR, 1, 2, 0, 0);
-
-	/* listed, no templates at all */
-	query("93.106.214.188.notxt.example.com", LDNS_RR_TYPE_TXT);
-	run(0);
-	expect("listed, all templates empty: TXT is NODATA", LDNS_RCODE_NOERROR, 1, 0, 1, 0);
-	query("93.106.214.188.notxt.example.com", LDNS_RR_TYPE_ANY);
-	run(0);
-	expect("listed, all templates empty: ANY has the A records", LDNS_RCODE_NOERROR, 1, 2,
-	       0, 0);
-
-	/* IPv6 verdicts */
-	put("2001:db8::1", VERDICT_BIT(VERDICT_PROXY), 0, 0);
-	query("1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.bl.example.org",
-	      LDNS_RR_TYPE_TXT);
-	run(0);
-	expect("IPv6 verdict", LDNS_RCODE_NOERROR, 1, 1, 0, 0);
-	ok(is_txt(ans(0), "Proxy at 2001:db8::1", 300), "IPv6 in the TXT, compressed form");
-}
-
-static void test_unknown(void)
-{
-	struct ipaddr want;
-
-	/* nothing known */
-	query("1.0.113.198.bl.example.org", LDNS_RR_TYPE_A); /* 198.113.0.1 */
-	run(0);
-	ipaddr_parse(&want, "198.113.0.1");
-	ok(res.status == DNS_WAIT && memcmp(&res.ip, &want, sizeof(want)) == 0,
-	   "absent: DNS_WAIT with the IP");
-	run(DNS_NOWAIT);
-	expect("absent, NOWAIT, unknown = nxdomain", LDNS_RCODE_NXDOMAIN, 1, 0, 1, 0);
-	ok(soa_auth(30), "unknown-ttl on the SOA");
-	query("1.0.113.198.srv.example.net", LDNS_RR_TYPE_A);
-	run(DNS_NOWAIT);
-	expect("absent, NOWAIT, unknown = servfail: no records", LDNS_RCODE_SERVFAIL, 1, 0, 0,
-	       0);
-	query_o("1.0.113.198.srv.example.net", LDNS_RR_TYPE_TXT, &edns0);
-	run(DNS_NOWAIT | DNS_TCP);
-	expect("servfail keeps the OPT", LDNS_RCODE_SERVFAIL, 1, 0, 0, 1);
-	env.lookups = 0;
-	query("1.0.113.198.bl.example.org", LDNS_RR_TYPE_A);
-	run(0);
-	expect("no provider: NXDOMAIN", LDNS_RCODE_NXDOMAIN, 1, 0, 1, 0);
-	ok(soa_auth(120), "no provider: negative ttl");
-	query("1.0.113.198.srv.example.net", LDNS_RR_TYPE_A);
-	run(DNS_NOWAIT);
-	expect("no provider, NOWAIT: still clean (the zone's clean answer)",
-	       LDNS_RCODE_NOERROR, 1, 1, 0, 0);
-	ok(is_a(ans(0), 100, 300), "no provider: the clean address");
-	env.lookups = 1;
-
-	/* VERDICT_F_UNKNOWN */
-	put("198.113.0.2", 0, VERDICT_F_UNKNOWN, 10);
-	query("2.0.113.198.bl.example.org", LDNS_RR_TYPE_A);
-	run(0);
-	expect("recent unknown verdict: unknown answer, no wait", LDNS_RCODE_NXDOMAIN, 1, 0, 1,
-	       0);
-	ok(soa_auth(30), "unknown-ttl");
-	query("2.0.113.198.srv.example.net", LDNS_RR_TYPE_A);
-	run(0);
-	expect("recent unknown verdict, servfail zone", LDNS_RCODE_SERVFAIL, 1, 0, 0, 0);
-	put("198.113.0.3", 0, VERDICT_F_UNKNOWN, 60);
-	query("3.0.113.198.bl.example.org", LDNS_RR_TYPE_A);
-	run(0);
-	is_int(res.status, DNS_WAIT, "older unknown verdict: asked again");
+	/* nothing known, unknown verdicts */
+	{ "absent: DNS_WAIT with the IP", "1.0.113.198.bl.example.org", T_A,
+	  .wait = "198.113.0.1" },
+	{ "absent, NOWAIT, unknown = nxdomain: unknown-ttl on the SOA",
+	  "1.0.113.198.bl.example.org", T_A, .flags = DNS_NOWAIT, .rcode = NXDOMAIN, .aa = 1,
+	  .ns = 1, .auth_ttl = 30 },
+	{ "absent, NOWAIT, unknown = servfail: no records", "1.0.113.198.srv.example.net",
+	  T_A, .flags = DNS_NOWAIT, .rcode = SERVFAIL, .aa = 1 },
+	{ "servfail keeps the OPT", "1.0.113.198.srv.example.net", T_TXT, &edns0,
+	  .flags = DNS_NOWAIT | DNS_TCP, .rcode = SERVFAIL, .aa = 1, .ar = 1 },
+	{ "no provider: NXDOMAIN, negative ttl", "1.0.113.198.bl.example.org", T_A,
+	  .env = E_NO_LOOKUPS, .rcode = NXDOMAIN, .aa = 1, .ns = 1, .auth_ttl = 120 },
+	{ "no provider, NOWAIT: still clean (the zone's clean answer)",
+	  "1.0.113.198.srv.example.net", T_A, .flags = DNS_NOWAIT, .env = E_NO_LOOKUPS,
+	  .aa = 1, .an = 1, .answers = "A 127.0.0.100" },
+	{ "recent unknown verdict: unknown answer, no wait, unknown-ttl",
+	  "2.0.113.198.bl.example.org", T_A,
+	  .put = { { "198.113.0.2", 0, VERDICT_F_UNKNOWN, 10 } }, .rcode = NXDOMAIN, .aa = 1,
+	  .ns = 1, .auth_ttl = 30 },
+	{ "recent unknown verdict, servfail zone", "2.0.113.198.srv.example.net", T_A,
+	  .rcode = SERVFAIL, .aa = 1 },
+	{ "older unknown verdict: asked again", "3.0.113.198.bl.example.org", T_A,
+	  .put = { { "198.113.0.3", 0, VERDICT_F_UNKNOWN, 60 } }, .wait = "198.113.0.3" },
 
 	/* reserved ranges */
-	query("3.2.1.10.bl.example.org", LDNS_RR_TYPE_A);
-	run(0);
-	expect("reserved (10/8): NXDOMAIN, no lookup", LDNS_RCODE_NXDOMAIN, 1, 0, 1, 0);
-	ok(soa_auth(120), "reserved: negative ttl");
-	env.lookup_reserved = 1;
-	run(0);
-	is_int(res.status, DNS_WAIT, "reserved with lookup-reserved: looked up");
-	env.lookup_reserved = 0;
-	put("10.1.2.4", VERDICT_BIT(VERDICT_VPN), 0, 0);
-	query("4.2.1.10.bl.example.org", LDNS_RR_TYPE_A);
-	run(0);
-	expect("reserved with a verdict (learnt with lookup-reserved): answered",
-	       LDNS_RCODE_NOERROR, 1, 1, 0, 0);
+	{ "reserved (10/8): NXDOMAIN, no lookup, negative ttl", "3.2.1.10.bl.example.org",
+	  T_A, .rcode = NXDOMAIN, .aa = 1, .ns = 1, .auth_ttl = 120 },
+	{ "reserved with lookup-reserved: looked up", "3.2.1.10.bl.example.org", T_A,
+	  .env = E_LOOKUP_RESERVED, .wait = "10.1.2.3" },
+	{ "reserved with a verdict (learnt with lookup-reserved): answered",
+	  "4.2.1.10.bl.example.org", T_A, .put = { { "10.1.2.4", BIT(VPN) } }, .aa = 1,
+	  .an = 1, .answers = "A 127.0.0.2" },
+	{ "verdict newer than now (clock stepped back): fresh, no refresh",
+	  "4.0.113.198.bl.example.org", T_A, .env = E_PAST,
+	  .put = { { "198.113.0.4", BIT(VPN) } }, .aa = 1, .an = 1, .answers = "A 127.0.0.2",
+	  .refresh = R_NONE },
+	{ "no cache: lookup", "93.106.214.188.bl.example.org", T_A, .env = E_NO_CACHE,
+	  .wait = "188.214.106.93" },
 
-	/* a verdict from the future (clock stepped back) is fresh */
-	put("198.113.0.4", VERDICT_BIT(VERDICT_VPN), 0, 0);
-	env.now = NOW - 10000;
-	nrefresh = 0;
-	query("4.0.113.198.bl.example.org", LDNS_RR_TYPE_A);
-	run(0);
-	expect("verdict newer than now: fresh", LDNS_RCODE_NOERROR, 1, 1, 0, 0);
-	is_int(nrefresh, 0, "no refresh");
-	env.now = NOW;
-
-	/* no cache at all */
-	env.cache = NULL;
-	query("93.106.214.188.bl.example.org", LDNS_RR_TYPE_A);
-	run(0);
-	is_int(res.status, DNS_WAIT, "no cache: lookup");
-	env.cache = cache;
-}
-
-static void test_ent_v4(void)
-{
 	/* 1.2.3.4 asked as 4.3.2.1: the name is also the prefix of IPv6 names */
-	query("4.3.2.1.bl.example.org", LDNS_RR_TYPE_A);
-	run(0);
-	is_int(res.status, DNS_WAIT, "one-digit IPv4 is looked up like any other");
-	put("1.2.3.4", 0, 0, 0);
-	run(0);
-	expect("one-digit IPv4, clean: NODATA, not NXDOMAIN (IPv6 names below it)",
-	       LDNS_RCODE_NOERROR, 1, 0, 1, 0);
-	ok(soa_auth(120), "negative ttl");
-	put("1.2.3.4", VERDICT_BIT(VERDICT_TOR), 0, 0);
-	run(0);
-	expect("one-digit IPv4, listed: A", LDNS_RCODE_NOERROR, 1, 1, 0, 0);
-	query("2.0.0.0.bl.example.org", LDNS_RR_TYPE_A);
-	run(0);
-	expect("2.0.0.0 (0.0.0.2, reserved): NODATA for strict QNAME minimisation of "
-	       "::ffff:7f00:2", LDNS_RCODE_NOERROR, 1, 0, 1, 0);
-	put("4.3.2.10", 0, 0, 0);
-	query("10.2.3.4.bl.example.org", LDNS_RR_TYPE_A);
-	run(0);
-	expect("a two-digit label: NXDOMAIN as usual", LDNS_RCODE_NXDOMAIN, 1, 0, 1, 0);
+	{ "one-digit IPv4 is looked up like any other", "4.3.2.1.bl.example.org", T_A,
+	  .wait = "1.2.3.4" },
+	{ "one-digit IPv4, clean: NODATA, not NXDOMAIN (IPv6 names below it)",
+	  "4.3.2.1.bl.example.org", T_A, .put = { { "1.2.3.4", 0 } }, .aa = 1, .ns = 1,
+	  .auth_ttl = 120 },
+	{ "one-digit IPv4, listed: A", "4.3.2.1.bl.example.org", T_A,
+	  .put = { { "1.2.3.4", BIT(TOR) } }, .aa = 1, .an = 1, .answers = "A 127.0.0.5" },
+	{ "2.0.0.0 (0.0.0.2, reserved): NODATA for strict QNAME minimisation of "
+	  "::ffff:7f00:2", "2.0.0.0.bl.example.org", T_A, .aa = 1, .ns = 1, .auth_ttl = 120 },
+	{ "a two-digit label: NXDOMAIN as usual", "10.2.3.4.bl.example.org", T_A,
+	  .put = { { "4.3.2.10", 0 } }, .rcode = NXDOMAIN, .aa = 1, .ns = 1, .auth_ttl = 120 },
+
+	/* EDNS */
+	{ "EDNS: answer with OPT", "2.0.0.127.bl.example.org", T_A, &edns_do, .aa = 1,
+	  .an = 6, .ar = 1, .answers = ALL_A },
+	{ "EDNS version 1: BADVERS, no records", "2.0.0.127.bl.example.org", T_A, &edns_v1,
+	  .ar = 1 },
+	{ "apex SOA with EDNS", "bl.example.org", T_SOA, &edns_do, .aa = 1, .an = 1, .ar = 1,
+	  .answers = SOA_TEXT },
+	{ "NXDOMAIN with EDNS", "www.bl.example.org", T_SOA, &edns_do, .rcode = NXDOMAIN,
+	  .aa = 1, .ns = 1, .ar = 1, .auth_ttl = 120 },
+
+	/* sizes (big.example.com: 6 TXT of ~250 bytes; ANY = 6 A + 6 TXT ~ 1.7 kB) */
+	{ "TCP: the whole answer", "2.0.0.127.big.example.com", T_ANY, .flags = DNS_TCP,
+	  .aa = 1, .an = 12 },
+	{ "a small answer with EDNS 4096", "2.0.0.127.srv.example.net", T_TXT, &edns4096,
+	  .aa = 1, .an = 3, .ar = 1,
+	  .answers = "TXT VPN exit 127.0.0.2 | TXT OpenVPN $5 127.0.0.2 | TXT Scanner" },
+	{ "4 long TXT (~1.1 kB) fit EDNS 1232", "5.6.7.8.big.example.com", T_TXT, &edns0,
+	  .put = { { "8.7.6.5", BIT(OPENVPN443) | BIT(HOSTING) | BIT(TOR) | BIT(PROXY) } },
+	  .aa = 1, .an = 4, .ar = 1 },
+	{ "the same over TCP without EDNS: whole", "5.6.7.8.big.example.com", T_TXT,
+	  .flags = DNS_TCP, .aa = 1, .an = 4 },
+
+	/* case */
+	{ "0x20 mixed case: answered, the question echoed byte for byte",
+	  "2.0.0.127.bL.eXaMpLe.OrG", T_TXT, .aa = 1, .an = 5,
+	  .answers = ALL_TXT("127.0.0.2") },
+	{ "nibbles in any case; the SOA pointer past 6 nibble labels",
+	  "a.B.c.D.e.F.bl.example.org", T_A, .aa = 1, .ns = 1, .auth_ttl = 120,
+	  .owner_ptr = 12 + 12 },
+
+	/* MNAME and RNAME as compression pointers: 22 bytes less in every negative
+	 * answer, and the names still read back right, whatever the question's case
+	 * and wherever its apex starts. */
+	{ "compressed SOA: NXDOMAIN (header 12, question 20 + 4, SOA owner 2 + 10, RDATA "
+	  "6 + 13 + 20)", "www.bl.example.org", T_A, .rcode = NXDOMAIN, .aa = 1, .ns = 1,
+	  .auth_ttl = 120, .auth = SOA_TEXT, .len = 87 },
+	{ "unknown IP: NXDOMAIN, full IPv4 name (was 120), SOA with unknown-ttl",
+	  "188.106.214.93.bl.example.org", T_A, .flags = DNS_NOWAIT, .rcode = NXDOMAIN,
+	  .aa = 1, .ns = 1, .auth_ttl = 30, .len = 12 + 31 + 4 + 12 + 39 },
+	{ "compressed SOA, 0x20 question: names read back (the question's case)",
+	  "WwW.bL.eXaMpLe.OrG", T_TXT, .rcode = NXDOMAIN, .aa = 1, .ns = 1, .auth_ttl = 120,
+	  .auth = SOA_TEXT },
+	{ "compressed SOA with EDNS: RNAME read back, OPT after it",
+	  "9.8.7.6.5.4.3.2.1.0.bl.example.org", T_A, &edns0, .aa = 1, .ns = 1, .ar = 1,
+	  .auth_ttl = 120, .auth = SOA_TEXT },
+	{ "apex SOA, compressed", "bl.example.org", T_SOA, .aa = 1, .an = 1,
+	  .answers = SOA_TEXT, .owner_ptr = 12 },
+	{ "apex ANY over TCP", "bl.example.org", T_ANY, .flags = DNS_TCP, .aa = 1, .an = 3,
+	  .answers = SOA_TEXT " | " NS_TEXT },
+};
+
+/* One record as "TYPE RDATA" (TXT: its strings as they are, A/NS/SOA: ldns' text). */
+static void rr_text(ldns_rr *rr, char *buf, size_t size)
+{
+	char *t = ldns_rr_type2str(ldns_rr_get_type(rr));
+	size_t n = (size_t)snprintf(buf, size, "%s", t ? t : "?");
+
+	free(t);
+	for (size_t i = 0; i < ldns_rr_rd_count(rr) && n < size; i++) {
+		ldns_rdf *rdf = ldns_rr_rdf(rr, i);
+
+		if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_TXT) {
+			const uint8_t *d = ldns_rdf_data(rdf);
+
+			n += (size_t)snprintf(buf + n, size - n, " %.*s", d[0], d + 1);
+		} else {
+			char *s = ldns_rdf2str(rdf);
+
+			n += (size_t)snprintf(buf + n, size - n, " %s", s ? s : "?");
+			free(s);
+		}
+	}
 }
+
+/* A section as "A 127.0.0.2 | TXT Tor"; with ttl, "" when a record has another TTL
+ * or is not owned by owner (as text, case kept). */
+static void section_text(ldns_rr_list *l, const char *owner, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; l && i < ldns_rr_list_rr_count(l) && n < size; i++) {
+		ldns_rr *rr = ldns_rr_list_rr(l, i);
+		char one[600];
+
+		rr_text(rr, one, sizeof(one));
+		n += (size_t)snprintf(buf + n, size - n, "%s%s", i ? " | " : "", one);
+		if (owner) {
+			char *o = ldns_rdf2str(ldns_rr_owner(rr));
+			int same = o && strncmp(o, owner, strlen(owner)) == 0 &&
+				   strcmp(o + strlen(owner), ".") == 0;
+
+			if (ldns_rr_ttl(rr) != 300 || !same)
+				n += (size_t)snprintf(buf + n, size - n, " (ttl %u, owner %s)",
+						      ldns_rr_ttl(rr), o ? o : "?");
+			free(o);
+		}
+	}
+}
+
+/* Whether every record after the question is owned by a pointer to off. */
+static int owners_point_at(unsigned off)
+{
+	size_t p = qend, nrr = (size_t)(out[6] << 8 | out[7]) + (size_t)(out[8] << 8 | out[9]);
+
+	for (size_t i = 0; i < nrr; i++) {
+		if (p + 12 > res.len || out[p] != 0xc0 || out[p + 1] != off)
+			return 0;
+		p += 12 + (size_t)(out[p + 10] << 8 | out[p + 11]);
+	}
+	return p <= res.len;
+}
+
+/* Why the answer to c is wrong, or NULL. */
+static const char *check_case(const struct dns_case *c, char *why, size_t size)
+{
+	char text[4096];
+	struct ipaddr want;
+
+	if (c->refresh == R_NONE && nrefresh != 0)
+		return "the refresh hook was called";
+	if (c->refresh == R_ONCE) {
+		want = ip_of(c->put[0].ip);
+		if (nrefresh != 1 || memcmp(&refreshed[0], &want, sizeof(want)) != 0)
+			return "the refresh hook was not called once with the IP";
+	}
+	if (c->wait) {
+		want = ip_of(c->wait);
+		if (res.status != DNS_WAIT || memcmp(&res.ip, &want, sizeof(want)) != 0)
+			return "not DNS_WAIT with the IP";
+		return NULL;
+	}
+	if (res.status != DNS_REPLY || !sane())
+		return "not a sane reply";
+	if (rcode() != c->rcode || ldns_pkt_aa(pkt) != c->aa || ldns_pkt_tc(pkt) ||
+	    !counts(c->an, c->ns, c->ar))
+		return "rcode, AA, TC or counts";
+	if (c->auth_ttl && !soa_auth(c->auth_ttl))
+		return "the authority is not the SOA with that TTL";
+	if (c->auth) {
+		section_text(ldns_pkt_authority(pkt), NULL, text, sizeof(text));
+		if (strcasecmp(text, c->auth) != 0) {
+			snprintf(why, size, "authority \"%s\"", text);
+			return why;
+		}
+	}
+	if (c->answers) {
+		section_text(ldns_pkt_answer(pkt), c->name, text, sizeof(text));
+		if (strcmp(text, c->answers) != 0) {
+			snprintf(why, size, "answers \"%s\"", text);
+			return why;
+		}
+	}
+	if (c->owner_ptr && !owners_point_at(c->owner_ptr))
+		return "owners are not pointers to that offset";
+	if (c->len && res.len != c->len) {
+		snprintf(why, size, "size %zu, want %zu", res.len, c->len);
+		return why;
+	}
+	return NULL;
+}
+
+static void run_case(const struct dns_case *c)
+{
+	char why[4200];
+	const char *bad;
+
+	for (int i = 0; i < 2 && c->put[i].ip; i++)
+		put(c->put[i].ip, c->put[i].mask, c->put[i].flags, c->put[i].age);
+	if (c->env & E_NO_LOOKUPS)
+		env.lookups = 0;
+	if (c->env & E_LOOKUP_RESERVED)
+		env.lookup_reserved = 1;
+	if (c->env & E_NO_REFRESH)
+		env.refresh = NULL;
+	if (c->env & E_PAST)
+		env.now = NOW - 10000;
+	if (c->env & E_NO_CACHE)
+		env.cache = NULL;
+	nrefresh = 0;
+	query_o(c->name, c->qtype, c->o ? c->o : &plain);
+	run(c->flags);
+	bad = check_case(c, why, sizeof(why));
+	env.lookups = 1;
+	env.lookup_reserved = 0;
+	env.refresh = on_refresh;
+	env.now = NOW;
+	env.cache = cache;
+	if (!ok(!bad, "%s", c->what)) {
+		diag("%s: %s", c->name, bad);
+		if (pkt) {
+			diag("status %d rcode %d aa %d tc %d counts %d/%d/%d", res.status, rcode(),
+			     ldns_pkt_aa(pkt), ldns_pkt_tc(pkt), out[6] << 8 | out[7],
+			     out[8] << 8 | out[9], out[10] << 8 | out[11]);
+			ldns_pkt_print(stdout, pkt);
+		} else {
+			diag("status %d", res.status);
+		}
+	}
+}
+
+static void test_cases(void)
+{
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		run_case(&cases[i]);
+}
+
+/* ---- what needs code: bytes on the wire, sizes, a second zone set --------------- */
 
 static void test_edns(void)
 {
-	struct qopt o = edns0;
+	struct qopt o = edns_do;
 	const uint8_t *opt;
 
-	o.do_bit = 1;
 	query_o("2.0.0.127.bl.example.org", LDNS_RR_TYPE_A, &o);
 	run(0);
-	expect("EDNS: answer with OPT", LDNS_RCODE_NOERROR, 1, 6, 0, 1);
 	opt = out + res.len - 11;
-	ok(opt[0] == 0 && opt[1] == 0 && opt[2] == 41 && opt[3] == 0x04 && opt[4] == 0xd0 &&
-	   opt[5] == 0 && opt[6] == 0 && opt[7] == 0x80 && opt[8] == 0 && opt[9] == 0 &&
-	   opt[10] == 0, "OPT: root, size 1232, version 0, DO copied, no options");
-	ok(ldns_pkt_edns_do(pkt) && ldns_pkt_edns_udp_size(pkt) == 1232, "ldns agrees");
+	ok(pkt && res.len > 11 && opt[0] == 0 && opt[1] == 0 && opt[2] == 41 &&
+	   opt[3] == 0x04 && opt[4] == 0xd0 && opt[5] == 0 && opt[6] == 0 && opt[7] == 0x80 &&
+	   opt[8] == 0 && opt[9] == 0 && opt[10] == 0,
+	   "OPT: root, size 1232, version 0, DO copied, no options");
+	ok(pkt && ldns_pkt_edns_do(pkt) && ldns_pkt_edns_udp_size(pkt) == 1232, "ldns agrees");
 	o.do_bit = 0;
 	query_o("2.0.0.127.bl.example.org", LDNS_RR_TYPE_A, &o);
 	run(0);
 	ok(pkt && !ldns_pkt_edns_do(pkt) && ldns_pkt_edns(pkt), "DO clear copied");
 
-	o.version = 1;
-	query_o("2.0.0.127.bl.example.org", LDNS_RR_TYPE_A, &o);
+	query_o("2.0.0.127.bl.example.org", LDNS_RR_TYPE_A, &edns_v1);
 	run(0);
-	expect("EDNS version 1: BADVERS, no records", LDNS_RCODE_NOERROR, 0, 0, 0, 1);
 	ok(pkt && ldns_pkt_edns_extended_rcode(pkt) == 1 && ldns_pkt_edns_version(pkt) == 0,
 	   "BADVERS: extended rcode 1 (16), our version 0");
-	o.version = 0;
-
-	query_o("bl.example.org", LDNS_RR_TYPE_SOA, &o);
-	run(0);
-	expect("apex SOA with EDNS", LDNS_RCODE_NOERROR, 1, 1, 0, 1);
-	query_o("www.bl.example.org", LDNS_RR_TYPE_SOA, &o);
-	run(0);
-	expect("NXDOMAIN with EDNS", LDNS_RCODE_NXDOMAIN, 1, 0, 1, 1);
 }
 
 static void test_truncation(void)
@@ -994,12 +1004,11 @@ static void test_truncation(void)
 	ldns_rr *rr;
 	size_t full;
 
-	/* big.example.com: 6 TXT of ~250 bytes; ANY = 6 A + 6 TXT ~ 1.7 kB */
 	query("2.0.0.127.big.example.com", LDNS_RR_TYPE_ANY);
 	run(DNS_TCP);
-	expect("TCP: the whole answer", LDNS_RCODE_NOERROR, 1, 12, 0, 0);
 	full = res.len;
-	ok(full > DNS_UDP_MAX, "the answer is larger than any UDP size (%zu)", full);
+	ok(res.status == DNS_REPLY && full > DNS_UDP_MAX,
+	   "the answer is larger than any UDP size (%zu)", full);
 	rr = ans(6);
 	is_int(txt_len(rr), 255, "a long expanded template is cut at 255 bytes");
 	ok(rr && memcmp(ldns_rdf_data(ldns_rr_rdf(rr, 0)) + 1, "$127.0.0.2 127.0.0.2", 20) == 0,
@@ -1018,17 +1027,10 @@ static void test_truncation(void)
 	ok(pkt && ldns_pkt_tc(pkt) && counts(0, 0, 1) && res.len == qend + 11 && sane(),
 	   "EDNS 4096 is capped at 1232: TC=1, only the OPT");
 
-	/* TXT: 5 strings of 250-255 bytes, about 1.4 kB; 4 categories fit 1232 */
-	query_o("2.0.0.127.srv.example.net", LDNS_RR_TYPE_TXT, &o);
-	run(0);
-	expect("a small answer with EDNS 4096", LDNS_RCODE_NOERROR, 1, 3, 0, 1);
-
+	/* 5.6.7.8 has 4 long TXT (cached by the cases): about 1.1 kB */
 	o.udp = 1232;
 	query_o("5.6.7.8.big.example.com", LDNS_RR_TYPE_TXT, &o);
-	put("8.7.6.5", VERDICT_BIT(VERDICT_OPENVPN443) | VERDICT_BIT(VERDICT_HOSTING) |
-	    VERDICT_BIT(VERDICT_TOR) | VERDICT_BIT(VERDICT_PROXY), 0, 0);
 	run(0);
-	expect("4 long TXT (~1.1 kB) fit EDNS 1232", LDNS_RCODE_NOERROR, 1, 4, 0, 1);
 	ok(res.len > 512 && res.len <= 1232, "answer size %zu between 512 and 1232", res.len);
 	o.udp = 512;
 	query_o("5.6.7.8.big.example.com", LDNS_RR_TYPE_TXT, &o);
@@ -1042,11 +1044,8 @@ static void test_truncation(void)
 	query("5.6.7.8.big.example.com", LDNS_RR_TYPE_TXT);
 	run(0);
 	ok(pkt && ldns_pkt_tc(pkt) && res.len == qend, "no EDNS: 512, TC=1");
-	run(DNS_TCP);
-	expect("the same over TCP: whole", LDNS_RCODE_NOERROR, 1, 4, 0, 0);
 
 	/* an output buffer smaller than the answer */
-	query_o("5.6.7.8.big.example.com", LDNS_RR_TYPE_TXT, &o);
 	o.udp = 1232;
 	query_o("5.6.7.8.big.example.com", LDNS_RR_TYPE_TXT, &o);
 	run_cap(0, 600);
@@ -1068,13 +1067,9 @@ static void test_case(void)
 {
 	query("2.0.0.127.bL.eXaMpLe.OrG", LDNS_RR_TYPE_TXT);
 	run(0);
-	expect("0x20 mixed case: answered", LDNS_RCODE_NOERROR, 1, 5, 0, 0);
-	ok(memcmp(out + 12, "\0012\0010\0010\003127\002bL\007eXaMpLe\003OrG", 25) == 0,
+	ok(res.status == DNS_REPLY &&
+	   memcmp(out + 12, "\0012\0010\0010\003127\002bL\007eXaMpLe\003OrG", 25) == 0,
 	   "question echoed byte for byte");
-	query("a.B.c.D.e.F.bl.example.org", LDNS_RR_TYPE_A);
-	run(0);
-	expect("nibbles in any case", LDNS_RCODE_NOERROR, 1, 0, 1, 0);
-	ok(out[qend] == 0xc0 && out[qend + 1] == 12 + 12, "SOA pointer past 6 nibble labels");
 }
 
 /* The SOA's MNAME (i = 0) or RNAME (1) of the record in section sec, as text compared
@@ -1099,9 +1094,9 @@ static int soa_name(ldns_pkt_section sec, int i, const char *want)
 	return r;
 }
 
-/* MNAME and RNAME as compression pointers: 22 bytes less in every negative answer of
- * this zone, and the names still read back right, whatever the question's case and
- * wherever its apex starts. */
+/* The bytes of MNAME and RNAME as compression pointers (the cases check the names
+ * read back and the sizes), and an RNAME pointing into an MNAME that shares nothing
+ * with the zone. */
 static void test_soa_compressed(void)
 {
 	struct config cfg = { .file = "test.conf" };
@@ -1112,48 +1107,17 @@ static void test_soa_compressed(void)
 
 	query("www.bl.example.org", LDNS_RR_TYPE_A);
 	run(0);
-	expect("compressed SOA: NXDOMAIN", LDNS_RCODE_NXDOMAIN, 1, 0, 1, 0);
-	/* header 12, question 20 + 4, SOA owner pointer 2 + 10, RDATA 6 + 13 + 20 */
-	is_int(res.len, 87, "NXDOMAIN answer size with a 3-byte label in front of the apex");
 	rd = qend + 12;
-	ok(memcmp(out + rd, "\003ns1\300", 5) == 0 && out[rd + 5] == 12 + 4 + 3 &&
-	   memcmp(out + rd + 6, "\012hostmaster\300", 12) == 0 && out[rd + 18] == 12 + 4 + 3,
+	ok(res.status == DNS_REPLY && memcmp(out + rd, "\003ns1\300", 5) == 0 &&
+	   out[rd + 5] == 12 + 4 + 3 && memcmp(out + rd + 6, "\012hostmaster\300", 12) == 0 &&
+	   out[rd + 18] == 12 + 4 + 3,
 	   "MNAME and RNAME point at example.org inside the question");
-	ok(soa_name(LDNS_SECTION_AUTHORITY, 0, "ns1.example.org.") &&
-	   soa_name(LDNS_SECTION_AUTHORITY, 1, "hostmaster.example.org."),
-	   "MNAME and RNAME read back");
-	ok(soa_auth(120), "serial and TTL right after the compressed names");
-
-	query("188.106.214.93.bl.example.org", LDNS_RR_TYPE_A);
-	run(DNS_NOWAIT);
-	expect("unknown IP: NXDOMAIN", LDNS_RCODE_NXDOMAIN, 1, 0, 1, 0);
-	is_int(res.len, 12 + 31 + 4 + 12 + 39, "NXDOMAIN answer size, full IPv4 name (was 120)");
-	ok(soa_auth(30), "unknown: SOA with unknown-ttl");
-
-	query("WwW.bL.eXaMpLe.OrG", LDNS_RR_TYPE_TXT);
-	run(0);
-	expect("compressed SOA, 0x20 question", LDNS_RCODE_NXDOMAIN, 1, 0, 1, 0);
-	ok(soa_name(LDNS_SECTION_AUTHORITY, 0, "ns1.example.org.") &&
-	   soa_name(LDNS_SECTION_AUTHORITY, 1, "hostmaster.example.org."),
-	   "0x20: names read back (the question's case)");
-
-	query_o("9.8.7.6.5.4.3.2.1.0.bl.example.org", LDNS_RR_TYPE_A, &edns0);
-	run(0);
-	expect("compressed SOA with EDNS", LDNS_RCODE_NOERROR, 1, 0, 1, 1);
-	ok(soa_name(LDNS_SECTION_AUTHORITY, 1, "hostmaster.example.org."),
-	   "EDNS: RNAME read back, OPT after it");
 
 	query("bl.example.org", LDNS_RR_TYPE_SOA);
 	run(0);
-	expect("apex SOA, compressed", LDNS_RCODE_NOERROR, 1, 1, 0, 0);
-	ok(out[qend + 12 + 4] == 0xc0 && out[qend + 12 + 5] == 12 + 3 &&
-	   soa_name(LDNS_SECTION_ANSWER, 0, "ns1.example.org."), "apex SOA: MNAME");
-	query("bl.example.org", LDNS_RR_TYPE_ANY);
-	run(DNS_TCP);
-	expect("apex ANY over TCP", LDNS_RCODE_NOERROR, 1, 3, 0, 0);
-	ok(soa_name(LDNS_SECTION_ANSWER, 1, "hostmaster.example.org."), "ANY: RNAME");
+	ok(res.status == DNS_REPLY && out[qend + 12 + 4] == 0xc0 &&
+	   out[qend + 12 + 5] == 12 + 3, "apex SOA: MNAME a pointer into the question");
 
-	/* RNAME pointing into MNAME, which shares nothing with the zone */
 	set_zone(&cz, "bl.example.org");
 	cz.soa = "ns.dns.net. hostmaster.dns.net. 3600 600 604800 300";
 	cfg.zones = &cz;
@@ -1293,14 +1257,7 @@ int main(void)
 	test_header();
 	test_formerr();
 	test_sections_ignored();
-	test_refused();
-	test_apex();
-	test_names();
-	test_test_entries();
-	test_static();
-	test_cache();
-	test_unknown();
-	test_ent_v4();
+	test_cases();
 	test_edns();
 	test_truncation();
 	test_case();

@@ -10,6 +10,7 @@
 #include "ipaddr.h"
 #include "lists.h"
 #include "tap.h"
+#include "testutil.h"
 
 struct report {
 	char file[256];
@@ -337,7 +338,7 @@ static void test_long_and_nul(void)
 		struct ipaddr a;
 		const struct lists_value *v = NULL;
 
-		ipaddr_parse(&a, "3.3.3.3");
+		a = ip_of("3.3.3.3");
 		ok(lists_match(l, &a, &v) == LISTS_LISTED && v && strlen(v->txt) == 255,
 		   "TXT kept to 255 bytes");
 	}
@@ -452,13 +453,13 @@ static void test_values(void)
 		struct ipaddr a, b;
 		const struct lists_value *va, *vb;
 
-		ipaddr_parse(&a, "2.0.0.1");
-		ipaddr_parse(&b, "2.0.0.2");
+		a = ip_of("2.0.0.1");
+		b = ip_of("2.0.0.2");
 		lists_match(l, &a, &va);
 		lists_match(l, &b, &vb);
 		ok(va != vb && va->txt == vb->txt, "same TXT with two A codes: one interned string");
-		ipaddr_parse(&a, "1.0.0.7");
-		ipaddr_parse(&b, "1.0.0.8");
+		a = ip_of("1.0.0.7");
+		b = ip_of("1.0.0.8");
 		lists_match(l, &a, &va);
 		lists_match(l, &b, &vb);
 		ok(va == vb, "same value: one lists_value");
@@ -868,7 +869,7 @@ static void test_million(void)
 		enum lists_match m;
 		char want[64];
 
-		ipaddr_set_v4(&ip, a);
+		ip = v4(a);
 		m = lists_match(l, &ip, &v);
 		if (i % 7 == 0) {
 			bad += m != LISTS_EXCLUDED;
@@ -896,7 +897,7 @@ static void test_million(void)
 		struct ipaddr ip;
 		int entry = bsearch(&a, sorted, n, sizeof(*sorted), cmp_u32) != NULL;
 
-		ipaddr_set_v4(&ip, a);
+		ip = v4(a);
 		if (entry)
 			hits++;
 		else
@@ -994,7 +995,7 @@ static void test_index_model(void)
 				    (best < 0 || len[i] > len[best]))
 					best = (int)i;
 			}
-			ipaddr_set_v4(&ip, qs[k]);
+			ip = v4(qs[k]);
 			m = lists_match(l, &ip, &v);
 			if (best < 0 ? m != LISTS_MISS
 				     : m != LISTS_LISTED || v->a[3] != val[best]) {

@@ -4,29 +4,20 @@
 
 #include "qname.h"
 #include "tap.h"
+#include "testutil.h"
 
 static const char apex[] = "\002bl\007example\003org";
 
 /* prefix "d.c.b.a" (or "" for the apex) + the apex, in wire form. */
 static size_t wire(const char *prefix, uint8_t *buf, size_t *apex_off)
 {
-	size_t n = 0;
-	const char *p = prefix;
+	char text[1024];
+	size_t n;
 
-	while (*p) {
-		const char *dot = strchr(p, '.');
-		size_t l = dot ? (size_t)(dot - p) : strlen(p);
-
-		buf[n++] = (uint8_t)l;
-		memcpy(buf + n, p, l);
-		n += l;
-		p += l;
-		if (*p == '.')
-			p++;
-	}
-	*apex_off = n;
-	memcpy(buf + n, apex, sizeof(apex)); /* with its root label */
-	return n + sizeof(apex);
+	snprintf(text, sizeof(text), "%s%sbl.example.org", prefix, *prefix ? "." : "");
+	n = wire_name(text, buf);
+	*apex_off = n - sizeof(apex); /* apex with its root label */
+	return n;
 }
 
 /* Names on which qname_parse_labels (after qname_scan) disagreed with qname_parse,

@@ -1,14 +1,13 @@
 /* test_store.c - store.c: schema, round trips, refusals, the writer's failure path and
  * a million rows.
  *
- * The log functions are defined here (so the test can count warnings), and every
+ * The log lines go to a sink (log_set_sink) so the test can count warnings, and every
  * sqlite file goes through a pass-through VFS that can be told to fail writes with
  * SQLITE_FULL, which is how a full disk looks to the writer. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,9 +20,12 @@
 #include "log.h"
 #include "store.h"
 #include "tap.h"
+#include "testutil.h"
 
-/* ---- log.h, captured ---- */
+/* ---- log.h, captured through its sink ---- */
 
+/* log_set_sink serialises the calls (the writer thread logs too); logged() reads
+ * under log_mu as well, since it runs while the writer may log. */
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
 	enum log_level level;
@@ -31,42 +33,14 @@ static struct {
 } log_lines[256];
 static unsigned log_n;
 
-void log_open(int to_stderr, enum log_level level)
+static void log_capture(void *arg, enum log_level level, const char *line)
 {
-}
-
-void log_set_level(enum log_level level)
-{
-}
-
-int log_enabled(enum log_level level)
-{
-	return 1;
-}
-
-int log_level_parse(const char *name)
-{
-	static const char *const names[] = { "error", "warn", "info", "debug" };
-
-	for (int i = 0; i < 4; i++)
-		if (strcmp(name, names[i]) == 0)
-			return i;
-	return -EINVAL;
-}
-
-void log_write(enum log_level level, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "log %d: %s\n", (int)level, buf);
+	(void)arg;
+	fprintf(stderr, "log %d: %s\n", (int)level, line);
 	pthread_mutex_lock(&log_mu);
 	if (log_n < 256) {
 		log_lines[log_n].level = level;
-		snprintf(log_lines[log_n].text, sizeof(log_lines[0].text), "%s", buf);
+		snprintf(log_lines[log_n].text, sizeof(log_lines[0].text), "%s", line);
 		log_n++;
 	}
 	pthread_mutex_unlock(&log_mu);
@@ -368,16 +342,6 @@ static const struct verdict *find(const struct rows *rs, const struct ipaddr *ip
 	return NULL;
 }
 
-static struct ipaddr ip_of(const char *text)
-{
-	struct ipaddr ip;
-
-	memset(&ip, 0, sizeof(ip));
-	if (ipaddr_parse(&ip, text) < 0)
-		printf("# bad test address %s\n", text);
-	return ip;
-}
-
 static int same(const struct verdict *a, const struct verdict *b)
 {
 	return a && b && a->mask == b->mask && a->flags == b->flags &&
@@ -550,7 +514,7 @@ static void test_list(void)
 		return;
 	}
 	for (unsigned i = 0; i < 40; i++) {
-		ipaddr_set_v4(&ip, 0xc6336400u + (i * 37 % 40));
+		ip = v4(0xc6336400u + (i * 37 % 40));
 		store_put(st, &ip, &v, "criminalip", "{}");
 	}
 	for (unsigned i = 0; i < 20; i++) {
@@ -585,20 +549,20 @@ static void test_two_handles(void)
 	}
 	store_start(srv);
 	for (unsigned i = 1; i <= 3; i++) {
-		ipaddr_set_v4(&ip, 0x05050500 + i);
+		ip = v4(0x05050500 + i);
 		store_put(srv, &ip, &v, "criminalip", NULL);
 	}
 	ok(wait_queued(srv, 0, 3) == 0, "server wrote three rows");
 	if (store_open(path, &tool, err, sizeof(err)) == 0) {
-		ipaddr_set_v4(&ip, 0x05050501);
+		ip = v4(0x05050501);
 		is_int(store_purge(tool, &ip), 0, "the tool purges a row while the server runs");
-		ipaddr_set_v4(&ip, 0x05050502);
+		ip = v4(0x05050502);
 		is_int(store_get(tool, &ip, &got, NULL, NULL), 0, "and reads another");
 		store_close(tool);
 	} else {
 		ok(0, "the tool opens the file of a running server: %s", err);
 	}
-	ipaddr_set_v4(&ip, 0x05050504);
+	ip = v4(0x05050504);
 	store_put(srv, &ip, &v, "criminalip", NULL);
 	ok(wait_queued(srv, 0, 3) == 0, "the server writes after the tool");
 	store_get_stats(srv, &ss);
@@ -670,7 +634,7 @@ static void test_refusals(void)
 		char junk[1024];
 
 		for (unsigned i = 0; i < 3000; i++) {
-			ipaddr_set_v4(&ip, 0x0b000000u + i * 977);
+			ip = v4(0x0b000000u + i * 977);
 			store_put(st, &ip, &v, "criminalip", "{\"a\":1}");
 		}
 		store_close(st);
@@ -755,17 +719,17 @@ static void test_write_failure(void)
 		return;
 	}
 	store_start(st);
-	ipaddr_set_v4(&ip, 0x01010101);
+	ip = v4(0x01010101);
 	store_put(st, &ip, &v, "criminalip", NULL);
 	ok(wait_queued(st, 0, 3) == 0, "a first row is written");
 
 	atomic_store(&vfs_fail_writes, 1);
 	for (unsigned i = 0; i < 10; i++) {
-		ipaddr_set_v4(&ip, 0x02020200 + i);
+		ip = v4(0x02020200 + i);
 		v.checked = 1700000000 + i;
 		store_put(st, &ip, &v, "criminalip", NULL);
 	}
-	ipaddr_set_v4(&ip, 0x01010101);
+	ip = v4(0x01010101);
 	store_delete(st, &ip);
 	t0 = now_s();
 	ok(wait_failed(st, 1, 3) == 0, "the commit fails on a full disk");
@@ -818,7 +782,7 @@ static void *closing_run(void *arg)
 	store_start(st);
 	atomic_store(&vfs_fail_writes, 1);
 	for (unsigned i = 0; i < 5; i++) {
-		ipaddr_set_v4(&ip, 0x03030300 + i);
+		ip = v4(0x03030300 + i);
 		store_put(st, &ip, &v, "criminalip", NULL);
 	}
 	t0 = now_s();
@@ -898,7 +862,7 @@ static void test_million(void)
 	/* Before the writer starts, so that the queue's bound is reached. */
 	t0 = now_s();
 	for (uint32_t i = 0; i < MILLION; i++) {
-		ipaddr_set_v4(&ip, i * SPREAD);
+		ip = v4(i * SPREAD);
 		v.mask = i & VERDICT_ALL;
 		v.flags = i % 7 == 0;
 		v.checked = 1600000000u + i;
@@ -908,7 +872,7 @@ static void test_million(void)
 	t1 = now_s();
 	diag("1,000,000 store_put: %.3f s", t1 - t0);
 	is_int(refused, 0, "a million rows fit in the queue");
-	ipaddr_set_v4(&ip, 0x7f000002);
+	ip = v4(0x7f000002);
 	is_int(store_put(st, &ip, &v, "criminalip", NULL), -ENOBUFS, "one more: -ENOBUFS");
 	is_int(store_delete(st, &ip), -ENOBUFS, "a delete too");
 	is_int(logged(LOG_LVL_WARN, path, NULL, 0), 1, "one warning for both");
@@ -963,6 +927,8 @@ int main(void)
 		ok(0, "mkdtemp %s", dir);
 		return done_testing();
 	}
+	log_set_level(LOG_LVL_DEBUG);
+	log_set_sink(log_capture, NULL);
 	shim_install();
 	test_readonly(); /* forks: before any thread exists */
 	test_round_trip();
@@ -974,5 +940,6 @@ int main(void)
 	test_million();
 	closing_report(&closing);
 	cleanup();
+	log_set_sink(NULL, NULL);
 	return done_testing();
 }

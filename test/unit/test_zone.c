@@ -8,6 +8,7 @@
 
 #include "zone.h"
 #include "tap.h"
+#include "testutil.h"
 
 struct reports {
 	char msg[16][600];
@@ -58,24 +59,6 @@ static void zone_init(struct config_zone *cz, char *name, char *soa, char **ns)
 		cz->cat[c].a[3] = (uint8_t)(2 + c);
 		cz->cat[c].txt = "listed $";
 	}
-}
-
-static const uint8_t *wire_name(const char *text, uint8_t *buf, size_t *len)
-{
-	size_t n = 0;
-
-	while (*text) {
-		const char *dot = strchr(text, '.');
-		size_t l = dot ? (size_t)(dot - text) : strlen(text);
-
-		buf[n++] = (uint8_t)l;
-		memcpy(buf + n, text, l);
-		n += l;
-		text += l + (dot ? 1 : 0);
-	}
-	buf[n++] = 0;
-	*len = n;
-	return buf;
 }
 
 static void test_soa_ns(void)
@@ -317,7 +300,7 @@ static void test_find(void)
 	is_int(r, 0, "four zones build");
 	if (r)
 		return;
-#define FIND(text) (wire_name(text, buf, &len), off = 999, zoneset_find(zs, buf, len, &off))
+#define FIND(text) (len = wire_name(text, buf), off = 999, zoneset_find(zs, buf, len, &off))
 	z = FIND("4.3.2.1.BL.Example.ORG");
 	ok(z == &zs->zones[1] && off == 8, "longest apex, any case");
 	z = FIND("1.x.V6.bl.EXAMPLE.org");
@@ -379,7 +362,7 @@ static void test_match(void)
 	ok(zs->by_len && zs->by_len[0] == &zs->zones[LONG] && zs->by_len[1] == &zs->zones[BL] &&
 	   zs->by_len[2] == &zs->zones[EX] && zs->by_len[5] == &zs->zones[AB],
 	   "match: zones by apex length, longest first");
-#define FIND(text) (wire_name(text, buf, &len), off = 999, zoneset_find(zs, buf, len, &off))
+#define FIND(text) (len = wire_name(text, buf), off = 999, zoneset_find(zs, buf, len, &off))
 #define IS(text, zi, o, why) do { z = FIND(text); \
 	ok(z == &zs->zones[zi] && off == (o), "match: %s (%s)", text, why); } while (0)
 	IS("4.3.2.1.bl.example.org", BL, 8, "the longer of two zones");
