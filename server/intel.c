@@ -245,7 +245,9 @@ static void check_day(struct intel *in)
 	in->calls_today = in->store ? store_budget_get(in->store, d) : 0;
 	if (in->budget_out || in->pause == PROVIDER_LIMIT)
 		log_info("new UTC day: calls to %s resume", in->name);
-	in->budget_out = 0;
+	/* Not budget_check: an entry point must not answer waiters. A day whose budget
+	 * the database says is spent (another process on the file) stays paused. */
+	in->budget_out = in->daily_budget && in->calls_today >= in->daily_budget;
 	if (in->pause == PROVIDER_LIMIT)
 		in->pause = PROVIDER_OK;
 }
@@ -848,6 +850,8 @@ void intel_set_clock(struct intel *in, const struct intel_clock *clk)
 		memset(&in->clk, 0, sizeof(in->clk));
 	in->tokens_at = now_ms(in);
 	in->day = day_of(wall_s(in));
+	in->calls_today = in->store ? store_budget_get(in->store, in->day) : 0;
+	in->budget_out = in->daily_budget && in->calls_today >= in->daily_budget;
 }
 
 void intel_poll(struct intel *in)

@@ -463,15 +463,43 @@ static void test_sections_ignored(void)
 	static const uint8_t tsig_like[] = {
 		0xc0, 12, 0, 250, 0, 255, 0, 0, 0, 0, 0, 3, 1, 2, 3,
 	};
+	/* key "tkey.", hmac-sha256., a 4-byte MAC, original ID 0x1234 */
+	static const uint8_t tsig_ok[] = {
+		4, 't', 'k', 'e', 'y', 0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 33,
+		11, 'h', 'm', 'a', 'c', '-', 's', 'h', 'a', '2', '5', '6', 0,
+		0, 0, 0x5f, 0, 0, 0, 1, 0x2c, 0, 4, 1, 2, 3, 4, 0x12, 0x34, 0, 0, 0, 0,
+	};
 
-	/* a TSIG-like record after the OPT */
+	/* a TSIG record with a compressed owner name after the OPT: TSIG names are plain
+	 * (RFC 8945 §4.2) */
 	query_o("2.0.0.127.bl.example.org", LDNS_RR_TYPE_A, &edns0);
 	q[11] = 2;
 	memcpy(q + qlen, tsig_like, sizeof(tsig_like));
 	qlen += sizeof(tsig_like);
 	run(0);
-	expect("a TSIG-like record in the additional section is ignored",
-	       LDNS_RCODE_NOERROR, 1, 6, 0, 1);
+	is_int(rcode(), LDNS_RCODE_FORMERR, "a TSIG record with a compressed name: FORMERR");
+	/* a well-formed one: threatbl holds no key, NOTAUTH with TSIG error BADKEY */
+	query_o("2.0.0.127.bl.example.org", LDNS_RR_TYPE_A, &edns0);
+	q[11] = 2;
+	memcpy(q + qlen, tsig_ok, sizeof(tsig_ok));
+	qlen += sizeof(tsig_ok);
+	run(0);
+	ok(res.status == DNS_REPLY && sane() && rcode() == LDNS_RCODE_NOTAUTH &&
+	   counts(0, 0, 2), "a signed query: NOTAUTH, no answer, OPT and TSIG");
+	ok(res.len > 6 && memcmp(out + res.len - 6, "\x12\x34\x00\x11\x00\x00", 6) == 0,
+	   "the TSIG record ends with the original ID, BADKEY and no other data");
+	ok(res.len > 45 && memcmp(out + res.len - 45, tsig_ok, 6) == 0 &&
+	   out[res.len - 8] == 0 && out[res.len - 7] == 0,
+	   "it names the key and carries no MAC");
+	/* the same record before another one: TSIG must be last (RFC 8945 §5.1) */
+	query("2.0.0.127.bl.example.org", LDNS_RR_TYPE_A);
+	q[11] = 2;
+	memcpy(q + qlen, tsig_ok, sizeof(tsig_ok));
+	qlen += sizeof(tsig_ok);
+	put_opt(q + qlen, 4096, 0, 0);
+	qlen += 11;
+	run(0);
+	is_int(rcode(), LDNS_RCODE_FORMERR, "a TSIG record that is not the last: FORMERR");
 	/* records in the answer and authority sections of a query */
 	query("2.0.0.127.bl.example.org", LDNS_RR_TYPE_A);
 	q[7] = 1;

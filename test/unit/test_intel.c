@@ -42,6 +42,27 @@ int store_put(struct store *st, const struct ipaddr *ip, const struct verdict *v
 	return 0;
 }
 
+/* The daily call count of the store, as store.c keeps it (per day, never lower). */
+static struct {
+	int64_t day;
+	uint32_t calls;
+	unsigned sets;
+} st_budget;
+
+uint32_t store_budget_get(struct store *st, int64_t day)
+{
+	(void)st;
+	return day == st_budget.day ? st_budget.calls : 0;
+}
+
+void store_budget_set(struct store *st, int64_t day, uint32_t calls)
+{
+	(void)st;
+	st_budget.day = day;
+	st_budget.calls = calls;
+	st_budget.sets++;
+}
+
 /* ---- clock ---- */
 
 struct fclock {
@@ -641,6 +662,41 @@ static void test_budget(void)
 	env_close(&e, "budget");
 }
 
+/* The day's count comes from the store and goes back to it: a restart (a new intel)
+ * does not get a fresh budget. */
+static void test_budget_stored(void)
+{
+	struct config cfg = mkcfg();
+	struct env e;
+	struct qw qa, qb;
+	struct ipaddr a = ip4(0x0d000011), b = ip4(0x0d000012);
+	struct store *fake_store = (struct store *)&st_budget; /* only the seam sees it */
+
+	cfg.daily_budget = 3;
+	st_budget.day = NOON / 86400;
+	st_budget.calls = 3;
+	st_budget.sets = 0;
+	env_init(&e, &cfg, 1, fake_store);
+	is_int(wait_ip(&e, &a, &qa), -EAGAIN, "stored budget: 3 calls made today -> -EAGAIN");
+	is_int(e.fk.nfetch, 0, "stored budget: no call");
+	is_int(stats(&e).calls_today, 3, "stored budget: today's count read from the store");
+	cfg.daily_budget = 4;
+	intel_reconfigure(e.in, &cfg, (struct provider_backend){ 0 });
+	is_int(wait_ip(&e, &b, &qb), 0, "stored budget: raised -> one more call");
+	is_int(e.fk.nfetch, 1, "stored budget: the call is made");
+	is_int(st_budget.calls, 4, "stored budget: the store gets the new count");
+	is_int(st_budget.sets, 1, "stored budget: once per call");
+	complete(&e.fk, &b, PROVIDER_OK, 0, NULL, 0);
+	spin();
+	e.clk.s = NOON + 12 * 3600;
+	is_int(wait_ip(&e, &a, &qa), 0, "stored budget: a new day starts at 0 calls");
+	is_int(st_budget.day, NOON / 86400 + 1, "stored budget: counted on the new day");
+	is_int(st_budget.calls, 1, "stored budget: one call on it");
+	complete(&e.fk, &a, PROVIDER_OK, 0, NULL, 0);
+	spin();
+	env_close(&e, "stored budget");
+}
+
 static void test_bad_key(void)
 {
 	struct config cfg = mkcfg();
@@ -1176,6 +1232,7 @@ int main(void)
 	test_concurrency();
 	test_rate();
 	test_budget();
+	test_budget_stored();
 	test_bad_key();
 	test_limit();
 	test_busy();
