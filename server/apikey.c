@@ -38,7 +38,7 @@ int apikey_clean(const char *raw, size_t len, const char **start, size_t *klen,
 }
 
 /* The whole file (at most APIKEY_FILE_MAX bytes) into buf; its length, or -errno. */
-static ssize_t read_key_file(const char *path, char *buf)
+static ssize_t read_key_file(const char *path, char *buf, mode_t *mode)
 {
 	size_t got = 0;
 	ssize_t n;
@@ -58,6 +58,7 @@ static ssize_t read_key_file(const char *path, char *buf)
 			n = -EINVAL;
 			goto out;
 		}
+		*mode = st.st_mode;
 	}
 	while (got <= APIKEY_FILE_MAX) {
 		n = read(fd, buf + got, APIKEY_FILE_MAX + 1 - got);
@@ -86,7 +87,8 @@ int apikey_read(const struct config *cfg, config_report_fn report, void *arg, ch
 
 	*key = NULL;
 	if (cfg->api_key_file) {
-		ssize_t n = read_key_file(cfg->api_key_file, buf);
+		mode_t mode = 0;
+		ssize_t n = read_key_file(cfg->api_key_file, buf, &mode);
 
 		what = cfg->api_key_file;
 		if (n == -EFBIG) {
@@ -101,6 +103,13 @@ int apikey_read(const struct config *cfg, config_report_fn report, void *arg, ch
 			snprintf(msg, sizeof(msg), "cannot read api-key-file: %s", strerror((int)-n));
 			report(arg, what, 0, msg);
 			return (int)n;
+		}
+		if (mode & 077) {
+			snprintf(msg, sizeof(msg), "warning: api-key-file is readable or writable by "
+				 "%s (mode %04o): make it 0600 or 0400, owned by root",
+				 (mode & 070) && (mode & 007) ? "its group and others" :
+				 mode & 070 ? "its group" : "others", (unsigned)(mode & 07777));
+			report(arg, what, 0, msg);
 		}
 		raw = buf;
 		len = (size_t)n;

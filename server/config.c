@@ -380,6 +380,34 @@ static int set_static(struct loader *ld, struct config_zone *z, const char *val,
 	return r;
 }
 
+/* Whether the authority of an http:// URL (after the scheme) names this machine:
+ * localhost, 127.0.0.0/8 or [::1]. Plain HTTP is for a local relay or a test double. */
+static int url_host_is_loopback(const char *auth)
+{
+	size_t n = strcspn(auth, "/?#");
+	const char *at = memchr(auth, '@', n);
+	char host[256];
+	size_t hl;
+
+	if (at) {
+		n -= (size_t)(at + 1 - auth);
+		auth = at + 1;
+	}
+	if (auth[0] == '[')
+		hl = strcspn(auth, "]") + 1;
+	else
+		hl = strcspn(auth, ":/?#");
+	if (hl > n)
+		hl = n;
+	if (hl >= sizeof(host))
+		return 0;
+	memcpy(host, auth, hl);
+	host[hl] = '\0';
+	if (strcasecmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0)
+		return 1;
+	return strncmp(host, "127.", 4) == 0 && strspn(host + 4, "0123456789.") == hl - 4;
+}
+
 /* A size in bytes: a whole number with an optional K, M or G (powers of 1024). */
 static int set_size(struct loader *ld, const struct opt *o, uint64_t *dst, const char *val,
 		    unsigned line)
@@ -525,6 +553,10 @@ static int opt_set(struct loader *ld, const struct opt *o, void *base, const cha
 				 o->key, val);
 			return -EINVAL;
 		}
+		if (strncmp(val, "http://", 7) == 0 && !url_host_is_loopback(val + 7))
+			ld_warn(ld, line, "%s: '%s' is plain HTTP to another host: the API key "
+				"and the answers cross the network unencrypted (use https://)",
+				o->key, val);
 		/* fall through */
 	case T_STRING:
 		if (!*val && !(o->flags & OPT_EMPTY_NULL)) {

@@ -107,6 +107,39 @@ class ApiKey(unittest.TestCase):
         self.assertIn("not a regular file", err)
 
 
+class QuietMistakes(unittest.TestCase):
+    """Mistakes that work but should not go unnoticed: -t warns, and still passes."""
+
+    def test_plain_http_to_another_host(self):
+        for url, warned in (("http://api.example.net", True),
+                            ("http://user@10.1.2.3:8080/x", True),
+                            ("http://127.0.0.1:9", False), ("http://localhost", False),
+                            ("http://[::1]:80", False), ("https://api.example.net", False),
+                            ("http://127.0.0.1.example.net", True)):
+            code, err = check(server_conf() + intel_conf(url, api_key_file="{dir}/key"),
+                              files={"key": "abcdef"})
+            self.assertEqual(code, 0, err)
+            self.assertEqual("plain HTTP" in err, warned, url + ": " + err)
+
+    def test_key_file_readable_by_others(self):
+        for mode, warned in ((0o644, "its group and others"), (0o640, "its group"),
+                             (0o604, "others"), (0o600, None), (0o400, None)):
+            tmp = tempfile.mkdtemp(prefix="threatbl-hard-")
+            self.addCleanup(shutil.rmtree, tmp, True)
+            key = os.path.join(tmp, "key")
+            with open(key, "w") as f:
+                f.write("abcdef\n")
+            os.chmod(key, mode)
+            code, err = check(server_conf() + intel_conf("http://127.0.0.1:9",
+                                                         api_key_file=key))
+            self.assertEqual(code, 0, err)
+            if warned:
+                self.assertIn("readable or writable by %s (mode %04o)" % (warned, mode), err)
+            else:
+                self.assertNotIn("readable", err)
+            self.assertNotIn("abcdef", err)
+
+
 class NeverEndingLists(unittest.TestCase):
     """A static list is read only when it is a regular file within max-list-size."""
 

@@ -12,6 +12,7 @@ made by `threatbl db init` and filled with Python's sqlite3.
 """
 import json
 import os
+import re
 import random
 import shutil
 import socket
@@ -580,10 +581,14 @@ class Db(unittest.TestCase):
         path = os.path.join(self.dir, "new.sqlite")
         r = run(["db", "-d", path, "init"])
         self.assertEqual(r.returncode, 0, err(r))
-        self.assertEqual(out(r), "%s: created (schema version 1)\n" % path)
+        m = re.fullmatch(r"(.*): created \(schema version (\d+)\)\n", out(r))
+        self.assertTrue(m, out(r))
+        self.assertEqual(m.group(1), path)
         con = sqlite3.connect(path)
         try:
-            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 1)
+            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0],
+                             int(m.group(2)))
+            self.assertGreaterEqual(int(m.group(2)), 2, "verdicts and the daily budget")
             self.assertEqual(con.execute("SELECT count(*) FROM verdicts").fetchone()[0], 0)
         finally:
             con.close()
