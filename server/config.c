@@ -26,7 +26,7 @@ _Static_assert(sizeof(enum config_unknown) == sizeof(int), "enum options are sto
 
 #define TTL_MAX 2147483647u /* RFC 2181 §8 */
 
-enum sect { SECT_NONE, SECT_SERVER, SECT_INTEL, SECT_ZONE, SECT_BAD };
+enum sect { SECT_NONE, SECT_SERVER, SECT_INTEL, SECT_PROBE, SECT_ZONE, SECT_BAD };
 
 enum opt_type {
 	T_STRING,  /* char *; OPT_EMPTY_NULL: an empty value gives NULL */
@@ -44,6 +44,7 @@ enum opt_type {
 	T_CAT,     /* struct config_cat */
 	T_STATIC,  /* statics[] + static_lines[] + nstatics */
 	T_SIZE,    /* uint64_t bytes in [min, max]; suffixes K, M, G (x 1024) */
+	T_ADDR,    /* char *, a numeric IPv4 or IPv6 address; empty: NULL */
 };
 
 enum { OPT_REPEAT = 1, OPT_EMPTY_NULL = 2 };
@@ -69,6 +70,7 @@ _Static_assert(CONFIG_UNKNOWN_SERVFAIL == 1, "unknown_names");
 #define OPT(sc, st, k, t, f, d, lo, hi, fl, nm) { sc, k, t, offsetof(st, f), d, lo, hi, fl, nm }
 #define S(...) OPT(SECT_SERVER, struct config, __VA_ARGS__)
 #define I(...) OPT(SECT_INTEL, struct config, __VA_ARGS__)
+#define P(...) OPT(SECT_PROBE, struct config, __VA_ARGS__)
 #define Z(...) OPT(SECT_ZONE, struct config_zone, __VA_ARGS__)
 #define CAT(k, c, d) Z(k, T_CAT, cat[c], d, 0, 0, 0, NULL)
 
@@ -95,6 +97,12 @@ static const struct opt opts[] = {
 	I("max-stale", T_DUR_S, max_stale_s, "30d", 1, 3650 * 86400u, 0, NULL),
 	I("lookup-reserved", T_BOOL, lookup_reserved, "no", 0, 0, 0, NULL),
 	I("queue", T_UINT, queue_max, "10000", 0, 1000000, 0, NULL),
+	P("openvpn443", T_BOOL, probe_openvpn443, "no", 0, 0, 0, NULL),
+	P("timeout", T_DUR_MS, probe_timeout_ms, "3s", 100, 60000, 0, NULL),
+	P("concurrency", T_UINT, probe_concurrency, "4", 1, 64, 0, NULL),
+	P("rate", T_RATE, probe_rate, "2/s", 0, 100, 0, NULL),
+	P("from", T_ADDR, probe_from, NULL, 0, 0, OPT_EMPTY_NULL, NULL),
+	P("port", T_UINT, probe_port, "443", 1, 65535, 0, NULL),
 	Z("soa", T_SOA, soa, NULL, 0, 0, 0, NULL),
 	Z("ns", T_NAMES, ns, NULL, 0, 0, 0, NULL),
 	Z("ttl", T_DUR_S, ttl, "300", 0, TTL_MAX, 0, NULL),
@@ -543,22 +551,30 @@ static int opt_set(struct loader *ld, const struct opt *o, void *base, const cha
 		   unsigned line)
 {
 	void *field = (char *)base + o->off;
+	unsigned char addr[16];
 	char *s;
 	int r;
 
 	switch (o->type) {
+	case T_ADDR:
 	case T_URL:
-		if (strncmp(val, "http://", 7) != 0 && strncmp(val, "https://", 8) != 0) {
+	case T_STRING:
+		if (o->type == T_ADDR && *val && inet_pton(AF_INET, val, addr) != 1 &&
+		    inet_pton(AF_INET6, val, addr) != 1) {
+			ld_error(ld, line, "%s: '%s' is not an IPv4 or IPv6 address", o->key, val);
+			return -EINVAL;
+		}
+		if (o->type == T_URL && strncmp(val, "http://", 7) != 0 &&
+		    strncmp(val, "https://", 8) != 0) {
 			ld_error(ld, line, "%s: '%s' does not start with http:// or https://",
 				 o->key, val);
 			return -EINVAL;
 		}
-		if (strncmp(val, "http://", 7) == 0 && !url_host_is_loopback(val + 7))
+		if (o->type == T_URL && strncmp(val, "http://", 7) == 0 &&
+		    !url_host_is_loopback(val + 7))
 			ld_warn(ld, line, "%s: '%s' is plain HTTP to another host: the API key "
 				"and the answers cross the network unencrypted (use https://)",
 				o->key, val);
-		/* fall through */
-	case T_STRING:
 		if (!*val && !(o->flags & OPT_EMPTY_NULL)) {
 			ld_error(ld, line, "%s: a value is needed", o->key);
 			return -EINVAL;
@@ -626,7 +642,8 @@ static const char *sect_name(struct loader *ld, char *buf, size_t n)
 	if (ld->sect == SECT_ZONE)
 		snprintf(buf, n, "[zone %s]", ld->cfg->zones[ld->zone].name);
 	else
-		snprintf(buf, n, "%s", ld->sect == SECT_SERVER ? "[server]" : "[intel]");
+		snprintf(buf, n, "%s", ld->sect == SECT_SERVER ? "[server]" :
+			 ld->sect == SECT_PROBE ? "[probe]" : "[intel]");
 	return buf;
 }
 
@@ -731,11 +748,13 @@ static void on_section(void *arg, unsigned line, char *text)
 		ld->sect = SECT_SERVER;
 	} else if (strcasecmp(text, "intel") == 0) {
 		ld->sect = SECT_INTEL;
+	} else if (strcasecmp(text, "probe") == 0) {
+		ld->sect = SECT_PROBE;
 	} else if (strncasecmp(text, "zone", 4) == 0 &&
 		   (!text[4] || isspace((unsigned char)text[4]))) {
 		zone_start(ld, line, config_value_trim(text + 4));
 	} else {
-		ld_error(ld, line, "unknown section [%s] (server, intel, zone NAME)", text);
+		ld_error(ld, line, "unknown section [%s] (server, intel, probe, zone NAME)", text);
 		ld->sect = SECT_BAD;
 	}
 }
@@ -786,6 +805,7 @@ struct config *config_defaults(void)
 		return NULL;
 	opts_default(&ld, SECT_SERVER, cfg);
 	opts_default(&ld, SECT_INTEL, cfg);
+	opts_default(&ld, SECT_PROBE, cfg);
 	if (ld.nerr) {
 		config_free(cfg);
 		return NULL;
@@ -866,6 +886,7 @@ void config_free(struct config *cfg)
 	free(cfg->user);
 	free(cfg->url);
 	free(cfg->api_key_file);
+	free(cfg->probe_from);
 	for (size_t i = 0; i < cfg->nzones; i++)
 		zone_free(&cfg->zones[i]);
 	free(cfg->zones);

@@ -84,6 +84,13 @@ struct config {
 	uint32_t max_stale_s;
 	int lookup_reserved;
 	unsigned queue_max;    /* lookups waiting for a slot; past it, queries get `unknown` */
+	/* [probe] (probe.c) */
+	int probe_openvpn443;  /* confirm OpenVPN on tcp/443 by connecting to it */
+	uint32_t probe_timeout_ms;
+	unsigned probe_concurrency;
+	double probe_rate;     /* probes per second */
+	char *probe_from;      /* numeric source address; NULL: the kernel chooses */
+	unsigned probe_port;   /* 443; another port only for the tests */
 	/* [zone NAME] */
 	struct config_zone *zones;
 	size_t nzones;

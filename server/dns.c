@@ -480,7 +480,8 @@ static void answer_hits(struct out *o, const struct zone *z, uint16_t qtype,
 
 /* A verdict's categories as answered in zone z: the enabled ones, or the `clean`
  * answer when none is left. Returns how many (0 = NXDOMAIN). */
-static unsigned verdict_hits(const struct zone *z, uint8_t mask, struct hit *h)
+static unsigned verdict_hits(const struct zone *z, uint8_t mask, uint8_t flags,
+			     struct hit *h)
 {
 	unsigned n = 0;
 
@@ -495,7 +496,12 @@ static unsigned verdict_hits(const struct zone *z, uint8_t mask, struct hit *h)
 	for (unsigned m = mask; m; m &= m - 1) {
 		int c = __builtin_ctz(m);
 
-		h[n++] = (struct hit){ z->cat[c].a, z->cat[c].txt, z->cat[c].txt_len };
+		const struct zone_cat *zc = &z->cat[c];
+
+		/* the TXT says when threatbl's own probe found it */
+		if (c == VERDICT_OPENVPN443 && (flags & VERDICT_F_PROBED))
+			zc = &z->probed;
+		h[n++] = (struct hit){ zc->a, zc->txt, zc->txt_len };
 	}
 	return n;
 }
@@ -511,7 +517,7 @@ static int answer_ip(const struct dns_env *env, struct out *o, const struct zone
 	unsigned n;
 
 	if (ip_eq(ip, &test_listed)) {
-		n = verdict_hits(z, VERDICT_ALL, h);
+		n = verdict_hits(z, VERDICT_ALL, 0, h);
 		goto hits;
 	}
 	if (ip_eq(ip, &test_clean))
@@ -543,7 +549,7 @@ static int answer_ip(const struct dns_env *env, struct out *o, const struct zone
 		} else if (age < env->fresh_s || age < env->max_stale_s) {
 			if (age >= env->fresh_s && env->refresh)
 				env->refresh(env->refresh_arg, ip);
-			n = verdict_hits(z, v.mask, h);
+			n = verdict_hits(z, v.mask, v.flags, h);
 			goto hits;
 		}
 	}
@@ -555,7 +561,7 @@ static int answer_ip(const struct dns_env *env, struct out *o, const struct zone
 		goto not_listed;
 	if (!env->lookups) {
 		/* Without a provider, an IP in no list is judged clean. */
-		n = verdict_hits(z, 0, h);
+		n = verdict_hits(z, 0, 0, h);
 		goto hits;
 	}
 	if (flags & DNS_NOWAIT) {

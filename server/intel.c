@@ -26,6 +26,7 @@
 #include "ipmap.h"
 #include "list.h"
 #include "log.h"
+#include "probe.h"
 #include "store.h"
 
 #define BUSY_DELAY_MIN_MS 200u
@@ -56,6 +57,7 @@ struct intel {
 	unsigned backend_gen;       /* bumped when intel_reconfigure replaces it */
 	struct cache *cache;
 	struct store *store;
+	struct probe *probe;        /* threatbl's own OpenVPN check ([probe]) */
 	struct intel_clock clk;
 
 	/* settings, copied from the config */
@@ -487,6 +489,55 @@ static struct lookup *lookup_begin(struct intel *in, const struct ipaddr *ip,
 	return l;
 }
 
+/* Start threatbl's own probe when the report gives a reason to look for OpenVPN on
+ * tcp/443 (the port open, or a VPN or hosting address) and does not name it. It runs
+ * after the verdict is made, so that no answer waits for it. An openvpn443 the last
+ * probe found is kept in the refreshed verdict until this probe says otherwise. */
+static void probe_after(struct intel *in, const struct ipaddr *ip,
+			const struct provider_result *res, struct verdict *v)
+{
+	const uint8_t why = VERDICT_BIT(VERDICT_VPN) | VERDICT_BIT(VERDICT_HOSTING);
+	struct verdict old;
+	int rc;
+
+	if (!probe_enabled(in->probe) || (v->mask & VERDICT_BIT(VERDICT_OPENVPN443)) ||
+	    (!res->tcp443_open && !(v->mask & why)))
+		return;
+	rc = probe_start(in->probe, ip);
+	if ((rc == 0 || rc == -EALREADY || rc == -EBUSY) &&
+	    cache_get(in->cache, ip, &old) == 0 && (old.flags & VERDICT_F_PROBED)) {
+		v->mask |= VERDICT_BIT(VERDICT_OPENVPN443);
+		v->flags |= VERDICT_F_PROBED;
+	}
+}
+
+/* A probe's result: confirmed adds openvpn443 to the verdict answered from now on;
+ * not OpenVPN takes back what an earlier probe added (never what the report says);
+ * unconfirmed changes nothing. The result and its time go to the store either way. */
+static void probe_done(void *arg, const struct ipaddr *ip, enum probe_result r)
+{
+	struct intel *in = arg;
+	struct verdict v;
+	uint8_t mask, flags;
+	int rc;
+
+	if (in->closing || cache_get(in->cache, ip, &v) < 0 || (v.flags & VERDICT_F_UNKNOWN))
+		return;
+	mask = v.mask;
+	flags = v.flags;
+	if (r == PROBE_CONFIRMED && !(v.mask & VERDICT_BIT(VERDICT_OPENVPN443))) {
+		v.mask |= VERDICT_BIT(VERDICT_OPENVPN443);
+		v.flags |= VERDICT_F_PROBED;
+	} else if (r == PROBE_NOT_OPENVPN && (v.flags & VERDICT_F_PROBED)) {
+		v.mask &= (uint8_t)~VERDICT_BIT(VERDICT_OPENVPN443);
+		v.flags &= (uint8_t)~VERDICT_F_PROBED;
+	}
+	if ((v.mask != mask || v.flags != flags) && (rc = cache_put(in->cache, ip, &v)) < 0)
+		log_warn("probe result not cached: %s", strerror(-rc));
+	if (in->store)
+		store_put_probe(in->store, ip, &v, probe_result_name(r), (uint32_t)wall_s(in));
+}
+
 static void log_lookup(struct intel *in, struct lookup *l, const struct provider_result *res,
 		       uint64_t now)
 {
@@ -524,6 +575,8 @@ static void lookup_done(void *arg, const struct provider_result *res)
 		v.mask = res->outcome == PROVIDER_OK ? res->mask : 0;
 		v.flags = res->outcome == PROVIDER_OK ? 0 : VERDICT_F_UNKNOWN;
 		v.checked = (uint32_t)wall_s(in);
+		if (res->outcome == PROVIDER_OK)
+			probe_after(in, &l->ip, res, &v);
 		if ((rc = cache_put(in->cache, &l->ip, &v)) < 0)
 			log_warn("verdict not cached: %s", strerror(-rc));
 		if (in->store && res->outcome == PROVIDER_OK)
@@ -645,6 +698,7 @@ int intel_new(uv_loop_t *loop, const struct config *cfg, struct provider_backend
 	      struct cache *cache, struct store *store, struct intel **out)
 {
 	struct intel *in;
+	int rc;
 
 	if (!backend.name || !backend.source)
 		return -EINVAL;
@@ -655,6 +709,12 @@ int intel_new(uv_loop_t *loop, const struct config *cfg, struct provider_backend
 	if (ipmap_reserve(&in->map, (size_t)cfg->queue_max + cfg->concurrency + 1) < 0) {
 		free(in);
 		return -ENOMEM;
+	}
+	/* the probes run on this loop, whichever thread runs it */
+	if ((rc = probe_new(loop, cfg, probe_done, in, &in->probe)) < 0) {
+		ipmap_free(&in->map);
+		free(in);
+		return rc;
 	}
 	in->loop = loop;
 	in->backend = backend;
@@ -764,6 +824,7 @@ void intel_reconfigure(struct intel *in, const struct config *cfg,
 		return;
 	}
 	apply_settings(in, cfg);
+	probe_reconfigure(in->probe, cfg);
 	/* Best effort: ipmap_add makes room as needed anyway. */
 	(void)ipmap_reserve(&in->map, (size_t)in->queue_max + in->concurrency + 1);
 	if (in->deadline_ms != old_deadline) {
@@ -836,7 +897,11 @@ void intel_close(struct intel *in, void (*done)(void *arg), void *arg)
 		free(l);
 	}
 	/* calls in flight come back canceled (lookup_done frees them), then the
-	 * backend says it is closed, then the timers close and in is freed */
+	 * backend and the probes say they are closed, then the timers close and in
+	 * is freed */
+	in->backends_open++;
+	probe_close(in->probe, backend_closed, in);
+	in->probe = NULL;
 	be = in->backend;
 	memset(&in->backend, 0, sizeof(in->backend));
 	backend_close(in, &be);

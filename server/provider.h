@@ -34,6 +34,8 @@ struct provider_result {
 	uint8_t mask;            /* VERDICT_BIT()s, with PROVIDER_OK */
 	const char *facts_json;  /* compact facts behind the verdict, for the store; may be NULL */
 	const char *detail;      /* a short reason for logs (never the key); may be NULL */
+	int tcp443_open;         /* the report shows tcp/443 open now (its newest entry):
+				  * a reason for probe.c to look; 0 when not or unknown */
 };
 
 typedef void (*provider_fetch_done)(void *arg, const struct provider_result *res);

@@ -28,17 +28,17 @@
 #define STORE_BUDGET_KEEP_DAYS 31  /* daily call counts kept */
 #define STORE_FILE_MODE 0640       /* a new database: verdicts are not for everyone */
 
-enum store_kind { STORE_OP_PUT, STORE_OP_DEL };
+enum store_kind { STORE_OP_PUT, STORE_OP_DEL, STORE_OP_PROBE };
 
 /* One queued change, in one allocation with its strings. */
 struct store_op {
 	struct store_op *next;
 	struct ipaddr ip;
 	struct verdict v;
-	uint32_t when;  /* unix time of the put: the row's created/updated */
+	uint32_t when;  /* unix time of the put: the row's created/updated; of a probe */
 	uint8_t kind;   /* enum store_kind */
 	char *facts;    /* NULL, or inside text[] */
-	char text[];    /* source, NUL[, facts, NUL] */
+	char text[];    /* source, NUL[, facts, NUL]; STORE_OP_PROBE: the result, NUL */
 };
 
 struct store_oplist {
@@ -49,7 +49,7 @@ struct store_oplist {
 struct store {
 	sqlite3 *db;  /* used by one thread at a time: the opener, then the writer */
 	char *path;
-	sqlite3_stmt *upsert, *del;
+	sqlite3_stmt *upsert, *del, *probe;
 
 	pthread_mutex_t mu;         /* guards everything below */
 	pthread_cond_t wake;        /* to the writer: rows queued, or stop */
@@ -105,9 +105,20 @@ static int store_migrate_v2(sqlite3 *db)
 		")", NULL, NULL, NULL);
 }
 
+/* threatbl's own OpenVPN probe (probe.c): its last result ("confirmed",
+ * "not-openvpn", "unconfirmed") and when; NULL when the IP was never probed. A put
+ * of a new report leaves them, the next probe replaces them. */
+static int store_migrate_v3(sqlite3 *db)
+{
+	return sqlite3_exec(db,
+		"ALTER TABLE verdicts ADD COLUMN probe TEXT;"
+		" ALTER TABLE verdicts ADD COLUMN probed INTEGER", NULL, NULL, NULL);
+}
+
 static int (*const store_migrations[])(sqlite3 *db) = {
 	store_migrate_v1,
 	store_migrate_v2,
+	store_migrate_v3,
 };
 
 #define STORE_SCHEMA ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -314,6 +325,10 @@ static int store_prepare(struct store *st)
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v3(st->db, "DELETE FROM verdicts WHERE ip = ?1", -1,
 					SQLITE_PREPARE_PERSISTENT, &st->del, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v3(st->db, "UPDATE verdicts SET mask = ?2, flags = ?3,"
+					" probe = ?4, probed = ?5, updated = ?5 WHERE ip = ?1",
+					-1, SQLITE_PREPARE_PERSISTENT, &st->probe, NULL);
 	return rc;
 }
 
@@ -489,7 +504,8 @@ static void store_disconnect(struct store *st)
 {
 	sqlite3_finalize(st->upsert);
 	sqlite3_finalize(st->del);
-	st->upsert = st->del = NULL;
+	sqlite3_finalize(st->probe);
+	st->upsert = st->del = st->probe = NULL;
 	if (st->db)
 		sqlite3_close_v2(st->db);
 	st->db = NULL;
@@ -611,6 +627,13 @@ static int store_write(struct store *st, const struct store_op *op, int64_t budg
 		if (op->kind == STORE_OP_DEL) {
 			s = st->del;
 			sqlite3_bind_blob(s, 1, op->ip.b, sizeof(op->ip.b), SQLITE_STATIC);
+		} else if (op->kind == STORE_OP_PROBE) {
+			s = st->probe;
+			sqlite3_bind_blob(s, 1, op->ip.b, sizeof(op->ip.b), SQLITE_STATIC);
+			sqlite3_bind_int(s, 2, op->v.mask);
+			sqlite3_bind_int(s, 3, op->v.flags);
+			sqlite3_bind_text(s, 4, op->text, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(s, 5, op->when);
 		} else {
 			s = st->upsert;
 			ipaddr_format(&op->ip, ip_text);
@@ -943,6 +966,24 @@ int store_put(struct store *st, const struct ipaddr *ip, const struct verdict *v
 	return store_enqueue(st, op);
 }
 
+int store_put_probe(struct store *st, const struct ipaddr *ip, const struct verdict *v,
+		    const char *result, uint32_t when)
+{
+	size_t rlen = strlen(result) + 1;
+	struct store_op *op;
+
+	op = malloc(sizeof(*op) + rlen);
+	if (!op)
+		return -ENOMEM;
+	op->ip = *ip;
+	op->v = *v;
+	op->when = when;
+	op->kind = STORE_OP_PROBE;
+	op->facts = NULL;
+	memcpy(op->text, result, rlen);
+	return store_enqueue(st, op);
+}
+
 int store_delete(struct store *st, const struct ipaddr *ip)
 {
 	struct store_op *op;
@@ -1062,6 +1103,30 @@ int store_get(struct store *st, const struct ipaddr *ip, struct verdict *v,
 		}
 	} else {
 		ret = rc == SQLITE_DONE ? -ENOENT : store_errno(st->db, rc);
+	}
+	sqlite3_finalize(s);
+	return ret;
+}
+
+int store_get_probe(struct store *st, const struct ipaddr *ip, char **result,
+		    uint32_t *when)
+{
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	*result = NULL;
+	*when = 0;
+	rc = sqlite3_prepare_v2(st->db, "SELECT probe, probed FROM verdicts WHERE ip = ?1",
+				-1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return store_errno(st->db, rc);
+	sqlite3_bind_blob(s, 1, ip->b, sizeof(ip->b), SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
+		*when = (uint32_t)sqlite3_column_int64(s, 1);
+		ret = store_dup_column(s, 0, result);
+	} else {
+		ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? -ENOENT : store_errno(st->db, rc);
 	}
 	sqlite3_finalize(s);
 	return ret;

@@ -47,6 +47,13 @@ int store_start(struct store *st);
 int store_put(struct store *st, const struct ipaddr *ip, const struct verdict *v,
 	      const char *source, const char *facts_json);
 
+/* The result of threatbl's own probe of ip (probe.c's word: "confirmed",
+ * "not-openvpn", "unconfirmed") at unix time when, with the verdict it left v (its
+ * mask and flags replace the row's; source and facts stay). Queued like a put, after
+ * it; a row that is not there is not created. 0, -ENOBUFS or -ENOMEM. */
+int store_put_probe(struct store *st, const struct ipaddr *ip, const struct verdict *v,
+		    const char *result, uint32_t when);
+
 /* Remove a verdict (queued like a put). */
 int store_delete(struct store *st, const struct ipaddr *ip);
 
@@ -89,6 +96,11 @@ int store_schema_version(void);
  * new strings (free()) or NULL (facts not stored). */
 int store_get(struct store *st, const struct ipaddr *ip, struct verdict *v,
 	      char **source, char **facts);
+
+/* The last probe of ip: *result a new string (free()), *when its unix time.
+ * 0, -ENOENT when ip has no row or was never probed, or a negative errno. */
+int store_get_probe(struct store *st, const struct ipaddr *ip, char **result,
+		    uint32_t *when);
 
 /* Call fn for every stored verdict, in the order of the 16-byte keys;
  * source and facts (NULL when not stored) are valid during the call only. Stops

@@ -27,6 +27,10 @@ enum {
 	 * are known, the IP is answered `unknown` and not asked again before the
 	 * retry time. Never stored as clean. */
 	VERDICT_F_UNKNOWN = 1u << 0,
+	/* The openvpn443 category comes from threatbl's own probe (probe.c), not from
+	 * the report: a refreshed report keeps it until the probe says otherwise, and
+	 * its TXT says so. */
+	VERDICT_F_PROBED = 1u << 1,
 };
 
 struct verdict {

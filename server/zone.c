@@ -289,6 +289,21 @@ static int build_cat(const struct config_cat *cc, struct zone_cat *zc)
 	return 0;
 }
 
+/* openvpn443 with the reason a probe gives: built here so that answers only copy. */
+static int build_probed(const struct zone_cat *ovpn, struct zone_cat *zc)
+{
+	zc->enabled = ovpn->enabled;
+	memcpy(zc->a, ovpn->a, 4);
+	if (!ovpn->txt_len)
+		zc->txt = strdup("");
+	else if (asprintf((char **)&zc->txt, "%s%s", ovpn->txt, ZONE_PROBED_TXT) < 0)
+		zc->txt = NULL;
+	if (!zc->txt)
+		return -ENOMEM;
+	zc->txt_len = strlen(zc->txt);
+	return 0;
+}
+
 static int build_lists(struct build *b, const struct config_zone *cz, struct zone *z)
 {
 	unsigned errors;
@@ -364,6 +379,8 @@ static int build_zone(struct build *b, const struct config_zone *cz, uint32_t se
 			z->enabled_mask |= VERDICT_BIT(c);
 	}
 	r = build_cat(&cz->clean, &z->clean);
+	if (!r)
+		r = build_probed(&z->cat[VERDICT_OPENVPN443], &z->probed);
 	if (r)
 		return r;
 	r = build_lists(b, cz, z);
@@ -380,6 +397,7 @@ static void zone_clear(struct zone *z)
 	for (int c = 0; c < VERDICT_NCAT; c++)
 		free((char *)z->cat[c].txt);
 	free((char *)z->clean.txt);
+	free((char *)z->probed.txt);
 	lists_free(z->lists);
 }
 

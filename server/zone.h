@@ -55,9 +55,14 @@ struct zone {
 	enum config_unknown unknown;
 	struct zone_cat cat[VERDICT_NCAT];
 	struct zone_cat clean;   /* enabled = 0: clean IPs get NXDOMAIN */
+	/* openvpn443 as answered when threatbl's own probe found it (VERDICT_F_PROBED):
+	 * the same A, the TXT template with ZONE_PROBED_TXT after it. */
+	struct zone_cat probed;
 	uint8_t enabled_mask;    /* VERDICT_BIT() of every enabled category */
 	struct lists *lists;     /* may be NULL */
 };
+
+#define ZONE_PROBED_TXT " (confirmed by probe)"
 
 struct zoneset {
 	struct zone *zones;

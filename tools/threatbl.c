@@ -498,15 +498,13 @@ struct list_state {
 	size_t listed; /* rows shown that are in a category */
 };
 
-static int print_row(void *arg, const struct ipaddr *ip, const struct verdict *v,
-		     const char *source, const char *facts)
+/* One stored verdict as tab-separated fields, without the end of line. */
+static void print_fields(struct list_state *ls, const struct ipaddr *ip,
+			 const struct verdict *v, const char *source, const char *facts)
 {
-	struct list_state *ls = arg;
 	char text[IPADDR_STRLEN], cats[128] = "";
 	size_t off = 0;
 
-	if (ls->want >= 0 && !(v->mask & VERDICT_BIT(ls->want)))
-		return 0;
 	for (int c = 0; c < VERDICT_NCAT; c++)
 		if (v->mask & VERDICT_BIT(c))
 			off += (size_t)snprintf(cats + off, sizeof(cats) - off, "%s%s",
@@ -517,9 +515,19 @@ static int print_row(void *arg, const struct ipaddr *ip, const struct verdict *v
 	print_field(source);
 	putchar('\t');
 	print_field(facts);
-	putchar('\n');
 	if (v->mask)
 		ls->listed++;
+}
+
+static int print_row(void *arg, const struct ipaddr *ip, const struct verdict *v,
+		     const char *source, const char *facts)
+{
+	struct list_state *ls = arg;
+
+	if (ls->want >= 0 && !(v->mask & VERDICT_BIT(ls->want)))
+		return 0;
+	print_fields(ls, ip, v, source, facts);
+	putchar('\n');
 	return 0;
 }
 
@@ -551,7 +559,15 @@ static int db_each(struct store *st, int purge, int argc, char **argv)
 		} else if (purge) {
 			printf("%s: purged\n", text);
 		} else {
-			print_row(&ls, &ip, &v, source, facts);
+			char *probe = NULL;
+			uint32_t when;
+
+			print_fields(&ls, &ip, &v, source, facts);
+			/* threatbl's own OpenVPN probe, when it ran: a sixth field */
+			if (store_get_probe(st, &ip, &probe, &when) == 0)
+				printf("\tprobe %s %u", probe, when);
+			putchar('\n');
+			free(probe);
 		}
 		free(source);
 		free(facts);

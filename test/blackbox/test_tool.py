@@ -36,6 +36,7 @@ PROXY_IP6 = "2a01:4f8:c0c:1::5"  # proxy
 CLEAN_IP = "81.2.69.160"
 CLEAN_IP2 = "93.184.216.34"
 CLEAN_IP6 = "2a00:1450:4001:80b::200e"
+PROBED_IP = "45.10.20.5"         # hosting, openvpn443 found by threatbl's probe
 
 LIST4 = """# the tool's tests
 %s :127.0.0.2:VPN exit node $
@@ -429,14 +430,18 @@ def key(ip):
     return a.packed
 
 
-def put(db, ip, cats=(), flags=0, source="criminalip", facts=None, checked=None):
+def put(db, ip, cats=(), flags=0, source="criminalip", facts=None, checked=None,
+        probe=None, probed=None):
     now = int(time.time())
     mask = 0
     for c in cats:
         mask |= MASK[c]
-    db.execute("INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    db.execute("INSERT OR REPLACE INTO verdicts (ip, ip_text, family, mask, flags,"
+               " checked, source, facts, created, updated, probe, probed)"
+               " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                (key(ip), ip, 6 if ":" in ip else 4, mask, flags,
-                now if checked is None else checked, source, facts, now, now))
+                now if checked is None else checked, source, facts, now, now,
+                probe, probed))
 
 
 def make_db(path, rows):
@@ -456,6 +461,8 @@ ROWS = [
     (VPN_IP, ("vpn",), {"facts": '{"is_vpn":true}'}),
     (OVPN_IP, ("vpn", "openvpn443")),
     (CLEAN_IP, ()),
+    (PROBED_IP, ("hosting", "openvpn443"),
+     {"flags": 2, "probe": "confirmed", "probed": 1700000200}),  # VERDICT_F_PROBED
     (PROXY_IP6, ("proxy",)),
     ("5.45.207.1", (), {"flags": 1}),   # VERDICT_F_UNKNOWN
 ]
@@ -492,6 +499,11 @@ class Db(unittest.TestCase):
         r = self.tool("show", OVPN_IP)
         self.assertEqual(r.returncode, 1)
         self.assertEqual(out(r).split("\t")[1], "vpn,openvpn443")
+        r = self.tool("show", PROBED_IP)
+        self.assertEqual(r.returncode, 1, err(r))
+        f = out(r).rstrip("\n").split("\t")
+        self.assertEqual(f[1], "openvpn443,hosting")
+        self.assertEqual(f[5], "probe confirmed 1700000200")
         r = self.tool("show", CLEAN_IP)
         self.assertEqual(r.returncode, 0, err(r))
         self.assertEqual(out(r).split("\t")[1], "clean")
@@ -557,13 +569,14 @@ class Db(unittest.TestCase):
         r = self.tool("purge", VPN_IP, PROXY_IP6)
         self.assertEqual(r.returncode, 0, err(r))
         self.assertEqual(out(r), "%s: purged\n%s: purged\n" % (VPN_IP, PROXY_IP6))
-        self.assertEqual(db_rows(self.db), sorted([OVPN_IP, CLEAN_IP, "5.45.207.1"]))
+        self.assertEqual(db_rows(self.db),
+                         sorted([OVPN_IP, CLEAN_IP, PROBED_IP, "5.45.207.1"]))
         r = self.tool("purge", VPN_IP)
         self.assertEqual(r.returncode, 0)
         self.assertEqual(out(r), "%s: no verdict\n" % VPN_IP)
         r = self.tool("purge", "bogus", CLEAN_IP)
         self.assertEqual(r.returncode, 2)
-        self.assertEqual(db_rows(self.db), sorted([OVPN_IP, "5.45.207.1"]))
+        self.assertEqual(db_rows(self.db), sorted([OVPN_IP, PROBED_IP, "5.45.207.1"]))
         r = self.tool("purge")
         self.assertEqual(r.returncode, 2)
 
@@ -588,7 +601,7 @@ class Db(unittest.TestCase):
         try:
             self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0],
                              int(m.group(2)))
-            self.assertGreaterEqual(int(m.group(2)), 2, "verdicts and the daily budget")
+            self.assertGreaterEqual(int(m.group(2)), 3, "verdicts, the daily budget, probes")
             self.assertEqual(con.execute("SELECT count(*) FROM verdicts").fetchone()[0], 0)
         finally:
             con.close()

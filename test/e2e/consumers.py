@@ -35,8 +35,14 @@ VPN, OVPN443, HOSTING, TOR, PROXY, SCANNER, MULTI, CLEAN = (
 SCAN_HOSTING = "198.51.100.30"  # a document set by the test: scanner + hosting
 UNKNOWN_SMTPD = "198.51.100.10"  # vpn profile, first asked while the API is down
 UNKNOWN_SCREEN = "198.51.100.11"  # openvpn443 profile, likewise
+# threatbl's own OpenVPN probe ([probe] openvpn443 = yes): hosting addresses whose
+# report shows tcp/443 open as HTTPS, N/A; on 443 a real OpenVPN server (TLS mode),
+# an HTTPS server (openssl s_server), nothing, and OpenVPN with tls-auth.
+PROBE_OVPN, PROBE_HTTPS, PROBE_CLOSED, PROBE_TLSAUTH = (
+    "192.0.2.%d" % n for n in range(44, 48))
+PROBED = (PROBE_OVPN, PROBE_HTTPS, PROBE_CLOSED, PROBE_TLSAUTH)
 ADDRESSES = [VPN, OVPN443, HOSTING, TOR, PROXY, SCANNER, MULTI, CLEAN,
-             SCAN_HOSTING, UNKNOWN_SMTPD, UNKNOWN_SCREEN, MX]
+             SCAN_HOSTING, UNKNOWN_SMTPD, UNKNOWN_SCREEN, MX] + list(PROBED)
 
 # The listeners of the Postfix instance.
 SMTPD_PORT = 25      # smtpd with zones/postfix-main.cf.snippet
@@ -56,7 +62,8 @@ NEEDED = [("ip", "iproute2"), ("dig", "dnsutils"), ("kdig", "knot-dnsutils"),
           ("unbound", "unbound"), ("unbound-checkconf", "unbound"),
           ("unbound-control", "unbound"), ("postfix", "postfix"),
           ("postconf", "postfix"), ("spamassassin", "spamassassin"),
-          ("swaks", "swaks"), ("named", "bind9"), ("named-checkconf", "bind9")]
+          ("swaks", "swaks"), ("named", "bind9"), ("named-checkconf", "bind9"),
+          ("openvpn", "openvpn"), ("openssl", "openssl"), ("ss", "iproute2")]
 
 
 def on_signal(sig, frame):
@@ -168,6 +175,40 @@ class Inside:
         r = run(["dig", "+time=3", "+tries=1"] + args, timeout=timeout)
         return parse_dig(r.out), r.out
 
+    def make_certs(self):
+        """A CA and a server certificate (ECDSA P-256) for the OpenVPN and HTTPS
+        servers of the probe; returns the directory."""
+        d = os.path.join(self.work, "pki")
+        os.makedirs(d, exist_ok=True)
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        ext = os.path.join(d, "server.ext")
+        with open(ext, "w") as f:
+            f.write("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyAgreement\n"
+                    "extendedKeyUsage=serverAuth\n")
+        for cmd in (["openssl", "req", "-x509"] + ec + ["-keyout", "ca.key", "-out", "ca.crt",
+                                                      "-subj", "/CN=threatbl e2e CA",
+                                                      "-days", "2"],
+                    ["openssl", "req"] + ec + ["-keyout", "server.key", "-out", "server.csr",
+                                               "-subj", "/CN=server"],
+                    ["openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.crt",
+                     "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt",
+                     "-days", "2", "-extfile", ext],
+                    ["openvpn", "--genkey", "secret", "ta.key"]):
+            run(cmd, cwd=d, check=True)
+        return d
+
+    def wait_listening(self, addr, port, proc=None, timeout=15):
+        """Until something listens on addr:port (seen with ss: a test connection
+        would make a point-to-point OpenVPN restart)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if proc is not None and proc.poll() is not None:
+                return False
+            if "%s:%d" % (addr, port) in run(["ss", "-Hltn"]).out:
+                return True
+            time.sleep(0.1)
+        return False
+
     def wait_dns(self, server, port, name, rdtype="SOA", timeout=15, proc=None):
         end = time.monotonic() + timeout
         while time.monotonic() < end:
@@ -202,6 +243,9 @@ class Inside:
         self.fake.start()
         self.fake.set_doc(SCAN_HOSTING, fake_criminalip.doc(
             SCAN_HOSTING, ("is_scanner", "is_hosting"), "Moderate", "Low"))
+        for ip in PROBED:
+            self.fake.set_doc(ip, fake_criminalip.doc(
+                ip, ("is_hosting",), ports=[fake_criminalip.port(443)]))
 
     def start_threatbld(self):
         conf = os.path.join(self.work, "threatbl.conf")
@@ -222,6 +266,10 @@ deadline = 1500ms
 concurrency = 4
 rate = 100/s
 rate-burst = 100
+
+[probe]
+openvpn443 = yes
+timeout = 2s
 
 [zone {zone}]
 soa = ns1.example.org. hostmaster.example.org. 3600 600 604800 300

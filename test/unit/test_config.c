@@ -184,6 +184,12 @@ static void test_defaults(void)
 	is_int(cfg->max_stale_s, 30 * 86400, "default max-stale");
 	is_int(cfg->lookup_reserved, 0, "default lookup-reserved");
 	is_int(cfg->queue_max, 10000, "default queue");
+	is_int(cfg->probe_openvpn443, 0, "default [probe] openvpn443 no");
+	is_int(cfg->probe_timeout_ms, 3000, "default [probe] timeout 3s");
+	is_int(cfg->probe_concurrency, 4, "default [probe] concurrency 4");
+	ok(cfg->probe_rate == 2.0, "default [probe] rate 2/s");
+	ok(cfg->probe_from == NULL, "default [probe] from: none");
+	is_int(cfg->probe_port, 443, "default [probe] port 443");
 	ok(cfg->nzones == 0 && cfg->zones == NULL, "no zone");
 
 	char *two[] = { "[::1]:5353", "127.0.0.2:53" };
@@ -229,6 +235,12 @@ static void test_every_key(struct t *t)
 		{ "intel", "max-stale", "60d", "5x" },
 		{ "intel", "lookup-reserved", "yes", "maybe" },
 		{ "intel", "queue", "0", "1000001" },
+		{ "probe", "openvpn443", "yes", "sometimes" },
+		{ "probe", "timeout", "500ms", "99ms" },
+		{ "probe", "concurrency", "64", "65" },
+		{ "probe", "rate", "30/m", "101/s" },
+		{ "probe", "from", "2001:db8::1", "eth0" },
+		{ "probe", "port", "65535", "0" },
 		{ "zone", "ttl", "2147483647", "2147483648" },
 		{ "zone", "negative-ttl", "1h", "1.5" },
 		{ "zone", "unknown", "servfail", "refused" },
@@ -279,7 +291,9 @@ static void test_values(struct t *t)
 		   "[intel]\nprovider = auto\nurl = http://127.0.0.1:1/\napi-key-file = k\n"
 		   "timeout = 1m\ndeadline = 250ms\nconcurrency = 3\nrate = 300/m\n"
 		   "rate-burst = 7\ndaily-budget = 100\nfresh = 2h\nmax-stale = 2h\n"
-		   "lookup-reserved = on\nqueue = 12\n" ZONE
+		   "lookup-reserved = on\nqueue = 12\n"
+		   "[probe]\nopenvpn443 = yes\ntimeout = 1s\nconcurrency = 2\nrate = 60/m\n"
+		   "from = 192.0.2.1\nport = 1194\n" ZONE
 		   "ttl = 1m\nnegative-ttl = 7\nunknown = SERVFAIL\nunknown-ttl = 1d\n",
 		   "values");
 	if (cfg) {
@@ -304,6 +318,10 @@ static void test_values(struct t *t)
 		ok(cfg->fresh_s == 7200 && cfg->max_stale_s == 7200, "fresh = max-stale allowed");
 		is_int(cfg->lookup_reserved, 1, "lookup-reserved on");
 		is_int(cfg->queue_max, 12, "queue");
+		ok(cfg->probe_openvpn443 == 1 && cfg->probe_timeout_ms == 1000 &&
+		   cfg->probe_concurrency == 2 && cfg->probe_rate == 1.0 &&
+		   cfg->probe_port == 1194, "[probe] values");
+		is_str(cfg->probe_from, "192.0.2.1", "[probe] from");
 		is_str(cfg->file, t->path, "file");
 		if (ok(cfg->nzones == 1, "one zone")) {
 			struct config_zone *z = &cfg->zones[0];
@@ -312,9 +330,9 @@ static void test_values(struct t *t)
 			is_int(z->negative_ttl, 7, "negative-ttl");
 			is_int(z->unknown, CONFIG_UNKNOWN_SERVFAIL, "unknown servfail");
 			is_int(z->unknown_ttl, 86400, "unknown-ttl 1d");
-			is_int(z->line, 23, "zone line");
-			is_int(z->soa_line, 24, "soa line");
-			is_int(z->ns_line, 25, "ns line");
+			is_int(z->line, 30, "zone line");
+			is_int(z->soa_line, 31, "soa line");
+			is_int(z->ns_line, 32, "ns line");
 		}
 		config_free(cfg);
 	}
@@ -758,8 +776,13 @@ static void test_example(struct t *t)
 	       ex->concurrency == def->concurrency && ex->rate == def->rate &&
 	       ex->rate_burst == def->rate_burst && ex->daily_budget == def->daily_budget &&
 	       ex->fresh_s == def->fresh_s && ex->max_stale_s == def->max_stale_s &&
-	       ex->lookup_reserved == def->lookup_reserved && ex->queue_max == def->queue_max;
-	ok(same, "example [server] and [intel] are the defaults");
+	       ex->lookup_reserved == def->lookup_reserved && ex->queue_max == def->queue_max &&
+	       ex->probe_openvpn443 == def->probe_openvpn443 &&
+	       ex->probe_timeout_ms == def->probe_timeout_ms &&
+	       ex->probe_concurrency == def->probe_concurrency &&
+	       ex->probe_rate == def->probe_rate && !ex->probe_from &&
+	       ex->probe_port == def->probe_port;
+	ok(same, "example [server], [intel] and [probe] are the defaults");
 	if (ok(ex->nzones == 1, "example has one zone")) {
 		struct config_zone *a = &ex->zones[0], *b = &dz->zones[0];
 

@@ -366,6 +366,73 @@ static int load_rows(const char *path, struct rows *rs)
 
 /* ---- tests ---- */
 
+/* The probe's result (schema v3): it replaces the row's mask and flags, keeps source
+ * and facts, and never creates a row. */
+static void test_probe_rows(const char *path, const struct ipaddr *ip)
+{
+	struct verdict pv = { VERDICT_BIT(VERDICT_HOSTING) | VERDICT_BIT(VERDICT_OPENVPN443),
+			      VERDICT_F_PROBED, 1700000100 }, got;
+	char err[512], *result = NULL, *source = NULL, *facts = NULL;
+	struct store *st;
+	uint32_t when = 0;
+	int rc;
+
+	if (store_open(path, &st, err, sizeof(err)) < 0) {
+		ok(0, "reopen for the probe: %s", err);
+		return;
+	}
+	is_int(store_get_probe(st, &ip[0], &result, &when), -ENOENT,
+	       "store_get_probe: -ENOENT before any probe");
+	is_int(store_put_probe(st, &ip[0], &pv, "confirmed", 1700000200), 0, "store_put_probe");
+	store_put_probe(st, &ip[1], &pv, "confirmed", 1700000200);
+	store_close(st);
+	is_int(sql_int(path, "SELECT count(*) FROM verdicts"), 3,
+	       "a probe of an IP with no row creates none");
+	if (store_open(path, &st, err, sizeof(err)) < 0)
+		return;
+	rc = store_get_probe(st, &ip[0], &result, &when);
+	ok(rc == 0 && result && strcmp(result, "confirmed") == 0 && when == 1700000200,
+	   "store_get_probe: the result and its time");
+	free(result);
+	rc = store_get(st, &ip[0], &got, &source, &facts);
+	ok(rc == 0 && same(&got, &pv), "the probe's mask and flags replace the row's");
+	ok(rc == 0 && source && strcmp(source, "test") == 0 && facts &&
+	   strcmp(facts, "{\"is_hosting\":true}") == 0, "source and facts are kept");
+	free(source);
+	free(facts);
+	/* a new report keeps the last probe until the next one */
+	store_put(st, &ip[0], &pv, "criminalip", NULL);
+	store_close(st);
+	is_int(sql_int(path, "SELECT probed FROM verdicts WHERE probe = 'confirmed'"), 1700000200,
+	       "a put leaves the probe's columns");
+}
+
+/* A database of schema version 2 (verdicts and budget) gains the probe's columns. */
+static void test_migrate_v3(void)
+{
+	char path[256], err[512];
+	struct store *st;
+
+	in_dir(path, "v2.sqlite");
+	sql_exec(path,
+		 "CREATE TABLE verdicts (ip BLOB NOT NULL PRIMARY KEY CHECK (length(ip) = 16),"
+		 " ip_text TEXT NOT NULL, family INTEGER NOT NULL CHECK (family IN (4, 6)),"
+		 " mask INTEGER NOT NULL, flags INTEGER NOT NULL, checked INTEGER NOT NULL,"
+		 " source TEXT NOT NULL, facts TEXT, created INTEGER NOT NULL,"
+		 " updated INTEGER NOT NULL) WITHOUT ROWID;"
+		 "CREATE TABLE budget (day INTEGER NOT NULL PRIMARY KEY, calls INTEGER NOT NULL);"
+		 "INSERT INTO verdicts VALUES (x'00000000000000000000ffffc0000201', '192.0.2.1',"
+		 " 4, 4, 0, 1700000000, 'criminalip', NULL, 1700000000, 1700000000);"
+		 "PRAGMA user_version = 2");
+	is_int(store_open(path, &st, err, sizeof(err)), 0, "a version 2 database opens");
+	store_close(st);
+	ok(store_schema_version() >= 3, "schema version 3 or later");
+	is_int(sql_int(path, "PRAGMA user_version"), store_schema_version(),
+	       "migrated to the current version");
+	is_int(sql_int(path, "SELECT count(*) FROM verdicts WHERE probe IS NULL AND "
+		       "probed IS NULL AND mask = 4"), 1, "its row kept, never probed");
+}
+
 static void test_round_trip(void)
 {
 	static const char *const ips[] = {
@@ -476,6 +543,7 @@ static void test_round_trip(void)
 	is_int(store_purge(st, &ip[3]), -ENOENT, "store_purge again: -ENOENT");
 	store_close(st);
 	is_int(sql_int(path, "SELECT count(*) FROM verdicts"), 3, "purged row is gone");
+	test_probe_rows(path, ip);
 }
 
 struct listed {
@@ -932,6 +1000,7 @@ int main(void)
 	shim_install();
 	test_readonly(); /* forks: before any thread exists */
 	test_round_trip();
+	test_migrate_v3();
 	test_list();
 	test_two_handles();
 	test_refusals();
