@@ -1,7 +1,9 @@
 /* test_criminalip.c - criminalip.c (parse, classify, facts JSON, URL) on fixtures and
  * hand-made documents, then http.c and the backend against test/fake_criminalip.py, and
  * answers judged on the thread pool against the synchronous parse. */
+#include <ctype.h>
 #include <errno.h>
+#include <strings.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -151,6 +153,184 @@ static void test_fixtures(void)
 		is_int(criminalip_classify(&f), 0, "wrong types: clean");
 		free(doc);
 	}
+}
+
+/* 2024-03-15 00:00:00 UTC: the shapes' ip_category entries are judged from then. */
+#define SHAPES_NOW 1710460800
+
+/* Issue 12: every shape the service really answers with (test/fixtures/shape_*.json). */
+static void test_shapes(void)
+{
+	static const struct {
+		const char *file, *ip;
+		uint8_t mask;
+		const char *facts;
+	} cases[] = {
+		{ "shape_iso_times.json", "203.0.113.40", V(OPENVPN443),
+		  "tcp/443 app_name=OpenVPN 2024-03-01T10:20:30.250Z" },
+		{ "shape_text_numbers.json", "203.0.113.41", V(OPENVPN443) | V(SCANNER),
+		  "\"in\":\"Critical\"" },
+		{ "shape_ip_category.json", "203.0.113.42", V(PROXY) | V(HOSTING),
+		  "\"category\":{\"proxy\":\"2024-03-01 10:20:30\"}" },
+		{ "shape_tags.json", "203.0.113.43", V(VPN) | V(HOSTING) | V(SCANNER),
+		  "\"from_tags\"" },
+		{ "shape_nulls.json", "203.0.113.44", V(VPN) | V(OPENVPN443),
+		  "tcp/443 protocol=OpenVPN 2024-02-02 02:02:02" },
+	};
+	struct ipaddr ip;
+	struct cip_ask ask = { .ip = &ip, .key = KEY, .now = SHAPES_NOW,
+			       .max_stale_s = 30 * 86400 };
+	struct cip_facts f;
+	char facts[1024], detail[160];
+	size_t i, len;
+	char *doc;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		enum provider_outcome o;
+
+		doc = slurp(cases[i].file, &len);
+		if (!ok(doc != NULL, "fixture %s", cases[i].file))
+			continue;
+		ipaddr_parse(&ip, cases[i].ip);
+		o = criminalip_judge(&ask, 200, doc, len, &f, detail, sizeof(detail), NULL);
+		criminalip_facts_json(&f, facts, sizeof(facts));
+		if (!ok(o == PROVIDER_OK && criminalip_classify(&f) == cases[i].mask &&
+			strstr(facts, cases[i].facts), "shape %s: categories %#x", cases[i].file,
+			cases[i].mask))
+			diag("outcome %d (%s), categories %#x, facts %s", o, detail,
+			     criminalip_classify(&f), facts);
+		free(doc);
+	}
+	/* ip_category: the age counts */
+	doc = slurp("shape_ip_category.json", &len);
+	if (doc) {
+		ipaddr_parse(&ip, "203.0.113.42");
+		ask.now = SHAPES_NOW + 60 * 86400;
+		criminalip_judge(&ask, 200, doc, len, &f, NULL, 0, NULL);
+		is_int(criminalip_classify(&f), V(HOSTING),
+		       "ip_category: proxy older than max-stale no longer counts (hosting has no time)");
+		ask.now = 0;
+		criminalip_judge(&ask, 200, doc, len, &f, NULL, 0, NULL);
+		is_int(criminalip_classify(&f), V(PROXY) | V(HOSTING) | V(TOR),
+		       "ip_category: without a clock every entry counts");
+		free(doc);
+	}
+	ok(parse_str(200, "{\"status\":200,\"ip_category\":[{\"type\":\"VPN\"},"
+		     "{\"type\":\"scanner\"},{\"type\":[\"tor\"]},{\"type\":\"cdn\"},null]}", &f) ==
+	   PROVIDER_OK && criminalip_classify(&f) == (V(VPN) | V(SCANNER)),
+	   "ip_category as a bare list; types in any case; others ignored");
+	ok(parse_str(200, "{\"status\":200,\"issues\":{\"is_tor\":true},"
+		     "\"tags\":{\"is_vpn\":true}}", &f) == PROVIDER_OK &&
+	   criminalip_classify(&f) == V(TOR), "tags only where issues is absent");
+}
+
+/* Issue 11: a report names the address asked, and says something about it. */
+static void test_unusable(void)
+{
+	struct ipaddr ip;
+	struct cip_ask ask = { .ip = &ip };
+	struct cip_facts f;
+	char detail[160];
+	static const char other[] = "{\"status\":200,\"ip\":\"203.0.113.99\","
+				    "\"issues\":{\"is_vpn\":false}}";
+	static const char same6[] = "{\"status\":200,\"ip\":\"2001:DB8:0:0::1\","
+				    "\"issues\":{\"is_vpn\":true}}";
+
+	ipaddr_parse(&ip, "203.0.113.10");
+	is_int(criminalip_judge(&ask, 200, "{\"status\":200}", 14, &f, detail, sizeof(detail),
+				NULL), PROVIDER_UNUSABLE, "{\"status\":200}: unusable, not clean");
+	ok(strstr(detail, "without") != NULL, "detail: %s", detail);
+	is_int(criminalip_judge(&ask, 200, other, strlen(other), &f, detail, sizeof(detail), NULL),
+	       PROVIDER_UNUSABLE, "a report for another address: unusable");
+	ok(strstr(detail, "another address (203.0.113.99)") != NULL, "detail: %s", detail);
+	ipaddr_parse(&ip, "203.0.113.99");
+	is_int(criminalip_judge(&ask, 200, other, strlen(other), &f, NULL, 0, NULL), PROVIDER_OK,
+	       "the same report for its own address: OK");
+	ipaddr_parse(&ip, "2001:db8::1");
+	is_int(criminalip_judge(&ask, 200, same6, strlen(same6), &f, NULL, 0, NULL), PROVIDER_OK,
+	       "an IPv6 address written another way is the same address");
+	static const char na[] = "{\"status\":200,\"ip\":\"N/A\",\"port\":{}}";
+	static const char nul[] = "{\"status\":200,\"ip\":null,\"port\":{}}";
+
+	is_int(criminalip_judge(&ask, 200, na, strlen(na), &f, NULL, 0, NULL), PROVIDER_UNUSABLE,
+	       "an ip that is no address: unusable");
+	is_int(criminalip_judge(&ask, 200, nul, strlen(nul), &f, NULL, 0, NULL), PROVIDER_OK,
+	       "an ip of another type is ignored");
+}
+
+static int has_key_run(const char *text, const char *key)
+{
+	size_t klen = strlen(key), i, j;
+
+	for (j = 0; j + 8 <= klen; j++)
+		for (i = 0; text[i]; i++)
+			if (strncasecmp(text + i, key + j, 8) == 0)
+				return 1;
+	return 0;
+}
+
+/* Issue 10: the key is redacted before the message is cut, in any case, and in runs. */
+static void test_redact(void)
+{
+	static const char key[] = "Ab3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5bC7dE9fG1hJ3kL5mN7pQ9rS1";
+	char body[512], detail[160], buf[128];
+	struct cip_ask ask = { .key = key };
+	struct cip_facts f;
+	char lower[sizeof(key)];
+	size_t i;
+
+	is_int(strlen(key), 60, "a key of 60 characters");
+	snprintf(body, sizeof(body), "{\"status\":403,\"message\":\"bad key %s for this\"}", key);
+	criminalip_judge(&ask, 403, body, strlen(body), &f, detail, sizeof(detail), NULL);
+	ok(!has_key_run(detail, key), "the key echoed: no 8 of its characters logged (%s)", detail);
+	for (i = 0; i < sizeof(key); i++)
+		lower[i] = (char)tolower((unsigned char)key[i]);
+	snprintf(body, sizeof(body), "{\"status\":403,\"message\":\"%s\"}", lower);
+	criminalip_judge(&ask, 403, body, strlen(body), &f, detail, sizeof(detail), NULL);
+	ok(!has_key_run(detail, key), "a lower-cased echo: redacted (%s)", detail);
+	snprintf(body, sizeof(body), "{\"status\":403,\"message\":\"key %.10s... is invalid\"}",
+		 key + 20);
+	criminalip_judge(&ask, 403, body, strlen(body), &f, detail, sizeof(detail), NULL);
+	ok(!has_key_run(detail, key) && strstr(detail, "is invalid"),
+	   "10 characters of the key: redacted, the rest kept (%s)", detail);
+	snprintf(buf, sizeof(buf), "x %.7s y", key + 3);
+	criminalip_redact(buf, strlen(buf), key);
+	ok(strncmp(buf + 2, key + 3, 7) == 0, "7 characters are not a run of the key (%s)", buf);
+	snprintf(buf, sizeof(buf), "abc");
+	criminalip_redact(buf, 3, "aBc");
+	is_str(buf, "***", "a short key is redacted whole");
+}
+
+static void test_times(void)
+{
+	static const struct { const char *text; int64_t ms; } good[] = {
+		{ "2024-03-01 10:20:30", 1709288430000 },
+		{ "2024-03-01T10:20:30Z", 1709288430000 },
+		{ "2024-03-01t10:20:30z", 1709288430000 },
+		{ "2024-03-01T10:20:30.5Z", 1709288430500 },
+		{ "2024-03-01T10:20:30.123456Z", 1709288430123 },
+		{ "2024-03-01T19:20:30+09:00", 1709288430000 },
+		{ "2024-03-01T05:20:30-0500", 1709288430000 },
+		{ "2024-03-01T12:20:30+02", 1709288430000 },
+		{ "2024-03-01T10:20", 1709288400000 },
+		{ "2024-03-01", 1709251200000 },
+		{ "1970-01-01 00:00:00", 0 },
+		{ "1969-12-31 23:59:59", -1000 },
+	};
+	static const char *const bad[] = {
+		"", "N/A", "2024-3-1", "2024-03-01 10:20:30 UTC", "2024-13-01", "2024-03-32",
+		"2024-03-01T25:00:00Z", "2024-03-01T10:20:30.Z", "2024-03-01T10:20:30+9",
+		"2024/03/01", "20240301", "2024-03-01T", "2024-03-01 10:2",
+	};
+	int64_t ms;
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		ok(criminalip_time(good[i].text, strlen(good[i].text), &ms) == 0 &&
+		   ms == good[i].ms, "time %s = %lld", good[i].text, (long long)good[i].ms);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ok(criminalip_time(bad[i], strlen(bad[i]), &ms) == -EINVAL, "time '%s' refused",
+		   bad[i]);
 }
 
 static void test_issues_and_scores(void)
@@ -1584,6 +1764,10 @@ int main(void)
 		return done_testing();
 	}
 	test_fixtures();
+	test_shapes();
+	test_unusable();
+	test_redact();
+	test_times();
 	test_issues_and_scores();
 	test_vpn_blocks();
 	test_ports();
