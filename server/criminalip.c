@@ -439,6 +439,21 @@ static void extract(const json_t *root, const struct cip_ask *ask, struct cip_fa
 	}
 }
 
+/* The service's words for a log detail (a message, an ip): the key is redacted before
+ * the text is cut, so that no part of it survives the cut. */
+static void quote(const json_t *msg, const struct cip_ask *ask, char *text, size_t size)
+{
+	char raw[1024];
+	size_t n = json_string_length(msg);
+
+	if (n > sizeof(raw))
+		n = sizeof(raw);
+	memcpy(raw, json_string_value(msg), n);
+	if (ask && ask->key)
+		criminalip_redact(raw, n, ask->key);
+	copy_clean(text, size, raw, n);
+}
+
 /* Why a successful answer cannot be a verdict, or NULL when it can: an answer about
  * another address, or one without any block the classifier reads (`{"status":200}`
  * is not "clean"). */
@@ -455,7 +470,7 @@ static const char *unusable(const json_t *root, const struct cip_ask *ask, char 
 	if (ask && ask->ip && json_is_string(ip) &&
 	    (ipaddr_parse(&named, json_string_value(ip)) < 0 ||
 	     ipaddr_cmp(&named, ask->ip) != 0)) {
-		copy_clean(shown, sizeof(shown), json_string_value(ip), json_string_length(ip));
+		quote(ip, ask, shown, sizeof(shown));
 		snprintf(why, size, "a report for another address (%s)", shown);
 		return why;
 	}
@@ -542,21 +557,6 @@ static const struct {
 	{ "invalid ip address.", PROVIDER_INVALID_IP },
 };
 
-/* The service's message for a log detail: the key is redacted before the text is
- * cut, so that no part of it survives the cut. */
-static void message_text(const json_t *msg, const struct cip_ask *ask, char *text, size_t size)
-{
-	char raw[1024];
-	size_t n = json_string_length(msg);
-
-	if (n > sizeof(raw))
-		n = sizeof(raw);
-	memcpy(raw, json_string_value(msg), n);
-	if (ask && ask->key)
-		criminalip_redact(raw, n, ask->key);
-	copy_clean(text, size, raw, n);
-}
-
 enum provider_outcome criminalip_judge(const struct cip_ask *ask, long http_status,
 				       const char *body, size_t len, struct cip_facts *facts,
 				       char *detail, size_t dsize, int *refused)
@@ -595,7 +595,7 @@ enum provider_outcome criminalip_judge(const struct cip_ask *ask, long http_stat
 				goto out;
 			}
 		}
-		message_text(msg, ask, text, sizeof(text));
+		quote(msg, ask, text, sizeof(text));
 	}
 	if (http_status == 401 || bstatus == 401) {
 		out = PROVIDER_BAD_KEY;

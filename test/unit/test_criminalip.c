@@ -293,6 +293,17 @@ static void test_redact(void)
 	criminalip_judge(&ask, 403, body, strlen(body), &f, detail, sizeof(detail), NULL);
 	ok(!has_key_run(detail, key) && strstr(detail, "is invalid"),
 	   "10 characters of the key: redacted, the rest kept (%s)", detail);
+	/* the report's ip is quoted in the detail of an unusable report (found by the fuzzer) */
+	{
+		struct ipaddr asked;
+		struct cip_ask with_ip = { .ip = &asked, .key = key };
+
+		ipaddr_parse(&asked, "203.0.113.7");
+		snprintf(body, sizeof(body), "{\"status\":200,\"ip\":\"203.%s\",\"port\":{}}", key);
+		ok(criminalip_judge(&with_ip, 200, body, strlen(body), &f, detail, sizeof(detail),
+				    NULL) == PROVIDER_UNUSABLE && !has_key_run(detail, key),
+		   "the key in the report's ip: redacted (%s)", detail);
+	}
 	snprintf(buf, sizeof(buf), "x %.7s y", key + 3);
 	criminalip_redact(buf, strlen(buf), key);
 	ok(strncmp(buf + 2, key + 3, 7) == 0, "7 characters are not a run of the key (%s)", buf);
