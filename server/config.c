@@ -88,6 +88,7 @@ static const struct opt opts[] = {
 	I("url", T_URL, url, "https://api.criminalip.io", 0, 0, 0, NULL),
 	I("api-key-file", T_STRING, api_key_file, NULL, 0, 0, OPT_EMPTY_NULL, NULL),
 	I("timeout", T_DUR_MS, timeout_ms, "5s", 100, 300000, 0, NULL),
+	I("max-report-size", T_SIZE, max_report_size, "32M", 4096, 1ull << 30, 0, NULL),
 	I("deadline", T_DUR_MS, deadline_ms, "1500ms", 0, 60000, 0, NULL),
 	I("concurrency", T_UINT, concurrency, "1", 1, 256, 0, NULL),
 	I("rate", T_RATE, rate, "5/s", 0, 100000, 0, NULL),

@@ -75,6 +75,7 @@ struct config {
 	char *url;
 	char *api_key_file;    /* NULL: $THREATBL_API_KEY; only a path, never read here */
 	uint32_t timeout_ms;
+	uint64_t max_report_size; /* bytes of one report; a larger one is that IP's failure */
 	uint32_t deadline_ms;
 	unsigned concurrency;
 	double rate;           /* calls per second */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -38,9 +39,11 @@ struct cip_backend {
 	struct http *http;         /* NULL once closed */
 	struct list_head jobs;     /* answers on the thread pool (cip_call.node) */
 	char *base;
-	char *key;         /* only to keep it out of log details */
+	char *key;         /* only to keep it out of log details; read by pool jobs */
 	char *key_header;  /* "x-api-key: KEY" */
 	long timeout_ms;
+	size_t max_body;
+	uint32_t max_stale_s;
 	int closing;
 	void (*closed)(void *arg);
 	void *closed_arg;
@@ -51,7 +54,9 @@ struct cip_verdict {
 	enum provider_outcome outcome;
 	uint8_t mask;
 	int has_facts;
-	char facts[512];
+	int tcp443_open;
+	uint32_t retry_after_ms;
+	char facts[1024];
 	char detail[160];
 };
 
@@ -59,7 +64,7 @@ struct cip_call {
 	struct cip_backend *b;
 	provider_fetch_done done;
 	void *arg;
-	int v6;
+	struct ipaddr ip;
 	/* From here on, used only by an answer sent to the pool. */
 	struct list_node node;         /* on b->jobs */
 	int canceled;                  /* done already called (the backend closed) */
@@ -80,32 +85,37 @@ static const char *transfer_error(int err)
 	case -ECONNRESET:
 		return "connection reset or closed early";
 	case -EMSGSIZE:
-		return "response larger than the size cap";
+		return "report larger than max-report-size";
 	default:
 		return "transfer failed";
 	}
 }
 
-/* Judge a complete answer. Pure (no loop, no backend, no logging), so that it runs on
- * either thread. own: the body may be changed in place (the pool job's copy), else it
- * is only read. */
-static void cip_judge_answer(long status, const char *body, size_t len, int own, int v6,
-			     struct cip_verdict *v)
+/* Judge a complete answer. Reads only the call and the backend's settings and key,
+ * which stay until every job is back (no loop, no logging), so that it runs on either
+ * thread. */
+static void cip_judge_answer(const struct cip_call *c, long status, const char *body,
+			     size_t len, struct cip_verdict *v)
 {
+	struct cip_ask ask = {
+		.ip = &c->ip,
+		.key = c->b->key,
+		.now = (int64_t)time(NULL),
+		.max_stale_s = c->b->max_stale_s,
+	};
 	struct cip_facts f;
 	int refused = 0, n;
 
 	v->mask = 0;
 	v->has_facts = 0;
-	v->outcome = own ? criminalip_judge_owned(status, (char *)body, len, &f, v->detail,
-						  sizeof(v->detail), &refused)
-			 : criminalip_judge(status, body, len, &f, v->detail, sizeof(v->detail),
-					    &refused);
+	v->outcome = criminalip_judge(&ask, status, body, len, &f, v->detail,
+				      sizeof(v->detail), &refused);
 	/* CRIMINALIP.md: an error answer for IPv6 means "not supported". */
-	if (v6 && refused)
+	if (!ipaddr_is_v4(&c->ip) && refused)
 		v->outcome = PROVIDER_INVALID_IP;
 	if (v->outcome == PROVIDER_OK) {
 		v->mask = criminalip_classify(&f);
+		v->tcp443_open = f.tcp443_open;
 		n = criminalip_facts_json(&f, v->facts, sizeof(v->facts));
 		v->has_facts = n >= 0;
 	}
@@ -119,10 +129,12 @@ static void cip_report(const struct cip_call *c, const struct cip_verdict *v)
 		.mask = v->mask,
 		.facts_json = v->has_facts ? v->facts : NULL,
 		.detail = v->detail,
+		.retry_after_ms = v->retry_after_ms,
+		.tcp443_open = v->tcp443_open,
 	};
 
-	/* The service's own words go into the detail: never let them carry the key. */
-	if (c->b->key[0] && strstr(v->detail, c->b->key))
+	/* The service's words were redacted by criminalip_judge; this is the last guard. */
+	if (c->b->key[0] && strcasestr(v->detail, c->b->key))
 		res.detail = "(detail withheld)";
 	c->done(c->arg, &res);
 }
@@ -164,7 +176,7 @@ static void cip_work(uv_work_t *w)
 {
 	struct cip_call *c = w->data;
 
-	cip_judge_answer(c->status, c->body, c->len, 1, c->v6, &c->v);
+	cip_judge_answer(c, c->status, c->body, c->len, &c->v);
 }
 
 /* Loop thread, once per queued job, whether it ran, was canceled before it started
@@ -187,7 +199,8 @@ static void cip_after_work(uv_work_t *w, int status)
 
 /* Send a report to the pool. Returns 0 (*cp is the pool's until cip_after_work), or a
  * negative errno (*cp, perhaps moved by realloc, is still the caller's to judge). */
-static int cip_queue(struct cip_call **cp, long status, const char *body, size_t len)
+static int cip_queue(struct cip_call **cp, long status, const char *body, size_t len,
+		     uint32_t retry_after_ms)
 {
 	struct cip_call *c = *cp;
 	struct cip_backend *b = c->b;
@@ -201,6 +214,7 @@ static int cip_queue(struct cip_call **cp, long status, const char *body, size_t
 	memcpy(c->body, body, len);
 	c->status = status;
 	c->len = len;
+	c->v.retry_after_ms = retry_after_ms;
 	c->work.data = c;
 	c->canceled = 0;
 	/* realloc may have moved the node: it is linked only from here on */
@@ -215,18 +229,24 @@ static void cip_http_done(void *arg, int err, long status, const char *body, siz
 {
 	struct cip_call *c = arg;
 	struct cip_verdict v;
+	/* Retry-After (a 429 or 503 says how long to wait), in ms, at most a day */
+	long ra = http_retry_after(c->b->http);
+	uint32_t retry_after_ms = ra > 0 ? (uint32_t)(ra > 86400 ? 86400 : ra) * 1000u : 0;
 
 	if (err == -ECANCELED || (!err && c->b->closing)) {
 		cip_report_canceled(c);
 	} else if (err) {
-		v.outcome = PROVIDER_TROUBLE;
+		/* A report too large is that address's problem, not the service's. */
+		v.outcome = err == -EMSGSIZE ? PROVIDER_UNUSABLE : PROVIDER_TROUBLE;
 		v.mask = 0;
 		v.has_facts = 0;
+		v.retry_after_ms = retry_after_ms;
 		snprintf(v.detail, sizeof(v.detail), "HTTP %ld, %s", status, transfer_error(err));
 		cip_report(c, &v);
-	} else if (len <= CIP_INLINE_MAX || cip_queue(&c, status, body, len) < 0) {
+	} else if (len <= CIP_INLINE_MAX || cip_queue(&c, status, body, len, retry_after_ms) < 0) {
 		/* Small, or the pool could not take it: judged here, as a last resort. */
-		cip_judge_answer(status, body, len, 0, c->v6, &v);
+		cip_judge_answer(c, status, body, len, &v);
+		v.retry_after_ms = retry_after_ms;
 		cip_report(c, &v);
 	} else {
 		return; /* c is the pool's until cip_after_work */
@@ -257,7 +277,7 @@ static int cip_fetch(void *impl, const struct ipaddr *ip, provider_fetch_done do
 	c->b = b;
 	c->done = done;
 	c->arg = arg;
-	c->v6 = !ipaddr_is_v4(ip);
+	c->ip = *ip;
 	err = http_get(b->http, url, headers, b->timeout_ms, cip_http_done, c);
 	if (err < 0)
 		free(c);
@@ -296,14 +316,15 @@ static void cip_close(void *impl, void (*closed)(void *arg), void *closed_arg)
 	http_close(b->http, cip_http_closed, b);
 }
 
-int criminalip_backend(uv_loop_t *loop, const char *base_url, const char *key,
-		       long timeout_ms, struct provider_backend *out)
+int criminalip_backend(uv_loop_t *loop, const struct cip_settings *set, const char *key,
+		       struct provider_backend *out)
 {
+	const char *base_url = set ? set->url : NULL;
 	struct cip_backend *b;
 	size_t klen, bad;
 	int err;
 
-	if (!loop || !base_url || !key || !out || timeout_ms <= 0)
+	if (!loop || !base_url || !key || !out || set->timeout_ms <= 0)
 		return -EINVAL;
 	if (strncasecmp(base_url, "http://", 7) != 0 && strncasecmp(base_url, "https://", 8) != 0)
 		return -EINVAL;
@@ -317,7 +338,9 @@ int criminalip_backend(uv_loop_t *loop, const char *base_url, const char *key,
 		return -ENOMEM;
 	b->loop = loop;
 	list_init(&b->jobs);
-	b->timeout_ms = timeout_ms;
+	b->timeout_ms = set->timeout_ms;
+	b->max_body = set->max_body ? set->max_body : CIP_MAX_BODY;
+	b->max_stale_s = set->max_stale_s;
 	b->base = strdup(base_url);
 	b->key = strndup(key, klen);
 	b->key_header = malloc(klen + sizeof("x-api-key: "));
@@ -327,7 +350,7 @@ int criminalip_backend(uv_loop_t *loop, const char *base_url, const char *key,
 	memcpy(b->key_header, "x-api-key: ", sizeof("x-api-key: ") - 1);
 	memcpy(b->key_header + sizeof("x-api-key: ") - 1, key, klen);
 	b->key_header[klen + sizeof("x-api-key: ") - 1] = '\0';
-	err = http_new(loop, CIP_MAX_BODY, &b->http);
+	err = http_new(loop, b->max_body, &b->http);
 	if (err < 0)
 		goto fail;
 	/* jansson's one piece of global state, its hash seed, is set here on the loop
@@ -343,7 +366,16 @@ fail:
 int criminalip_open(uv_loop_t *loop, const struct config *cfg, const char *api_key,
 		    struct provider_backend *out)
 {
+	struct cip_settings set;
+
 	if (!cfg || !cfg->url)
 		return -EINVAL;
-	return criminalip_backend(loop, cfg->url, api_key, (long)cfg->timeout_ms, out);
+	set = (struct cip_settings){
+		.url = cfg->url,
+		.timeout_ms = (long)cfg->timeout_ms,
+		.max_body = cfg->max_report_size > SIZE_MAX - 1 ? SIZE_MAX - 1
+			    : (size_t)cfg->max_report_size,
+		.max_stale_s = cfg->max_stale_s,
+	};
+	return criminalip_backend(loop, &set, api_key, out);
 }

@@ -11,15 +11,24 @@
 #include "config.h"
 #include "provider.h"
 
-/* A backend calling base_url with key (copied; sent only as the x-api-key header).
- * timeout_ms bounds one call. Returns 0 or a negative errno. The backend is closed
- * through its close member (intel does it). Its name and source are left NULL:
- * provider_open sets them from the provider table. */
-int criminalip_backend(uv_loop_t *loop, const char *base_url, const char *key,
-		       long timeout_ms, struct provider_backend *out);
+struct cip_settings {
+	const char *url;        /* the base URL ([intel] url) */
+	long timeout_ms;        /* bounds one call */
+	size_t max_body;        /* largest report read ([intel] max-report-size); 0: the
+				 * default, CIP_MAX_BODY */
+	uint32_t max_stale_s;   /* ip_category entries older than this do not count; 0:
+				 * any age counts */
+};
 
-/* The provider table's open function: criminalip_backend() with cfg's url and
- * timeout. */
+/* A backend calling set->url with key (copied; sent only as the x-api-key header).
+ * set is copied. Returns 0 or a negative errno. The backend is closed through its
+ * close member (intel does it). Its name and source are left NULL: provider_open sets
+ * them from the provider table. */
+int criminalip_backend(uv_loop_t *loop, const struct cip_settings *set, const char *key,
+		       struct provider_backend *out);
+
+/* The provider table's open function: criminalip_backend() with cfg's url, timeout,
+ * max-report-size and max-stale. */
 int criminalip_open(uv_loop_t *loop, const struct config *cfg, const char *api_key,
 		    struct provider_backend *out);
 

@@ -36,6 +36,7 @@ struct http {
 	CURLM *multi;
 	uv_timer_t timer;
 	size_t max_body;
+	long retry_after;          /* of the transfer whose done runs (http_retry_after) */
 	struct list_head xfers;    /* in flight (http_xfer.node) */
 	struct list_head socks;    /* watched, not closing (http_sock.node) */
 	unsigned pending;
@@ -123,6 +124,16 @@ static void xfer_finish(struct http_xfer *x, int err)
 	long status = 0;
 
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+	h->retry_after = 0;
+#if LIBCURL_VERSION_NUM >= 0x074200
+	{
+		curl_off_t ra = 0;
+
+		/* curl reads both forms; a date in the past comes out negative */
+		if (curl_easy_getinfo(x->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+			h->retry_after = ra > 86400 * 366 ? 86400 * 366 : (long)ra;
+	}
+#endif
 	if (h->multi)
 		curl_multi_remove_handle(h->multi, x->easy);
 	list_del(&x->node);
@@ -134,6 +145,7 @@ static void xfer_finish(struct http_xfer *x, int err)
 	if (x->buf)
 		x->buf[x->len] = '\0';
 	x->done(x->arg, err, status, x->buf ? x->buf : "", x->buf ? x->len : 0);
+	h->retry_after = 0;
 	xfer_free(x);
 }
 
@@ -385,6 +397,11 @@ int http_get(struct http *h, const char *url, const char *const *headers, long t
 fail:
 	xfer_free(x);
 	return err;
+}
+
+long http_retry_after(const struct http *h)
+{
+	return h ? h->retry_after : 0;
 }
 
 unsigned http_pending(const struct http *h)

@@ -23,6 +23,12 @@ int http_new(uv_loop_t *loop, size_t max_body, struct http **out);
 int http_get(struct http *h, const char *url, const char *const *headers, long timeout_ms,
 	     http_done_fn done, void *arg);
 
+/* Inside a done callback: the answer's Retry-After in seconds, from either form
+ * (delay-seconds or an HTTP-date, then counted from now); 0 when it had none, or a
+ * date in the past. Kept on h only while done runs, so no callback signature has to
+ * carry it. */
+long http_retry_after(const struct http *h);
+
 /* Transfers in flight. */
 unsigned http_pending(const struct http *h);
 

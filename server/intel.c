@@ -33,6 +33,7 @@
 #define BUSY_DELAY_MAX_MS 5000u
 #define BACKOFF_MIN_MS 1000u
 #define BACKOFF_MAX_MS 300000u
+#define RETRY_AFTER_MAX_MS 3600000u  /* a Retry-After is honoured up to an hour */
 #define DAY_S 86400
 
 enum { Q_NONE, Q_WAIT, Q_IDLE };
@@ -121,7 +122,7 @@ static const char *outcome_name(enum provider_outcome o)
 {
 	static const char *const names[] = {
 		"ok", "invalid api key", "limit exceeded", "busy", "invalid ip", "trouble",
-		"canceled",
+		"canceled", "unusable report",
 	};
 
 	return (unsigned)o < sizeof(names) / sizeof(names[0]) ? names[o] : "?";
@@ -389,6 +390,20 @@ static void trouble(struct intel *in, uint64_t started, uint64_t now, const char
 		in->backoff_until = until;
 }
 
+/* The service said how long to wait (Retry-After): no call before then, whatever the
+ * backoff or busy delay says, up to RETRY_AFTER_MAX_MS. */
+static void retry_after(struct intel *in, uint64_t now, uint32_t ms, uint64_t *until)
+{
+	if (!ms)
+		return;
+	if (ms > RETRY_AFTER_MAX_MS)
+		ms = RETRY_AFTER_MAX_MS;
+	if (now + ms > *until) {
+		*until = now + ms;
+		log_info("%s asks to wait %" PRIu32 "s before the next call", in->name, ms / 1000);
+	}
+}
+
 /* The service answered properly: end the backoff and the one-at-a-time mode. */
 static void reachable(struct intel *in)
 {
@@ -567,6 +582,17 @@ static void lookup_done(void *arg, const struct provider_result *res)
 	}
 	log_lookup(in, l, res, now);
 	switch (res->outcome) {
+	case PROVIDER_UNUSABLE:
+		/* one bad report (empty, another address's, too large) is this address's
+		 * problem: the service is reachable and other lookups go on */
+		if (log_enabled(LOG_LVL_INFO)) {
+			char ip[IPADDR_STRLEN];
+
+			ipaddr_format(&l->ip, ip);
+			log_info("%s gave no usable report for %s: %s", in->name, ip,
+				 res->detail ? res->detail : "unusable");
+		}
+		/* fall through */
 	case PROVIDER_OK:
 	case PROVIDER_INVALID_IP:
 		/* an invalid IP is remembered as unknown so that it is not asked again
@@ -605,6 +631,7 @@ static void lookup_done(void *arg, const struct provider_result *res)
 			in->busy_until = now + in->busy_delay_ms;
 			in->busy_delay_ms = in->busy_delay_ms * 2 > BUSY_DELAY_MAX_MS
 					    ? BUSY_DELAY_MAX_MS : in->busy_delay_ms * 2;
+			retry_after(in, now, res->retry_after_ms, &in->busy_until);
 			queue_push(in, l, 1);
 			dispatch(in);
 			return;
@@ -623,6 +650,7 @@ static void lookup_done(void *arg, const struct provider_result *res)
 	case PROVIDER_TROUBLE:
 	default:
 		trouble(in, l->started, now, res->detail);
+		retry_after(in, now, res->retry_after_ms, &in->backoff_until);
 		break;
 	}
 	dispatch(in);

@@ -27,6 +27,10 @@ enum provider_outcome {
 	PROVIDER_INVALID_IP,  /* "Invalid IP Address." (or IPv6 refused): unknown, retry late */
 	PROVIDER_TROUBLE,     /* 5xx, timeout, reset, malformed or oversized body */
 	PROVIDER_CANCELED,    /* the backend is closing */
+	/* The service answered, but not with a verdict for this address: an empty report,
+	 * one about another address, one too large to read. The address's problem, not
+	 * the service's: no backoff; remembered as unknown like PROVIDER_INVALID_IP. */
+	PROVIDER_UNUSABLE,
 };
 
 struct provider_result {
@@ -36,6 +40,8 @@ struct provider_result {
 	const char *detail;      /* a short reason for logs (never the key); may be NULL */
 	int tcp443_open;         /* the report shows tcp/443 open now (its newest entry):
 				  * a reason for probe.c to look; 0 when not or unknown */
+	uint32_t retry_after_ms; /* the service asked to wait this long (Retry-After) before
+				  * the next call; 0 when it did not say */
 };
 
 typedef void (*provider_fetch_done)(void *arg, const struct provider_result *res);

@@ -27,8 +27,13 @@ IPv4 address: clean, with hundreds of domain and port entries of noise):
     21 vpn           only a non-empty "anonymous_vpn" block, every issue false
     22 (error)       {"status":400,"message":"Invalid IP Address."}
     23 clean         placeholders and fields of the wrong type everywhere
+    45 (no verdict)  {"status":200}: no block at all
+    46 (no verdict)  a full report, but about 203.0.113.99
+    47 vpn           a real-sized report of about 4.5 MB (thousands of ports, domains)
+Every fixture in test/fixtures whose "ip" is an address is served for that address:
 188.214.106.93 is CRIMINALIP.md's example (test/fixtures/criminalip_example.json):
-vpn + openvpn443 + hosting. IPv6 addresses and text that is not an address are
+vpn + openvpn443 + hosting; 203.0.113.40-44 are the shapes of real reports
+(shape_*.json: ISO times, numbers as text, ip_category, tags, nulls). IPv6 addresses and text that is not an address are
 answered "Invalid IP Address." (the service may not support IPv6) unless a document
 was set for them.
 
@@ -37,7 +42,7 @@ Controls (same port, no key): GET /_control/count -> {"total", "per_ip", "bad_ke
 GET /_control/redirect -> a 302 (for a client that must not follow it); GET /_control/requests -> the last requests (ip, full,
 user_agent, accept, key_ok, mode); POST /_control/reset (counters, mode and set
 documents); POST /_control/mode {"mode": M, ...} with M one of normal, slow
-(delay_ms), error (message, http_status, status), http500, malformed, huge (size_mb,
+(delay_ms), error (message, http_status, status, retry_after: a Retry-After header), http500, malformed, huge (size_mb,
 chunked), drop, reset_mid_body, concurrent, limit, badkey; optional "ips": [...] (only
 those IPs), "times": N (N answers, then normal), "delay_ms" (wait before any answer);
 POST /_control/doc {"ip": IP, "doc": {...}}. --control-file F: a JSON file holding a
@@ -184,6 +189,12 @@ def profile(ip, n):
                    anon=[vpn_item("N/A", sock="N/A"), vpn_item("mullvad", "se-mma.example")])
     if n == 22:
         return 200, {"status": 400, "message": "Invalid IP Address."}
+    if n == 45:
+        return {"status": 200}
+    if n == 46:
+        return profile("203.0.113.99", 13)
+    if n == 47:
+        return big(ip)
     if n == 23:
         d = doc(ip, (), ports=[port(443, status=None, protocol=None, app=None,
                                     banner=None, when="N/A"),
@@ -234,12 +245,63 @@ def noise(ip):
     return d
 
 
-def example_doc():
+def big(ip, size=int(4.5 * (1 << 20))):
+    """A report of the real shape and about size bytes: a VPN with a long scan
+    history and thousands of domains, the newest tcp/443 entry plain HTTPS."""
+    rnd = random.Random(ip)
+    d = doc(ip, ("is_vpn",), "Moderate", "Low",
+            vpn=[vpn_item("nordvpn", "nl%d.nordvpn.example" % rnd.randrange(999))])
+    ports, domains, n = [], [], len(json.dumps(d))
+    while n < size:
+        i = len(ports)
+        p = port(rnd.choice((22, 80, 443, 8080, 8443)), protocol="HTTPS",
+                 app=rnd.choice(("nginx", "N/A")),
+                 banner="HTTP/1.1 200 OK\r\nServer: nginx\r\n" + "x" * rnd.randrange(400),
+                 when="20%02d-%02d-%02d 00:00:00" % (rnd.randrange(15, 22),
+                                                     rnd.randrange(1, 13),
+                                                     rnd.randrange(1, 29)))
+        ports.append(p)
+        dom = {"domain": "site%d.example" % i, "ip_type": "IPv4", "registrar": "N/A",
+               "create_date": "2019-01-01", "confirmed_time": "2023-01-01 00:00:00"}
+        domains.append(dom)
+        n += len(json.dumps(p)) + len(json.dumps(dom)) + 4
+    ports.append(port(443, protocol="HTTPS", when="2023-12-31 23:59:59"))
+    d["port"] = block(ports)
+    d["domain"] = block(domains)
+    return d
+
+
+def fixture_docs():
+    """The fixtures that name an address, by that address."""
+    docs = {}
+    folder = os.path.join(HERE, "fixtures")
     try:
-        with open(os.path.join(HERE, "fixtures", "criminalip_example.json")) as f:
-            return json.load(f)
+        names = sorted(os.listdir(folder))
     except OSError:
-        return None
+        return docs
+    for name in names:
+        if not name.endswith(".json"):
+            continue
+        try:
+            with open(os.path.join(folder, name)) as f:
+                d = json.load(f)
+        except (OSError, ValueError):
+            continue
+        ip = canonical_ip(d.get("ip")) if isinstance(d, dict) and \
+            isinstance(d.get("ip"), str) else None
+        if ip:
+            docs[ip] = d
+    return docs
+
+
+FIXTURES = None
+
+
+def fixture_doc(ip):
+    global FIXTURES
+    if FIXTURES is None:
+        FIXTURES = fixture_docs()
+    return FIXTURES.get(ip)
 
 
 def canonical_ip(text):
@@ -257,10 +319,9 @@ def document_for(ip, custom):
     canon = canonical_ip(ip) or ip
     if canon in custom:
         return 200, custom[canon]
-    if canon == "188.214.106.93":
-        ex = example_doc()
-        if ex is not None:
-            return 200, ex
+    fx = fixture_doc(canon)
+    if fx is not None:
+        return 200, fx
     try:
         addr = ipaddress.ip_address(ip)
     except ValueError:
@@ -360,17 +421,19 @@ class Handler(BaseHTTPRequestHandler):
         with self.st.lock:
             self.st.connections += 1
 
-    def send_body(self, code, body, ctype="application/json"):
+    def send_body(self, code, body, ctype="application/json", headers=None):
         if isinstance(body, str):
             body = body.encode()
         self.send_response(code)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
-    def send_json(self, code, obj):
-        self.send_body(code, json.dumps(obj))
+    def send_json(self, code, obj, headers=None):
+        self.send_body(code, json.dumps(obj), headers=headers)
 
     def read_json(self):
         n = int(self.headers.get("Content-Length") or 0)
@@ -460,8 +523,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(401, {"status": 401, "message": "invalid api key"})
         if mode == "error":
             code = m.get("http_status", 200)
+            ra = m.get("retry_after")
             return self.send_json(code, {"status": m.get("status", code),
-                                         "message": m.get("message", "error")})
+                                         "message": m.get("message", "error")},
+                                  {"Retry-After": str(ra)} if ra is not None else None)
         if mode == "limit":
             code = m.get("http_status", 200)
             return self.send_json(code, {"status": m.get("status", 403),

@@ -1,4 +1,5 @@
-/* threatbl.c - the command-line tool (CONTRACT.md §6): lookup, check-mail, db.
+/* threatbl.c - the command-line tool (CONTRACT.md §6): lookup, check-mail, db,
+ * classify (classify.c).
  *
  * Exit status like grep: 0 nothing listed, 1 something listed, 2 error. */
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "ask.h"
+#include "classify.h"
 #include "mail.h"
 #include "store.h"
 
@@ -28,6 +30,8 @@ static void usage(FILE *out)
 	      "       threatbl check-mail [-s HOST[:PORT]] -z ZONE [--json] [--add-header]\n"
 	      "                           [--trusted N] [FILE]\n"
 	      "       threatbl db -d DBFILE show IP... | list [-c CATEGORY] | purge IP... | init\n"
+	      "       threatbl classify [--ip IP] [--max-stale DURATION] [--max-size BYTES] "
+	      "FILE|-\n"
 	      "exit status: 0 nothing listed, 1 something listed, 2 error\n", out);
 }
 
@@ -695,6 +699,8 @@ int main(int argc, char **argv)
 		return cmd_check_mail(argc - 1, argv + 1);
 	if (strcmp(argv[1], "db") == 0)
 		return cmd_db(argc - 1, argv + 1);
+	if (strcmp(argv[1], "classify") == 0)
+		return classify_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		usage(stdout);
 		return EXIT_CLEAN;

@@ -382,11 +382,49 @@ class Errors(LookupCase):
     def test_reset_mid_body(self):
         self.trouble("reset_mid_body")
 
+    def too_large(self, **kw):
+        """A report past max-report-size is that IP's problem, never the service's
+        (issue 12): the IP gets `unknown` and is not asked again soon, and there is no
+        backoff: another IP is looked up at once."""
+        ip, other = P(16), P(10)
+        self.start(max_report_size="1M")
+        self.assert_listed(P(12), ("hosting",))
+        self.fake.mode("huge", ips=[ip], **kw)
+        self.assert_unknown(ip)
+        self.fake_idle()
+        self.assertEqual(self.asked(ip), 1)
+        self.assert_listed(other, ("vpn",))  # no backoff
+        self.assertEqual(self.asked(other), 1)
+        self.fake.mode("normal")
+        self.assert_unknown(ip, " (not retried soon)")
+        self.assertEqual(self.asked(ip), 1)
+        self.assertNotRegex(self.d.stderr(), r"unreachable")
+        self.assertRegex(self.d.stderr(), r"no usable report for 203.0.113.16.*max-report-size")
+
     def test_huge_body(self):
-        self.trouble("huge", size_mb=5)
+        self.too_large(size_mb=5)
 
     def test_huge_body_chunked(self):
-        self.trouble("huge", size_mb=5, chunked=True)
+        self.too_large(size_mb=5, chunked=True)
+
+    def test_large_report_read(self):
+        """A 4.5 MB report (over the old 4 MiB cap) is read with the default cap."""
+        self.start()
+        ip = P(16)
+        self.fake.mode("huge", ips=[ip], size_mb=4.5)
+        self.assert_listed(ip, PROFILES[16])
+        self.assertEqual(self.asked(ip), 1)
+
+    def test_empty_report(self):
+        """HTTP 200 with {"status":200}, or a report about another address, is no
+        verdict (issue 11): `unknown`, never clean, and no backoff."""
+        self.start()
+        self.fake.set_doc(P(17), {"status": 200})
+        self.fake.set_doc(P(13), dict(fake_criminalip.profile(P(99), 13)))
+        self.assert_unknown(P(17), " ({\"status\":200} is no verdict)")
+        self.assert_unknown(P(13), " (a report about 203.0.113.99)")
+        self.assert_listed(P(12), ("hosting",))  # no backoff
+        self.assertRegex(self.d.stderr(), r"no usable report for 203.0.113.13.*another address")
 
     def test_error_status_in_body(self):
         # HTTP 200 but status 500 in the body: the body's status is checked too

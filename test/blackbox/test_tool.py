@@ -715,5 +715,73 @@ class DbWhileServing(unittest.TestCase):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+
+FIXTURES = os.path.join(os.environ.get("TOP_SRCDIR", os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..")), "test", "fixtures")
+
+
+class Classify(unittest.TestCase):
+    """`threatbl classify FILE|-`: a saved report judged by hand, each category with
+    the evidence behind it (field and value) and the facts the daemon would store."""
+
+    def classify(self, *args, input=None):
+        r = run(("classify",) + args, input=input)
+        return r.returncode, r.stdout.decode(), r.stderr.decode()
+
+    def lines(self, out):
+        return [tuple(l.split("\t", 1)) for l in out.splitlines()]
+
+    def test_example(self):
+        rc, out, err = self.classify(os.path.join(FIXTURES, "criminalip_example.json"))
+        self.assertEqual(rc, 1, err)
+        got = self.lines(out)
+        self.assertEqual(got[0], ("categories", "vpn,openvpn443,hosting"))
+        for line in (("vpn", "issues.is_vpn=true"), ("vpn", "issues.is_anonymous_vpn=true"),
+                     ("vpn", "vpn block vpn_name=privateinternetaccess"),
+                     ("openvpn443", "port tcp/443 app_name=OpenVPN 2022-10-09 11:02:07"),
+                     ("hosting", "issues.is_hosting=true")):
+            self.assertIn(line, got)
+        facts = dict(got)["facts"]
+        self.assertEqual(json.loads(facts)["vpn"], "privateinternetaccess")
+
+    def test_shapes(self):
+        cases = {
+            "shape_tags.json": ("vpn,hosting,scanner", ("scanner", "tags.is_scanner=true")),
+            "shape_text_numbers.json": ("openvpn443,scanner",
+                                        ("scanner", "score.inbound=Critical")),
+            "shape_ip_category.json": ("hosting,proxy", ("proxy", "ip_category type=proxy "
+                                                         "confirmed_time=2024-03-01 10:20:30")),
+        }
+        for name, (cats, line) in cases.items():
+            with self.subTest(name=name):
+                rc, out, err = self.classify("--max-stale", "3650d",
+                                             os.path.join(FIXTURES, name))
+                self.assertEqual(rc, 1, err)
+                got = self.lines(out)
+                self.assertEqual(got[0], ("categories", cats))
+                self.assertIn(line, got)
+
+    def test_stdin_and_stale(self):
+        with open(os.path.join(FIXTURES, "shape_ip_category.json"), "rb") as f:
+            doc = f.read()
+        rc, out, err = self.classify("--max-stale", "1d", "-", input=doc)
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(self.lines(out)[0], ("categories", "hosting"),
+                         "a proxy entry older than max-stale does not count")
+
+    def test_clean_and_no_verdict(self):
+        rc, out, _ = self.classify("-", input=b'{"status":200,"issues":{"is_vpn":false}}')
+        self.assertEqual((rc, self.lines(out)[0]), (0, ("categories", "clean")))
+        rc, out, err = self.classify("-", input=b'{"status":200}')
+        self.assertEqual((rc, out), (2, ""))
+        self.assertIn("no verdict", err)
+        rc, _, err = self.classify("--ip", "203.0.113.5", "-",
+                                   input=b'{"status":200,"ip":"203.0.113.6","port":{}}')
+        self.assertEqual(rc, 2)
+        self.assertIn("another address", err)
+        rc, _, err = self.classify(os.path.join(FIXTURES, "no-such-file.json"))
+        self.assertEqual(rc, 2)
+
+
 if __name__ == "__main__":
     tbltest.main()

@@ -18,9 +18,13 @@
 #include <string.h>
 
 #include "criminalip.h"
+#include "ipaddr.h"
 #include "verdict.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* In the dictionary too, so that the fuzzer finds echoes of it. */
+#define FUZZ_KEY "FuzzKey0123456789abcdefXYZ"
 
 static const long statuses[] = {
 	200, 200, 200, 200, 200, 200, 200, 200, 400, 401, 403, 404, 429, 500, 502, 503,
@@ -48,16 +52,20 @@ static int facts_equal(const struct cip_facts *a, const struct cip_facts *b)
 {
 	return a->flags == b->flags && a->score_in == b->score_in &&
 	       a->score_out == b->score_out && strcmp(a->vpn_name, b->vpn_name) == 0 &&
-	       strcmp(a->evidence, b->evidence) == 0;
+	       strcmp(a->evidence, b->evidence) == 0 &&
+	       memcmp(a->cat_time, b->cat_time, sizeof(a->cat_time)) == 0;
 }
 
 static void check_facts(const struct cip_facts *f)
 {
 	check_text(f->vpn_name, sizeof(f->vpn_name), "vpn_name not printable or unterminated");
 	check_text(f->evidence, sizeof(f->evidence), "evidence not printable or unterminated");
+	for (size_t i = 0; i < CIP_NCAT; i++)
+		check_text(f->cat_time[i], sizeof(f->cat_time[i]),
+			   "category time not printable or unterminated");
 	if (f->score_in > 5 || f->score_out > 5)
 		die("score out of scale");
-	if (f->flags >> 12)
+	if (f->flags >> CIP_NFLAGS)
 		die("unknown flag bit");
 	if (criminalip_classify(f) & ~VERDICT_ALL)
 		die("category outside VERDICT_ALL");
@@ -105,6 +113,9 @@ static void round_trip(const struct cip_facts *f)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct cip_facts facts, again, zero, stored;
+	struct ipaddr asked;
+	struct cip_ask ask = { .ip = &asked, .key = FUZZ_KEY, .now = 1700000000,
+			       .max_stale_s = 30 * 86400 };
 	enum provider_outcome out, out2;
 	char detail[128], *small, *text;
 	const char *body;
@@ -121,8 +132,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(detail, 0x55, sizeof(detail));
 	memset(&facts, 0x55, sizeof(facts));
-	out = criminalip_judge(status, body, len, &facts, detail, sizeof(detail), &refused);
-	if ((unsigned)out > PROVIDER_CANCELED)
+	out = criminalip_judge(NULL, status, body, len, &facts, detail, sizeof(detail), &refused);
+	if ((unsigned)out > PROVIDER_UNUSABLE)
 		die("unknown outcome");
 	if (refused != 0 && refused != 1)
 		die("refused not set");
@@ -141,9 +152,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	small = malloc(7);
 	if (!small)
 		abort();
-	criminalip_judge(status, body, len, &again, small, 7, NULL);
+	criminalip_judge(NULL, status, body, len, &again, small, 7, NULL);
 	check_text(small, 7, "short detail not printable or unterminated");
 	free(small);
+
+	/* With what a backend asks: the key never comes out, in any case. */
+	if (ipaddr_parse(&asked, "188.214.106.93") < 0)
+		abort();
+	out2 = criminalip_judge(&ask, status, body, len, &again, detail, sizeof(detail), NULL);
+	check_text(detail, sizeof(detail), "detail (asked) not printable or unterminated");
+	if (strcasestr(detail, FUZZ_KEY) || (out2 == PROVIDER_OK &&
+	    (strcasestr(again.vpn_name, FUZZ_KEY) || strcasestr(again.evidence, FUZZ_KEY))))
+		die("the key came out");
+	if (out2 == PROVIDER_OK)
+		check_facts(&again);
 
 	if (out != PROVIDER_OK) {
 		if (memcmp(&facts, &zero, sizeof(facts)) != 0)

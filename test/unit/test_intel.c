@@ -262,6 +262,23 @@ static int complete(struct fake *fk, const struct ipaddr *ip, enum provider_outc
 	return -1;
 }
 
+/* complete() for an answer that carries a Retry-After. */
+static int complete_after(struct fake *fk, const struct ipaddr *ip, enum provider_outcome o,
+			  uint32_t retry_after_ms)
+{
+	struct fetch *f;
+
+	for (f = fk->pending; f; f = f->next) {
+		if (same_ip(&f->ip, ip) && !uv_is_active((uv_handle_t *)&f->timer)) {
+			f->res = (struct provider_result){ .outcome = o, .detail = "HTTP 429",
+							   .retry_after_ms = retry_after_ms };
+			uv_timer_start(&f->timer, fire, 0, 0);
+			return 0;
+		}
+	}
+	return -1;
+}
+
 /* ---- test scaffolding ---- */
 
 static uv_loop_t loop;
@@ -929,6 +946,84 @@ static void test_trouble(void)
 	env_close(&e, "trouble");
 }
 
+/* Issue 12: a 429 with Retry-After waits as long as it says, up to an hour. */
+static void test_retry_after(void)
+{
+	struct config cfg = mkcfg();
+	struct env e;
+	struct qw qa, qb, qc, qx;
+	struct ipaddr a = ip4(0x12100001), b = ip4(0x12100002), c = ip4(0x12100003),
+		      x = ip4(0x12100009);
+	char *logs;
+
+	cfg.deadline_ms = 60000;
+	env_init(&e, &cfg, 1, NULL);
+	capture_start();
+	wait_ip(&e, &a, &qa);
+	complete_after(&e.fk, &a, PROVIDER_TROUBLE, 120000);
+	spin();
+	ok(qa.called && qa.status == 0, "retry-after: the waiter gets 0");
+	at(&e, 1000);
+	is_int(wait_ip(&e, &x, &qx), -EAGAIN, "retry-after 120 s: still refused after 1 s");
+	at(&e, 119999);
+	is_int(wait_ip(&e, &x, &qx), -EAGAIN, "retry-after 120 s: refused at 119.999 s");
+	is_int(e.fk.nfetch, 1, "retry-after: no call meanwhile");
+	at(&e, 120000);
+	is_int(wait_ip(&e, &b, &qb), 0, "retry-after 120 s: accepted at 120 s");
+	is_int(e.fk.nfetch, 2, "retry-after: the call made");
+	/* ten hours asked: an hour honoured */
+	complete_after(&e.fk, &b, PROVIDER_TROUBLE, 36000000);
+	spin();
+	at(&e, 120000 + 3599999);
+	is_int(wait_ip(&e, &x, &qx), -EAGAIN, "retry-after 10 h: refused just before an hour");
+	at(&e, 120000 + 3600000);
+	is_int(wait_ip(&e, &c, &qc), 0, "retry-after 10 h: bounded to an hour");
+	/* busy with a Retry-After: the retry waits for it, not 200 ms */
+	complete_after(&e.fk, &c, PROVIDER_BUSY, 5000);
+	spin();
+	at(&e, 120000 + 3600000 + 4999);
+	is_int(e.fk.nfetch, 3, "retry-after on busy: no retry before 5 s");
+	at(&e, 120000 + 3600000 + 5000);
+	is_int(e.fk.nfetch, 4, "retry-after on busy: retried at 5 s");
+	complete(&e.fk, &c, PROVIDER_OK, 0, NULL, 0);
+	spin();
+	ok(qc.called && qc.status == 0, "retry-after on busy: answered");
+	logs = capture_end();
+	ok(count_str(logs, "asks to wait 120s") == 1 && count_str(logs, "asks to wait 3600s") == 1,
+	   "retry-after: logged with the delay honoured");
+	free(logs);
+	env_close(&e, "retry-after");
+}
+
+/* Issue 11: an unusable report is that address's problem: unknown, never clean, not
+ * stored, and no backoff for the others. */
+static void test_unusable(void)
+{
+	struct config cfg = mkcfg();
+	struct env e;
+	struct qw qa, qb;
+	struct ipaddr a = ip4(0x12200001), b = ip4(0x12200002);
+	struct verdict v;
+	int fake_store;
+
+	memset(&st_seen, 0, sizeof(st_seen));
+	env_init(&e, &cfg, 1, (struct store *)&fake_store);
+	wait_ip(&e, &a, &qa);
+	complete(&e.fk, &a, PROVIDER_UNUSABLE, 0, NULL, 0);
+	spin();
+	ok(qa.called && qa.status == 0, "unusable: waiter answered with 0");
+	ok(cache_get(e.cache, &a, &v) == 0 && v.flags == VERDICT_F_UNKNOWN && v.mask == 0,
+	   "unusable: remembered as unknown, not clean");
+	is_int(st_seen.puts, 0, "unusable: not stored");
+	is_int(stats(&e).paused, 0, "unusable: no backoff");
+	is_int(stats(&e).backoff_ms, 0, "unusable: the service is reachable");
+	is_int(wait_ip(&e, &b, &qb), 0, "unusable: the next address is looked up at once");
+	is_int(e.fk.nfetch, 2, "unusable: with a call");
+	complete(&e.fk, &b, PROVIDER_OK, 0, NULL, 0);
+	spin();
+	env_close(&e, "unusable");
+}
+
 static void test_backoff_cap(void)
 {
 	struct config cfg = mkcfg();
@@ -1250,6 +1345,8 @@ int main(void)
 	test_busy();
 	test_invalid_ip_and_store();
 	test_trouble();
+	test_retry_after();
+	test_unusable();
 	test_backoff_cap();
 	test_queue_full();
 	test_priority();
