@@ -1,7 +1,7 @@
 /* apikey.c - the API key: where it is read from, and the one rule for what it may hold.
  *
  * The key comes from [intel] api-key-file or, without one, from $THREATBL_API_KEY
- * (doc/configuration.md#api-key). One validator serves `-t`, the start, a reload and
+ * (doc/configuration.md#the-api-key). One validator serves `-t`, the start, a reload and
  * the provider backends, so that a key `-t` accepts is a key lookups use: surrounding
  * ASCII white space (a file's trailing newline) is trimmed, and every other byte must
  * be printable ASCII other than the space (0x21-0x7e); anything else (a pasted no-break

@@ -1,4 +1,4 @@
-/* config.c - the configuration file (CONTRACT.md §3) and its one table of options.
+/* config.c - the configuration file (doc/configuration.md#the-configuration-file) and its one table of options.
  *
  * config_ini.c delivers headers and keys with their lines; this file knows what they
  * mean: the table below gives each option its section, type, default, range and field,

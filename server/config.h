@@ -1,4 +1,4 @@
-/* config.c - the configuration file (CONTRACT.md §3) and its one table of options.
+/* config.c - the configuration file (doc/configuration.md#the-configuration-file) and its one table of options.
  *
  * config_load() reads an INI file with inih into a struct config of plain values; it
  * checks types and ranges but builds nothing (zone.c and lists.c do that). The same

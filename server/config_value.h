@@ -1,7 +1,7 @@
 /* config_value.c - the syntax of single configuration values, apart from their meaning.
  *
  * Numbers, durations, rates, booleans, DNS names and listen addresses as config.c reads
- * them (CONTRACT.md §3). Also implements config_parse_duration_ms() and
+ * them (doc/configuration.md#value-types). Also implements config_parse_duration_ms() and
  * config_split_listen() of config.h. Pure functions: no allocation, no state. */
 #ifndef THREATBL_CONFIG_VALUE_H
 #define THREATBL_CONFIG_VALUE_H

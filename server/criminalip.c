@@ -1,7 +1,7 @@
 /* criminalip.c - the Criminal IP asset report: request, response, classification.
  *
  * The parser is written for a service whose documents are large, change over time and
- * carry placeholders ("N/A", "Unknown", "", null) and scan histories (CRIMINALIP.md):
+ * carry placeholders ("N/A", "Unknown", "", null) and scan histories (doc/criminalip.md#quirks-the-parser-survives):
  * every field is looked at on its own, a field of the wrong type is ignored, and only a
  * response that is not a JSON object at all, an error answer, or a report that says
  * nothing about the address asked is a failure. The document is read with jsonfilter.c,

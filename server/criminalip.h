@@ -1,8 +1,8 @@
 /* criminalip.c - the Criminal IP asset report: request, response, classification.
  *
- * criminalip_parse() turns a response (HTTP code + body, CRIMINALIP.md) into a compact
+ * criminalip_parse() turns a response (HTTP code + body, doc/criminalip.md#reading-a-response) into a compact
  * facts record or an error outcome; criminalip_classify() turns facts into the
- * categories of CONTRACT.md §4. All of it is pure (no loop, no I/O, no logging): unit
+ * categories of doc/criminalip.md#classification. All of it is pure (no loop, no I/O, no logging): unit
  * tests and the fuzzer call it directly, and criminalip_backend.c runs it on the
  * thread pool. */
 #ifndef THREATBL_CRIMINALIP_H

@@ -110,7 +110,7 @@ static void cip_judge_answer(const struct cip_call *c, long status, const char *
 	v->has_facts = 0;
 	v->outcome = criminalip_judge(&ask, status, body, len, &f, v->detail,
 				      sizeof(v->detail), &refused);
-	/* CRIMINALIP.md: an error answer for IPv6 means "not supported". */
+	/* doc/criminalip.md#reading-a-response: an error answer for IPv6 means "not supported". */
 	if (!ipaddr_is_v4(&c->ip) && refused)
 		v->outcome = PROVIDER_INVALID_IP;
 	if (v->outcome == PROVIDER_OK) {

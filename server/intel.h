@@ -4,7 +4,7 @@
  * waits at most `deadline`; the lookup goes on after that, so the next query finds
  * the verdict. `concurrency`, `rate` (token bucket) and `daily-budget` bound the calls,
  * with a bounded queue before them. Failures back off exponentially; a bad key or an
- * exhausted credit pauses calls (CRIMINALIP.md). Results go into the cache (memory)
+ * exhausted credit pauses calls (doc/criminalip.md#what-threatbl-does-with-each-outcome). Results go into the cache (memory)
  * and to the store (sqlite); errors are never remembered as clean.
  *
  * The service itself is behind struct provider_backend (provider.h), so the scheduler

@@ -1,4 +1,4 @@
-/* main.c - the threatbld command line (CONTRACT.md §2): options in, server_run out. */
+/* main.c - the threatbld command line (doc/configuration.md#threatbld): options in, server_run out. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>

@@ -18,7 +18,7 @@
 struct config;
 struct uv_loop_s; /* uv_loop_t, without including uv.h */
 
-/* What one call to the service came to (CRIMINALIP.md "Errors"). */
+/* What one call to the service came to (doc/criminalip.md#errors). */
 enum provider_outcome {
 	PROVIDER_OK,          /* mask (and facts) are the verdict */
 	PROVIDER_BAD_KEY,     /* "invalid api key": pause until reload */

@@ -1,4 +1,4 @@
-/* qname.c - what a name under a zone asks about (CONTRACT.md §5). */
+/* qname.c - what a name under a zone asks about (doc/dns.md#names-under-a-zone). */
 #include "qname.h"
 
 #include <string.h>

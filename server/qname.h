@@ -1,4 +1,4 @@
-/* qname.c - what a name under a zone asks about (CONTRACT.md §5).
+/* qname.c - what a name under a zone asks about (doc/dns.md#names-under-a-zone).
  *
  * The labels in front of the apex are either a reversed IPv4 address (4 decimal
  * labels, 0-255, no leading zeros), a reversed IPv6 address (32 single hex nibbles,

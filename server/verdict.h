@@ -2,7 +2,7 @@
  *
  * Shared by cache.c (memory), store.c (sqlite), intel.c (lookups), criminalip.c
  * (classification) and dns.c (answers). The category order is the order of the
- * A and TXT records in an answer and of the 127.0.0.x defaults (CONTRACT.md §4). */
+ * A and TXT records in an answer and of the 127.0.0.x defaults (doc/dns.md#categories-and-a-and-txt-records). */
 #ifndef THREATBL_VERDICT_H
 #define THREATBL_VERDICT_H
 

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""fake_criminalip - a stand-in for Criminal IP's asset report API (CRIMINALIP.md).
+"""fake_criminalip - a stand-in for Criminal IP's asset report API (doc/criminalip.md).
 
     fake_criminalip.py --port N [--host 127.0.0.1] [--key KEY] [--control-file F]
 
@@ -31,7 +31,7 @@ IPv4 address: clean, with hundreds of domain and port entries of noise):
     46 (no verdict)  a full report, but about 203.0.113.99
     47 vpn           a real-sized report of about 4.5 MB (thousands of ports, domains)
 Every fixture in test/fixtures whose "ip" is an address is served for that address:
-188.214.106.93 is CRIMINALIP.md's example (test/fixtures/criminalip_example.json):
+188.214.106.93 is the example of doc/criminalip.md#an-example (test/fixtures/criminalip_example.json):
 vpn + openvpn443 + hosting; 203.0.113.40-44 are the shapes of real reports
 (shape_*.json: ISO times, numbers as text, ip_category, tags, nulls). IPv6 addresses and text that is not an address are
 answered "Invalid IP Address." (the service may not support IPv6) unless a document

@@ -98,7 +98,7 @@ class Daemon:
         return out
 
     def wait_ready(self, timeout=10.0):
-        """Ready when every zone answers its SOA (CONTRACT.md §2)."""
+        """Ready when every zone answers its SOA (doc/configuration.md#start-up-and-readiness)."""
         end = time.monotonic() + timeout
         pending = self.zones()
         while time.monotonic() < end:

@@ -30,7 +30,7 @@ int ask_resolver(const char *server, ldns_resolver **out, char *err, size_t errl
 int ask_ip(ldns_resolver *res, const char *zone, const struct ipaddr *ip,
 	   struct ask_result *out, char *err, size_t errlen);
 
-/* The category a 127.0.0.x code stands for by default (CONTRACT.md §4), or NULL. */
+/* The category a 127.0.0.x code stands for by default (doc/dns.md#categories-and-a-and-txt-records), or NULL. */
 const char *ask_category(const char *a);
 
 #endif

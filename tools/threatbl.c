@@ -1,4 +1,4 @@
-/* threatbl.c - the command-line tool (CONTRACT.md §6): lookup, check-mail, db,
+/* threatbl.c - the command-line tool (doc/configuration.md#the-threatbl-tool): lookup, check-mail, db,
  * classify (classify.c).
  *
  * Exit status like grep: 0 nothing listed, 1 something listed, 2 error. */

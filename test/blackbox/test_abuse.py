@@ -5,7 +5,7 @@
   names outside the zones; with and without EDNS): every answer within the size the
   client may receive, no record it did not ask for, and the largest answer/query ratio
   printed and bounded.
-- ANY is answered minimally: for an IP, at most its A and TXT records (CONTRACT.md §5
+- ANY is answered minimally: for an IP, at most its A and TXT records (doc/dns.md#query-types-and-classes
   keeps both for ANY, in the spirit of RFC 8482: nothing beyond what A and TXT give).
 - No open recursion: names outside the zones are REFUSED, RA is never set.
 - 1,000 TCP connections, idle, trickling a byte every 500 ms, or pipelining without
@@ -42,7 +42,7 @@ from tbltest import (Daemon, rev4, rev6, a_values, txt_values, intel_conf, wait_
 KEY = "tbl-abuse-KEY-0e1d77"
 CODES = ["127.0.0.%d" % i for i in range(2, 8)]
 
-# Zone bl.test keeps the contract's default templates (CONTRACT.md §3); big.test has
+# Zone bl.test keeps the contract's default templates (doc/configuration.md#categories); big.test has
 # 200-byte TXT templates, so that its largest answers meet the UDP size limits.
 ZONES = """
 [zone bl.test]

@@ -1,4 +1,4 @@
-"""Black-box: the DNS answers of CONTRACT.md §5, every row, over UDP and over TCP.
+"""Black-box: the DNS answers of doc/dns.md#the-answer-rules, every row, over UDP and over TCP.
 
 One threatbld serves three zones with no Criminal IP (provider none): IPs without a
 static entry are clean. Listed IPs come from static lists in the test directory and

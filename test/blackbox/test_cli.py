@@ -1,4 +1,4 @@
-"""Black-box: the command line of threatbld (CONTRACT.md §2).
+"""Black-box: the command line of threatbld (doc/configuration.md#threatbld).
 
 -V, -h, bad options, -t on good and broken configurations (FILE:LINE: message per
 problem), -l replacing [server] listen (IPv4, twice, IPv6), -d, SIGTERM and SIGINT,

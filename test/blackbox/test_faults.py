@@ -1,7 +1,7 @@
-"""Black-box: the daemon against a failing Criminal IP (CRIMINALIP.md "Errors").
+"""Black-box: the daemon against a failing Criminal IP (doc/criminalip.md#errors).
 
 The service down, slow past `timeout`, 5xx storms, resets mid-body, malformed and
-100 MB bodies, and every error message of CRIMINALIP.md, each hit by a storm of
+100 MB bodies, and every error message of doc/criminalip.md#errors, each hit by a storm of
 queries for new IPs. Throughout, the daemon keeps answering cached verdicts, the static
 list and the RFC 5782 test entry at once; the storm's IPs get the `unknown` answer
 (never `clean`); calls to the service stay few (backoff, pauses); its memory (VmRSS)

@@ -1,9 +1,9 @@
-"""Black-box: lookups through the fake Criminal IP server (CONTRACT.md §3-5,
-CRIMINALIP.md).
+"""Black-box: lookups through the fake Criminal IP server (doc/configuration.md, doc/dns.md,
+doc/criminalip.md).
 
 dnspython -> threatbld -> test/fake_criminalip.py -> A and TXT answers: every category,
 IPv4 and IPv6 names; the API key only in the x-api-key header and never in the log;
-coalescing of concurrent queries; the deadline; every error of CRIMINALIP.md (the
+coalescing of concurrent queries; the deadline; every error of doc/criminalip.md#errors (the
 server keeps answering, nothing is remembered as clean, calls pause and resume as
 specified); reserved ranges; the daily budget; `unknown = servfail`. Every claim is
 checked on the fake's request counts.
@@ -59,7 +59,7 @@ def Q(n):
     return "198.51.100.%d" % n
 
 
-# profile -> categories (fake_criminalip.py's table; CONTRACT.md §4)
+# profile -> categories (fake_criminalip.py's table; doc/criminalip.md#classification)
 PROFILES = {
     10: ("vpn",), 11: ("openvpn443",), 12: ("hosting",), 13: ("tor",),
     14: ("proxy",), 15: ("scanner",), 16: ("vpn", "hosting", "openvpn443"),
@@ -344,7 +344,7 @@ class Deadline(LookupCase):
 
 
 class Errors(LookupCase):
-    """CRIMINALIP.md "Errors", each on the wire."""
+    """doc/criminalip.md#errors, each on the wire."""
 
     def trouble(self, mode, **kw):
         """Service trouble for one IP: unknown, still serving, backing off (a new IP

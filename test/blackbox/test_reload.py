@@ -1,4 +1,4 @@
-"""Black-box: reloads (CONTRACT.md §2, SIGHUP; §3, static lists).
+"""Black-box: reloads (doc/configuration.md#reloading: SIGHUP; static lists).
 
 SIGHUP swaps in new data while queries keep being answered; a changed list file is
 picked up by itself; a bad configuration or an unreadable list on SIGHUP keeps the old

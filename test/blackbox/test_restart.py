@@ -1,4 +1,4 @@
-"""Black-box: verdicts across restarts, and their freshness (CONTRACT.md §2-3).
+"""Black-box: verdicts across restarts, and their freshness (doc/configuration.md#signals, doc/dns.md#where-a-verdict-comes-from).
 
 Verdicts looked up through the fake Criminal IP server survive a SIGTERM restart and a
 kill -9 restart (the store commits its batches about a second apart) and are answered

@@ -1,5 +1,5 @@
 """Robustness of the transports (udp.c, tcp.c) and of the parser behind them: garbage
-and truncated packets, the header-level answers of CONTRACT.md section 5 (FORMERR,
+and truncated packets, the header-level answers of doc/dns.md#malformed-queries (FORMERR,
 NOTIMP, QR=1 dropped), and RFC 7766 TCP: pipelining, split messages, idle timeout,
 zero-length messages, the connection cap and slow clients."""
 import random

@@ -1,4 +1,4 @@
-"""Black-box: `threads = N` (CONTRACT.md §3 extension; server/worker.c).
+"""Black-box: `threads = N` (doc/configuration.md#the-server-section, an addition; server/worker.c).
 
 N loops share each UDP address through SO_REUSEPORT and the kernel picks the loop by
 the client's address and port, so every test here asks from many client sockets: with

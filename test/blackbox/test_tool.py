@@ -1,4 +1,4 @@
-"""Black-box: the command-line tool `threatbl` (CONTRACT.md §6, tools/threatbl.1).
+"""Black-box: the command-line tool `threatbl` (doc/configuration.md#the-threatbl-tool, tools/threatbl.1).
 
 lookup (plain and --json, listed, unlisted and mixed IPs, IPv6, the RFC 5782 test
 entry, bad IPs, a server that does not answer), check-mail (each verdict, the

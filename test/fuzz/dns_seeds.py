@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """dns_seeds.py - write the seed corpus of fuzz_dns: one real query per answer rule of
-CONTRACT.md section 5, against the zones fuzz_dns.c builds (bl.example.org and
+doc/dns.md#the-answer-rules, against the zones fuzz_dns.c builds (bl.example.org and
 sub.dnsbl.test). Each seed is two bytes for the harness (flags, small buffer size)
 followed by the query.
 

@@ -505,7 +505,7 @@ static void test_categories(struct t *t)
 		ok(z->cat[VERDICT_HOSTING].enabled && z->cat[VERDICT_HOSTING].a[0] == 127 &&
 		   z->cat[VERDICT_HOSTING].a[3] == 4, "absent hosting keeps 127.0.0.4");
 		is_str(z->cat[VERDICT_HOSTING].txt, "Hosting or cloud network",
-		       "absent hosting keeps the template of CONTRACT.md §3");
+		       "absent hosting keeps the template of doc/configuration.md#categories");
 		ok(z->cat[VERDICT_OPENVPN443].enabled && z->cat[VERDICT_OPENVPN443].a[3] == 3,
 		   "absent openvpn443 keeps 127.0.0.3");
 		ok(z->clean.enabled && z->clean.a[3] == 1, "clean answered with an address");

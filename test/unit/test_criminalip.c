@@ -109,7 +109,7 @@ static enum provider_outcome parse_str(long http, const char *body, struct cip_f
 	return criminalip_parse(http, body, strlen(body), f);
 }
 
-/* The document of CRIMINALIP.md, and the other fixtures. */
+/* The document of doc/criminalip.md#an-example, and the other fixtures. */
 static void test_fixtures(void)
 {
 	struct cip_facts f;

@@ -1,4 +1,4 @@
-/* test_dns.c - dns_handle against CONTRACT.md §5: queries built by hand, answers read
+/* test_dns.c - dns_handle against doc/dns.md#the-answer-rules: queries built by hand, answers read
  * back with ldns; plus random mutations (no overrun) and a timing line. */
 #include <errno.h>
 #include <stdio.h>
