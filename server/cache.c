@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cache.h"
+#include "shared.h"
 
 /* 12 bytes: the `used` byte sits in what would be padding, so every IPv4 address
  * (0.0.0.0 too) can be a key. */
@@ -40,7 +41,7 @@ struct cache {
 	size_t cap4, n4;    /* cap is 0 or a power of two */
 	struct ent6 *t6;
 	size_t cap6, n6;
-	pthread_rwlock_t *lock; /* NULL, or taken for writing by put and del */
+	struct shared *shared;  /* NULL, or its write side taken by put and del */
 };
 
 #define CACHE_MIN_CAP 64
@@ -318,20 +319,20 @@ int cache_get(const struct cache *c, const struct ipaddr *ip, struct verdict *ou
 	return 0;
 }
 
-void cache_set_lock(struct cache *c, pthread_rwlock_t *lock)
+void cache_set_shared(struct cache *c, struct shared *sh)
 {
-	c->lock = lock;
+	c->shared = sh;
 }
 
 int cache_put(struct cache *c, const struct ipaddr *ip, const struct verdict *v)
 {
 	int rc;
 
-	if (c->lock)
-		pthread_rwlock_wrlock(c->lock);
+	if (c->shared)
+		shared_write_begin(c->shared);
 	rc = is_v4(ip) ? put4(c, v4_key(ip), v) : put6(c, ip->b, v);
-	if (c->lock)
-		pthread_rwlock_unlock(c->lock);
+	if (c->shared)
+		shared_write_end(c->shared);
 	return rc;
 }
 
@@ -339,11 +340,11 @@ int cache_del(struct cache *c, const struct ipaddr *ip)
 {
 	int rc;
 
-	if (c->lock)
-		pthread_rwlock_wrlock(c->lock);
+	if (c->shared)
+		shared_write_begin(c->shared);
 	rc = is_v4(ip) ? del4(c, v4_key(ip)) : del6(c, ip->b);
-	if (c->lock)
-		pthread_rwlock_unlock(c->lock);
+	if (c->shared)
+		shared_write_end(c->shared);
 	return rc;
 }
 

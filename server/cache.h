@@ -2,28 +2,29 @@
  *
  * Open-addressing hash tables, one for IPv4 (4-byte keys, the common case, kept
  * small: the target is at most 64 bytes per IPv4 verdict at a million) and one for
- * IPv6. Written by the main loop thread only (start-up fills it from store.c, then
- * intel.c adds verdicts); with `threads` > 1 the other loops read it under a
- * read-write lock (cache_set_lock). cache_get never allocates. */
+ * IPv6. Written by one thread at a time: start-up fills it from store.c, then the
+ * lookup thread adds verdicts (intel.c) under the write side of the shared lock
+ * while the answering loops read it under the read side (cache_set_shared; the
+ * rules are in shared.h). cache_get never allocates. */
 #ifndef THREATBL_CACHE_H
 #define THREATBL_CACHE_H
 
-#include <pthread.h>
 #include <stddef.h>
 
 #include "ipaddr.h"
 #include "verdict.h"
 
 struct cache;
+struct shared;
 
 /* Returns NULL when out of memory. Free with cache_free. */
 struct cache *cache_new(void);
 void cache_free(struct cache *c);
 
-/* With other threads reading: they hold lock for reading while they use the cache
- * (and its answers), cache_put and cache_del take it for writing. NULL (the default)
- * when one thread does everything. The lock must outlive the cache's use of it. */
-void cache_set_lock(struct cache *c, pthread_rwlock_t *lock);
+/* With other threads reading: cache_put and cache_del take sh's write side
+ * (shared_write_begin). NULL (the default) when one thread does everything. sh must
+ * outlive the cache's use of it. */
+void cache_set_shared(struct cache *c, struct shared *sh);
 
 /* 0 and *out filled when ip is known, -ENOENT otherwise. */
 int cache_get(const struct cache *c, const struct ipaddr *ip, struct verdict *out);

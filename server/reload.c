@@ -201,42 +201,18 @@ fail:
 	return err;
 }
 
-static void intel_closed(void *arg)
+/* Start, replace or stop the lookups to match what was loaded (on the lookup
+ * thread, by message). */
+static int lookups_apply(struct server *srv, const struct loaded *ld)
 {
-	(void)arg;
-}
-
-/* Start, replace or stop the lookups to match what was loaded. */
-static int intel_apply(struct server *srv, const struct loaded *ld)
-{
-	struct provider_backend be;
 	int err;
 
-	if (!ld->provider) {
-		if (srv->intel) {
-			log_info("lookups switched off");
-			intel_close(srv->intel, intel_closed, NULL);
-			srv->intel = NULL;
-		}
-		return 0;
-	}
-	err = provider_open(ld->provider, &srv->loop, ld->cfg, ld->api_key, &be);
+	err = lookup_configure(srv->lookup, ld->cfg, ld->provider, ld->api_key);
 	if (err) {
-		log_err("cannot set up %s lookups: %s", ld->provider->display, strerror(-err));
+		log_err("cannot pass the new settings to the lookups: %s", strerror(-err));
 		return err;
 	}
-	if (srv->intel) {
-		intel_reconfigure(srv->intel, ld->cfg, be);
-		return 0;
-	}
-	err = intel_new(&srv->loop, ld->cfg, be, srv->cache, srv->store, &srv->intel);
-	if (err) {
-		be.close(be.impl, intel_closed, NULL);
-		log_err("cannot start lookups: %s", strerror(-err));
-		return err;
-	}
-	log_info("looking IPs up in %s at %s (API key %s)", be.name, ld->cfg->url,
-		 ld->cfg->api_key_file ? "from api-key-file" : "from THREATBL_API_KEY");
+	srv->lookups = ld->provider != NULL;
 	return 0;
 }
 
@@ -262,7 +238,7 @@ void reload_adopt(struct server *srv, struct loaded *ld)
 	srv->zones = ld->zones;
 	srv->api_key = ld->api_key;
 	srv->watch = ld->watch;
-	if (intel_apply(srv, ld))
+	if (lookups_apply(srv, ld))
 		log_warn("lookups keep their previous settings");
 	memset(ld, 0, sizeof(*ld));
 	log_set_level(srv->cfg->log_level);

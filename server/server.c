@@ -49,40 +49,31 @@ int server_check(struct server *srv)
 	return errors ? 1 : 0;
 }
 
-void server_tick(struct server *srv)
-{
-	srv->env.now = (uint32_t)time(NULL);
-}
-
-/* dns_env.refresh is a generic callback; intel_refresh takes its own type. */
-static void refresh_intel(void *arg, const struct ipaddr *ip)
-{
-	intel_refresh(arg, ip);
-}
-
-/* dns_env follows the configuration in use. Under the lock: once it is released no
- * worker holds a pointer into the previous zones, and they can be freed. */
 void server_env_apply(struct server *srv)
 {
 	const struct config *cfg = srv->cfg;
+	struct shared_view view = {
+		.env = {
+			.zones = srv->zones,
+			.cache = srv->cache,
+			.fresh_s = cfg->fresh_s,
+			.max_stale_s = cfg->max_stale_s,
+			.unknown_retry_s = UNKNOWN_RETRY_S,
+			.lookups = srv->lookups && !srv->stopping,
+			.lookup_reserved = cfg->lookup_reserved,
+		},
+		.tcp_max_clients = cfg->tcp_max_clients,
+		.tcp_idle_ms = cfg->tcp_idle_ms,
+	};
 
-	pthread_rwlock_wrlock(&srv->lock);
-	srv->env.zones = srv->zones;
-	srv->env.cache = srv->cache;
-	srv->env.fresh_s = cfg->fresh_s;
-	srv->env.max_stale_s = cfg->max_stale_s;
-	srv->env.unknown_retry_s = UNKNOWN_RETRY_S;
-	srv->env.lookup_reserved = cfg->lookup_reserved;
-	srv->env.lookups = srv->intel != NULL;
-	srv->env.refresh = srv->intel ? refresh_intel : NULL;
-	srv->env.refresh_arg = srv->intel;
-	pthread_rwlock_unlock(&srv->lock);
-	server_tick(srv);
+	shared_apply(&srv->shared, &view);
 }
 
-static void intel_closed(void *arg)
+static void lookup_finished(void *arg)
 {
-	(void)arg;
+	struct server *srv = arg;
+
+	srv->lookup_running = 0;
 }
 
 static void on_close_free_nothing(uv_handle_t *h)
@@ -96,8 +87,9 @@ static void server_stop(struct server *srv)
 		return;
 	srv->stopping = 1;
 	log_info("stopping");
-	/* The workers' parked queries come back through the main loop (cancelled by
-	 * intel_close below); the loop runs until every worker has finished. */
+	/* Every loop's parked queries come back from the lookup thread (-ECANCELED);
+	 * the main loop runs until every worker, the lookup thread and its own relay
+	 * are done. */
 	for (size_t i = 0; i < srv->nworkers; i++)
 		worker_stop(srv->workers[i]);
 	srv->nworkers = 0;
@@ -106,10 +98,10 @@ static void server_stop(struct server *srv)
 	for (size_t i = 0; i < srv->ntcp; i++)
 		tcp_close(srv->tcp[i]);
 	srv->nudp = srv->ntcp = 0;
-	if (srv->intel) {
-		intel_close(srv->intel, intel_closed, NULL);
-		srv->intel = NULL;
-	}
+	if (srv->host.relay)
+		relay_close(srv->host.relay, NULL, NULL);
+	if (srv->lookup)
+		lookup_stop(srv->lookup);
 	server_env_apply(srv);
 	uv_close((uv_handle_t *)&srv->sig_hup, on_close_free_nothing);
 	uv_close((uv_handle_t *)&srv->sig_term, on_close_free_nothing);
@@ -128,18 +120,19 @@ static void on_signal(uv_signal_t *h, int signum)
 }
 
 /* The store's writer, when the database file was deleted under it: every verdict in
- * memory, read under the lock (cache_put takes it for writing). */
+ * memory, read under the read side of the shared lock (shared.h). */
 static int refill_from_cache(void *arg,
 			     int (*fn)(void *fnarg, const struct ipaddr *ip,
 				       const struct verdict *v),
 			     void *fnarg)
 {
 	struct server *srv = arg;
+	struct shared_view copy;
 	int rc;
 
-	pthread_rwlock_rdlock(&srv->lock);
+	shared_read_begin(&srv->shared, &copy);
 	rc = cache_foreach(srv->cache, fn, fnarg);
-	pthread_rwlock_unlock(&srv->lock);
+	shared_read_end(&srv->shared);
 	return rc;
 }
 
@@ -148,49 +141,16 @@ static int cache_fill(void *arg, const struct ipaddr *ip, const struct verdict *
 	return cache_put(arg, ip, v);
 }
 
-/* The main loop as a udp_host: the data is its own, no lock needed to read it. */
-static const struct dns_env *main_enter(struct udp_host *h)
-{
-	struct server *srv = (struct server *)((char *)h - offsetof(struct server, udp_host));
-
-	server_tick(srv);
-	return &srv->env;
-}
-
-static void main_leave(struct udp_host *h)
-{
-	(void)h;
-}
-
-static int main_wait(struct udp_host *h, const struct ipaddr *ip, struct intel_waiter *w,
-		     intel_wait_cb cb)
-{
-	struct server *srv = (struct server *)((char *)h - offsetof(struct server, udp_host));
-
-	return srv->intel ? intel_wait(srv->intel, ip, w, cb) : -ENOSYS;
-}
-
-static void main_cancel(struct udp_host *h, struct intel_waiter *w)
-{
-	struct server *srv = (struct server *)((char *)h - offsetof(struct server, udp_host));
-
-	if (srv->intel)
-		intel_cancel(srv->intel, w);
-}
-
 /* Bind every listen address for UDP and TCP on the main loop, then start the workers
  * of `threads`, each with its own UDP sockets on the same addresses. */
 static int listen_all(struct server *srv)
 {
 	const struct config *cfg = srv->cfg;
 	struct sockaddr_storage *addrs;
+	struct relay *relay;
 	size_t n = cfg->nlisten;
 	int err = 0;
 
-	srv->udp_host = (struct udp_host){
-		.loop = &srv->loop, .enter = main_enter, .leave = main_leave,
-		.wait = main_wait, .cancel = main_cancel, .tag = "",
-	};
 	srv->udp = calloc(n ? n : 1, sizeof(*srv->udp));
 	srv->tcp = calloc(n ? n : 1, sizeof(*srv->tcp));
 	srv->workers = calloc(cfg->threads, sizeof(*srv->workers));
@@ -199,6 +159,13 @@ static int listen_all(struct server *srv)
 		err = -ENOMEM;
 		goto out;
 	}
+	/* The main loop's relay serves its UDP and TCP listeners. */
+	err = lookup_relay(srv->lookup, &srv->loop, n * (UDP_WAITERS + TCP_WAITERS), &relay);
+	if (err) {
+		log_err("cannot set up the lookups' relay: %s", strerror(-err));
+		goto out;
+	}
+	host_init(&srv->host, &srv->loop, &srv->shared, relay, "");
 	for (size_t i = 0; i < n; i++) {
 		char host[64];
 		uint16_t port;
@@ -210,18 +177,19 @@ static int listen_all(struct server *srv)
 			err = -EINVAL;
 			goto out;
 		}
-		err = udp_start(&srv->udp_host, (struct sockaddr *)&addrs[i], &srv->udp[srv->nudp]);
+		err = udp_start(&srv->host, (struct sockaddr *)&addrs[i], &srv->udp[srv->nudp]);
 		if (err)
 			goto out;
 		srv->nudp++;
-		err = tcp_start(srv, (struct sockaddr *)&addrs[i], &srv->tcp[srv->ntcp]);
+		err = tcp_start(&srv->host, (struct sockaddr *)&addrs[i], &srv->tcp[srv->ntcp]);
 		if (err)
 			goto out;
 		srv->ntcp++;
 	}
 	if (cfg->threads > 1) {
 		for (unsigned t = 2; t <= cfg->threads; t++) {
-			err = worker_start(srv, t, addrs, n, &srv->workers[srv->nworkers]);
+			err = worker_start(&srv->loop, &srv->shared, srv->lookup, t, addrs, n,
+					   &srv->workers[srv->nworkers]);
 			if (err)
 				goto out;
 			srv->nworkers++;
@@ -246,8 +214,7 @@ int server_run(struct server *srv)
 	char err_text[512];
 	size_t nverdicts;
 	uint64_t t0;
-	pthread_rwlockattr_t lock_attr;
-	int err, code = 1, loop_ok = 0, lock_ok = 0;
+	int err, code = 1, loop_ok = 0, shared_ok = 0;
 
 	srv->daemon.ready_fd = -1;
 	srv->serial = (uint32_t)time(NULL);
@@ -259,17 +226,11 @@ int server_run(struct server *srv)
 	if (daemon_detach(&srv->daemon, srv->foreground))
 		goto out_loaded;
 
-	/* Writers first: a verdict or a reload waits for at most one batch per worker,
-	 * and busy workers cannot keep it out. */
-	pthread_rwlockattr_init(&lock_attr);
-	pthread_rwlockattr_setkind_np(&lock_attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	err = pthread_rwlock_init(&srv->lock, &lock_attr);
-	pthread_rwlockattr_destroy(&lock_attr);
-	if (err) {
-		log_err("cannot create a lock: %s", strerror(err));
+	if ((err = shared_init(&srv->shared))) {
+		log_err("cannot create a lock: %s", strerror(-err));
 		goto out_loaded;
 	}
-	lock_ok = 1;
+	shared_ok = 1;
 	srv->cache = cache_new();
 	if (!srv->cache) {
 		log_err("out of memory");
@@ -297,6 +258,17 @@ int server_run(struct server *srv)
 		goto out_loaded;
 	}
 	loop_ok = 1;
+	/* From here on the lookup thread writes verdicts while the loops read them. */
+	cache_set_shared(srv->cache, &srv->shared);
+	if ((err = lookup_new(srv->cache, srv->store, ld.cfg->threads, &srv->lookup))) {
+		log_err("cannot set up the lookups: %s", strerror(-err));
+		goto out_loaded;
+	}
+	if ((err = lookup_start(srv->lookup, &srv->loop, lookup_finished, srv))) {
+		log_err("cannot start the lookups: %s", uv_strerror(err));
+		goto out_loaded;
+	}
+	srv->lookup_running = 1;
 	if (!ld.provider && ld.cfg->provider == CONFIG_PROVIDER_AUTO)
 		log_info("no API key: serving the static lists only. To look IPs up in "
 			 "%s, set THREATBL_API_KEY or [intel] api-key-file and restart",
@@ -311,9 +283,6 @@ int server_run(struct server *srv)
 	srv->list_watch.data = srv;
 	if (listen_all(srv) || daemon_drop_privileges(srv->cfg->user, srv->cfg->database))
 		goto out;
-	/* Verdicts are written by the main loop while the workers, and the store's writer
-	 * when it must write them all back, read them. */
-	cache_set_lock(srv->cache, &srv->lock);
 	if (srv->store)
 		store_set_refill(srv->store, refill_from_cache, srv);
 	if (srv->store && (err = store_start(srv->store))) {
@@ -346,13 +315,18 @@ out_loaded:
 		if (uv_loop_close(&srv->loop))
 			log_warn("event loop closed with handles still open");
 	}
+	if (srv->lookup && !srv->lookup_running) {
+		/* Its thread has been joined, or never ran: nothing uses it now. */
+		lookup_free(srv->lookup);
+		srv->lookup = NULL;
+	}
 	free(srv->udp);
 	free(srv->tcp);
 	free(srv->workers);
 	reload_release(srv);
 	cache_free(srv->cache);
-	if (lock_ok)
-		pthread_rwlock_destroy(&srv->lock);
+	if (shared_ok)
+		shared_destroy(&srv->shared);
 	if (code == 0)
 		log_info("stopped");
 	daemon_ready(&srv->daemon, (unsigned char)code, LOG_LVL_INFO);

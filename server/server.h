@@ -3,7 +3,9 @@
  * server_run() loads the verdicts, binds every listen address, drops root, runs the
  * loop, reloads on SIGHUP (new configuration, zones and lists built on a worker thread
  * and swapped in on the loop thread; a bad one is logged and the old one kept) and
- * stops on SIGTERM/SIGINT after writing pending verdicts. This is the single context
+ * stops on SIGTERM/SIGINT after writing pending verdicts. Threads: the main loop
+ * (UDP, TCP, signals, reloads), the workers of `threads` (UDP), the lookup thread
+ * (lookup.h) and the store's writer; what they share is in shared.h. This is the single context
  * passed by pointer; there are no other globals (log.c aside). */
 #ifndef THREATBL_SERVER_H
 #define THREATBL_SERVER_H
@@ -16,10 +18,10 @@
 #include "cache.h"
 #include "config.h"
 #include "daemon.h"
-#include "dns.h"
-#include "intel.h"
+#include "host.h"
+#include "lookup.h"
+#include "shared.h"
 #include "store.h"
-#include "udp.h"
 #include "zone.h"
 
 struct udp_listener;
@@ -37,13 +39,12 @@ struct server {
 	struct zoneset *zones;
 	struct cache *cache;
 	struct store *store;        /* NULL when no database */
-	struct intel *intel;        /* NULL when provider none */
+	struct lookup_thread *lookup; /* the lookups' thread, running from start to stop */
+	int lookups;                /* a provider is configured */
+	int lookup_running;         /* its thread runs or has not been joined yet */
 	char *api_key;              /* never logged */
-	struct dns_env env;         /* read by dns_handle; pointers swapped on reload */
-	/* With workers: held for reading by them around each batch, taken for writing
-	 * here when env changes and by cache_put. */
-	pthread_rwlock_t lock;
-	struct udp_host udp_host;   /* the main loop, for its UDP listeners */
+	struct shared shared;       /* the view every answering loop reads, and its lock */
+	struct host host;           /* the main loop as an answering loop */
 	struct udp_listener **udp;
 	size_t nudp;
 	struct worker **workers;    /* threads - 1 of them */
@@ -62,15 +63,10 @@ struct server {
 	int exit_code;
 };
 
-/* The waiting queries' budget: UDP waiters per listener, TCP queries per connection. */
-#define SERVER_UDP_WAITERS 4096
-#define SERVER_TCP_INFLIGHT 32
-
-/* Point env at the zones, cache and lookups in use, under the lock (loop thread). */
+/* Point the shared view at the zones, cache and settings in use, under the write
+ * side of the lock: afterwards no loop holds a pointer into the previous zones
+ * (main loop thread). */
 void server_env_apply(struct server *srv);
-
-/* Set env.now from the clock; transports call it once per batch. */
-void server_tick(struct server *srv);
 
 /* Everything from main(): returns the process exit code. */
 int server_run(struct server *srv);

@@ -8,9 +8,8 @@
 #include <sys/socket.h>
 
 #include "dns.h"
-#include "intel.h"
+#include "list.h"
 #include "log.h"
-#include "server.h"
 #include "tcp.h"
 
 #define TCP_BACKLOG 128
@@ -24,12 +23,23 @@
 
 struct tcp_conn;
 
-/* A query waiting for a lookup; allocated per query, at most SERVER_TCP_INFLIGHT per
+/* Counters since start, logged at close. */
+struct tcp_stats {
+	uint64_t accepted;     /* connections served */
+	uint64_t refused;      /* accepted and closed at once: over tcp-clients */
+	uint64_t idle_closed;  /* closed by the idle timeout */
+	uint64_t malformed;    /* closed for a message shorter than a DNS header */
+	uint64_t queries;      /* complete messages read */
+	uint64_t answered;     /* answers written or queued */
+	uint64_t parked;       /* queries that waited for a lookup */
+};
+
+/* A query waiting for a lookup; allocated per query, at most TCP_INFLIGHT per
  * connection. */
 struct tcp_query {
-	struct intel_waiter w;
+	struct relay_waiter w;
 	struct tcp_conn *c;
-	struct tcp_query *next, *prev;
+	struct list_node node;          /* on its connection's parked list */
 	uint16_t len;
 	uint8_t q[];
 };
@@ -46,10 +56,10 @@ struct tcp_conn {
 	uv_tcp_t h;
 	uv_timer_t idle;
 	struct tcp_listener *t;
-	struct tcp_conn *next, *prev;
+	struct list_node node;          /* on the listener's conns */
 	uint8_t *rbuf;                  /* the length prefix and message being read */
 	size_t rlen, rcap;
-	struct tcp_query *parked;
+	struct list_head parked;
 	unsigned inflight;              /* parked queries */
 	unsigned nwrites;               /* struct tcp_write in flight */
 	size_t wqueued;                 /* their bytes */
@@ -60,8 +70,9 @@ struct tcp_conn {
 
 struct tcp_listener {
 	uv_tcp_t h;
-	struct server *srv;
-	struct tcp_conn *conns;         /* every conn not yet freed */
+	struct host *host;
+	char name[INET6_ADDRSTRLEN + 10];
+	struct list_head conns;         /* every conn not yet freed */
 	unsigned nopen;                 /* counted against tcp-clients */
 	unsigned nlive;                 /* allocated, not yet freed */
 	int closing, handle_closed, at_limit;
@@ -85,12 +96,7 @@ static void conn_closed(uv_handle_t *h)
 
 	if (++c->nclosed < 2)
 		return;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		t->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	list_del(&c->node);
 	t->nlive--;
 	free(c->rbuf);
 	free(c);
@@ -102,7 +108,7 @@ static void conn_closed(uv_handle_t *h)
 static void conn_close(struct tcp_conn *c)
 {
 	struct tcp_listener *t = c->t;
-	struct tcp_query *q;
+	struct list_node *n;
 
 	if (c->closing)
 		return;
@@ -111,10 +117,10 @@ static void conn_close(struct tcp_conn *c)
 		c->counted = 0;
 		t->nopen--;
 	}
-	while ((q = c->parked)) {
-		c->parked = q->next;
-		if (t->srv->intel)
-			intel_cancel(t->srv->intel, &q->w);
+	while ((n = list_pop(&c->parked))) {
+		struct tcp_query *q = container_of(n, struct tcp_query, node);
+
+		host_cancel(t->host, &q->w);
 		free(q);
 	}
 	c->inflight = 0;
@@ -142,7 +148,7 @@ static void conn_idle_restart(struct tcp_conn *c)
 
 static void conn_written(uv_write_t *req, int status)
 {
-	struct tcp_write *w = (struct tcp_write *)((char *)req - offsetof(struct tcp_write, req));
+	struct tcp_write *w = container_of(req, struct tcp_write, req);
 	struct tcp_conn *c = w->c;
 
 	c->nwrites--;
@@ -203,24 +209,20 @@ static void conn_send(struct tcp_conn *c, size_t len)
 	c->wqueued += w->len;
 }
 
-static void conn_query_cb(struct intel_waiter *iw, int status)
+static void conn_query_cb(struct relay_waiter *rw, int status)
 {
-	struct tcp_query *q = (struct tcp_query *)((char *)iw - offsetof(struct tcp_query, w));
+	struct tcp_query *q = container_of(rw, struct tcp_query, w);
 	struct tcp_conn *c = q->c;
 	struct tcp_listener *t = c->t;
 	struct dns_result res;
 
-	if (q->prev)
-		q->prev->next = q->next;
-	else
-		c->parked = q->next;
-	if (q->next)
-		q->next->prev = q->prev;
+	list_del(&q->node);
 	c->inflight--;
+	/* -ECANCELED: the daemon is stopping and closes the connection. */
 	if (status != -ECANCELED && !c->closing) {
-		server_tick(t->srv);
-		dns_handle(&t->srv->env, q->q, q->len, t->obuf + 2, TCP_MSG_MAX,
+		dns_handle(&host_enter(t->host)->env, q->q, q->len, t->obuf + 2, TCP_MSG_MAX,
 			   DNS_TCP | DNS_NOWAIT, &res);
+		host_leave(t->host);
 		if (res.status == DNS_REPLY)
 			conn_send(c, res.len);
 	}
@@ -238,40 +240,34 @@ static int conn_park(struct tcp_conn *c, const uint8_t *msg, size_t len,
 	struct tcp_listener *t = c->t;
 	struct tcp_query *q;
 
-	if (!t->srv->intel)
-		return -ENOSYS;
 	q = malloc(sizeof(*q) + len);
 	if (!q)
 		return -ENOMEM;
 	q->c = c;
 	q->len = (uint16_t)len;
 	memcpy(q->q, msg, len);
-	if (intel_wait(t->srv->intel, ip, &q->w, conn_query_cb) != 0) {
+	if (host_wait(t->host, ip, &q->w, conn_query_cb) != 0) {
 		free(q);
 		return -EBUSY;
 	}
-	q->prev = NULL;
-	q->next = c->parked;
-	if (c->parked)
-		c->parked->prev = q;
-	c->parked = q;
+	list_add_head(&c->parked, &q->node);
 	c->inflight++;
 	t->st.parked++;
 	return 0;
 }
 
-static void conn_query(struct tcp_conn *c, const uint8_t *msg, size_t len)
+static void conn_query(struct tcp_conn *c, const struct dns_env *env, const uint8_t *msg,
+		       size_t len)
 {
 	struct tcp_listener *t = c->t;
 	struct dns_result res;
 
 	t->st.queries++;
-	dns_handle(&t->srv->env, msg, len, t->obuf + 2, TCP_MSG_MAX, DNS_TCP, &res);
+	dns_handle(env, msg, len, t->obuf + 2, TCP_MSG_MAX, DNS_TCP, &res);
 	if (res.status == DNS_WAIT) {
 		if (conn_park(c, msg, len, &res.ip) == 0)
 			return;
-		dns_handle(&t->srv->env, msg, len, t->obuf + 2, TCP_MSG_MAX,
-			   DNS_TCP | DNS_NOWAIT, &res);
+		dns_handle(env, msg, len, t->obuf + 2, TCP_MSG_MAX, DNS_TCP | DNS_NOWAIT, &res);
 	}
 	if (res.status == DNS_REPLY)
 		conn_send(c, res.len);
@@ -281,28 +277,29 @@ static void conn_query(struct tcp_conn *c, const uint8_t *msg, size_t len)
 static void conn_process(struct tcp_conn *c)
 {
 	struct tcp_listener *t = c->t;
+	const struct dns_env *env = NULL;
 	size_t pos = 0, mlen;
-	int ticked = 0;
 
 	while (!c->closing && c->rlen - pos >= 2) {
 		mlen = (size_t)c->rbuf[pos] << 8 | c->rbuf[pos + 1];
 		if (mlen < 12) {
 			t->st.malformed++;
 			conn_close(c);
-			return;
+			break;
 		}
 		if (c->rlen - pos < 2 + mlen)
 			break;
-		if (c->inflight >= SERVER_TCP_INFLIGHT || c->wqueued > TCP_WMAX)
+		if (c->inflight >= TCP_INFLIGHT || c->wqueued > TCP_WMAX)
 			break;
-		if (!ticked) {
-			server_tick(t->srv);
-			ticked = 1;
-		}
+		/* Once per read: the lock is taken per batch, never per query. */
+		if (!env)
+			env = &host_enter(t->host)->env;
 		conn_idle_restart(c);
-		conn_query(c, c->rbuf + pos + 2, mlen);
+		conn_query(c, env, c->rbuf + pos + 2, mlen);
 		pos += 2 + mlen;
 	}
+	if (env)
+		host_leave(t->host);
 	if (c->closing || !pos)
 		return;
 	memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
@@ -373,7 +370,7 @@ static void conn_update(struct tcp_conn *c)
 			conn_close(c);
 		return;
 	}
-	want = c->inflight < SERVER_TCP_INFLIGHT && c->wqueued <= TCP_WMAX;
+	want = c->inflight < TCP_INFLIGHT && c->wqueued <= TCP_WMAX;
 	if (want && !c->reading) {
 		err = uv_read_start((uv_stream_t *)&c->h, conn_alloc, conn_read);
 		if (err < 0) {
@@ -390,7 +387,9 @@ static void conn_update(struct tcp_conn *c)
 static void tcp_accept(uv_stream_t *server, int status)
 {
 	struct tcp_listener *t = server->data;
-	const struct config *cfg = t->srv->cfg;
+	const struct shared_view *view;
+	unsigned max_clients;
+	uint32_t idle_ms;
 	struct tcp_conn *c;
 
 	if (status < 0) {
@@ -405,20 +404,23 @@ static void tcp_accept(uv_stream_t *server, int status)
 		return;
 	}
 	c->t = t;
-	uv_tcp_init(&t->srv->loop, &c->h);
-	uv_timer_init(&t->srv->loop, &c->idle);
+	list_init(&c->parked);
+	uv_tcp_init(t->host->loop, &c->h);
+	uv_timer_init(t->host->loop, &c->idle);
 	c->h.data = c;
 	c->idle.data = c;
-	c->next = t->conns;
-	if (t->conns)
-		t->conns->prev = c;
-	t->conns = c;
+	list_add_head(&t->conns, &c->node);
 	t->nlive++;
 	if (uv_accept(server, (uv_stream_t *)&c->h) < 0) {
 		conn_close(c);
 		return;
 	}
-	if (cfg->tcp_max_clients && t->nopen >= cfg->tcp_max_clients) {
+	/* Read per connection, so that a reload applies to the next ones. */
+	view = host_enter(t->host);
+	max_clients = view->tcp_max_clients;
+	idle_ms = view->tcp_idle_ms;
+	host_leave(t->host);
+	if (max_clients && t->nopen >= max_clients) {
 		t->st.refused++;
 		if (!t->at_limit) {
 			t->at_limit = 1;
@@ -428,12 +430,12 @@ static void tcp_accept(uv_stream_t *server, int status)
 		return;
 	}
 	/* Warn again only once the crowd has thinned, not at every churn. */
-	if (t->at_limit && t->nopen < cfg->tcp_max_clients / 4 * 3)
+	if (t->at_limit && t->nopen < max_clients / 4 * 3)
 		t->at_limit = 0;
 	c->counted = 1;
 	t->nopen++;
 	t->st.accepted++;
-	c->idle_ms = cfg->tcp_idle_ms ? cfg->tcp_idle_ms : TCP_IDLE_DEFAULT_MS;
+	c->idle_ms = idle_ms ? idle_ms : TCP_IDLE_DEFAULT_MS;
 	/* Answers are whole messages written at once: do not let Nagle hold them. */
 	uv_tcp_nodelay(&c->h, 1);
 	conn_idle_restart(c);
@@ -448,24 +450,24 @@ static void tcp_listener_closed(uv_handle_t *h)
 	tcp_maybe_free(t);
 }
 
-int tcp_start(struct server *srv, const struct sockaddr *addr, struct tcp_listener **out)
+int tcp_start(struct host *host, const struct sockaddr *addr, struct tcp_listener **out)
 {
 	struct tcp_listener *t;
-	char host[INET6_ADDRSTRLEN] = "?", name[INET6_ADDRSTRLEN + 10];
+	char ip[INET6_ADDRSTRLEN] = "?", name[INET6_ADDRSTRLEN + 10];
 	unsigned flags = 0;
 	int err;
 
 	if (addr->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)addr;
 
-		uv_ip6_name(s6, host, sizeof(host));
-		snprintf(name, sizeof(name), "[%s]:%u", host, ntohs(s6->sin6_port));
+		uv_ip6_name(s6, ip, sizeof(ip));
+		snprintf(name, sizeof(name), "[%s]:%u", ip, ntohs(s6->sin6_port));
 		flags = UV_TCP_IPV6ONLY;
 	} else if (addr->sa_family == AF_INET) {
 		const struct sockaddr_in *s4 = (const struct sockaddr_in *)addr;
 
-		uv_ip4_name(s4, host, sizeof(host));
-		snprintf(name, sizeof(name), "%s:%u", host, ntohs(s4->sin_port));
+		uv_ip4_name(s4, ip, sizeof(ip));
+		snprintf(name, sizeof(name), "%s:%u", ip, ntohs(s4->sin_port));
 	} else {
 		log_err("tcp: address family %d not supported", addr->sa_family);
 		return -EAFNOSUPPORT;
@@ -474,8 +476,10 @@ int tcp_start(struct server *srv, const struct sockaddr *addr, struct tcp_listen
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	t->srv = srv;
-	err = uv_tcp_init_ex(&srv->loop, &t->h, addr->sa_family);
+	t->host = host;
+	list_init(&t->conns);
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	err = uv_tcp_init_ex(host->loop, &t->h, addr->sa_family);
 	if (err < 0) {
 		log_err("tcp %s: %s", name, uv_strerror(err));
 		free(t);
@@ -489,7 +493,7 @@ int tcp_start(struct server *srv, const struct sockaddr *addr, struct tcp_listen
 	err = uv_listen((uv_stream_t *)&t->h, TCP_BACKLOG, tcp_accept);
 	if (err < 0)
 		goto fail;
-	log_info("tcp: listening on %s", name);
+	log_info("tcp: listening on %s%s", name, host->tag);
 	*out = t;
 	return 0;
 fail:
@@ -501,22 +505,18 @@ fail:
 
 void tcp_close(struct tcp_listener *t)
 {
-	struct tcp_conn *c;
+	struct list_node *n, *tmp;
 
 	if (!t || t->closing)
 		return;
 	t->closing = 1;
-	for (c = t->conns; c; c = c->next)
-		conn_close(c);
+	log_info("tcp %s%s: %llu connections, %llu refused, %llu idle-closed, %llu malformed; "
+		 "%llu queries, %llu answers, %llu parked", t->name, t->host->tag,
+		 (unsigned long long)t->st.accepted, (unsigned long long)t->st.refused,
+		 (unsigned long long)t->st.idle_closed, (unsigned long long)t->st.malformed,
+		 (unsigned long long)t->st.queries, (unsigned long long)t->st.answered,
+		 (unsigned long long)t->st.parked);
+	list_for_each_safe(n, tmp, &t->conns)
+		conn_close(container_of(n, struct tcp_conn, node));
 	uv_close((uv_handle_t *)&t->h, tcp_listener_closed);
-}
-
-unsigned tcp_connections(const struct tcp_listener *t)
-{
-	return t->nopen;
-}
-
-void tcp_get_stats(const struct tcp_listener *t, struct tcp_stats *st)
-{
-	*st = t->st;
 }

@@ -10,33 +10,26 @@
 #include <sys/socket.h>
 #include <uv.h>
 
-struct server;
+#include "host.h"
+
+/* Queries waiting for a lookup per connection; past it the connection is not read. */
+#define TCP_INFLIGHT 32
+/* Relay slots a host should provide per TCP listener for parked queries; when they
+ * are all taken a query is answered at once (`unknown`). */
+#define TCP_WAITERS 4096
+
 struct tcp_listener;
 
-/* Bind addr and start accepting. 0, or a negative errno (the message is logged).
- * srv->cfg->tcp_max_clients (0: no cap) and tcp_idle_ms are read per new connection,
- * so a reload applies to the next ones. TCP is served by the main loop alone (the
- * workers of `threads` serve UDP), so there is no SO_REUSEPORT here: a second daemon
- * on the same port fails to start although UDP would let it bind. */
-int tcp_start(struct server *srv, const struct sockaddr *addr, struct tcp_listener **out);
+/* Bind addr and start accepting on host->loop. 0, or a negative errno (the message is
+ * logged). The connection caps (tcp_max_clients, 0: no cap) and the idle timeout are
+ * read from the host's view per new connection, so a reload applies to the next ones.
+ * TCP is served by the main loop alone (the workers of `threads` serve UDP), so there
+ * is no SO_REUSEPORT here: a second daemon on the same port fails to start although
+ * UDP would let it bind. */
+int tcp_start(struct host *host, const struct sockaddr *addr, struct tcp_listener **out);
 
-/* Stop accepting, close every connection (parked queries cancelled), free once closed.
- * Call it while srv->intel is still alive (or after it is closed and set to NULL). */
+/* Stop accepting, close every connection (parked queries cancelled with host_cancel),
+ * free once closed; the counters are logged (info). On the listener's loop thread. */
 void tcp_close(struct tcp_listener *t);
-
-/* Connections open now, for tests and logs. */
-unsigned tcp_connections(const struct tcp_listener *t);
-
-/* Counters since start, for logs and tests. */
-struct tcp_stats {
-	uint64_t accepted;     /* connections served */
-	uint64_t refused;      /* accepted and closed at once: over tcp-clients */
-	uint64_t idle_closed;  /* closed by the idle timeout */
-	uint64_t malformed;    /* closed for a message shorter than a DNS header */
-	uint64_t queries;      /* complete messages read */
-	uint64_t answered;     /* answers written or queued */
-	uint64_t parked;       /* queries that waited for a lookup */
-};
-void tcp_get_stats(const struct tcp_listener *t, struct tcp_stats *st);
 
 #endif

@@ -9,9 +9,8 @@
 #include <unistd.h>
 
 #include "dns.h"
-#include "intel.h"
+#include "list.h"
 #include "log.h"
-#include "server.h"
 #include "udp.h"
 
 /* Datagrams per recvmmsg/sendmmsg call, and calls per readable event: past that the
@@ -32,10 +31,25 @@ union udp_ctl {
 	char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
 };
 
+/* Counters since start, logged at close. */
+struct udp_stats {
+	uint64_t received;   /* datagrams read */
+	uint64_t answered;   /* answers handed to the kernel */
+	uint64_t parked;     /* queries that waited for a lookup */
+	uint64_t unparked;   /* answered at once because they could not wait */
+	uint64_t dropped;    /* answers lost: socket full, or a send error */
+	uint64_t oversized;  /* datagrams too large to be a query, dropped */
+	uint64_t wakeups;    /* readable events from the loop */
+	uint64_t batches;    /* recvmmsg calls that returned datagrams */
+	uint64_t empty;      /* recvmmsg calls that found none */
+	unsigned waiting;    /* parked now */
+};
+
+
 struct udp_waiter {
-	struct intel_waiter w;          /* first: the pointer intel hands back */
+	struct relay_waiter w;
 	struct udp_listener *u;
-	struct udp_waiter *next, *prev; /* the free list (next only) or the parked list */
+	struct list_node node;          /* on the free list or the parked list */
 	struct sockaddr_storage peer;
 	socklen_t peerlen;
 	uint16_t len;
@@ -46,14 +60,14 @@ struct udp_waiter {
 
 struct udp_listener {
 	uv_poll_t poll;
-	struct udp_host *host;
+	struct host *host;
 	int fd;
 	int wildcard;                   /* bound to 0.0.0.0 or ::: answers need pktinfo */
 	int closing;
 	unsigned rused;                 /* receive headers the last batch filled */
-	struct udp_waiter *pool;        /* SERVER_UDP_WAITERS, allocated once */
-	struct udp_waiter *free_list;
-	struct udp_waiter *parked;
+	struct udp_waiter *pool;        /* UDP_WAITERS, allocated once */
+	struct list_head free_list;
+	struct list_head parked;
 	struct udp_stats st;
 	char name[INET6_ADDRSTRLEN + 10];
 	struct mmsghdr rmsg[UDP_BATCH];
@@ -124,24 +138,19 @@ static size_t udp_reply_ctl(const struct msghdr *rx, union udp_ctl *out)
 	return 0;
 }
 
-static void udp_waiter_cb(struct intel_waiter *iw, int status)
+static void udp_waiter_cb(struct relay_waiter *rw, int status)
 {
-	struct udp_waiter *w = (struct udp_waiter *)((char *)iw - offsetof(struct udp_waiter, w));
+	struct udp_waiter *w = container_of(rw, struct udp_waiter, w);
 	struct udp_listener *u = w->u;
 	struct dns_result res;
 
-	if (w->prev)
-		w->prev->next = w->next;
-	else
-		u->parked = w->next;
-	if (w->next)
-		w->next->prev = w->prev;
+	list_del(&w->node);
 	u->st.waiting--;
-
+	/* -ECANCELED: the daemon is stopping; the query is dropped. */
 	if (status != -ECANCELED && !u->closing) {
-		dns_handle(u->host->enter(u->host), w->query, w->len, u->wbuf, sizeof(u->wbuf),
-			   DNS_NOWAIT, &res);
-		u->host->leave(u->host);
+		dns_handle(&host_enter(u->host)->env, w->query, w->len, u->wbuf,
+			   sizeof(u->wbuf), DNS_NOWAIT, &res);
+		host_leave(u->host);
 		if (res.status == DNS_REPLY) {
 			struct iovec iov = { .iov_base = u->wbuf, .iov_len = res.len };
 			struct msghdr mh = {
@@ -157,38 +166,30 @@ static void udp_waiter_cb(struct intel_waiter *iw, int status)
 				u->st.answered++;
 		}
 	}
-	w->prev = NULL;
-	w->next = u->free_list;
-	u->free_list = w;
-	/* udp_close left the waiters its host could not take back: the last one home
-	 * closes the listener. */
-	if (u->closing && !u->parked)
-		uv_close((uv_handle_t *)&u->poll, udp_closed);
+	list_add_head(&u->free_list, &w->node);
 }
 
 /* Park query i of the batch until ip has a verdict. 0, or <0 when it cannot wait
  * (too long, no free waiter, no intel, intel refuses): answer it at once then. */
 static int udp_park(struct udp_listener *u, unsigned i, const struct ipaddr *ip)
 {
-	struct udp_waiter *w = u->free_list;
+	struct list_node *n = list_first(&u->free_list);
+	struct udp_waiter *w;
 	const struct msghdr *mh = &u->rmsg[i].msg_hdr;
 	size_t len = u->rmsg[i].msg_len;
 
-	if (!w || len > sizeof(w->query))
+	if (!n || len > sizeof(w->query))
 		return -ENOSPC;
+	w = container_of(n, struct udp_waiter, node);
 	memcpy(w->query, u->rbuf[i], len);
 	w->len = (uint16_t)len;
 	memcpy(&w->peer, mh->msg_name, mh->msg_namelen);
 	w->peerlen = mh->msg_namelen;
 	w->ctllen = u->wildcard ? (uint16_t)udp_reply_ctl(mh, &w->ctl) : 0;
-	if (u->host->wait(u->host, ip, &w->w, udp_waiter_cb) != 0)
+	if (host_wait(u->host, ip, &w->w, udp_waiter_cb) != 0)
 		return -EBUSY;
-	u->free_list = w->next;
-	w->prev = NULL;
-	w->next = u->parked;
-	if (u->parked)
-		u->parked->prev = w;
-	u->parked = w;
+	list_del(n);
+	list_add_head(&u->parked, n);
 	u->st.parked++;
 	u->st.waiting++;
 	return 0;
@@ -246,7 +247,7 @@ static int udp_batch(struct udp_listener *u)
 	u->rused = (unsigned)n;
 	u->st.batches++;
 	u->st.received += (unsigned)n;
-	env = u->host->enter(u->host);
+	env = &host_enter(u->host)->env;
 
 	for (i = 0; i < (unsigned)n; i++) {
 		struct msghdr *rh = &u->rmsg[i].msg_hdr;
@@ -276,7 +277,7 @@ static int udp_batch(struct udp_listener *u)
 		}
 		nout++;
 	}
-	u->host->leave(u->host);
+	host_leave(u->host);
 	if (nout)
 		udp_send_batch(u, nout);
 	return n;
@@ -352,7 +353,7 @@ fail:
 	return err;
 }
 
-int udp_start(struct udp_host *host, const struct sockaddr *addr, struct udp_listener **out)
+int udp_start(struct host *host, const struct sockaddr *addr, struct udp_listener **out)
 {
 	struct udp_listener *u;
 	unsigned i;
@@ -370,16 +371,17 @@ int udp_start(struct udp_host *host, const struct sockaddr *addr, struct udp_lis
 	if (!u)
 		return -ENOMEM;
 	udp_addr_str(addr, u->name, sizeof(u->name));
-	u->pool = calloc(SERVER_UDP_WAITERS, sizeof(*u->pool));
+	u->pool = calloc(UDP_WAITERS, sizeof(*u->pool));
 	if (!u->pool) {
 		free(u);
 		return -ENOMEM;
 	}
-	for (i = 0; i < SERVER_UDP_WAITERS; i++) {
+	list_init(&u->free_list);
+	list_init(&u->parked);
+	for (i = 0; i < UDP_WAITERS; i++) {
 		u->pool[i].u = u;
-		u->pool[i].next = i + 1 < SERVER_UDP_WAITERS ? &u->pool[i + 1] : NULL;
+		list_add_tail(&u->free_list, &u->pool[i].node);
 	}
-	u->free_list = u->pool;
 	u->host = host;
 	u->wildcard = wildcard;
 	for (i = 0; i < UDP_BATCH; i++) {
@@ -428,7 +430,7 @@ int udp_start(struct udp_host *host, const struct sockaddr *addr, struct udp_lis
 
 void udp_close(struct udp_listener *u)
 {
-	struct udp_waiter *w;
+	struct list_node *n;
 
 	if (!u || u->closing)
 		return;
@@ -437,29 +439,16 @@ void udp_close(struct udp_listener *u)
 	/* How well the batches filled: the datagrams per recvmmsg call are what the
 	 * system time per query depends on. */
 	log_info("udp %s%s: %llu queries, %llu answers, %llu dropped; %llu wakeups, "
-		 "%llu batches, %llu empty reads", u->name, u->host->tag,
+		 "%llu batches, %llu empty reads; %llu parked, %llu answered at once",
+		 u->name, u->host->tag,
 		 (unsigned long long)u->st.received, (unsigned long long)u->st.answered,
 		 (unsigned long long)u->st.dropped, (unsigned long long)u->st.wakeups,
-		 (unsigned long long)u->st.batches, (unsigned long long)u->st.empty);
-	if (!u->host->cancel) {
-		/* Each parked query comes back (-ECANCELED at the latest, when intel
-		 * closes); the last one closes the listener (udp_waiter_cb). */
-		if (!u->parked)
-			uv_close((uv_handle_t *)&u->poll, udp_closed);
-		return;
-	}
-	while ((w = u->parked)) {
-		u->parked = w->next;
-		u->host->cancel(u->host, &w->w);
-		w->prev = NULL;
-		w->next = u->free_list;
-		u->free_list = w;
+		 (unsigned long long)u->st.batches, (unsigned long long)u->st.empty,
+		 (unsigned long long)u->st.parked, (unsigned long long)u->st.unparked);
+	while ((n = list_pop(&u->parked))) {
+		host_cancel(u->host, &container_of(n, struct udp_waiter, node)->w);
+		list_add_head(&u->free_list, n);
 	}
 	u->st.waiting = 0;
 	uv_close((uv_handle_t *)&u->poll, udp_closed);
-}
-
-void udp_get_stats(const struct udp_listener *u, struct udp_stats *st)
-{
-	*st = u->st;
 }

@@ -4,8 +4,8 @@ N loops share each UDP address through SO_REUSEPORT and the kernel picks the loo
 the client's address and port, so every test here asks from many client sockets: with
 48 of them each of 3 loops gets some (the chance that one gets none is below 1e-8),
 and the per-loop counters logged at stop prove it. What is checked on every loop:
-static and cached answers, lookups handed to the main loop and back (one API call per
-IP however many loops ask), refreshes of stale verdicts, reloads, a stop while
+static and cached answers, lookups handed to the lookup thread and back (one API call
+per IP however many loops ask), refreshes of stale verdicts, reloads, a stop while
 queries are parked, and TCP still served."""
 import os
 import re

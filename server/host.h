@@ -1,0 +1,44 @@
+/* host.c - what the transports (udp.c, tcp.c) reach through the loop they run on.
+ *
+ * One answering loop (the main loop, or a worker loop of `threads`) is one host: its
+ * libuv loop, its copy of the shared view (zones, cache, settings; shared.h), its own
+ * clock, and its relay to the lookup thread (relay.h). The transports know nothing
+ * else of the server, so a transport runs on any loop that has a host, as Knot's udp
+ * and tcp handlers share handler.h. Owned by whoever runs the loop; it must outlive
+ * every listener started on it. Loop thread only. */
+#ifndef THREATBL_HOST_H
+#define THREATBL_HOST_H
+
+#include <uv.h>
+
+#include "ipaddr.h"
+#include "relay.h"
+#include "shared.h"
+
+struct host {
+	uv_loop_t *loop;
+	struct shared *shared;
+	struct relay *relay;
+	struct shared_view view;     /* this loop's copy, valid between enter and leave */
+	char tag[24];                /* added to log lines: "" or " (thread 2)" */
+};
+
+/* tag: "" for the main loop, " (thread N)" for a worker. */
+void host_init(struct host *h, uv_loop_t *loop, struct shared *sh, struct relay *relay,
+	       const char *tag);
+
+/* Around each batch of queries (and each parked query's answer, each TCP read and
+ * accept): enter takes the read side of the shared lock and returns this loop's copy
+ * of the view, its clock set and its refreshes going to this loop's relay; leave
+ * releases the lock. Never nested. */
+const struct shared_view *host_enter(struct host *h);
+void host_leave(struct host *h);
+
+/* Park w until ip has a verdict (relay_wait: cb on this loop, never from inside). */
+int host_wait(struct host *h, const struct ipaddr *ip, struct relay_waiter *w,
+	      relay_wait_cb cb);
+
+/* Forget a parked waiter: its cb will not run. */
+void host_cancel(struct host *h, struct relay_waiter *w);
+
+#endif

@@ -1,0 +1,372 @@
+/* lookup.c - the lookup thread (see lookup.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apikey.h"
+#include "intel.h"
+#include "log.h"
+#include "lookup.h"
+#include "provider.h"
+
+/* A reload's lookup settings, copied for the lookup thread. */
+struct lookup_settings {
+	struct config cfg;           /* the scalars; every pointer NULL but url */
+	char *url;
+	char *key;                   /* never logged */
+	char *probe_from;
+	const struct provider_kind *provider; /* NULL: lookups off */
+	int key_from_file;
+};
+
+struct lookup_thread {
+	uv_loop_t loop;
+	uv_thread_t thread;
+	uv_async_t wake;             /* lookup loop: posts, settings, stop */
+	uv_async_t done;             /* main loop: the thread has ended */
+	struct cache *cache;
+	struct store *store;
+	void (*finished)(void *arg);
+	void *finished_arg;
+	int started;                 /* main loop only */
+	/* lookup thread only */
+	struct intel *intel;         /* NULL: lookups off */
+	unsigned intels_closing;
+	int stopping;
+	/* guarded by mu */
+	uv_mutex_t mu;
+	struct relay **relays;       /* max_relays, allocated once */
+	size_t nrelays, max_relays;
+	struct lookup_settings *pending;
+	int stop;
+	int gone;                    /* the relays are disconnected */
+};
+
+static void settings_free(struct lookup_settings *s)
+{
+	if (!s)
+		return;
+	free(s->url);
+	free(s->probe_from);
+	apikey_free(s->key);
+	free(s);
+}
+
+static struct lookup_settings *settings_copy(const struct config *cfg,
+					     const struct provider_kind *provider,
+					     const char *key)
+{
+	struct lookup_settings *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->cfg = *cfg;
+	/* intel and the backend read scalars only: what the main loop frees on the
+	 * next reload must not be reachable from here. */
+	s->cfg.file = NULL;
+	s->cfg.listen = NULL;
+	s->cfg.nlisten = 0;
+	s->cfg.database = NULL;
+	s->cfg.user = NULL;
+	s->cfg.api_key_file = NULL;
+	s->cfg.zones = NULL;
+	s->cfg.nzones = 0;
+	s->provider = provider;
+	s->key_from_file = cfg->api_key_file != NULL;
+	if ((cfg->url && !(s->url = strdup(cfg->url))) || (key && !(s->key = strdup(key))) ||
+	    (cfg->probe_from && !(s->probe_from = strdup(cfg->probe_from)))) {
+		settings_free(s);
+		return NULL;
+	}
+	s->cfg.url = s->url;
+	s->cfg.probe_from = s->probe_from;
+	return s;
+}
+
+/* --- the lookup thread ----------------------------------------------------------- */
+
+static void closed_noop(void *arg)
+{
+	(void)arg;
+}
+
+static void lookup_maybe_end(struct lookup_thread *lk)
+{
+	size_t n;
+
+	if (!lk->stopping || lk->intels_closing || uv_is_closing((uv_handle_t *)&lk->wake))
+		return;
+	uv_mutex_lock(&lk->mu);
+	lk->gone = 1;
+	n = lk->nrelays;
+	uv_mutex_unlock(&lk->mu);
+	for (size_t i = 0; i < n; i++)
+		relay_disconnect(lk->relays[i]);
+	uv_close((uv_handle_t *)&lk->wake, NULL);
+}
+
+static void intel_closed(void *arg)
+{
+	struct lookup_thread *lk = arg;
+
+	lk->intels_closing--;
+	lookup_maybe_end(lk);
+}
+
+static void lookup_intel_close(struct lookup_thread *lk)
+{
+	struct intel *in = lk->intel;
+
+	lk->intel = NULL;
+	lk->intels_closing++;
+	/* Its waiters come back now: -ECANCELED, made -EAGAIN unless stopping. */
+	intel_close(in, intel_closed, lk);
+}
+
+/* Start, replace or stop the lookups to match a reload. */
+static void lookup_apply(struct lookup_thread *lk, const struct lookup_settings *s)
+{
+	struct provider_backend be;
+	int err;
+
+	if (!s->provider) {
+		if (lk->intel) {
+			log_info("lookups switched off");
+			lookup_intel_close(lk);
+		}
+		return;
+	}
+	err = provider_open(s->provider, &lk->loop, &s->cfg, s->key, &be);
+	if (err) {
+		log_err("cannot set up %s lookups: %s", s->provider->display, strerror(-err));
+		if (lk->intel)
+			log_warn("lookups keep their previous settings");
+		return;
+	}
+	if (lk->intel) {
+		intel_reconfigure(lk->intel, &s->cfg, be);
+		return;
+	}
+	err = intel_new(&lk->loop, &s->cfg, be, lk->cache, lk->store, &lk->intel);
+	if (err) {
+		be.close(be.impl, closed_noop, NULL);
+		log_err("cannot start lookups: %s", strerror(-err));
+		return;
+	}
+	log_info("looking IPs up in %s at %s (API key %s)", be.name, s->url,
+		 s->key_from_file ? "from api-key-file" : "from THREATBL_API_KEY");
+}
+
+static void lookup_parked_cb(struct intel_waiter *iw, int status)
+{
+	struct relay_slot *s = container_of(iw, struct relay_slot, iw);
+	struct lookup_thread *lk = relay_consumer(s->r);
+
+	/* Lookups switched off or the provider changed: answer the query now (from the
+	 * cache and the configuration in use) rather than drop it. */
+	if (status == -ECANCELED && !lk->stopping)
+		status = -EAGAIN;
+	relay_answer(s, status);
+}
+
+static void lookup_post(void *arg, struct relay_slot *s)
+{
+	struct lookup_thread *lk = arg;
+	int err;
+
+	if (lk->stopping)
+		err = -ECANCELED;
+	else if (!lk->intel)
+		err = -EAGAIN; /* lookups off: answer now */
+	else
+		err = intel_wait(lk->intel, &s->ip, &s->iw, lookup_parked_cb);
+	if (err)
+		relay_answer(s, err);
+}
+
+static void lookup_refresh(void *arg, const struct ipaddr *ip)
+{
+	struct lookup_thread *lk = arg;
+
+	if (lk->intel && !lk->stopping)
+		intel_refresh(lk->intel, ip);
+}
+
+static void lookup_woken(uv_async_t *a)
+{
+	struct lookup_thread *lk = a->data;
+	struct lookup_settings *s;
+	size_t n;
+	int stop;
+
+	uv_mutex_lock(&lk->mu);
+	s = lk->pending;
+	lk->pending = NULL;
+	stop = lk->stop;
+	n = lk->gone ? 0 : lk->nrelays;
+	uv_mutex_unlock(&lk->mu);
+
+	if (s && !lk->stopping)
+		lookup_apply(lk, s);
+	settings_free(s);
+	for (size_t i = 0; i < n; i++)
+		relay_drain(lk->relays[i], lookup_post, lookup_refresh, lk);
+	if (stop && !lk->stopping) {
+		lk->stopping = 1;
+		if (lk->intel)
+			lookup_intel_close(lk);
+		lookup_maybe_end(lk);
+	}
+}
+
+static void lookup_main(void *arg)
+{
+	struct lookup_thread *lk = arg;
+
+	uv_run(&lk->loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&lk->loop))
+		log_warn("lookups: loop closed with handles still open");
+	/* The main loop joins the thread before it closes `done`. */
+	uv_async_send(&lk->done);
+}
+
+/* --- the main loop --------------------------------------------------------------- */
+
+int lookup_new(struct cache *cache, struct store *store, size_t max_relays,
+	       struct lookup_thread **out)
+{
+	struct lookup_thread *lk = calloc(1, sizeof(*lk));
+	int err;
+
+	if (!lk)
+		return -ENOMEM;
+	lk->relays = calloc(max_relays ? max_relays : 1, sizeof(*lk->relays));
+	if (!lk->relays) {
+		free(lk);
+		return -ENOMEM;
+	}
+	lk->max_relays = max_relays;
+	lk->cache = cache;
+	lk->store = store;
+	if ((err = uv_mutex_init(&lk->mu)))
+		goto fail;
+	if ((err = uv_loop_init(&lk->loop))) {
+		uv_mutex_destroy(&lk->mu);
+		goto fail;
+	}
+	uv_async_init(&lk->loop, &lk->wake, lookup_woken);
+	lk->wake.data = lk;
+	*out = lk;
+	return 0;
+fail:
+	free(lk->relays);
+	free(lk);
+	return err;
+}
+
+static void relay_closed_free(void *arg)
+{
+	relay_free(arg);
+}
+
+int lookup_relay(struct lookup_thread *lk, uv_loop_t *loop, size_t nslots,
+		 struct relay **out)
+{
+	struct relay *r;
+	int err;
+
+	if ((err = relay_new(loop, nslots, &r)))
+		return err;
+	uv_mutex_lock(&lk->mu);
+	if (lk->gone || lk->nrelays == lk->max_relays) {
+		err = lk->gone ? -ECANCELED : -ENOSPC;
+	} else {
+		relay_connect(r, &lk->wake, lk);
+		lk->relays[lk->nrelays++] = r;
+	}
+	uv_mutex_unlock(&lk->mu);
+	if (err) {
+		relay_close(r, relay_closed_free, r);
+		return err;
+	}
+	*out = r;
+	return 0;
+}
+
+int lookup_configure(struct lookup_thread *lk, const struct config *cfg,
+		     const struct provider_kind *provider, const char *key)
+{
+	struct lookup_settings *s = settings_copy(cfg, provider, key), *old;
+
+	if (!s)
+		return -ENOMEM;
+	uv_mutex_lock(&lk->mu);
+	old = lk->pending;
+	lk->pending = s;
+	uv_mutex_unlock(&lk->mu);
+	settings_free(old);
+	uv_async_send(&lk->wake);
+	return 0;
+}
+
+static void done_closed(uv_handle_t *h)
+{
+	struct lookup_thread *lk = h->data;
+
+	if (lk->finished)
+		lk->finished(lk->finished_arg);
+}
+
+static void lookup_done(uv_async_t *a)
+{
+	struct lookup_thread *lk = a->data;
+
+	uv_thread_join(&lk->thread);
+	uv_close((uv_handle_t *)&lk->done, done_closed);
+}
+
+int lookup_start(struct lookup_thread *lk, uv_loop_t *main_loop,
+		 void (*finished)(void *arg), void *arg)
+{
+	int err;
+
+	lk->finished = finished;
+	lk->finished_arg = arg;
+	if ((err = uv_async_init(main_loop, &lk->done, lookup_done)))
+		return err;
+	lk->done.data = lk;
+	if ((err = uv_thread_create(&lk->thread, lookup_main, lk))) {
+		log_err("cannot start the lookup thread: %s", uv_strerror(err));
+		lk->finished = NULL;
+		uv_close((uv_handle_t *)&lk->done, NULL);
+		return err;
+	}
+	lk->started = 1;
+	return 0;
+}
+
+void lookup_stop(struct lookup_thread *lk)
+{
+	uv_mutex_lock(&lk->mu);
+	lk->stop = 1;
+	uv_mutex_unlock(&lk->mu);
+	uv_async_send(&lk->wake);
+}
+
+void lookup_free(struct lookup_thread *lk)
+{
+	if (!lk)
+		return;
+	if (!lk->started) {
+		/* The loop never ran on a thread of its own: close it here. */
+		uv_close((uv_handle_t *)&lk->wake, NULL);
+		uv_run(&lk->loop, UV_RUN_DEFAULT);
+		uv_loop_close(&lk->loop);
+	}
+	for (size_t i = 0; i < lk->nrelays; i++)
+		relay_free(lk->relays[i]);
+	settings_free(lk->pending);
+	uv_mutex_destroy(&lk->mu);
+	free(lk->relays);
+	free(lk);
+}

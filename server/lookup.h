@@ -1,0 +1,59 @@
+/* lookup.c - the lookup thread: intel.c, http.c and criminalip*.c on their own loop.
+ *
+ * Looking an IP up (the scheduler, curl, parsing and classifying the report, putting
+ * the verdict into the cache and the store) runs on one thread with its own libuv
+ * loop, so that a storm of lookups does not delay the answers the other loops give
+ * from memory. The answering loops reach it only through their relays (relay.h):
+ * queries to park and stale verdicts to refresh go in, outcomes come back. New
+ * settings reach it by message (lookup_configure). Verdicts go into the cache under
+ * the write side of the shared lock (cache_set_shared; shared.h).
+ *
+ * Threads: every function here is called on the main loop's thread. */
+#ifndef THREATBL_LOOKUP_H
+#define THREATBL_LOOKUP_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#include "cache.h"
+#include "config.h"
+#include "relay.h"
+
+struct provider_kind;
+struct store;
+struct lookup_thread;
+
+/* A lookup thread for at most max_relays answering loops, putting verdicts into cache
+ * and store (NULL: no persistence); both must outlive it. Not running yet. 0 or a
+ * negative errno. Free with lookup_free. */
+int lookup_new(struct cache *cache, struct store *store, size_t max_relays,
+	       struct lookup_thread **out);
+
+/* A relay with nslots slots for the answering loop `loop` (relay_new). The relay
+ * belongs to lk and is freed by lookup_free; its owner loop closes it (relay_close)
+ * before that loop ends. 0, -ENOSPC (max_relays reached), -ECANCELED (stopped) or a
+ * relay_new error. */
+int lookup_relay(struct lookup_thread *lk, uv_loop_t *loop, size_t nslots,
+		 struct relay **out);
+
+/* Look up with these settings from now on (copied; the latest wins when several
+ * wait): no provider (NULL) switches lookups off, answering every waiting query; a new
+ * key or URL replaces the backend, keeping the waiting queries. Only the lookup
+ * settings of cfg are read (the [intel] section). 0 or -ENOMEM. */
+int lookup_configure(struct lookup_thread *lk, const struct config *cfg,
+		     const struct provider_kind *provider, const char *key);
+
+/* Start the thread; finished(arg) runs on main_loop once it has stopped and been
+ * joined. 0 or a negative errno (nothing started). */
+int lookup_start(struct lookup_thread *lk, uv_loop_t *main_loop,
+		 void (*finished)(void *arg), void *arg);
+
+/* Ask the thread to stop: every waiting query comes back -ECANCELED through its
+ * relay, calls in flight are cancelled, later relay_wait calls are refused. */
+void lookup_stop(struct lookup_thread *lk);
+
+/* Free lk and its relays: after finished ran, or when lookup_start was never called
+ * or failed. */
+void lookup_free(struct lookup_thread *lk);
+
+#endif
