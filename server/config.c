@@ -44,6 +44,7 @@ enum opt_type {
 	T_CAT,     /* struct config_cat */
 	T_STATIC,  /* statics[] + static_lines[] + nstatics */
 	T_SIZE,    /* uint64_t bytes in [min, max]; suffixes K, M, G (x 1024) */
+	T_ACL,     /* struct acl: prefixes separated by white space, or "any" */
 	T_ADDR,    /* char *, a numeric IPv4 or IPv6 address; empty: NULL */
 };
 
@@ -84,6 +85,7 @@ static const struct opt opts[] = {
 	S("tcp-idle", T_DUR_MS, tcp_idle_ms, "10s", 100, 3600000, 0, NULL),
 	S("tcp-clients", T_UINT, tcp_max_clients, "256", 1, 65536, 0, NULL),
 	S("max-list-size", T_SIZE, max_list_size, "1G", 1, 1ull << 40, 0, NULL),
+	S("allow-query", T_ACL, allow_query, "any", 0, 0, OPT_REPEAT, NULL),
 	I("provider", T_PROVIDER, provider, "none", 0, 0, 0, NULL),
 	I("url", T_URL, url, "https://api.criminalip.io", 0, 0, 0, NULL),
 	I("api-key-file", T_STRING, api_key_file, NULL, 0, 0, OPT_EMPTY_NULL, NULL),
@@ -98,6 +100,11 @@ static const struct opt opts[] = {
 	I("max-stale", T_DUR_S, max_stale_s, "30d", 1, 3650 * 86400u, 0, NULL),
 	I("lookup-reserved", T_BOOL, lookup_reserved, "no", 0, 0, 0, NULL),
 	I("queue", T_UINT, queue_max, "10000", 0, 1000000, 0, NULL),
+	I("lookup-from", T_ACL, lookup_from, "any", 0, 0, OPT_REPEAT, NULL),
+	I("per-client-rate", T_RATE, per_client_rate, "1/s", 0, 100000, 0, NULL),
+	I("per-client-burst", T_UINT, per_client_burst, "5", 1, 100000, 0, NULL),
+	I("client-prefix-v4", T_UINT, client_prefix_v4, "24", 8, 32, 0, NULL),
+	I("client-prefix-v6", T_UINT, client_prefix_v6, "56", 16, 128, 0, NULL),
 	P("openvpn443", T_BOOL, probe_openvpn443, "no", 0, 0, 0, NULL),
 	P("timeout", T_DUR_MS, probe_timeout_ms, "3s", 100, 60000, 0, NULL),
 	P("concurrency", T_UINT, probe_concurrency, "4", 1, 64, 0, NULL),
@@ -417,6 +424,59 @@ static int url_host_is_loopback(const char *auth)
 	return strncmp(host, "127.", 4) == 0 && strspn(host + 4, "0123456789.") == hl - 4;
 }
 
+/* Prefixes separated by white space, or "any" (everyone: an empty list). A line adds
+ * to the lines before it; "any" empties the list. */
+static int set_acl(struct loader *ld, const struct opt *o, struct acl *dst, const char *val,
+		   unsigned line)
+{
+	char *copy = strdup(val), *p = copy, *t;
+	struct acl add = { 0 };
+	int r = 0, any = 0, n = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	while (r == 0 && (t = config_value_token(&p))) {
+		n++;
+		if (strcmp(t, "any") == 0) {
+			any = 1;
+			continue;
+		}
+		r = acl_add(&add, t);
+		if (r == -EINVAL)
+			ld_error(ld, line, "%s: '%s' is not an address or a prefix (192.0.2.0/24, "
+				 "2001:db8::/32) nor any", o->key, t);
+	}
+	if (r == 0 && n == 0) {
+		ld_error(ld, line, "%s: a prefix, or any, is needed", o->key);
+		r = -EINVAL;
+	}
+	if (r == 0 && any && add.n) {
+		ld_error(ld, line, "%s: any together with prefixes", o->key);
+		r = -EINVAL;
+	}
+	free(copy);
+	if (r < 0) {
+		acl_free(&add);
+		return r;
+	}
+	if (any) {
+		acl_free(dst);
+		return 0;
+	}
+	for (size_t i = 0; i < add.n; i++) {
+		struct acl_entry *nv = realloc(dst->v, (dst->n + 1) * sizeof(*nv));
+
+		if (!nv) {
+			acl_free(&add);
+			return -ENOMEM;
+		}
+		dst->v = nv;
+		dst->v[dst->n++] = add.v[i];
+	}
+	acl_free(&add);
+	return 0;
+}
+
 /* A size in bytes: a whole number with an optional K, M or G (powers of 1024). */
 static int set_size(struct loader *ld, const struct opt *o, uint64_t *dst, const char *val,
 		    unsigned line)
@@ -592,6 +652,8 @@ static int opt_set(struct loader *ld, const struct opt *o, void *base, const cha
 		return set_number(ld, o, field, val, line);
 	case T_SIZE:
 		return set_size(ld, o, field, val, line);
+	case T_ACL:
+		return set_acl(ld, o, field, val, line);
 	case T_BOOL:
 		if (config_value_bool(val, field) < 0) {
 			ld_error(ld, line, "%s: '%s' is not yes or no", o->key, val);
@@ -888,6 +950,8 @@ void config_free(struct config *cfg)
 	free(cfg->url);
 	free(cfg->api_key_file);
 	free(cfg->probe_from);
+	acl_free(&cfg->allow_query);
+	acl_free(&cfg->lookup_from);
 	for (size_t i = 0; i < cfg->nzones; i++)
 		zone_free(&cfg->zones[i]);
 	free(cfg->zones);

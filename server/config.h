@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "acl.h"
 #include "verdict.h"
 
 struct provider_kind;
@@ -68,6 +69,7 @@ struct config {
 	uint32_t tcp_idle_ms;  /* RFC 7766 idle timeout */
 	unsigned tcp_max_clients;
 	uint64_t max_list_size; /* bytes a static list may have; larger is refused */
+	struct acl allow_query; /* who is answered; the others get REFUSED (empty: all) */
 	/* [intel] */
 	enum config_provider provider;
 	const struct provider_kind *provider_kind; /* NAMED: the one named; AUTO: the one
@@ -85,6 +87,11 @@ struct config {
 	uint32_t max_stale_s;
 	int lookup_reserved;
 	unsigned queue_max;    /* lookups waiting for a slot; past it, queries get `unknown` */
+	struct acl lookup_from; /* whose queries may cause a lookup (empty: everyone's) */
+	double per_client_rate; /* new lookups per second one client prefix may cause */
+	unsigned per_client_burst;
+	unsigned client_prefix_v4; /* the prefix a client is counted by: /24 ... */
+	unsigned client_prefix_v6; /* ... and /56 by default */
 	/* [probe] (probe.c) */
 	int probe_openvpn443;  /* confirm OpenVPN on tcp/443 by connecting to it */
 	uint32_t probe_timeout_ms;

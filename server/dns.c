@@ -644,6 +644,8 @@ void dns_handle(const struct dns_env *env, const uint8_t *q, size_t qlen, uint8_
 
 	if (qr.edns && qr.version != 0) {
 		o.rcode = 16; /* BADVERS: the upper bits go into the OPT record */
+	} else if (flags & DNS_REFUSE) {
+		o.rcode = RC_REFUSED;
 	} else if (qr.qclass != C_IN) {
 		o.rcode = RC_REFUSED;
 	} else if (qr.qtype == T_AXFR || qr.qtype == T_IXFR) {

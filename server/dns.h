@@ -34,6 +34,8 @@ struct dns_env {
 enum dns_flags {
 	DNS_TCP = 1u << 0,    /* no TC: the answer may use the whole buffer */
 	DNS_NOWAIT = 1u << 1, /* an IP without verdict gets the zone's `unknown` answer */
+	DNS_REFUSE = 1u << 2, /* the client may not query ([server] allow-query): REFUSED,
+			       * with the question, whatever it asks */
 };
 
 enum dns_status {

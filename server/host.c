@@ -28,10 +28,10 @@ void host_leave(struct host *h)
 	shared_read_end(h->shared);
 }
 
-int host_wait(struct host *h, const struct ipaddr *ip, struct relay_waiter *w,
-	      relay_wait_cb cb)
+int host_wait(struct host *h, const struct ipaddr *ip, const struct ipaddr *client,
+	      struct relay_waiter *w, relay_wait_cb cb)
 {
-	return relay_wait(h->relay, ip, w, cb);
+	return relay_wait(h->relay, ip, client, w, cb);
 }
 
 void host_cancel(struct host *h, struct relay_waiter *w)

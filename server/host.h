@@ -34,9 +34,10 @@ void host_init(struct host *h, uv_loop_t *loop, struct shared *sh, struct relay 
 const struct shared_view *host_enter(struct host *h);
 void host_leave(struct host *h);
 
-/* Park w until ip has a verdict (relay_wait: cb on this loop, never from inside). */
-int host_wait(struct host *h, const struct ipaddr *ip, struct relay_waiter *w,
-	      relay_wait_cb cb);
+/* Park w until ip has a verdict (relay_wait: cb on this loop, never from inside);
+ * client is the querier's address (NULL: unknown). */
+int host_wait(struct host *h, const struct ipaddr *ip, const struct ipaddr *client,
+	      struct relay_waiter *w, relay_wait_cb cb);
 
 /* Forget a parked waiter: its cb will not run. */
 void host_cancel(struct host *h, struct relay_waiter *w);

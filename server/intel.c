@@ -3,11 +3,15 @@
  * A lookup is one IP to ask about. Lookups live in a map keyed by IP (ipmap.c, so
  * every query for an IP joins the one lookup), wait in a queue for a slot
  * (concurrency, token bucket, daily budget, pauses, backoff) and then have one
- * backend call in flight. The queue is two FIFOs: lookups that queries wait for go
- * before those nobody waits for any more (refreshes of stale verdicts, lookups whose
- * queries were answered at their deadline), so that credits left after a slow spell
- * go to the questions being asked now; a full queue makes room for a waited-for
- * lookup by dropping the newest of the others. Waiters all have the same deadline, so they sit in one
+ * backend call in flight. Lookups that queries wait for go before those nobody waits
+ * for any more (refreshes of stale verdicts, lookups whose queries were answered at
+ * their deadline), so that credits left after a slow spell go to the questions being
+ * asked now; a full queue makes room for a waited-for lookup by dropping the newest of
+ * the others. Among the waited-for ones, a lookup that several clients ask about (or
+ * that no one client caused) goes first; the others wait in their client's queue and
+ * the clients take turns (clients.c), so that one client sending unique addresses
+ * gets its share of the calls and no more. A client pays a token of its own bucket
+ * for every lookup it causes, and only clients in [intel] lookup-from cause any. Waiters all have the same deadline, so they sit in one
  * arrival-ordered list and one uv timer runs for the oldest; each waiter is also on
  * its lookup's list, so a finished lookup reaches its waiters directly.
  *
@@ -22,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clients.h"
 #include "intel.h"
 #include "ipmap.h"
 #include "list.h"
@@ -36,7 +41,7 @@
 #define RETRY_AFTER_MAX_MS 3600000u  /* a Retry-After is honoured up to an hour */
 #define DAY_S 86400
 
-enum { Q_NONE, Q_WAIT, Q_IDLE };
+enum { Q_NONE, Q_SHARED, Q_CLIENT, Q_IDLE };
 
 struct lookup {
 	struct ipaddr ip;                    /* first: the ipmap key */
@@ -46,6 +51,8 @@ struct lookup {
 	struct list_head waiters;            /* its waiters, by arrival (lnode) */
 	uint64_t started;                    /* ms, when its call started */
 	unsigned gen;                        /* backend generation of that call */
+	struct client *owner;                /* the client that caused it; NULL: none */
+	int shared;                          /* another client asked about it too */
 };
 _Static_assert(offsetof(struct lookup, ip) == 0, "ipmap keys objects by their start");
 
@@ -71,7 +78,11 @@ struct intel {
 
 	struct ipmap map;           /* every lookup, by IP */
 
-	struct list_head qwait, qidle; /* with waiters first, then without (qnode) */
+	/* Queued lookups (qnode): waited-for and shared first, then the clients' queues
+	 * in turn (clients.rr, each client's q), then those nobody waits for. */
+	struct list_head qshared, qidle;
+	struct clients clients;
+	struct acl lookup_from;     /* who may cause a lookup; empty: everyone */
 	unsigned nqueued, inflight;
 	struct list_head waiters;   /* every waiter, by arrival (node) */
 
@@ -88,7 +99,9 @@ struct intel {
 	uint32_t busy_delay_ms;
 	uint64_t busy_until;
 
-	uint64_t requests, coalesced, timeouts, rejected, dropped;
+	uint64_t requests, coalesced, timeouts, rejected, dropped, not_allowed;
+	uint64_t limited_warned;    /* clients.limited at the last warning */
+	uint64_t limited_warn_at;   /* ms of that warning */
 
 	uv_timer_t deadline_timer;  /* the oldest waiter's deadline */
 	uv_timer_t sched_timer;     /* when the queue head may start */
@@ -140,39 +153,60 @@ static struct intel_waiter *waiter_of(struct list_node *n)
 	return n ? container_of(n, struct intel_waiter, node) : NULL;
 }
 
-/* Into the queue its waiters say, at the front (a call to retry first) or back. */
+/* Which queue l belongs in now. */
+static int queue_class(const struct lookup *l)
+{
+	if (list_empty(&l->waiters))
+		return Q_IDLE;
+	return l->shared || !l->owner ? Q_SHARED : Q_CLIENT;
+}
+
+/* Into the queue its waiters and clients say, at the front (a call to retry first) or
+ * back. */
 static void queue_push(struct intel *in, struct lookup *l, int front)
 {
-	int waited = !list_empty(&l->waiters);
-	struct list_head *q = waited ? &in->qwait : &in->qidle;
+	struct list_head *q;
 
-	l->queued = waited ? Q_WAIT : Q_IDLE;
+	l->queued = queue_class(l);
+	q = l->queued == Q_IDLE ? &in->qidle : l->queued == Q_SHARED ? &in->qshared
+								      : &l->owner->q;
 	if (front)
 		list_add_head(q, &l->qnode);
 	else
 		list_add_tail(q, &l->qnode);
+	if (l->queued == Q_CLIENT)
+		clients_queued(&in->clients, l->owner);
 	in->nqueued++;
 }
 
 static void queue_remove(struct intel *in, struct lookup *l)
 {
+	int was = l->queued;
+
 	list_del(&l->qnode);
 	l->queued = Q_NONE;
 	in->nqueued--;
+	if (was == Q_CLIENT)
+		clients_unqueued(&in->clients, l->owner);
 }
 
 /* The next lookup to call, or NULL. */
 static struct lookup *queue_head(const struct intel *in)
 {
-	return lookup_of(list_empty(&in->qwait) ? list_first(&in->qidle)
-						: list_first(&in->qwait));
+	struct client *c;
+
+	if (!list_empty(&in->qshared))
+		return lookup_of(list_first(&in->qshared));
+	if ((c = clients_next(&in->clients)))
+		return lookup_of(list_first(&c->q));
+	return lookup_of(list_first(&in->qidle));
 }
 
-/* A queued lookup whose first waiter came or last one left changes queue (to the
- * back of the other). */
+/* A queued lookup whose first waiter came or last one left, or that a second client
+ * asked about, changes queue (to the back of the other). */
 static void queue_reclass(struct intel *in, struct lookup *l)
 {
-	if (l->queued == Q_NONE || (l->queued == Q_WAIT) == !list_empty(&l->waiters))
+	if (l->queued == Q_NONE || l->queued == queue_class(l))
 		return;
 	queue_remove(in, l);
 	queue_push(in, l, 0);
@@ -354,6 +388,8 @@ static void lookup_finish(struct intel *in, struct lookup *l, int status)
 		waiter_unlink(in, w);
 		w->cb(w, status);
 	}
+	if (l->owner)
+		clients_release(&in->clients, l->owner, now_ms(in));
 	free(l);
 }
 
@@ -460,9 +496,16 @@ static void dispatch(struct intel *in)
 
 	check_day(in);
 	while ((l = queue_head(in)) && can_start(in, now, &wake)) {
+		int turn = l->queued == Q_CLIENT;
+
 		queue_remove(in, l);
-		if (start_call(in, l, now) < 0)
+		if (start_call(in, l, now) < 0) {
 			queue_push(in, l, 1);
+			break;
+		}
+		/* its client's turn is over: the next client's lookup goes next */
+		if (turn)
+			clients_rotate(&in->clients, l->owner);
 	}
 	arm_sched(in, now);
 }
@@ -471,7 +514,7 @@ static void dispatch(struct intel *in)
  * once when nothing is queued and a slot is free, else queued. NULL with *err when
  * refused. */
 static struct lookup *lookup_begin(struct intel *in, const struct ipaddr *ip,
-				   uint64_t now, int waited, int *err)
+				   struct client *owner, uint64_t now, int waited, int *err)
 {
 	struct lookup *l;
 	uint64_t wake;
@@ -497,6 +540,7 @@ static struct lookup *lookup_begin(struct intel *in, const struct ipaddr *ip,
 		*err = -ENOMEM;
 		return NULL;
 	}
+	l->owner = owner;
 	if (!direct || start_call(in, l, now) < 0) {
 		queue_push(in, l, 0);
 		arm_sched(in, now);
@@ -661,8 +705,11 @@ static void lookup_done(void *arg, const struct provider_result *res)
 
 /* ---- the interface ---- */
 
-static void apply_settings(struct intel *in, const struct config *cfg)
+/* 0, or -ENOMEM with lookup-from unchanged (the rest applied). */
+static int apply_settings(struct intel *in, const struct config *cfg)
 {
+	struct acl from;
+
 	in->deadline_ms = cfg->deadline_ms;
 	in->concurrency = cfg->concurrency ? cfg->concurrency : 1;
 	in->rate = cfg->rate > 0 ? cfg->rate : 0;
@@ -671,6 +718,12 @@ static void apply_settings(struct intel *in, const struct config *cfg)
 	in->queue_max = cfg->queue_max;
 	if (in->tokens > in->rate_burst)
 		in->tokens = in->rate_burst;
+	clients_configure(&in->clients, cfg);
+	if (acl_copy(&from, &cfg->lookup_from) < 0)
+		return -ENOMEM;
+	acl_free(&in->lookup_from);
+	in->lookup_from = from;
+	return 0;
 }
 
 static void closed_noop(void *arg)
@@ -696,6 +749,8 @@ static void timer_closed(uv_handle_t *h)
 	/* lookups whose backend never reported back (it promised to) */
 	ipmap_foreach(&in->map, free_lookup, NULL);
 	ipmap_free(&in->map);
+	clients_free(&in->clients);
+	acl_free(&in->lookup_from);
 	free(in);
 	if (done)
 		done(done_arg);
@@ -748,12 +803,18 @@ int intel_new(uv_loop_t *loop, const struct config *cfg, struct provider_backend
 	in->backend = backend;
 	in->name = backend.name;
 	in->source = backend.source;
-	list_init(&in->qwait);
+	list_init(&in->qshared);
 	list_init(&in->qidle);
+	clients_init(&in->clients);
 	list_init(&in->waiters);
 	in->cache = cache;
 	in->store = store;
-	apply_settings(in, cfg);
+	if (apply_settings(in, cfg) < 0) {
+		probe_close(in->probe, closed_noop, NULL);
+		ipmap_free(&in->map);
+		free(in);
+		return -ENOMEM;
+	}
 	in->tokens = in->rate_burst;
 	in->tokens_at = now_ms(in);
 	in->day = day_of(wall_s(in));
@@ -772,9 +833,12 @@ int intel_new(uv_loop_t *loop, const struct config *cfg, struct provider_backend
 	return 0;
 }
 
-static void park(struct intel *in, struct lookup *l, struct intel_waiter *w,
-		 intel_wait_cb cb, uint64_t now)
+static void park(struct intel *in, struct lookup *l, struct client *c,
+		 struct intel_waiter *w, intel_wait_cb cb, uint64_t now)
 {
+	/* A second client asking about it: the lookup is nobody's alone any more. */
+	if (c && l->owner && c != l->owner)
+		l->shared = 1;
 	w->cb = cb;
 	w->lookup = l;
 	w->deadline = now + in->deadline_ms;
@@ -785,11 +849,29 @@ static void park(struct intel *in, struct lookup *l, struct intel_waiter *w,
 	queue_reclass(in, l);
 }
 
-int intel_wait(struct intel *in, const struct ipaddr *ip, struct intel_waiter *w,
-	       intel_wait_cb cb)
+/* A client over its share is answered `unknown`: say so, at most once a minute, so
+ * that a site whose every query comes through one resolver sees why. */
+static void warn_limited(struct intel *in, const struct ipaddr *client, uint64_t now)
 {
-	uint64_t now;
+	char text[IPADDR_STRLEN];
+
+	if (in->limited_warn_at && now - in->limited_warn_at < 60000)
+		return;
+	ipaddr_format(client, text);
+	log_warn("%s (and its prefix) asks for more new lookups than per-client-rate allows: "
+		 "%" PRIu64 " refused since the last warning (behind a resolver every query "
+		 "is the resolver's: raise per-client-rate)", text,
+		 in->clients.limited - in->limited_warned);
+	in->limited_warned = in->clients.limited;
+	in->limited_warn_at = now ? now : 1;
+}
+
+int intel_wait(struct intel *in, const struct ipaddr *ip, const struct ipaddr *client,
+	       struct intel_waiter *w, intel_wait_cb cb)
+{
+	struct client *c = NULL;
 	struct lookup *l;
+	uint64_t now;
 	int err = -EAGAIN;
 
 	w->lookup = NULL;
@@ -801,12 +883,31 @@ int intel_wait(struct intel *in, const struct ipaddr *ip, struct intel_waiter *w
 	check_day(in);
 	l = ipmap_find(&in->map, ip);
 	if (l) {
+		/* joining a lookup costs nothing: anyone may */
 		in->coalesced++;
-	} else if (!(l = lookup_begin(in, ip, now, 1, &err))) {
+		if (client)
+			c = clients_get(&in->clients, client, now);
+	} else if (client && !acl_admits(&in->lookup_from, client)) {
+		in->not_allowed++;
 		in->rejected++;
-		return err;
+		return -EAGAIN;
+	} else {
+		if (client) {
+			c = clients_get(&in->clients, client, now);
+			if (!c || clients_take(&in->clients, c, now) < 0) {
+				in->rejected++;
+				warn_limited(in, client, now);
+				return -EBUSY;
+			}
+		}
+		if (!(l = lookup_begin(in, ip, c, now, 1, &err))) {
+			if (c)
+				clients_release(&in->clients, c, now);
+			in->rejected++;
+			return err;
+		}
 	}
-	park(in, l, w, cb, now);
+	park(in, l, c, w, cb, now);
 	return 0;
 }
 
@@ -828,7 +929,7 @@ void intel_refresh(struct intel *in, const struct ipaddr *ip)
 	now = now_ms(in);
 	check_day(in);
 	if (!ipmap_find(&in->map, ip))
-		lookup_begin(in, ip, now, 0, &err);
+		lookup_begin(in, ip, NULL, now, 0, &err);
 }
 
 void intel_reconfigure(struct intel *in, const struct config *cfg,
@@ -851,7 +952,8 @@ void intel_reconfigure(struct intel *in, const struct config *cfg,
 			new_backend.close(new_backend.impl, closed_noop, NULL);
 		return;
 	}
-	apply_settings(in, cfg);
+	if (apply_settings(in, cfg) < 0)
+		log_warn("lookups: out of memory: lookup-from keeps its previous list");
 	probe_reconfigure(in->probe, cfg);
 	/* Best effort: ipmap_add makes room as needed anyway. */
 	(void)ipmap_reserve(&in->map, (size_t)in->queue_max + in->concurrency + 1);
@@ -891,6 +993,9 @@ void intel_get_stats(const struct intel *in, struct intel_stats *st)
 	st->timeouts = in->timeouts;
 	st->rejected = in->rejected;
 	st->dropped = in->dropped;
+	st->client_limited = in->clients.limited;
+	st->not_allowed = in->not_allowed;
+	st->clients = clients_count(&in->clients);
 	st->inflight = in->inflight;
 	st->queued = in->nqueued;
 	if (in->pause != PROVIDER_OK)

@@ -50,10 +50,14 @@ int intel_new(uv_loop_t *loop, const struct config *cfg, struct provider_backend
 
 /* Park w until ip has a verdict (cb status 0), the deadline passes (-ETIMEDOUT) or
  * intel closes (-ECANCELED); cb runs on the loop thread, never from inside this call.
- * Returns 0 when parked, or, with nothing parked: -EBUSY (queue full), -EAGAIN (calls
- * paused: bad key, no credit, budget used up, backing off). */
-int intel_wait(struct intel *in, const struct ipaddr *ip, struct intel_waiter *w,
-	       intel_wait_cb cb);
+ * client: the address of the querier, or NULL (no per-client accounting): a new
+ * lookup must be allowed by lookup-from and paid for by the client's bucket
+ * (clients.c); joining a lookup already there is free for anyone.
+ * Returns 0 when parked, or, with nothing parked: -EBUSY (queue full, or the client's
+ * bucket empty), -EAGAIN (calls paused: bad key, no credit, budget used up, backing
+ * off; or the client is not in lookup-from). */
+int intel_wait(struct intel *in, const struct ipaddr *ip, const struct ipaddr *client,
+	       struct intel_waiter *w, intel_wait_cb cb);
 
 /* Forget a parked waiter without calling it (its query's connection went away).
  * Harmless on a waiter whose cb has already run (w->lookup is then NULL). */
@@ -76,6 +80,9 @@ struct intel_stats {
 	uint64_t timeouts;   /* waiters answered at the deadline */
 	uint64_t dropped;    /* queued lookups nobody waited for, dropped to make room */
 	uint64_t rejected;   /* intel_wait refusals */
+	uint64_t client_limited; /* new lookups refused: the client's bucket was empty */
+	uint64_t not_allowed;    /* new lookups refused: the client is not in lookup-from */
+	size_t clients;          /* client prefixes tracked now */
 	unsigned inflight, queued;
 	int paused;          /* 0, or the outcome that paused calls: PROVIDER_BAD_KEY,
 			      * PROVIDER_LIMIT (also the daily budget), PROVIDER_TROUBLE

@@ -193,3 +193,20 @@ int ipaddr_cmp(const struct ipaddr *a, const struct ipaddr *b)
 {
 	return memcmp(a->b, b->b, sizeof(a->b));
 }
+
+int ipaddr_from_sockaddr(struct ipaddr *out, const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)(const void *)sa;
+
+		ipaddr_set_v4(out, ntohl(s4->sin_addr.s_addr));
+		return 0;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)sa;
+
+		memcpy(out->b, &s6->sin6_addr, 16);
+		return 0;
+	}
+	return -EAFNOSUPPORT;
+}

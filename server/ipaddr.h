@@ -39,6 +39,11 @@ size_t ipaddr_format(const struct ipaddr *a, char *buf);
  * other IANA special-purpose blocks that are not globally reachable. */
 int ipaddr_is_reserved(const struct ipaddr *a);
 
+struct sockaddr;
+
+/* The address of an AF_INET or AF_INET6 socket address. 0, or -EAFNOSUPPORT. */
+int ipaddr_from_sockaddr(struct ipaddr *out, const struct sockaddr *sa);
+
 /* Compare, for sorting: <0, 0, >0 like memcmp. */
 int ipaddr_cmp(const struct ipaddr *a, const struct ipaddr *b);
 

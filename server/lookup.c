@@ -48,6 +48,7 @@ static void settings_free(struct lookup_settings *s)
 		return;
 	free(s->url);
 	free(s->probe_from);
+	acl_free(&s->cfg.lookup_from);
 	apikey_free(s->key);
 	free(s);
 }
@@ -61,8 +62,9 @@ static struct lookup_settings *settings_copy(const struct config *cfg,
 	if (!s)
 		return NULL;
 	s->cfg = *cfg;
-	/* intel and the backend read scalars only: what the main loop frees on the
-	 * next reload must not be reachable from here. */
+	/* intel and the backend read scalars and the copies made here (url, key, the
+	 * probe's source, lookup-from): what the main loop frees on the next reload must
+	 * not be reachable from here. */
 	s->cfg.file = NULL;
 	s->cfg.listen = NULL;
 	s->cfg.nlisten = 0;
@@ -71,6 +73,11 @@ static struct lookup_settings *settings_copy(const struct config *cfg,
 	s->cfg.api_key_file = NULL;
 	s->cfg.zones = NULL;
 	s->cfg.nzones = 0;
+	memset(&s->cfg.allow_query, 0, sizeof(s->cfg.allow_query));
+	if (acl_copy(&s->cfg.lookup_from, &cfg->lookup_from) < 0) {
+		free(s);
+		return NULL;
+	}
 	s->provider = provider;
 	s->key_from_file = cfg->api_key_file != NULL;
 	if ((cfg->url && !(s->url = strdup(cfg->url))) || (key && !(s->key = strdup(key))) ||
@@ -179,7 +186,8 @@ static void lookup_post(void *arg, struct relay_slot *s)
 	else if (!lk->intel)
 		err = -EAGAIN; /* lookups off: answer now */
 	else
-		err = intel_wait(lk->intel, &s->ip, &s->iw, lookup_parked_cb);
+		err = intel_wait(lk->intel, &s->ip, s->has_client ? &s->client : NULL, &s->iw,
+				 lookup_parked_cb);
 	if (err)
 		relay_answer(s, err);
 }

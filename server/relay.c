@@ -83,8 +83,8 @@ void relay_free(struct relay *r)
 
 /* --- the owner loop -------------------------------------------------------------- */
 
-int relay_wait(struct relay *r, const struct ipaddr *ip, struct relay_waiter *w,
-	       relay_wait_cb cb)
+int relay_wait(struct relay *r, const struct ipaddr *ip, const struct ipaddr *client,
+	       struct relay_waiter *w, relay_wait_cb cb)
 {
 	struct list_node *n;
 	struct relay_slot *s;
@@ -96,6 +96,9 @@ int relay_wait(struct relay *r, const struct ipaddr *ip, struct relay_waiter *w,
 		return -EBUSY;
 	s = container_of(n, struct relay_slot, node);
 	s->ip = *ip;
+	s->has_client = client != NULL;
+	if (client)
+		s->client = *client;
 	s->status = 0;
 	s->orig = w;
 	s->cb = cb;

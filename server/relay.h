@@ -37,6 +37,8 @@ struct relay_waiter {
 struct relay_slot {
 	struct intel_waiter iw;
 	struct ipaddr ip;
+	struct ipaddr client;        /* who asked (per-client accounting, lookup-from) */
+	int has_client;
 	int status;
 	struct relay *r;
 	struct list_node node;       /* on the free, posted or back list */
@@ -52,13 +54,14 @@ void relay_free(struct relay *r);
 
 /* --- the owner loop ---------------------------------------------------------- */
 
-/* Hand ip to the lookup thread; cb(w, status) runs later on the owner loop: 0 (the
+/* Hand ip, asked by client (NULL: unknown), to the lookup thread; cb(w, status) runs
+ * later on the owner loop: 0 (the
  * verdict is in, or lookups were switched off: answer from the cache), -ETIMEDOUT
  * (deadline), -EAGAIN/-EBUSY (refused), -ECANCELED (stopping). Never from inside this
  * call. Returns 0 when parked, -EBUSY when every slot is taken, -ECANCELED when the
  * relay is closing or the lookup thread is gone. */
-int relay_wait(struct relay *r, const struct ipaddr *ip, struct relay_waiter *w,
-	       relay_wait_cb cb);
+int relay_wait(struct relay *r, const struct ipaddr *ip, const struct ipaddr *client,
+	       struct relay_waiter *w, relay_wait_cb cb);
 
 /* Forget w (its connection went away): cb will not run. The slot comes home when the
  * lookup thread is done with it. Harmless on a waiter that is not parked. */

@@ -64,6 +64,7 @@ void server_env_apply(struct server *srv)
 		},
 		.tcp_max_clients = cfg->tcp_max_clients,
 		.tcp_idle_ms = cfg->tcp_idle_ms,
+		.allow_query = cfg->allow_query.n ? &cfg->allow_query : NULL,
 	};
 
 	shared_apply(&srv->shared, &view);

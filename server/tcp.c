@@ -64,6 +64,9 @@ struct tcp_conn {
 	unsigned nwrites;               /* struct tcp_write in flight */
 	size_t wqueued;                 /* their bytes */
 	uint32_t idle_ms;
+	struct ipaddr peer;             /* the client, when has_peer */
+	int has_peer;
+	unsigned refuse;                /* DNS_REFUSE: not in allow-query (at accept) */
 	unsigned nclosed;               /* handles closed: freed at 2 */
 	unsigned reading : 1, eof : 1, closing : 1, counted : 1;
 };
@@ -246,7 +249,7 @@ static int conn_park(struct tcp_conn *c, const uint8_t *msg, size_t len,
 	q->c = c;
 	q->len = (uint16_t)len;
 	memcpy(q->q, msg, len);
-	if (host_wait(t->host, ip, &q->w, conn_query_cb) != 0) {
+	if (host_wait(t->host, ip, c->has_peer ? &c->peer : NULL, &q->w, conn_query_cb) != 0) {
 		free(q);
 		return -EBUSY;
 	}
@@ -263,7 +266,7 @@ static void conn_query(struct tcp_conn *c, const struct dns_env *env, const uint
 	struct dns_result res;
 
 	t->st.queries++;
-	dns_handle(env, msg, len, t->obuf + 2, TCP_MSG_MAX, DNS_TCP, &res);
+	dns_handle(env, msg, len, t->obuf + 2, TCP_MSG_MAX, DNS_TCP | c->refuse, &res);
 	if (res.status == DNS_WAIT) {
 		if (conn_park(c, msg, len, &res.ip) == 0)
 			return;
@@ -415,10 +418,19 @@ static void tcp_accept(uv_stream_t *server, int status)
 		conn_close(c);
 		return;
 	}
+	{
+		struct sockaddr_storage ss;
+		int sl = sizeof(ss);
+
+		c->has_peer = uv_tcp_getpeername(&c->h, (struct sockaddr *)&ss, &sl) == 0 &&
+			      ipaddr_from_sockaddr(&c->peer, (struct sockaddr *)&ss) == 0;
+	}
 	/* Read per connection, so that a reload applies to the next ones. */
 	view = host_enter(t->host);
 	max_clients = view->tcp_max_clients;
 	idle_ms = view->tcp_idle_ms;
+	if (view->allow_query && (!c->has_peer || !acl_admits(view->allow_query, &c->peer)))
+		c->refuse = DNS_REFUSE;
 	host_leave(t->host);
 	if (max_clients && t->nopen >= max_clients) {
 		t->st.refused++;

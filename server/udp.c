@@ -175,6 +175,7 @@ static int udp_park(struct udp_listener *u, unsigned i, const struct ipaddr *ip)
 {
 	struct list_node *n = list_first(&u->free_list);
 	struct udp_waiter *w;
+	struct ipaddr client;
 	const struct msghdr *mh = &u->rmsg[i].msg_hdr;
 	size_t len = u->rmsg[i].msg_len;
 
@@ -186,7 +187,8 @@ static int udp_park(struct udp_listener *u, unsigned i, const struct ipaddr *ip)
 	memcpy(&w->peer, mh->msg_name, mh->msg_namelen);
 	w->peerlen = mh->msg_namelen;
 	w->ctllen = u->wildcard ? (uint16_t)udp_reply_ctl(mh, &w->ctl) : 0;
-	if (host_wait(u->host, ip, &w->w, udp_waiter_cb) != 0)
+	if (host_wait(u->host, ip, ipaddr_from_sockaddr(&client, mh->msg_name) ? NULL : &client,
+		      &w->w, udp_waiter_cb) != 0)
 		return -EBUSY;
 	list_del(n);
 	list_add_head(&u->parked, n);
@@ -221,9 +223,18 @@ static void udp_send_batch(struct udp_listener *u, unsigned n)
 	}
 }
 
+/* Whether the sender of a datagram may query ([server] allow-query). */
+static int udp_allowed(const struct acl *allow, const void *name)
+{
+	struct ipaddr client;
+
+	return ipaddr_from_sockaddr(&client, name) == 0 && acl_admits(allow, &client);
+}
+
 /* One recvmmsg batch: returns the number of datagrams read, 0 when none, <0 on error. */
 static int udp_batch(struct udp_listener *u)
 {
+	const struct shared_view *view;
 	const struct dns_env *env;
 	struct dns_result res;
 	unsigned i, nout = 0;
@@ -247,18 +258,22 @@ static int udp_batch(struct udp_listener *u)
 	u->rused = (unsigned)n;
 	u->st.batches++;
 	u->st.received += (unsigned)n;
-	env = &host_enter(u->host)->env;
+	view = host_enter(u->host);
+	env = &view->env;
 
 	for (i = 0; i < (unsigned)n; i++) {
 		struct msghdr *rh = &u->rmsg[i].msg_hdr;
 		struct msghdr *sh = &u->smsg[nout].msg_hdr;
 		size_t len = u->rmsg[i].msg_len;
+		unsigned qflags = 0;
 
 		if (rh->msg_flags & MSG_TRUNC) {
 			u->st.oversized++;
 			continue;
 		}
-		dns_handle(env, u->rbuf[i], len, u->obuf[nout], DNS_UDP_MAX, 0, &res);
+		if (view->allow_query && !udp_allowed(view->allow_query, rh->msg_name))
+			qflags = DNS_REFUSE;
+		dns_handle(env, u->rbuf[i], len, u->obuf[nout], DNS_UDP_MAX, qflags, &res);
 		if (res.status == DNS_WAIT) {
 			if (udp_park(u, i, &res.ip) == 0)
 				continue;

@@ -396,6 +396,10 @@ def intel_conf(url, **settings):
     """An [intel] section that looks IPs up at url. settings: more keys, with "_" for
     "-" in their names (lookup_reserved="yes", daily_budget=2)."""
     text = "[intel]\nprovider = criminalip\nurl = %s\n" % url
+    # The tests ask for many new addresses from one client (127.0.0.1): the per-client
+    # share is tested on its own (test_fairness.py), not in every test.
+    settings.setdefault("per_client_rate", "100000/s")
+    settings.setdefault("per_client_burst", 100000)
     for key, value in settings.items():
         text += "%s = %s\n" % (key.replace("_", "-"), value)
     return text

@@ -1,4 +1,4 @@
-"""Black-box: abuse and operator mistakes (doc/configuration.md#running-it-safely).
+"""Black-box: abuse and operator mistakes (doc/configuration.md#running-it-on-the-internet).
 
 A database path that is a symbolic link, a key with a byte that is not visible ASCII,
 a root-only key file after dropping root, a list that never ends (a FIFO, /dev/zero)

@@ -266,6 +266,9 @@ deadline = 1500ms
 concurrency = 4
 rate = 100/s
 rate-burst = 100
+# every query comes through the resolver, one client: its share is the whole rate
+per-client-rate = 100/s
+per-client-burst = 100
 
 [probe]
 openvpn443 = yes

@@ -342,6 +342,8 @@ struct env {
 	struct cache *cache;
 	struct intel *in;
 	int done;
+	struct ipaddr client;  /* the querier of wait_ip, when client_set */
+	int client_set;
 };
 
 /* 2026-11-28 12:00:00 UTC */
@@ -386,7 +388,7 @@ static int wait_ip(struct env *e, const struct ipaddr *ip, struct qw *q)
 
 	memset(q, 0, sizeof(*q));
 	in_wait = 1;
-	rc = intel_wait(e->in, ip, &q->w, wcb);
+	rc = intel_wait(e->in, ip, e->client_set ? &e->client : NULL, &q->w, wcb);
 	in_wait = 0;
 	return rc;
 }
@@ -689,6 +691,99 @@ static void test_budget(void)
 	       "budget: warned on the lowered budget");
 	free(logs);
 	env_close(&e, "budget");
+}
+
+/* Fair shares between clients: the clients take turns, each new lookup costs its
+ * client a token, a lookup two clients ask about goes first, and only lookup-from
+ * causes lookups (joining one is free). */
+static void test_clients(void)
+{
+	struct config cfg = mkcfg();
+	struct env e;
+	struct qw qa[8], qb, qc, qd, qe, qf;
+	struct ipaddr a[8], b = ip4(0x0e000001), c = ip4(0x0e000002), d = ip4(0x0e000003);
+	struct ipaddr flood = ip4(0x0a000002), other = ip4(0x0a000103), third = ip4(0x0a000203);
+	struct intel_stats st;
+	int rc, limited = 0;
+
+	cfg.concurrency = 1;
+	cfg.per_client_rate = 1;
+	cfg.per_client_burst = 4;
+	cfg.client_prefix_v4 = 24;
+	cfg.client_prefix_v6 = 56;
+	env_init(&e, &cfg, 1, NULL);
+	/* the flood's client (10.0.0.0/24) asks for 8 new IPs at once: 4 tokens */
+	e.client = flood;
+	e.client_set = 1;
+	for (int i = 0; i < 8; i++) {
+		a[i] = ip4(0x0d100001 + (uint32_t)i);
+		rc = wait_ip(&e, &a[i], &qa[i]);
+		limited += rc == -EBUSY;
+	}
+	is_int(limited, 4, "clients: a client's burst of 4, the rest refused");
+	intel_get_stats(e.in, &st);
+	is_int(st.client_limited, 4, "clients: counted as limited");
+	is_int(e.fk.nfetch, 1, "clients: the first call started");
+	/* another client (10.0.1.0/24) asks now: the clients take turns, so its lookup
+	 * comes after the flood's next one, before the flood's other two */
+	e.client = other;
+	is_int(wait_ip(&e, &b, &qb), 0, "clients: another client's lookup is queued");
+	complete(&e.fk, &a[0], PROVIDER_OK, 0, NULL, 0);
+	spin();
+	ok(e.fk.nfetch == 2 && same_ip(&e.fk.log[1], &a[1]), "clients: the flood's turn");
+	complete(&e.fk, &a[1], PROVIDER_OK, 0, NULL, 0);
+	spin();
+	ok(e.fk.nfetch == 3 && same_ip(&e.fk.log[2], &b),
+	   "clients: then the other client's, before the flood's queue");
+	/* the other client queues one more; a third client asks for an IP of the flood's
+	 * queue: asked by two clients, it goes first */
+	is_int(wait_ip(&e, &c, &qc), 0, "clients: the other client queues one more");
+	e.client = third;
+	is_int(wait_ip(&e, &a[3], &qd), 0, "clients: a third client asks for a flood IP");
+	complete(&e.fk, &b, PROVIDER_OK, 0, NULL, 0);
+	spin();
+	ok(e.fk.nfetch == 4 && same_ip(&e.fk.log[3], &a[3]),
+	   "clients: an IP two clients ask about goes first");
+	complete(&e.fk, &a[3], PROVIDER_OK, 0, NULL, 0);
+	spin();
+	ok(e.fk.nfetch == 5 && same_ip(&e.fk.log[4], &a[2]), "clients: then the flood's turn");
+	complete(&e.fk, &a[2], PROVIDER_OK, 0, NULL, 0);
+	spin();
+	ok(e.fk.nfetch == 6 && same_ip(&e.fk.log[5], &c), "clients: and the other's");
+	complete(&e.fk, &c, PROVIDER_OK, 0, NULL, 0);
+	spin();
+	intel_get_stats(e.in, &st);
+	is_int(st.queued, 0, "clients: all served");
+	/* a second later the flood has one token again */
+	e.clk.ms += 1000;
+	e.client = flood;
+	is_int(wait_ip(&e, &a[4], &qa[4]), 0, "clients: a token a second comes back");
+	is_int(wait_ip(&e, &a[5], &qa[5]), -EBUSY, "clients: and only one");
+	complete(&e.fk, &a[4], PROVIDER_OK, 0, NULL, 0);
+	spin();
+	env_close(&e, "clients");
+
+	/* lookup-from: only 10.0.1.0/24 causes lookups; anyone may join one */
+	cfg = mkcfg();
+	ok(acl_add(&cfg.lookup_from, "10.0.1.0/24") == 0, "lookup-from set");
+	env_init(&e, &cfg, 1, NULL);
+	e.client_set = 1;
+	e.client = flood;
+	is_int(wait_ip(&e, &d, &qe), -EAGAIN, "lookup-from: another client causes no lookup");
+	is_int(e.fk.nfetch, 0, "lookup-from: no call");
+	intel_get_stats(e.in, &st);
+	is_int(st.not_allowed, 1, "lookup-from: counted");
+	e.client = other;
+	is_int(wait_ip(&e, &d, &qe), 0, "lookup-from: a client in it does");
+	e.client = flood;
+	is_int(wait_ip(&e, &d, &qf), 0, "lookup-from: the other client joins the lookup");
+	complete(&e.fk, &d, PROVIDER_OK, 0, NULL, 0);
+	spin();
+	ok(qe.called && qf.called && qe.status == 0 && qf.status == 0,
+	   "lookup-from: both answered by the one call");
+	is_int(e.fk.nfetch, 1, "lookup-from: one call");
+	env_close(&e, "lookup-from");
+	acl_free(&cfg.lookup_from);
 }
 
 /* The day's count comes from the store and goes back to it: a restart (a new intel)
@@ -1340,6 +1435,7 @@ int main(void)
 	test_rate();
 	test_budget();
 	test_budget_stored();
+	test_clients();
 	test_bad_key();
 	test_limit();
 	test_busy();

@@ -98,9 +98,9 @@ static void one_loop(void)
 	c.r = r;
 	relay_connect(r, &c.wake, &c);
 
-	is_int(relay_wait(r, &a, &w[0].w, waiter_cb), 0, "post a");
-	is_int(relay_wait(r, &b, &w[1].w, waiter_cb), 0, "post b");
-	is_int(relay_wait(r, &z, &w[2].w, waiter_cb), -EBUSY, "a full pool refuses");
+	is_int(relay_wait(r, &a, NULL, &w[0].w, waiter_cb), 0, "post a");
+	is_int(relay_wait(r, &b, NULL, &w[1].w, waiter_cb), 0, "post b");
+	is_int(relay_wait(r, &z, NULL, &w[2].w, waiter_cb), -EBUSY, "a full pool refuses");
 	relay_refresh(r, &z);
 	ok(w[0].calls == 0 && w[1].calls == 0, "no callback from inside relay_wait");
 	run(&loop);
@@ -116,8 +116,8 @@ static void one_loop(void)
 	run(&loop);
 	ok(w[0].calls == 1 && w[0].status == 0, "answer back: the callback, once, status 0");
 	is_int(w[1].calls, 0, "a cancelled waiter is not called");
-	is_int(relay_wait(r, &a, &w[2].w, waiter_cb), 0, "both slots are home again (1)");
-	is_int(relay_wait(r, &b, &w[3].w, waiter_cb), 0, "both slots are home again (2)");
+	is_int(relay_wait(r, &a, NULL, &w[2].w, waiter_cb), 0, "both slots are home again (1)");
+	is_int(relay_wait(r, &b, NULL, &w[3].w, waiter_cb), 0, "both slots are home again (2)");
 
 	/* Disconnect with posts not yet drained: they come back -ECANCELED. */
 	c.nposted = 0;
@@ -125,12 +125,12 @@ static void one_loop(void)
 	run(&loop);
 	ok(w[2].calls == 1 && w[2].status == -ECANCELED && w[3].calls == 1 &&
 	   w[3].status == -ECANCELED, "posted waiters come back -ECANCELED");
-	is_int(relay_wait(r, &z, &w[0].w, waiter_cb), -ECANCELED,
+	is_int(relay_wait(r, &z, NULL, &w[0].w, waiter_cb), -ECANCELED,
 	       "after disconnect waits are refused");
 	is_int(c.nposted, 0, "nothing reaches the lookup side after disconnect");
 
 	relay_close(r, closed_cb, &closed);
-	is_int(relay_wait(r, &z, &w[0].w, waiter_cb), -ECANCELED, "closing: refused");
+	is_int(relay_wait(r, &z, NULL, &w[0].w, waiter_cb), -ECANCELED, "closing: refused");
 	run(&loop);
 	is_int(closed, 1, "closed once every slot is home");
 	uv_close((uv_handle_t *)&c.wake, NULL);
@@ -198,7 +198,7 @@ static void two_threads(void)
 		for (unsigned i = 0; i < SLOTS; i++) {
 			struct ipaddr a = ip4((uint8_t)i);
 
-			if (relay_wait(r, &a, &w[i].w, waiter_cb))
+			if (relay_wait(r, &a, NULL, &w[i].w, waiter_cb))
 				bad++;
 		}
 		relay_refresh(r, &c.refreshed[0]);
