@@ -92,24 +92,24 @@ int apikey_read(const struct config *cfg, config_report_fn report, void *arg, ch
 
 		what = cfg->api_key_file;
 		if (n == -EFBIG) {
-			report(arg, what, 0, "api-key-file is larger than 4096 bytes");
+			report(arg, CONFIG_ERROR, what, 0, "api-key-file is larger than 4096 bytes");
 			return -EFBIG;
 		}
 		if (n == -EINVAL) {
-			report(arg, what, 0, "api-key-file is not a regular file");
+			report(arg, CONFIG_ERROR, what, 0, "api-key-file is not a regular file");
 			return -EINVAL;
 		}
 		if (n < 0) {
 			snprintf(msg, sizeof(msg), "cannot read api-key-file: %s", strerror((int)-n));
-			report(arg, what, 0, msg);
+			report(arg, CONFIG_ERROR, what, 0, msg);
 			return (int)n;
 		}
 		if (mode & 077) {
-			snprintf(msg, sizeof(msg), "warning: api-key-file is readable or writable by "
+			snprintf(msg, sizeof(msg), "api-key-file is readable or writable by "
 				 "%s (mode %04o): make it 0600 or 0400, owned by root",
 				 (mode & 070) && (mode & 007) ? "its group and others" :
 				 mode & 070 ? "its group" : "others", (unsigned)(mode & 07777));
-			report(arg, what, 0, msg);
+			report(arg, CONFIG_WARNING, what, 0, msg);
 		}
 		raw = buf;
 		len = (size_t)n;
@@ -124,7 +124,7 @@ int apikey_read(const struct config *cfg, config_report_fn report, void *arg, ch
 		snprintf(msg, sizeof(msg),
 			 "the API key has a byte that is not printable ASCII (or a space) at "
 			 "position %zu of %zu: keys are visible ASCII only", bad, klen);
-		report(arg, what, 0, msg);
+		report(arg, CONFIG_ERROR, what, 0, msg);
 		err = -EINVAL;
 		goto out;
 	}

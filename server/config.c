@@ -154,7 +154,7 @@ static void ld_error(struct loader *ld, unsigned line, const char *fmt, ...)
 	va_end(ap);
 	ld->nerr++;
 	if (ld->report)
-		ld->report(ld->arg, ld->file, line, msg);
+		ld->report(ld->arg, CONFIG_ERROR, ld->file, line, msg);
 }
 
 /* Reported, but the configuration stays valid (config.h). */
@@ -164,12 +164,11 @@ static void ld_warn(struct loader *ld, unsigned line, const char *fmt, ...)
 	char msg[512];
 	va_list ap;
 
-	memcpy(msg, "warning: ", 9);
 	va_start(ap, fmt);
-	vsnprintf(msg + 9, sizeof(msg) - 9, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (ld->report)
-		ld->report(ld->arg, ld->file, line, msg);
+		ld->report(ld->arg, CONFIG_WARNING, ld->file, line, msg);
 }
 
 static void ld_oom(struct loader *ld, unsigned line)

@@ -16,11 +16,15 @@
 
 struct provider_kind;
 
-/* Called once per problem. line is 0 when the problem is not tied to a line. A message
- * that starts with "warning: " (a category address outside 127.0.0.0/8) does not make
- * the load fail. */
-typedef void (*config_report_fn)(void *arg, const char *file, unsigned line,
-				 const char *msg);
+/* How bad a reported problem is: an error makes the load fail (or, for a bad list line
+ * that a running server skips, makes -t fail); a warning does neither (a category
+ * address outside 127.0.0.0/8, a key file others can read). */
+enum config_severity { CONFIG_ERROR, CONFIG_WARNING };
+
+/* Called once per problem. line is 0 when the problem is not tied to a line. Printers
+ * put "warning: " before a warning's message; msg itself never starts with it. */
+typedef void (*config_report_fn)(void *arg, enum config_severity sev, const char *file,
+				 unsigned line, const char *msg);
 
 /* provider = none | auto | a name in provider.c's table. NAMED: that provider.
  * AUTO: provider_default() when an API key is available (api-key-file set, or

@@ -43,20 +43,27 @@ struct watch_job {
 };
 
 /* Keeps the message (a buffer of 256) instead of reporting it. */
-static void report_quiet(void *arg, const char *file, unsigned line, const char *msg)
+static void report_quiet(void *arg, enum config_severity sev, const char *file,
+			 unsigned line, const char *msg)
 {
 	(void)file;
 	(void)line;
-	snprintf(arg, 256, "%s", msg);
+	if (sev == CONFIG_ERROR)
+		snprintf(arg, 256, "%s", msg);
 }
 
-static void report_log(void *arg, const char *file, unsigned line, const char *msg)
+static void report_log(void *arg, enum config_severity sev, const char *file,
+		       unsigned line, const char *msg)
 {
+	enum log_level level = sev == CONFIG_WARNING ? LOG_LVL_WARN : LOG_LVL_ERROR;
+
 	(void)arg;
+	if (!log_enabled(level))
+		return;
 	if (line)
-		log_err("%s:%u: %s", file, line, msg);
+		log_write(level, "%s:%u: %s", file, line, msg);
 	else
-		log_err("%s: %s", file, msg);
+		log_write(level, "%s: %s", file, msg);
 }
 
 static void watch_free(struct server_watch *w)
@@ -147,7 +154,7 @@ static int load_key(const struct config *cfg, const char *held_key, config_repor
 	err = apikey_read(cfg, report_quiet, msg, key);
 	if (err == 0 || err == -EINVAL || err == -EFBIG || err == -ENOMEM) {
 		if (err)
-			report(arg, cfg->api_key_file, 0, msg);
+			report(arg, CONFIG_ERROR, cfg->api_key_file, 0, msg);
 		return err;
 	}
 	log_warn("%s: %s; keeping the API key read before", cfg->api_key_file, msg);
@@ -166,7 +173,7 @@ int reload_load(const struct server *srv, uint32_t serial, const char *held_key,
 		return err;
 	if (srv->ncli_listen && (err = config_set_listen(ld->cfg, srv->cli_listen,
 							  srv->ncli_listen))) {
-		report(arg, "-l", 0, "bad listen address");
+		report(arg, CONFIG_ERROR, "-l", 0, "bad listen address");
 		goto fail;
 	}
 	if (srv->cli_database && (err = config_set_database(ld->cfg, srv->cli_database)))
@@ -184,7 +191,7 @@ int reload_load(const struct server *srv, uint32_t serial, const char *held_key,
 			snprintf(msg, sizeof(msg), "provider = %s needs an API key: set [intel] "
 				 "api-key-file or the environment variable THREATBL_API_KEY",
 				 ld->cfg->provider_kind->name);
-			report(arg, ld->cfg->file, 0, msg);
+			report(arg, CONFIG_ERROR, ld->cfg->file, 0, msg);
 			err = -EINVAL;
 			goto fail;
 		}

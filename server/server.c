@@ -17,23 +17,27 @@
  * this long at the earliest. */
 #define UNKNOWN_RETRY_S (24 * 3600)
 
-static void report_stderr(void *arg, const char *file, unsigned line, const char *msg)
+static void report_stderr(void *arg, enum config_severity sev, const char *file,
+			  unsigned line, const char *msg)
 {
+	const char *what = sev == CONFIG_WARNING ? "warning: " : "";
+
 	(void)arg;
 	if (line)
-		fprintf(stderr, "%s:%u: %s\n", file, line, msg);
+		fprintf(stderr, "%s:%u: %s%s\n", file, line, what, msg);
 	else
-		fprintf(stderr, "%s: %s\n", file, msg);
+		fprintf(stderr, "%s: %s%s\n", file, what, msg);
 }
 
 /* -t: print like report_stderr and count what is not a warning: a bad list line is
  * skipped when serving, but makes the configuration invalid for -t. */
-static void report_check(void *arg, const char *file, unsigned line, const char *msg)
+static void report_check(void *arg, enum config_severity sev, const char *file,
+			 unsigned line, const char *msg)
 {
 	unsigned *errors = arg;
 
-	report_stderr(NULL, file, line, msg);
-	if (strncmp(msg, "warning: ", 9) != 0)
+	report_stderr(NULL, sev, file, line, msg);
+	if (sev == CONFIG_ERROR)
 		(*errors)++;
 }
 

@@ -32,7 +32,7 @@ static void report(const struct build *b, unsigned line, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	b->report(b->arg, b->cfg->file ? b->cfg->file : "(config)", line, msg);
+	b->report(b->arg, CONFIG_ERROR, b->cfg->file ? b->cfg->file : "(config)", line, msg);
 }
 
 /* lists.c reports with its own file and line (the list file); pass them on. A
@@ -42,17 +42,12 @@ static void lists_report(void *arg, const char *file, unsigned line, int level,
 			 const char *msg)
 {
 	struct build *b = arg;
-	char buf[512];
 
 	if (!b->report || !file)
 		return;
 	if (level == 0)
 		b->list_errors++;
-	if (level > 0) {
-		snprintf(buf, sizeof(buf), "warning: %s", msg);
-		msg = buf;
-	}
-	b->report(b->arg, file, line, msg);
+	b->report(b->arg, level > 0 ? CONFIG_WARNING : CONFIG_ERROR, file, line, msg);
 }
 
 /* Append the wire form of every rdf of rr to *buf (malloc'ed). */

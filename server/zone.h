@@ -72,8 +72,8 @@ struct zoneset {
 	const struct zone **by_len;
 };
 
-/* Problems are reported like config_report_fn (FILE:LINE: message). */
-typedef void (*zone_report_fn)(void *arg, const char *file, unsigned line, const char *msg);
+/* Problems are reported like config_report_fn (severity, FILE:LINE: message). */
+typedef config_report_fn zone_report_fn;
 
 /* Build every zone of cfg with the given SOA serial; reads the static lists (so call
  * it off the loop thread once the server runs). Bad list lines are reported and

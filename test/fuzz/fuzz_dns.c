@@ -86,8 +86,10 @@ struct state {
 
 static struct state st;
 
-static void quiet_report(void *arg, const char *file, unsigned line, const char *msg)
+static void quiet_report(void *arg, enum config_severity sev, const char *file,
+			 unsigned line, const char *msg)
 {
+	(void)sev;
 	fprintf(stderr, "fuzz_dns setup: %s:%u: %s\n", file ? file : "-", line, msg);
 }
 

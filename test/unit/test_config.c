@@ -26,17 +26,22 @@ struct t {
 	int file_ok; /* every report named the file */
 };
 
-static void capture(void *arg, const char *file, unsigned line, const char *msg)
+/* Kept as a printer shows them: a warning's message behind "warning: ". */
+static void capture(void *arg, enum config_severity sev, const char *file, unsigned line,
+		    const char *msg)
 {
 	struct t *t = arg;
 
 	if (!file || strcmp(file, t->path) != 0)
 		t->file_ok = 0;
-	if (strncmp(msg, "warning: ", 9) == 0)
+	if (sev == CONFIG_WARNING)
 		t->nwarn++;
+	if (strncmp(msg, "warning: ", 9) == 0)
+		t->file_ok = 0; /* the severity says it, never the text */
 	if (t->n < 64) {
 		t->line[t->n] = line;
-		snprintf(t->msg[t->n], sizeof(t->msg[0]), "%s", msg);
+		snprintf(t->msg[t->n], sizeof(t->msg[0]), "%s%s",
+			 sev == CONFIG_WARNING ? "warning: " : "", msg);
 	}
 	t->n++;
 }

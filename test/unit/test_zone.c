@@ -15,12 +15,14 @@ struct reports {
 	int n;
 };
 
-static void collect(void *arg, const char *file, unsigned line, const char *msg)
+static void collect(void *arg, enum config_severity sev, const char *file, unsigned line,
+		    const char *msg)
 {
 	struct reports *r = arg;
 
 	if (r->n < 16)
-		snprintf(r->msg[r->n++], sizeof(r->msg[0]), "%s:%u: %s", file, line, msg);
+		snprintf(r->msg[r->n++], sizeof(r->msg[0]), "%s:%u: %s%s", file, line,
+			 sev == CONFIG_WARNING ? "warning: " : "", msg);
 }
 
 static int has_report(const struct reports *r, const char *prefix, const char *word)
