@@ -142,8 +142,10 @@ static struct list_head *client_bucket(struct tcp_listener *t, const uint8_t key
 	return &t->clients[h & (TCP_CLIENT_BUCKETS - 1)];
 }
 
-/* The entry of key, made with n = 0 when there is none. NULL when out of memory. */
-static struct tcp_client *client_get(struct tcp_listener *t, const uint8_t key[16])
+/* The entry of key; when there is none, a new one with n = 0 if create, else NULL.
+ * NULL also when out of memory. */
+static struct tcp_client *client_get(struct tcp_listener *t, const uint8_t key[16],
+				     int create)
 {
 	struct list_head *b = client_bucket(t, key);
 	struct list_node *n;
@@ -154,6 +156,8 @@ static struct tcp_client *client_get(struct tcp_listener *t, const uint8_t key[1
 		if (memcmp(cl->key, key, 16) == 0)
 			return cl;
 	}
+	if (!create)
+		return NULL;
 	cl = calloc(1, sizeof(*cl));
 	if (!cl)
 		return NULL;
@@ -162,19 +166,13 @@ static struct tcp_client *client_get(struct tcp_listener *t, const uint8_t key[1
 	return cl;
 }
 
-/* Free the entry once no counted connection is left on it. */
-static void client_release(struct tcp_client *cl)
+/* One counted connection fewer; the entry is freed with the last. */
+static void client_put(struct tcp_client *cl)
 {
-	if (cl && cl->n == 0) {
+	if (--cl->n == 0) {
 		list_del(&cl->node);
 		free(cl);
 	}
-}
-
-static void client_put(struct tcp_client *cl)
-{
-	cl->n--;
-	client_release(cl);
 }
 
 static void conn_closed(uv_handle_t *h)
@@ -500,12 +498,8 @@ static int conn_admit(struct tcp_conn *c, unsigned max_clients, unsigned per_ip)
 	if (uv_tcp_getpeername(&c->h, (struct sockaddr *)&ss, &len) < 0 ||
 	    client_key(&ss, key) < 0)
 		return -EINVAL;
-	cl = client_get(t, key);
-	if (!cl) {
-		log_err("tcp: accept: out of memory");
-		return -ENOMEM;
-	}
-	if (per_ip && cl->n >= per_ip) {
+	cl = client_get(t, key, 0);
+	if (cl && per_ip && cl->n >= per_ip) {
 		t->st.refused_ip++;
 		if (!cl->warned) {
 			cl->warned = 1;
@@ -528,14 +522,19 @@ static int conn_admit(struct tcp_conn *c, unsigned max_clients, unsigned per_ip)
 		n = list_last(&t->lru);
 		if (!n) {
 			t->st.refused++;
-			client_release(cl);
 			return -EMFILE;
 		}
 		t->st.evicted++;
+		/* May free cl (the evicted was its last): it is looked up again below. */
 		conn_close(container_of(n, struct tcp_conn, lru));
 	} else if (t->at_limit && t->nopen < max_clients / 4 * 3) {
 		/* Warn again only once the crowd has thinned, not at every churn. */
 		t->at_limit = 0;
+	}
+	cl = client_get(t, key, 1);
+	if (!cl) {
+		log_err("tcp: accept: out of memory");
+		return -ENOMEM;
 	}
 	cl->n++;
 	c->client = cl;

@@ -157,6 +157,20 @@ class OneClientAgainstEveryone(unittest.TestCase):
         self.assertIsNotNone(counters, d.stderr())
         self.assertEqual(counters, (0, 0, 251), "refused, refused per address, evicted")
 
+    def test_own_idle_connection_evicted(self):
+        """At tcp-clients = 1 a client's second connection closes its first (idle):
+        its address's count goes to 0 and back to 1 within one accept."""
+        d = Daemon(server_conf("tcp-idle = 30s\ntcp-clients = 1\n"))
+        self.addCleanup(d.cleanup)
+        self.socks = hold(d.port, 1)
+        self.assertEqual(settled_open(self.socks, 1), 1)
+        for _ in range(3):
+            a = ask_from(d.port, HOLDER)
+            self.assertTrue(a is not None and a_values(a), "%s\n%s" % (a, d.stderr()))
+        self.assertEqual(state(self.socks[0]), TCP_CLOSE_WAIT)
+        self.assertEqual(d.stop(), 0, d.stderr())
+        self.assertEqual(close_counters(d.stderr()), (0, 0, 1))
+
     def test_check_knows_the_key(self):
         d = Daemon(server_conf("tcp-clients-per-ip = 0\n"), wait=False)
         self.addCleanup(d.cleanup)
