@@ -138,8 +138,10 @@ static void server_stop(struct server *srv)
 	uv_close((uv_handle_t *)&srv->sig_hup, on_close_free_nothing);
 	uv_close((uv_handle_t *)&srv->sig_term, on_close_free_nothing);
 	uv_close((uv_handle_t *)&srv->sig_int, on_close_free_nothing);
-	uv_close((uv_handle_t *)&srv->sig_usr1, on_close_free_nothing);
-	uv_close((uv_handle_t *)&srv->sig_usr2, on_close_free_nothing);
+	/* Kept (closed at the very end): closing them would give SIGUSR1 and SIGUSR2
+	 * back their default action, which ends the process, for the rest of the stop. */
+	uv_unref((uv_handle_t *)&srv->sig_usr1);
+	uv_unref((uv_handle_t *)&srv->sig_usr2);
 	uv_close((uv_handle_t *)&srv->list_watch, on_close_free_nothing);
 }
 
@@ -172,10 +174,10 @@ static void on_signal(uv_signal_t *h, int signum)
 
 	if (signum == SIGHUP)
 		reload_start(srv, "SIGHUP");
-	else if (signum == SIGUSR1)
+	else if (signum == SIGUSR1 && !srv->stopping)
 		server_log_stats(srv);
-	else if (signum == SIGUSR2)
-		log_debug("SIGUSR2 ignored");
+	else if (signum == SIGUSR1 || signum == SIGUSR2)
+		log_debug("%s ignored", signum == SIGUSR1 ? "SIGUSR1 (stopping)" : "SIGUSR2");
 	else
 		server_stop(srv);
 }
@@ -374,8 +376,6 @@ int server_run(struct server *srv)
 out:
 	server_stop(srv);
 	uv_run(&srv->loop, UV_RUN_DEFAULT);
-	signal(SIGUSR1, SIG_IGN);
-	signal(SIGUSR2, SIG_IGN);
 out_loaded:
 	reload_loaded_free(&ld);
 	if (srv->store) {
@@ -385,6 +385,8 @@ out_loaded:
 	if (loop_ok) {
 		uv_walk(&srv->loop, walk_close, NULL);
 		uv_run(&srv->loop, UV_RUN_DEFAULT);
+		signal(SIGUSR1, SIG_IGN);
+		signal(SIGUSR2, SIG_IGN);
 		if (uv_loop_close(&srv->loop))
 			log_warn("event loop closed with handles still open");
 	}
