@@ -5,19 +5,6 @@
 
 #include "acl.h"
 
-void ipaddr_mask(const struct ipaddr *ip, unsigned len, struct ipaddr *out)
-{
-	unsigned i;
-
-	if (len > 128)
-		len = 128;
-	for (i = 0; i < 16; i++) {
-		unsigned bits = len >= 8 * (i + 1) ? 8 : len > 8 * i ? len - 8 * i : 0;
-
-		out->b[i] = bits ? (uint8_t)(ip->b[i] & (0xff00u >> bits)) : 0;
-	}
-}
-
 int acl_add(struct acl *a, const char *text)
 {
 	char addr[64];

@@ -31,9 +31,6 @@ int acl_add(struct acl *a, const char *text);
 int acl_copy(struct acl *dst, const struct acl *src);
 void acl_free(struct acl *a);
 
-/* ip's first len bits (16-byte form), the rest zero. */
-void ipaddr_mask(const struct ipaddr *ip, unsigned len, struct ipaddr *out);
-
 /* 1 when a prefix of a contains ip (acl_admits is the one to call). */
 int acl_match_(const struct acl *a, const struct ipaddr *ip);
 

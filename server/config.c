@@ -84,6 +84,7 @@ static const struct opt opts[] = {
 	S("threads", T_UINT, threads, "1", 1, 64, 0, NULL),
 	S("tcp-idle", T_DUR_MS, tcp_idle_ms, "10s", 100, 3600000, 0, NULL),
 	S("tcp-clients", T_UINT, tcp_max_clients, "256", 1, 65536, 0, NULL),
+	S("tcp-clients-per-ip", T_UINT, tcp_clients_per_ip, "16", 1, 65536, 0, NULL),
 	S("max-list-size", T_SIZE, max_list_size, "1G", 1, 1ull << 40, 0, NULL),
 	S("allow-query", T_ACL, allow_query, "any", 0, 0, OPT_REPEAT, NULL),
 	I("provider", T_PROVIDER, provider, "none", 0, 0, 0, NULL),

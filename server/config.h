@@ -72,6 +72,7 @@ struct config {
 	unsigned threads;      /* UDP/TCP loops with SO_REUSEPORT; default 1 */
 	uint32_t tcp_idle_ms;  /* RFC 7766 idle timeout */
 	unsigned tcp_max_clients;
+	unsigned tcp_clients_per_ip; /* per IPv4 address or IPv6 /64 */
 	uint64_t max_list_size; /* bytes a static list may have; larger is refused */
 	struct acl allow_query; /* who is answered; the others get REFUSED (empty: all) */
 	/* [intel] */

@@ -210,3 +210,16 @@ int ipaddr_from_sockaddr(struct ipaddr *out, const struct sockaddr *sa)
 	}
 	return -EAFNOSUPPORT;
 }
+
+void ipaddr_mask(const struct ipaddr *ip, unsigned len, struct ipaddr *out)
+{
+	unsigned i;
+
+	if (len > 128)
+		len = 128;
+	for (i = 0; i < 16; i++) {
+		unsigned bits = len >= 8 * (i + 1) ? 8 : len > 8 * i ? len - 8 * i : 0;
+
+		out->b[i] = bits ? (uint8_t)(ip->b[i] & (0xff00u >> bits)) : 0;
+	}
+}

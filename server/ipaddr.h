@@ -39,6 +39,9 @@ size_t ipaddr_format(const struct ipaddr *a, char *buf);
  * other IANA special-purpose blocks that are not globally reachable. */
 int ipaddr_is_reserved(const struct ipaddr *a);
 
+/* ip's first len bits (of the 16-byte form: IPv4 /n is 96 + n), the rest zero. */
+void ipaddr_mask(const struct ipaddr *ip, unsigned len, struct ipaddr *out);
+
 struct sockaddr;
 
 /* The address of an AF_INET or AF_INET6 socket address. 0, or -EAFNOSUPPORT. */

@@ -39,6 +39,7 @@ struct lookup_thread {
 	size_t nrelays, max_relays;
 	struct lookup_settings *pending;
 	int stop;
+	int stats;                   /* log the lookups' counters (SIGUSR1) */
 	int gone;                    /* the relays are disconnected */
 };
 
@@ -200,20 +201,42 @@ static void lookup_refresh(void *arg, const struct ipaddr *ip)
 		intel_refresh(lk->intel, ip);
 }
 
+/* The intel counters are the lookup loop's: logged here, asked by message. */
+static void lookup_stats_log(struct lookup_thread *lk)
+{
+	struct intel_stats st;
+
+	if (!lk->intel || lk->stopping) {
+		log_info("stats: lookups off");
+		return;
+	}
+	intel_get_stats(lk->intel, &st);
+	log_info("stats: lookups: %llu calls, %llu joined one in flight, %llu answered at "
+		 "the deadline, %llu refused, %llu dropped; %u in flight, %u queued; %u calls "
+		 "today (UTC)%s", (unsigned long long)st.requests,
+		 (unsigned long long)st.coalesced, (unsigned long long)st.timeouts,
+		 (unsigned long long)st.rejected, (unsigned long long)st.dropped, st.inflight,
+		 st.queued, (unsigned)st.calls_today, st.paused ? "; calls paused" : "");
+}
+
 static void lookup_woken(uv_async_t *a)
 {
 	struct lookup_thread *lk = a->data;
 	struct lookup_settings *s;
 	size_t n;
-	int stop;
+	int stop, stats;
 
 	uv_mutex_lock(&lk->mu);
 	s = lk->pending;
 	lk->pending = NULL;
 	stop = lk->stop;
+	stats = lk->stats;
+	lk->stats = 0;
 	n = lk->gone ? 0 : lk->nrelays;
 	uv_mutex_unlock(&lk->mu);
 
+	if (stats)
+		lookup_stats_log(lk);
 	if (s && !lk->stopping)
 		lookup_apply(lk, s);
 	settings_free(s);
@@ -351,6 +374,14 @@ int lookup_start(struct lookup_thread *lk, uv_loop_t *main_loop,
 	}
 	lk->started = 1;
 	return 0;
+}
+
+void lookup_log_stats(struct lookup_thread *lk)
+{
+	uv_mutex_lock(&lk->mu);
+	lk->stats = 1;
+	uv_mutex_unlock(&lk->mu);
+	uv_async_send(&lk->wake);
 }
 
 void lookup_stop(struct lookup_thread *lk)

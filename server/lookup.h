@@ -48,6 +48,10 @@ int lookup_configure(struct lookup_thread *lk, const struct config *cfg,
 int lookup_start(struct lookup_thread *lk, uv_loop_t *main_loop,
 		 void (*finished)(void *arg), void *arg);
 
+/* Ask the thread to log the lookups' counters (info, "stats: lookups: ..."); it does
+ * so on its own loop, since the counters are its. */
+void lookup_log_stats(struct lookup_thread *lk);
+
 /* Ask the thread to stop: every waiting query comes back -ECANCELED through its
  * relay, calls in flight are cancelled, later relay_wait calls are refused. */
 void lookup_stop(struct lookup_thread *lk);

@@ -24,7 +24,8 @@ static void usage(FILE *out)
 		"  -V            print the version and exit\n"
 		"  -h            print this help and exit\n"
 		"environment:    THREATBL_API_KEY (used when [intel] api-key-file is not set)\n"
-		"signals:        SIGHUP reloads the configuration and lists; SIGTERM/SIGINT stop\n",
+		"signals:        SIGHUP reloads the configuration and lists; SIGTERM/SIGINT stop;\n"
+		"                SIGUSR1 logs the counters; SIGUSR2 is ignored\n",
 		SYSCONFDIR);
 }
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "reload.h"
@@ -16,6 +17,10 @@
 /* A verdict the service could not give ("Invalid IP Address.") is asked again after
  * this long at the earliest. */
 #define UNKNOWN_RETRY_S (24 * 3600)
+/* A stop that has not ended after this long is cut short (on_stop_timeout): a reload
+ * reading a huge list or a stat on a hung NFS path holds the thread pool, and uv_run
+ * would wait for it. 4 s leaves a supervisor's usual 5 s for the exit itself. */
+#define STOP_GRACE_MS 4000
 
 static void report_stderr(void *arg, enum config_severity sev, const char *file,
 			  unsigned line, const char *msg)
@@ -67,6 +72,7 @@ void server_env_apply(struct server *srv)
 			.lookup_reserved = cfg->lookup_reserved,
 		},
 		.tcp_max_clients = cfg->tcp_max_clients,
+		.tcp_clients_per_ip = cfg->tcp_clients_per_ip,
 		.tcp_idle_ms = cfg->tcp_idle_ms,
 		.allow_query = cfg->allow_query.n ? &cfg->allow_query : NULL,
 	};
@@ -86,12 +92,38 @@ static void on_close_free_nothing(uv_handle_t *h)
 	(void)h;
 }
 
+/* The loop did not stop in time: something on the thread pool still runs, and
+ * nothing of it needs to finish for the verdicts to be safe. Write them and exit
+ * without waiting (no atexit handlers: other threads still run). */
+static void on_stop_timeout(uv_timer_t *t)
+{
+	struct server *srv = t->data;
+
+	log_warn("not stopped after %d s: abandoning %s; writing the pending verdicts and "
+		 "exiting", STOP_GRACE_MS / 1000, srv->reloading ? "the reload still running" :
+		 srv->watching ? "the check of the static lists still running" :
+		 "what still runs");
+	if (srv->lookup_running)
+		log_warn("the lookup thread has not ended: verdicts it has not handed to the "
+			 "database yet are lost");
+	if (srv->store) {
+		store_close(srv->store);
+		srv->store = NULL;
+	}
+	log_info("stopped");
+	fflush(NULL);
+	_exit(0);
+}
+
 static void server_stop(struct server *srv)
 {
 	if (srv->stopping)
 		return;
 	srv->stopping = 1;
 	log_info("stopping");
+	/* Unreferenced: it cuts a slow stop short and never keeps a normal one going. */
+	uv_timer_start(&srv->stop_timer, on_stop_timeout, STOP_GRACE_MS, 0);
+	uv_unref((uv_handle_t *)&srv->stop_timer);
 	/* Every loop's parked queries come back from the lookup thread (-ECANCELED);
 	 * the main loop runs until every worker, the lookup thread and its own relay
 	 * are done. */
@@ -111,7 +143,34 @@ static void server_stop(struct server *srv)
 	uv_close((uv_handle_t *)&srv->sig_hup, on_close_free_nothing);
 	uv_close((uv_handle_t *)&srv->sig_term, on_close_free_nothing);
 	uv_close((uv_handle_t *)&srv->sig_int, on_close_free_nothing);
+	/* Kept (closed at the very end): closing them would give SIGUSR1 and SIGUSR2
+	 * back their default action, which ends the process, for the rest of the stop. */
+	uv_unref((uv_handle_t *)&srv->sig_usr1);
+	uv_unref((uv_handle_t *)&srv->sig_usr2);
 	uv_close((uv_handle_t *)&srv->list_watch, on_close_free_nothing);
+}
+
+/* SIGUSR1: each loop logs its own counters (a worker's and the lookups' by message,
+ * on their threads), as rbldnsd and NSD operators expect of a stats signal. */
+static void server_log_stats(struct server *srv)
+{
+	struct shared_view copy;
+	size_t verdicts;
+
+	shared_read_begin(&srv->shared, &copy);
+	verdicts = cache_count(srv->cache);
+	shared_read_end(&srv->shared);
+	log_info("stats: %zu verdict(s) in memory, %zu zone(s), serial %u%s", verdicts,
+		 srv->zones ? srv->zones->n : 0, srv->serial,
+		 srv->reloading ? ", reloading" : "");
+	for (size_t i = 0; i < srv->nudp; i++)
+		udp_log_stats(srv->udp[i], "stats: ");
+	for (size_t i = 0; i < srv->ntcp; i++)
+		tcp_log_stats(srv->tcp[i], "stats: ");
+	for (size_t i = 0; i < srv->nworkers; i++)
+		worker_log_stats(srv->workers[i]);
+	if (srv->lookup)
+		lookup_log_stats(srv->lookup);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -120,6 +179,10 @@ static void on_signal(uv_signal_t *h, int signum)
 
 	if (signum == SIGHUP)
 		reload_start(srv, "SIGHUP");
+	else if (signum == SIGUSR1 && !srv->stopping)
+		server_log_stats(srv);
+	else if (signum == SIGUSR1 || signum == SIGUSR2)
+		log_debug("%s ignored", signum == SIGUSR1 ? "SIGUSR1 (stopping)" : "SIGUSR2");
 	else
 		server_stop(srv);
 }
@@ -223,6 +286,10 @@ int server_run(struct server *srv)
 
 	srv->daemon.ready_fd = -1;
 	srv->serial = (uint32_t)time(NULL);
+	/* Their default action ends the process: not while starting or stopping either
+	 * (libuv restores the default when their handles close). */
+	signal(SIGUSR1, SIG_IGN);
+	signal(SIGUSR2, SIG_IGN);
 	if (reload_load(srv, srv->serial, NULL, report_stderr, NULL, &ld))
 		return 1;
 	/* Start-up problems go to stderr even without -f: the parent waits for the child
@@ -283,9 +350,13 @@ int server_run(struct server *srv)
 	uv_signal_init(&srv->loop, &srv->sig_hup);
 	uv_signal_init(&srv->loop, &srv->sig_term);
 	uv_signal_init(&srv->loop, &srv->sig_int);
+	uv_signal_init(&srv->loop, &srv->sig_usr1);
+	uv_signal_init(&srv->loop, &srv->sig_usr2);
 	uv_timer_init(&srv->loop, &srv->list_watch);
+	uv_timer_init(&srv->loop, &srv->stop_timer);
 	srv->sig_hup.data = srv->sig_term.data = srv->sig_int.data = srv;
-	srv->list_watch.data = srv;
+	srv->sig_usr1.data = srv->sig_usr2.data = srv;
+	srv->list_watch.data = srv->stop_timer.data = srv;
 	if (listen_all(srv) || daemon_drop_privileges(srv->cfg->user, srv->cfg->database))
 		goto out;
 	if (srv->store)
@@ -297,6 +368,8 @@ int server_run(struct server *srv)
 	uv_signal_start(&srv->sig_hup, on_signal, SIGHUP);
 	uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
 	uv_signal_start(&srv->sig_int, on_signal, SIGINT);
+	uv_signal_start(&srv->sig_usr1, on_signal, SIGUSR1);
+	uv_signal_start(&srv->sig_usr2, on_signal, SIGUSR2);
 	signal(SIGPIPE, SIG_IGN);
 	reload_watch_start(srv);
 
@@ -317,6 +390,8 @@ out_loaded:
 	if (loop_ok) {
 		uv_walk(&srv->loop, walk_close, NULL);
 		uv_run(&srv->loop, UV_RUN_DEFAULT);
+		signal(SIGUSR1, SIG_IGN);
+		signal(SIGUSR2, SIG_IGN);
 		if (uv_loop_close(&srv->loop))
 			log_warn("event loop closed with handles still open");
 	}

@@ -2,8 +2,11 @@
  *
  * server_run() loads the verdicts, binds every listen address, drops root, runs the
  * loop, reloads on SIGHUP (new configuration, zones and lists built on a worker thread
- * and swapped in on the loop thread; a bad one is logged and the old one kept) and
- * stops on SIGTERM/SIGINT after writing pending verdicts. Threads: the main loop
+ * and swapped in on the loop thread; a bad one is logged and the old one kept), logs
+ * every loop's counters and the lookups' on SIGUSR1, ignores SIGUSR2, and stops on
+ * SIGTERM/SIGINT after writing pending verdicts: within about 4 s even when a reload
+ * still holds a thread of the pool (then the store is closed and the process exits
+ * without waiting for it; doc/configuration.md#signals). Threads: the main loop
  * (UDP, TCP, signals, reloads), the workers of `threads` (UDP), the lookup thread
  * (lookup.h) and the store's writer; what they share is in shared.h. This is the single context
  * passed by pointer; there are no other globals (log.c aside). */
@@ -51,7 +54,8 @@ struct server {
 	size_t nworkers;
 	struct tcp_listener **tcp;
 	size_t ntcp;
-	uv_signal_t sig_hup, sig_term, sig_int;
+	uv_signal_t sig_hup, sig_term, sig_int, sig_usr1, sig_usr2;
+	uv_timer_t stop_timer;      /* unreferenced: a stop taking too long exits */
 	uv_timer_t list_watch;      /* polls the static lists' mtimes */
 	struct server_watch *watch; /* the lists' paths and mtimes of the zones in use */
 	int watching;               /* a stat job is on the thread pool */

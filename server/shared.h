@@ -34,6 +34,7 @@
 struct shared_view {
 	struct dns_env env;          /* refresh/now are set by each reader on its copy */
 	unsigned tcp_max_clients;    /* 0: no cap; read per new connection */
+	unsigned tcp_clients_per_ip; /* 0: no cap; read per new connection */
 	uint32_t tcp_idle_ms;        /* RFC 7766 idle timeout, per new connection */
 	const struct acl *allow_query; /* who is answered; NULL: everyone */
 };

@@ -20,13 +20,20 @@
 #define TCP_WMAX (128 * 1024)
 /* Used when the configuration says 0. */
 #define TCP_IDLE_DEFAULT_MS 10000
+/* Buckets of the per-address counts (a power of two). The entries are at most the
+ * connections open, so this bounds nothing; it keeps a chain short for a few thousand
+ * client addresses, and the seed keeps a client from choosing one chain for all. */
+#define TCP_CLIENT_BUCKETS 1024
 
 struct tcp_conn;
 
-/* Counters since start, logged at close. */
+/* Counters since start, logged at close and on SIGUSR1. */
 struct tcp_stats {
 	uint64_t accepted;     /* connections served */
-	uint64_t refused;      /* accepted and closed at once: over tcp-clients */
+	uint64_t refused;      /* accepted and closed at once: over tcp-clients, and no
+				* connection could be evicted */
+	uint64_t refused_ip;   /* accepted and closed at once: over tcp-clients-per-ip */
+	uint64_t evicted;      /* the longest idle, closed to admit a new one */
 	uint64_t idle_closed;  /* closed by the idle timeout */
 	uint64_t malformed;    /* closed for a message shorter than a DNS header */
 	uint64_t queries;      /* complete messages read */
@@ -52,11 +59,22 @@ struct tcp_write {
 	uint8_t data[];
 };
 
+/* One client address (IPv4 /32, IPv6 /64) with connections open: allocated with its
+ * first counted connection, freed with its last. */
+struct tcp_client {
+	struct list_node node;          /* in its bucket */
+	uint8_t key[16];                /* ::ffff:a.b.c.d, or the /64 with zeros after */
+	unsigned n;                     /* its counted connections */
+	int warned;                     /* its refusal was logged (once while it lasts) */
+};
+
 struct tcp_conn {
 	uv_tcp_t h;
 	uv_timer_t idle;
 	struct tcp_listener *t;
 	struct list_node node;          /* on the listener's conns */
+	struct list_node lru;           /* on the listener's lru while evictable */
+	struct tcp_client *client;      /* counted against it while counted */
 	uint8_t *rbuf;                  /* the length prefix and message being read */
 	size_t rlen, rcap;
 	struct list_head parked;
@@ -76,6 +94,12 @@ struct tcp_listener {
 	struct host *host;
 	char name[INET6_ADDRSTRLEN + 10];
 	struct list_head conns;         /* every conn not yet freed */
+	/* Counted connections without parked queries, the most recently active first:
+	 * at tcp-clients the last is closed to admit a new one (as NSD and Unbound do). A
+	 * connection waiting for lookups is not idle, and the lookup deadline bounds it. */
+	struct list_head lru;
+	struct list_head clients[TCP_CLIENT_BUCKETS];
+	uint64_t seed;                  /* of the clients' hash */
 	unsigned nopen;                 /* counted against tcp-clients */
 	unsigned nlive;                 /* allocated, not yet freed */
 	int closing, handle_closed, at_limit;
@@ -90,6 +114,62 @@ static void tcp_maybe_free(struct tcp_listener *t)
 {
 	if (t->closing && t->handle_closed && t->nlive == 0)
 		free(t);
+}
+
+/* The key of a peer address: IPv4 /32 (as ::ffff:a.b.c.d), IPv6 /64, since one host
+ * or one customer of a provider usually holds a whole /64. -EAFNOSUPPORT otherwise. */
+/* A client's key: its IPv4 address (mapped), or its IPv6 /64. */
+static void client_key(const struct ipaddr *peer, uint8_t key[16])
+{
+	struct ipaddr k;
+
+	ipaddr_mask(peer, ipaddr_is_v4(peer) ? 128 : 64, &k);
+	memcpy(key, k.b, 16);
+}
+
+static struct list_head *client_bucket(struct tcp_listener *t, const uint8_t key[16])
+{
+	uint64_t a, b, h;
+
+	memcpy(&a, key, 8);
+	memcpy(&b, key + 8, 8);
+	h = (a ^ t->seed) * 0x9e3779b97f4a7c15ull;
+	h = (h ^ (h >> 29) ^ b) * 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 32;
+	return &t->clients[h & (TCP_CLIENT_BUCKETS - 1)];
+}
+
+/* The entry of key; when there is none, a new one with n = 0 if create, else NULL.
+ * NULL also when out of memory. */
+static struct tcp_client *client_get(struct tcp_listener *t, const uint8_t key[16],
+				     int create)
+{
+	struct list_head *b = client_bucket(t, key);
+	struct list_node *n;
+	struct tcp_client *cl;
+
+	for (n = list_first(b); n; n = list_next(b, n)) {
+		cl = container_of(n, struct tcp_client, node);
+		if (memcmp(cl->key, key, 16) == 0)
+			return cl;
+	}
+	if (!create)
+		return NULL;
+	cl = calloc(1, sizeof(*cl));
+	if (!cl)
+		return NULL;
+	memcpy(cl->key, key, 16);
+	list_add_head(b, &cl->node);
+	return cl;
+}
+
+/* One counted connection fewer; the entry is freed with the last. */
+static void client_put(struct tcp_client *cl)
+{
+	if (--cl->n == 0) {
+		list_del(&cl->node);
+		free(cl);
+	}
 }
 
 static void conn_closed(uv_handle_t *h)
@@ -116,9 +196,12 @@ static void conn_close(struct tcp_conn *c)
 	if (c->closing)
 		return;
 	c->closing = 1;
+	list_del(&c->lru);
 	if (c->counted) {
 		c->counted = 0;
 		t->nopen--;
+		client_put(c->client);
+		c->client = NULL;
 	}
 	while ((n = list_pop(&c->parked))) {
 		struct tcp_query *q = container_of(n, struct tcp_query, node);
@@ -144,9 +227,14 @@ static void conn_idle_cb(uv_timer_t *tm)
 	conn_close(c);
 }
 
+/* Activity: a complete query read or an answer written. */
 static void conn_idle_restart(struct tcp_conn *c)
 {
 	uv_timer_start(&c->idle, conn_idle_cb, c->idle_ms, 0);
+	if (list_linked(&c->lru)) {
+		list_del(&c->lru);
+		list_add_head(&c->t->lru, &c->lru);
+	}
 }
 
 static void conn_written(uv_write_t *req, int status)
@@ -221,6 +309,9 @@ static void conn_query_cb(struct relay_waiter *rw, int status)
 
 	list_del(&q->node);
 	c->inflight--;
+	/* Nothing parked any more: evictable again, as the most recently active. */
+	if (!c->inflight && c->counted && !c->closing)
+		list_add_head(&t->lru, &c->lru);
 	/* -ECANCELED: the daemon is stopping and closes the connection. */
 	if (status != -ECANCELED && !c->closing) {
 		dns_handle(&host_enter(t->host)->env, q->q, q->len, t->obuf + 2, TCP_MSG_MAX,
@@ -255,6 +346,7 @@ static int conn_park(struct tcp_conn *c, const uint8_t *msg, size_t len,
 	}
 	list_add_head(&c->parked, &q->node);
 	c->inflight++;
+	list_del(&c->lru);
 	t->st.parked++;
 	return 0;
 }
@@ -387,11 +479,80 @@ static void conn_update(struct tcp_conn *c)
 	}
 }
 
+/* The client's address, into c->peer: for allow-query, lookups and the per-client
+ * count. */
+static int conn_peer(struct tcp_conn *c)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+
+	if (uv_tcp_getpeername(&c->h, (struct sockaddr *)&ss, &len) < 0)
+		return -EINVAL;
+	return ipaddr_from_sockaddr(&c->peer, (struct sockaddr *)&ss);
+}
+
+/* Refuse past tcp-clients-per-ip; at tcp-clients, close the longest idle connection
+ * to make room (a client holding many idle connections loses them to newcomers) and
+ * refuse only when every connection waits for lookups. 0: admitted and counted. */
+static int conn_admit(struct tcp_conn *c, unsigned max_clients, unsigned per_ip)
+{
+	struct tcp_listener *t = c->t;
+	char ip[IPADDR_STRLEN];
+	uint8_t key[16];
+	struct tcp_client *cl;
+	struct list_node *n;
+
+	if (!c->has_peer)
+		return -EINVAL;
+	client_key(&c->peer, key);
+	cl = client_get(t, key, 0);
+	if (cl && per_ip && cl->n >= per_ip) {
+		t->st.refused_ip++;
+		if (!cl->warned) {
+			cl->warned = 1;
+			ipaddr_format(&c->peer, ip);
+			log_warn("tcp: %s%s has %u connections open (tcp-clients-per-ip), "
+				 "refusing more from it%s", ip, ipaddr_is_v4(&c->peer) ? "" :
+				 " (its /64)", cl->n, t->host->tag);
+		}
+		return -EMFILE;
+	}
+	if (max_clients && t->nopen >= max_clients) {
+		if (!t->at_limit) {
+			t->at_limit = 1;
+			log_warn("tcp: %u connections open (tcp-clients): closing the longest "
+				 "idle to admit new ones%s", t->nopen, t->host->tag);
+		}
+		n = list_last(&t->lru);
+		if (!n) {
+			t->st.refused++;
+			return -EMFILE;
+		}
+		t->st.evicted++;
+		/* May free cl (the evicted was its last): it is looked up again below. */
+		conn_close(container_of(n, struct tcp_conn, lru));
+	} else if (t->at_limit && t->nopen < max_clients / 4 * 3) {
+		/* Warn again only once the crowd has thinned, not at every churn. */
+		t->at_limit = 0;
+	}
+	cl = client_get(t, key, 1);
+	if (!cl) {
+		log_err("tcp: accept: out of memory");
+		return -ENOMEM;
+	}
+	cl->n++;
+	c->client = cl;
+	c->counted = 1;
+	t->nopen++;
+	list_add_head(&t->lru, &c->lru);
+	return 0;
+}
+
 static void tcp_accept(uv_stream_t *server, int status)
 {
 	struct tcp_listener *t = server->data;
 	const struct shared_view *view;
-	unsigned max_clients;
+	unsigned max_clients, per_ip;
 	uint32_t idle_ms;
 	struct tcp_conn *c;
 
@@ -418,34 +579,19 @@ static void tcp_accept(uv_stream_t *server, int status)
 		conn_close(c);
 		return;
 	}
-	{
-		struct sockaddr_storage ss;
-		int sl = sizeof(ss);
-
-		c->has_peer = uv_tcp_getpeername(&c->h, (struct sockaddr *)&ss, &sl) == 0 &&
-			      ipaddr_from_sockaddr(&c->peer, (struct sockaddr *)&ss) == 0;
-	}
+	c->has_peer = conn_peer(c) == 0;
 	/* Read per connection, so that a reload applies to the next ones. */
 	view = host_enter(t->host);
 	max_clients = view->tcp_max_clients;
+	per_ip = view->tcp_clients_per_ip;
 	idle_ms = view->tcp_idle_ms;
 	if (view->allow_query && (!c->has_peer || !acl_admits(view->allow_query, &c->peer)))
 		c->refuse = DNS_REFUSE;
 	host_leave(t->host);
-	if (max_clients && t->nopen >= max_clients) {
-		t->st.refused++;
-		if (!t->at_limit) {
-			t->at_limit = 1;
-			log_warn("tcp: %u connections open, refusing more", t->nopen);
-		}
+	if (conn_admit(c, max_clients, per_ip) < 0) {
 		conn_close(c);
 		return;
 	}
-	/* Warn again only once the crowd has thinned, not at every churn. */
-	if (t->at_limit && t->nopen < max_clients / 4 * 3)
-		t->at_limit = 0;
-	c->counted = 1;
-	t->nopen++;
 	t->st.accepted++;
 	c->idle_ms = idle_ms ? idle_ms : TCP_IDLE_DEFAULT_MS;
 	/* Answers are whole messages written at once: do not let Nagle hold them. */
@@ -490,6 +636,11 @@ int tcp_start(struct host *host, const struct sockaddr *addr, struct tcp_listene
 		return -ENOMEM;
 	t->host = host;
 	list_init(&t->conns);
+	list_init(&t->lru);
+	for (size_t i = 0; i < TCP_CLIENT_BUCKETS; i++)
+		list_init(&t->clients[i]);
+	if (uv_random(NULL, NULL, &t->seed, sizeof(t->seed), 0, NULL) < 0)
+		t->seed = uv_hrtime();
 	snprintf(t->name, sizeof(t->name), "%s", name);
 	err = uv_tcp_init_ex(host->loop, &t->h, addr->sa_family);
 	if (err < 0) {
@@ -515,6 +666,18 @@ fail:
 	return err;
 }
 
+void tcp_log_stats(const struct tcp_listener *t, const char *when)
+{
+	log_info("%stcp %s%s: %llu connections, %llu refused, %llu refused per address, "
+		 "%llu evicted, %llu idle-closed, %llu malformed; %llu queries, %llu answers, "
+		 "%llu parked; %u open", when, t->name, t->host->tag,
+		 (unsigned long long)t->st.accepted, (unsigned long long)t->st.refused,
+		 (unsigned long long)t->st.refused_ip, (unsigned long long)t->st.evicted,
+		 (unsigned long long)t->st.idle_closed, (unsigned long long)t->st.malformed,
+		 (unsigned long long)t->st.queries, (unsigned long long)t->st.answered,
+		 (unsigned long long)t->st.parked, t->nopen);
+}
+
 void tcp_close(struct tcp_listener *t)
 {
 	struct list_node *n, *tmp;
@@ -522,12 +685,7 @@ void tcp_close(struct tcp_listener *t)
 	if (!t || t->closing)
 		return;
 	t->closing = 1;
-	log_info("tcp %s%s: %llu connections, %llu refused, %llu idle-closed, %llu malformed; "
-		 "%llu queries, %llu answers, %llu parked", t->name, t->host->tag,
-		 (unsigned long long)t->st.accepted, (unsigned long long)t->st.refused,
-		 (unsigned long long)t->st.idle_closed, (unsigned long long)t->st.malformed,
-		 (unsigned long long)t->st.queries, (unsigned long long)t->st.answered,
-		 (unsigned long long)t->st.parked);
+	tcp_log_stats(t, "");
 	list_for_each_safe(n, tmp, &t->conns)
 		conn_close(container_of(n, struct tcp_conn, node));
 	uv_close((uv_handle_t *)&t->h, tcp_listener_closed);

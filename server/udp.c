@@ -443,6 +443,19 @@ int udp_start(struct host *host, const struct sockaddr *addr, struct udp_listene
 	return 0;
 }
 
+void udp_log_stats(const struct udp_listener *u, const char *when)
+{
+	/* How well the batches filled: the datagrams per recvmmsg call are what the
+	 * system time per query depends on. */
+	log_info("%sudp %s%s: %llu queries, %llu answers, %llu dropped; %llu wakeups, "
+		 "%llu batches, %llu empty reads; %llu parked, %llu answered at once",
+		 when, u->name, u->host->tag,
+		 (unsigned long long)u->st.received, (unsigned long long)u->st.answered,
+		 (unsigned long long)u->st.dropped, (unsigned long long)u->st.wakeups,
+		 (unsigned long long)u->st.batches, (unsigned long long)u->st.empty,
+		 (unsigned long long)u->st.parked, (unsigned long long)u->st.unparked);
+}
+
 void udp_close(struct udp_listener *u)
 {
 	struct list_node *n;
@@ -451,15 +464,7 @@ void udp_close(struct udp_listener *u)
 		return;
 	u->closing = 1;
 	uv_poll_stop(&u->poll);
-	/* How well the batches filled: the datagrams per recvmmsg call are what the
-	 * system time per query depends on. */
-	log_info("udp %s%s: %llu queries, %llu answers, %llu dropped; %llu wakeups, "
-		 "%llu batches, %llu empty reads; %llu parked, %llu answered at once",
-		 u->name, u->host->tag,
-		 (unsigned long long)u->st.received, (unsigned long long)u->st.answered,
-		 (unsigned long long)u->st.dropped, (unsigned long long)u->st.wakeups,
-		 (unsigned long long)u->st.batches, (unsigned long long)u->st.empty,
-		 (unsigned long long)u->st.parked, (unsigned long long)u->st.unparked);
+	udp_log_stats(u, "");
 	while ((n = list_pop(&u->parked))) {
 		host_cancel(u->host, &container_of(n, struct udp_waiter, node)->w);
 		list_add_head(&u->free_list, n);

@@ -25,6 +25,10 @@ struct udp_listener;
  * came to. */
 int udp_start(struct host *host, const struct sockaddr *addr, struct udp_listener **out);
 
+/* Log the counters (info), the line starting with when ("" or "stats: "). On the
+ * listener's loop thread. */
+void udp_log_stats(const struct udp_listener *u, const char *when);
+
 /* Stop reading, drop parked queries (host_cancel), close, free once closed; the
  * counters are logged (info). On the listener's loop thread. */
 void udp_close(struct udp_listener *u);

@@ -13,6 +13,7 @@ struct worker {
 	uv_thread_t thread;
 	uv_loop_t loop;
 	uv_async_t stop;             /* worker loop: stop */
+	uv_async_t stats;            /* worker loop: log the counters (SIGUSR1) */
 	uv_async_t joined;           /* main loop: the thread has ended */
 	struct host host;
 	struct udp_listener **udp;
@@ -27,6 +28,16 @@ static void worker_relay_closed(void *arg)
 
 	/* Every slot is home: nothing else keeps the loop running. */
 	uv_close((uv_handle_t *)&w->stop, NULL);
+	uv_close((uv_handle_t *)&w->stats, NULL);
+}
+
+static void worker_stats_cb(uv_async_t *a)
+{
+	struct worker *w = a->data;
+
+	/* The counters are this loop's: read them here, not from the main loop. */
+	for (size_t i = 0; i < w->nudp; i++)
+		udp_log_stats(w->udp[i], "stats: ");
 }
 
 static void worker_stop_cb(uv_async_t *a)
@@ -70,6 +81,11 @@ static void worker_joined(uv_async_t *a)
 	uv_close((uv_handle_t *)&w->joined, worker_free);
 }
 
+void worker_log_stats(struct worker *w)
+{
+	uv_async_send(&w->stats);
+}
+
 void worker_stop(struct worker *w)
 {
 	uv_async_send(&w->stop);
@@ -102,6 +118,8 @@ int worker_start(uv_loop_t *main_loop, struct shared *sh, struct lookup_thread *
 	}
 	uv_async_init(&w->loop, &w->stop, worker_stop_cb);
 	w->stop.data = w;
+	uv_async_init(&w->loop, &w->stats, worker_stats_cb);
+	w->stats.data = w;
 	if ((err = lookup_relay(lk, &w->loop, naddrs * UDP_WAITERS, &relay)))
 		goto fail;
 	host_init(&w->host, &w->loop, sh, relay, tag);
@@ -127,6 +145,7 @@ fail:
 	if (relay)
 		relay_close(relay, NULL, NULL);
 	uv_close((uv_handle_t *)&w->stop, NULL);
+	uv_close((uv_handle_t *)&w->stats, NULL);
 	uv_run(&w->loop, UV_RUN_DEFAULT);
 	uv_loop_close(&w->loop);
 	if (joined_ok) {

@@ -26,6 +26,10 @@ int worker_start(uv_loop_t *main_loop, struct shared *sh, struct lookup_thread *
 		 unsigned index, const struct sockaddr_storage *addrs, size_t naddrs,
 		 struct worker **out);
 
+/* Ask the worker to log its listeners' counters on its own loop (SIGUSR1); on the
+ * main loop thread, before worker_stop. */
+void worker_log_stats(struct worker *w);
+
 /* Ask the worker to stop (on the main loop thread): it stops reading, drops its
  * parked queries, waits for their relay slots to come home (the lookup thread must
  * be stopping, so that they do), closes, and ends its thread; the main loop then

@@ -266,6 +266,8 @@ listen = 127.0.0.1:{port}
 database = {db}
 log-level = info
 tcp-clients = 100
+# every client here is 127.0.0.1: the cap in all is what is tested
+tcp-clients-per-ip = 10000
 tcp-idle = 2s
 
 [intel]

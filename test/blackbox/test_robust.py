@@ -26,6 +26,8 @@ database = {db}
 log-level = info
 tcp-idle = 1s
 tcp-clients = 50
+# every client here is 127.0.0.1: the cap in all is what is tested
+tcp-clients-per-ip = 1000
 
 [intel]
 provider = none
