@@ -221,6 +221,17 @@ class FakeAPICase(unittest.TestCase):
     def setUp(self):
         self.fake.reset()
 
+def assert_clean_stop(case, d, key):
+    """SIGTERM d: exit 0, no sanitizer report, the key nowhere in the log. The log."""
+    rc = d.stop()
+    log = d.stderr()
+    case.assertEqual(rc, 0, "exit status after SIGTERM:\n" + log[-3000:])
+    case.assertNotRegex(log, r"ERROR: AddressSanitizer|runtime error:|"
+                        r"ERROR: LeakSanitizer|ThreadSanitizer")
+    case.assertNotIn(key, log)
+    return log
+
+
 def rev4(ip, zone=ZONE):
     return ".".join(reversed(ip.split("."))) + "." + zone
 

@@ -114,12 +114,7 @@ class LookupThread(tbltest.FakeAPICase):
         return self.d
 
     def stop_clean(self):
-        rc = self.d.stop()
-        log = self.d.stderr()
-        self.assertEqual(rc, 0, "exit status after SIGTERM:\n" + log[-3000:])
-        self.assertNotRegex(log, r"ERROR: AddressSanitizer|runtime error:|"
-                            r"ERROR: LeakSanitizer|ThreadSanitizer")
-        self.assertNotIn(KEY, log)
+        tbltest.assert_clean_stop(self, self.d, KEY)
 
     def cache_some(self, d):
         a = Asker(d.port)

@@ -103,12 +103,7 @@ class ThreadsCase(tbltest.FakeAPICase):
     def stop_and_loop_counts(self):
         """SIGTERM, exit 0 within 10 s, no sanitizer report, no key in the log; the
         queries each loop read, from its closing log line: {tag: count}."""
-        rc = self.d.stop()
-        log = self.d.stderr()
-        self.assertEqual(rc, 0, "exit status after SIGTERM:\n" + log[-3000:])
-        self.assertNotRegex(log, r"ERROR: AddressSanitizer|runtime error:|"
-                            r"ERROR: LeakSanitizer|ThreadSanitizer")
-        self.assertNotIn(KEY, log)
+        log = tbltest.assert_clean_stop(self, self.d, KEY)
         counts = {}
         for m in re.finditer(r"udp 127\.0\.0\.1:\d+( \(thread \d+\))?: (\d+) queries", log):
             counts[m.group(1) or "main"] = int(m.group(2))
