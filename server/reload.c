@@ -235,8 +235,8 @@ static int intel_apply(struct server *srv, const struct loaded *ld)
 		log_err("cannot start lookups: %s", strerror(-err));
 		return err;
 	}
-	log_info("looking IPs up in %s at %s (API key %s)", be.name, ld->cfg->url,
-		 ld->cfg->api_key_file ? "from api-key-file" : "from THREATBL_API_KEY");
+	log_info("looking IPs up in %s at %s (API key from %s)", be.name, ld->cfg->url,
+		 apikey_source(ld->cfg));
 	return 0;
 }
 
@@ -304,6 +304,7 @@ static void reload_done(uv_work_t *req, int status)
 		reload_adopt(srv, &job->ld);
 		log_info("reloaded: %zu zone(s), serial %u", srv->zones->n, srv->serial);
 	}
+	daemon_reloaded(&srv->daemon, status || job->err);
 	reload_loaded_free(&job->ld);
 	apikey_free(job->held_key);
 	free(job);
@@ -348,6 +349,7 @@ void reload_start(struct server *srv, const char *why)
 		return;
 	}
 	srv->reloading = 1;
+	daemon_reloading(&srv->daemon);
 }
 
 static void watch_work(uv_work_t *req)

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "reload.h"
 #include "server.h"
+#include "status.h"
 #include "tcp.h"
 #include "udp.h"
 #include "worker.h"
@@ -95,6 +96,7 @@ static void server_stop(struct server *srv)
 	if (srv->stopping)
 		return;
 	srv->stopping = 1;
+	daemon_stopping(&srv->daemon);
 	log_info("stopping");
 	/* The workers' parked queries come back through the main loop (cancelled by
 	 * intel_close below); the loop runs until every worker has finished. */
@@ -328,6 +330,7 @@ int server_run(struct server *srv)
 
 	log_info("threatbld %s ready: %zu zone(s), serial %u", PACKAGE_VERSION, srv->zones->n,
 		 srv->serial);
+	status_start(srv);
 	daemon_ready(&srv->daemon, 0, srv->cfg->log_level);
 	uv_run(&srv->loop, UV_RUN_DEFAULT);
 	code = 0;
