@@ -78,39 +78,79 @@ out:
 	return n;
 }
 
+/* $CREDENTIALS_DIRECTORY/threatbl-api-key into path; 0 when there is no credentials
+ * directory (or the path would not fit). */
+static int credential_path(char *path, size_t size)
+{
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	int n;
+
+	if (!dir || dir[0] != '/')
+		return 0;
+	n = snprintf(path, size, "%s/%s", dir, APIKEY_CREDENTIAL);
+	return n > 0 && (size_t)n < size;
+}
+
+/* The credential counts when it is a file with something in it: the packaged
+ * tmpfiles.d entry makes an empty one, so that the unit starts before a key is
+ * written, and it must not hide $THREATBL_API_KEY. */
+static int credential_present(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && (!S_ISREG(st.st_mode) || st.st_size > 0);
+}
+
+/* The key file at path (what names it in messages) into buf; its length, or a
+ * negative errno after report()ing why. */
+static ssize_t read_reported(const char *path, const char *what, config_report_fn report,
+			     void *arg, char *buf)
+{
+	char msg[256];
+	mode_t mode = 0;
+	ssize_t n = read_key_file(path, buf, &mode);
+
+	if (n == -EFBIG) {
+		snprintf(msg, sizeof(msg), "%s is larger than %d bytes", what, APIKEY_FILE_MAX);
+		report(arg, CONFIG_ERROR, path, 0, msg);
+		return n;
+	}
+	if (n == -EINVAL) {
+		snprintf(msg, sizeof(msg), "%s is not a regular file", what);
+		report(arg, CONFIG_ERROR, path, 0, msg);
+		return n;
+	}
+	if (n < 0) {
+		snprintf(msg, sizeof(msg), "cannot read %s: %s", what, strerror((int)-n));
+		report(arg, CONFIG_ERROR, path, 0, msg);
+		return n;
+	}
+	if (mode & 077) {
+		snprintf(msg, sizeof(msg), "%s is readable or writable by "
+			 "%s (mode %04o): make it 0600 or 0400, owned by root", what,
+			 (mode & 070) && (mode & 007) ? "its group and others" :
+			 mode & 070 ? "its group" : "others", (unsigned)(mode & 07777));
+		report(arg, CONFIG_WARNING, path, 0, msg);
+	}
+	return n;
+}
+
 int apikey_read(const struct config *cfg, config_report_fn report, void *arg, char **key)
 {
-	char buf[APIKEY_FILE_MAX + 1], msg[256];
+	char buf[APIKEY_FILE_MAX + 1], msg[256], cred[4096];
 	const char *raw, *what, *k;
 	size_t len, klen, bad;
+	ssize_t n;
 	int err = 0;
 
 	*key = NULL;
-	if (cfg->api_key_file) {
-		mode_t mode = 0;
-		ssize_t n = read_key_file(cfg->api_key_file, buf, &mode);
-
-		what = cfg->api_key_file;
-		if (n == -EFBIG) {
-			report(arg, CONFIG_ERROR, what, 0, "api-key-file is larger than 4096 bytes");
-			return -EFBIG;
-		}
-		if (n == -EINVAL) {
-			report(arg, CONFIG_ERROR, what, 0, "api-key-file is not a regular file");
-			return -EINVAL;
-		}
-		if (n < 0) {
-			snprintf(msg, sizeof(msg), "cannot read api-key-file: %s", strerror((int)-n));
-			report(arg, CONFIG_ERROR, what, 0, msg);
+	if (cfg->api_key_file || (credential_path(cred, sizeof(cred)) &&
+				  credential_present(cred))) {
+		what = cfg->api_key_file ? cfg->api_key_file : cred;
+		n = read_reported(what, cfg->api_key_file ? "api-key-file" :
+				  "the credential " APIKEY_CREDENTIAL, report, arg, buf);
+		if (n < 0)
 			return (int)n;
-		}
-		if (mode & 077) {
-			snprintf(msg, sizeof(msg), "api-key-file is readable or writable by "
-				 "%s (mode %04o): make it 0600 or 0400, owned by root",
-				 (mode & 070) && (mode & 007) ? "its group and others" :
-				 mode & 070 ? "its group" : "others", (unsigned)(mode & 07777));
-			report(arg, CONFIG_WARNING, what, 0, msg);
-		}
 		raw = buf;
 		len = (size_t)n;
 	} else {
@@ -133,6 +173,17 @@ int apikey_read(const struct config *cfg, config_report_fn report, void *arg, ch
 out:
 	explicit_bzero(buf, sizeof(buf));
 	return err;
+}
+
+const char *apikey_source(const struct config *cfg)
+{
+	char cred[4096];
+
+	if (cfg->api_key_file)
+		return "api-key-file";
+	if (credential_path(cred, sizeof(cred)) && credential_present(cred))
+		return "the credential " APIKEY_CREDENTIAL;
+	return "THREATBL_API_KEY";
 }
 
 void apikey_free(char *key)

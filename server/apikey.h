@@ -1,8 +1,9 @@
 /* apikey.c - the API key: where it is read from, and the one rule for what it may hold.
  *
- * The key comes from [intel] api-key-file or, without one, from $THREATBL_API_KEY
- * (doc/configuration.md#the-api-key). One validator serves `-t`, the start, a reload and
- * the provider backends, so that a key `-t` accepts is a key lookups use: surrounding
+ * The key comes from [intel] api-key-file or, without one, from the systemd credential
+ * threatbl-api-key ($CREDENTIALS_DIRECTORY/threatbl-api-key, when that file is not
+ * empty) or else from $THREATBL_API_KEY (doc/configuration.md#the-api-key). One
+ * validator serves `-t`, the start, a reload and the provider backends, so that a key `-t` accepts is a key lookups use: surrounding
  * ASCII white space (a file's trailing newline) is trimmed, and every other byte must
  * be printable ASCII other than the space (0x21-0x7e); anything else (a pasted no-break
  * space, a tab inside, a control character) is refused with its position. No message
@@ -17,18 +18,27 @@
 /* Largest key file read, in bytes. */
 #define APIKEY_FILE_MAX 4096
 
+/* The credential's name: LoadCredential=threatbl-api-key:PATH in the unit. */
+#define APIKEY_CREDENTIAL "threatbl-api-key"
+
 /* Trim raw (len bytes) and check what is left. 0: *start and *klen delimit the key
  * inside raw (*klen may be 0: no key). -EINVAL: *bad_pos is the 1-based position of the
  * first refused byte in the trimmed key. */
 int apikey_clean(const char *raw, size_t len, const char **start, size_t *klen,
 		 size_t *bad_pos);
 
-/* Read the key of cfg: the file when api-key-file is set, else $THREATBL_API_KEY.
- * 0 with *key NULL when there is none, 0 with *key a new string (free with apikey_free),
- * or a negative errno after report()ing why (naming the file or the variable, never
- * the key): -errno when the file cannot be read, -EFBIG when it is too large, -EINVAL
- * for a refused byte, -ENOMEM. */
+/* Read the key of cfg: the file when api-key-file is set, else the credential, else
+ * $THREATBL_API_KEY. 0 with *key NULL when there is none, 0 with *key a new string
+ * (free with apikey_free), or a negative errno after report()ing why (naming the file
+ * or the variable, never the key): -errno when the file cannot be read, -EFBIG when it
+ * is too large, -EINVAL for a refused byte or a file that is not a regular one,
+ * -ENOMEM. */
 int apikey_read(const struct config *cfg, config_report_fn report, void *arg, char **key);
+
+/* Where apikey_read takes the key of cfg from, for the log: "api-key-file", "the
+ * credential threatbl-api-key" or "THREATBL_API_KEY" (a static string). Looks at the
+ * credential's size: one stat(2). */
+const char *apikey_source(const struct config *cfg);
 
 /* Wipe and free a key from apikey_read (NULL is fine). */
 void apikey_free(char *key);

@@ -26,6 +26,12 @@ _Static_assert(sizeof(enum config_unknown) == sizeof(int), "enum options are sto
 
 #define TTL_MAX 2147483647u /* RFC 2181 §8 */
 
+/* The state directory, $(localstatedir)/lib/threatbl, comes from Makefile.am: the
+ * default database must not depend on where threatbld happens to be started. */
+#ifndef STATEDIR
+#define STATEDIR "/var/lib/threatbl"
+#endif
+
 enum sect { SECT_NONE, SECT_SERVER, SECT_INTEL, SECT_PROBE, SECT_ZONE, SECT_BAD };
 
 enum opt_type {
@@ -78,7 +84,7 @@ _Static_assert(CONFIG_UNKNOWN_SERVFAIL == 1, "unknown_names");
 /* Every option: the defaults here are the ones zones/threatbl.conf.example documents. */
 static const struct opt opts[] = {
 	S("listen", T_LISTEN, listen, "127.0.0.1:5353", 0, 0, OPT_REPEAT, NULL),
-	S("database", T_STRING, database, "threatbl.sqlite", 0, 0, 0, NULL),
+	S("database", T_STRING, database, STATEDIR "/threatbl.sqlite", 0, 0, 0, NULL),
 	S("user", T_STRING, user, NULL, 0, 0, OPT_EMPTY_NULL, NULL),
 	S("log-level", T_ENUM, log_level, "info", 0, 0, 0, level_names),
 	S("threads", T_UINT, threads, "1", 1, 64, 0, NULL),

@@ -4,14 +4,18 @@
  * from several threads never interleave. The level and destination are atomics: a
  * reload may change the level while other threads log. A sink (log_set_sink) is
  * found through an atomic flag first, so that the mutex around it is only taken
- * while one is set. */
+ * while one is set. When stderr is the journal's stream, a line starts with its
+ * syslog priority as "<N>" (sd-daemon(3)) and has no timestamp or name of its own:
+ * the journal records both, and reads the priority from that prefix. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +26,7 @@
 
 static atomic_int log_level_cur = LOG_LVL_INFO;
 static atomic_int log_to_stderr = 1;
+static atomic_int log_journal; /* stderr is the journal: "<N>" prefixes */
 
 static atomic_int log_has_sink;
 static pthread_mutex_t log_sink_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -30,9 +35,26 @@ static void *log_sink_arg;
 
 static const char *const log_names[] = { "error", "warn", "info", "debug" };
 
+int log_stderr_is_journal(void)
+{
+	const char *e = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char extra;
+
+	/* The variable is inherited: a shell started from a service, redirecting stderr
+	 * to a file, still has it. Only the very stream systemd gave counts. */
+	if (!e || sscanf(e, "%llu:%llu%c", &dev, &ino, &extra) != 2)
+		return 0;
+	if (fstat(STDERR_FILENO, &st))
+		return 0;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
 void log_open(int to_stderr, enum log_level level)
 {
 	atomic_store(&log_to_stderr, !!to_stderr);
+	atomic_store(&log_journal, to_stderr && log_stderr_is_journal());
 	log_set_level(level);
 	if (!to_stderr)
 		openlog("threatbld", LOG_PID | LOG_NDELAY, LOG_DAEMON);
@@ -108,7 +130,10 @@ void log_write(enum log_level level, const char *fmt, ...)
 	if (!log_enabled(level))
 		return;
 	sink = atomic_load_explicit(&log_has_sink, memory_order_relaxed);
-	if (!sink && atomic_load_explicit(&log_to_stderr, memory_order_relaxed)) {
+	if (!sink && atomic_load_explicit(&log_to_stderr, memory_order_relaxed) &&
+	    atomic_load_explicit(&log_journal, memory_order_relaxed)) {
+		n = snprintf(line, sizeof(line), "<%d>", prio[level]);
+	} else if (!sink && atomic_load_explicit(&log_to_stderr, memory_order_relaxed)) {
 		struct timespec ts;
 		struct tm tm;
 

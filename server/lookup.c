@@ -16,13 +16,14 @@ struct lookup_settings {
 	char *key;                   /* never logged */
 	char *probe_from;
 	const struct provider_kind *provider; /* NULL: lookups off */
-	int key_from_file;
+	const char *key_source;       /* where the key came from, for the log */
 };
 
 struct lookup_thread {
 	uv_loop_t loop;
 	uv_thread_t thread;
 	uv_async_t wake;             /* lookup loop: posts, settings, stop */
+	uv_timer_t snap_timer;       /* lookup loop: the counters' snapshot */
 	uv_async_t done;             /* main loop: the thread has ended */
 	struct cache *cache;
 	struct store *store;
@@ -40,6 +41,8 @@ struct lookup_thread {
 	struct lookup_settings *pending;
 	int stop;
 	int stats;                   /* log the lookups' counters (SIGUSR1) */
+	struct intel_stats snap;     /* the last snapshot, for other threads */
+	int snap_on;                 /* lookups were on at that snapshot */
 	int gone;                    /* the relays are disconnected */
 };
 
@@ -80,7 +83,7 @@ static struct lookup_settings *settings_copy(const struct config *cfg,
 		return NULL;
 	}
 	s->provider = provider;
-	s->key_from_file = cfg->api_key_file != NULL;
+	s->key_source = apikey_source(cfg);
 	if ((cfg->url && !(s->url = strdup(cfg->url))) || (key && !(s->key = strdup(key))) ||
 	    (cfg->probe_from && !(s->probe_from = strdup(cfg->probe_from)))) {
 		settings_free(s);
@@ -110,7 +113,25 @@ static void lookup_maybe_end(struct lookup_thread *lk)
 	uv_mutex_unlock(&lk->mu);
 	for (size_t i = 0; i < n; i++)
 		relay_disconnect(lk->relays[i]);
+	uv_close((uv_handle_t *)&lk->snap_timer, NULL);
 	uv_close((uv_handle_t *)&lk->wake, NULL);
+}
+
+/* Every second, the counters other threads may read (lookup_get_stats): intel is the
+ * lookup thread's alone. */
+static void lookup_snapshot(uv_timer_t *t)
+{
+	struct lookup_thread *lk = t->data;
+	struct intel_stats st;
+	int on = lk->intel != NULL;
+
+	if (on)
+		intel_get_stats(lk->intel, &st);
+	uv_mutex_lock(&lk->mu);
+	if (on)
+		lk->snap = st;
+	lk->snap_on = on;
+	uv_mutex_unlock(&lk->mu);
 }
 
 static void intel_closed(void *arg)
@@ -161,8 +182,8 @@ static void lookup_apply(struct lookup_thread *lk, const struct lookup_settings 
 		log_err("cannot start lookups: %s", strerror(-err));
 		return;
 	}
-	log_info("looking IPs up in %s at %s (API key %s)", be.name, s->url,
-		 s->key_from_file ? "from api-key-file" : "from THREATBL_API_KEY");
+	log_info("looking IPs up in %s at %s (API key from %s)", be.name, s->url,
+		 s->key_source);
 }
 
 static void lookup_parked_cb(struct intel_waiter *iw, int status)
@@ -237,8 +258,10 @@ static void lookup_woken(uv_async_t *a)
 
 	if (stats)
 		lookup_stats_log(lk);
-	if (s && !lk->stopping)
+	if (s && !lk->stopping) {
 		lookup_apply(lk, s);
+		lookup_snapshot(&lk->snap_timer);
+	}
 	settings_free(s);
 	for (size_t i = 0; i < n; i++)
 		relay_drain(lk->relays[i], lookup_post, lookup_refresh, lk);
@@ -254,6 +277,10 @@ static void lookup_main(void *arg)
 {
 	struct lookup_thread *lk = arg;
 
+	uv_timer_init(&lk->loop, &lk->snap_timer);
+	lk->snap_timer.data = lk;
+	uv_timer_start(&lk->snap_timer, lookup_snapshot, 0, 1000);
+	uv_unref((uv_handle_t *)&lk->snap_timer);
 	uv_run(&lk->loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&lk->loop))
 		log_warn("lookups: loop closed with handles still open");
@@ -374,6 +401,18 @@ int lookup_start(struct lookup_thread *lk, uv_loop_t *main_loop,
 	}
 	lk->started = 1;
 	return 0;
+}
+
+int lookup_get_stats(struct lookup_thread *lk, struct intel_stats *st)
+{
+	int on;
+
+	uv_mutex_lock(&lk->mu);
+	on = lk->snap_on;
+	if (on)
+		*st = lk->snap;
+	uv_mutex_unlock(&lk->mu);
+	return on ? 0 : -ENOENT;
 }
 
 void lookup_log_stats(struct lookup_thread *lk)

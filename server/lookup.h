@@ -19,6 +19,7 @@
 #include "config.h"
 #include "relay.h"
 
+struct intel_stats;
 struct provider_kind;
 struct store;
 struct lookup_thread;
@@ -51,6 +52,10 @@ int lookup_start(struct lookup_thread *lk, uv_loop_t *main_loop,
 /* Ask the thread to log the lookups' counters (info, "stats: lookups: ..."); it does
  * so on its own loop, since the counters are its. */
 void lookup_log_stats(struct lookup_thread *lk);
+
+/* The lookups' counters as of at most a second ago (any thread): 0, or -ENOENT when
+ * lookups were off then. */
+int lookup_get_stats(struct lookup_thread *lk, struct intel_stats *st);
 
 /* Ask the thread to stop: every waiting query comes back -ECANCELED through its
  * relay, calls in flight are cancelled, later relay_wait calls are refused. */

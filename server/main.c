@@ -23,7 +23,9 @@ static void usage(FILE *out)
 		"  -t            check the configuration (and the lists it names) and exit\n"
 		"  -V            print the version and exit\n"
 		"  -h            print this help and exit\n"
-		"environment:    THREATBL_API_KEY (used when [intel] api-key-file is not set)\n"
+		"environment:    THREATBL_API_KEY, or the credential threatbl-api-key in\n"
+		"                $CREDENTIALS_DIRECTORY (when [intel] api-key-file is not set);\n"
+		"                NOTIFY_SOCKET and JOURNAL_STREAM from systemd\n"
 		"signals:        SIGHUP reloads the configuration and lists; SIGTERM/SIGINT stop;\n"
 		"                SIGUSR1 logs the counters; SIGUSR2 is ignored\n",
 		SYSCONFDIR);

@@ -287,6 +287,7 @@ static void reload_done(uv_work_t *req, int status)
 		reload_adopt(srv, &job->ld);
 		log_info("reloaded: %zu zone(s), serial %u", srv->zones->n, srv->serial);
 	}
+	daemon_reloaded(&srv->daemon, status || job->err);
 	reload_loaded_free(&job->ld);
 	apikey_free(job->held_key);
 	free(job);
@@ -331,6 +332,7 @@ void reload_start(struct server *srv, const char *why)
 		return;
 	}
 	srv->reloading = 1;
+	daemon_reloading(&srv->daemon);
 }
 
 static void watch_work(uv_work_t *req)

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "reload.h"
 #include "server.h"
+#include "status.h"
 #include "tcp.h"
 #include "udp.h"
 #include "worker.h"
@@ -120,6 +121,7 @@ static void server_stop(struct server *srv)
 	if (srv->stopping)
 		return;
 	srv->stopping = 1;
+	daemon_stopping(&srv->daemon);
 	log_info("stopping");
 	/* Unreferenced: it cuts a slow stop short and never keeps a normal one going. */
 	uv_timer_start(&srv->stop_timer, on_stop_timeout, STOP_GRACE_MS, 0);
@@ -375,6 +377,7 @@ int server_run(struct server *srv)
 
 	log_info("threatbld %s ready: %zu zone(s), serial %u", PACKAGE_VERSION, srv->zones->n,
 		 srv->serial);
+	status_start(srv);
 	daemon_ready(&srv->daemon, 0, srv->cfg->log_level);
 	uv_run(&srv->loop, UV_RUN_DEFAULT);
 	code = 0;

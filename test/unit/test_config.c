@@ -169,7 +169,7 @@ static void test_defaults(void)
 		return;
 	ok(cfg->nlisten == 1 && strcmp(cfg->listen[0], "127.0.0.1:5353") == 0 &&
 	   cfg->listen[1] == NULL, "default listen 127.0.0.1:5353");
-	is_str(cfg->database, "threatbl.sqlite", "default database");
+	is_str(cfg->database, STATEDIR "/threatbl.sqlite", "default database");
 	ok(cfg->user == NULL && cfg->api_key_file == NULL && cfg->file == NULL,
 	   "default user, api-key-file, file NULL");
 	is_int(cfg->log_level, LOG_LVL_INFO, "default log-level info");
