@@ -75,6 +75,7 @@ struct intel {
 	unsigned rate_burst;
 	uint32_t daily_budget;
 	unsigned queue_max;
+	uint32_t fresh_s, max_stale_s; /* as dns.c answers verdicts */
 
 	struct ipmap map;           /* every lookup, by IP */
 
@@ -716,6 +717,8 @@ static int apply_settings(struct intel *in, const struct config *cfg)
 	in->rate_burst = cfg->rate_burst ? cfg->rate_burst : 1;
 	in->daily_budget = cfg->daily_budget;
 	in->queue_max = cfg->queue_max;
+	in->fresh_s = cfg->fresh_s;
+	in->max_stale_s = cfg->max_stale_s;
 	if (in->tokens > in->rate_burst)
 		in->tokens = in->rate_burst;
 	clients_configure(&in->clients, cfg);
@@ -849,6 +852,25 @@ static void park(struct intel *in, struct lookup *l, struct client *c,
 	queue_reclass(in, l);
 }
 
+/* Whether the cache now holds a verdict that dns.c answers without a lookup. The
+ * answering loop looked at the cache before it handed the query over; a lookup for
+ * the IP may have finished on this thread in between, and must not be made twice.
+ * The lookup thread is the cache's only writer, so it reads it without the lock. */
+static int cache_answers(const struct intel *in, const struct ipaddr *ip)
+{
+	struct verdict v;
+	int64_t age;
+
+	if (cache_get(in->cache, ip, &v) < 0)
+		return 0;
+	age = wall_s(in) - (int64_t)v.checked;
+	if (age < 0)
+		age = 0;
+	if (v.flags & VERDICT_F_UNKNOWN)
+		return age < VERDICT_UNKNOWN_RETRY_S;
+	return age < in->fresh_s || age < in->max_stale_s;
+}
+
 /* A client over its share is answered `unknown`: say so, at most once a minute, so
  * that a site whose every query comes through one resolver sees why. */
 static void warn_limited(struct intel *in, const struct ipaddr *client, uint64_t now)
@@ -887,6 +909,8 @@ int intel_wait(struct intel *in, const struct ipaddr *ip, const struct ipaddr *c
 		in->coalesced++;
 		if (client)
 			c = clients_get(&in->clients, client, now);
+	} else if (in->cache && cache_answers(in, ip)) {
+		return -EEXIST;
 	} else if (client && !acl_admits(&in->lookup_from, client)) {
 		in->not_allowed++;
 		in->rejected++;

@@ -53,9 +53,10 @@ int intel_new(uv_loop_t *loop, const struct config *cfg, struct provider_backend
  * client: the address of the querier, or NULL (no per-client accounting): a new
  * lookup must be allowed by lookup-from and paid for by the client's bucket
  * (clients.c); joining a lookup already there is free for anyone.
- * Returns 0 when parked, or, with nothing parked: -EBUSY (queue full, or the client's
- * bucket empty), -EAGAIN (calls paused: bad key, no credit, budget used up, backing
- * off; or the client is not in lookup-from). */
+ * Returns 0 when parked, or, with nothing parked: -EEXIST (the cache has a verdict
+ * for ip now, made since the caller looked: answer from it), -EBUSY (queue full, or
+ * the client's bucket empty), -EAGAIN (calls paused: bad key, no credit, budget used
+ * up, backing off; or the client is not in lookup-from). */
 int intel_wait(struct intel *in, const struct ipaddr *ip, const struct ipaddr *client,
 	       struct intel_waiter *w, intel_wait_cb cb);
 

@@ -210,8 +210,9 @@ static void lookup_post(void *arg, struct relay_slot *s)
 	else
 		err = intel_wait(lk->intel, &s->ip, s->has_client ? &s->client : NULL, &s->iw,
 				 lookup_parked_cb);
+	/* -EEXIST: a verdict made since the query looked; 0 sends it to the cache */
 	if (err)
-		relay_answer(s, err);
+		relay_answer(s, err == -EEXIST ? 0 : err);
 }
 
 static void lookup_refresh(void *arg, const struct ipaddr *ip)

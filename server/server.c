@@ -15,9 +15,6 @@
 #include "udp.h"
 #include "worker.h"
 
-/* A verdict the service could not give ("Invalid IP Address.") is asked again after
- * this long at the earliest. */
-#define UNKNOWN_RETRY_S (24 * 3600)
 /* A stop that has not ended after this long is cut short (on_stop_timeout): a reload
  * reading a huge list or a stat on a hung NFS path holds the thread pool, and uv_run
  * would wait for it. 4 s leaves a supervisor's usual 5 s for the exit itself. */
@@ -68,7 +65,7 @@ void server_env_apply(struct server *srv)
 			.cache = srv->cache,
 			.fresh_s = cfg->fresh_s,
 			.max_stale_s = cfg->max_stale_s,
-			.unknown_retry_s = UNKNOWN_RETRY_S,
+			.unknown_retry_s = VERDICT_UNKNOWN_RETRY_S,
 			.lookups = srv->lookups && !srv->stopping,
 			.lookup_reserved = cfg->lookup_reserved,
 		},

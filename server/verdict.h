@@ -33,6 +33,9 @@ enum {
 	VERDICT_F_PROBED = 1u << 1,
 };
 
+/* A VERDICT_F_UNKNOWN entry is not asked about again before this many seconds. */
+#define VERDICT_UNKNOWN_RETRY_S (24 * 3600)
+
 struct verdict {
 	uint8_t mask;     /* VERDICT_BIT()s; 0 with no flag = clean */
 	uint8_t flags;    /* VERDICT_F_* */

@@ -786,6 +786,31 @@ static void test_clients(void)
 	acl_free(&cfg.lookup_from);
 }
 
+/* A verdict put since the answering loop looked (the lookup finished on the lookup
+ * thread in between): no second lookup, the query is answered from the cache. */
+static void test_cache_raced(void)
+{
+	struct config cfg = mkcfg();
+	struct env e;
+	struct qw q;
+	struct ipaddr a = ip4(0x0d200001), b = ip4(0x0d200002);
+	struct verdict v = { .mask = 1, .checked = NOON - 10 };
+
+	cfg.fresh_s = 3600;
+	cfg.max_stale_s = 7200;
+	env_init(&e, &cfg, 1, NULL);
+	cache_put(e.cache, &a, &v);
+	is_int(wait_ip(&e, &a, &q), -EEXIST, "raced: a fresh verdict in the cache: -EEXIST");
+	is_int(e.fk.nfetch, 0, "raced: no call");
+	v.checked = NOON - 8000;
+	cache_put(e.cache, &b, &v);
+	is_int(wait_ip(&e, &b, &q), 0, "raced: a verdict older than max-stale is looked up");
+	is_int(e.fk.nfetch, 1, "raced: one call");
+	complete(&e.fk, &b, PROVIDER_OK, 0, NULL, 0);
+	spin();
+	env_close(&e, "raced");
+}
+
 /* The day's count comes from the store and goes back to it: a restart (a new intel)
  * does not get a fresh budget. */
 static void test_budget_stored(void)
@@ -1435,6 +1460,7 @@ int main(void)
 	test_rate();
 	test_budget();
 	test_budget_stored();
+	test_cache_raced();
 	test_clients();
 	test_bad_key();
 	test_limit();
