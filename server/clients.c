@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "acl.h"
 #include "clients.h"
 
 void clients_init(struct clients *cs)
@@ -76,12 +75,26 @@ static void sweep(struct clients *cs, uint64_t now)
 	free(sw.found);
 }
 
+static void client_key(const struct clients *cs, const struct ipaddr *addr,
+		       struct ipaddr *key)
+{
+	ipaddr_mask(addr, ipaddr_is_v4(addr) ? 96 + cs->v4_len : cs->v6_len, key);
+}
+
+int clients_is(const struct clients *cs, const struct client *c, const struct ipaddr *addr)
+{
+	struct ipaddr key;
+
+	client_key(cs, addr, &key);
+	return memcmp(key.b, c->prefix.b, sizeof(key.b)) == 0;
+}
+
 struct client *clients_get(struct clients *cs, const struct ipaddr *addr, uint64_t now)
 {
 	struct ipaddr key;
 	struct client *c;
 
-	ipaddr_mask(addr, ipaddr_is_v4(addr) ? 96 + cs->v4_len : cs->v6_len, &key);
+	client_key(cs, addr, &key);
 	if ((c = ipmap_find(&cs->map, &key)))
 		return c;
 	if (cs->map.count >= CLIENTS_MAX) {

@@ -52,6 +52,9 @@ void clients_configure(struct clients *cs, const struct config *cfg);
  * clients, or out of memory. */
 struct client *clients_get(struct clients *cs, const struct ipaddr *addr, uint64_t now);
 
+/* Whether addr belongs to client c (its prefix). */
+int clients_is(const struct clients *cs, const struct client *c, const struct ipaddr *addr);
+
 /* A token for a new lookup: 0 (and the caller owns one more lookup of c: release it
  * with clients_release), or -EBUSY when c's bucket is empty (counted). */
 int clients_take(struct clients *cs, struct client *c, uint64_t now);

@@ -836,11 +836,11 @@ int intel_new(uv_loop_t *loop, const struct config *cfg, struct provider_backend
 	return 0;
 }
 
-static void park(struct intel *in, struct lookup *l, struct client *c,
+static void park(struct intel *in, struct lookup *l, const struct ipaddr *client,
 		 struct intel_waiter *w, intel_wait_cb cb, uint64_t now)
 {
 	/* A second client asking about it: the lookup is nobody's alone any more. */
-	if (c && l->owner && c != l->owner)
+	if (client && l->owner && !clients_is(&in->clients, l->owner, client))
 		l->shared = 1;
 	w->cb = cb;
 	w->lookup = l;
@@ -907,8 +907,6 @@ int intel_wait(struct intel *in, const struct ipaddr *ip, const struct ipaddr *c
 	if (l) {
 		/* joining a lookup costs nothing: anyone may */
 		in->coalesced++;
-		if (client)
-			c = clients_get(&in->clients, client, now);
 	} else if (in->cache && cache_answers(in, ip)) {
 		return -EEXIST;
 	} else if (client && !acl_admits(&in->lookup_from, client)) {
@@ -931,7 +929,7 @@ int intel_wait(struct intel *in, const struct ipaddr *ip, const struct ipaddr *c
 			return err;
 		}
 	}
-	park(in, l, c, w, cb, now);
+	park(in, l, client, w, cb, now);
 	return 0;
 }
 
