@@ -9,6 +9,7 @@
 
 #include "ipmap.h"
 #include "tap.h"
+#include "testutil.h"
 
 struct obj {
 	struct ipaddr ip; /* first, as ipmap wants */
@@ -18,24 +19,10 @@ struct obj {
 
 #define N 20000
 
+/* Odd n: IPv4-mapped, even n: 2001:db8::/32 (testutil.h). */
 static struct ipaddr key(uint32_t n)
 {
-	struct ipaddr a;
-
-	memset(&a, 0, sizeof(a));
-	if (n & 1) {    /* IPv4-mapped */
-		a.b[10] = a.b[11] = 0xff;
-	} else {        /* 2001:db8::/32 */
-		a.b[0] = 0x20;
-		a.b[1] = 0x01;
-		a.b[2] = 0x0d;
-		a.b[3] = 0xb8;
-	}
-	a.b[12] = (uint8_t)(n >> 24);
-	a.b[13] = (uint8_t)(n >> 16);
-	a.b[14] = (uint8_t)(n >> 8);
-	a.b[15] = (uint8_t)n;
-	return a;
+	return n & 1 ? v4(n) : v6(n);
 }
 
 /* Every object is found exactly when the model says it is in the map. */
