@@ -59,7 +59,7 @@ static void settings_free(struct lookup_settings *s)
 
 static struct lookup_settings *settings_copy(const struct config *cfg,
 					     const struct provider_kind *provider,
-					     const char *key)
+					     const char *key, const char *key_source)
 {
 	struct lookup_settings *s = calloc(1, sizeof(*s));
 
@@ -83,7 +83,7 @@ static struct lookup_settings *settings_copy(const struct config *cfg,
 		return NULL;
 	}
 	s->provider = provider;
-	s->key_source = apikey_source(cfg);
+	s->key_source = key_source ? key_source : "THREATBL_API_KEY";
 	if ((cfg->url && !(s->url = strdup(cfg->url))) || (key && !(s->key = strdup(key))) ||
 	    (cfg->probe_from && !(s->probe_from = strdup(cfg->probe_from)))) {
 		settings_free(s);
@@ -353,9 +353,10 @@ int lookup_relay(struct lookup_thread *lk, uv_loop_t *loop, size_t nslots,
 }
 
 int lookup_configure(struct lookup_thread *lk, const struct config *cfg,
-		     const struct provider_kind *provider, const char *key)
+		     const struct provider_kind *provider, const char *key,
+		     const char *key_source)
 {
-	struct lookup_settings *s = settings_copy(cfg, provider, key), *old;
+	struct lookup_settings *s = settings_copy(cfg, provider, key, key_source), *old;
 
 	if (!s)
 		return -ENOMEM;

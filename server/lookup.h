@@ -40,9 +40,11 @@ int lookup_relay(struct lookup_thread *lk, uv_loop_t *loop, size_t nslots,
 /* Look up with these settings from now on (copied; the latest wins when several
  * wait): no provider (NULL) switches lookups off, answering every waiting query; a new
  * key or URL replaces the backend, keeping the waiting queries. Only the lookup
- * settings of cfg are read (the [intel] section). 0 or -ENOMEM. */
+ * settings of cfg are read (the [intel] section). key_source (a static string, may
+ * be NULL) names where the key came from in the log. 0 or -ENOMEM. */
 int lookup_configure(struct lookup_thread *lk, const struct config *cfg,
-		     const struct provider_kind *provider, const char *key);
+		     const struct provider_kind *provider, const char *key,
+		     const char *key_source);
 
 /* Start the thread; finished(arg) runs on main_loop once it has stopped and been
  * joined. 0 or a negative errno (nothing started). */

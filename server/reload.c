@@ -196,6 +196,7 @@ int reload_load(const struct server *srv, uint32_t serial, const char *held_key,
 			goto fail;
 		}
 		ld->provider = ld->api_key ? ld->cfg->provider_kind : NULL;
+		ld->key_source = apikey_source(ld->cfg);
 	}
 	ld->watch = watch_build(ld->cfg);
 	if (!ld->watch) {
@@ -214,7 +215,8 @@ static int lookups_apply(struct server *srv, const struct loaded *ld)
 {
 	int err;
 
-	err = lookup_configure(srv->lookup, ld->cfg, ld->provider, ld->api_key);
+	err = lookup_configure(srv->lookup, ld->cfg, ld->provider, ld->api_key,
+			       ld->key_source);
 	if (err) {
 		log_err("cannot pass the new settings to the lookups: %s", strerror(-err));
 		return err;

@@ -25,6 +25,8 @@ struct loaded {
 	struct zoneset *zones;
 	char *api_key;                   /* NULL: no lookups; never logged */
 	const struct provider_kind *provider; /* NULL: none; "auto" resolved */
+	const char *key_source;          /* apikey_source(), for the log: found here, off
+					  * the loop, as it stats the credential */
 	struct server_watch *watch;      /* the static lists' paths and mtimes */
 };
 

@@ -109,6 +109,9 @@ class Fairness(unittest.TestCase):
         # its share: a burst of 5 and 1 a second over the ~15 s of the flood
         self.assertLessEqual(flood_calls, 5 + 17, per_ip)
         self.assertGreater(sent[0], 400)
+        # the operator hears why the flood's queries got `unknown` (once a minute)
+        self.assertEqual(d.stderr().count("asks for more new lookups than "
+                                          "per-client-rate allows"), 1, d.stderr()[-2000:])
 
     def test_lookup_from(self):
         fake = fake_criminalip.FakeCriminalIP(key=KEY).start()
