@@ -852,23 +852,24 @@ static void park(struct intel *in, struct lookup *l, const struct ipaddr *client
 	queue_reclass(in, l);
 }
 
-/* Whether the cache now holds a verdict that dns.c answers without a lookup. The
+/* Whether the cache now holds a verdict that dns.c answers without a lookup (with
+ * fresh_only: without a refresh either). The
  * answering loop looked at the cache before it handed the query over; a lookup for
  * the IP may have finished on this thread in between, and must not be made twice.
  * The lookup thread is the cache's only writer, so it reads it without the lock. */
-static int cache_answers(const struct intel *in, const struct ipaddr *ip)
+static int cache_answers(const struct intel *in, const struct ipaddr *ip, int fresh_only)
 {
 	struct verdict v;
 	int64_t age;
 
-	if (cache_get(in->cache, ip, &v) < 0)
+	if (!in->cache || cache_get(in->cache, ip, &v) < 0)
 		return 0;
 	age = wall_s(in) - (int64_t)v.checked;
 	if (age < 0)
 		age = 0;
 	if (v.flags & VERDICT_F_UNKNOWN)
 		return age < VERDICT_UNKNOWN_RETRY_S;
-	return age < in->fresh_s || age < in->max_stale_s;
+	return age < in->fresh_s || (!fresh_only && age < in->max_stale_s);
 }
 
 /* A client over its share is answered `unknown`: say so, at most once a minute, so
@@ -907,7 +908,7 @@ int intel_wait(struct intel *in, const struct ipaddr *ip, const struct ipaddr *c
 	if (l) {
 		/* joining a lookup costs nothing: anyone may */
 		in->coalesced++;
-	} else if (in->cache && cache_answers(in, ip)) {
+	} else if (cache_answers(in, ip, 0)) {
 		return -EEXIST;
 	} else if (client && !acl_admits(&in->lookup_from, client)) {
 		in->not_allowed++;
@@ -950,7 +951,8 @@ void intel_refresh(struct intel *in, const struct ipaddr *ip)
 		return;
 	now = now_ms(in);
 	check_day(in);
-	if (!ipmap_find(&in->map, ip))
+	/* a refresh asked for before another one finished: the verdict is fresh now */
+	if (!ipmap_find(&in->map, ip) && !cache_answers(in, ip, 1))
 		lookup_begin(in, ip, NULL, now, 0, &err);
 }
 

@@ -808,6 +808,10 @@ static void test_cache_raced(void)
 	is_int(e.fk.nfetch, 1, "raced: one call");
 	complete(&e.fk, &b, PROVIDER_OK, 0, NULL, 0);
 	spin();
+	/* a refresh asked for before that lookup finished: b is fresh now, no call */
+	refresh_ip(&e, &b);
+	spin();
+	is_int(e.fk.nfetch, 1, "raced: no refresh of a verdict that is fresh now");
 	env_close(&e, "raced");
 }
 
