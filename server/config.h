@@ -68,6 +68,7 @@ struct config {
 	size_t nlisten;
 	char *database;        /* relative: to the working directory */
 	char *user;            /* NULL: do not change user */
+	char *control;         /* the control socket's path; NULL: none (control.h) */
 	int log_level;         /* enum log_level */
 	unsigned threads;      /* UDP/TCP loops with SO_REUSEPORT; default 1 */
 	uint32_t tcp_idle_ms;  /* RFC 7766 idle timeout */

@@ -1,5 +1,6 @@
 /* host.c - an answering loop as the transports see it (see host.h). */
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "host.h"
@@ -7,6 +8,7 @@
 void host_init(struct host *h, uv_loop_t *loop, struct shared *sh, struct relay *relay,
 	       const char *tag)
 {
+	memset(&h->ctr, 0, sizeof(h->ctr));
 	h->loop = loop;
 	h->shared = sh;
 	h->relay = relay;

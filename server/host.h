@@ -11,6 +11,7 @@
 
 #include <uv.h>
 
+#include "counters.h"
 #include "ipaddr.h"
 #include "relay.h"
 #include "shared.h"
@@ -21,6 +22,8 @@ struct host {
 	struct relay *relay;
 	struct shared_view view;     /* this loop's copy, valid between enter and leave */
 	char tag[24];                /* added to log lines: "" or " (thread 2)" */
+	struct counters ctr;         /* this loop's answers (counters.h): written by
+				      * this loop only, read by any thread */
 };
 
 /* tag: "" for the main loop, " (thread N)" for a worker. */
