@@ -31,10 +31,6 @@ _Static_assert(sizeof(enum config_unknown) == sizeof(int), "enum options are sto
 #ifndef STATEDIR
 #define STATEDIR "/var/lib/threatbl"
 #endif
-/* $(runstatedir)/threatbl holds the control socket (systemd's RuntimeDirectory). */
-#ifndef RUNDIR
-#define RUNDIR "/run/threatbl"
-#endif
 
 enum sect { SECT_NONE, SECT_SERVER, SECT_INTEL, SECT_PROBE, SECT_ZONE, SECT_BAD };
 
@@ -90,7 +86,7 @@ static const struct opt opts[] = {
 	S("listen", T_LISTEN, listen, "127.0.0.1:5353", 0, 0, OPT_REPEAT, NULL),
 	S("database", T_STRING, database, STATEDIR "/threatbl.sqlite", 0, 0, 0, NULL),
 	S("user", T_STRING, user, NULL, 0, 0, OPT_EMPTY_NULL, NULL),
-	S("control", T_STRING, control, RUNDIR "/control", 0, 0, OPT_EMPTY_NULL, NULL),
+	S("control", T_STRING, control, CONFIG_CONTROL_DEFAULT, 0, 0, OPT_EMPTY_NULL, NULL),
 	S("log-level", T_ENUM, log_level, "info", 0, 0, 0, level_names),
 	S("threads", T_UINT, threads, "1", 1, 64, 0, NULL),
 	S("tcp-idle", T_DUR_MS, tcp_idle_ms, "10s", 100, 3600000, 0, NULL),

@@ -19,6 +19,13 @@ struct provider_kind;
 /* How bad a reported problem is: an error makes the load fail (or, for a bad list line
  * that a running server skips, makes -t fail); a warning does neither (a category
  * address outside 127.0.0.0/8, a key file others can read). */
+/* $(runstatedir)/threatbl holds the control socket (systemd's RuntimeDirectory);
+ * RUNDIR comes from Makefile.am. */
+#ifndef RUNDIR
+#define RUNDIR "/run/threatbl"
+#endif
+#define CONFIG_CONTROL_DEFAULT RUNDIR "/control"
+
 enum config_severity { CONFIG_ERROR, CONFIG_WARNING };
 
 /* Called once per problem. line is 0 when the problem is not tied to a line. Printers

@@ -17,11 +17,20 @@
 #ifndef THREATBL_CONTROL_H
 #define THREATBL_CONTROL_H
 
+#include <uv.h>
+
 #define CONTROL_VERSION "THREATBL1"
 #define CONTROL_LINE_MAX 4096
 #define CONTROL_ARGS_MAX 16
+/* At most this many clients at once; one more gets "error busy ..." and is closed. */
+#define CONTROL_CLIENTS_MAX 16
+/* A client must send its whole request line within this time. */
+#define CONTROL_READ_TIMEOUT_MS 5000
+/* Output beyond this is cut and the request ends with an error saying so. */
+#define CONTROL_OUTPUT_MAX (1u << 20)
 
 struct server;
+struct control;
 struct control_req;
 
 /* argv[0] is the command's name; argc counts it. Main loop thread. */
@@ -45,5 +54,21 @@ void control_print(struct control_req *req, const char *fmt, ...)
  * When the client has gone away meanwhile nothing is sent, but control_end is still
  * what frees req: every request is ended exactly once. */
 void control_end(struct control_req *req, const char *err);
+
+/* Bind the socket at path before dropping root: a socket file left by a process that
+ * is gone is replaced, but a socket some process still answers on, or anything that
+ * is not a socket (a symbolic link, a file), is an error. Created 0660; as root it is
+ * given to root and the primary group of user (NULL: root's), so that members of the
+ * service's group may use it. When the directory does not exist: an error when
+ * path_is_default is 0; with the built-in default (a server started by hand, outside
+ * the service's runtime directory) a warning and no control socket (*out NULL, 0
+ * returned). 0 or a negative errno (logged). Main loop thread. */
+int control_start(uv_loop_t *loop, struct server *srv, const char *path,
+		  int path_is_default, const char *user, struct control **out);
+
+/* Close the socket and every connection, remove the socket file. Requests still
+ * running are not freed here: whoever runs them must end them (control_end), also
+ * when the server stops. ctl is freed once closed. NULL: nothing. */
+void control_stop(struct control *ctl);
 
 #endif

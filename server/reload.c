@@ -43,6 +43,12 @@ struct watch_job {
 };
 
 /* Keeps the message (a buffer of 256) instead of reporting it. */
+
+/* Two optional strings are the same (both NULL counts). */
+static int str_same(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
 static void report_quiet(void *arg, enum config_severity sev, const char *file,
 			 unsigned line, const char *msg)
 {
@@ -285,6 +291,8 @@ static void reload_done(uv_work_t *req, int status)
 		if (job->ld.cfg->threads != srv->cfg->threads)
 			log_warn("threads changed from %u to %u: restart threatbld to use it",
 				 srv->cfg->threads, job->ld.cfg->threads);
+		if (!str_same(job->ld.cfg->control, srv->cfg->control))
+			log_warn("control socket changed: restart threatbld to use it");
 		srv->serial = job->serial;
 		reload_adopt(srv, &job->ld);
 		log_info("reloaded: %zu zone(s), serial %u", srv->zones->n, srv->serial);

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "control.h"
 #include "log.h"
 #include "reload.h"
 #include "server.h"
@@ -134,6 +135,8 @@ static void server_stop(struct server *srv)
 	for (size_t i = 0; i < srv->ntcp; i++)
 		tcp_close(srv->tcp[i]);
 	srv->nudp = srv->ntcp = 0;
+	control_stop(srv->control);
+	srv->control = NULL;
 	if (srv->host.relay)
 		relay_close(srv->host.relay, NULL, NULL);
 	if (srv->lookup)
@@ -356,7 +359,14 @@ int server_run(struct server *srv)
 	srv->sig_hup.data = srv->sig_term.data = srv->sig_int.data = srv;
 	srv->sig_usr1.data = srv->sig_usr2.data = srv;
 	srv->list_watch.data = srv->stop_timer.data = srv;
-	if (listen_all(srv) || daemon_drop_privileges(srv->cfg->user, srv->cfg->database))
+	if (listen_all(srv))
+		goto out;
+	if (srv->cfg->control &&
+	    control_start(&srv->loop, srv, srv->cfg->control,
+			  strcmp(srv->cfg->control, CONFIG_CONTROL_DEFAULT) == 0,
+			  srv->cfg->user, &srv->control))
+		goto out;
+	if (daemon_drop_privileges(srv->cfg->user, srv->cfg->database))
 		goto out;
 	if (srv->store)
 		store_set_refill(srv->store, refill_from_cache, srv);

@@ -30,6 +30,7 @@
 struct udp_listener;
 struct tcp_listener;
 struct worker;
+struct control;
 
 struct server {
 	uv_loop_t loop;
@@ -54,6 +55,7 @@ struct server {
 	size_t nworkers;
 	struct tcp_listener **tcp;
 	size_t ntcp;
+	struct control *control;    /* the control socket; NULL: none (control.h) */
 	uv_signal_t sig_hup, sig_term, sig_int, sig_usr1, sig_usr2;
 	uv_timer_t stop_timer;      /* unreferenced: a stop taking too long exits */
 	uv_timer_t list_watch;      /* polls the static lists' mtimes */

@@ -59,21 +59,24 @@ unknown-ttl = 30
 class Daemon:
     """One threatbld started in a temporary directory on a free port.
 
-    conf: the configuration text; {port}, {dir} and {db} are filled in. A [server]
-    section with listen and log-level debug is added unless conf has one."""
+    conf: the configuration text; {port}, {dir}, {db} and {control} are filled in. A
+    [server] section with listen, database, control (in dir) and log-level debug is
+    added unless conf has one."""
 
     def __init__(self, conf=BASE_ZONE, args=(), env=None, files=None, wait=True,
                  tmpdir=None):
         self.dir = tmpdir or tempfile.mkdtemp(prefix="threatbl-test-")
         self.port = free_port()
         self.db = os.path.join(self.dir, "verdicts.sqlite")
+        self.control_path = os.path.join(self.dir, "control")
         for name, text in (files or {}).items():
             with open(os.path.join(self.dir, name), "w") as f:
                 f.write(text)
-        text = conf.format(port=self.port, dir=self.dir, db=self.db)
+        text = conf.format(port=self.port, dir=self.dir, db=self.db,
+                           control=self.control_path)
         if "[server]" not in text:
-            text = ("[server]\nlisten = 127.0.0.1:%d\ndatabase = %s\nlog-level = debug\n"
-                    % (self.port, self.db)) + text
+            text = ("[server]\nlisten = 127.0.0.1:%d\ndatabase = %s\ncontrol = %s\n"
+                    "log-level = debug\n" % (self.port, self.db, self.control_path)) + text
         self.conf = os.path.join(self.dir, "threatbl.conf")
         with open(self.conf, "w") as f:
             f.write(text)
@@ -128,6 +131,11 @@ class Daemon:
             return dns.query.tcp(q, "127.0.0.1", port=self.port, timeout=timeout)
         return dns.query.udp(q, "127.0.0.1", port=self.port, timeout=timeout,
                              ignore_trailing=True)
+
+    def control(self, *args, timeout=5.0):
+        """One request on the control socket (doc/operations.md#control-protocol):
+        (output lines, final line) as text."""
+        return control_request(self.control_path, args, timeout)
 
     def send_raw_udp(self, data, timeout=1.0):
         """Send bytes; return the answer bytes or None when nothing came back."""
@@ -300,6 +308,38 @@ def main():
 
 # Raw wire helpers, for what dnspython would normalise or refuse to send: the case of
 # the question, header flags and counts, opcodes, EDNS versions.
+
+def control_raw(path, data, timeout=5.0):
+    """Send bytes to a control socket, return everything it sent back before closing."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(path)
+        if data:
+            s.sendall(data)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return out
+            out += chunk
+    finally:
+        s.close()
+
+
+def control_request(path, args, timeout=5.0):
+    """(output lines without their "+ ", final line) of one control request."""
+    raw = control_raw(path, ("\t".join(("THREATBL1",) + tuple(args)) + "\n").encode(),
+                      timeout)
+    lines = raw.decode().split("\n")
+    if lines[-1] != "":
+        raise AssertionError("answer does not end with a newline: %r" % raw)
+    lines = lines[:-1]
+    for line in lines[:-1]:
+        if not line.startswith("+ "):
+            raise AssertionError("output line without '+ ': %r" % line)
+    return [line[2:] for line in lines[:-1]], lines[-1]
+
 
 def wire_name(name):
     """A name in uncompressed wire form, each label's case kept as written."""
