@@ -17,6 +17,7 @@
 #include "config.h"
 #include "config_ini.h"
 #include "config_value.h"
+#include "lists_parse.h"
 #include "log.h"
 #include "provider.h"
 
@@ -32,7 +33,7 @@ _Static_assert(sizeof(enum config_unknown) == sizeof(int), "enum options are sto
 #define STATEDIR "/var/lib/threatbl"
 #endif
 
-enum sect { SECT_NONE, SECT_SERVER, SECT_INTEL, SECT_PROBE, SECT_ZONE, SECT_BAD };
+enum sect { SECT_NONE, SECT_SERVER, SECT_INTEL, SECT_PROBE, SECT_HTTP, SECT_ZONE, SECT_BAD };
 
 enum opt_type {
 	T_STRING,  /* char *; OPT_EMPTY_NULL: an empty value gives NULL */
@@ -78,6 +79,7 @@ _Static_assert(CONFIG_UNKNOWN_SERVFAIL == 1, "unknown_names");
 #define S(...) OPT(SECT_SERVER, struct config, __VA_ARGS__)
 #define I(...) OPT(SECT_INTEL, struct config, __VA_ARGS__)
 #define P(...) OPT(SECT_PROBE, struct config, __VA_ARGS__)
+#define H(...) OPT(SECT_HTTP, struct config, __VA_ARGS__)
 #define Z(...) OPT(SECT_ZONE, struct config_zone, __VA_ARGS__)
 #define CAT(k, c, d) Z(k, T_CAT, cat[c], d, 0, 0, 0, NULL)
 
@@ -119,6 +121,15 @@ static const struct opt opts[] = {
 	P("rate", T_RATE, probe_rate, "2/s", 0, 100, 0, NULL),
 	P("from", T_ADDR, probe_from, NULL, 0, 0, OPT_EMPTY_NULL, NULL),
 	P("port", T_UINT, probe_port, "443", 1, 65535, 0, NULL),
+	H("listen", T_STRING, http_listen, NULL, 0, 0, OPT_EMPTY_NULL, NULL),
+	H("public-url", T_URL, http_public_url, NULL, 0, 0, OPT_EMPTY_NULL, NULL),
+	H("allow", T_ACL, http_allow, "any", 0, 0, OPT_REPEAT, NULL),
+	H("recheck", T_BOOL, http_recheck, "no", 0, 0, 0, NULL),
+	H("recheck-interval", T_DUR_S, http_recheck_interval_s, "1h", 60, 30 * 86400u, 0, NULL),
+	H("recheck-rate", T_RATE, http_recheck_rate, "60/h", 0, 100, 0, NULL),
+	H("recheck-per-client", T_RATE, http_recheck_client_rate, "5/h", 0, 100, 0, NULL),
+	H("max-connections", T_UINT, http_max_connections, "64", 1, 10000, 0, NULL),
+	H("connections-per-ip", T_UINT, http_connections_per_ip, "8", 1, 10000, 0, NULL),
 	Z("soa", T_SOA, soa, NULL, 0, 0, 0, NULL),
 	Z("ns", T_NAMES, ns, NULL, 0, 0, 0, NULL),
 	Z("ttl", T_DUR_S, ttl, "300", 0, TTL_MAX, 0, NULL),
@@ -713,7 +724,8 @@ static const char *sect_name(struct loader *ld, char *buf, size_t n)
 		snprintf(buf, n, "[zone %s]", ld->cfg->zones[ld->zone].name);
 	else
 		snprintf(buf, n, "%s", ld->sect == SECT_SERVER ? "[server]" :
-			 ld->sect == SECT_PROBE ? "[probe]" : "[intel]");
+			 ld->sect == SECT_PROBE ? "[probe]" :
+			 ld->sect == SECT_HTTP ? "[http]" : "[intel]");
 	return buf;
 }
 
@@ -820,11 +832,13 @@ static void on_section(void *arg, unsigned line, char *text)
 		ld->sect = SECT_INTEL;
 	} else if (strcasecmp(text, "probe") == 0) {
 		ld->sect = SECT_PROBE;
+	} else if (strcasecmp(text, "http") == 0) {
+		ld->sect = SECT_HTTP;
 	} else if (strncasecmp(text, "zone", 4) == 0 &&
 		   (!text[4] || isspace((unsigned char)text[4]))) {
 		zone_start(ld, line, config_value_trim(text + 4));
 	} else {
-		ld_error(ld, line, "unknown section [%s] (server, intel, probe, zone NAME)", text);
+		ld_error(ld, line, "unknown section [%s] (server, intel, probe, http, zone NAME)", text);
 		ld->sect = SECT_BAD;
 	}
 }
@@ -837,11 +851,96 @@ static void on_error(void *arg, unsigned line, const char *msg)
 
 static const struct config_ini_ops ini_ops = { on_section, on_key, on_error };
 
+/* The line an option of sect was set on, 0 when it was not. */
+static unsigned opt_line(struct loader *ld, enum sect sect, const char *key)
+{
+	for (size_t i = 0; i < NOPTS; i++)
+		if (opts[i].sect == sect && strcmp(opts[i].key, key) == 0)
+			return ld->seen[i];
+	return 0;
+}
+
+/* "$url" in a TXT template: [http] public-url + "/ip/" + the address ("$"), so that a
+ * refused sender's bounce carries a link to the lookup page. "$$" stays a dollar. */
+static void expand_url(struct loader *ld, struct config_zone *z, const char *key,
+		       char **txt)
+{
+	const char *base = ld->cfg->http_public_url;
+	size_t blen = base ? strlen(base) : 0;
+	char out[LISTS_PARSE_TXT_MAX * 4 + 1];
+	size_t o = 0;
+	int used = 0;
+
+	while (blen && base[blen - 1] == '/')
+		blen--;
+	for (const char *p = *txt; *p; p++) {
+		const char *add = p;
+		size_t n = 1;
+
+		if (p[0] == '$' && p[1] == '$') {
+			n = 2;
+			p++;
+		} else if (strncmp(p, "$url", 4) == 0) {
+			used = 1;
+			if (o + blen + 5 >= sizeof(out))
+				goto toolong;
+			memcpy(out + o, base ? base : "", blen);
+			memcpy(out + o + blen, "/ip/$", 5);
+			o += blen + 5;
+			p += 3;
+			continue;
+		}
+		if (o + n >= sizeof(out))
+			goto toolong;
+		memcpy(out + o, add, n);
+		o += n;
+	}
+	if (!used)
+		return;
+	if (!base) {
+		ld_error(ld, z->line, "zone %s: %s uses $url but [http] public-url is not set",
+			 z->name, key);
+		return;
+	}
+	out[o] = '\0';
+	if (o > LISTS_PARSE_TXT_MAX) {
+toolong:
+		ld_error(ld, z->line, "zone %s: %s is longer than %d characters once $url is "
+			 "expanded", z->name, key, LISTS_PARSE_TXT_MAX);
+		return;
+	}
+	free(*txt);
+	*txt = strdup(out);
+	if (!*txt)
+		ld_oom(ld, z->line);
+}
+
 /* What can only be judged once the whole file is read. */
 static void cfg_finish(struct loader *ld)
 {
 	struct config *cfg = ld->cfg;
 	char a[32], b[32];
+
+	if (cfg->http_listen) {
+		char host[64];
+		uint16_t port;
+		struct in6_addr any;
+
+		if (config_split_listen(cfg->http_listen, host, &port) ||
+		    (inet_pton(AF_INET, host, &any) != 1 && inet_pton(AF_INET6, host, &any) != 1))
+			ld_error(ld, opt_line(ld, SECT_HTTP, "listen"), "[http] listen: '%s' is "
+				 "not ADDR:PORT or [IPV6]:PORT with a numeric address",
+				 cfg->http_listen);
+	}
+	for (size_t i = 0; i < cfg->nzones; i++) {
+		struct config_zone *z = &cfg->zones[i];
+
+		for (unsigned c = 0; c < VERDICT_NCAT; c++)
+			if (z->cat[c].txt)
+				expand_url(ld, z, verdict_cat_name(c), &z->cat[c].txt);
+		if (z->clean.txt)
+			expand_url(ld, z, "clean", &z->clean.txt);
+	}
 
 	if (cfg->nzones == 0)
 		ld_error(ld, 0, "no [zone ...] section");
@@ -876,6 +975,7 @@ struct config *config_defaults(void)
 	opts_default(&ld, SECT_SERVER, cfg);
 	opts_default(&ld, SECT_INTEL, cfg);
 	opts_default(&ld, SECT_PROBE, cfg);
+	opts_default(&ld, SECT_HTTP, cfg);
 	if (ld.nerr) {
 		config_free(cfg);
 		return NULL;
@@ -958,6 +1058,9 @@ void config_free(struct config *cfg)
 	free(cfg->url);
 	free(cfg->api_key_file);
 	free(cfg->probe_from);
+	free(cfg->http_listen);
+	free(cfg->http_public_url);
+	acl_free(&cfg->http_allow);
 	acl_free(&cfg->allow_query);
 	acl_free(&cfg->lookup_from);
 	for (size_t i = 0; i < cfg->nzones; i++)

@@ -112,6 +112,16 @@ struct config {
 	double probe_rate;     /* probes per second */
 	char *probe_from;      /* numeric source address; NULL: the kernel chooses */
 	unsigned probe_port;   /* 443; another port only for the tests */
+	/* [http] (web.c: the lookup page) */
+	char *http_listen;     /* "ADDR:PORT"; NULL: no page */
+	char *http_public_url; /* what $url in a TXT template starts with; NULL: none */
+	struct acl http_allow; /* who may use the page (empty: all) */
+	int http_recheck;      /* the re-check button */
+	uint32_t http_recheck_interval_s; /* an address is re-checked at most this often */
+	double http_recheck_rate;        /* re-checks per second, all clients together */
+	double http_recheck_client_rate; /* ... and per client address */
+	unsigned http_max_connections;
+	unsigned http_connections_per_ip;
 	/* [zone NAME] */
 	struct config_zone *zones;
 	size_t nzones;

@@ -14,6 +14,7 @@
 #include "status.h"
 #include "tcp.h"
 #include "udp.h"
+#include "web.h"
 #include "worker.h"
 
 /* A stop that has not ended after this long is cut short (on_stop_timeout): a reload
@@ -137,6 +138,9 @@ static void server_stop(struct server *srv)
 	srv->nudp = srv->ntcp = 0;
 	control_stop(srv->control);
 	srv->control = NULL;
+	/* Before the zones and the cache it reads go. */
+	web_stop(srv->web);
+	srv->web = NULL;
 	if (srv->host.relay)
 		relay_close(srv->host.relay, NULL, NULL);
 	if (srv->lookup)
@@ -365,6 +369,8 @@ int server_run(struct server *srv)
 	    control_start(&srv->loop, srv, srv->cfg->control,
 			  strcmp(srv->cfg->control, CONFIG_CONTROL_DEFAULT) == 0,
 			  srv->cfg->user, &srv->control))
+		goto out;
+	if (web_start(srv->cfg, &srv->shared, srv->cfg->database, NULL, NULL, &srv->web))
 		goto out;
 	if (daemon_drop_privileges(srv->cfg->user, srv->cfg->database))
 		goto out;

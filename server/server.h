@@ -31,6 +31,7 @@ struct udp_listener;
 struct tcp_listener;
 struct worker;
 struct control;
+struct web;
 
 struct server {
 	uv_loop_t loop;
@@ -56,6 +57,7 @@ struct server {
 	struct tcp_listener **tcp;
 	size_t ntcp;
 	struct control *control;    /* the control socket; NULL: none (control.h) */
+	struct web *web;            /* the lookup page; NULL: none (web.h) */
 	uv_signal_t sig_hup, sig_term, sig_int, sig_usr1, sig_usr2;
 	uv_timer_t stop_timer;      /* unreferenced: a stop taking too long exits */
 	uv_timer_t list_watch;      /* polls the static lists' mtimes */

@@ -323,7 +323,18 @@ static int build_lists(struct build *b, const struct config_zone *cz, struct zon
 	if (r && b->list_errors == errors)
 		report(b, cz->static_lines ? cz->static_lines[0] : cz->line,
 		       "zone %s: static lists not loaded: %s", cz->name, strerror(-r));
-	return r;
+	if (r)
+		return r;
+	z->list_paths = calloc(cz->nstatics, sizeof(*z->list_paths));
+	if (!z->list_paths)
+		return -ENOMEM;
+	for (size_t i = 0; i < cz->nstatics; i++) {
+		z->list_paths[i] = strdup(cz->statics[i]);
+		if (!z->list_paths[i])
+			return -ENOMEM;
+		z->nlist_paths = i + 1;
+	}
+	return 0;
 }
 
 static int build_zone(struct build *b, const struct config_zone *cz, uint32_t serial,
@@ -394,6 +405,9 @@ static void zone_clear(struct zone *z)
 	free((char *)z->clean.txt);
 	free((char *)z->probed.txt);
 	lists_free(z->lists);
+	for (size_t i = 0; i < z->nlist_paths; i++)
+		free(z->list_paths[i]);
+	free(z->list_paths);
 }
 
 void zoneset_free(struct zoneset *zs)

@@ -60,6 +60,9 @@ struct zone {
 	struct zone_cat probed;
 	uint8_t enabled_mask;    /* VERDICT_BIT() of every enabled category */
 	struct lists *lists;     /* may be NULL */
+	char **list_paths;       /* the files lists was read from, in order (the lookup
+				  * page finds an entry's line in them); NULL when none */
+	size_t nlist_paths;
 };
 
 #define ZONE_PROBED_TXT " (confirmed by probe)"
