@@ -370,7 +370,8 @@ int server_run(struct server *srv)
 			  strcmp(srv->cfg->control, CONFIG_CONTROL_DEFAULT) == 0,
 			  srv->cfg->user, &srv->control))
 		goto out;
-	if (web_start(srv->cfg, &srv->shared, srv->cfg->database, NULL, NULL, &srv->web))
+	if (web_start(&srv->loop, srv->cfg, &srv->shared, srv->cfg->database, NULL, NULL,
+		      &srv->web))
 		goto out;
 	if (daemon_drop_privileges(srv->cfg->user, srv->cfg->database))
 		goto out;

@@ -1,6 +1,7 @@
 /* web.c - the lookup page over HTTP (see web.h). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -57,6 +58,11 @@ struct web {
 	double rate, client_rate;
 	web_recheck_fn recheck;
 	void *recheck_arg;
+	/* Re-checks from the web thread to the main loop. */
+	uv_async_t wake;
+	pthread_mutex_t qlock;
+	struct ipaddr queue[WEB_RECHECK_QUEUE];
+	size_t qhead, qlen;
 	/* The web thread's own: no lock. */
 	struct bucket global;
 	struct client_slot clients[WEB_CLIENTS];
@@ -237,13 +243,40 @@ static struct client_slot *client_slot(struct web *w, const struct ipaddr *net)
 	return s;
 }
 
-static const char *recheck_error(int rc)
+/* Web thread: queue ip for the main loop. 0 or -EAGAIN (the queue is full). */
+static int post_recheck(struct web *w, const struct ipaddr *ip)
 {
-	switch (rc) {
-	case -ENOTSUP: return "This server does not look addresses up.";
-	case -EDQUOT: return "The lookups of today are used up; try again tomorrow.";
-	case -EPERM: return "The operator of this server decides this address by hand.";
-	default: return "The check could not be started now; try again later.";
+	int rc = 0;
+
+	pthread_mutex_lock(&w->qlock);
+	if (w->qlen == WEB_RECHECK_QUEUE)
+		rc = -EAGAIN;
+	else
+		w->queue[(w->qhead + w->qlen++) % WEB_RECHECK_QUEUE] = *ip;
+	pthread_mutex_unlock(&w->qlock);
+	if (rc == 0)
+		uv_async_send(&w->wake);
+	return rc;
+}
+
+/* Main loop: hand the queued re-checks over. */
+static void on_wake(uv_async_t *a)
+{
+	struct web *w = a->data;
+
+	for (;;) {
+		struct ipaddr ip;
+
+		pthread_mutex_lock(&w->qlock);
+		if (!w->qlen) {
+			pthread_mutex_unlock(&w->qlock);
+			return;
+		}
+		ip = w->queue[w->qhead];
+		w->qhead = (w->qhead + 1) % WEB_RECHECK_QUEUE;
+		w->qlen--;
+		pthread_mutex_unlock(&w->qlock);
+		w->recheck(w->recheck_arg, &ip);
 	}
 }
 
@@ -258,7 +291,7 @@ static enum MHD_Result recheck(struct web *w, struct MHD_Connection *c, const ch
 	uint32_t next;
 	int rc;
 
-	if (!w->recheck_on)
+	if (!w->recheck_on || !w->recheck)
 		return send_text(c, MHD_HTTP_NOT_FOUND, "re-checks are off on this server\n");
 	if (strlen(text) > 45 || ipaddr_parse(&ip, text) != 0)
 		return send_form(c, MHD_HTTP_BAD_REQUEST, "That is not an IPv4 or IPv6 address.");
@@ -268,7 +301,11 @@ static enum MHD_Result recheck(struct web *w, struct MHD_Connection *c, const ch
 		return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory\n");
 	}
 	next = next_recheck(w, e);
+	rc = e->lookups;
 	free(e);
+	if (!rc)
+		return ip_page(w, c, text, 0, "This server does not look addresses up: there "
+			       "is nothing to check again.", MHD_HTTP_CONFLICT);
 	if (next) {
 		char iso[32];
 
@@ -284,9 +321,9 @@ static enum MHD_Result recheck(struct web *w, struct MHD_Connection *c, const ch
 	    !take(&w->global, w->rate, w->rate * 600 > 5 ? w->rate * 600 : 5, now))
 		return ip_page(w, c, text, 0, "Too many checks were asked for lately; try again "
 			       "in an hour.", MHD_HTTP_TOO_MANY_REQUESTS);
-	rc = w->recheck ? w->recheck(w->recheck_arg, &ip) : -ENOTSUP;
-	if (rc < 0)
-		return ip_page(w, c, text, 0, recheck_error(rc), MHD_HTTP_SERVICE_UNAVAILABLE);
+	if (post_recheck(w, &ip) < 0)
+		return ip_page(w, c, text, 0, "Too many checks are waiting; try again in a "
+			       "minute.", MHD_HTTP_SERVICE_UNAVAILABLE);
 	w->recent[w->nrecent % WEB_RECENT].ip = ip;
 	w->recent[w->nrecent % WEB_RECENT].when = (uint32_t)time(NULL);
 	w->nrecent++;
@@ -490,8 +527,9 @@ static int bind_listen(const char *text, int *fd_out)
 	return 0;
 }
 
-int web_start(const struct config *cfg, struct shared *sh, const char *database,
-	      web_recheck_fn recheck_fn, void *recheck_arg, struct web **out)
+int web_start(uv_loop_t *loop, const struct config *cfg, struct shared *sh,
+	      const char *database, web_recheck_fn recheck_fn, void *recheck_arg,
+	      struct web **out)
 {
 	struct web *w;
 	int rc;
@@ -502,6 +540,16 @@ int web_start(const struct config *cfg, struct shared *sh, const char *database,
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
+	if ((rc = pthread_mutex_init(&w->qlock, NULL))) {
+		free(w);
+		return -rc;
+	}
+	if ((rc = uv_async_init(loop, &w->wake, on_wake))) {
+		pthread_mutex_destroy(&w->qlock);
+		free(w);
+		return rc;
+	}
+	w->wake.data = w;
 	w->fd = -1;
 	w->sh = sh;
 	w->recheck_on = cfg->http_recheck;
@@ -530,6 +578,10 @@ int web_start(const struct config *cfg, struct shared *sh, const char *database,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, w,
 				MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, w,
 				MHD_OPTION_END);
+	/* libmicrohttpd closes the socket it was given when it stops; whether it does
+	 * when it fails to start is not said, and the start then fails anyway: it is
+	 * not ours to close from here on. */
+	w->fd = -1;
 	if (!w->d) {
 		log_err("lookup page: cannot start the HTTP server on %s", cfg->http_listen);
 		rc = -EIO;
@@ -540,24 +592,29 @@ int web_start(const struct config *cfg, struct shared *sh, const char *database,
 	*out = w;
 	return 0;
 fail:
-	if (w->fd >= 0)
-		close(w->fd);
-	acl_free(&w->allow);
-	free(w->database);
-	free(w);
+	web_stop(w);
 	return rc;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+	struct web *w = h->data;
+
+	pthread_mutex_destroy(&w->qlock);
+	free(w);
 }
 
 void web_stop(struct web *w)
 {
 	if (!w)
 		return;
-	MHD_stop_daemon(w->d);
+	if (w->d)
+		MHD_stop_daemon(w->d);
 	if (w->fd >= 0)
 		close(w->fd);
 	if (w->store)
 		store_close(w->store);
 	acl_free(&w->allow);
 	free(w->database);
-	free(w);
+	uv_close((uv_handle_t *)&w->wake, on_closed);
 }

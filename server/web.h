@@ -9,12 +9,15 @@
  * connections in all and per address, 16 KiB of request, 10 s per connection, a
  * body of at most 1 KiB, [http] allow.
  *
- * A re-check is handed to recheck (set by the server), on the web thread: it must
- * not block. It is limited by [http] recheck-rate (all clients), recheck-per-client
+ * A re-check is limited by [http] recheck-rate (all clients), recheck-per-client
  * (per client /24 or /56) and recheck-interval (per address, from the verdict's
- * last check and from the last re-check asked). */
+ * last check and from the last re-check asked), then queued (WEB_RECHECK_QUEUE) and
+ * handed to recheck on the main loop, which asks the lookup thread as the control
+ * socket's `db recheck` does. */
 #ifndef THREATBL_WEB_H
 #define THREATBL_WEB_H
+
+#include <uv.h>
 
 #include "config.h"
 #include "ipaddr.h"
@@ -22,19 +25,24 @@
 
 struct web;
 
-/* Ask for a new lookup of ip now. 0, or a negative errno whose meaning the page
- * shows: -ENOTSUP (no lookups), -EDQUOT (daily budget used up), -EAGAIN (the lookup
- * queue is full), -EPERM (the operator allowed or listed it by hand). */
-typedef int (*web_recheck_fn)(void *arg, const struct ipaddr *ip);
+/* Re-checks waiting for the main loop; a page asking for more is told to try later. */
+#define WEB_RECHECK_QUEUE 64
 
-/* Bind [http] listen of cfg (before dropping root) and start serving. database: the
- * sqlite file to read stored facts from (NULL: none); sh: the answering loops' view.
- * 0 with *out NULL when [http] listen is not set; 0 with *out set; or a negative
- * errno (logged: a bad or busy address). */
-int web_start(const struct config *cfg, struct shared *sh, const char *database,
-	      web_recheck_fn recheck, void *recheck_arg, struct web **out);
+/* Look ip up again now (main loop thread); what it does when it cannot (no lookups,
+ * budget used up) is its own business: the page has said "asked" already. */
+typedef void (*web_recheck_fn)(void *arg, const struct ipaddr *ip);
 
-/* Stop serving (waits for the web thread) and free w. NULL: nothing. */
+/* Bind [http] listen of cfg (before dropping root) and start serving. loop: the main
+ * loop, where recheck runs (NULL recheck: re-checks are refused as if off).
+ * database: the sqlite file to read stored facts from (NULL: none); sh: the
+ * answering loops' view. 0 with *out NULL when [http] listen is not set; 0 with *out
+ * set; or a negative errno (logged: a bad or busy address). Main loop thread. */
+int web_start(uv_loop_t *loop, const struct config *cfg, struct shared *sh,
+	      const char *database, web_recheck_fn recheck, void *recheck_arg,
+	      struct web **out);
+
+/* Stop serving (waits for the web thread); w is freed once its handle on the main
+ * loop has closed. NULL: nothing. Main loop thread. */
 void web_stop(struct web *w);
 
 #endif
