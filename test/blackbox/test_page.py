@@ -233,9 +233,12 @@ class Page(unittest.TestCase):
         held = []
         try:
             for _ in range(8):
-                s = socket.create_connection(("127.0.0.1", self.http), timeout=5)
-                held.append(s)
-            time.sleep(0.3)
+                # A whole keep-alive exchange: the connection is surely accepted and
+                # counted before the next one.
+                c = http.client.HTTPConnection("127.0.0.1", self.http, timeout=10)
+                c.request("GET", "/")
+                c.getresponse().read()
+                held.append(c)
             s = socket.create_connection(("127.0.0.1", self.http), timeout=5)
             try:
                 s.sendall(b"GET / HTTP/1.0\r\n\r\n")
