@@ -355,6 +355,15 @@ int page_form(const char *message, struct page_buf *out)
 	return out->oom ? -ENOMEM : 0;
 }
 
+/* A string from a list or a provider: jansson refuses bytes that are not UTF-8, and a
+ * NULL value would drop its key silently; such a string comes out as null. */
+static json_t *jstr(const char *s)
+{
+	json_t *j = json_stringn(s, strlen(s));
+
+	return j ? j : json_null();
+}
+
 static json_t *cats_json(uint8_t mask)
 {
 	json_t *a = json_array();
@@ -393,15 +402,13 @@ int page_json(const struct explain *e, const struct page_recheck *r, struct page
 
 		if (!zo)
 			goto out;
-		/* Strings from lists may hold any byte: jansson refuses invalid UTF-8, so
-		 * they go through json_stringn, and a refused one comes out as null. */
-		json_object_set_new(zo, "zone", json_string(z->name));
+		json_object_set_new(zo, "zone", jstr(z->name));
 		if (z->list == EXPLAIN_LISTED) {
 			snprintf(a, sizeof(a), "%u.%u.%u.%u", z->a[0], z->a[1], z->a[2], z->a[3]);
 			json_object_set_new(zo, "listed", json_true());
 			json_object_set_new(zo, "by", json_string("static"));
 			json_object_set_new(zo, "a", json_string(a));
-			json_object_set_new(zo, "txt", json_stringn(z->txt, strlen(z->txt)));
+			json_object_set_new(zo, "txt", jstr(z->txt));
 		} else if (z->list == EXPLAIN_EXCLUDED) {
 			json_object_set_new(zo, "listed", json_false());
 			json_object_set_new(zo, "by", json_string("exclusion"));
@@ -415,9 +422,9 @@ int page_json(const struct explain *e, const struct page_recheck *r, struct page
 		if (z->line) {
 			json_t *l = json_object();
 
-			json_object_set_new(l, "file", json_string(basename_of(z->file)));
+			json_object_set_new(l, "file", jstr(basename_of(z->file)));
 			json_object_set_new(l, "line", json_integer(z->line));
-			json_object_set_new(l, "entry", json_stringn(z->entry, strlen(z->entry)));
+			json_object_set_new(l, "entry", jstr(z->entry));
 			json_object_set_new(zo, "list", l);
 		}
 		json_array_append_new(zones, zo);
@@ -437,22 +444,20 @@ int page_json(const struct explain *e, const struct page_recheck *r, struct page
 		json_object_set_new(v, "checked", iso_json(e->v.checked));
 		json_object_set_new(v, "fresh_until", iso_json(e->fresh_until));
 		json_object_set_new(v, "forgotten_after", iso_json(e->stale_until));
-		json_object_set_new(v, "source", e->source[0] ? json_string(e->source) :
-				    json_null());
+		json_object_set_new(v, "source", e->source[0] ? jstr(e->source) : json_null());
 		for (size_t i = 0; i < e->nevidence; i++) {
 			json_t *x = json_object();
 
 			json_object_set_new(x, "category",
 					    json_string(verdict_cat_name(e->evidence[i].cat)));
-			json_object_set_new(x, "text", json_stringn(e->evidence[i].text,
-								     strlen(e->evidence[i].text)));
+			json_object_set_new(x, "text", jstr(e->evidence[i].text));
 			json_array_append_new(ev, x);
 		}
 		json_object_set_new(v, "evidence", ev);
 		if (e->has_probe) {
 			json_t *p = json_object();
 
-			json_object_set_new(p, "result", json_string(e->probe));
+			json_object_set_new(p, "result", jstr(e->probe));
 			json_object_set_new(p, "when", iso_json(e->probe_when));
 			json_object_set_new(v, "probe", p);
 		}

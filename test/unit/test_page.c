@@ -1,0 +1,170 @@
+/* test_page.c - the lookup page's documents (page.c): what each shows, and that no
+ * string from a list, a provider or the configuration reaches the HTML unescaped or
+ * breaks the JSON. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "page.h"
+#include "tap.h"
+
+static const char *const hostile[] = {
+	"<script>alert(1)</script>",
+	"\"><img src=x onerror=alert(1)>",
+	"' onmouseover='x",
+	"a&b<c>d\"e'f",
+	"\x01\x1b[2Jterm\x7f",
+	"\xff\xfe not UTF-8",
+};
+
+static void fill(struct explain *e, const char *s)
+{
+	memset(e, 0, sizeof(*e));
+	ipaddr_parse(&e->ip, "203.0.113.10");
+	strcpy(e->ip_text, "203.0.113.10");
+	e->now = 1780000000;
+	e->lookups = 1;
+	e->has_verdict = 1;
+	e->v.mask = VERDICT_BIT(VERDICT_VPN) | VERDICT_BIT(VERDICT_OPENVPN443);
+	e->v.flags = VERDICT_F_PROBED;
+	e->v.checked = e->now - 3600;
+	e->fresh_until = e->now + 86400;
+	e->stale_until = e->now + 30 * 86400;
+	snprintf(e->source, sizeof(e->source), "%s", s);
+	e->has_probe = 1;
+	snprintf(e->probe, sizeof(e->probe), "%s", s);
+	e->probe_when = e->now - 60;
+	e->nevidence = 2;
+	e->evidence[0].cat = VERDICT_VPN;
+	snprintf(e->evidence[0].text, sizeof(e->evidence[0].text), "vpn_name=%s", s);
+	e->evidence[1].cat = VERDICT_SCANNER; /* a category not listed: not shown */
+	strcpy(e->evidence[1].text, "not-shown-evidence");
+	e->nzones = 2;
+	snprintf(e->zones[0].name, sizeof(e->zones[0].name), "%s", s);
+	e->zones[0].list = EXPLAIN_LISTED;
+	memcpy(e->zones[0].a, "\x7f\x00\x00\x09", 4);
+	snprintf(e->zones[0].txt, sizeof(e->zones[0].txt), "%s", s);
+	snprintf(e->zones[0].file, sizeof(e->zones[0].file), "/etc/threatbl/%s", s);
+	e->zones[0].line = 12;
+	snprintf(e->zones[0].entry, sizeof(e->zones[0].entry), "%s", s);
+	strcpy(e->zones[1].name, "bl.example.org");
+	e->zones[1].list = EXPLAIN_NOT_LISTED;
+	e->zones[1].enabled_mask = VERDICT_ALL;
+}
+
+/* No raw markup from s: s itself (each holds a byte that must be escaped) appears
+ * nowhere as written, nor any tag or control byte of it. */
+static int markup_clean(const char *html, const char *s)
+{
+	return !strstr(html, s) && !strstr(html, "<script") && !strstr(html, "<img") &&
+	       !strchr(html, '\x1b') && !strchr(html, '\x01');
+}
+
+int main(void)
+{
+	struct page_recheck r = { .enabled = 1 };
+	struct explain e;
+
+	for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
+		struct page_buf b = { 0 };
+		json_error_t jerr;
+		json_t *j;
+
+		fill(&e, hostile[i]);
+		ok(page_html(&e, &r, &b) == 0, "html %zu renders", i);
+		ok(markup_clean(b.p, hostile[i]), "html %zu: nothing unescaped", i);
+		ok(!strstr(b.p, "/etc/threatbl/"), "html %zu: the list's directory stays private", i);
+		ok(strstr(b.p, "Listed: VPN exit, OpenVPN on tcp/443") != NULL,
+		   "html %zu: the summary names the categories", i);
+		ok(!strstr(b.p, "not-shown-evidence"), "html %zu: evidence of another category "
+		   "is not shown", i);
+		ok(strstr(b.p, "confirmed by threatbl's own probe") != NULL,
+		   "html %zu: the probe's confirmation", i);
+		page_buf_free(&b);
+
+		ok(page_json(&e, &r, &b) == 0, "json %zu renders", i);
+		j = json_loads(b.p, 0, &jerr);
+		ok(j != NULL, "json %zu parses", i);
+		ok(json_is_true(json_object_get(j, "listed")), "json %zu: listed", i);
+		ok(json_object_get(json_array_get(json_object_get(j, "zones"), 0), "txt") != NULL,
+		   "json %zu: a txt that is not UTF-8 is there (as null)", i);
+		json_decref(j);
+		page_buf_free(&b);
+	}
+
+	/* The escapes themselves. */
+	{
+		struct page_buf b = { 0 };
+
+		fill(&e, "a&b<c>d\"e'f");
+		page_html(&e, &r, &b);
+		ok(strstr(b.p, "a&amp;b&lt;c&gt;d&quot;e&#39;f") != NULL, "the five escapes");
+		page_buf_free(&b);
+	}
+
+	/* Clean, not checked, unknown; the re-check's states. */
+	{
+		struct page_buf b = { 0 };
+
+		fill(&e, "x");
+		e.nzones = 0;
+		e.v.mask = 0;
+		e.v.flags = 0;
+		page_html(&e, &r, &b);
+		ok(strstr(b.p, "checked and found clean") != NULL, "clean");
+		ok(strstr(b.p, "action=\"/ip/203.0.113.10/recheck\"") != NULL,
+		   "the re-check button when possible");
+		page_buf_free(&b);
+		r.next = e.now + 600;
+		page_html(&e, &r, &b);
+		ok(strstr(b.p, "A new check is possible from") != NULL &&
+		   !strstr(b.p, "/recheck\""), "the time of the next re-check, no button");
+		page_buf_free(&b);
+		r.next = 0;
+		e.has_verdict = 0;
+		page_html(&e, &r, &b);
+		ok(strstr(b.p, "not checked yet") != NULL, "not checked yet");
+		page_buf_free(&b);
+		e.has_verdict = 1;
+		e.v.flags = VERDICT_F_UNKNOWN;
+		page_html(&e, &r, &b);
+		ok(strstr(b.p, "could not judge") != NULL, "unknown");
+		page_buf_free(&b);
+		e.lookups = 0;
+		e.has_verdict = 0;
+		page_html(&e, &r, &b);
+		ok(!strstr(b.p, "Check again"), "no re-check without lookups");
+		page_buf_free(&b);
+	}
+
+	/* A zone that does not answer a category does not list it. */
+	{
+		struct page_buf b = { 0 };
+
+		fill(&e, "x");
+		e.nzones = 2;
+		e.zones[0].list = EXPLAIN_NOT_LISTED;
+		e.zones[0].enabled_mask = VERDICT_BIT(VERDICT_TOR);
+		e.zones[1].enabled_mask = VERDICT_BIT(VERDICT_TOR);
+		page_html(&e, &r, &b);
+		ok(strstr(b.p, "Not listed") != NULL, "categories the zones do not answer");
+		page_buf_free(&b);
+	}
+
+	/* The form carries its message escaped. */
+	{
+		struct page_buf b = { 0 };
+
+		page_form("<b>bad</b>", &b);
+		ok(strstr(b.p, "&lt;b&gt;bad&lt;/b&gt;") != NULL && !strstr(b.p, "<b>"),
+		   "the form's message is escaped");
+		page_buf_free(&b);
+	}
+	{
+		char iso[32];
+
+		page_iso(0, iso, sizeof(iso));
+		is_str(iso, "1970-01-01T00:00:00Z", "ISO 8601 UTC");
+	}
+	return done_testing();
+}
