@@ -92,12 +92,45 @@ static void raw(struct page_buf *b, const char *fmt, ...)
 		put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
+/* The length of the valid UTF-8 sequence at s (RFC 3629: no overlong forms, no
+ * surrogates, at most U+10FFFF), or 0. */
+static size_t utf8_len(const unsigned char *s)
+{
+	size_t n;
+	unsigned cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		n = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 4;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
 /* Text of unknown origin: escaped for element content and quoted attributes. Bytes
- * below 0x20 (except tab) and DEL show as U+FFFD. */
+ * below 0x20 (except tab), DEL and bytes that are not UTF-8 show as U+FFFD. */
 static void esc(struct page_buf *b, const char *s)
 {
-	for (; *s; s++) {
+	while (*s) {
 		unsigned char c = (unsigned char)*s;
+		size_t n = utf8_len((const unsigned char *)s);
 
 		switch (c) {
 		case '&': put(b, "&amp;", 5); break;
@@ -106,11 +139,12 @@ static void esc(struct page_buf *b, const char *s)
 		case '"': put(b, "&quot;", 6); break;
 		case '\'': put(b, "&#39;", 5); break;
 		default:
-			if ((c < 0x20 && c != '\t') || c == 0x7f)
+			if (!n || (c < 0x20 && c != '\t') || c == 0x7f)
 				put(b, "\xef\xbf\xbd", 3);
 			else
-				put(b, s, 1);
+				put(b, s, n);
 		}
+		s += n ? n : 1;
 	}
 }
 

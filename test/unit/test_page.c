@@ -57,7 +57,7 @@ static void fill(struct explain *e, const char *s)
 static int markup_clean(const char *html, const char *s)
 {
 	return !strstr(html, s) && !strstr(html, "<script") && !strstr(html, "<img") &&
-	       !strchr(html, '\x1b') && !strchr(html, '\x01');
+	       !strchr(html, '\x1b') && !strchr(html, '\x01') && !strchr(html, '\xff');
 }
 
 int main(void)
@@ -99,6 +99,18 @@ int main(void)
 		fill(&e, "a&b<c>d\"e'f");
 		page_html(&e, &r, &b);
 		ok(strstr(b.p, "a&amp;b&lt;c&gt;d&quot;e&#39;f") != NULL, "the five escapes");
+		page_buf_free(&b);
+	}
+
+	/* UTF-8: kept when valid, U+FFFD for what is not (overlong, surrogate, cut). */
+	{
+		struct page_buf b = { 0 };
+
+		fill(&e, "caf\xc3\xa9 \xc0\xaf \xed\xa0\x80 \xe2\x82");
+		page_html(&e, &r, &b);
+		ok(strstr(b.p, "caf\xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd \xef\xbf\xbd\xef\xbf\xbd"
+			       "\xef\xbf\xbd \xef\xbf\xbd\xef\xbf\xbd") != NULL,
+		   "UTF-8 kept, the rest replaced byte by byte");
 		page_buf_free(&b);
 	}
 
