@@ -245,6 +245,8 @@ void reload_adopt(struct server *srv, struct loaded *ld)
 
 	srv->cfg = ld->cfg;
 	srv->zones = ld->zones;
+	/* The serial the zones answer: the load time only with serial = time. */
+	srv->serial = ld->zones->serial;
 	srv->api_key = ld->api_key;
 	srv->watch = ld->watch;
 	if (lookups_apply(srv, ld))
@@ -285,7 +287,6 @@ static void reload_done(uv_work_t *req, int status)
 		if (job->ld.cfg->threads != srv->cfg->threads)
 			log_warn("threads changed from %u to %u: restart threatbld to use it",
 				 srv->cfg->threads, job->ld.cfg->threads);
-		srv->serial = job->serial;
 		reload_adopt(srv, &job->ld);
 		log_info("reloaded: %zu zone(s), serial %u", srv->zones->n, srv->serial);
 	}
@@ -318,7 +319,8 @@ void reload_start(struct server *srv, const char *why)
 	}
 	log_info("reloading: %s", why);
 	job->srv = srv;
-	/* The serial must grow even for two reloads in one second. */
+	/* With serial = time, the serial must grow even for two reloads in one second
+	 * (zoneset_build uses it then only). */
 	job->serial = now > srv->serial ? now : srv->serial + 1;
 	job->req.data = job;
 	if (srv->api_key && !(job->held_key = strdup(srv->api_key))) {
