@@ -178,6 +178,13 @@ int reload_load(const struct server *srv, uint32_t serial, const char *held_key,
 	}
 	if (srv->cli_database && (err = config_set_database(ld->cfg, srv->cli_database)))
 		goto fail;
+	/* The lists' mtimes before they are read (for the answers, then for the content
+	 * serial): a list changed meanwhile is then seen as changed and read again. */
+	ld->watch = watch_build(ld->cfg);
+	if (!ld->watch) {
+		err = -ENOMEM;
+		goto fail;
+	}
 	err = zoneset_build(ld->cfg, serial, report, arg, &ld->zones);
 	if (err)
 		goto fail;
@@ -197,11 +204,6 @@ int reload_load(const struct server *srv, uint32_t serial, const char *held_key,
 		}
 		ld->provider = ld->api_key ? ld->cfg->provider_kind : NULL;
 		ld->key_source = apikey_source(ld->cfg);
-	}
-	ld->watch = watch_build(ld->cfg);
-	if (!ld->watch) {
-		err = -ENOMEM;
-		goto fail;
 	}
 	return 0;
 fail:
