@@ -60,7 +60,7 @@ def sighup_and_wait(case, d):
 
 
 def dig(d, *args, source=None):
-    cmd = ["dig", "@127.0.0.1", "-p", str(d.port), "+time=2", "+tries=1"]
+    cmd = ["dig", "@127.0.0.1", "-p", str(d.port), "+time=5", "+tries=2"]
     if source:
         cmd += ["-b", source]
     out = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=20)
