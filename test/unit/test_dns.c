@@ -575,6 +575,8 @@ static const struct qopt edns_nsid_payload = { .f2 = 0x01, .qclass = 1, .edns = 
 					       .udp = 1232, .nsid = N_PAYLOAD };
 static const struct qopt edns_nsid_twice = { .f2 = 0x01, .qclass = 1, .edns = 1,
 					     .udp = 1232, .nsid = N_TWICE };
+static const struct qopt edns_v1_nsid = { .f2 = 0x01, .qclass = 1, .edns = 1, .udp = 1232,
+					  .version = 1, .nsid = N_EMPTY };
 static const struct qopt ch_nsid = { .f2 = 0x01, .qclass = LDNS_RR_CLASS_CH, .edns = 1,
 				     .udp = 1232, .nsid = N_EMPTY };
 
@@ -902,6 +904,8 @@ static const struct dns_case cases[] = {
 	  .an = 6, .ar = 1, .answers = ALL_A },
 	{ "EDNS version 1: BADVERS, no records", "2.0.0.127.bl.example.org", T_A, &edns_v1,
 	  .ar = 1 },
+	{ "BADVERS with NSID asked: the NSID too", "2.0.0.127.bl.example.org", T_A,
+	  &edns_v1_nsid, .ar = 1, .nsid = IDENTITY_TEXT },
 	{ "apex SOA with EDNS", "bl.example.org", T_SOA, &edns_do, .aa = 1, .an = 1, .ar = 1,
 	  .answers = SOA_TEXT },
 	{ "NXDOMAIN with EDNS", "www.bl.example.org", T_SOA, &edns_do, .rcode = NXDOMAIN,
