@@ -794,7 +794,7 @@ static void test_fleet(struct t *t)
 	cfg = good(t, "[server]\nidentity =\n" ZONE, "empty identity");
 	ok(cfg && cfg->identity == NULL, "an empty identity: none");
 	config_free(cfg);
-	/* the longest a line allows (the 255-byte cap after %h is test_zone's) */
+	/* the longest one line allows (the cap after %h is test_zone's) */
 	memset(id, 'n', 188);
 	id[188] = 0;
 	snprintf(text, sizeof(text), "[server]\nidentity = %s\n" ZONE, id);
@@ -802,6 +802,17 @@ static void test_fleet(struct t *t)
 	ok(cfg && cfg->identity && strlen(cfg->identity) == 188, "188 bytes kept");
 	config_free(cfg);
 
+	/* longer values through a continuation line (joined with a space) */
+	memset(id, 'a', 127);
+	id[127] = 0;
+	snprintf(text, sizeof(text), "[server]\nidentity = %s\n  %s\n" ZONE, id, id);
+	cfg = good(t, text, "255-byte identity on two lines");
+	ok(cfg && cfg->identity && strlen(cfg->identity) == 255, "255 bytes kept");
+	config_free(cfg);
+	memset(id, 'a', 150);
+	id[150] = 0;
+	snprintf(text, sizeof(text), "[server]\nidentity = %s\n  %s\n" ZONE, id, id);
+	bad(t, text, 2, "identity: 301 bytes, at most 255", "301-byte identity");
 	bad(t, "[server]\nidentity = a\tb\n" ZONE, 2, "byte 2 (0x09) is not printable ASCII",
 	    "identity with a tab");
 	bad(t, "[server]\nidentity = n\xc3\xa9ud\n" ZONE, 2, "byte 2 (0xc3) is not printable",
