@@ -53,6 +53,8 @@ enum opt_type {
 	T_SIZE,    /* uint64_t bytes in [min, max]; suffixes K, M, G (x 1024) */
 	T_ACL,     /* struct acl: prefixes separated by white space, or "any" */
 	T_ADDR,    /* char *, a numeric IPv4 or IPv6 address; empty: NULL */
+	T_SERIAL,  /* enum config_serial + serial_fixed (struct config only) */
+	T_IDENT,   /* char *, printable ASCII up to max bytes, %h and %%; empty: NULL */
 };
 
 enum { OPT_REPEAT = 1, OPT_EMPTY_NULL = 2 };
@@ -96,6 +98,8 @@ static const struct opt opts[] = {
 	S("tcp-clients-per-ip", T_UINT, tcp_clients_per_ip, "16", 1, 65536, 0, NULL),
 	S("max-list-size", T_SIZE, max_list_size, "1G", 1, 1ull << 40, 0, NULL),
 	S("allow-query", T_ACL, allow_query, "any", 0, 0, OPT_REPEAT, NULL),
+	S("serial", T_SERIAL, serial_mode, "content", 0, 0, 0, NULL),
+	S("identity", T_IDENT, identity, NULL, 0, CONFIG_IDENTITY_MAX, OPT_EMPTY_NULL, NULL),
 	I("provider", T_PROVIDER, provider, "none", 0, 0, 0, NULL),
 	I("url", T_URL, url, "https://api.criminalip.io", 0, 0, 0, NULL),
 	I("api-key-file", T_STRING, api_key_file, NULL, 0, 0, OPT_EMPTY_NULL, NULL),
@@ -624,6 +628,72 @@ static int set_provider(struct loader *ld, const struct opt *o, struct config *c
 	return -EINVAL;
 }
 
+/* content | time | a number 0..4294967295 (doc/dns.md#the-soa-serial). */
+static int set_serial(struct loader *ld, const struct opt *o, struct config *cfg,
+		      const char *val, unsigned line)
+{
+	const char *end;
+	uint64_t v;
+	int r;
+
+	if (strcasecmp(val, "content") == 0 || strcasecmp(val, "time") == 0) {
+		cfg->serial_mode = tolower((unsigned char)val[0]) == 'c' ?
+				   CONFIG_SERIAL_CONTENT : CONFIG_SERIAL_TIME;
+		cfg->serial_fixed = 0;
+		return 0;
+	}
+	r = config_value_u64(val, &end, &v);
+	if (r == 0 && *end)
+		r = -EINVAL;
+	if (r == 0 && v > UINT32_MAX)
+		r = -ERANGE;
+	if (r < 0) {
+		ld_error(ld, line, "%s: '%s' is not content, time or a serial number "
+			 "(0..4294967295)", o->key, val);
+		return r;
+	}
+	cfg->serial_mode = CONFIG_SERIAL_FIXED;
+	cfg->serial_fixed = (uint32_t)v;
+	return 0;
+}
+
+/* Text answered to anyone who asks (CH TXT, NSID): printable ASCII only, so that
+ * it reads the same in dig, logs and monitors; '%' only as %h or %%. */
+static int set_ident(struct loader *ld, const struct opt *o, char **dst, const char *val,
+		     unsigned line)
+{
+	size_t n = strlen(val);
+	char *s;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)val[i];
+
+		if (c < 0x20 || c > 0x7e) {
+			ld_error(ld, line, "%s: byte %zu (0x%02x) is not printable ASCII",
+				 o->key, i + 1, c);
+			return -EINVAL;
+		}
+		if (c == '%' && val[i + 1] != 'h' && val[i + 1] != '%') {
+			ld_error(ld, line, "%s: '%%' must be followed by h (the host name) or %% "
+				 "(a '%%')", o->key);
+			return -EINVAL;
+		}
+		if (c == '%')
+			i++;
+	}
+	if (n > o->max) {
+		ld_error(ld, line, "%s: %zu bytes, at most %llu", o->key, n,
+			 (unsigned long long)o->max);
+		return -ERANGE;
+	}
+	s = n ? strdup(val) : NULL;
+	if (n && !s)
+		return -ENOMEM;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
 /* Parse val for o into base (struct config or struct config_zone). Problems are
  * reported; the old value stays. Returns 0, -EINVAL/-ERANGE or -ENOMEM. */
 static int opt_set(struct loader *ld, const struct opt *o, void *base, const char *val,
@@ -702,6 +772,10 @@ static int opt_set(struct loader *ld, const struct opt *o, void *base, const cha
 		return set_cat(ld, o, field, val, line);
 	case T_STATIC:
 		return set_static(ld, base, val, line);
+	case T_SERIAL:
+		return set_serial(ld, o, base, val, line);
+	case T_IDENT:
+		return set_ident(ld, o, field, val, line);
 	}
 	return -EINVAL;
 }
@@ -1061,6 +1135,7 @@ void config_free(struct config *cfg)
 	free(cfg->http_listen);
 	free(cfg->http_public_url);
 	acl_free(&cfg->http_allow);
+	free(cfg->identity);
 	acl_free(&cfg->allow_query);
 	acl_free(&cfg->lookup_from);
 	for (size_t i = 0; i < cfg->nzones; i++)

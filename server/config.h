@@ -39,6 +39,14 @@ typedef void (*config_report_fn)(void *arg, enum config_severity sev, const char
  * reads the key. */
 enum config_provider { CONFIG_PROVIDER_NONE, CONFIG_PROVIDER_NAMED, CONFIG_PROVIDER_AUTO };
 enum config_unknown { CONFIG_UNKNOWN_NXDOMAIN, CONFIG_UNKNOWN_SERVFAIL };
+/* [server] serial (doc/dns.md#the-soa-serial): TIME, the serial zoneset_build is
+ * given (the load time; 0 so that a struct config made by hand keeps it); CONTENT,
+ * a hash of the zones and their lists; FIXED, serial_fixed. */
+enum config_serial { CONFIG_SERIAL_TIME, CONFIG_SERIAL_CONTENT, CONFIG_SERIAL_FIXED };
+
+/* The longest [server] identity, before and after %h is expanded: one TXT
+ * character-string (RFC 1035 §3.3.14), also the NSID payload (RFC 5001). */
+#define CONFIG_IDENTITY_MAX 255
 
 /* A category line: NAME = ADDRESS TXT-TEMPLATE. */
 struct config_cat {
@@ -83,6 +91,10 @@ struct config {
 	unsigned tcp_clients_per_ip; /* per IPv4 address or IPv6 /64 */
 	uint64_t max_list_size; /* bytes a static list may have; larger is refused */
 	struct acl allow_query; /* who is answered; the others get REFUSED (empty: all) */
+	enum config_serial serial_mode; /* how the zones' SOA serial is made */
+	uint32_t serial_fixed;  /* CONFIG_SERIAL_FIXED: the serial */
+	char *identity;        /* CH TXT id.server / hostname.bind and NSID; printable
+				* ASCII, "%h" = the host name, "%%" = '%'; NULL: none */
 	/* [intel] */
 	enum config_provider provider;
 	const struct provider_kind *provider_kind; /* NAMED: the one named; AUTO: the one

@@ -15,7 +15,7 @@
 enum {
 	T_A = 1, T_NS = 2, T_SOA = 6, T_TXT = 16, T_OPT = 41,
 	T_TSIG = 250, T_IXFR = 251, T_AXFR = 252, T_ANY = 255,
-	C_IN = 1,
+	C_IN = 1, C_CH = 3,
 };
 
 enum {
@@ -30,6 +30,7 @@ enum {
 #define OPT_LEN 11
 #define QNAME_PTR 0xc00c /* the question name, right after the header */
 #define TXT_MAX 255
+#define OPT_NSID 3 /* EDNS option code, RFC 5001 */
 
 /* The RFC 5782 test entries, as IPv4-mapped addresses. */
 static const struct ipaddr test_listed = {
@@ -45,6 +46,7 @@ struct query {
 	int edns;           /* an OPT record was present */
 	int do_bit;
 	uint8_t version;
+	uint8_t nsid;       /* the OPT record carries an NSID option (no growth: padding) */
 	uint16_t udp_size;
 	/* A TSIG record (the last of the additional section): its owner name and the
 	 * algorithm name, both uncompressed, and the RDATA after the algorithm. */
@@ -65,6 +67,9 @@ struct out {
 	size_t iptxt_len;   /* 0 = not formatted yet */
 	uint16_t apex_ptr;
 	int ent_too;        /* the name is also an IPv6 prefix: never NXDOMAIN */
+	/* NSID asked, and the client not refused: the identity to add after the OPT
+	 * record. Kept here rather than in registers to the end of dns_handle. */
+	const struct zoneset *nsid;
 };
 
 /* One answered category: its A address and TXT template. */
@@ -178,6 +183,23 @@ static int check_options(const uint8_t *p, size_t len)
 	return 0;
 }
 
+/* Whether options already checked by check_options hold an NSID option (RFC 5001
+ * §2.1: its payload in a query means nothing and is ignored). Out of line: inlined,
+ * it cost every EDNS query more than it does here (measured with callgrind). */
+__attribute__((noinline))
+static int has_nsid(const uint8_t *p, size_t len)
+{
+	while (len) {
+		size_t ol = get16(p + 2);
+
+		if (get16(p) == OPT_NSID)
+			return 1;
+		p += 4 + ol;
+		len -= 4 + ol;
+	}
+	return 0;
+}
+
 /* The length of an uncompressed name at q[off], or 0 when it is compressed or
  * runs past end. */
 static size_t plain_name_len(const uint8_t *q, size_t off, size_t end)
@@ -262,6 +284,7 @@ static int parse_query(const uint8_t *q, size_t qlen, struct query *qr,
 			if (qr->edns || off != start + 1 || q[start] != 0 ||
 			    check_options(q + off + 10, rdlen))
 				return RC_FORMERR;
+			qr->nsid = rdlen && has_nsid(q + off + 10, rdlen);
 			qr->edns = 1;
 			qr->udp_size = get16(q + off + 2);
 			qr->version = q[off + 5];
@@ -579,6 +602,67 @@ not_listed:
 	return 0;
 }
 
+/* Whether the question name (len bytes) is want, ASCII case folded. */
+static int name_is(const uint8_t *name, size_t len, const char *want, size_t want_len)
+{
+	if (len != want_len)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = name[i];
+
+		if (c >= 'A' && c <= 'Z')
+			c = (uint8_t)(c + 32);
+		if (c != (uint8_t)want[i])
+			return 0;
+	}
+	return 1;
+}
+
+/* Class CH (doc/dns.md#server-identity): TXT or ANY for id.server. or hostname.bind.
+ * (RFC 4892) is the [server] identity, one TXT record of class CH, TTL 0, AA clear,
+ * as NSD answers it; everything else in CH, and these names when no identity is set,
+ * is REFUSED (version.server and version.bind too: the version is not told). The
+ * question is read from the answer, where it was copied: no pointer to the query
+ * kept alive for this rare case. */
+__attribute__((noinline))
+static void answer_chaos(const struct zoneset *zs, struct out *o, uint16_t qclass,
+			 uint16_t qtype, size_t qname_len)
+{
+	const uint8_t *name = o->p + HDR_LEN;
+	uint8_t *p;
+
+	o->rcode = RC_REFUSED;
+	if (!zs || !zs->identity_len || qclass != C_CH || (qtype != T_TXT && qtype != T_ANY) ||
+	    (!name_is(name, qname_len, "\002id\006server", 11) &&
+	     !name_is(name, qname_len, "\010hostname\004bind", 15)))
+		return;
+	o->rcode = RC_NOERROR;
+	p = rr_start(o, QNAME_PTR, T_TXT, 0, 1 + zs->identity_len);
+	if (!p)
+		return;
+	put16(p - 8, C_CH);
+	p[0] = (uint8_t)zs->identity_len;
+	memcpy(p + 1, zs->identity, zs->identity_len);
+	o->an++;
+}
+
+/* The NSID option (RFC 5001) after the OPT record at opt, when zs has an identity and
+ * it fits in room: a diagnostic never truncates an answer. Returns the bytes added
+ * (the OPT's RDLENGTH is updated). */
+__attribute__((noinline))
+static size_t put_nsid(const struct zoneset *zs, uint8_t *opt, size_t room)
+{
+	size_t n = 4 + zs->identity_len;
+
+	if (!zs->identity_len || n > room)
+		return 0;
+	put16(opt + OPT_LEN, OPT_NSID);
+	put16(opt + OPT_LEN + 2, (uint16_t)zs->identity_len);
+	memcpy(opt + OPT_LEN + 4, zs->identity, zs->identity_len);
+	put16(opt + 9, (uint16_t)n);
+	return n;
+}
+
 static void answer_apex(struct out *o, const struct zone *z, uint16_t qtype)
 {
 	switch (qtype) {
@@ -639,6 +723,9 @@ void dns_handle(const struct dns_env *env, const uint8_t *q, size_t qlen, uint8_
 		return;
 	}
 	o.cap = limit - (qr.edns ? OPT_LEN : 0);
+	/* A client that allow-query refuses is told nothing more than REFUSED. */
+	if (qr.nsid && !(flags & DNS_REFUSE))
+		o.nsid = env->zones;
 	memcpy(out + HDR_LEN, q + HDR_LEN, qr.qend - HDR_LEN);
 	o.len = qr.qend;
 
@@ -647,7 +734,7 @@ void dns_handle(const struct dns_env *env, const uint8_t *q, size_t qlen, uint8_
 	} else if (flags & DNS_REFUSE) {
 		o.rcode = RC_REFUSED;
 	} else if (qr.qclass != C_IN) {
-		o.rcode = RC_REFUSED;
+		answer_chaos(env->zones, &o, qr.qclass, qr.qtype, ql.len);
 	} else if (qr.qtype == T_AXFR || qr.qtype == T_IXFR) {
 		o.rcode = RC_NOTIMP;
 	} else if (!(z = zoneset_match(env->zones, q + HDR_LEN, ql.off, ql.n,
@@ -706,6 +793,8 @@ void dns_handle(const struct dns_env *env, const uint8_t *q, size_t qlen, uint8_
 		p[8] = 0;
 		put16(p + 9, 0);
 		o.len += OPT_LEN;
+		if (o.nsid)
+			o.len += put_nsid(o.nsid, p, o.cap + OPT_LEN - o.len);
 	}
 	res->status = DNS_REPLY;
 	res->len = o.len;

@@ -184,6 +184,13 @@ int reload_load(const struct server *srv, uint32_t serial, const char *held_key,
 	}
 	if (srv->cli_database && (err = config_set_database(ld->cfg, srv->cli_database)))
 		goto fail;
+	/* The lists' mtimes before they are read (for the answers, then for the content
+	 * serial): a list changed meanwhile is then seen as changed and read again. */
+	ld->watch = watch_build(ld->cfg);
+	if (!ld->watch) {
+		err = -ENOMEM;
+		goto fail;
+	}
 	err = zoneset_build(ld->cfg, serial, report, arg, &ld->zones);
 	if (err)
 		goto fail;
@@ -203,11 +210,6 @@ int reload_load(const struct server *srv, uint32_t serial, const char *held_key,
 		}
 		ld->provider = ld->api_key ? ld->cfg->provider_kind : NULL;
 		ld->key_source = apikey_source(ld->cfg);
-	}
-	ld->watch = watch_build(ld->cfg);
-	if (!ld->watch) {
-		err = -ENOMEM;
-		goto fail;
 	}
 	return 0;
 fail:
@@ -251,6 +253,8 @@ void reload_adopt(struct server *srv, struct loaded *ld)
 
 	srv->cfg = ld->cfg;
 	srv->zones = ld->zones;
+	/* The serial the zones answer: the load time only with serial = time. */
+	srv->serial = ld->zones->serial;
 	srv->api_key = ld->api_key;
 	srv->watch = ld->watch;
 	if (lookups_apply(srv, ld))
@@ -293,7 +297,6 @@ static void reload_done(uv_work_t *req, int status)
 				 srv->cfg->threads, job->ld.cfg->threads);
 		if (!str_same(job->ld.cfg->control, srv->cfg->control))
 			log_warn("control socket changed: restart threatbld to use it");
-		srv->serial = job->serial;
 		reload_adopt(srv, &job->ld);
 		log_info("reloaded: %zu zone(s), serial %u", srv->zones->n, srv->serial);
 	}
@@ -326,7 +329,8 @@ void reload_start(struct server *srv, const char *why)
 	}
 	log_info("reloading: %s", why);
 	job->srv = srv;
-	/* The serial must grow even for two reloads in one second. */
+	/* With serial = time, the serial must grow even for two reloads in one second
+	 * (zoneset_build uses it then only). */
 	job->serial = now > srv->serial ? now : srv->serial + 1;
 	job->req.data = job;
 	if (srv->api_key && !(job->held_key = strdup(srv->api_key))) {

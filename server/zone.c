@@ -14,6 +14,8 @@
 
 #include <ldns/ldns.h>
 
+#include "fleet.h"
+
 struct build {
 	const struct config *cfg;
 	zone_report_fn report;
@@ -421,6 +423,53 @@ void zoneset_free(struct zoneset *zs)
 	free(zs);
 }
 
+/* The serial is the first of the 20 bytes of numbers that end the SOA RDATA, in the
+ * built RDATA and in the answers' template alike. */
+static void zone_set_serial(struct zone *z, uint32_t serial)
+{
+	uint8_t b[4] = { (uint8_t)(serial >> 24), (uint8_t)(serial >> 16),
+			 (uint8_t)(serial >> 8), (uint8_t)serial };
+
+	memcpy(z->soa_rdata + z->soa_rdata_len - 20, b, 4);
+	memcpy(z->soa_tpl + z->soa_tpl_len - 20, b, 4);
+}
+
+/* The serial and the identity, once every zone is built. */
+static int zoneset_finish(struct build *b, struct zoneset *zs, uint32_t serial)
+{
+	const struct config *cfg = b->cfg;
+	const char *bad = NULL;
+	char host[256] = "";
+	int r;
+
+	if (cfg->serial_mode == CONFIG_SERIAL_CONTENT) {
+		r = fleet_content_serial(zs, cfg, &serial, &bad);
+		if (r) {
+			report(b, 0, "cannot read %s again for the SOA serial: %s",
+			       bad ? bad : "a static list", strerror(-r));
+			return r;
+		}
+	} else if (cfg->serial_mode == CONFIG_SERIAL_FIXED) {
+		serial = cfg->serial_fixed;
+	}
+	zs->serial = serial;
+	for (size_t i = 0; i < zs->n; i++)
+		zone_set_serial(&zs->zones[i], serial);
+
+	if (!cfg->identity)
+		return 0;
+	if (strstr(cfg->identity, "%h") && gethostname(host, sizeof(host) - 1) < 0) {
+		r = -errno;
+		report(b, 0, "identity: cannot get the host name for %%h: %s", strerror(-r));
+		return r;
+	}
+	r = fleet_identity_expand(cfg->identity, host, zs->identity, &zs->identity_len);
+	if (r)
+		report(b, 0, "identity: \"%s\" with %%h = \"%s\" is longer than %d bytes",
+		       cfg->identity, host, CONFIG_IDENTITY_MAX);
+	return r;
+}
+
 int zoneset_build(const struct config *cfg, uint32_t serial, zone_report_fn report_fn,
 		  void *arg, struct zoneset **out)
 {
@@ -465,6 +514,8 @@ int zoneset_build(const struct config *cfg, uint32_t serial, zone_report_fn repo
 		if (!zs->by_len)
 			ret = -ENOMEM;
 	}
+	if (!ret)
+		ret = zoneset_finish(&b, zs, serial);
 	if (ret) {
 		zoneset_free(zs);
 		return ret;

@@ -70,7 +70,13 @@ struct zone {
 struct zoneset {
 	struct zone *zones;
 	size_t n;
-	uint32_t serial;
+	uint32_t serial;         /* every zone's SOA serial (doc/dns.md#the-soa-serial) */
+	/* [server] identity with %h expanded: the CH TXT id.server / hostname.bind
+	 * answer and the NSID payload. identity_len 0: neither is answered. Kept here
+	 * because the zoneset is what the loops already read under the shared lock and
+	 * swap on reload: no other pointer to follow, nothing to allocate per query. */
+	char identity[CONFIG_IDENTITY_MAX + 1];
+	size_t identity_len;
 	/* The zones again, the longest apex first: the first match is the longest. */
 	const struct zone **by_len;
 };
@@ -78,12 +84,17 @@ struct zoneset {
 /* Problems are reported like config_report_fn (severity, FILE:LINE: message). */
 typedef config_report_fn zone_report_fn;
 
-/* Build every zone of cfg with the given SOA serial; reads the static lists (so call
+/* Build every zone of cfg; reads the static lists (so call
  * it off the loop thread once the server runs). Bad list lines are reported and
  * skipped; a bad SOA/NS or an unreadable list fails the build with -EINVAL / -errno.
  * SOA and NS names not ending in '.' are taken relative to the zone, as in a zone
  * file. Every problem is reported (one run shows them all) before the build fails.
- * On success *out is new (zoneset_free); on failure *out is untouched. */
+ * On success *out is new (zoneset_free); on failure *out is untouched.
+ * The SOA serial follows cfg->serial_mode: TIME takes `serial` (the caller's clock),
+ * FIXED cfg->serial_fixed, CONTENT fleet_content_serial() of what was built, so that
+ * nodes with the same zones and lists answer the same serial whenever they loaded.
+ * cfg->identity is expanded (%h = gethostname()) into zs->identity; a result over
+ * CONFIG_IDENTITY_MAX bytes fails the build with -ENAMETOOLONG, reported. */
 int zoneset_build(const struct config *cfg, uint32_t serial, zone_report_fn report,
 		  void *arg, struct zoneset **out);
 

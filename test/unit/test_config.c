@@ -196,6 +196,8 @@ static void test_defaults(void)
 	ok(cfg->probe_from == NULL, "default [probe] from: none");
 	is_int(cfg->probe_port, 443, "default [probe] port 443");
 	ok(cfg->nzones == 0 && cfg->zones == NULL, "no zone");
+	is_int(cfg->serial_mode, CONFIG_SERIAL_CONTENT, "default serial content");
+	ok(cfg->identity == NULL, "default identity: none (nothing told)");
 
 	char *two[] = { "[::1]:5353", "127.0.0.2:53" };
 	char *badl[] = { "127.0.0.1:5353", "nope" };
@@ -247,6 +249,8 @@ static void test_every_key(struct t *t)
 		{ "intel", "client-prefix-v6", "64", "129" },
 		{ "server", "allow-query", "any", "not-an-address" },
 		{ "server", "max-list-size", "64K", "2T" },
+		{ "server", "serial", "time", "yesterday" },
+		{ "server", "identity", "ns1-%h.fra (bl)", "100%" },
 		{ "probe", "openvpn443", "yes", "sometimes" },
 		{ "probe", "timeout", "500ms", "99ms" },
 		{ "probe", "concurrency", "64", "65" },
@@ -756,6 +760,73 @@ static void test_comments(struct t *t)
 	config_free(cfg);
 }
 
+/* [server] serial and identity: what a fleet sets (doc/configuration.md). */
+static void test_fleet(struct t *t)
+{
+	static const struct { const char *val; enum config_serial mode; uint32_t n; } serials[] = {
+		{ "content", CONFIG_SERIAL_CONTENT, 0 }, { "Time", CONFIG_SERIAL_TIME, 0 },
+		{ "2026120301", CONFIG_SERIAL_FIXED, 2026120301u },
+		{ "0", CONFIG_SERIAL_FIXED, 0 }, { "4294967295", CONFIG_SERIAL_FIXED, 4294967295u },
+	};
+	static const char *const bad_serials[] = { "4294967296", "-1", "1e9", "12 34", "",
+						   "contents", "0x10" };
+	char text[600], id[200];
+	struct config *cfg;
+
+	for (size_t i = 0; i < sizeof(serials) / sizeof(serials[0]); i++) {
+		snprintf(text, sizeof(text), "[server]\nserial = %s\n" ZONE, serials[i].val);
+		cfg = good(t, text, serials[i].val);
+		ok(cfg && cfg->serial_mode == serials[i].mode &&
+		   cfg->serial_fixed == serials[i].n, "serial = %s read", serials[i].val);
+		config_free(cfg);
+	}
+	for (size_t i = 0; i < sizeof(bad_serials) / sizeof(bad_serials[0]); i++) {
+		snprintf(text, sizeof(text), "[server]\nserial = %s\n" ZONE, bad_serials[i]);
+		bad(t, text, 2, "is not content, time or a serial number", bad_serials[i]);
+	}
+	bad(t, "[server]\nserial = 5\nserial = time\n" ZONE, 3, "serial is given twice",
+	    "serial twice");
+
+	cfg = good(t, "[server]\nidentity = ns1.fra-%h (100%%)\n" ZONE, "identity");
+	ok(cfg && cfg->identity && strcmp(cfg->identity, "ns1.fra-%h (100%%)") == 0,
+	   "identity kept as written (%%h is expanded when the zones are built)");
+	config_free(cfg);
+	cfg = good(t, "[server]\nidentity =\n" ZONE, "empty identity");
+	ok(cfg && cfg->identity == NULL, "an empty identity: none");
+	config_free(cfg);
+	/* the longest one line allows (the cap after %h is test_zone's) */
+	memset(id, 'n', 188);
+	id[188] = 0;
+	snprintf(text, sizeof(text), "[server]\nidentity = %s\n" ZONE, id);
+	cfg = good(t, text, "188-byte identity");
+	ok(cfg && cfg->identity && strlen(cfg->identity) == 188, "188 bytes kept");
+	config_free(cfg);
+
+	/* longer values through a continuation line (joined with a space) */
+	memset(id, 'a', 127);
+	id[127] = 0;
+	snprintf(text, sizeof(text), "[server]\nidentity = %s\n  %s\n" ZONE, id, id);
+	cfg = good(t, text, "255-byte identity on two lines");
+	ok(cfg && cfg->identity && strlen(cfg->identity) == 255, "255 bytes kept");
+	config_free(cfg);
+	memset(id, 'a', 150);
+	id[150] = 0;
+	snprintf(text, sizeof(text), "[server]\nidentity = %s\n  %s\n" ZONE, id, id);
+	bad(t, text, 2, "identity: 301 bytes, at most 255", "301-byte identity");
+	bad(t, "[server]\nidentity = a\tb\n" ZONE, 2, "byte 2 (0x09) is not printable ASCII",
+	    "identity with a tab");
+	bad(t, "[server]\nidentity = n\xc3\xa9ud\n" ZONE, 2, "byte 2 (0xc3) is not printable",
+	    "identity in UTF-8");
+	bad(t, "[server]\nidentity = n\x7f\n" ZONE, 2, "byte 2 (0x7f)", "identity with DEL");
+	bad(t, "[server]\nidentity = %s\n" ZONE, 2, "'%' must be followed by h", "%s");
+	bad(t, "[server]\nidentity = 50%\n" ZONE, 2, "'%' must be followed by h",
+	    "a '%' at the end");
+	bad(t, "[server]\nidentity = a\nidentity = b\n" ZONE, 3, "identity is given twice",
+	    "identity twice");
+	bad(t, ZONE "identity = a\n", 4, "unknown key 'identity' in [zone", "identity in a zone");
+	bad(t, ZONE "serial = 1\n", 4, "unknown key 'serial' in [zone", "serial in a zone");
+}
+
 /* zones/threatbl.conf.example sets every option to its default: check it does. */
 static void test_example(struct t *t)
 {
@@ -793,7 +864,8 @@ static void test_example(struct t *t)
 	       ex->probe_timeout_ms == def->probe_timeout_ms &&
 	       ex->probe_concurrency == def->probe_concurrency &&
 	       ex->probe_rate == def->probe_rate && !ex->probe_from &&
-	       ex->probe_port == def->probe_port;
+	       ex->probe_port == def->probe_port &&
+	       ex->serial_mode == def->serial_mode && !ex->identity;
 	ok(same, "example [server], [intel] and [probe] are the defaults");
 	if (ok(ex->nzones == 1, "example has one zone")) {
 		struct config_zone *a = &ex->zones[0], *b = &dz->zones[0];
@@ -896,6 +968,7 @@ int main(void)
 	test_zones(t);
 	test_errors(t);
 	test_comments(t);
+	test_fleet(t);
 	test_example(t);
 	test_log_names();
 	test_log_lines(t);

@@ -16,11 +16,15 @@
 
 #define ID 0xbeef
 #define NOW 1000000u
+#define IDENTITY "node-1.fra (%%)" /* answered as "node-1.fra (%)" */
+#define IDENTITY_TEXT "node-1.fra (%)"
+
 
 /* Zones, in the order of cfg_zones[]. */
 enum { Z_BL, Z_SRV, Z_BIG, Z_NOTXT, NZ };
 
 static struct zoneset *zs;
+static struct zoneset *zs_anon; /* the same zones without [server] identity */
 static struct cache *cache;
 static struct dns_env env;
 static struct ipaddr refreshed[8];
@@ -113,7 +117,10 @@ static int setup(void)
 	for (int c = 0; c < VERDICT_NCAT; c++)
 		cz[Z_NOTXT].cat[c].txt = "";
 
-	r = zoneset_build(&cfg, 2024, NULL, NULL, &zs);
+	r = zoneset_build(&cfg, 2024, NULL, NULL, &zs_anon);
+	cfg.identity = IDENTITY;
+	if (!r)
+		r = zoneset_build(&cfg, 2024, NULL, NULL, &zs);
 	unlink(list_path);
 	if (r)
 		return r;
@@ -151,6 +158,13 @@ struct qopt {
 	uint16_t udp;
 	uint8_t version;
 	int do_bit;
+	int nsid;           /* N_*: an NSID option in the OPT record */
+};
+
+enum {
+	N_NONE, N_EMPTY,    /* no NSID option; an empty one (RFC 5001 §2.1) */
+	N_PAYLOAD,          /* with 3 bytes of payload, after a cookie option */
+	N_TWICE,            /* two empty ones */
 };
 
 static const struct qopt plain = { .f2 = 0x01, .qclass = 1 };
@@ -185,9 +199,29 @@ static void query_o(const char *name, uint16_t qtype, const struct qopt *o)
 	q[qlen++] = (uint8_t)o->qclass;
 	qend = qlen;
 	if (o->edns) {
+		static const uint8_t nsid[] = { 0, 3, 0, 0 };
+		static const uint8_t cookie_nsid[] = { 0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8,
+						       0, 3, 0, 3, 'a', 'b', 'c' };
+		size_t rd = 0;
+
 		q[11] = 1;
 		put_opt(q + qlen, o->udp, o->version, o->do_bit);
 		qlen += 11;
+		if (o->nsid == N_EMPTY || o->nsid == N_TWICE) {
+			memcpy(q + qlen, nsid, 4);
+			rd = 4;
+		}
+		if (o->nsid == N_TWICE) {
+			memcpy(q + qlen + 4, nsid, 4);
+			rd = 8;
+		}
+		if (o->nsid == N_PAYLOAD) {
+			memcpy(q + qlen, cookie_nsid, sizeof(cookie_nsid));
+			rd = sizeof(cookie_nsid);
+		}
+		q[qlen - 2] = (uint8_t)(rd >> 8);
+		q[qlen - 1] = (uint8_t)rd;
+		qlen += rd;
 	}
 }
 
@@ -534,6 +568,17 @@ static const struct qopt edns_v1 = { .f2 = 0x01, .qclass = 1, .edns = 1, .udp = 
 static const struct qopt edns4096 = { .f2 = 0x01, .qclass = 1, .edns = 1, .udp = 4096 };
 static const struct qopt class_ch = { .f2 = 0x01, .qclass = LDNS_RR_CLASS_CH };
 static const struct qopt class_any = { .f2 = 0x01, .qclass = LDNS_RR_CLASS_ANY };
+static const struct qopt class_hs = { .f2 = 0x01, .qclass = LDNS_RR_CLASS_HS };
+static const struct qopt edns_nsid = { .f2 = 0x01, .qclass = 1, .edns = 1, .udp = 1232,
+				       .nsid = N_EMPTY };
+static const struct qopt edns_nsid_payload = { .f2 = 0x01, .qclass = 1, .edns = 1,
+					       .udp = 1232, .nsid = N_PAYLOAD };
+static const struct qopt edns_nsid_twice = { .f2 = 0x01, .qclass = 1, .edns = 1,
+					     .udp = 1232, .nsid = N_TWICE };
+static const struct qopt edns_v1_nsid = { .f2 = 0x01, .qclass = 1, .edns = 1, .udp = 1232,
+					  .version = 1, .nsid = N_EMPTY };
+static const struct qopt ch_nsid = { .f2 = 0x01, .qclass = LDNS_RR_CLASS_CH, .edns = 1,
+				     .udp = 1232, .nsid = N_EMPTY };
 
 /* Changes to the environment for one case, undone after it. */
 enum {
@@ -542,6 +587,7 @@ enum {
 	E_NO_REFRESH = 1 << 2,      /* no refresh hook */
 	E_PAST = 1 << 3,            /* the clock stepped back: now - 10000 */
 	E_NO_CACHE = 1 << 4,        /* env.cache = NULL */
+	E_NO_IDENTITY = 1 << 5,     /* the zones without [server] identity */
 };
 
 /* What is asked of the refresh hook. */
@@ -572,6 +618,9 @@ struct dns_case {
 	uint8_t owner_ptr;    /* every record's owner: a pointer to this offset */
 	size_t len;           /* the size of the answer */
 	int refresh;          /* R_* */
+	int ch;               /* every answer record is of class CH */
+	const char *nsid;     /* the OPT's NSID payload; "-": no NSID option; NULL: not
+			       * checked */
 };
 
 #define NOERROR LDNS_RCODE_NOERROR
@@ -609,10 +658,61 @@ static const struct dns_case cases[] = {
 	{ "REFUSED keeps the OPT", "4.3.2.1.example.net", T_A, &edns0, .rcode = REFUSED,
 	  .ar = 1 },
 	{ "class CH: REFUSED", "bl.example.org", T_SOA, &class_ch, .rcode = REFUSED },
+	{ "class HS, id.server: REFUSED", "id.server", T_TXT, &class_hs, .rcode = REFUSED },
 	{ "class ANY: REFUSED", "bl.example.org", T_SOA, &class_any, .rcode = REFUSED },
 	{ "AXFR: NOTIMP", "bl.example.org", LDNS_RR_TYPE_AXFR, .flags = DNS_TCP,
 	  .rcode = NOTIMP },
 	{ "IXFR: NOTIMP", "bl.example.org", LDNS_RR_TYPE_IXFR, .rcode = NOTIMP },
+
+	/* who answered: CH TXT id.server / hostname.bind (RFC 4892) and NSID (RFC 5001) */
+	{ "CH TXT id.server: the identity, class CH, TTL 0, AA clear (as NSD)", "id.server",
+	  T_TXT, &class_ch, .an = 1, .answers = "TXT " IDENTITY_TEXT " (ttl 0, owner "
+	  "id.server.)", .ch = 1, .owner_ptr = 12, .len = 12 + 11 + 4 + 12 + 15 },
+	{ "CH TXT hostname.bind: the same", "hostname.bind", T_TXT, &class_ch, .an = 1,
+	  .answers = "TXT " IDENTITY_TEXT " (ttl 0, owner hostname.bind.)", .ch = 1 },
+	{ "CH ANY ID.Server: names in any case, ANY as TXT", "ID.Server", T_ANY, &class_ch,
+	  .an = 1, .answers = "TXT " IDENTITY_TEXT " (ttl 0, owner ID.Server.)", .ch = 1 },
+	{ "CH TXT id.server over TCP", "id.server", T_TXT, &class_ch, .flags = DNS_TCP,
+	  .an = 1, .ch = 1 },
+	{ "CH A id.server: REFUSED", "id.server", T_A, &class_ch, .rcode = REFUSED },
+	{ "CH TXT version.server: REFUSED (the version is not told)", "version.server",
+	  T_TXT, &class_ch, .rcode = REFUSED },
+	{ "CH TXT version.bind: REFUSED", "version.bind", T_TXT, &class_ch, .rcode = REFUSED },
+	{ "CH TXT authors.bind: REFUSED", "authors.bind", T_TXT, &class_ch, .rcode = REFUSED },
+	{ "CH TXT x.id.server: REFUSED", "x.id.server", T_TXT, &class_ch, .rcode = REFUSED },
+	{ "CH TXT id.serve: REFUSED", "id.serve", T_TXT, &class_ch, .rcode = REFUSED },
+	{ "IN TXT id.server: REFUSED (no such zone)", "id.server", T_TXT, .rcode = REFUSED },
+	{ "CH TXT id.server without identity: REFUSED", "id.server", T_TXT, &class_ch,
+	  .env = E_NO_IDENTITY, .rcode = REFUSED },
+	{ "CH TXT hostname.bind without identity: REFUSED", "hostname.bind", T_TXT,
+	  &class_ch, .env = E_NO_IDENTITY, .rcode = REFUSED },
+	{ "CH TXT id.server, allow-query refuses the client: REFUSED", "id.server", T_TXT,
+	  &class_ch, .flags = DNS_REFUSE, .rcode = REFUSED },
+	{ "NSID asked, a listed IP: the A records and the NSID", "2.0.0.127.bl.example.org",
+	  T_A, &edns_nsid, .aa = 1, .an = 6, .ar = 1, .answers = ALL_A, .nsid = IDENTITY_TEXT },
+	{ "NSID asked over TCP: the same", "2.0.0.127.bl.example.org", T_A, &edns_nsid,
+	  .flags = DNS_TCP, .aa = 1, .an = 6, .ar = 1, .nsid = IDENTITY_TEXT },
+	{ "NSID asked, NXDOMAIN: with the NSID", "www.bl.example.org", T_A, &edns_nsid,
+	  .rcode = NXDOMAIN, .aa = 1, .ns = 1, .ar = 1, .auth_ttl = 120,
+	  .nsid = IDENTITY_TEXT },
+	{ "NSID asked, outside the zones: REFUSED with the NSID", "example.net", T_A,
+	  &edns_nsid, .rcode = REFUSED, .ar = 1, .nsid = IDENTITY_TEXT },
+	{ "NSID with a payload, after a cookie: the payload ignored (RFC 5001 §2.1)",
+	  "2.0.0.127.bl.example.org", T_TXT, &edns_nsid_payload, .aa = 1, .an = 5, .ar = 1,
+	  .nsid = IDENTITY_TEXT },
+	{ "NSID asked twice: one NSID", "bl.example.org", T_SOA, &edns_nsid_twice, .aa = 1,
+	  .an = 1, .ar = 1, .nsid = IDENTITY_TEXT },
+	{ "no NSID asked: none sent", "2.0.0.127.bl.example.org", T_A, &edns0, .aa = 1,
+	  .an = 6, .ar = 1, .nsid = "-" },
+	{ "NSID asked, no identity: none sent, the answer as usual",
+	  "2.0.0.127.bl.example.org", T_A, &edns_nsid, .env = E_NO_IDENTITY, .aa = 1,
+	  .an = 6, .ar = 1, .answers = ALL_A, .nsid = "-" },
+	{ "NSID asked, allow-query refuses the client: REFUSED, no NSID", "bl.example.org",
+	  T_SOA, &edns_nsid, .flags = DNS_REFUSE, .rcode = REFUSED, .ar = 1, .nsid = "-" },
+	{ "CH TXT id.server with NSID: both", "id.server", T_TXT, &ch_nsid, .an = 1, .ar = 1,
+	  .ch = 1, .nsid = IDENTITY_TEXT },
+	{ "CH TXT id.server with NSID, no identity: REFUSED, no NSID", "id.server", T_TXT,
+	  &ch_nsid, .env = E_NO_IDENTITY, .rcode = REFUSED, .ar = 1, .nsid = "-" },
 
 	/* the apex */
 	{ "apex SOA (zone ttl, serial, minimum; owner as asked, a pointer; MNAME and "
@@ -804,6 +904,8 @@ static const struct dns_case cases[] = {
 	  .an = 6, .ar = 1, .answers = ALL_A },
 	{ "EDNS version 1: BADVERS, no records", "2.0.0.127.bl.example.org", T_A, &edns_v1,
 	  .ar = 1 },
+	{ "BADVERS with NSID asked: the NSID too", "2.0.0.127.bl.example.org", T_A,
+	  &edns_v1_nsid, .ar = 1, .nsid = IDENTITY_TEXT },
 	{ "apex SOA with EDNS", "bl.example.org", T_SOA, &edns_do, .aa = 1, .an = 1, .ar = 1,
 	  .answers = SOA_TEXT },
 	{ "NXDOMAIN with EDNS", "www.bl.example.org", T_SOA, &edns_do, .rcode = NXDOMAIN,
@@ -912,6 +1014,28 @@ static int owners_point_at(unsigned off)
 	return p <= res.len;
 }
 
+/* The NSID option of the answer's OPT record into buf ("-" when there is none); 0, or
+ * -1 when the options do not tile the RDATA. */
+static int answer_nsid(char *buf, size_t size)
+{
+	ldns_rdf *d = pkt ? ldns_pkt_edns_data(pkt) : NULL;
+	const uint8_t *p = d ? ldns_rdf_data(d) : NULL;
+	size_t len = d ? ldns_rdf_size(d) : 0;
+
+	snprintf(buf, size, "-");
+	while (len) {
+		size_t ol;
+
+		if (len < 4 || len - 4 < (ol = (size_t)(p[2] << 8 | p[3])))
+			return -1;
+		if ((p[0] << 8 | p[1]) == 3)
+			snprintf(buf, size, "%.*s", (int)ol, (const char *)p + 4);
+		p += 4 + ol;
+		len -= 4 + ol;
+	}
+	return 0;
+}
+
 /* Why the answer to c is wrong, or NULL. */
 static const char *check_case(const struct dns_case *c, char *why, size_t size)
 {
@@ -954,6 +1078,17 @@ static const char *check_case(const struct dns_case *c, char *why, size_t size)
 	}
 	if (c->owner_ptr && !owners_point_at(c->owner_ptr))
 		return "owners are not pointers to that offset";
+	for (size_t i = 0; c->ch && i < ldns_rr_list_rr_count(ldns_pkt_answer(pkt)); i++)
+		if (ldns_rr_get_class(ans(i)) != LDNS_RR_CLASS_CH)
+			return "an answer record is not of class CH";
+	if (c->nsid) {
+		if (answer_nsid(text, sizeof(text)))
+			return "the OPT record's options do not tile its RDATA";
+		if (strcmp(text, c->nsid) != 0) {
+			snprintf(why, size, "NSID \"%s\"", text);
+			return why;
+		}
+	}
 	if (c->len && res.len != c->len) {
 		snprintf(why, size, "size %zu, want %zu", res.len, c->len);
 		return why;
@@ -978,6 +1113,8 @@ static void run_case(const struct dns_case *c)
 		env.now = NOW - 10000;
 	if (c->env & E_NO_CACHE)
 		env.cache = NULL;
+	if (c->env & E_NO_IDENTITY)
+		env.zones = zs_anon;
 	nrefresh = 0;
 	query_o(c->name, c->qtype, c->o ? c->o : &plain);
 	run(c->flags);
@@ -987,6 +1124,7 @@ static void run_case(const struct dns_case *c)
 	env.refresh = on_refresh;
 	env.now = NOW;
 	env.cache = cache;
+	env.zones = zs;
 	if (!ok(!bad, "%s", c->what)) {
 		diag("%s: %s", c->name, bad);
 		if (pkt) {
@@ -1030,6 +1168,47 @@ static void test_edns(void)
 	run(0);
 	ok(pkt && ldns_pkt_edns_extended_rcode(pkt) == 1 && ldns_pkt_edns_version(pkt) == 0,
 	   "BADVERS: extended rcode 1 (16), our version 0");
+}
+
+/* NSID on the wire: a malformed option, and an answer with little room. */
+static void test_nsid(void)
+{
+	char nsid[300];
+	size_t plain_len, need = 4 + strlen(IDENTITY_TEXT);
+
+	/* The option claims 5 bytes where the RDATA holds 4 (its header only). */
+	query_o("2.0.0.127.bl.example.org", LDNS_RR_TYPE_A, &edns_nsid);
+	q[qlen - 1] = 5;
+	run(0);
+	ok(rcode() == LDNS_RCODE_FORMERR && counts(0, 0, 0), "NSID longer than the RDATA: "
+	   "FORMERR");
+	query_o("2.0.0.127.bl.example.org", LDNS_RR_TYPE_A, &edns_nsid);
+	q[qlen - 5] = 0;
+	q[qlen - 6] = 3;
+	qlen -= 1;
+	run(0);
+	ok(rcode() == LDNS_RCODE_FORMERR, "NSID option cut to 3 bytes: FORMERR");
+
+	/* Room for the answer and the OPT, not for the NSID: the answer whole, no NSID
+	 * (a diagnostic never truncates an answer). */
+	query_o("2.0.0.127.bl.example.org", LDNS_RR_TYPE_A, &edns0);
+	run(0);
+	plain_len = res.len;
+	query_o("2.0.0.127.bl.example.org", LDNS_RR_TYPE_A, &edns_nsid);
+	run_cap(0, plain_len + need - 1);
+	ok(pkt && !ldns_pkt_tc(pkt) && counts(6, 0, 1) && res.len == plain_len &&
+	   answer_nsid(nsid, sizeof(nsid)) == 0 && strcmp(nsid, "-") == 0,
+	   "one byte short for the NSID: the answer without it, not truncated");
+	run_cap(0, plain_len + need);
+	ok(pkt && !ldns_pkt_tc(pkt) && counts(6, 0, 1) && res.len == plain_len + need &&
+	   answer_nsid(nsid, sizeof(nsid)) == 0 && strcmp(nsid, IDENTITY_TEXT) == 0,
+	   "room for it: the answer and the NSID (%zu bytes)", res.len);
+	/* A truncated answer still says who truncated it. */
+	query_o("9.9.9.9.big.example.com", LDNS_RR_TYPE_TXT, &edns_nsid);
+	put("9.9.9.9", VERDICT_ALL, 0, 1);
+	run(0);
+	ok(pkt && ldns_pkt_tc(pkt) && answer_nsid(nsid, sizeof(nsid)) == 0 &&
+	   strcmp(nsid, IDENTITY_TEXT) == 0, "TC=1 over UDP, with the NSID");
 }
 
 static void test_truncation(void)
@@ -1293,6 +1472,7 @@ int main(void)
 	test_sections_ignored();
 	test_cases();
 	test_edns();
+	test_nsid();
 	test_truncation();
 	test_case();
 	test_soa_compressed();
@@ -1301,6 +1481,7 @@ int main(void)
 	if (pkt)
 		ldns_pkt_free(pkt);
 	zoneset_free(zs);
+	zoneset_free(zs_anon);
 	cache_free(cache);
 	return done_testing();
 }

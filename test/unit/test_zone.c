@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "fleet.h"
 #include "zone.h"
 #include "tap.h"
 #include "testutil.h"
@@ -546,6 +548,239 @@ static void test_soa_tpl(void)
 	}
 }
 
+/* ---- the SOA serial and the identity (fleet.c) ---------------------------------- */
+
+static void write_list(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f || fputs(text, f) < 0 || fclose(f) != 0)
+		diag("cannot write %s", path);
+}
+
+/* The serial of cfg built with the load time `now`, read back from the SOA RDATA and
+ * the answers' template (both must hold zs->serial); 0 when the build fails. */
+static uint32_t built_serial(const struct config *cfg, uint32_t now)
+{
+	struct reports rep = { .n = 0 };
+	struct zoneset *zs = NULL;
+	uint32_t serial = 0;
+
+	if (zoneset_build(cfg, now, collect, &rep, &zs)) {
+		dump(&rep);
+		return 0;
+	}
+	for (size_t i = 0; i < zs->n; i++) {
+		const struct zone *z = &zs->zones[i];
+		const uint8_t *a = z->soa_rdata + z->soa_rdata_len - 20;
+		const uint8_t *b = z->soa_tpl + z->soa_tpl_len - 20;
+		uint32_t sa = (uint32_t)a[0] << 24 | a[1] << 16 | a[2] << 8 | a[3];
+
+		if (sa != zs->serial || memcmp(a, b, 20) != 0) {
+			diag("zone %zu: SOA serial %u, zoneset %u", i, sa, zs->serial);
+			zoneset_free(zs);
+			return 0;
+		}
+	}
+	serial = zs->serial;
+	zoneset_free(zs);
+	return serial;
+}
+
+static void test_serial(void)
+{
+	char dir[] = "/tmp/test_zone_serial_XXXXXX";
+	char a[96], b[96], fifo[96];
+	char *statics[3] = { a, NULL, NULL };
+	unsigned lines[2] = { 9, 10 };
+	struct config cfg = { .file = "test.conf", .serial_mode = CONFIG_SERIAL_CONTENT };
+	struct config_zone cz[2];
+	struct zoneset *zs = NULL;
+	const char *bad = NULL;
+	uint32_t s1, s2, s, base;
+	int r;
+
+	if (!mkdtemp(dir)) {
+		ok(0, "temporary directory");
+		return;
+	}
+	snprintf(a, sizeof(a), "%s/a.ip4set", dir);
+	snprintf(b, sizeof(b), "%s/b.ip4set", dir);
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	write_list(a, "198.51.100.0/24 :127.0.0.10:listed\n");
+	zone_init(&cz[0], "bl.example.org", "ns1. host. 3600 600 604800 300", ns_two);
+	cz[0].statics = statics;
+	cz[0].static_lines = lines;
+	cz[0].nstatics = 1;
+	zone_init(&cz[1], "other.example.net", "ns1. host. 3600 600 604800 300", ns_two);
+	cfg.zones = cz;
+	cfg.nzones = 2;
+
+	/* Two nodes loading the same zones at different times. */
+	s1 = built_serial(&cfg, 1000);
+	s2 = built_serial(&cfg, 2000);
+	ok(s1 != 0 && s1 == s2, "content: the same serial whenever loaded (%u, %u)", s1, s2);
+	ok(s1 != 1000 && s1 != 2000, "content: not the load time");
+	base = s1;
+	write_list(b, "198.51.100.0/24 :127.0.0.10:listed\n");
+	/* The algorithm is pinned: nodes of one version agree across machines (the bytes
+	 * are hashed little-endian everywhere), and a change of it, which changes every
+	 * fleet's serial on upgrade, shows here first. */
+	{
+		struct config one = cfg;
+		struct config_zone z0;
+		char *no_ns[] = { "ns1.example.org.", NULL };
+
+		zone_init(&z0, "bl.example.org", "ns1.example.org. host.example.org. 3600 600 "
+			  "604800 300", no_ns);
+		one.zones = &z0;
+		one.nzones = 1;
+		is_int(built_serial(&one, 5), 4251992665u, "content: the pinned value of a "
+		       "zone without lists");
+	}
+
+	/* A list's bytes. */
+	write_list(a, "198.51.100.0/24 :127.0.0.10:listed\n198.51.100.7\n");
+	s = built_serial(&cfg, 1000);
+	ok(s != 0 && s != base, "content: a list entry added changes the serial");
+	write_list(a, "198.51.100.0/24 :127.0.0.10:listed\n");
+	is_int(built_serial(&cfg, 3000), base, "content: the old list again, the old serial");
+	write_list(a, "198.51.100.0/24 :127.0.0.10:listed\n# a comment\n");
+	s = built_serial(&cfg, 1000);
+	ok(s != 0 && s != base, "content: a comment changes it too (the bytes are hashed)");
+	write_list(a, "198.51.100.0/24 :127.0.0.10:listed\n");
+
+	/* Where the list is does not matter, what it holds does. */
+	statics[0] = b;
+	is_int(built_serial(&cfg, 1000), base, "content: the same list elsewhere, the same "
+	       "serial");
+	statics[0] = a;
+
+	/* A second list after the first, and the order of the lists. */
+	write_list(b, "203.0.113.0/24\n");
+	statics[1] = b;
+	cz[0].nstatics = 2;
+	s = built_serial(&cfg, 1000);
+	ok(s != 0 && s != base, "content: a second list changes it");
+	statics[0] = b;
+	statics[1] = a;
+	s2 = built_serial(&cfg, 1000);
+	ok(s2 != 0 && s2 != s, "content: the lists in another order change it");
+	statics[0] = a;
+	statics[1] = NULL;
+	cz[0].nstatics = 1;
+	is_int(built_serial(&cfg, 1000), base, "content: back to one list");
+
+	/* The zones' settings. */
+	cz[1].ttl = 301;
+	s = built_serial(&cfg, 1000);
+	ok(s != 0 && s != base, "content: another zone's ttl changes it");
+	cz[1].ttl = 300;
+	cz[1].cat[VERDICT_TOR].txt = "listed $ ";
+	s = built_serial(&cfg, 1000);
+	ok(s != 0 && s != base, "content: a TXT template changes it");
+	cz[1].cat[VERDICT_TOR].txt = "listed $";
+	cz[1].soa = "ns1. host. 3600 600 604800 301";
+	s = built_serial(&cfg, 1000);
+	ok(s != 0 && s != base, "content: the SOA minimum changes it");
+	cz[1].soa = "ns1. host. 3600 600 604800 300";
+	cz[0].unknown = CONFIG_UNKNOWN_NXDOMAIN;
+	s = built_serial(&cfg, 1000);
+	ok(s != 0 && s != base, "content: the unknown answer changes it");
+	cz[0].unknown = CONFIG_UNKNOWN_SERVFAIL;
+	is_int(built_serial(&cfg, 1000), base, "content: every setting back, the serial back");
+
+	/* time and a fixed number. */
+	cfg.serial_mode = CONFIG_SERIAL_TIME;
+	is_int(built_serial(&cfg, 1234567), 1234567, "time: the serial given");
+	cfg.serial_mode = CONFIG_SERIAL_FIXED;
+	cfg.serial_fixed = 2026120301u;
+	is_int(built_serial(&cfg, 1234567), 2026120301u, "fixed: the configured number");
+	cfg.serial_fixed = 4294967295u;
+	is_int(built_serial(&cfg, 1234567), 4294967295u, "fixed: 4294967295");
+	cfg.serial_mode = CONFIG_SERIAL_CONTENT;
+
+	/* The lists are read again for the hash: what if one went away meanwhile, or
+	 * became a FIFO (nothing may hang: O_NONBLOCK, then refused)? */
+	r = zoneset_build(&cfg, 1, NULL, NULL, &zs);
+	is_int(r, 0, "built");
+	if (!r) {
+		unlink(a);
+		r = fleet_content_serial(zs, &cfg, &s, &bad);
+		ok(r == -ENOENT && bad == a, "a list gone: -ENOENT, the path said (%d)", r);
+		if (mkfifo(a, 0600) == 0) {
+			bad = NULL;
+			r = fleet_content_serial(zs, &cfg, &s, &bad);
+			ok(r == -EINVAL && bad == a, "a FIFO: -EINVAL without hanging (%d)", r);
+			unlink(a);
+		} else {
+			ok(0, "mkfifo");
+		}
+		zoneset_free(zs);
+	}
+	unlink(b);
+	unlink(fifo);
+	rmdir(dir);
+}
+
+static void test_identity(void)
+{
+	char out[CONFIG_IDENTITY_MAX + 1], host[256], want[300], big[300];
+	struct config cfg = { .file = "test.conf" };
+	struct config_zone cz;
+	struct reports rep = { .n = 0 };
+	struct zoneset *zs = NULL;
+	size_t len = 99;
+	int r;
+
+	is_int(fleet_identity_expand("ns1.fra", "h", out, &len), 0, "plain identity");
+	ok(len == 7 && strcmp(out, "ns1.fra") == 0, "kept as it is");
+	fleet_identity_expand("bl-%h.%%h%%", "node7", out, &len);
+	ok(len == 12 && strcmp(out, "bl-node7.%h%") == 0, "%%h = host, %%%% = %%: %s", out);
+	fleet_identity_expand("", "node7", out, &len);
+	ok(len == 0 && out[0] == 0, "empty");
+	memset(big, 'x', 255);
+	big[255] = 0;
+	ok(fleet_identity_expand(big, "h", out, &len) == 0 && len == 255, "255 bytes fit");
+	big[255] = 'x';
+	big[256] = 0;
+	is_int(fleet_identity_expand(big, "h", out, &len), -ENAMETOOLONG, "256 do not");
+	memset(big, 'y', 200);
+	big[200] = 0;
+	is_int(fleet_identity_expand("%h-%h", big, out, &len), -ENAMETOOLONG,
+	       "a long host name twice does not");
+
+	zone_init(&cz, "bl.example.org", "ns1. host. 3600 600 604800 300", ns_two);
+	cfg.zones = &cz;
+	cfg.nzones = 1;
+	r = zoneset_build(&cfg, 1, collect, &rep, &zs);
+	ok(r == 0 && zs && zs->identity_len == 0, "no identity: none answered");
+	zoneset_free(zs);
+	zs = NULL;
+
+	gethostname(host, sizeof(host) - 1);
+	host[sizeof(host) - 1] = 0;
+	snprintf(want, sizeof(want), "node-%s", host);
+	cfg.identity = "node-%h";
+	r = zoneset_build(&cfg, 1, collect, &rep, &zs);
+	ok(r == 0 && zs && zs->identity_len == strlen(want) &&
+	   strcmp(zs->identity, want) == 0, "identity with %%h: %s", zs ? zs->identity : "-");
+	zoneset_free(zs);
+	zs = NULL;
+
+	/* 128 times %h: at least 256 bytes whatever the host name. */
+	for (int i = 0; i < 128; i++)
+		memcpy(big + 2 * i, "%h", 2);
+	big[256] = 0;
+	cfg.identity = big;
+	rep.n = 0;
+	r = zoneset_build(&cfg, 1, collect, &rep, &zs);
+	ok(r == -ENAMETOOLONG && zs == NULL, "an identity too long once expanded fails");
+	ok(has_report(&rep, "test.conf:0: ", "longer than 255 bytes"), "and says why");
+	if (!has_report(&rep, "test.conf:0: ", "longer than 255 bytes"))
+		dump(&rep);
+}
+
 int main(void)
 {
 	test_soa_ns();
@@ -555,5 +790,7 @@ int main(void)
 	test_find();
 	test_match();
 	test_soa_tpl();
+	test_serial();
+	test_identity();
 	return done_testing();
 }
