@@ -83,6 +83,8 @@ struct config {
 	unsigned tcp_clients_per_ip; /* per IPv4 address or IPv6 /64 */
 	uint64_t max_list_size; /* bytes a static list may have; larger is refused */
 	struct acl allow_query; /* who is answered; the others get REFUSED (empty: all) */
+	char *metrics;         /* "ADDR:PORT" of the Prometheus exposition; NULL: off */
+	struct acl metrics_allow; /* who may scrape it (empty: all); metrics.h */
 	/* [intel] */
 	enum config_provider provider;
 	const struct provider_kind *provider_kind; /* NAMED: the one named; AUTO: the one
