@@ -36,6 +36,7 @@ struct control_req {
 	uv_pipe_t h;
 	uv_timer_t timer;           /* the request's read deadline */
 	uv_write_t wr;
+	uv_shutdown_t shut;         /* after the answer: the client reads EOF at once */
 	struct control *ctl;        /* NULL once control_stop has let go of it */
 	struct list_node node;      /* on ctl->conns while connected */
 	char in[CONTROL_LINE_MAX + 1];
@@ -168,6 +169,12 @@ static void on_drain_timeout(uv_timer_t *t)
 	req_close(t->data);
 }
 
+static void on_shutdown(uv_shutdown_t *sh, int status)
+{
+	(void)sh;
+	(void)status;
+}
+
 static void on_written(uv_write_t *wr, int status)
 {
 	struct control_req *req = wr->data;
@@ -177,8 +184,11 @@ static void on_written(uv_write_t *wr, int status)
 		return;
 	}
 	uv_timer_stop(&req->timer);
+	/* The write side is shut: a client reading to the end of the answer sees it at
+	 * once, closes, and the drain ends with it instead of at CONTROL_DRAIN_MS. */
 	if (uv_timer_start(&req->timer, on_drain_timeout, CONTROL_DRAIN_MS, 0) ||
-	    uv_read_start((uv_stream_t *)&req->h, on_drain_alloc, on_drain_read))
+	    uv_read_start((uv_stream_t *)&req->h, on_drain_alloc, on_drain_read) ||
+	    uv_shutdown(&req->shut, (uv_stream_t *)&req->h, on_shutdown))
 		req_close(req);
 }
 
