@@ -469,6 +469,9 @@ static int set_acl(struct loader *ld, const struct opt *o, struct acl *dst, cons
 		acl_free(&add);
 		return r;
 	}
+	/* The file's first line replaces the default (metrics-allow's is not empty). */
+	if (line && ld->seen[o - opts] == line)
+		acl_free(dst);
 	if (any) {
 		acl_free(dst);
 		return 0;
