@@ -55,6 +55,7 @@ enum opt_type {
 	T_ADDR,    /* char *, a numeric IPv4 or IPv6 address; empty: NULL */
 	T_SERIAL,  /* enum config_serial + serial_fixed (struct config only) */
 	T_IDENT,   /* char *, printable ASCII up to max bytes, %h and %%; empty: NULL */
+	T_ENDPOINT, /* char *, one numeric ADDRESS:PORT ([V6]:PORT); empty: NULL */
 };
 
 enum { OPT_REPEAT = 1, OPT_EMPTY_NULL = 2 };
@@ -100,6 +101,8 @@ static const struct opt opts[] = {
 	S("allow-query", T_ACL, allow_query, "any", 0, 0, OPT_REPEAT, NULL),
 	S("serial", T_SERIAL, serial_mode, "content", 0, 0, 0, NULL),
 	S("identity", T_IDENT, identity, NULL, 0, CONFIG_IDENTITY_MAX, OPT_EMPTY_NULL, NULL),
+	S("metrics", T_ENDPOINT, metrics, NULL, 0, 0, OPT_EMPTY_NULL, NULL),
+	S("metrics-allow", T_ACL, metrics_allow, "127.0.0.0/8 ::1", 0, 0, OPT_REPEAT, NULL),
 	I("provider", T_PROVIDER, provider, "none", 0, 0, 0, NULL),
 	I("url", T_URL, url, "https://api.criminalip.io", 0, 0, 0, NULL),
 	I("api-key-file", T_STRING, api_key_file, NULL, 0, 0, OPT_EMPTY_NULL, NULL),
@@ -481,6 +484,9 @@ static int set_acl(struct loader *ld, const struct opt *o, struct acl *dst, cons
 		acl_free(&add);
 		return r;
 	}
+	/* The file's first line replaces the default (metrics-allow's is not empty). */
+	if (line && ld->seen[o - opts] == line)
+		acl_free(dst);
 	if (any) {
 		acl_free(dst);
 		return 0;
@@ -694,6 +700,17 @@ static int set_ident(struct loader *ld, const struct opt *o, char **dst, const c
 	return 0;
 }
 
+/* One numeric ADDRESS:PORT with a port above 0 (T_ENDPOINT). */
+static int endpoint_ok(const char *val)
+{
+	unsigned char addr[16];
+	char host[64];
+	uint16_t port;
+
+	return config_split_listen(val, host, &port) == 0 && port != 0 &&
+	       (inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1);
+}
+
 /* Parse val for o into base (struct config or struct config_zone). Problems are
  * reported; the old value stays. Returns 0, -EINVAL/-ERANGE or -ENOMEM. */
 static int opt_set(struct loader *ld, const struct opt *o, void *base, const char *val,
@@ -705,6 +722,13 @@ static int opt_set(struct loader *ld, const struct opt *o, void *base, const cha
 	int r;
 
 	switch (o->type) {
+	case T_ENDPOINT:
+		if (*val && !endpoint_ok(val)) {
+			ld_error(ld, line, "%s: '%s' is not one numeric ADDRESS:PORT "
+				 "(127.0.0.1:9153, [::1]:9153)", o->key, val);
+			return -EINVAL;
+		}
+		/* fall through */
 	case T_ADDR:
 	case T_URL:
 	case T_STRING:
@@ -1138,6 +1162,8 @@ void config_free(struct config *cfg)
 	free(cfg->identity);
 	acl_free(&cfg->allow_query);
 	acl_free(&cfg->lookup_from);
+	free(cfg->metrics);
+	acl_free(&cfg->metrics_allow);
 	for (size_t i = 0; i < cfg->nzones; i++)
 		zone_free(&cfg->zones[i]);
 	free(cfg->zones);

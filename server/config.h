@@ -95,6 +95,8 @@ struct config {
 	uint32_t serial_fixed;  /* CONFIG_SERIAL_FIXED: the serial */
 	char *identity;        /* CH TXT id.server / hostname.bind and NSID; printable
 				* ASCII, "%h" = the host name, "%%" = '%'; NULL: none */
+	char *metrics;         /* "ADDR:PORT" of the Prometheus exposition; NULL: off */
+	struct acl metrics_allow; /* who may scrape it (empty: all); metrics.h */
 	/* [intel] */
 	enum config_provider provider;
 	const struct provider_kind *provider_kind; /* NAMED: the one named; AUTO: the one

@@ -9,11 +9,17 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "control.h"
+#include "intel.h"
 #include "list.h"
 #include "log.h"
+#include "reload.h"
+#include "server.h"
+#include "stats.h"
+#include "status.h"
 #include "steer.h"
 
 struct control {
@@ -30,6 +36,7 @@ struct control_req {
 	uv_pipe_t h;
 	uv_timer_t timer;           /* the request's read deadline */
 	uv_write_t wr;
+	uv_shutdown_t shut;         /* after the answer: the client reads EOF at once */
 	struct control *ctl;        /* NULL once control_stop has let go of it */
 	struct list_node node;      /* on ctl->conns while connected */
 	char in[CONTROL_LINE_MAX + 1];
@@ -47,10 +54,18 @@ struct control_req {
 static void cmd_help(struct server *srv, struct control_req *req, int argc, char **argv);
 static void cmd_version(struct server *srv, struct control_req *req, int argc,
 			char **argv);
+static void cmd_stats(struct server *srv, struct control_req *req, int argc, char **argv);
+static void cmd_status(struct server *srv, struct control_req *req, int argc,
+		       char **argv);
+static void cmd_reload(struct server *srv, struct control_req *req, int argc,
+		       char **argv);
 
 static const struct control_cmd control_commands[] = {
 	{ "help", 0, 0, "help", cmd_help },
 	{ "version", 0, 0, "version", cmd_version },
+	{ "stats", 0, 0, "stats", cmd_stats },
+	{ "status", 0, 0, "status", cmd_status },
+	{ "reload", 0, 0, "reload", cmd_reload },
 	{ NULL, 0, 0, NULL, NULL },
 };
 
@@ -154,6 +169,12 @@ static void on_drain_timeout(uv_timer_t *t)
 	req_close(t->data);
 }
 
+static void on_shutdown(uv_shutdown_t *sh, int status)
+{
+	(void)sh;
+	(void)status;
+}
+
 static void on_written(uv_write_t *wr, int status)
 {
 	struct control_req *req = wr->data;
@@ -163,8 +184,11 @@ static void on_written(uv_write_t *wr, int status)
 		return;
 	}
 	uv_timer_stop(&req->timer);
+	/* The write side is shut: a client reading to the end of the answer sees it at
+	 * once, closes, and the drain ends with it instead of at CONTROL_DRAIN_MS. */
 	if (uv_timer_start(&req->timer, on_drain_timeout, CONTROL_DRAIN_MS, 0) ||
-	    uv_read_start((uv_stream_t *)&req->h, on_drain_alloc, on_drain_read))
+	    uv_read_start((uv_stream_t *)&req->h, on_drain_alloc, on_drain_read) ||
+	    uv_shutdown(&req->shut, (uv_stream_t *)&req->h, on_shutdown))
 		req_close(req);
 }
 
@@ -526,4 +550,97 @@ static void cmd_version(struct server *srv, struct control_req *req, int argc,
 	(void)argv;
 	control_print(req, "threatbld %s", PACKAGE_VERSION);
 	control_end(req, NULL);
+}
+
+/* --- stats, status, reload (doc/operations.md#counters) --------------------------- */
+
+static void stats_family_none(void *arg, const struct stats_family *fam)
+{
+	(void)arg;
+	(void)fam;
+}
+
+static void stats_print(void *arg, const struct stats_sample *s)
+{
+	char line[CONTROL_LINE_MAX];
+
+	stats_format(s, line, sizeof(line));
+	control_print(arg, "%s", line);
+}
+
+static void cmd_stats(struct server *srv, struct control_req *req, int argc, char **argv)
+{
+	struct stats_visitor v = { stats_family_none, stats_print, req };
+
+	(void)argc;
+	(void)argv;
+	if (!srv->stats) {
+		control_end(req, "no stats (out of memory at start)");
+		return;
+	}
+	/* On the main loop: the snapshot is as of now, not up to a second old. */
+	stats_refresh(srv->stats);
+	stats_foreach(srv->stats, &v);
+	control_end(req, NULL);
+}
+
+static void cmd_status(struct server *srv, struct control_req *req, int argc,
+		       char **argv)
+{
+	char line[512], when[32];
+	struct intel_stats st;
+	time_t start = (time_t)srv->start_time;
+	struct tm tm;
+	const char *word = NULL;
+
+	(void)argc;
+	(void)argv;
+	control_print(req, "version %s", PACKAGE_VERSION);
+	status_describe(srv, line, sizeof(line));
+	control_print(req, "status %s", line);
+	if (gmtime_r(&start, &tm) && strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm))
+		control_print(req, "started %s", when);
+	control_print(req, "uptime-seconds %lld", (long long)(time(NULL) - start));
+	control_print(req, "serial %u", srv->serial);
+	if (!srv->lookups || !srv->lookup || lookup_get_stats(srv->lookup, &st) < 0) {
+		control_print(req, "lookups off");
+	} else {
+		word = status_pause_word(st.paused, st.calls_today, srv->cfg->daily_budget);
+		control_print(req, "lookups %s%s", word ? "paused " : "on", word ? word : "");
+		control_print(req, "api-calls-today %u", st.calls_today);
+	}
+	if (srv->cfg->daily_budget)
+		control_print(req, "daily-budget %u", srv->cfg->daily_budget);
+	else
+		control_print(req, "daily-budget none");
+	control_print(req, "reloading %s", srv->reloading ? "yes" : "no");
+	control_print(req, "metrics %s", srv->metrics && srv->cfg->metrics ?
+		      srv->cfg->metrics : "off");
+	control_end(req, NULL);
+}
+
+static void reload_answered(void *arg, int err, const char *msg)
+{
+	char text[300];
+
+	if (!err) {
+		control_end(arg, NULL);
+		return;
+	}
+	snprintf(text, sizeof(text), "reload failed: %s", msg ? msg : strerror(-err));
+	control_end(arg, text);
+}
+
+static void cmd_reload(struct server *srv, struct control_req *req, int argc,
+		       char **argv)
+{
+	int err;
+
+	(void)argc;
+	(void)argv;
+	err = reload_request(srv, "asked on the control socket", reload_answered, req);
+	if (err == -ECANCELED)
+		control_end(req, "reload failed: the server is stopping");
+	else if (err)
+		control_end(req, "reload failed: out of memory");
 }

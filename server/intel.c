@@ -101,6 +101,9 @@ struct intel {
 	uint64_t busy_until;
 
 	uint64_t requests, coalesced, timeouts, rejected, dropped, not_allowed;
+	uint64_t outcomes[INTEL_NOUTCOME]; /* calls ended (intel_stats) */
+	uint64_t call_ms[INTEL_NCALL_BUCKETS + 1];
+	uint64_t call_ms_sum;
 	uint64_t limited_warned;    /* clients.limited at the last warning */
 	uint64_t limited_warn_at;   /* ms of that warning */
 
@@ -610,6 +613,20 @@ static void log_lookup(struct intel *in, struct lookup *l, const struct provider
 		  res->detail ? ", " : "", res->detail ? res->detail : "", now - l->started);
 }
 
+/* For the stats: one call ended with outcome after ms. */
+static void count_call(struct intel *in, enum provider_outcome outcome, uint64_t ms)
+{
+	static const uint64_t bounds[INTEL_NCALL_BUCKETS] = INTEL_CALL_BUCKETS_MS;
+	size_t b = 0;
+
+	if ((unsigned)outcome < INTEL_NOUTCOME)
+		in->outcomes[outcome]++;
+	while (b < INTEL_NCALL_BUCKETS && ms > bounds[b])
+		b++;
+	in->call_ms[b]++;
+	in->call_ms_sum += ms;
+}
+
 static void lookup_done(void *arg, const struct provider_result *res)
 {
 	struct lookup *l = arg;
@@ -626,6 +643,7 @@ static void lookup_done(void *arg, const struct provider_result *res)
 		return;
 	}
 	log_lookup(in, l, res, now);
+	count_call(in, res->outcome, now - l->started);
 	switch (res->outcome) {
 	case PROVIDER_UNUSABLE:
 		/* one bad report (empty, another address's, too large) is this address's
@@ -1031,6 +1049,9 @@ void intel_get_stats(const struct intel *in, struct intel_stats *st)
 	st->calls_today = in->calls_today;
 	st->backoff_ms = in->backoff_ms;
 	st->one_at_a_time = in->busy || in->backoff_ms;
+	memcpy(st->outcomes, in->outcomes, sizeof(st->outcomes));
+	memcpy(st->call_ms, in->call_ms, sizeof(st->call_ms));
+	st->call_ms_sum = in->call_ms_sum;
 }
 
 void intel_close(struct intel *in, void (*done)(void *arg), void *arg)

@@ -75,6 +75,13 @@ void intel_refresh(struct intel *in, const struct ipaddr *ip);
 void intel_reconfigure(struct intel *in, const struct config *cfg,
 		       struct provider_backend new_backend);
 
+/* Outcomes counted by intel_stats.outcomes (enum provider_outcome), and the upper
+ * bounds of the call durations' histogram (intel_stats.call_ms; the last bucket, past
+ * the largest bound, is +Inf): doc/operations.md#counters. */
+#define INTEL_NOUTCOME (PROVIDER_UNUSABLE + 1)
+#define INTEL_CALL_BUCKETS_MS { 50, 100, 250, 500, 1000, 2500, 5000, 10000 }
+#define INTEL_NCALL_BUCKETS 8
+
 struct intel_stats {
 	uint64_t requests;   /* calls started */
 	uint64_t coalesced;  /* waiters that joined a lookup in flight */
@@ -91,6 +98,10 @@ struct intel_stats {
 	uint32_t calls_today;  /* calls started this UTC day */
 	uint32_t backoff_ms;   /* the current trouble backoff, 0 when reachable */
 	int one_at_a_time;     /* 1 after "busy" or trouble, until a call succeeds */
+	uint64_t outcomes[INTEL_NOUTCOME]; /* calls ended, by outcome */
+	uint64_t call_ms[INTEL_NCALL_BUCKETS + 1]; /* calls ended, by duration: not
+				* cumulative; [i] <= bound i, the last one beyond */
+	uint64_t call_ms_sum;  /* their total duration */
 };
 void intel_get_stats(const struct intel *in, struct intel_stats *st);
 

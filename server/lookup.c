@@ -78,6 +78,8 @@ static struct lookup_settings *settings_copy(const struct config *cfg,
 	s->cfg.zones = NULL;
 	s->cfg.nzones = 0;
 	memset(&s->cfg.allow_query, 0, sizeof(s->cfg.allow_query));
+	s->cfg.metrics = NULL;
+	memset(&s->cfg.metrics_allow, 0, sizeof(s->cfg.metrics_allow));
 	if (acl_copy(&s->cfg.lookup_from, &cfg->lookup_from) < 0) {
 		free(s);
 		return NULL;

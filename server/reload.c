@@ -26,11 +26,20 @@ struct server_watch {
 	size_t n;
 };
 
+/* A reload_request waiting for its reload (srv->reload_pending, then
+ * srv->reload_running). */
+struct reload_waiter {
+	struct reload_waiter *next;
+	reload_done_fn done;
+	void *arg;
+};
+
 struct reload_job {
 	uv_work_t req;
 	struct server *srv;
 	uint32_t serial;
 	int err;
+	char msg[256];                   /* the first error reported, for reload_request */
 	char *held_key;                  /* a copy of the key in use, or NULL */
 	struct loaded ld;
 };
@@ -70,6 +79,34 @@ static void report_log(void *arg, enum config_severity sev, const char *file,
 		log_write(level, "%s:%u: %s", file, line, msg);
 	else
 		log_write(level, "%s: %s", file, msg);
+}
+
+/* Logs like report_log and keeps the first error in the job's msg. */
+static void report_keep(void *arg, enum config_severity sev, const char *file,
+			unsigned line, const char *msg)
+{
+	struct reload_job *job = arg;
+
+	report_log(NULL, sev, file, line, msg);
+	if (sev != CONFIG_ERROR || job->msg[0])
+		return;
+	if (line)
+		snprintf(job->msg, sizeof(job->msg), "%s:%u: %s", file, line, msg);
+	else
+		snprintf(job->msg, sizeof(job->msg), "%s: %s", file, msg);
+}
+
+/* Call and free every waiter of *list. */
+static void waiters_finish(struct reload_waiter **list, int err, const char *msg)
+{
+	struct reload_waiter *w = *list, *next;
+
+	*list = NULL;
+	for (; w; w = next) {
+		next = w->next;
+		w->done(w->arg, err, msg);
+		free(w);
+	}
 }
 
 static void watch_free(struct server_watch *w)
@@ -269,7 +306,8 @@ static void reload_work(uv_work_t *req)
 {
 	struct reload_job *job = req->data;
 
-	job->err = reload_load(job->srv, job->serial, job->held_key, report_log, NULL, &job->ld);
+	job->err = reload_load(job->srv, job->serial, job->held_key, report_keep, job,
+			       &job->ld);
 }
 
 static void reload_done(uv_work_t *req, int status)
@@ -279,8 +317,13 @@ static void reload_done(uv_work_t *req, int status)
 
 	srv->reloading = 0;
 	if (status || job->err) {
-		log_err("reload failed: %s; still serving the previous configuration",
-			strerror(status ? -status : -job->err));
+		const char *why = strerror(status ? -status : -job->err);
+
+		log_err("reload failed: %s; still serving the previous configuration", why);
+		srv->reloads_failed++;
+		if (!job->msg[0])
+			snprintf(job->msg, sizeof(job->msg), "%s", why);
+		waiters_finish(&srv->reload_running, status ? status : job->err, job->msg);
 		if (status == 0 && srv->watch) {
 			/* Remember the new mtimes so that a broken list is not re-read every
 			 * WATCH_INTERVAL_MS; the next change or SIGHUP tries again. */
@@ -297,8 +340,12 @@ static void reload_done(uv_work_t *req, int status)
 				 srv->cfg->threads, job->ld.cfg->threads);
 		if (!str_same(job->ld.cfg->control, srv->cfg->control))
 			log_warn("control socket changed: restart threatbld to use it");
+		if (!str_same(job->ld.cfg->metrics, srv->cfg->metrics))
+			log_warn("metrics address changed: restart threatbld to use it");
 		reload_adopt(srv, &job->ld);
 		log_info("reloaded: %zu zone(s), serial %u", srv->zones->n, srv->serial);
+		srv->reloads_ok++;
+		waiters_finish(&srv->reload_running, 0, NULL);
 	}
 	daemon_reloaded(&srv->daemon, status || job->err);
 	reload_loaded_free(&job->ld);
@@ -325,6 +372,8 @@ void reload_start(struct server *srv, const char *why)
 	job = calloc(1, sizeof(*job));
 	if (!job) {
 		log_err("reload: out of memory");
+		srv->reloads_failed++;
+		waiters_finish(&srv->reload_pending, -ENOMEM, "out of memory");
 		return;
 	}
 	log_info("reloading: %s", why);
@@ -336,6 +385,8 @@ void reload_start(struct server *srv, const char *why)
 	if (srv->api_key && !(job->held_key = strdup(srv->api_key))) {
 		log_err("reload: out of memory");
 		free(job);
+		srv->reloads_failed++;
+		waiters_finish(&srv->reload_pending, -ENOMEM, "out of memory");
 		return;
 	}
 	err = uv_queue_work(&srv->loop, &job->req, reload_work, reload_done);
@@ -343,10 +394,40 @@ void reload_start(struct server *srv, const char *why)
 		log_err("reload: %s", uv_strerror(err));
 		apikey_free(job->held_key);
 		free(job);
+		srv->reloads_failed++;
+		waiters_finish(&srv->reload_pending, err, uv_strerror(err));
 		return;
 	}
+	/* Those who asked before this reload read the configuration get its result. */
+	srv->reload_running = srv->reload_pending;
+	srv->reload_pending = NULL;
 	srv->reloading = 1;
 	daemon_reloading(&srv->daemon);
+}
+
+int reload_request(struct server *srv, const char *why, reload_done_fn done, void *arg)
+{
+	struct reload_waiter *w, **tail;
+
+	if (srv->stopping)
+		return -ECANCELED;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->done = done;
+	w->arg = arg;
+	/* In the order asked: the answers come in that order too. */
+	for (tail = &srv->reload_pending; *tail; tail = &(*tail)->next)
+		;
+	*tail = w;
+	reload_start(srv, why);
+	return 0;
+}
+
+void reload_cancel_waiters(struct server *srv)
+{
+	waiters_finish(&srv->reload_running, -ECANCELED, "the server is stopping");
+	waiters_finish(&srv->reload_pending, -ECANCELED, "the server is stopping");
 }
 
 static void watch_work(uv_work_t *req)

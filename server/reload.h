@@ -45,6 +45,21 @@ void reload_adopt(struct server *srv, struct loaded *ld);
  * once it ends. Loop thread. */
 void reload_start(struct server *srv, const char *why);
 
+/* A reload asked for through the control socket (`threatbl reload`): done(arg, 0,
+ * NULL) once a reload that started after this call has been taken into use, or
+ * done(arg, err, msg) when it failed, msg the first error it reported ("FILE:LINE:
+ * text") or the errno's text. A reload already running is not the one: the request
+ * waits for the next, which starts when the running one ends (as SIGHUP does, and
+ * several requests share it). When the server stops first, done(arg, -ECANCELED,
+ * "the server is stopping"). done runs on the loop thread, from inside this call
+ * only when the reload cannot even start (out of memory). 0, or -ECANCELED
+ * (stopping) / -ENOMEM with done never called. Loop thread. */
+typedef void (*reload_done_fn)(void *arg, int err, const char *msg);
+int reload_request(struct server *srv, const char *why, reload_done_fn done, void *arg);
+
+/* Call every done still waiting with -ECANCELED (server_stop). Loop thread. */
+void reload_cancel_waiters(struct server *srv);
+
 /* Start polling the static lists of the configuration in use (srv->list_watch must be
  * initialised). Loop thread. */
 void reload_watch_start(struct server *srv);

@@ -9,8 +9,10 @@
 
 #include "control.h"
 #include "log.h"
+#include "metrics.h"
 #include "reload.h"
 #include "server.h"
+#include "stats.h"
 #include "status.h"
 #include "tcp.h"
 #include "udp.h"
@@ -125,6 +127,13 @@ static void server_stop(struct server *srv)
 	/* Unreferenced: it cuts a slow stop short and never keeps a normal one going. */
 	uv_timer_start(&srv->stop_timer, on_stop_timeout, STOP_GRACE_MS, 0);
 	uv_unref((uv_handle_t *)&srv->stop_timer);
+	/* First the metrics thread: it reads the counters of the loops stopped below. */
+	metrics_stop(srv->metrics);
+	srv->metrics = NULL;
+	stats_close(srv->stats);
+	srv->stats = NULL;
+	/* `threatbl reload` still waiting gets its answer before its socket closes. */
+	reload_cancel_waiters(srv);
 	/* Every loop's parked queries come back from the lookup thread (-ECANCELED);
 	 * the main loop runs until every worker, the lookup thread and its own relay
 	 * are done. */
@@ -291,6 +300,7 @@ int server_run(struct server *srv)
 	int err, code = 1, loop_ok = 0, shared_ok = 0;
 
 	srv->daemon.ready_fd = -1;
+	srv->start_time = (int64_t)time(NULL);
 	srv->serial = (uint32_t)time(NULL);
 	/* Their default action ends the process: not while starting or stopping either
 	 * (libuv restores the default when their handles close). */
@@ -365,6 +375,10 @@ int server_run(struct server *srv)
 	srv->list_watch.data = srv->stop_timer.data = srv;
 	if (listen_all(srv))
 		goto out;
+	if ((err = stats_new(srv, &srv->stats))) {
+		log_err("cannot set up the stats: %s", strerror(-err));
+		goto out;
+	}
 	if (srv->cfg->control &&
 	    control_start(&srv->loop, srv, srv->cfg->control,
 			  strcmp(srv->cfg->control, CONFIG_CONTROL_DEFAULT) == 0,
@@ -372,6 +386,11 @@ int server_run(struct server *srv)
 		goto out;
 	if (web_start(&srv->loop, srv->cfg, &srv->shared, srv->cfg->database, NULL, NULL,
 		      &srv->web))
+		goto out;
+	/* Bound as root, so that a port below 1024 works. */
+	if (srv->cfg->metrics &&
+	    metrics_start(srv->cfg->metrics, &srv->cfg->metrics_allow, srv->stats,
+			  &srv->metrics))
 		goto out;
 	if (daemon_drop_privileges(srv->cfg->user, srv->cfg->database))
 		goto out;
@@ -388,6 +407,8 @@ int server_run(struct server *srv)
 	uv_signal_start(&srv->sig_usr2, on_signal, SIGUSR2);
 	signal(SIGPIPE, SIG_IGN);
 	reload_watch_start(srv);
+	if (srv->metrics)
+		stats_start(srv->stats);
 
 	log_info("threatbld %s ready: %zu zone(s), serial %u", PACKAGE_VERSION, srv->zones->n,
 		 srv->serial);

@@ -32,6 +32,9 @@ struct tcp_listener;
 struct worker;
 struct control;
 struct web;
+struct metrics;
+struct reload_waiter;
+struct stats;
 
 struct server {
 	uv_loop_t loop;
@@ -65,6 +68,12 @@ struct server {
 	int watching;               /* a stat job is on the thread pool */
 	int reloading;              /* a reload job is on the thread pool */
 	int reload_again;           /* a reload was asked while one ran */
+	struct reload_waiter *reload_pending; /* reload_request: for the next reload */
+	struct reload_waiter *reload_running; /* reload_request: for the one running */
+	uint64_t reloads_ok, reloads_failed;  /* since start (reload.c) */
+	int64_t start_time;         /* unix seconds of the start */
+	struct stats *stats;        /* what the metrics thread reads (stats.h); NULL */
+	struct metrics *metrics;    /* the Prometheus exposition (metrics.h); NULL: off */
 	uint32_t serial;            /* SOA serial of the zones in use */
 	struct daemon daemon;       /* the pipe to the waiting parent (no -f) */
 	int stopping;

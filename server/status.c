@@ -6,6 +6,20 @@
 #include "server.h"
 #include "status.h"
 
+const char *status_pause_word(int paused, uint32_t calls_today, uint32_t daily_budget)
+{
+	switch (paused) {
+	case 0:
+		return NULL;
+	case PROVIDER_BAD_KEY:
+		return "bad_key";
+	case PROVIDER_LIMIT:
+		return daily_budget && calls_today >= daily_budget ? "budget" : "limit";
+	default:
+		return "trouble";
+	}
+}
+
 /* Why calls are paused, as the operator needs to hear it. */
 static const char *pause_reason(const struct server *srv, const struct intel_stats *st)
 {

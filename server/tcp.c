@@ -666,6 +666,11 @@ fail:
 	return err;
 }
 
+unsigned tcp_connections(const struct tcp_listener *t)
+{
+	return t->nopen;
+}
+
 void tcp_log_stats(const struct tcp_listener *t, const char *when)
 {
 	log_info("%stcp %s%s: %llu connections, %llu refused, %llu refused per address, "

@@ -36,6 +36,10 @@ int tcp_start(struct host *host, const struct sockaddr *addr, struct tcp_listene
  * listener's loop thread. */
 void tcp_log_stats(const struct tcp_listener *t, const char *when);
 
+/* Connections open now, counted against tcp-clients (stats.c). On the listener's loop
+ * thread. */
+unsigned tcp_connections(const struct tcp_listener *t);
+
 /* Stop accepting, close every connection (parked queries cancelled with host_cancel),
  * free once closed; the counters are logged (info). On the listener's loop thread. */
 void tcp_close(struct tcp_listener *t);

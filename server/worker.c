@@ -81,6 +81,11 @@ static void worker_joined(uv_async_t *a)
 	uv_close((uv_handle_t *)&w->joined, worker_free);
 }
 
+const struct counters *worker_counters(const struct worker *w)
+{
+	return &w->host.ctr;
+}
+
 void worker_log_stats(struct worker *w)
 {
 	uv_async_send(&w->stats);

@@ -16,6 +16,7 @@
 #include "shared.h"
 
 struct worker;
+struct counters;
 
 /* Bind every address of addrs (naddrs of them) on a new loop answering from sh, with
  * a relay of lk, and start its thread; call on the main loop thread, before dropping
@@ -29,6 +30,10 @@ int worker_start(uv_loop_t *main_loop, struct shared *sh, struct lookup_thread *
 /* Ask the worker to log its listeners' counters on its own loop (SIGUSR1); on the
  * main loop thread, before worker_stop. */
 void worker_log_stats(struct worker *w);
+
+/* The worker loop's answer counters (counters.h: written by that loop, read by any
+ * thread with counter_get), valid until the worker is freed. */
+const struct counters *worker_counters(const struct worker *w);
 
 /* Ask the worker to stop (on the main loop thread): it stops reading, drops its
  * parked queries, waits for their relay slots to come home (the lookup thread must

@@ -12,6 +12,7 @@
 
 #include "ask.h"
 #include "classify.h"
+#include "ctlcmd.h"
 #include "mail.h"
 #include "store.h"
 
@@ -32,7 +33,10 @@ static void usage(FILE *out)
 	      "       threatbl db -d DBFILE show IP... | list [-c CATEGORY] | purge IP... | init\n"
 	      "       threatbl classify [--ip IP] [--max-stale DURATION] [--max-size BYTES] "
 	      "FILE|-\n"
-	      "exit status: 0 nothing listed, 1 something listed, 2 error\n", out);
+	      "       threatbl [-c FILE] [-s PATH] stats [--json] | status | reload\n"
+	      "exit status: 0 nothing listed, 1 something listed, 2 error\n"
+	      "  (stats, status, reload: 0 ok, 1 the daemon answered an error, 2 usage,\n"
+	      "   3 no daemon reached)\n", out);
 }
 
 struct opts {
@@ -701,7 +705,10 @@ int main(int argc, char **argv)
 		return cmd_db(argc - 1, argv + 1);
 	if (strcmp(argv[1], "classify") == 0)
 		return classify_main(argc - 1, argv + 1);
-	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+	if (ctlcmd_is(argc, argv))
+		return ctlcmd_main(argc, argv);
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
 		usage(stdout);
 		return EXIT_CLEAN;
 	}

@@ -866,6 +866,8 @@ static void test_example(struct t *t)
 	       ex->probe_rate == def->probe_rate && !ex->probe_from &&
 	       ex->probe_port == def->probe_port &&
 	       ex->serial_mode == def->serial_mode && !ex->identity;
+	same &= !ex->metrics && !def->metrics &&
+		ex->metrics_allow.n == def->metrics_allow.n && def->metrics_allow.n == 2;
 	ok(same, "example [server], [intel] and [probe] are the defaults");
 	if (ok(ex->nzones == 1, "example has one zone")) {
 		struct config_zone *a = &ex->zones[0], *b = &dz->zones[0];
