@@ -41,12 +41,24 @@ struct intel_waiter {
 
 struct intel;
 
+/* Most providers one intel asks (config.h's CONFIG_PROVIDERS_MAX). */
+#define INTEL_PROVIDERS_MAX 8
+
 /* store may be NULL (no persistence). On success the backend is owned by intel from
  * here on; on failure (-ENOMEM, or -EINVAL when the backend has no name or source)
  * nothing was taken and the caller closes it. The settings are copied, cfg is not
  * kept. */
 int intel_new(uv_loop_t *loop, const struct config *cfg, struct provider_backend backend,
 	      struct cache *cache, struct store *store, struct intel **out);
+
+/* intel_new with n (1..INTEL_PROVIDERS_MAX) backends in priority order, asked as
+ * cfg's [intel] combine says (doc/providers.md#combining-providers); each bounded by
+ * the settings of its provider (config_provider_get by its source; [intel]'s for a
+ * source that is not in the provider table). -EINVAL when one has no name or source,
+ * or n is out of range (nothing taken). */
+int intel_new_many(uv_loop_t *loop, const struct config *cfg,
+		   const struct provider_backend *backends, size_t n, struct cache *cache,
+		   struct store *store, struct intel **out);
 
 /* Park w until ip has a verdict (cb status 0), the deadline passes (-ETIMEDOUT) or
  * intel closes (-ECANCELED); cb runs on the loop thread, never from inside this call.
@@ -75,6 +87,22 @@ void intel_refresh(struct intel *in, const struct ipaddr *ip);
 void intel_reconfigure(struct intel *in, const struct config *cfg,
 		       struct provider_backend new_backend);
 
+/* The same with n backends (0: settings only). The same sources in the same order
+ * replace the backends one by one, each provider keeping its budget and backoff;
+ * another set starts afresh, and lookups in flight ask the new set. */
+void intel_reconfigure_many(struct intel *in, const struct config *cfg,
+			    const struct provider_backend *be, size_t n);
+
+/* One provider's counters. */
+struct intel_provider_stats {
+	const char *source;   /* its name in the store ("criminalip") */
+	uint64_t requests;
+	uint32_t calls_today;
+	uint32_t backoff_ms;
+	unsigned inflight;
+	int paused;           /* as intel_stats.paused, for this provider alone */
+};
+
 struct intel_stats {
 	uint64_t requests;   /* calls started */
 	uint64_t coalesced;  /* waiters that joined a lookup in flight */
@@ -91,6 +119,10 @@ struct intel_stats {
 	uint32_t calls_today;  /* calls started this UTC day */
 	uint32_t backoff_ms;   /* the current trouble backoff, 0 when reachable */
 	int one_at_a_time;     /* 1 after "busy" or trouble, until a call succeeds */
+	/* With several providers: paused only when all are (the first one's reason),
+	 * calls_today their sum, backoff_ms and one_at_a_time the first one's. */
+	unsigned nproviders;
+	struct intel_provider_stats prov[INTEL_PROVIDERS_MAX];
 };
 void intel_get_stats(const struct intel *in, struct intel_stats *st);
 
