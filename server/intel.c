@@ -757,6 +757,8 @@ static void log_lookup(struct intel *in, struct lookup *l, const struct prov *p,
 static void record(struct lookup *l, unsigned pi, const struct prov *p,
 		   const struct provider_result *res)
 {
+	char cats[128];
+	size_t n = 0;
 	json_t *f;
 
 	if (res->outcome != PROVIDER_OK) {
@@ -769,12 +771,20 @@ static void record(struct lookup *l, unsigned pi, const struct prov *p,
 		l->tcp443_open = 1;
 	if (!l->facts && !(l->facts = json_object()))
 		return;
+	/* {"categories": "vpn,hosting", "facts": {...}}: who said what, for db show */
+	for (int c = 0; c < VERDICT_NCAT; c++)
+		if (res->mask & VERDICT_BIT(c))
+			n += (size_t)snprintf(cats + n, sizeof(cats) - n, "%s%s", n ? "," : "",
+					      verdict_cat_name((enum verdict_cat)c));
 	f = res->facts_json ? json_loads(res->facts_json, 0, NULL) : NULL;
-	json_object_set_new(l->facts, p->source, f ? f : json_null());
+	json_object_set_new(l->facts, p->source,
+			    json_pack("{s:s,s:o}", "categories", n ? cats : "clean", "facts",
+				      f ? f : json_null()));
 }
 
 /* The store's source and facts for l: one speaker's own (as with one provider), or
- * "a,b" and {"a": {...}, "b": {...}}. *facts is to be freed (may be NULL). */
+ * "a,b" and {"a": {"categories": ..., "facts": {...}}, "b": ...}. *facts is to be
+ * freed (may be NULL). */
 static void attribution(struct intel *in, const struct lookup *l, char *source,
 			size_t size, char **facts)
 {
@@ -794,7 +804,8 @@ static void attribution(struct intel *in, const struct lookup *l, char *source,
 	if (n >= size && size)
 		source[size - 1] = '\0';
 	if (speakers == 1) {
-		json_t *f = json_object_get(l->facts, only);
+		/* one speaker: its own facts, as with one provider (tools/classify.c reads them) */
+		json_t *f = json_object_get(json_object_get(l->facts, only), "facts");
 
 		*facts = f && !json_is_null(f) ? json_dumps(f, JSON_COMPACT | JSON_PRESERVE_ORDER)
 					       : NULL;
