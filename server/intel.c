@@ -76,6 +76,8 @@ struct prov {
 	const char *name;
 	const char *source;
 	unsigned backend_gen;       /* bumped when intel_reconfigure replaces it */
+	int row;                    /* its row in the provider table (verdict.from's bit);
+				     * -1: none (the tests' scripted backends) */
 
 	unsigned concurrency;
 	double rate;                /* calls per second; 0: no limit */
@@ -650,19 +652,22 @@ static void dispatch(struct intel *in)
  * once when nothing is queued and a slot is free, else queued. NULL with *err when
  * refused. */
 static struct lookup *lookup_begin(struct intel *in, const struct ipaddr *ip,
-				   struct client *owner, uint64_t now, int waited, int *err)
+				   struct client *owner, uint64_t now, int waited,
+				   uint8_t skip, int *err)
 {
 	struct lookup *l;
 	uint64_t wake;
 	int direct, pi;
 
-	if (refusing(in, now)) {
+	/* the first provider a new lookup asks is the first one taking calls (and not
+	 * skipped: a refresh asks those that spoke) */
+	for (pi = 0; pi < (int)in->nprov && ((skip & (1u << pi)) ||
+					     prov_refusing(&in->prov[pi], now)); pi++)
+		;
+	if (refusing(in, now) || pi == (int)in->nprov) {
 		*err = -EAGAIN;
 		return NULL;
 	}
-	/* the first provider a new lookup asks is the first one taking calls */
-	for (pi = 0; pi < (int)in->nprov && prov_refusing(&in->prov[pi], now); pi++)
-		;
 	direct = !in->nqueued && can_start(in, &in->prov[pi], now, &wake);
 	if (!direct && in->nqueued >= in->queue_max) {
 		/* A query waits for this one: drop the newest lookup nobody waits for. */
@@ -680,6 +685,7 @@ static struct lookup *lookup_begin(struct intel *in, const struct ipaddr *ip,
 		return NULL;
 	}
 	l->owner = owner;
+	l->asked = skip;
 	if (!direct || start_call(in, l, (unsigned)pi, now) < 0) {
 		queue_push(in, l, 0);
 		arm_sched(in, now);
@@ -822,17 +828,22 @@ static void conclude(struct intel *in, struct lookup *l, int keep)
 	struct verdict v;
 	char source[INTEL_PROVIDERS_MAX * 24];
 	char *facts = NULL;
+	unsigned from;
 	int rc;
 
 	if (l->spoke || l->unknown) {
 		v.mask = l->spoke ? l->mask : 0;
 		v.flags = l->spoke ? 0 : VERDICT_F_UNKNOWN;
+		from = 0;
+		for (unsigned i = 0; i < in->nprov; i++)
+			if ((l->spoke & (1u << i)) && in->prov[i].row >= 0 && in->prov[i].row < 8)
+				from |= 1u << in->prov[i].row;
 		v.checked = (uint32_t)wall_s(in);
 		res.mask = l->mask;
 		res.tcp443_open = l->tcp443_open;
 		if (l->spoke && !keep)
 			probe_after(in, &l->ip, &res, &v);
-		if ((rc = cache_put(in->cache, &l->ip, &v)) < 0)
+		if ((rc = cache_put_from(in->cache, &l->ip, &v, (int)from)) < 0)
 			log_warn("verdict not cached: %s", strerror(-rc));
 		/* an unknown is no verdict: never stored */
 		if (in->store && l->spoke) {
@@ -1086,6 +1097,17 @@ static void backend_close(struct intel *in, struct provider_backend *be)
 		backend_closed(in);
 }
 
+/* The provider table's row of source, or -1. */
+static int prov_row(const char *source)
+{
+	const struct provider_kind *k = provider_find(source), *r;
+
+	for (int i = 0; k && (r = provider_at((size_t)i)); i++)
+		if (r == k)
+			return i;
+	return -1;
+}
+
 /* A fresh provider slot for be: its state at rest, today's calls counted. */
 static void prov_init(struct intel *in, unsigned i, struct provider_backend be,
 		      const struct config *cfg)
@@ -1096,6 +1118,7 @@ static void prov_init(struct intel *in, unsigned i, struct provider_backend be,
 	p->backend = be;
 	p->name = be.name;
 	p->source = be.source;
+	p->row = prov_row(be.source);
 	prov_settings(p, cfg);
 	p->tokens = p->rate_burst;
 	p->tokens_at = now_ms(in);
@@ -1261,7 +1284,7 @@ int intel_wait(struct intel *in, const struct ipaddr *ip, const struct ipaddr *c
 				return -EBUSY;
 			}
 		}
-		if (!(l = lookup_begin(in, ip, c, now, 1, &err))) {
+		if (!(l = lookup_begin(in, ip, c, now, 1, 0, &err))) {
 			if (c)
 				clients_release(&in->clients, c, now);
 			in->rejected++;
@@ -1280,6 +1303,21 @@ void intel_cancel(struct intel *in, struct intel_waiter *w)
 		waiter_unlink(in, w);
 }
 
+/* The providers a refresh of ip does not ask: those that did not give its verdict,
+ * when the cache knows who did and one of them is still configured. */
+static uint8_t refresh_skip(const struct intel *in, const struct ipaddr *ip)
+{
+	struct verdict v;
+	uint8_t skip = 0, from;
+
+	if (!in->cache || cache_get_from(in->cache, ip, &v, &from) < 0 || !from)
+		return 0;
+	for (unsigned i = 0; i < in->nprov; i++)
+		if (in->prov[i].row < 0 || !(from & (1u << in->prov[i].row)))
+			skip |= (uint8_t)(1u << i);
+	return skip == (uint8_t)((1u << in->nprov) - 1) ? 0 : skip;
+}
+
 void intel_refresh(struct intel *in, const struct ipaddr *ip)
 {
 	uint64_t now;
@@ -1291,7 +1329,7 @@ void intel_refresh(struct intel *in, const struct ipaddr *ip)
 	check_day(in);
 	/* a refresh asked for before another one finished: the verdict is fresh now */
 	if (!ipmap_find(&in->map, ip) && !cache_answers(in, ip, 1))
-		lookup_begin(in, ip, NULL, now, 0, &err);
+		lookup_begin(in, ip, NULL, now, 0, refresh_skip(in, ip), &err);
 }
 
 
@@ -1309,6 +1347,7 @@ static void replace_backends(struct intel *in, const struct provider_backend *be
 		p->backend = be[i];
 		p->name = be[i].name;
 		p->source = be[i].source;
+		p->row = prov_row(be[i].source);
 		p->backend_gen++;
 		in->backends_open++;
 		backend_close(in, &old);

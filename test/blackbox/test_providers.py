@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import unittest
 
 import dns.rcode
@@ -32,7 +33,9 @@ UNKNOWN_TTL = 30
 
 CATS = ("vpn", "openvpn443", "hosting", "tor", "proxy", "scanner")
 CODE = {c: "127.0.0.%d" % (i + 2) for i, c in enumerate(CATS)}
-ZONE_EXTRA = "".join("%s = %s %s $\n" % (c, CODE[c], c) for c in CATS)
+# TXT: the category, the address and who said it (doc/dns.md: ${source}); the braces
+# doubled for Daemon's str.format
+ZONE_EXTRA = "".join("%s = %s %s $ by ${{source}}\n" % (c, CODE[c], c) for c in CATS)
 
 # the fakes' profiles (fake_providers.py), by last octet
 ADB = {10: ("hosting",), 13: ("tor",), 15: ("scanner",), 16: ("hosting", "tor", "scanner"),
@@ -156,7 +159,7 @@ class OneService(ProvidersCase):
         self.assertEqual((cats, source), ("scanner", "abuseipdb"))
         self.assertEqual(json.loads(facts)["abuseConfidenceScore"], 100, facts)
         r = self.answer(P(16), "TXT")
-        self.assertEqual(sorted(txt_values(r)), sorted("%s %s" % (c, P(16))
+        self.assertEqual(sorted(txt_values(r)), sorted("%s %s by abuseipdb" % (c, P(16))
                                                        for c in ADB[16]))
 
     def test_abuseipdb_scanner_score(self):
@@ -231,6 +234,28 @@ class Combine(ProvidersCase):
         self.assert_listed(P(12), ("hosting",))   # straight to ipinfo: AbuseIPDB backs off
         self.assertEqual(self.adb.count()["total"], 1, "AbuseIPDB is left alone in its backoff")
         self.assertEqual(self.show(P(10))[1], "ipinfo")
+        self.assertEqual(txt_values(self.answer(P(10), "TXT")), ["vpn %s by ipinfo" % P(10)])
+
+    def test_refresh_asks_the_speaker(self):
+        self.adb.mode("down", times=1)
+        self.start("abuseipdb ipinfo", combine="first", fresh="1s", max_stale="1h")
+        self.assert_listed(P(12), ("hosting",))   # AbuseIPDB failed: ipinfo's verdict
+        self.assertEqual((self.adb.count()["per_ip"].get(P(12)),
+                          self.ipi.count()["per_ip"].get(P(12))), (1, 1))
+        time.sleep(2.5)                           # stale now, AbuseIPDB's backoff over
+        self.assert_listed(P(12), ("hosting",))   # the stale verdict, refreshed behind
+        self.assertTrue(wait_for(lambda: self.ipi.count()["per_ip"].get(P(12)) == 2, 5),
+                        "the refresh asks ipinfo, which gave the verdict")
+        self.assertEqual(self.adb.count()["per_ip"].get(P(12)), 1,
+                         "the refresh does not ask AbuseIPDB first")
+        # a new address still asks in priority order
+        self.assert_listed(P(10), ("hosting",))
+        self.assertEqual(self.adb.count()["per_ip"].get(P(10)), 1)
+
+    def test_source_is_empty_for_static_and_test_entries(self):
+        self.start("abuseipdb", combine="first")
+        r = self.d.query(rev4("127.0.0.2"), "TXT")
+        self.assertIn("tor 127.0.0.2 by ", txt_values(r), "no provider for the test entry")
 
     def test_first_all_down_is_unknown(self):
         self.adb.mode("down")
@@ -269,6 +294,10 @@ class Combine(ProvidersCase):
         self.assertEqual((self.adb.count()["per_ip"].get(P(10)),
                           self.ipi.count()["per_ip"].get(P(10))), (1, 1),
                          "each provider asked once")
+        r = self.answer(P(10), "TXT")
+        self.assertEqual(sorted(txt_values(r)),
+                         ["hosting %s by abuseipdb,ipinfo" % P(10),
+                          "vpn %s by abuseipdb,ipinfo" % P(10)], "the TXT names both")
 
     def test_all_with_one_over_budget(self):
         self.start("abuseipdb ipinfo", combine="all", ipi="daily-budget = 1\n")
