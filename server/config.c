@@ -1013,7 +1013,14 @@ static void providers_finish(struct loader *ld)
 			 ld->provider_line);
 	n = config_providers(cfg, list);
 	for (size_t i = 0; i < cfg->npsect; i++) {
-		size_t j = 0;
+		size_t j = 0, o0 = provider_opt0();
+
+		for (size_t k = o0; k < NOPTS && opts[k].sect == SECT_PROVIDER; k++)
+			if ((cfg->psect[i].given & (1u << (k - o0))) &&
+			    strcmp(opts[k].key, "scanner-score") == 0 &&
+			    cfg->psect[i].kind != provider_find("abuseipdb"))
+				ld_warn(ld, cfg->psect[i].line, "[provider %s]: scanner-score is "
+					"AbuseIPDB's; it does nothing here", cfg->psect[i].kind->name);
 
 		while (j < n && list[j] != cfg->psect[i].kind)
 			j++;

@@ -475,6 +475,16 @@ static struct lookup *lookup_new(struct intel *in, const struct ipaddr *ip)
 	return l;
 }
 
+/* What l learnt from a set of providers that is gone: it asks the new set afresh. */
+static void lookup_restart(struct intel *in, struct lookup *l)
+{
+	l->asked = l->spoke = l->mask = l->unknown = 0;
+	l->tcp443_open = 0;
+	json_decref(l->facts);
+	l->facts = NULL;
+	l->set_gen = in->set_gen;
+}
+
 static void lookup_free(struct lookup *l)
 {
 	json_decref(l->facts);
@@ -627,6 +637,8 @@ static void dispatch(struct intel *in)
 	while ((l = queue_head(in))) {
 		int turn = l->queued == Q_CLIENT;
 
+		if (l->set_gen != in->set_gen) /* queued before the set changed */
+			lookup_restart(in, l);
 		pi = next_prov(in, l, now);
 		if (pi < 0) {
 			/* every provider it could ask is paused: what it has is the answer */
@@ -886,8 +898,7 @@ static void lookup_done(void *arg, const struct provider_result *res)
 	}
 	if (l->set_gen != in->set_gen) {
 		/* the set of providers changed while it was out: ask the new set afresh */
-		l->asked = l->spoke = l->mask = l->unknown = 0;
-		l->set_gen = in->set_gen;
+		lookup_restart(in, l);
 		ask_next(in, l);
 		dispatch(in);
 		return;

@@ -278,6 +278,16 @@ static void lookup_stats_log(struct lookup_thread *lk)
 		 (unsigned long long)st.coalesced, (unsigned long long)st.timeouts,
 		 (unsigned long long)st.rejected, (unsigned long long)st.dropped, st.inflight,
 		 st.queued, (unsigned)st.calls_today, st.paused ? "; calls paused" : "");
+	/* with several providers, each one's share and state */
+	for (unsigned i = 0; st.nproviders > 1 && i < st.nproviders; i++) {
+		const struct intel_provider_stats *p = &st.prov[i];
+
+		log_info("stats: lookups: %s: %llu calls, %u today (UTC), %u in flight%s",
+			 p->source, (unsigned long long)p->requests, (unsigned)p->calls_today,
+			 p->inflight, p->paused == PROVIDER_BAD_KEY ? "; paused: key refused" :
+			 p->paused == PROVIDER_LIMIT ? "; paused: credits or budget used up" :
+			 p->paused == PROVIDER_TROUBLE ? "; backing off" : "");
+	}
 }
 
 static void lookup_woken(uv_async_t *a)

@@ -11,6 +11,7 @@ request counts.
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -224,6 +225,9 @@ class Combine(ProvidersCase):
         self.assertEqual(self.adb.count()["total"], 2)
         self.assertEqual(self.ipi.count()["total"], 0, "first: ipinfo not asked")
         self.assertEqual(self.show(P(10))[1], "abuseipdb")
+        self.d.signal(signal.SIGUSR1)   # the counters, each provider's too
+        self.assertTrue(self.wait_log(r"stats: lookups: abuseipdb: 2 calls, 2 today"))
+        self.assertTrue(self.wait_log(r"stats: lookups: ipinfo: 0 calls, 0 today"))
 
     def test_first_with_one_down(self):
         self.adb.mode("down")

@@ -496,6 +496,11 @@ static void test_provider_sections(struct t *t)
 		&cfg) == 0 && t->nwarn == 1 && has(t, 3, "[provider ipinfo] is not in [intel] "
 		"providers"), "a section nobody asks for: a warning");
 	config_free(cfg);
+	cfg = NULL;
+	ok(load(t, PROVS "[provider ipinfo]\nscanner-score = 50\n" ZONE, &cfg) == 0 &&
+	   t->nwarn == 1 && has(t, 3, "scanner-score is AbuseIPDB's"),
+	   "scanner-score in another provider's section: a warning");
+	config_free(cfg);
 }
 
 static void test_rates_bools(struct t *t)
