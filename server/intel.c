@@ -15,6 +15,13 @@
  * arrival-ordered list and one uv timer runs for the oldest; each waiter is also on
  * its lookup's list, so a finished lookup reaches its waiters directly.
  *
+ * Each provider (struct prov) has its own slot limit, token bucket, daily budget,
+ * pauses and backoff. A lookup's next call goes to the first provider in priority
+ * order it has not asked that takes calls; a provider that failed for it hands it to
+ * the next one, and with combine = all a verdict does too (its waiters answered from
+ * that verdict first). The decision point is dispatch() -> next_prov() ->
+ * start_call(); what the providers said becomes one verdict in conclude().
+ *
  * Callbacks of waiters never run from inside intel_wait or intel_refresh: those only
  * start a call when the queue is empty, and a call that cannot start is queued, never
  * failed on the spot. Waiter callbacks may call back into intel (wait, refresh,

@@ -9,8 +9,11 @@
  *
  * The service itself is behind struct provider_backend (provider.h), so the scheduler
  * knows no provider by name: logs say the backend's name and the store gets its
- * source. The tests plug in a scripted backend, the daemon one from the provider
- * table. Loop thread only. */
+ * source. There may be several (doc/providers.md#combining-providers), each with its
+ * own concurrency, rate, budget, pauses and backoff; a lookup asks them in priority
+ * order, until the first verdict ([intel] combine = first) or all of them (all).
+ * The tests plug in scripted backends, the daemon those of the provider table. Loop
+ * thread only. */
 #ifndef THREATBL_INTEL_H
 #define THREATBL_INTEL_H
 
