@@ -93,7 +93,7 @@ void abuseipdb_judge(const struct ipaddr *ip, unsigned scanner_score, long statu
 		json_object_set_new(f, "isTor", json_boolean(tor == 1));
 		if (json_is_integer(json_object_get(data, "totalReports")))
 			json_object_set(f, "totalReports", json_object_get(data, "totalReports"));
-		text = json_dumps(f, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		text = json_dumps(f, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
 		n = text ? snprintf(v->facts, sizeof(v->facts), "%s", text) : -1;
 		if (n < 0 || (size_t)n >= sizeof(v->facts))
 			v->facts[0] = '\0';
@@ -103,6 +103,10 @@ void abuseipdb_judge(const struct ipaddr *ip, unsigned scanner_score, long statu
 	snprintf(v->detail, sizeof(v->detail), "score %lld, usage %.60s%s", sc,
 		 usage ? usage : "none", tor == 1 ? ", tor" : "");
 out:
+	/* the service's words (an address, a usage type) may be any UTF-8; the facts are
+	 * ASCII JSON (JSON_ENSURE_ASCII) where only a DEL can be left raw, inside a string */
+	provider_json_printable(v->detail);
+	provider_json_printable(v->facts);
 	json_decref(doc);
 }
 

@@ -240,8 +240,9 @@ int apikey_read(const struct config *cfg, config_report_fn report, void *arg, ch
 
 const char *apikey_source_for(const struct config *cfg, const struct provider_kind *k)
 {
-	static const char *const fixed[] = { "api-key-file", "the credential " APIKEY_CREDENTIAL,
-					     "THREATBL_API_KEY" };
+	/* the names apikey_source always gave, returned as the same literals */
+	static const char cred[] = "the credential " APIKEY_CREDENTIAL;
+	static const char *const fixed[] = { "api-key-file", cred, "THREATBL_API_KEY" };
 	struct key_place pl;
 
 	/* a static string for the log: the composed names are kept by kind */

@@ -100,7 +100,7 @@ void ipinfo_judge(const struct ipaddr *ip, unsigned param, long status, const ch
 	if (service && *service)
 		json_object_set_new(f, "service", json_string(service));
 	v->outcome = PROVIDER_OK;
-	text = json_dumps(f, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	text = json_dumps(f, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
 	n = text ? snprintf(v->facts, sizeof(v->facts), "%s", text) : -1;
 	if (n < 0 || (size_t)n >= sizeof(v->facts))
 		v->facts[0] = '\0';
@@ -108,6 +108,10 @@ void ipinfo_judge(const struct ipaddr *ip, unsigned param, long status, const ch
 	snprintf(v->detail, sizeof(v->detail), "privacy flags%s%.60s",
 		 service && *service ? ", service " : "", service && *service ? service : "");
 out:
+	/* the service's words (a title, a service name) may be any UTF-8; the facts are
+	 * ASCII JSON (JSON_ENSURE_ASCII) where only a DEL can be left raw, inside a string */
+	provider_json_printable(v->detail);
+	provider_json_printable(v->facts);
 	json_decref(f);
 	json_decref(doc);
 }

@@ -18,6 +18,13 @@ void provider_json_error(long status, const char *msg, struct provider_verdict *
 	provider_http_detail(v->detail, sizeof(v->detail), status, msg, msg ? strlen(msg) : 0);
 }
 
+void provider_json_printable(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+			*s = '?';
+}
+
 const char *provider_json_str(json_t *o, const char *key)
 {
 	json_t *s = json_object_get(o, key);

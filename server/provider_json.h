@@ -12,6 +12,10 @@
  * The message (msg, may be NULL) goes into v->detail. */
 void provider_json_error(long status, const char *msg, struct provider_verdict *v);
 
+/* Make s printable ASCII in place: every other byte (UTF-8 from the service, control
+ * characters) becomes '?', so that a detail can go into a log line as it is. */
+void provider_json_printable(char *s);
+
 /* A string member of o, or NULL when absent or not a string. */
 const char *provider_json_str(json_t *o, const char *key);
 

@@ -128,6 +128,14 @@ static void test_errors(void)
 	is_int(v.outcome, PROVIDER_TROUBLE, "another 4xx: trouble");
 	v = judge("192.0.2.1", 0, 401, "{\"errors\":[{\"detail\":\"bad\x01\x7f\"}]}");
 	ok(!strchr(v.detail, '\x01'), "control bytes are not logged");
+	/* found by fuzz_providers: the service's own words in a detail or the facts */
+	v = judge("192.0.2.1", 0, 200, "{\"data\":{\"ipAddress\":\"192.\xcb\xa2.0.2\"}}");
+	ok(v.outcome == PROVIDER_UNUSABLE && !strchr(v.detail, '\xcb'),
+	   "UTF-8 in a detail is made printable: %s", v.detail);
+	v = judge("192.0.2.1", 0, 200, "{\"data\":{\"ipAddress\":\"192.0.2.1\","
+		  "\"usageType\":\"Dat\x7f\xc3\xa9\"}}");
+	ok(v.outcome == PROVIDER_OK && !strchr(v.facts, '\x7f') && !strchr(v.facts, '\xc3') &&
+	   !strchr(v.detail, '\x7f'), "DEL and UTF-8 stay out of facts and detail: %s", v.facts);
 }
 
 static void test_url(void)
