@@ -1,5 +1,6 @@
 /* apikey.c - reading and validating the API key (see apikey.h). */
 #include <errno.h>
+#include <ctype.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include "apikey.h"
+#include "provider.h"
 
 static int is_ascii_space(char c)
 {
@@ -78,16 +80,16 @@ out:
 	return n;
 }
 
-/* $CREDENTIALS_DIRECTORY/threatbl-api-key into path; 0 when there is no credentials
- * directory (or the path would not fit). */
-static int credential_path(char *path, size_t size)
+/* $CREDENTIALS_DIRECTORY/name into path; 0 when there is no credentials directory
+ * (or the path would not fit). */
+static int credential_path(const char *name, char *path, size_t size)
 {
 	const char *dir = getenv("CREDENTIALS_DIRECTORY");
 	int n;
 
 	if (!dir || dir[0] != '/')
 		return 0;
-	n = snprintf(path, size, "%s/%s", dir, APIKEY_CREDENTIAL);
+	n = snprintf(path, size, "%s/%s", dir, name);
 	return n > 0 && (size_t)n < size;
 }
 
@@ -135,55 +137,136 @@ static ssize_t read_reported(const char *path, const char *what, config_report_f
 	return n;
 }
 
-int apikey_read(const struct config *cfg, config_report_fn report, void *arg, char **key)
+/* Where k's key is read from: a file (*path set; *what names it), or an environment
+ * variable (*path NULL, *what its name, into env). name_buf holds composed names. */
+struct key_place {
+	const char *path;       /* a file to read, or NULL */
+	const char *what;       /* for messages and the log */
+	char var[64];           /* THREATBL_NAME_KEY */
+	char cred_name[64];     /* threatbl-NAME-key */
+	char cred[4096];
+	char what_buf[128];
+};
+
+/* The first of: the provider's key file (for Criminal IP also [intel] api-key-file),
+ * the credential threatbl-NAME-key, (Criminal IP: the credential threatbl-api-key),
+ * $THREATBL_NAME_KEY, (Criminal IP: $THREATBL_API_KEY) - doc/configuration.md#the-api-key. */
+static void key_place(const struct config *cfg, const struct provider_kind *k,
+		      struct key_place *pl)
 {
-	char buf[APIKEY_FILE_MAX + 1], msg[256], cred[4096];
-	const char *raw, *what, *k;
+	const int legacy = k == provider_default();
+	struct config_prov cp;
+	size_t i;
+
+	memset(pl, 0, sizeof(*pl));
+	snprintf(pl->cred_name, sizeof(pl->cred_name), "threatbl-%s-key", k->name);
+	snprintf(pl->var, sizeof(pl->var), "THREATBL_%s_KEY", k->name);
+	for (i = 0; pl->var[i]; i++)
+		pl->var[i] = (char)toupper((unsigned char)pl->var[i]);
+	if (config_provider_get(cfg, k, &cp) == 0 && cp.key_file) {
+		pl->path = cp.key_file;
+		if (legacy && cp.key_file == cfg->api_key_file) {
+			pl->what = "api-key-file";
+		} else {
+			snprintf(pl->what_buf, sizeof(pl->what_buf), "[provider %s] key-file",
+				 k->name);
+			pl->what = pl->what_buf;
+		}
+		return;
+	}
+	if (credential_path(pl->cred_name, pl->cred, sizeof(pl->cred)) &&
+	    credential_present(pl->cred)) {
+		snprintf(pl->what_buf, sizeof(pl->what_buf), "the credential %s", pl->cred_name);
+		pl->path = pl->cred;
+		pl->what = pl->what_buf;
+		return;
+	}
+	if (legacy && credential_path(APIKEY_CREDENTIAL, pl->cred, sizeof(pl->cred)) &&
+	    credential_present(pl->cred)) {
+		pl->path = pl->cred;
+		pl->what = "the credential " APIKEY_CREDENTIAL;
+		return;
+	}
+	pl->what = pl->var;
+	if (legacy && !getenv(pl->var))
+		pl->what = "THREATBL_API_KEY";
+}
+
+int apikey_read_for(const struct config *cfg, const struct provider_kind *k,
+		    config_report_fn report, void *arg, char **key)
+{
+	char buf[APIKEY_FILE_MAX + 1], msg[256];
+	struct key_place pl;
+	const char *raw, *kk;
 	size_t len, klen, bad;
 	ssize_t n;
 	int err = 0;
 
 	*key = NULL;
-	if (cfg->api_key_file || (credential_path(cred, sizeof(cred)) &&
-				  credential_present(cred))) {
-		what = cfg->api_key_file ? cfg->api_key_file : cred;
-		n = read_reported(what, cfg->api_key_file ? "api-key-file" :
-				  "the credential " APIKEY_CREDENTIAL, report, arg, buf);
+	if (!k)
+		return -EINVAL;
+	key_place(cfg, k, &pl);
+	if (pl.path) {
+		n = read_reported(pl.path, pl.what, report, arg, buf);
 		if (n < 0)
 			return (int)n;
 		raw = buf;
 		len = (size_t)n;
 	} else {
-		what = "THREATBL_API_KEY";
-		raw = getenv("THREATBL_API_KEY");
+		raw = getenv(pl.what);
 		if (!raw)
 			return 0;
 		len = strlen(raw);
 	}
-	if (apikey_clean(raw, len, &k, &klen, &bad)) {
+	if (apikey_clean(raw, len, &kk, &klen, &bad)) {
 		snprintf(msg, sizeof(msg),
 			 "the API key has a byte that is not printable ASCII (or a space) at "
 			 "position %zu of %zu: keys are visible ASCII only", bad, klen);
-		report(arg, CONFIG_ERROR, what, 0, msg);
+		report(arg, CONFIG_ERROR, pl.path ? pl.path : pl.what, 0, msg);
 		err = -EINVAL;
 		goto out;
 	}
-	if (klen && !(*key = strndup(k, klen)))
+	if (klen && !(*key = strndup(kk, klen)))
 		err = -ENOMEM;
 out:
 	explicit_bzero(buf, sizeof(buf));
 	return err;
 }
 
+int apikey_read(const struct config *cfg, config_report_fn report, void *arg, char **key)
+{
+	return apikey_read_for(cfg, provider_default(), report, arg, key);
+}
+
+const char *apikey_source_for(const struct config *cfg, const struct provider_kind *k)
+{
+	/* the names apikey_source always gave, returned as the same literals */
+	static const char cred[] = "the credential " APIKEY_CREDENTIAL;
+	static const char *const fixed[] = { "api-key-file", cred, "THREATBL_API_KEY" };
+	struct key_place pl;
+
+	/* a static string for the log: the composed names are kept by kind */
+	static char names[CONFIG_PROVIDERS_MAX * 3][96];
+	size_t row;
+
+	if (!k)
+		return "none";
+	key_place(cfg, k, &pl);
+	for (size_t i = 0; i < 3; i++)
+		if (strcmp(pl.what, fixed[i]) == 0)
+			return fixed[i];
+	for (row = 0; provider_at(row) && provider_at(row) != k; row++)
+		;
+	row = row * 3 + (pl.path == pl.cred ? 1 : pl.path ? 0 : 2);
+	if (row >= sizeof(names) / sizeof(names[0]))
+		return "its key";
+	snprintf(names[row], sizeof(names[row]), "%s", pl.what);
+	return names[row];
+}
+
 const char *apikey_source(const struct config *cfg)
 {
-	char cred[4096];
-
-	if (cfg->api_key_file)
-		return "api-key-file";
-	if (credential_path(cred, sizeof(cred)) && credential_present(cred))
-		return "the credential " APIKEY_CREDENTIAL;
-	return "THREATBL_API_KEY";
+	return apikey_source_for(cfg, provider_default());
 }
 
 void apikey_free(char *key)

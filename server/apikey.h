@@ -40,6 +40,19 @@ int apikey_read(const struct config *cfg, config_report_fn report, void *arg, ch
  * credential's size: one stat(2). */
 const char *apikey_source(const struct config *cfg);
 
+/* The key of provider k: its [provider NAME] key-file (Criminal IP: or [intel]
+ * api-key-file), else the credential threatbl-NAME-key, else $THREATBL_NAME_KEY
+ * (NAME upper-cased); for Criminal IP, the credential threatbl-api-key and
+ * $THREATBL_API_KEY come after its own names. Returns as apikey_read. */
+struct provider_kind;
+int apikey_read_for(const struct config *cfg, const struct provider_kind *k,
+		    config_report_fn report, void *arg, char **key);
+
+/* Where apikey_read_for takes k's key from, for the log (a string that stays valid:
+ * static, or kept per provider and place; not thread-safe between two threads
+ * asking about the same provider at once, which the server never does). */
+const char *apikey_source_for(const struct config *cfg, const struct provider_kind *k);
+
 /* Wipe and free a key from apikey_read (NULL is fine). */
 void apikey_free(char *key);
 

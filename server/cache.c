@@ -21,7 +21,7 @@ struct ent4 {
 	uint8_t mask;
 	uint8_t flags;
 	uint8_t used;
-	uint8_t pad_;
+	uint8_t from;       /* cache_put_from's, in what was padding */
 };
 
 struct ent6 {
@@ -30,7 +30,7 @@ struct ent6 {
 	uint8_t mask;
 	uint8_t flags;
 	uint8_t used;
-	uint8_t pad_;
+	uint8_t from;       /* cache_put_from's, in what was padding */
 };
 
 _Static_assert(sizeof(struct ent4) == 12, "IPv4 slot must stay 12 bytes");
@@ -154,7 +154,7 @@ static int grow4(struct cache *c)
 	return 0;
 }
 
-static int put4(struct cache *c, uint32_t ip, const struct verdict *v)
+static int put4(struct cache *c, uint32_t ip, const struct verdict *v, int from)
 {
 	struct ent4 *e = find4(c, ip), ne;
 	int rc;
@@ -163,6 +163,8 @@ static int put4(struct cache *c, uint32_t ip, const struct verdict *v)
 		e->mask = v->mask;
 		e->flags = v->flags;
 		e->checked = v->checked;
+		if (from >= 0)
+			e->from = (uint8_t)from;
 		return 0;
 	}
 	if ((c->n4 + 1) * 4 > c->cap4 * 3 && (rc = grow4(c)) < 0)
@@ -172,6 +174,7 @@ static int put4(struct cache *c, uint32_t ip, const struct verdict *v)
 	ne.checked = v->checked;
 	ne.mask = v->mask;
 	ne.flags = v->flags;
+	ne.from = from >= 0 ? (uint8_t)from : 0;
 	ne.used = 1;
 	place4(c->t4, c->cap4, &ne);
 	c->n4++;
@@ -249,7 +252,7 @@ static int grow6(struct cache *c)
 	return 0;
 }
 
-static int put6(struct cache *c, const uint8_t *ip, const struct verdict *v)
+static int put6(struct cache *c, const uint8_t *ip, const struct verdict *v, int from)
 {
 	struct ent6 *e = find6(c, ip), ne;
 	int rc;
@@ -258,6 +261,8 @@ static int put6(struct cache *c, const uint8_t *ip, const struct verdict *v)
 		e->mask = v->mask;
 		e->flags = v->flags;
 		e->checked = v->checked;
+		if (from >= 0)
+			e->from = (uint8_t)from;
 		return 0;
 	}
 	if ((c->n6 + 1) * 4 > c->cap6 * 3 && (rc = grow6(c)) < 0)
@@ -267,6 +272,7 @@ static int put6(struct cache *c, const uint8_t *ip, const struct verdict *v)
 	ne.checked = v->checked;
 	ne.mask = v->mask;
 	ne.flags = v->flags;
+	ne.from = from >= 0 ? (uint8_t)from : 0;
 	ne.used = 1;
 	place6(c->t6, c->cap6, &ne);
 	c->n6++;
@@ -297,7 +303,8 @@ static int del6(struct cache *c, const uint8_t *ip)
 
 /* ---- the interface ---- */
 
-int cache_get(const struct cache *c, const struct ipaddr *ip, struct verdict *out)
+int cache_get_from(const struct cache *c, const struct ipaddr *ip, struct verdict *out,
+		   uint8_t *from)
 {
 	if (is_v4(ip)) {
 		const struct ent4 *e = find4(c, v4_key(ip));
@@ -307,6 +314,8 @@ int cache_get(const struct cache *c, const struct ipaddr *ip, struct verdict *ou
 		out->mask = e->mask;
 		out->flags = e->flags;
 		out->checked = e->checked;
+		if (from)
+			*from = e->from;
 	} else {
 		const struct ent6 *e = find6(c, ip->b);
 
@@ -315,8 +324,15 @@ int cache_get(const struct cache *c, const struct ipaddr *ip, struct verdict *ou
 		out->mask = e->mask;
 		out->flags = e->flags;
 		out->checked = e->checked;
+		if (from)
+			*from = e->from;
 	}
 	return 0;
+}
+
+int cache_get(const struct cache *c, const struct ipaddr *ip, struct verdict *out)
+{
+	return cache_get_from(c, ip, out, NULL);
 }
 
 void cache_set_shared(struct cache *c, struct shared *sh)
@@ -326,11 +342,17 @@ void cache_set_shared(struct cache *c, struct shared *sh)
 
 int cache_put(struct cache *c, const struct ipaddr *ip, const struct verdict *v)
 {
+	return cache_put_from(c, ip, v, -1);
+}
+
+int cache_put_from(struct cache *c, const struct ipaddr *ip, const struct verdict *v,
+		   int from)
+{
 	int rc;
 
 	if (c->shared)
 		shared_write_begin(c->shared);
-	rc = is_v4(ip) ? put4(c, v4_key(ip), v) : put6(c, ip->b, v);
+	rc = is_v4(ip) ? put4(c, v4_key(ip), v, from) : put6(c, ip->b, v, from);
 	if (c->shared)
 		shared_write_end(c->shared);
 	return rc;

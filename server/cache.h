@@ -29,8 +29,20 @@ void cache_set_shared(struct cache *c, struct shared *sh);
 /* 0 and *out filled when ip is known, -ENOENT otherwise. */
 int cache_get(const struct cache *c, const struct ipaddr *ip, struct verdict *out);
 
-/* Insert or replace. 0, or -ENOMEM (the table is unchanged). */
+/* Insert or replace. 0, or -ENOMEM (the table is unchanged). The entry's providers
+ * (cache_put_from) stay as they were; a new entry has none. */
 int cache_put(struct cache *c, const struct ipaddr *ip, const struct verdict *v);
+
+/* Which providers gave a verdict, kept beside it in the entry's spare byte (no
+ * memory more): bit i for provider_at(i) (provider.h), for the TXT template's
+ * ${source} (doc/dns.md#categories-and-a-and-txt-records) and for refreshes
+ * (doc/providers.md#combining-providers); 0: not known (a verdict loaded from the
+ * database, which keeps the names). cache_put_from sets it (from < 0: kept);
+ * cache_get_from also reads it (from may be NULL). */
+int cache_put_from(struct cache *c, const struct ipaddr *ip, const struct verdict *v,
+		   int from);
+int cache_get_from(const struct cache *c, const struct ipaddr *ip, struct verdict *out,
+		   uint8_t *from);
 
 /* 0, or -ENOENT. */
 int cache_del(struct cache *c, const struct ipaddr *ip);

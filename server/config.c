@@ -33,7 +33,8 @@ _Static_assert(sizeof(enum config_unknown) == sizeof(int), "enum options are sto
 #define STATEDIR "/var/lib/threatbl"
 #endif
 
-enum sect { SECT_NONE, SECT_SERVER, SECT_INTEL, SECT_PROBE, SECT_HTTP, SECT_ZONE, SECT_BAD };
+enum sect { SECT_NONE, SECT_SERVER, SECT_INTEL, SECT_PROBE, SECT_HTTP, SECT_ZONE, SECT_BAD,
+	     SECT_PROVIDER };
 
 enum opt_type {
 	T_STRING,  /* char *; OPT_EMPTY_NULL: an empty value gives NULL */
@@ -56,6 +57,7 @@ enum opt_type {
 	T_SERIAL,  /* enum config_serial + serial_fixed (struct config only) */
 	T_IDENT,   /* char *, printable ASCII up to max bytes, %h and %%; empty: NULL */
 	T_ENDPOINT, /* char *, one numeric ADDRESS:PORT ([V6]:PORT); empty: NULL */
+	T_PROVIDERS, /* providers[] + nproviders: names of provider.c's table */
 };
 
 enum { OPT_REPEAT = 1, OPT_EMPTY_NULL = 2 };
@@ -73,10 +75,13 @@ struct opt {
 
 static const char *const level_names[] = { "error", "warn", "info", "debug", NULL };
 static const char *const unknown_names[] = { "nxdomain", "servfail", NULL };
+static const char *const combine_names[] = { "first", "all", NULL };
 
 /* The names' order is the enums' order. */
 _Static_assert(LOG_LVL_ERROR == 0 && LOG_LVL_DEBUG == 3, "level_names");
 _Static_assert(CONFIG_UNKNOWN_SERVFAIL == 1, "unknown_names");
+_Static_assert(CONFIG_COMBINE_ALL == 1, "combine_names");
+_Static_assert(sizeof(enum config_combine) == sizeof(int), "enum options are stored as int");
 
 #define OPT(sc, st, k, t, f, d, lo, hi, fl, nm) { sc, k, t, offsetof(st, f), d, lo, hi, fl, nm }
 #define S(...) OPT(SECT_SERVER, struct config, __VA_ARGS__)
@@ -84,6 +89,8 @@ _Static_assert(CONFIG_UNKNOWN_SERVFAIL == 1, "unknown_names");
 #define P(...) OPT(SECT_PROBE, struct config, __VA_ARGS__)
 #define H(...) OPT(SECT_HTTP, struct config, __VA_ARGS__)
 #define Z(...) OPT(SECT_ZONE, struct config_zone, __VA_ARGS__)
+/* [provider NAME]: no defaults here, what is not given comes from [intel] (cfg_finish) */
+#define V(...) OPT(SECT_PROVIDER, struct config_prov, __VA_ARGS__)
 #define CAT(k, c, d) Z(k, T_CAT, cat[c], d, 0, 0, 0, NULL)
 
 /* Every option: the defaults here are the ones zones/threatbl.conf.example documents. */
@@ -122,6 +129,16 @@ static const struct opt opts[] = {
 	I("per-client-burst", T_UINT, per_client_burst, "5", 1, 100000, 0, NULL),
 	I("client-prefix-v4", T_UINT, client_prefix_v4, "24", 8, 32, 0, NULL),
 	I("client-prefix-v6", T_UINT, client_prefix_v6, "56", 16, 128, 0, NULL),
+	I("providers", T_PROVIDERS, providers, NULL, 0, 0, 0, NULL),
+	I("combine", T_ENUM, combine, "first", 0, 0, 0, combine_names),
+	V("url", T_URL, url, NULL, 0, 0, 0, NULL),
+	V("key-file", T_STRING, key_file, NULL, 0, 0, OPT_EMPTY_NULL, NULL),
+	V("timeout", T_DUR_MS, timeout_ms, NULL, 100, 300000, 0, NULL),
+	V("rate", T_RATE, rate, NULL, 0, 100000, 0, NULL),
+	V("rate-burst", T_UINT, rate_burst, NULL, 1, 100000, 0, NULL),
+	V("concurrency", T_UINT, concurrency, NULL, 1, 256, 0, NULL),
+	V("daily-budget", T_UINT, daily_budget, NULL, 0, UINT32_MAX, 0, NULL),
+	V("scanner-score", T_UINT, scanner_score, "75", 1, 100, 0, NULL),
 	P("openvpn443", T_BOOL, probe_openvpn443, "no", 0, 0, 0, NULL),
 	P("timeout", T_DUR_MS, probe_timeout_ms, "3s", 100, 60000, 0, NULL),
 	P("concurrency", T_UINT, probe_concurrency, "4", 1, 64, 0, NULL),
@@ -165,6 +182,9 @@ struct loader {
 	int oom;
 	enum sect sect;           /* the section being read */
 	size_t zone;              /* its index in cfg->zones when SECT_ZONE */
+	size_t psect;             /* its index in cfg->psect when SECT_PROVIDER */
+	unsigned providers_line;  /* where [intel] providers was given */
+	unsigned provider_line;   /* where [intel] provider was given */
 	unsigned seen[NOPTS];     /* line of each option's first setting, 0 = not yet */
 	int listen_seen;          /* the file's first listen replaces the default */
 };
@@ -711,6 +731,55 @@ static int endpoint_ok(const char *val)
 	       (inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1);
 }
 
+/* providers = NAME...: names of the table, each once, at most CONFIG_PROVIDERS_MAX. */
+static int set_providers(struct loader *ld, const struct opt *o, struct config *cfg,
+			 const char *val, unsigned line)
+{
+	const struct provider_kind *list[CONFIG_PROVIDERS_MAX], *k;
+	char *copy = strdup(val), *p = copy, *t;
+	size_t n = 0;
+	int r = -EINVAL;
+
+	if (!copy)
+		return -ENOMEM;
+	while ((t = config_value_token(&p))) {
+		if (!(k = provider_find(t))) {
+			char names[256] = "";
+			size_t m = 0;
+
+			for (size_t i = 0; (k = provider_at(i)) && m < sizeof(names); i++)
+				m += (size_t)snprintf(names + m, sizeof(names) - m, "%s%s",
+						      i ? " " : "", k->name);
+			ld_error(ld, line, "%s: '%s' is not a provider (%s)", o->key, t, names);
+			goto out;
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (list[i] == k) {
+				ld_error(ld, line, "%s: %s is named twice", o->key, k->name);
+				goto out;
+			}
+		}
+		if (n == CONFIG_PROVIDERS_MAX) {
+			ld_error(ld, line, "%s: more than %d providers", o->key,
+				 CONFIG_PROVIDERS_MAX);
+			goto out;
+		}
+		list[n++] = k;
+	}
+	if (!n) {
+		ld_error(ld, line, "%s: a value is needed (provider names in priority order)",
+			 o->key);
+		goto out;
+	}
+	memcpy(cfg->providers, list, n * sizeof(list[0]));
+	cfg->nproviders = n;
+	ld->providers_line = line;
+	r = 0;
+out:
+	free(copy);
+	return r;
+}
+
 /* Parse val for o into base (struct config or struct config_zone). Problems are
  * reported; the old value stays. Returns 0, -EINVAL/-ERANGE or -ENOMEM. */
 static int opt_set(struct loader *ld, const struct opt *o, void *base, const char *val,
@@ -775,7 +844,11 @@ static int opt_set(struct loader *ld, const struct opt *o, void *base, const cha
 	case T_ENUM:
 		return set_enum(ld, o, field, val, line);
 	case T_PROVIDER:
+		if (line)
+			ld->provider_line = line;
 		return set_provider(ld, o, base, val, line);
+	case T_PROVIDERS:
+		return set_providers(ld, o, base, val, line);
 	case T_RATE:
 		r = config_value_rate(val, field);
 		if (r == 0 && *(double *)field > (double)o->max)
@@ -820,11 +893,23 @@ static const char *sect_name(struct loader *ld, char *buf, size_t n)
 {
 	if (ld->sect == SECT_ZONE)
 		snprintf(buf, n, "[zone %s]", ld->cfg->zones[ld->zone].name);
+	else if (ld->sect == SECT_PROVIDER)
+		snprintf(buf, n, "[provider %s]", ld->cfg->psect[ld->psect].kind->name);
 	else
 		snprintf(buf, n, "%s", ld->sect == SECT_SERVER ? "[server]" :
 			 ld->sect == SECT_PROBE ? "[probe]" :
 			 ld->sect == SECT_HTTP ? "[http]" : "[intel]");
 	return buf;
+}
+
+/* The index in opts of the first [provider NAME] key: given bits count from it. */
+static size_t provider_opt0(void)
+{
+	size_t i = 0;
+
+	while (i < NOPTS && opts[i].sect != SECT_PROVIDER)
+		i++;
+	return i;
 }
 
 /* config_ini_ops: "key = value". */
@@ -857,8 +942,14 @@ static void on_key(void *arg, unsigned line, const char *key, const char *val)
 	}
 	if (!ld->seen[i])
 		ld->seen[i] = line;
-	r = opt_set(ld, o, ld->sect == SECT_ZONE ? (void *)&ld->cfg->zones[ld->zone] :
-		    (void *)ld->cfg, val, line);
+	if (ld->sect == SECT_PROVIDER) {
+		r = opt_set(ld, o, &ld->cfg->psect[ld->psect], val, line);
+		if (r == 0)
+			ld->cfg->psect[ld->psect].given |= 1u << (i - provider_opt0());
+	} else {
+		r = opt_set(ld, o, ld->sect == SECT_ZONE ? (void *)&ld->cfg->zones[ld->zone] :
+			    (void *)ld->cfg, val, line);
+	}
 	if (r == -ENOMEM)
 		ld_oom(ld, line);
 }
@@ -915,6 +1006,45 @@ static void zone_start(struct loader *ld, unsigned line, char *name)
 	ld->zone = cfg->nzones - 1;
 }
 
+/* [provider NAME]: a provider of the table, once. */
+static void provider_start(struct loader *ld, unsigned line, const char *name)
+{
+	struct config *cfg = ld->cfg;
+	const struct provider_kind *k = provider_find(name);
+	struct config_prov *np;
+
+	ld->sect = SECT_BAD;
+	if (!k) {
+		ld_error(ld, line, "[provider %s]: not a provider (providers are named as in "
+			 "[intel] providers)", name);
+		return;
+	}
+	for (size_t i = 0; i < cfg->npsect; i++) {
+		if (cfg->psect[i].kind == k) {
+			ld_error(ld, line, "[provider %s] is given twice (first on line %u)",
+				 k->name, cfg->psect[i].line);
+			return;
+		}
+	}
+	np = realloc(cfg->psect, (cfg->npsect + 1) * sizeof(*np));
+	if (!np) {
+		ld_oom(ld, line);
+		return;
+	}
+	cfg->psect = np;
+	np = &cfg->psect[cfg->npsect++];
+	memset(np, 0, sizeof(*np));
+	np->kind = k;
+	np->line = line;
+	opts_default(ld, SECT_PROVIDER, np);
+	for (size_t i = 0; i < NOPTS; i++) {
+		if (opts[i].sect == SECT_PROVIDER)
+			ld->seen[i] = 0;
+	}
+	ld->sect = SECT_PROVIDER;
+	ld->psect = cfg->npsect - 1;
+}
+
 /* config_ini_ops: a [section] header, NULL when broken. */
 static void on_section(void *arg, unsigned line, char *text)
 {
@@ -935,8 +1065,12 @@ static void on_section(void *arg, unsigned line, char *text)
 	} else if (strncasecmp(text, "zone", 4) == 0 &&
 		   (!text[4] || isspace((unsigned char)text[4]))) {
 		zone_start(ld, line, config_value_trim(text + 4));
+	} else if (strncasecmp(text, "provider", 8) == 0 &&
+		   (!text[8] || isspace((unsigned char)text[8]))) {
+		provider_start(ld, line, config_value_trim(text + 8));
 	} else {
-		ld_error(ld, line, "unknown section [%s] (server, intel, probe, http, zone NAME)", text);
+		ld_error(ld, line, "unknown section [%s] (server, intel, probe, http, zone NAME, "
+			 "provider NAME)", text);
 		ld->sect = SECT_BAD;
 	}
 }
@@ -1013,6 +1147,61 @@ toolong:
 		ld_oom(ld, z->line);
 }
 
+/* A provider's settings with what its section did not give from [intel]. */
+static void provider_fill(const struct config *cfg, struct config_prov *p)
+{
+	size_t o0 = provider_opt0();
+
+	for (size_t i = o0; i < NOPTS && opts[i].sect == SECT_PROVIDER; i++) {
+		if (p->given & (1u << (i - o0)))
+			continue;
+		if (strcmp(opts[i].key, "url") == 0)
+			p->url = p->kind->url ? (char *)p->kind->url : cfg->url;
+		else if (strcmp(opts[i].key, "key-file") == 0)
+			p->key_file = p->kind == provider_default() ? cfg->api_key_file : NULL;
+		else if (strcmp(opts[i].key, "timeout") == 0)
+			p->timeout_ms = cfg->timeout_ms;
+		else if (strcmp(opts[i].key, "rate") == 0)
+			p->rate = cfg->rate;
+		else if (strcmp(opts[i].key, "rate-burst") == 0)
+			p->rate_burst = cfg->rate_burst;
+		else if (strcmp(opts[i].key, "concurrency") == 0)
+			p->concurrency = cfg->concurrency;
+		else if (strcmp(opts[i].key, "daily-budget") == 0)
+			p->daily_budget = cfg->daily_budget;
+	}
+}
+
+/* providers and provider together, sections nobody asks for. */
+static void providers_finish(struct loader *ld)
+{
+	struct config *cfg = ld->cfg;
+	const struct provider_kind *list[CONFIG_PROVIDERS_MAX];
+	size_t n;
+
+	if (cfg->nproviders && ld->provider_line)
+		ld_error(ld, ld->providers_line, "providers and provider are both given (provider "
+			 "on line %u): provider = NAME is the one-provider shorthand",
+			 ld->provider_line);
+	n = config_providers(cfg, list);
+	for (size_t i = 0; i < cfg->npsect; i++) {
+		size_t j = 0, o0 = provider_opt0();
+
+		for (size_t k = o0; k < NOPTS && opts[k].sect == SECT_PROVIDER; k++)
+			if ((cfg->psect[i].given & (1u << (k - o0))) &&
+			    strcmp(opts[k].key, "scanner-score") == 0 &&
+			    cfg->psect[i].kind != provider_find("abuseipdb"))
+				ld_warn(ld, cfg->psect[i].line, "[provider %s]: scanner-score is "
+					"AbuseIPDB's; it does nothing here", cfg->psect[i].kind->name);
+
+		while (j < n && list[j] != cfg->psect[i].kind)
+			j++;
+		if (j == n)
+			ld_warn(ld, cfg->psect[i].line, "[provider %s] is not in [intel] providers: "
+				"it is not asked", cfg->psect[i].kind->name);
+	}
+}
+
 /* What can only be judged once the whole file is read. */
 static void cfg_finish(struct loader *ld)
 {
@@ -1048,6 +1237,7 @@ static void cfg_finish(struct loader *ld)
 		if (!cfg->zones[i].ns_line)
 			ld_error(ld, cfg->zones[i].line, "zone %s: missing ns", cfg->zones[i].name);
 	}
+	providers_finish(ld);
 	if (cfg->max_stale_s < cfg->fresh_s) {
 		unsigned line = 0;
 
@@ -1155,6 +1345,11 @@ void config_free(struct config *cfg)
 	free(cfg->control);
 	free(cfg->url);
 	free(cfg->api_key_file);
+	for (size_t i = 0; i < cfg->npsect; i++) {
+		free(cfg->psect[i].url);
+		free(cfg->psect[i].key_file);
+	}
+	free(cfg->psect);
 	free(cfg->probe_from);
 	free(cfg->http_listen);
 	free(cfg->http_public_url);
@@ -1205,5 +1400,36 @@ int config_set_database(struct config *cfg, const char *path)
 		return -ENOMEM;
 	free(cfg->database);
 	cfg->database = s;
+	return 0;
+}
+
+size_t config_providers(const struct config *cfg, const struct provider_kind **out)
+{
+	if (cfg->nproviders) {
+		memcpy(out, cfg->providers, cfg->nproviders * sizeof(out[0]));
+		return cfg->nproviders;
+	}
+	if (cfg->provider == CONFIG_PROVIDER_NONE || !cfg->provider_kind)
+		return 0;
+	out[0] = cfg->provider_kind;
+	return 1;
+}
+
+int config_provider_get(const struct config *cfg, const struct provider_kind *k,
+			struct config_prov *out)
+{
+	if (!k)
+		return -EINVAL;
+	for (size_t i = 0; i < cfg->npsect; i++) {
+		if (cfg->psect[i].kind == k) {
+			*out = cfg->psect[i];
+			provider_fill(cfg, out);
+			return 0;
+		}
+	}
+	memset(out, 0, sizeof(*out));
+	out->kind = k;
+	out->scanner_score = 75;
+	provider_fill(cfg, out);
 	return 0;
 }

@@ -47,6 +47,28 @@ enum config_serial { CONFIG_SERIAL_TIME, CONFIG_SERIAL_CONTENT, CONFIG_SERIAL_FI
 /* The longest [server] identity, before and after %h is expanded: one TXT
  * character-string (RFC 1035 §3.3.14), also the NSID payload (RFC 5001). */
 #define CONFIG_IDENTITY_MAX 255
+/* [intel] combine: how the verdicts of several providers make one
+ * (doc/providers.md#combining-providers). */
+enum config_combine { CONFIG_COMBINE_FIRST, CONFIG_COMBINE_ALL };
+
+/* Most providers in one [intel] providers list. */
+#define CONFIG_PROVIDERS_MAX 8
+
+/* The settings of one provider: a [provider NAME] section, its keys not given taken
+ * from [intel] (url from the provider's own default unless it is Criminal IP). */
+struct config_prov {
+	const struct provider_kind *kind;
+	unsigned line;         /* of its section; 0: no section (all defaults) */
+	unsigned given;        /* bit i: the section's i-th key was given */
+	char *url;             /* the base URL */
+	char *key_file;        /* NULL: the credential threatbl-NAME-key or $THREATBL_NAME_KEY */
+	uint32_t timeout_ms;
+	double rate;
+	unsigned rate_burst;
+	unsigned concurrency;
+	uint32_t daily_budget;
+	unsigned scanner_score; /* AbuseIPDB: abuseConfidenceScore from which it is a scanner */
+};
 
 /* A category line: NAME = ADDRESS TXT-TEMPLATE. */
 struct config_cat {
@@ -115,6 +137,13 @@ struct config {
 	int lookup_reserved;
 	unsigned queue_max;    /* lookups waiting for a slot; past it, queries get `unknown` */
 	struct acl lookup_from; /* whose queries may cause a lookup (empty: everyone's) */
+	/* [intel] providers (in priority order; nproviders 0: provider = decides) */
+	const struct provider_kind *providers[CONFIG_PROVIDERS_MAX];
+	size_t nproviders;
+	int combine;           /* enum config_combine */
+	/* [provider NAME] sections */
+	struct config_prov *psect;
+	size_t npsect;
 	double per_client_rate; /* new lookups per second one client prefix may cause */
 	unsigned per_client_burst;
 	unsigned client_prefix_v4; /* the prefix a client is counted by: /24 ... */
@@ -170,5 +199,16 @@ int config_set_database(struct config *cfg, const char *path);
  * numeric IPv4 address (IPv6 only in brackets), PORT 1..65535.
  * Returns 0 or -EINVAL. host must hold 64 bytes. */
 int config_split_listen(const char *text, char *host, uint16_t *port);
+
+/* The providers to ask, in priority order, into out (CONFIG_PROVIDERS_MAX entries):
+ * [intel] providers, or else the one of provider = (NAMED or AUTO; the caller drops
+ * AUTO's when there is no key). Returns how many. */
+size_t config_providers(const struct config *cfg, const struct provider_kind **out);
+
+/* The settings of provider k: its [provider NAME] section as loaded (every key
+ * resolved), or the defaults a section with no key would have. out's strings are
+ * cfg's (valid while cfg is). 0, or -EINVAL without k. */
+int config_provider_get(const struct config *cfg, const struct provider_kind *k,
+			struct config_prov *out);
 
 #endif

@@ -367,12 +367,14 @@ int criminalip_open(uv_loop_t *loop, const struct config *cfg, const char *api_k
 		    struct provider_backend *out)
 {
 	struct cip_settings set;
+	struct config_prov p;
 
-	if (!cfg || !cfg->url)
+	/* its [provider criminalip] section, or [intel]'s url and timeout */
+	if (!cfg || config_provider_get(cfg, provider_find("criminalip"), &p) < 0 || !p.url)
 		return -EINVAL;
 	set = (struct cip_settings){
-		.url = cfg->url,
-		.timeout_ms = (long)cfg->timeout_ms,
+		.url = p.url,
+		.timeout_ms = (long)p.timeout_ms,
 		.max_body = cfg->max_report_size > SIZE_MAX - 1 ? SIZE_MAX - 1
 			    : (size_t)cfg->max_report_size,
 		.max_stale_s = cfg->max_stale_s,

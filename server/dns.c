@@ -10,6 +10,7 @@
 
 #include <string.h>
 
+#include "provider.h"
 #include "qname.h"
 
 enum {
@@ -31,6 +32,7 @@ enum {
 #define QNAME_PTR 0xc00c /* the question name, right after the header */
 #define TXT_MAX 255
 #define OPT_NSID 3 /* EDNS option code, RFC 5001 */
+#define DNS_SOURCE_MAX 64 /* ${source}: the providers' names, comma-separated */
 
 /* The RFC 5782 test entries, as IPv4-mapped addresses. */
 static const struct ipaddr test_listed = {
@@ -65,6 +67,7 @@ struct out {
 	const struct ipaddr *ip;
 	char *iptxt;        /* IPADDR_STRLEN bytes, outside: not zeroed per query */
 	size_t iptxt_len;   /* 0 = not formatted yet */
+	uint8_t from;       /* the verdict's providers (verdict.h), for ${source} */
 	uint16_t apex_ptr;
 	int ent_too;        /* the name is also an IPv6 prefix: never NXDOMAIN */
 	/* NSID asked, and the client not refused: the identity to add after the OPT
@@ -108,6 +111,27 @@ static inline int ip_eq(const struct ipaddr *a, const struct ipaddr *b)
 	memcpy(&b0, b->b, 8);
 	memcpy(&b1, b->b + 8, 8);
 	return a0 == b0 && a1 == b1;
+}
+
+/* The providers of the verdict answered, "criminalip,abuseipdb", into buf (64 bytes,
+ * on the caller's stack: nothing allocated); "" when not known. Its length. */
+static size_t source_text(const struct out *o, char *buf)
+{
+	const struct provider_kind *k;
+	size_t n = 0, len;
+
+	for (unsigned i = 0; i < 8 && (k = provider_at(i)); i++) {
+		if (!(o->from & (1u << i)))
+			continue;
+		len = strlen(k->name);
+		if (n + len + 1 > DNS_SOURCE_MAX)
+			break;
+		if (n)
+			buf[n++] = ',';
+		memcpy(buf + n, k->name, len);
+		n += len;
+	}
+	return n;
 }
 
 /* The queried IP as text, formatted once per answer. */
@@ -422,12 +446,13 @@ static void rr_ns(struct out *o, const struct zone *z)
 }
 
 /* One TXT record of one character-string: the template with '$' replaced by the
- * queried IP and '$$' by '$', cut at 255 bytes. Written in place, the text between
- * two '$' copied as one piece. */
+ * queried IP, '${source}' by the verdict's providers and '$$' by '$', cut at 255
+ * bytes. Written in place, the text between two '$' copied as one piece. */
 static void rr_txt(struct out *o, const char *tpl, size_t tpl_len, uint32_t ttl)
 {
 	uint8_t *p = rr_start(o, QNAME_PTR, T_TXT, ttl, 1), *s;
 	const char *t = tpl, *end = tpl + tpl_len;
+	char source[DNS_SOURCE_MAX];
 	size_t room, n = 0;
 
 	if (!p)
@@ -447,6 +472,10 @@ static void rr_txt(struct out *o, const char *tpl, size_t tpl_len, uint32_t ttl)
 		} else if (t + 1 < end && t[1] == '$') {
 			k = 1;          /* "$$": one '$' */
 			t += 2;
+		} else if ((size_t)(end - t) >= 9 && memcmp(t, "${source}", 9) == 0) {
+			k = source_text(o, source);
+			src = source;
+			t += 9;
 		} else {
 			k = ip_text(o);
 			src = o->iptxt;
@@ -537,6 +566,7 @@ static int answer_ip(const struct dns_env *env, struct out *o, const struct zone
 	const struct lists_value *val;
 	struct hit h[VERDICT_NCAT];
 	struct verdict v;
+	uint8_t from;
 	unsigned n;
 
 	if (ip_eq(ip, &test_listed)) {
@@ -560,7 +590,7 @@ static int answer_ip(const struct dns_env *env, struct out *o, const struct zone
 			break;
 		}
 	}
-	if (env->cache && cache_get(env->cache, ip, &v) == 0) {
+	if (env->cache && cache_get_from(env->cache, ip, &v, &from) == 0) {
 		/* A verdict stamped in the future (clock stepped back) counts as new. */
 		uint32_t age = env->now > v.checked ? env->now - v.checked : 0;
 
@@ -573,6 +603,7 @@ static int answer_ip(const struct dns_env *env, struct out *o, const struct zone
 			if (age >= env->fresh_s && env->refresh)
 				env->refresh(env->refresh_arg, ip);
 			n = verdict_hits(z, v.mask, v.flags, h);
+			o->from = from;
 			goto hits;
 		}
 	}

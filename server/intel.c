@@ -15,6 +15,13 @@
  * arrival-ordered list and one uv timer runs for the oldest; each waiter is also on
  * its lookup's list, so a finished lookup reaches its waiters directly.
  *
+ * Each provider (struct prov) has its own slot limit, token bucket, daily budget,
+ * pauses and backoff. A lookup's next call goes to the first provider in priority
+ * order it has not asked that takes calls; a provider that failed for it hands it to
+ * the next one, and with combine = all a verdict does too (its waiters answered from
+ * that verdict first). The decision point is dispatch() -> next_prov() ->
+ * start_call(); what the providers said becomes one verdict in conclude().
+ *
  * Callbacks of waiters never run from inside intel_wait or intel_refresh: those only
  * start a call when the queue is empty, and a call that cannot start is queued, never
  * failed on the spot. Waiter callbacks may call back into intel (wait, refresh,
@@ -25,6 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <jansson.h>
 
 #include "clients.h"
 #include "intel.h"
@@ -53,16 +62,60 @@ struct lookup {
 	unsigned gen;                        /* backend generation of that call */
 	struct client *owner;                /* the client that caused it; NULL: none */
 	int shared;                          /* another client asked about it too */
+	/* Which providers it has asked and what they said (doc/providers.md#combining-providers) */
+	unsigned prov;                       /* the provider of its call (in flight or next) */
+	unsigned set_gen;                    /* in->set_gen when that call started */
+	uint8_t asked;                       /* bit i: provider i was asked (or skipped) */
+	uint8_t spoke;                       /* bit i: provider i gave a verdict */
+	uint8_t mask;                        /* the union of their categories */
+	uint8_t unknown;                     /* one of them could not judge the IP */
+	int tcp443_open;                     /* a report saw tcp/443 open (probe.c) */
+	json_t *facts;                       /* each speaker's facts, by its source */
 };
 _Static_assert(offsetof(struct lookup, ip) == 0, "ipmap keys objects by their start");
 
-struct intel {
-	uv_loop_t *loop;
+/* One provider: its backend and everything that bounds its calls. Each has its own
+ * rate, concurrency, daily budget, pauses and backoff, so that one provider down or
+ * out of credit leaves the others working. */
+struct prov {
 	struct provider_backend backend;
 	/* The backend's, kept apart so that they outlive its closing: logs and store. */
 	const char *name;
 	const char *source;
 	unsigned backend_gen;       /* bumped when intel_reconfigure replaces it */
+	int row;                    /* its row in the provider table (verdict.from's bit);
+				     * -1: none (the tests' scripted backends) */
+
+	unsigned concurrency;
+	double rate;                /* calls per second; 0: no limit */
+	unsigned rate_burst;
+	uint32_t daily_budget;
+
+	double tokens;
+	uint64_t tokens_at;         /* ms of the last refill */
+	int64_t day;                /* UTC day number of calls_today */
+	uint32_t calls_today;
+	int budget_out;             /* daily budget used up */
+	enum provider_outcome pause;   /* PROVIDER_OK, PROVIDER_BAD_KEY or PROVIDER_LIMIT */
+	uint64_t limit_until;       /* a LIMIT pause with a Retry-After ends then (ms); 0: at
+				     * the next UTC day */
+	uint32_t backoff_ms;        /* 0: reachable */
+	uint64_t backoff_until;
+	uint64_t trouble_at;        /* ms of the failure that set the backoff */
+	int busy;                   /* one call at a time after "busy" */
+	uint32_t busy_delay_ms;
+	uint64_t busy_until;
+	unsigned inflight;
+	uint64_t requests;
+};
+
+struct intel {
+	uv_loop_t *loop;
+	struct prov prov[INTEL_PROVIDERS_MAX]; /* in priority order */
+	unsigned nprov;
+	unsigned set_gen;           /* bumped when the set of providers changes */
+	int combine;                /* enum config_combine */
+	const char *name;           /* prov[0].name, for messages about lookups as a whole */
 	struct cache *cache;
 	struct store *store;
 	struct probe *probe;        /* threatbl's own OpenVPN check ([probe]) */
@@ -85,20 +138,8 @@ struct intel {
 	struct clients clients;
 	struct acl lookup_from;     /* who may cause a lookup; empty: everyone */
 	unsigned nqueued, inflight;
+	unsigned old_inflight;      /* calls of a replaced set of providers still out */
 	struct list_head waiters;   /* every waiter, by arrival (node) */
-
-	double tokens;
-	uint64_t tokens_at;         /* ms of the last refill */
-	int64_t day;                /* UTC day number of calls_today */
-	uint32_t calls_today;
-	int budget_out;             /* daily budget used up */
-	enum provider_outcome pause;   /* PROVIDER_OK, PROVIDER_BAD_KEY or PROVIDER_LIMIT */
-	uint32_t backoff_ms;        /* 0: reachable */
-	uint64_t backoff_until;
-	uint64_t trouble_at;        /* ms of the failure that set the backoff */
-	int busy;                   /* one call at a time after "busy" */
-	uint32_t busy_delay_ms;
-	uint64_t busy_until;
 
 	uint64_t requests, coalesced, timeouts, rejected, dropped, not_allowed;
 	uint64_t outcomes[INTEL_NOUTCOME]; /* calls ended (intel_stats) */
@@ -273,66 +314,106 @@ static void sched_cb(uv_timer_t *t)
 
 /* ---- when calls may start ---- */
 
-/* A new UTC day ends a "limit exceeded" pause and an exhausted budget. Checked on
- * every entry point, so no timer has to wake at midnight. */
+/* Provider p's budget counter is kept in the database for the first provider only
+ * (the budget table has one count per day): the others count from the start. */
+static uint32_t budget_load(struct intel *in, unsigned p, int64_t day)
+{
+	return in->store && p == 0 ? store_budget_get(in->store, day) : 0;
+}
+
+/* A new UTC day ends a "limit exceeded" pause and an exhausted budget; a Retry-After
+ * ends a "limit exceeded" pause sooner. Checked on every entry point, so no timer has
+ * to wake at midnight. */
 static void check_day(struct intel *in)
 {
 	int64_t d = day_of(wall_s(in));
+	uint64_t now = now_ms(in);
 
-	if (d == in->day)
-		return;
-	in->day = d;
-	/* Counted in the database too, so that a restart does not reset the budget. */
-	in->calls_today = in->store ? store_budget_get(in->store, d) : 0;
-	if (in->budget_out || in->pause == PROVIDER_LIMIT)
-		log_info("new UTC day: calls to %s resume", in->name);
-	/* Not budget_check: an entry point must not answer waiters. A day whose budget
-	 * the database says is spent (another process on the file) stays paused. */
-	in->budget_out = in->daily_budget && in->calls_today >= in->daily_budget;
-	if (in->pause == PROVIDER_LIMIT)
-		in->pause = PROVIDER_OK;
+	for (unsigned i = 0; i < in->nprov; i++) {
+		struct prov *p = &in->prov[i];
+
+		if (p->pause == PROVIDER_LIMIT && p->limit_until && now >= p->limit_until) {
+			log_info("%s: the wait it asked for is over: calls resume", p->name);
+			p->pause = PROVIDER_OK;
+			p->limit_until = 0;
+		}
+		if (d == p->day)
+			continue;
+		p->day = d;
+		/* Counted in the database too, so that a restart does not reset the budget. */
+		p->calls_today = budget_load(in, i, d);
+		if (p->budget_out || p->pause == PROVIDER_LIMIT)
+			log_info("new UTC day: calls to %s resume", p->name);
+		/* Not budget_check: an entry point must not answer waiters. A day whose
+		 * budget the database says is spent (another process on the file) stays
+		 * paused. */
+		p->budget_out = p->daily_budget && p->calls_today >= p->daily_budget;
+		if (p->pause == PROVIDER_LIMIT) {
+			p->pause = PROVIDER_OK;
+			p->limit_until = 0;
+		}
+	}
 }
 
-/* Whether a new IP is refused at once (its query gets `unknown`). */
+/* Whether provider p takes no new call now (paused, out of budget, backing off). */
+static int prov_refusing(const struct prov *p, uint64_t now)
+{
+	return p->pause != PROVIDER_OK || p->budget_out || now < p->backoff_until;
+}
+
+/* Whether a new IP is refused at once (its query gets `unknown`): every provider is. */
 static int refusing(const struct intel *in, uint64_t now)
 {
-	return in->closing || in->pause != PROVIDER_OK || in->budget_out ||
-	       now < in->backoff_until;
+	if (in->closing)
+		return 1;
+	for (unsigned i = 0; i < in->nprov; i++)
+		if (!prov_refusing(&in->prov[i], now))
+			return 0;
+	return 1;
 }
 
-static void refill(struct intel *in, uint64_t now)
+/* Whether every provider is paused or out of budget (a backoff ends by itself). */
+static int all_paused(const struct intel *in)
 {
-	if (in->rate <= 0 || now <= in->tokens_at)
+	for (unsigned i = 0; i < in->nprov; i++)
+		if (in->prov[i].pause == PROVIDER_OK && !in->prov[i].budget_out)
+			return 0;
+	return 1;
+}
+
+static void refill(struct prov *p, uint64_t now)
+{
+	if (p->rate <= 0 || now <= p->tokens_at)
 		return;
-	in->tokens += (double)(now - in->tokens_at) * in->rate / 1000.0;
-	if (in->tokens > in->rate_burst)
-		in->tokens = in->rate_burst;
-	in->tokens_at = now;
+	p->tokens += (double)(now - p->tokens_at) * p->rate / 1000.0;
+	if (p->tokens > p->rate_burst)
+		p->tokens = p->rate_burst;
+	p->tokens_at = now;
 }
 
-/* 1 when a call may start now. Otherwise 0, with *wake set to the time a time-bound
- * block ends (0 when only a finished call or a new day can unblock). */
-static int can_start(struct intel *in, uint64_t now, uint64_t *wake)
+/* 1 when a call to p may start now. Otherwise 0, with *wake set to the time a
+ * time-bound block ends (0 when only a finished call or a new day can unblock). */
+static int can_start(struct intel *in, struct prov *p, uint64_t now, uint64_t *wake)
 {
-	unsigned limit = in->busy || in->backoff_ms ? 1 : in->concurrency;
+	unsigned limit = p->busy || p->backoff_ms ? 1 : p->concurrency;
 
 	*wake = 0;
-	if (in->closing || in->pause != PROVIDER_OK || in->budget_out)
+	if (in->closing || p->pause != PROVIDER_OK || p->budget_out)
 		return 0;
-	if (now < in->backoff_until) {
-		*wake = in->backoff_until;
-		return 0;
-	}
-	if (now < in->busy_until) {
-		*wake = in->busy_until;
+	if (now < p->backoff_until) {
+		*wake = p->backoff_until;
 		return 0;
 	}
-	if (in->inflight >= limit)
+	if (now < p->busy_until) {
+		*wake = p->busy_until;
 		return 0;
-	if (in->rate > 0) {
-		refill(in, now);
-		if (in->tokens < 1.0 - 1e-9) {
-			uint64_t ms = (uint64_t)((1.0 - in->tokens) * 1000.0 / in->rate) + 1;
+	}
+	if (p->inflight >= limit)
+		return 0;
+	if (p->rate > 0) {
+		refill(p, now);
+		if (p->tokens < 1.0 - 1e-9) {
+			uint64_t ms = (uint64_t)((1.0 - p->tokens) * 1000.0 / p->rate) + 1;
 
 			*wake = now + ms;
 			return 0;
@@ -341,17 +422,41 @@ static int can_start(struct intel *in, uint64_t now, uint64_t *wake)
 	return 1;
 }
 
+/* The provider l asks next: the first in priority order that it has not asked and
+ * that takes calls (or will after a backoff: -1 only when none is left at all). */
+static int next_prov(const struct intel *in, const struct lookup *l, uint64_t now)
+{
+	int later = -1;
+
+	for (unsigned i = 0; i < in->nprov; i++) {
+		const struct prov *p = &in->prov[i];
+
+		if (l->asked & (1u << i) || p->pause != PROVIDER_OK || p->budget_out)
+			continue;
+		if (now >= p->backoff_until)
+			return (int)i;
+		if (later < 0)
+			later = (int)i;
+	}
+	/* every one left is backing off: a lookup that nobody else can answer waits for
+	 * the first of them (its backoff wakes the queue) */
+	return later;
+}
+
 static void arm_sched(struct intel *in, uint64_t now)
 {
+	struct lookup *l;
 	uint64_t wake;
+	int p;
 
 	if (in->closing)
 		return;
-	if (!in->nqueued) {
+	if (!in->nqueued || !(l = queue_head(in))) {
 		uv_timer_stop(&in->sched_timer);
 		return;
 	}
-	if (can_start(in, now, &wake))
+	p = next_prov(in, l, now);
+	if (p < 0 || can_start(in, &in->prov[p], now, &wake))
 		wake = now;
 	if (!wake) {
 		uv_timer_stop(&in->sched_timer);
@@ -371,6 +476,7 @@ static struct lookup *lookup_new(struct intel *in, const struct ipaddr *ip)
 		return NULL;
 	l->ip = *ip;
 	l->in = in;
+	l->set_gen = in->set_gen;
 	list_init(&l->waiters);
 	if (ipmap_add(&in->map, l) < 0) {
 		free(l);
@@ -379,22 +485,44 @@ static struct lookup *lookup_new(struct intel *in, const struct ipaddr *ip)
 	return l;
 }
 
-/* Remove l and hand its waiters status. */
-static void lookup_finish(struct intel *in, struct lookup *l, int status)
+/* What l learnt from a set of providers that is gone: it asks the new set afresh. */
+static void lookup_restart(struct intel *in, struct lookup *l)
+{
+	l->asked = l->spoke = l->mask = l->unknown = 0;
+	l->tcp443_open = 0;
+	json_decref(l->facts);
+	l->facts = NULL;
+	l->set_gen = in->set_gen;
+}
+
+static void lookup_free(struct lookup *l)
+{
+	json_decref(l->facts);
+	free(l);
+}
+
+/* Answer l's waiters with status, keeping l. */
+static void answer_waiters(struct intel *in, struct lookup *l, int status)
 {
 	struct intel_waiter *w;
 	struct list_node *n;
 
-	ipmap_del(&in->map, l);
 	/* one at a time: a callback may cancel another waiter of l */
 	while ((n = list_first(&l->waiters))) {
 		w = container_of(n, struct intel_waiter, lnode);
 		waiter_unlink(in, w);
 		w->cb(w, status);
 	}
+}
+
+/* Remove l and hand its waiters status. */
+static void lookup_finish(struct intel *in, struct lookup *l, int status)
+{
+	ipmap_del(&in->map, l);
+	answer_waiters(in, l, status);
 	if (l->owner)
 		clients_release(&in->clients, l->owner, now_ms(in));
-	free(l);
+	lookup_free(l);
 }
 
 /* Queued lookups cannot be served while calls are paused: answer their waiters now
@@ -409,30 +537,30 @@ static void flush_queue(struct intel *in)
 	}
 }
 
-static void trouble(struct intel *in, uint64_t started, uint64_t now, const char *detail)
+static void trouble(struct prov *p, uint64_t started, uint64_t now, const char *detail)
 {
 	uint64_t until;
 
-	if (!in->backoff_ms) {
-		in->backoff_ms = BACKOFF_MIN_MS;
-		log_warn("%s unreachable: %s; backing off %" PRIu32 "s", in->name,
-			 detail ? detail : "service trouble", in->backoff_ms / 1000);
-	} else if (started >= in->trouble_at) {
+	if (!p->backoff_ms) {
+		p->backoff_ms = BACKOFF_MIN_MS;
+		log_warn("%s unreachable: %s; backing off %" PRIu32 "s", p->name,
+			 detail ? detail : "service trouble", p->backoff_ms / 1000);
+	} else if (started >= p->trouble_at) {
 		/* calls that were in flight at the last failure do not double it again */
-		in->backoff_ms = in->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
-								       : in->backoff_ms * 2;
-		log_debug("%s still unreachable: %s; backing off %" PRIu32 "s", in->name,
-			  detail ? detail : "service trouble", in->backoff_ms / 1000);
+		p->backoff_ms = p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
+								   : p->backoff_ms * 2;
+		log_debug("%s still unreachable: %s; backing off %" PRIu32 "s", p->name,
+			  detail ? detail : "service trouble", p->backoff_ms / 1000);
 	}
-	in->trouble_at = now;
-	until = now + in->backoff_ms;
-	if (until > in->backoff_until)
-		in->backoff_until = until;
+	p->trouble_at = now;
+	until = now + p->backoff_ms;
+	if (until > p->backoff_until)
+		p->backoff_until = until;
 }
 
 /* The service said how long to wait (Retry-After): no call before then, whatever the
  * backoff or busy delay says, up to RETRY_AFTER_MAX_MS. */
-static void retry_after(struct intel *in, uint64_t now, uint32_t ms, uint64_t *until)
+static void retry_after(struct prov *p, uint64_t now, uint32_t ms, uint64_t *until)
 {
 	if (!ms)
 		return;
@@ -440,70 +568,98 @@ static void retry_after(struct intel *in, uint64_t now, uint32_t ms, uint64_t *u
 		ms = RETRY_AFTER_MAX_MS;
 	if (now + ms > *until) {
 		*until = now + ms;
-		log_info("%s asks to wait %" PRIu32 "s before the next call", in->name, ms / 1000);
+		log_info("%s asks to wait %" PRIu32 "s before the next call", p->name, ms / 1000);
 	}
 }
 
 /* The service answered properly: end the backoff and the one-at-a-time mode. */
-static void reachable(struct intel *in)
+static void reachable(struct prov *p)
 {
-	if (in->backoff_ms)
-		log_info("%s reachable again", in->name);
-	in->backoff_ms = 0;
-	in->backoff_until = 0;
-	in->busy = 0;
-	in->busy_until = 0;
-	in->busy_delay_ms = BUSY_DELAY_MIN_MS;
+	if (p->backoff_ms)
+		log_info("%s reachable again", p->name);
+	p->backoff_ms = 0;
+	p->backoff_until = 0;
+	p->busy = 0;
+	p->busy_until = 0;
+	p->busy_delay_ms = BUSY_DELAY_MIN_MS;
 }
 
-/* Pause calls when the daily budget is used up. Only from loop callbacks, or with an
- * empty queue: flushing it calls waiters. */
-static void budget_check(struct intel *in)
+/* Pause p's calls when its daily budget is used up; when every provider is paused,
+ * answer the queue. Only from loop callbacks, or with an empty queue: flushing it
+ * calls waiters. */
+static void budget_check(struct intel *in, struct prov *p)
 {
-	if (!in->daily_budget || in->calls_today < in->daily_budget || in->budget_out)
+	if (!p->daily_budget || p->calls_today < p->daily_budget || p->budget_out)
 		return;
-	in->budget_out = 1;
-	log_warn("daily budget of %" PRIu32 " calls used up; calls resume at 00:00 UTC",
-		 in->daily_budget);
-	flush_queue(in);
+	p->budget_out = 1;
+	if (in->nprov > 1)
+		log_warn("%s: daily budget of %" PRIu32 " calls used up; its calls resume at "
+			 "00:00 UTC", p->name, p->daily_budget);
+	else
+		log_warn("daily budget of %" PRIu32 " calls used up; calls resume at 00:00 UTC",
+			 p->daily_budget);
+	if (all_paused(in))
+		flush_queue(in);
 }
 
-/* Start l's call. On failure (the backend could not even start it) the service
- * backs off and l is left for the caller to queue again. */
-static int start_call(struct intel *in, struct lookup *l, uint64_t now)
+/* Start l's call to provider pi. On failure (the backend could not even start it)
+ * the provider backs off and l is left for the caller to queue again. */
+static int start_call(struct intel *in, struct lookup *l, unsigned pi, uint64_t now)
 {
+	struct prov *p = &in->prov[pi];
 	int rc;
 
 	l->started = now;
-	l->gen = in->backend_gen;
+	l->prov = pi;
+	l->gen = p->backend_gen;
+	l->set_gen = in->set_gen;
 	in->inflight++;
-	rc = in->backend.fetch(in->backend.impl, &l->ip, lookup_done, l);
+	p->inflight++;
+	rc = p->backend.fetch(p->backend.impl, &l->ip, lookup_done, l);
 	if (rc < 0) {
 		in->inflight--;
-		trouble(in, now, now, "could not start a call");
+		p->inflight--;
+		trouble(p, now, now, "could not start a call");
 		return rc;
 	}
-	if (in->rate > 0)
-		in->tokens -= 1.0;
+	if (p->rate > 0)
+		p->tokens -= 1.0;
 	in->requests++;
-	in->calls_today++;
-	if (in->store)
-		store_budget_set(in->store, in->day, in->calls_today);
-	budget_check(in);
+	p->requests++;
+	p->calls_today++;
+	if (in->store && pi == 0)
+		store_budget_set(in->store, p->day, p->calls_today);
+	budget_check(in, p);
 	return 0;
 }
+
+/* The verdict of what l's providers said (or unknown, or nothing when none could
+ * judge it) into the cache and the store; then l's waiters are answered. */
+static void conclude(struct intel *in, struct lookup *l, int keep);
 
 static void dispatch(struct intel *in)
 {
 	uint64_t now = now_ms(in), wake;
 	struct lookup *l;
+	int pi;
 
 	check_day(in);
-	while ((l = queue_head(in)) && can_start(in, now, &wake)) {
+	while ((l = queue_head(in))) {
 		int turn = l->queued == Q_CLIENT;
 
+		if (l->set_gen != in->set_gen) /* queued before the set changed */
+			lookup_restart(in, l);
+		pi = next_prov(in, l, now);
+		if (pi < 0) {
+			/* every provider it could ask is paused: what it has is the answer */
+			queue_remove(in, l);
+			conclude(in, l, 0);
+			continue;
+		}
+		if (!can_start(in, &in->prov[pi], now, &wake))
+			break;
 		queue_remove(in, l);
-		if (start_call(in, l, now) < 0) {
+		if (start_call(in, l, (unsigned)pi, now) < 0) {
 			queue_push(in, l, 1);
 			break;
 		}
@@ -518,17 +674,23 @@ static void dispatch(struct intel *in)
  * once when nothing is queued and a slot is free, else queued. NULL with *err when
  * refused. */
 static struct lookup *lookup_begin(struct intel *in, const struct ipaddr *ip,
-				   struct client *owner, uint64_t now, int waited, int *err)
+				   struct client *owner, uint64_t now, int waited,
+				   uint8_t skip, int *err)
 {
 	struct lookup *l;
 	uint64_t wake;
-	int direct;
+	int direct, pi;
 
-	if (refusing(in, now)) {
+	/* the first provider a new lookup asks is the first one taking calls (and not
+	 * skipped: a refresh asks those that spoke) */
+	for (pi = 0; pi < (int)in->nprov && ((skip & (1u << pi)) ||
+					     prov_refusing(&in->prov[pi], now)); pi++)
+		;
+	if (refusing(in, now) || pi == (int)in->nprov) {
 		*err = -EAGAIN;
 		return NULL;
 	}
-	direct = !in->nqueued && can_start(in, now, &wake);
+	direct = !in->nqueued && can_start(in, &in->prov[pi], now, &wake);
 	if (!direct && in->nqueued >= in->queue_max) {
 		/* A query waits for this one: drop the newest lookup nobody waits for. */
 		if (!waited || !(l = lookup_of(list_last(&in->qidle)))) {
@@ -545,7 +707,8 @@ static struct lookup *lookup_begin(struct intel *in, const struct ipaddr *ip,
 		return NULL;
 	}
 	l->owner = owner;
-	if (!direct || start_call(in, l, now) < 0) {
+	l->asked = skip;
+	if (!direct || start_call(in, l, (unsigned)pi, now) < 0) {
 		queue_push(in, l, 0);
 		arm_sched(in, now);
 	}
@@ -601,16 +764,127 @@ static void probe_done(void *arg, const struct ipaddr *ip, enum probe_result r)
 		store_put_probe(in->store, ip, &v, probe_result_name(r), (uint32_t)wall_s(in));
 }
 
-static void log_lookup(struct intel *in, struct lookup *l, const struct provider_result *res,
-		       uint64_t now)
+
+
+static void log_lookup(struct intel *in, struct lookup *l, const struct prov *p,
+		       const struct provider_result *res, uint64_t now)
 {
 	char ip[IPADDR_STRLEN];
 
 	if (!log_enabled(LOG_LVL_DEBUG))
 		return;
 	ipaddr_format(&l->ip, ip);
-	log_debug("lookup %s: %s%s%s in %" PRIu64 " ms", ip, outcome_name(res->outcome),
-		  res->detail ? ", " : "", res->detail ? res->detail : "", now - l->started);
+	log_debug("lookup %s: %s%s%s%s%s in %" PRIu64 " ms", ip,
+		  in->nprov > 1 ? p->source : "", in->nprov > 1 ? ": " : "",
+		  outcome_name(res->outcome), res->detail ? ", " : "",
+		  res->detail ? res->detail : "", now - l->started);
+}
+
+/* What a provider said is added to what l knows: its categories, its facts under its
+ * source (several speakers), or that it could not judge the IP. */
+static void record(struct lookup *l, unsigned pi, const struct prov *p,
+		   const struct provider_result *res)
+{
+	char cats[128];
+	size_t n = 0;
+	json_t *f;
+
+	if (res->outcome != PROVIDER_OK) {
+		l->unknown = 1;
+		return;
+	}
+	l->spoke |= (uint8_t)(1u << pi);
+	l->mask |= res->mask;
+	if (res->tcp443_open)
+		l->tcp443_open = 1;
+	if (!l->facts && !(l->facts = json_object()))
+		return;
+	/* {"categories": "vpn,hosting", "facts": {...}}: who said what, for db show */
+	for (int c = 0; c < VERDICT_NCAT; c++)
+		if (res->mask & VERDICT_BIT(c))
+			n += (size_t)snprintf(cats + n, sizeof(cats) - n, "%s%s", n ? "," : "",
+					      verdict_cat_name((enum verdict_cat)c));
+	f = res->facts_json ? json_loads(res->facts_json, 0, NULL) : NULL;
+	json_object_set_new(l->facts, p->source,
+			    json_pack("{s:s,s:o}", "categories", n ? cats : "clean", "facts",
+				      f ? f : json_null()));
+}
+
+/* The store's source and facts for l: one speaker's own (as with one provider), or
+ * "a,b" and {"a": {"categories": ..., "facts": {...}}, "b": ...}. *facts is to be
+ * freed (may be NULL). */
+static void attribution(struct intel *in, const struct lookup *l, char *source,
+			size_t size, char **facts)
+{
+	size_t n = 0, speakers = 0;
+	const char *only = NULL;
+
+	source[0] = '\0';
+	*facts = NULL;
+	for (unsigned i = 0; i < in->nprov; i++) {
+		if (!(l->spoke & (1u << i)))
+			continue;
+		only = in->prov[i].source;
+		speakers++;
+		n += (size_t)snprintf(source + n, n < size ? size - n : 0, "%s%s",
+				      n ? "," : "", only);
+	}
+	if (n >= size && size)
+		source[size - 1] = '\0';
+	if (speakers == 1) {
+		/* one speaker: its own facts, as with one provider (tools/classify.c reads them) */
+		json_t *f = json_object_get(json_object_get(l->facts, only), "facts");
+
+		*facts = f && !json_is_null(f) ? json_dumps(f, JSON_COMPACT | JSON_PRESERVE_ORDER)
+					       : NULL;
+	} else if (speakers > 1) {
+		*facts = json_dumps(l->facts, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	}
+}
+
+/* The verdict of l so far into the cache and the store, then its waiters. keep: l
+ * goes on to ask more providers (combine = all), so it stays. */
+static void conclude(struct intel *in, struct lookup *l, int keep)
+{
+	struct provider_result res = { .outcome = PROVIDER_OK };
+	struct verdict v;
+	char source[INTEL_PROVIDERS_MAX * 24];
+	char *facts = NULL;
+	unsigned from;
+	int rc;
+
+	if (l->spoke || l->unknown) {
+		v.mask = l->spoke ? l->mask : 0;
+		v.flags = l->spoke ? 0 : VERDICT_F_UNKNOWN;
+		from = 0;
+		for (unsigned i = 0; i < in->nprov; i++)
+			if ((l->spoke & (1u << i)) && in->prov[i].row >= 0 && in->prov[i].row < 8)
+				from |= 1u << in->prov[i].row;
+		v.checked = (uint32_t)wall_s(in);
+		res.mask = l->mask;
+		res.tcp443_open = l->tcp443_open;
+		if (l->spoke && !keep)
+			probe_after(in, &l->ip, &res, &v);
+		if ((rc = cache_put_from(in->cache, &l->ip, &v, (int)from)) < 0)
+			log_warn("verdict not cached: %s", strerror(-rc));
+		/* an unknown is no verdict: never stored */
+		if (in->store && l->spoke) {
+			attribution(in, l, source, sizeof(source), &facts);
+			store_put(in->store, &l->ip, &v, source, facts);
+			free(facts);
+		}
+	}
+	if (keep) {
+		answer_waiters(in, l, 0);
+		return;
+	}
+	lookup_finish(in, l, 0);
+}
+
+/* l asks its next provider: back to the front of its queue. */
+static void ask_next(struct intel *in, struct lookup *l)
+{
+	queue_push(in, l, 1);
 }
 
 /* For the stats: one call ended with outcome after ms. */
@@ -632,17 +906,30 @@ static void lookup_done(void *arg, const struct provider_result *res)
 	struct lookup *l = arg;
 	struct intel *in = l->in;
 	uint64_t now = now_ms(in);
-	struct verdict v;
-	int rc;
+	unsigned pi = l->prov;
+	struct prov *p;
+	int more;
 
-	in->inflight--;
+	if (l->set_gen != in->set_gen)
+		in->old_inflight--;
+	else
+		in->inflight--;
 	if (in->closing) {
 		/* waiters were answered by intel_close; results are not wanted any more */
 		ipmap_del(&in->map, l);
-		free(l);
+		lookup_free(l);
 		return;
 	}
-	log_lookup(in, l, res, now);
+	if (l->set_gen != in->set_gen) {
+		/* the set of providers changed while it was out: ask the new set afresh */
+		lookup_restart(in, l);
+		ask_next(in, l);
+		dispatch(in);
+		return;
+	}
+	p = &in->prov[pi];
+	p->inflight--;
+	log_lookup(in, l, p, res, now);
 	count_call(in, res->outcome, now - l->started);
 	switch (res->outcome) {
 	case PROVIDER_UNUSABLE:
@@ -652,7 +939,7 @@ static void lookup_done(void *arg, const struct provider_result *res)
 			char ip[IPADDR_STRLEN];
 
 			ipaddr_format(&l->ip, ip);
-			log_info("%s gave no usable report for %s: %s", in->name, ip,
+			log_info("%s gave no usable report for %s: %s", p->name, ip,
 				 res->detail ? res->detail : "unusable");
 		}
 		/* fall through */
@@ -660,69 +947,110 @@ static void lookup_done(void *arg, const struct provider_result *res)
 	case PROVIDER_INVALID_IP:
 		/* an invalid IP is remembered as unknown so that it is not asked again
 		 * soon, and never stored: it is no verdict */
-		reachable(in);
-		v.mask = res->outcome == PROVIDER_OK ? res->mask : 0;
-		v.flags = res->outcome == PROVIDER_OK ? 0 : VERDICT_F_UNKNOWN;
-		v.checked = (uint32_t)wall_s(in);
-		if (res->outcome == PROVIDER_OK)
-			probe_after(in, &l->ip, res, &v);
-		if ((rc = cache_put(in->cache, &l->ip, &v)) < 0)
-			log_warn("verdict not cached: %s", strerror(-rc));
-		if (in->store && res->outcome == PROVIDER_OK)
-			store_put(in->store, &l->ip, &v, in->source, res->facts_json);
+		reachable(p);
+		record(l, pi, p, res);
 		break;
 	case PROVIDER_BAD_KEY:
-		if (in->pause != PROVIDER_BAD_KEY)
+		if (p->pause != PROVIDER_BAD_KEY)
 			log_err("%s rejected the API key (invalid api key); "
-				"no more calls until reload (SIGHUP)", in->name);
-		in->pause = PROVIDER_BAD_KEY;
+				"no more calls until reload (SIGHUP)", p->name);
+		p->pause = PROVIDER_BAD_KEY;
 		break;
 	case PROVIDER_LIMIT:
-		if (in->pause == PROVIDER_OK) {
-			log_warn("%s credits used up (limit exceeded); "
-				 "calls resume at 00:00 UTC", in->name);
-			in->pause = PROVIDER_LIMIT;
+		if (p->pause == PROVIDER_OK) {
+			uint64_t midnight = (uint64_t)((p->day + 1) * DAY_S - wall_s(in)) * 1000u;
+
+			/* a Retry-After sooner than the next UTC day ends the pause then */
+			p->limit_until = res->retry_after_ms && res->retry_after_ms < midnight
+					 ? now + res->retry_after_ms : 0;
+			if (p->limit_until)
+				log_warn("%s credits used up (limit exceeded); calls resume in "
+					 "%" PRIu32 "s", p->name, res->retry_after_ms / 1000);
+			else
+				log_warn("%s credits used up (limit exceeded); "
+					 "calls resume at 00:00 UTC", p->name);
+			p->pause = PROVIDER_LIMIT;
 		}
 		break;
 	case PROVIDER_BUSY:
-		if (in->pause == PROVIDER_OK && !in->budget_out) {
+		if (p->pause == PROVIDER_OK && !p->budget_out) {
 			/* the plan allows fewer calls at once: ask again shortly, alone */
-			if (!in->busy)
+			if (!p->busy)
 				log_info("%s refuses concurrent calls; "
-					 "making one call at a time", in->name);
-			in->busy = 1;
-			in->busy_until = now + in->busy_delay_ms;
-			in->busy_delay_ms = in->busy_delay_ms * 2 > BUSY_DELAY_MAX_MS
-					    ? BUSY_DELAY_MAX_MS : in->busy_delay_ms * 2;
-			retry_after(in, now, res->retry_after_ms, &in->busy_until);
+					 "making one call at a time", p->name);
+			p->busy = 1;
+			p->busy_until = now + p->busy_delay_ms;
+			p->busy_delay_ms = p->busy_delay_ms * 2 > BUSY_DELAY_MAX_MS
+					   ? BUSY_DELAY_MAX_MS : p->busy_delay_ms * 2;
+			retry_after(p, now, res->retry_after_ms, &p->busy_until);
 			queue_push(in, l, 1);
 			dispatch(in);
 			return;
 		}
 		break;
 	case PROVIDER_CANCELED:
-		if (l->gen != in->backend_gen && in->pause == PROVIDER_OK && !in->budget_out) {
+		if (l->gen != p->backend_gen && p->pause == PROVIDER_OK && !p->budget_out) {
 			/* intel_reconfigure replaced the backend: ask the new one */
 			queue_push(in, l, 1);
 			dispatch(in);
 			return;
 		}
-		if (l->gen == in->backend_gen)
-			trouble(in, l->started, now, res->detail ? res->detail : "call canceled");
+		if (l->gen == p->backend_gen)
+			trouble(p, l->started, now, res->detail ? res->detail : "call canceled");
 		break;
 	case PROVIDER_TROUBLE:
 	default:
-		trouble(in, l->started, now, res->detail);
-		retry_after(in, now, res->retry_after_ms, &in->backoff_until);
+		trouble(p, l->started, now, res->detail);
+		retry_after(p, now, res->retry_after_ms, &p->backoff_until);
 		break;
 	}
+	l->asked |= (uint8_t)(1u << pi);
+	/* combine = first: the first verdict is the answer; all: every provider that
+	 * takes calls is asked, and the queries are answered from the first verdict */
+	more = next_prov(in, l, now) >= 0 &&
+	       (!l->spoke || in->combine == CONFIG_COMBINE_ALL);
+	if (more) {
+		if (l->spoke)
+			conclude(in, l, 1);
+		ask_next(in, l);
+		dispatch(in);
+		return;
+	}
 	dispatch(in);
-	if (in->pause != PROVIDER_OK)
+	if (all_paused(in))
 		flush_queue(in);
-	lookup_finish(in, l, 0);
+	conclude(in, l, 0);
 }
 
 /* ---- the interface ---- */
+
+/* Provider p's bounds: its [provider NAME] settings, [intel]'s when it has no row in
+ * the provider table (the tests' scripted backends). */
+static void prov_settings(struct prov *p, const struct config *cfg)
+{
+	const struct provider_kind *k = provider_find(p->source);
+	struct config_prov cp;
+
+	if (k && config_provider_get(cfg, k, &cp) == 0) {
+		p->concurrency = cp.concurrency;
+		p->rate = cp.rate;
+		p->rate_burst = cp.rate_burst;
+		p->daily_budget = cp.daily_budget;
+	} else {
+		p->concurrency = cfg->concurrency;
+		p->rate = cfg->rate;
+		p->rate_burst = cfg->rate_burst;
+		p->daily_budget = cfg->daily_budget;
+	}
+	if (!p->concurrency)
+		p->concurrency = 1;
+	if (p->rate < 0)
+		p->rate = 0;
+	if (!p->rate_burst)
+		p->rate_burst = 1;
+	if (p->tokens > p->rate_burst)
+		p->tokens = p->rate_burst;
+}
 
 /* 0, or -ENOMEM with lookup-from unchanged (the rest applied). */
 static int apply_settings(struct intel *in, const struct config *cfg)
@@ -730,21 +1058,28 @@ static int apply_settings(struct intel *in, const struct config *cfg)
 	struct acl from;
 
 	in->deadline_ms = cfg->deadline_ms;
-	in->concurrency = cfg->concurrency ? cfg->concurrency : 1;
-	in->rate = cfg->rate > 0 ? cfg->rate : 0;
-	in->rate_burst = cfg->rate_burst ? cfg->rate_burst : 1;
-	in->daily_budget = cfg->daily_budget;
 	in->queue_max = cfg->queue_max;
 	in->fresh_s = cfg->fresh_s;
 	in->max_stale_s = cfg->max_stale_s;
-	if (in->tokens > in->rate_burst)
-		in->tokens = in->rate_burst;
+	in->combine = cfg->combine;
+	for (unsigned i = 0; i < in->nprov; i++)
+		prov_settings(&in->prov[i], cfg);
 	clients_configure(&in->clients, cfg);
 	if (acl_copy(&from, &cfg->lookup_from) < 0)
 		return -ENOMEM;
 	acl_free(&in->lookup_from);
 	in->lookup_from = from;
 	return 0;
+}
+
+/* Concurrency of all providers together, for the map's reservation. */
+static unsigned total_concurrency(const struct intel *in)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < in->nprov; i++)
+		n += in->prov[i].concurrency;
+	return n;
 }
 
 static void closed_noop(void *arg)
@@ -755,7 +1090,7 @@ static void closed_noop(void *arg)
 static int free_lookup(void *arg, void *obj)
 {
 	(void)arg;
-	free(obj);
+	lookup_free(obj);
 	return 0;
 }
 
@@ -798,19 +1133,63 @@ static void backend_close(struct intel *in, struct provider_backend *be)
 		backend_closed(in);
 }
 
-int intel_new(uv_loop_t *loop, const struct config *cfg, struct provider_backend backend,
-	      struct cache *cache, struct store *store, struct intel **out)
+/* The provider table's row of source, or -1. */
+static int prov_row(const char *source)
+{
+	const struct provider_kind *k = provider_find(source), *r;
+
+	for (int i = 0; k && (r = provider_at((size_t)i)); i++)
+		if (r == k)
+			return i;
+	return -1;
+}
+
+/* A fresh provider slot for be: its state at rest, today's calls counted. */
+static void prov_init(struct intel *in, unsigned i, struct provider_backend be,
+		      const struct config *cfg)
+{
+	struct prov *p = &in->prov[i];
+
+	memset(p, 0, sizeof(*p));
+	p->backend = be;
+	p->name = be.name;
+	p->source = be.source;
+	p->row = prov_row(be.source);
+	prov_settings(p, cfg);
+	p->tokens = p->rate_burst;
+	p->tokens_at = now_ms(in);
+	p->day = day_of(wall_s(in));
+	p->calls_today = budget_load(in, i, p->day);
+	p->busy_delay_ms = BUSY_DELAY_MIN_MS;
+	if (p->calls_today)
+		log_info("%" PRIu32 " calls to %s made earlier today (UTC), counted in the "
+			 "daily budget", p->calls_today, p->name);
+}
+
+static int backends_ok(const struct provider_backend *be, size_t n)
+{
+	if (!be || !n || n > INTEL_PROVIDERS_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!be[i].name || !be[i].source)
+			return 0;
+	return 1;
+}
+
+int intel_new_many(uv_loop_t *loop, const struct config *cfg,
+		   const struct provider_backend *backends, size_t n, struct cache *cache,
+		   struct store *store, struct intel **out)
 {
 	struct intel *in;
 	int rc;
 
-	if (!backend.name || !backend.source)
+	if (!backends_ok(backends, n))
 		return -EINVAL;
 	in = calloc(1, sizeof(*in));
 	if (!in)
 		return -ENOMEM;
 	ipmap_init(&in->map);
-	if (ipmap_reserve(&in->map, (size_t)cfg->queue_max + cfg->concurrency + 1) < 0) {
+	if (ipmap_reserve(&in->map, (size_t)cfg->queue_max + cfg->concurrency * n + 1) < 0) {
 		free(in);
 		return -ENOMEM;
 	}
@@ -821,37 +1200,37 @@ int intel_new(uv_loop_t *loop, const struct config *cfg, struct provider_backend
 		return rc;
 	}
 	in->loop = loop;
-	in->backend = backend;
-	in->name = backend.name;
-	in->source = backend.source;
+	in->cache = cache;
+	in->store = store;
+	in->nprov = (unsigned)n;
+	for (unsigned i = 0; i < in->nprov; i++)
+		prov_init(in, i, backends[i], cfg);
+	in->name = in->prov[0].name;
 	list_init(&in->qshared);
 	list_init(&in->qidle);
 	clients_init(&in->clients);
 	list_init(&in->waiters);
-	in->cache = cache;
-	in->store = store;
 	if (apply_settings(in, cfg) < 0) {
 		probe_close(in->probe, closed_noop, NULL);
 		ipmap_free(&in->map);
 		free(in);
 		return -ENOMEM;
 	}
-	in->tokens = in->rate_burst;
-	in->tokens_at = now_ms(in);
-	in->day = day_of(wall_s(in));
-	in->calls_today = store ? store_budget_get(store, in->day) : 0;
-	if (in->calls_today)
-		log_info("%" PRIu32 " calls to %s made earlier today (UTC), counted in the "
-			 "daily budget", in->calls_today, in->name);
-	budget_check(in);
-	in->busy_delay_ms = BUSY_DELAY_MIN_MS;
-	in->backends_open = 1;
+	for (unsigned i = 0; i < in->nprov; i++)
+		budget_check(in, &in->prov[i]);
+	in->backends_open = in->nprov;
 	uv_timer_init(loop, &in->deadline_timer);
 	uv_timer_init(loop, &in->sched_timer);
 	in->deadline_timer.data = in;
 	in->sched_timer.data = in;
 	*out = in;
 	return 0;
+}
+
+int intel_new(uv_loop_t *loop, const struct config *cfg, struct provider_backend backend,
+	      struct cache *cache, struct store *store, struct intel **out)
+{
+	return intel_new_many(loop, cfg, &backend, 1, cache, store, out);
 }
 
 static void park(struct intel *in, struct lookup *l, const struct ipaddr *client,
@@ -941,7 +1320,7 @@ int intel_wait(struct intel *in, const struct ipaddr *ip, const struct ipaddr *c
 				return -EBUSY;
 			}
 		}
-		if (!(l = lookup_begin(in, ip, c, now, 1, &err))) {
+		if (!(l = lookup_begin(in, ip, c, now, 1, 0, &err))) {
 			if (c)
 				clients_release(&in->clients, c, now);
 			in->rejected++;
@@ -960,6 +1339,21 @@ void intel_cancel(struct intel *in, struct intel_waiter *w)
 		waiter_unlink(in, w);
 }
 
+/* The providers a refresh of ip does not ask: those that did not give its verdict,
+ * when the cache knows who did and one of them is still configured. */
+static uint8_t refresh_skip(const struct intel *in, const struct ipaddr *ip)
+{
+	struct verdict v;
+	uint8_t skip = 0, from;
+
+	if (!in->cache || cache_get_from(in->cache, ip, &v, &from) < 0 || !from)
+		return 0;
+	for (unsigned i = 0; i < in->nprov; i++)
+		if (in->prov[i].row < 0 || !(from & (1u << in->prov[i].row)))
+			skip |= (uint8_t)(1u << i);
+	return skip == (uint8_t)((1u << in->nprov) - 1) ? 0 : skip;
+}
+
 void intel_refresh(struct intel *in, const struct ipaddr *ip)
 {
 	uint64_t now;
@@ -971,64 +1365,132 @@ void intel_refresh(struct intel *in, const struct ipaddr *ip)
 	check_day(in);
 	/* a refresh asked for before another one finished: the verdict is fresh now */
 	if (!ipmap_find(&in->map, ip) && !cache_answers(in, ip, 1))
-		lookup_begin(in, ip, NULL, now, 0, &err);
+		lookup_begin(in, ip, NULL, now, 0, refresh_skip(in, ip), &err);
+}
+
+
+/* Replace the backends by the ones of the same sources, in the same order: each
+ * provider keeps its state (budget, backoff); calls in flight come back canceled and
+ * are asked again of the new backend. */
+static void replace_backends(struct intel *in, const struct provider_backend *be)
+{
+	struct provider_backend old;
+
+	for (unsigned i = 0; i < in->nprov; i++) {
+		struct prov *p = &in->prov[i];
+
+		old = p->backend;
+		p->backend = be[i];
+		p->name = be[i].name;
+		p->source = be[i].source;
+		p->row = prov_row(be[i].source);
+		p->backend_gen++;
+		in->backends_open++;
+		backend_close(in, &old);
+	}
+	in->name = in->prov[0].name;
+}
+
+/* Another set of providers: the old ones close, the new start at rest, and lookups
+ * (queued or in flight) ask the new set afresh. */
+static void replace_set(struct intel *in, const struct provider_backend *be, size_t n,
+			const struct config *cfg)
+{
+	struct prov old[INTEL_PROVIDERS_MAX];
+	unsigned nold = in->nprov;
+
+	memcpy(old, in->prov, sizeof(old));
+	in->set_gen++;
+	in->old_inflight += in->inflight;
+	in->inflight = 0;
+	in->nprov = (unsigned)n;
+	for (unsigned i = 0; i < in->nprov; i++)
+		prov_init(in, i, be[i], cfg);
+	in->name = in->prov[0].name;
+	log_info("lookups now ask %u provider(s), %s first", in->nprov, in->name);
+	for (unsigned i = 0; i < nold; i++) {
+		in->backends_open++;
+		backend_close(in, &old[i].backend);
+	}
+}
+
+static int same_sources(const struct intel *in, const struct provider_backend *be, size_t n)
+{
+	if (n != in->nprov)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(in->prov[i].source, be[i].source) != 0)
+			return 0;
+	return 1;
+}
+
+void intel_reconfigure_many(struct intel *in, const struct config *cfg,
+			    const struct provider_backend *be, size_t n)
+{
+	uint32_t old_deadline = in->deadline_ms;
+	struct intel_waiter *w;
+	struct list_node *n_;
+
+	if (n && !backends_ok(be, n) && !in->closing) {
+		/* a programming error, but the service must go on with what it has */
+		log_err("a backend without a name or store source: keeping %s", in->name);
+		for (size_t i = 0; i < n; i++)
+			if (be[i].close)
+				be[i].close(be[i].impl, closed_noop, NULL);
+		n = 0;
+	}
+	if (in->closing) {
+		for (size_t i = 0; i < n; i++)
+			if (be[i].fetch && be[i].close)
+				be[i].close(be[i].impl, closed_noop, NULL);
+		return;
+	}
+	if (n && !same_sources(in, be, n))
+		replace_set(in, be, n, cfg);
+	if (apply_settings(in, cfg) < 0)
+		log_warn("lookups: out of memory: lookup-from keeps its previous list");
+	probe_reconfigure(in->probe, cfg);
+	/* Best effort: ipmap_add makes room as needed anyway. */
+	(void)ipmap_reserve(&in->map, (size_t)in->queue_max + total_concurrency(in) + 1);
+	if (in->deadline_ms != old_deadline) {
+		/* the same shift for all keeps the list ordered by deadline */
+		for (n_ = list_first(&in->waiters); n_; n_ = list_next(&in->waiters, n_)) {
+			w = waiter_of(n_);
+			w->deadline = w->deadline - old_deadline + in->deadline_ms;
+		}
+		arm_deadline(in, now_ms(in));
+	}
+	for (unsigned i = 0; i < in->nprov; i++) {
+		struct prov *p = &in->prov[i];
+
+		if (p->pause == PROVIDER_BAD_KEY) {
+			log_info("configuration reloaded: calls to %s resume", p->name);
+			p->pause = PROVIDER_OK;
+		}
+		if (p->budget_out && (!p->daily_budget || p->calls_today < p->daily_budget))
+			p->budget_out = 0;
+		budget_check(in, p);
+	}
+	if (n && same_sources(in, be, n) && be[0].impl != in->prov[0].backend.impl)
+		replace_backends(in, be);
+	dispatch(in);
 }
 
 void intel_reconfigure(struct intel *in, const struct config *cfg,
 		       struct provider_backend new_backend)
 {
-	uint32_t old_deadline = in->deadline_ms;
-	struct provider_backend old;
-	struct intel_waiter *w;
-	struct list_node *n;
-
-	if (new_backend.fetch && (!new_backend.name || !new_backend.source) && !in->closing) {
-		/* a programming error, but the service must go on with what it has */
-		log_err("a backend without a name or store source: keeping %s", in->name);
-		if (new_backend.close)
-			new_backend.close(new_backend.impl, closed_noop, NULL);
-		new_backend.fetch = NULL;
-	}
-	if (in->closing) {
-		if (new_backend.fetch && new_backend.close)
-			new_backend.close(new_backend.impl, closed_noop, NULL);
+	if (new_backend.fetch) {
+		intel_reconfigure_many(in, cfg, &new_backend, 1);
 		return;
 	}
-	if (apply_settings(in, cfg) < 0)
-		log_warn("lookups: out of memory: lookup-from keeps its previous list");
-	probe_reconfigure(in->probe, cfg);
-	/* Best effort: ipmap_add makes room as needed anyway. */
-	(void)ipmap_reserve(&in->map, (size_t)in->queue_max + in->concurrency + 1);
-	if (in->deadline_ms != old_deadline) {
-		/* the same shift for all keeps the list ordered by deadline */
-		for (n = list_first(&in->waiters); n; n = list_next(&in->waiters, n)) {
-			w = waiter_of(n);
-			w->deadline = w->deadline - old_deadline + in->deadline_ms;
-		}
-		arm_deadline(in, now_ms(in));
-	}
-	if (in->pause == PROVIDER_BAD_KEY) {
-		log_info("configuration reloaded: calls to %s resume", in->name);
-		in->pause = PROVIDER_OK;
-	}
-	if (in->budget_out && (!in->daily_budget || in->calls_today < in->daily_budget))
-		in->budget_out = 0;
-	budget_check(in);
-	if (new_backend.fetch) {
-		/* calls in flight come back canceled and are asked again of the new one */
-		old = in->backend;
-		in->backend = new_backend;
-		in->name = new_backend.name;
-		in->source = new_backend.source;
-		in->backend_gen++;
-		in->backends_open++;
-		backend_close(in, &old);
-	}
-	dispatch(in);
+	intel_reconfigure_many(in, cfg, NULL, 0);
 }
 
 void intel_get_stats(const struct intel *in, struct intel_stats *st)
 {
+	uint64_t now = now_ms(in);
+	int paused = 1;
+
 	memset(st, 0, sizeof(*st));
 	st->requests = in->requests;
 	st->coalesced = in->coalesced;
@@ -1040,15 +1502,33 @@ void intel_get_stats(const struct intel *in, struct intel_stats *st)
 	st->clients = clients_count(&in->clients);
 	st->inflight = in->inflight;
 	st->queued = in->nqueued;
-	if (in->pause != PROVIDER_OK)
-		st->paused = in->pause;
-	else if (in->budget_out)
-		st->paused = PROVIDER_LIMIT;
-	else if (now_ms(in) < in->backoff_until)
-		st->paused = PROVIDER_TROUBLE;
-	st->calls_today = in->calls_today;
-	st->backoff_ms = in->backoff_ms;
-	st->one_at_a_time = in->busy || in->backoff_ms;
+	st->nproviders = in->nprov;
+	/* paused: only when no provider takes calls; the first one's reason */
+	for (unsigned i = 0; i < in->nprov; i++) {
+		const struct prov *p = &in->prov[i];
+		struct intel_provider_stats *ps = &st->prov[i];
+
+		ps->source = p->source;
+		ps->requests = p->requests;
+		ps->calls_today = p->calls_today;
+		ps->backoff_ms = p->backoff_ms;
+		ps->inflight = p->inflight;
+		if (p->pause != PROVIDER_OK)
+			ps->paused = p->pause;
+		else if (p->budget_out)
+			ps->paused = PROVIDER_LIMIT;
+		else if (now < p->backoff_until)
+			ps->paused = PROVIDER_TROUBLE;
+		if (!ps->paused)
+			paused = 0;
+		st->calls_today += p->calls_today;
+	}
+	if (paused && in->nprov)
+		st->paused = st->prov[0].paused;
+	if (in->nprov) {
+		st->backoff_ms = in->prov[0].backoff_ms;
+		st->one_at_a_time = in->prov[0].busy || in->prov[0].backoff_ms;
+	}
 	memcpy(st->outcomes, in->outcomes, sizeof(st->outcomes));
 	memcpy(st->call_ms, in->call_ms, sizeof(st->call_ms));
 	st->call_ms_sum = in->call_ms_sum;
@@ -1072,17 +1552,19 @@ void intel_close(struct intel *in, void (*done)(void *arg), void *arg)
 	while ((l = queue_head(in))) {
 		queue_remove(in, l);
 		ipmap_del(&in->map, l);
-		free(l);
+		lookup_free(l);
 	}
 	/* calls in flight come back canceled (lookup_done frees them), then the
-	 * backend and the probes say they are closed, then the timers close and in
+	 * backends and the probes say they are closed, then the timers close and in
 	 * is freed */
 	in->backends_open++;
 	probe_close(in->probe, backend_closed, in);
 	in->probe = NULL;
-	be = in->backend;
-	memset(&in->backend, 0, sizeof(in->backend));
-	backend_close(in, &be);
+	for (unsigned i = 0; i < in->nprov; i++) {
+		be = in->prov[i].backend;
+		memset(&in->prov[i].backend, 0, sizeof(in->prov[i].backend));
+		backend_close(in, &be);
+	}
 }
 
 void intel_set_clock(struct intel *in, const struct intel_clock *clk)
@@ -1091,10 +1573,14 @@ void intel_set_clock(struct intel *in, const struct intel_clock *clk)
 		in->clk = *clk;
 	else
 		memset(&in->clk, 0, sizeof(in->clk));
-	in->tokens_at = now_ms(in);
-	in->day = day_of(wall_s(in));
-	in->calls_today = in->store ? store_budget_get(in->store, in->day) : 0;
-	in->budget_out = in->daily_budget && in->calls_today >= in->daily_budget;
+	for (unsigned i = 0; i < in->nprov; i++) {
+		struct prov *p = &in->prov[i];
+
+		p->tokens_at = now_ms(in);
+		p->day = day_of(wall_s(in));
+		p->calls_today = budget_load(in, i, p->day);
+		p->budget_out = p->daily_budget && p->calls_today >= p->daily_budget;
+	}
 }
 
 void intel_poll(struct intel *in)

@@ -9,8 +9,11 @@
  *
  * The service itself is behind struct provider_backend (provider.h), so the scheduler
  * knows no provider by name: logs say the backend's name and the store gets its
- * source. The tests plug in a scripted backend, the daemon one from the provider
- * table. Loop thread only. */
+ * source. There may be several (doc/providers.md#combining-providers), each with its
+ * own concurrency, rate, budget, pauses and backoff; a lookup asks them in priority
+ * order, until the first verdict ([intel] combine = first) or all of them (all).
+ * The tests plug in scripted backends, the daemon those of the provider table. Loop
+ * thread only. */
 #ifndef THREATBL_INTEL_H
 #define THREATBL_INTEL_H
 
@@ -41,12 +44,24 @@ struct intel_waiter {
 
 struct intel;
 
+/* Most providers one intel asks (config.h's CONFIG_PROVIDERS_MAX). */
+#define INTEL_PROVIDERS_MAX 8
+
 /* store may be NULL (no persistence). On success the backend is owned by intel from
  * here on; on failure (-ENOMEM, or -EINVAL when the backend has no name or source)
  * nothing was taken and the caller closes it. The settings are copied, cfg is not
  * kept. */
 int intel_new(uv_loop_t *loop, const struct config *cfg, struct provider_backend backend,
 	      struct cache *cache, struct store *store, struct intel **out);
+
+/* intel_new with n (1..INTEL_PROVIDERS_MAX) backends in priority order, asked as
+ * cfg's [intel] combine says (doc/providers.md#combining-providers); each bounded by
+ * the settings of its provider (config_provider_get by its source; [intel]'s for a
+ * source that is not in the provider table). -EINVAL when one has no name or source,
+ * or n is out of range (nothing taken). */
+int intel_new_many(uv_loop_t *loop, const struct config *cfg,
+		   const struct provider_backend *backends, size_t n, struct cache *cache,
+		   struct store *store, struct intel **out);
 
 /* Park w until ip has a verdict (cb status 0), the deadline passes (-ETIMEDOUT) or
  * intel closes (-ECANCELED); cb runs on the loop thread, never from inside this call.
@@ -81,6 +96,21 @@ void intel_reconfigure(struct intel *in, const struct config *cfg,
 #define INTEL_NOUTCOME (PROVIDER_UNUSABLE + 1)
 #define INTEL_CALL_BUCKETS_MS { 50, 100, 250, 500, 1000, 2500, 5000, 10000 }
 #define INTEL_NCALL_BUCKETS 8
+/* The same with n backends (0: settings only). The same sources in the same order
+ * replace the backends one by one, each provider keeping its budget and backoff;
+ * another set starts afresh, and lookups in flight ask the new set. */
+void intel_reconfigure_many(struct intel *in, const struct config *cfg,
+			    const struct provider_backend *be, size_t n);
+
+/* One provider's counters. */
+struct intel_provider_stats {
+	const char *source;   /* its name in the store ("criminalip") */
+	uint64_t requests;
+	uint32_t calls_today;
+	uint32_t backoff_ms;
+	unsigned inflight;
+	int paused;           /* as intel_stats.paused, for this provider alone */
+};
 
 struct intel_stats {
 	uint64_t requests;   /* calls started */
@@ -102,6 +132,10 @@ struct intel_stats {
 	uint64_t call_ms[INTEL_NCALL_BUCKETS + 1]; /* calls ended, by duration: not
 				* cumulative; [i] <= bound i, the last one beyond */
 	uint64_t call_ms_sum;  /* their total duration */
+	/* With several providers: paused only when all are (the first one's reason),
+	 * calls_today their sum, backoff_ms and one_at_a_time the first one's. */
+	unsigned nproviders;
+	struct intel_provider_stats prov[INTEL_PROVIDERS_MAX];
 };
 void intel_get_stats(const struct intel *in, struct intel_stats *st);
 

@@ -13,10 +13,12 @@
 struct lookup_settings {
 	struct config cfg;           /* the scalars; every pointer NULL but url */
 	char *url;
-	char *key;                   /* never logged */
 	char *probe_from;
-	const struct provider_kind *provider; /* NULL: lookups off */
-	const char *key_source;       /* where the key came from, for the log */
+	/* the providers in priority order with their keys; n 0: lookups off */
+	const struct provider_kind *kinds[INTEL_PROVIDERS_MAX];
+	char *keys[INTEL_PROVIDERS_MAX];          /* never logged */
+	const char *key_sources[INTEL_PROVIDERS_MAX]; /* where each came from, for the log */
+	size_t n;
 };
 
 struct lookup_thread {
@@ -53,13 +55,16 @@ static void settings_free(struct lookup_settings *s)
 	free(s->url);
 	free(s->probe_from);
 	acl_free(&s->cfg.lookup_from);
-	apikey_free(s->key);
+	for (size_t i = 0; i < s->n; i++)
+		apikey_free(s->keys[i]);
+	for (size_t i = 0; s->cfg.psect && i < s->cfg.npsect; i++)
+		free(s->cfg.psect[i].url);
+	free(s->cfg.psect);
 	free(s);
 }
 
 static struct lookup_settings *settings_copy(const struct config *cfg,
-					     const struct provider_kind *provider,
-					     const char *key, const char *key_source)
+					     const struct lookup_provider *p, size_t n)
 {
 	struct lookup_settings *s = calloc(1, sizeof(*s));
 
@@ -80,20 +85,39 @@ static struct lookup_settings *settings_copy(const struct config *cfg,
 	memset(&s->cfg.allow_query, 0, sizeof(s->cfg.allow_query));
 	s->cfg.metrics = NULL;
 	memset(&s->cfg.metrics_allow, 0, sizeof(s->cfg.metrics_allow));
+	s->cfg.psect = NULL;
+	s->cfg.npsect = 0;
 	if (acl_copy(&s->cfg.lookup_from, &cfg->lookup_from) < 0) {
 		free(s);
 		return NULL;
 	}
-	s->provider = provider;
-	s->key_source = key_source ? key_source : "THREATBL_API_KEY";
-	if ((cfg->url && !(s->url = strdup(cfg->url))) || (key && !(s->key = strdup(key))) ||
-	    (cfg->probe_from && !(s->probe_from = strdup(cfg->probe_from)))) {
-		settings_free(s);
-		return NULL;
+	/* the [provider NAME] sections: their urls copied, their key files not needed */
+	if (cfg->npsect && !(s->cfg.psect = calloc(cfg->npsect, sizeof(*s->cfg.psect))))
+		goto fail;
+	for (size_t i = 0; i < cfg->npsect; i++) {
+		s->cfg.psect[i] = cfg->psect[i];
+		s->cfg.psect[i].key_file = NULL;
+		s->cfg.psect[i].url = NULL;
+		s->cfg.npsect = i + 1;
+		if (cfg->psect[i].url && !(s->cfg.psect[i].url = strdup(cfg->psect[i].url)))
+			goto fail;
 	}
+	for (size_t i = 0; i < n && i < INTEL_PROVIDERS_MAX; i++) {
+		s->kinds[i] = p[i].kind;
+		s->key_sources[i] = p[i].key_source ? p[i].key_source : "THREATBL_API_KEY";
+		s->n = i + 1;
+		if (p[i].key && !(s->keys[i] = strdup(p[i].key)))
+			goto fail;
+	}
+	if ((cfg->url && !(s->url = strdup(cfg->url))) ||
+	    (cfg->probe_from && !(s->probe_from = strdup(cfg->probe_from))))
+		goto fail;
 	s->cfg.url = s->url;
 	s->cfg.probe_from = s->probe_from;
 	return s;
+fail:
+	settings_free(s);
+	return NULL;
 }
 
 /* --- the lookup thread ----------------------------------------------------------- */
@@ -157,35 +181,50 @@ static void lookup_intel_close(struct lookup_thread *lk)
 /* Start, replace or stop the lookups to match a reload. */
 static void lookup_apply(struct lookup_thread *lk, const struct lookup_settings *s)
 {
-	struct provider_backend be;
-	int err;
+	struct provider_backend be[INTEL_PROVIDERS_MAX];
+	struct config_prov cp;
+	size_t i;
+	int err = 0;
 
-	if (!s->provider) {
+	if (!s->n) {
 		if (lk->intel) {
 			log_info("lookups switched off");
 			lookup_intel_close(lk);
 		}
 		return;
 	}
-	err = provider_open(s->provider, &lk->loop, &s->cfg, s->key, &be);
+	/* all of them or none: a provider that cannot be set up keeps the previous set */
+	for (i = 0; i < s->n; i++) {
+		err = provider_open(s->kinds[i], &lk->loop, &s->cfg, s->keys[i], &be[i]);
+		if (err) {
+			log_err("cannot set up %s lookups: %s", s->kinds[i]->display,
+				strerror(-err));
+			break;
+		}
+	}
 	if (err) {
-		log_err("cannot set up %s lookups: %s", s->provider->display, strerror(-err));
+		while (i--)
+			be[i].close(be[i].impl, closed_noop, NULL);
 		if (lk->intel)
 			log_warn("lookups keep their previous settings");
 		return;
 	}
 	if (lk->intel) {
-		intel_reconfigure(lk->intel, &s->cfg, be);
+		intel_reconfigure_many(lk->intel, &s->cfg, be, s->n);
 		return;
 	}
-	err = intel_new(&lk->loop, &s->cfg, be, lk->cache, lk->store, &lk->intel);
+	err = intel_new_many(&lk->loop, &s->cfg, be, s->n, lk->cache, lk->store, &lk->intel);
 	if (err) {
-		be.close(be.impl, closed_noop, NULL);
+		for (i = 0; i < s->n; i++)
+			be[i].close(be[i].impl, closed_noop, NULL);
 		log_err("cannot start lookups: %s", strerror(-err));
 		return;
 	}
-	log_info("looking IPs up in %s at %s (API key from %s)", be.name, s->url,
-		 s->key_source);
+	for (i = 0; i < s->n; i++) {
+		config_provider_get(&s->cfg, s->kinds[i], &cp);
+		log_info("looking IPs up in %s at %s (API key from %s)", be[i].name, cp.url,
+			 s->key_sources[i]);
+	}
 }
 
 static void lookup_parked_cb(struct intel_waiter *iw, int status)
@@ -241,6 +280,16 @@ static void lookup_stats_log(struct lookup_thread *lk)
 		 (unsigned long long)st.coalesced, (unsigned long long)st.timeouts,
 		 (unsigned long long)st.rejected, (unsigned long long)st.dropped, st.inflight,
 		 st.queued, (unsigned)st.calls_today, st.paused ? "; calls paused" : "");
+	/* with several providers, each one's share and state */
+	for (unsigned i = 0; st.nproviders > 1 && i < st.nproviders; i++) {
+		const struct intel_provider_stats *p = &st.prov[i];
+
+		log_info("stats: lookups: %s: %llu calls, %u today (UTC), %u in flight%s",
+			 p->source, (unsigned long long)p->requests, (unsigned)p->calls_today,
+			 p->inflight, p->paused == PROVIDER_BAD_KEY ? "; paused: key refused" :
+			 p->paused == PROVIDER_LIMIT ? "; paused: credits or budget used up" :
+			 p->paused == PROVIDER_TROUBLE ? "; backing off" : "");
+	}
 }
 
 static void lookup_woken(uv_async_t *a)
@@ -358,7 +407,15 @@ int lookup_configure(struct lookup_thread *lk, const struct config *cfg,
 		     const struct provider_kind *provider, const char *key,
 		     const char *key_source)
 {
-	struct lookup_settings *s = settings_copy(cfg, provider, key, key_source), *old;
+	struct lookup_provider p = { provider, key, key_source };
+
+	return lookup_configure_many(lk, cfg, &p, provider ? 1 : 0);
+}
+
+int lookup_configure_many(struct lookup_thread *lk, const struct config *cfg,
+			  const struct lookup_provider *p, size_t n)
+{
+	struct lookup_settings *s = settings_copy(cfg, p, n), *old;
 
 	if (!s)
 		return -ENOMEM;

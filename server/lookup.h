@@ -46,6 +46,19 @@ int lookup_configure(struct lookup_thread *lk, const struct config *cfg,
 		     const struct provider_kind *provider, const char *key,
 		     const char *key_source);
 
+/* One provider to ask, with its key (copied) and where the key came from (a static
+ * string for the log, may be NULL). */
+struct lookup_provider {
+	const struct provider_kind *kind;
+	const char *key;
+	const char *key_source;
+};
+
+/* lookup_configure with n providers in priority order (at most INTEL_PROVIDERS_MAX;
+ * n 0 switches lookups off), asked as cfg's [intel] combine says. 0 or -ENOMEM. */
+int lookup_configure_many(struct lookup_thread *lk, const struct config *cfg,
+			  const struct lookup_provider *p, size_t n);
+
 /* Start the thread; finished(arg) runs on main_loop once it has stopped and been
  * joined. 0 or a negative errno (nothing started). */
 int lookup_start(struct lookup_thread *lk, uv_loop_t *main_loop,

@@ -2,12 +2,16 @@
 #include <errno.h>
 #include <strings.h>
 
+#include "abuseipdb.h"
 #include "criminalip_backend.h"
+#include "ipinfo.h"
 #include "provider.h"
 
 /* One row per provider. The first is what provider = auto means. */
 static const struct provider_kind kinds[] = {
-	{ "criminalip", "Criminal IP", criminalip_open },
+	{ "criminalip", "Criminal IP", criminalip_open, NULL },
+	{ "abuseipdb", "AbuseIPDB", abuseipdb_open, "https://api.abuseipdb.com" },
+	{ "ipinfo", "ipinfo", ipinfo_open, "https://ipinfo.io" },
 };
 
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))

@@ -60,7 +60,8 @@ struct provider_backend {
 	void (*close)(void *impl, void (*closed)(void *arg), void *closed_arg);
 };
 
-/* Opens a backend for the settings of cfg ([intel] url, timeout) and api_key (copied).
+/* Opens a backend for its settings in cfg (config_provider_get: its [provider NAME]
+ * section, or [intel]'s url and timeout) and api_key (copied).
  * Returns 0 or a negative errno. Loop thread. */
 typedef int (*provider_open_fn)(struct uv_loop_s *loop, const struct config *cfg,
 				const char *api_key, struct provider_backend *out);
@@ -70,6 +71,7 @@ struct provider_kind {
 	const char *name;     /* in the configuration (provider = NAME) and the store */
 	const char *display;  /* in logs */
 	provider_open_fn open;
+	const char *url;      /* the service's base URL; NULL: [intel] url (Criminal IP's) */
 };
 
 /* The provider configured as name (case-insensitive), or NULL when there is none of

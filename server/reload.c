@@ -1,4 +1,5 @@
 /* reload.c - load, reload and list watching (see reload.h). */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,6 +206,44 @@ static int load_key(const struct config *cfg, const char *held_key, config_repor
 	return *key ? 0 : -ENOMEM;
 }
 
+/* [intel] providers: every one needs its key (doc/configuration.md#the-api-key). */
+static int load_keys(struct loaded *ld, config_report_fn report, void *arg)
+{
+	const struct provider_kind *k;
+	char *key;
+	int err;
+
+	for (size_t i = 0; i < ld->cfg->nproviders; i++) {
+		k = ld->cfg->providers[i];
+		err = apikey_read_for(ld->cfg, k, report, arg, &key);
+		if (err)
+			return err;
+		if (!key) {
+			char msg[300], var[64];
+			size_t j;
+
+			snprintf(var, sizeof(var), "THREATBL_%s_KEY", k->name);
+			for (j = 0; var[j]; j++)
+				var[j] = (char)toupper((unsigned char)var[j]);
+			snprintf(msg, sizeof(msg), "provider %s needs an API key: set key-file in "
+				 "[provider %s], the credential threatbl-%s-key or the environment "
+				 "variable %s", k->name, k->name, k->name, var);
+			report(arg, CONFIG_ERROR, ld->cfg->file, 0, msg);
+			return -EINVAL;
+		}
+		if (i == 0) {
+			ld->api_key = key;
+			ld->provider = k;
+			ld->key_source = apikey_source_for(ld->cfg, k);
+		} else {
+			ld->extra_keys[i] = key;
+		}
+		ld->prov[ld->nprov++] = (struct lookup_provider){ k, key,
+			apikey_source_for(ld->cfg, k) };
+	}
+	return 0;
+}
+
 int reload_load(const struct server *srv, uint32_t serial, const char *held_key,
 		config_report_fn report, void *arg, struct loaded *ld)
 {
@@ -231,7 +270,7 @@ int reload_load(const struct server *srv, uint32_t serial, const char *held_key,
 	err = zoneset_build(ld->cfg, serial, report, arg, &ld->zones);
 	if (err)
 		goto fail;
-	if (ld->cfg->provider != CONFIG_PROVIDER_NONE) {
+	if (ld->cfg->provider != CONFIG_PROVIDER_NONE && !ld->cfg->nproviders) {
 		err = load_key(ld->cfg, held_key, report, arg, &ld->api_key);
 		if (err)
 			goto fail;
@@ -247,6 +286,11 @@ int reload_load(const struct server *srv, uint32_t serial, const char *held_key,
 		}
 		ld->provider = ld->api_key ? ld->cfg->provider_kind : NULL;
 		ld->key_source = apikey_source(ld->cfg);
+		if (ld->provider)
+			ld->prov[ld->nprov++] = (struct lookup_provider){ ld->provider,
+				ld->api_key, ld->key_source };
+	} else if (ld->cfg->nproviders && (err = load_keys(ld, report, arg))) {
+		goto fail;
 	}
 	return 0;
 fail:
@@ -260,19 +304,20 @@ static int lookups_apply(struct server *srv, const struct loaded *ld)
 {
 	int err;
 
-	err = lookup_configure(srv->lookup, ld->cfg, ld->provider, ld->api_key,
-			       ld->key_source);
+	err = lookup_configure_many(srv->lookup, ld->cfg, ld->prov, ld->nprov);
 	if (err) {
 		log_err("cannot pass the new settings to the lookups: %s", strerror(-err));
 		return err;
 	}
-	srv->lookups = ld->provider != NULL;
+	srv->lookups = ld->nprov != 0;
 	return 0;
 }
 
 void reload_loaded_free(struct loaded *ld)
 {
 	apikey_free(ld->api_key);
+	for (size_t i = 0; i < CONFIG_PROVIDERS_MAX; i++)
+		apikey_free(ld->extra_keys[i]);
 	zoneset_free(ld->zones);
 	config_free(ld->cfg);
 	watch_free(ld->watch);
@@ -296,6 +341,9 @@ void reload_adopt(struct server *srv, struct loaded *ld)
 	srv->watch = ld->watch;
 	if (lookups_apply(srv, ld))
 		log_warn("lookups keep their previous settings");
+	/* copied by the lookups: the other providers' keys go now */
+	for (size_t i = 0; i < CONFIG_PROVIDERS_MAX; i++)
+		apikey_free(ld->extra_keys[i]);
 	memset(ld, 0, sizeof(*ld));
 	log_set_level(srv->cfg->log_level);
 	server_env_apply(srv);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "lookup.h"
 
 struct server;
 struct provider_kind;
@@ -28,6 +29,11 @@ struct loaded {
 	const char *key_source;          /* apikey_source(), for the log: found here, off
 					  * the loop, as it stats the credential */
 	struct server_watch *watch;      /* the static lists' paths and mtimes */
+	/* every provider to ask, in priority order (prov[0] is provider/api_key above);
+	 * the keys of the others are extra_keys[i], freed once the lookups have them */
+	struct lookup_provider prov[CONFIG_PROVIDERS_MAX];
+	char *extra_keys[CONFIG_PROVIDERS_MAX];
+	size_t nprov;
 };
 
 /* Build everything for serial. held_key: the key in use, kept (with one warning) when

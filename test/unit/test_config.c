@@ -403,6 +403,110 @@ static void test_providers(struct t *t)
 	    "a display name is not a config name");
 }
 
+/* [intel] providers and combine, [provider NAME] sections: what they set, what they
+ * take from [intel], and every mistake. */
+#define PROVS "[intel]\nproviders = ipinfo abuseipdb\n"
+static void test_provider_sections(struct t *t)
+{
+	const struct provider_kind *list[CONFIG_PROVIDERS_MAX];
+	const struct provider_kind *cip = provider_find("criminalip");
+	const struct provider_kind *adb = provider_find("abuseipdb");
+	const struct provider_kind *ipi = provider_find("ipinfo");
+	struct config_prov p;
+	struct config *cfg;
+
+	ok(cip && adb && ipi, "criminalip, abuseipdb and ipinfo are in the table");
+	cfg = good(t, "[intel]\nproviders = abuseipdb criminalip ipinfo\ncombine = all\n"
+		   "rate = 2/s\nconcurrency = 3\ndaily-budget = 100\nurl = http://127.0.0.1:1\n"
+		   "[provider abuseipdb]\nurl = http://127.0.0.1:2\nkey-file = /k/a\n"
+		   "rate = 10/m\nconcurrency = 2\ndaily-budget = 900\ntimeout = 2s\n"
+		   "scanner-score = 60\nrate-burst = 4\n"
+		   "[provider ipinfo]\nrate-burst = 7\n" ZONE, "three providers, two sections");
+	if (cfg) {
+		is_int(config_providers(cfg, list), 3, "three providers");
+		ok(list[0] == adb && list[1] == cip && list[2] == ipi, "in the order given");
+		is_int(cfg->combine, CONFIG_COMBINE_ALL, "combine = all");
+		config_provider_get(cfg, adb, &p);
+		is_str(p.url, "http://127.0.0.1:2", "abuseipdb: its url");
+		is_str(p.key_file, "/k/a", "abuseipdb: its key file");
+		ok(p.rate > 0.16 && p.rate < 0.17, "abuseipdb: its rate (10/m)");
+		is_int(p.concurrency, 2, "abuseipdb: its concurrency");
+		is_int(p.daily_budget, 900, "abuseipdb: its budget");
+		is_int(p.timeout_ms, 2000, "abuseipdb: its timeout");
+		is_int(p.scanner_score, 60, "abuseipdb: its scanner-score");
+		is_int(p.rate_burst, 4, "abuseipdb: its rate-burst");
+		config_provider_get(cfg, ipi, &p);
+		is_str(p.url, "https://ipinfo.io", "ipinfo: the service's own url by default");
+		ok(p.key_file == NULL, "ipinfo: no key file");
+		ok(p.rate > 1.9 && p.rate < 2.1, "ipinfo: [intel] rate");
+		is_int(p.concurrency, 3, "ipinfo: [intel] concurrency");
+		is_int(p.daily_budget, 100, "ipinfo: [intel] daily-budget");
+		is_int(p.rate_burst, 7, "ipinfo: its rate-burst");
+		is_int(p.scanner_score, 75, "scanner-score defaults to 75");
+		config_provider_get(cfg, cip, &p);
+		is_str(p.url, "http://127.0.0.1:1", "criminalip without a section: [intel] url");
+	}
+	config_free(cfg);
+	cfg = good(t, "[intel]\nprovider = criminalip\napi-key-file = /k/c\n" ZONE,
+		   "provider = is the one-provider shorthand");
+	if (cfg) {
+		is_int(config_providers(cfg, list), 1, "one provider");
+		ok(list[0] == cip, "criminalip");
+		is_int(cfg->combine, CONFIG_COMBINE_FIRST, "combine defaults to first");
+		config_provider_get(cfg, cip, &p);
+		is_str(p.key_file, "/k/c", "criminalip's key file is [intel] api-key-file");
+	}
+	config_free(cfg);
+	cfg = good(t, "[provider criminalip]\nkey-file = /k/own\nurl = http://127.0.0.1:3\n"
+		   "[intel]\nproviders = criminalip\napi-key-file = /k/c\n" ZONE,
+		   "a section before [intel]");
+	if (cfg) {
+		config_provider_get(cfg, cip, &p);
+		is_str(p.key_file, "/k/own", "its section's key-file wins");
+		is_str(p.url, "http://127.0.0.1:3", "its section's url wins");
+	}
+	config_free(cfg);
+	cfg = good(t, "[intel]\nprovider = none\n" ZONE, "no provider");
+	if (cfg)
+		is_int(config_providers(cfg, list), 0, "provider = none: no provider");
+	config_free(cfg);
+
+	bad(t, "[intel]\nproviders = criminalip shodan\n" ZONE, 2,
+	    "providers: 'shodan' is not a provider (criminalip abuseipdb ipinfo)",
+	    "an unknown provider in the list");
+	bad(t, "[intel]\nproviders = ipinfo IPINFO\n" ZONE, 2, "ipinfo is named twice",
+	    "a provider twice");
+	bad(t, "[intel]\nproviders =\n" ZONE, 2, "a value is needed", "an empty list");
+	bad(t, "[intel]\nprovider = criminalip\nproviders = ipinfo\n" ZONE, 3,
+	    "providers and provider are both given", "provider and providers together");
+	bad(t, "[intel]\ncombine = any\n" ZONE, 2, "'any' is not one of first | all",
+	    "a bad combine");
+	bad(t, "[provider shodan]\nurl = http://127.0.0.1:1\n" ZONE, 1,
+	    "[provider shodan]: not a provider", "a section for an unknown provider");
+	bad(t, PROVS "[provider ipinfo]\n[provider ipinfo]\n" ZONE, 4,
+	    "[provider ipinfo] is given twice (first on line 3)", "a section twice");
+	bad(t, PROVS "[provider]\nrate = 1/s\n" ZONE, 3, "not a provider", "a section without a name");
+	bad(t, PROVS "[provider ipinfo]\nurl = ftp://x\n" ZONE, 4, "does not start with http://",
+	    "a bad url");
+	bad(t, PROVS "[provider ipinfo]\nconcurrency = 0\n" ZONE, 4, "concurrency", "concurrency 0");
+	bad(t, PROVS "[provider abuseipdb]\nscanner-score = 101\n" ZONE, 4, "scanner-score",
+	    "scanner-score over 100");
+	bad(t, PROVS "[provider ipinfo]\ndeadline = 1s\n" ZONE, 4, "unknown key 'deadline' in "
+	    "[provider ipinfo]", "an [intel]-only key in a section");
+	bad(t, PROVS "[provider ipinfo]\nrate = 1/s\nrate = 2/s\n" ZONE, 5, "rate is given twice",
+	    "a key twice in a section");
+	cfg = NULL;
+	ok(load(t, "[intel]\nproviders = criminalip\n[provider ipinfo]\nrate = 1/s\n" ZONE,
+		&cfg) == 0 && t->nwarn == 1 && has(t, 3, "[provider ipinfo] is not in [intel] "
+		"providers"), "a section nobody asks for: a warning");
+	config_free(cfg);
+	cfg = NULL;
+	ok(load(t, PROVS "[provider ipinfo]\nscanner-score = 50\n" ZONE, &cfg) == 0 &&
+	   t->nwarn == 1 && has(t, 3, "scanner-score is AbuseIPDB's"),
+	   "scanner-score in another provider's section: a warning");
+	config_free(cfg);
+}
+
 static void test_rates_bools(struct t *t)
 {
 	static const struct { const char *s; double v; } rates[] = {
@@ -964,6 +1068,7 @@ int main(void)
 	test_every_key(t);
 	test_values(t);
 	test_providers(t);
+	test_provider_sections(t);
 	test_rates_bools(t);
 	test_repeatable(t);
 	test_categories(t);

@@ -1,0 +1,72 @@
+/* fuzz_providers.c - libFuzzer harness for the AbuseIPDB and ipinfo answer judges.
+ *
+ * Input: byte 0 picks the service (even: AbuseIPDB, odd: ipinfo), byte 1 the HTTP
+ * status (mostly 200), byte 2 AbuseIPDB's scanner-score; the rest is the body.
+ * Invariants (abort() when broken): the outcome is a known one; the detail is a
+ * NUL-terminated printable string; without PROVIDER_OK there are no categories and no
+ * facts; categories are known bits; the facts are "" or a JSON object. */
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "abuseipdb.h"
+#include "ipaddr.h"
+#include "ipinfo.h"
+#include "verdict.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const long statuses[] = {
+	200, 200, 200, 200, 200, 200, 200, 200, 401, 403, 404, 422, 429, 500, 502, 0,
+};
+
+static void die(const char *what)
+{
+	fprintf(stderr, "fuzz_providers: invariant broken: %s\n", what);
+	abort();
+}
+
+static void check_text(const char *s, size_t size, const char *what)
+{
+	const char *end = memchr(s, '\0', size);
+
+	if (!end)
+		die(what);
+	for (; s < end; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+			die(what);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct provider_verdict v;
+	struct ipaddr ip;
+	long status;
+	json_t *j;
+
+	if (size < 3)
+		return 0;
+	ipaddr_parse(&ip, "203.0.113.10");
+	status = statuses[data[1] % (sizeof(statuses) / sizeof(statuses[0]))];
+	if (data[0] & 1)
+		ipinfo_judge(&ip, 0, status, (const char *)data + 3, size - 3, &v);
+	else
+		abuseipdb_judge(&ip, data[2] % 101, status, (const char *)data + 3, size - 3, &v);
+	if ((unsigned)v.outcome > PROVIDER_UNUSABLE)
+		die("unknown outcome");
+	check_text(v.detail, sizeof(v.detail), "detail");
+	check_text(v.facts, sizeof(v.facts), "facts");
+	if (v.mask & ~VERDICT_ALL)
+		die("unknown category bits");
+	if (v.outcome != PROVIDER_OK && (v.mask || v.facts[0]))
+		die("categories or facts without a verdict");
+	if (v.facts[0]) {
+		j = json_loads(v.facts, 0, NULL);
+		if (!json_is_object(j))
+			die("facts are not a JSON object");
+		json_decref(j);
+	}
+	return 0;
+}
