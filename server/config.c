@@ -98,6 +98,8 @@ static const struct opt opts[] = {
 	S("tcp-clients-per-ip", T_UINT, tcp_clients_per_ip, "16", 1, 65536, 0, NULL),
 	S("max-list-size", T_SIZE, max_list_size, "1G", 1, 1ull << 40, 0, NULL),
 	S("allow-query", T_ACL, allow_query, "any", 0, 0, OPT_REPEAT, NULL),
+	S("query-log", T_STRING, query_log, NULL, 0, 0, OPT_EMPTY_NULL, NULL),
+	S("query-log-sample", T_UINT, query_log_sample, "1", 1, 1000000, 0, NULL),
 	I("provider", T_PROVIDER, provider, "none", 0, 0, 0, NULL),
 	I("url", T_URL, url, "https://api.criminalip.io", 0, 0, 0, NULL),
 	I("api-key-file", T_STRING, api_key_file, NULL, 0, 0, OPT_EMPTY_NULL, NULL),
@@ -959,6 +961,7 @@ void config_free(struct config *cfg)
 	free(cfg->database);
 	free(cfg->user);
 	free(cfg->control);
+	free(cfg->query_log);
 	free(cfg->url);
 	free(cfg->api_key_file);
 	free(cfg->probe_from);

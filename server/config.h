@@ -76,6 +76,8 @@ struct config {
 	unsigned tcp_clients_per_ip; /* per IPv4 address or IPv6 /64 */
 	uint64_t max_list_size; /* bytes a static list may have; larger is refused */
 	struct acl allow_query; /* who is answered; the others get REFUSED (empty: all) */
+	char *query_log;       /* absolute path; NULL: no query log (querylog.h) */
+	unsigned query_log_sample; /* log one answered query in this many, per loop */
 	/* [intel] */
 	enum config_provider provider;
 	const struct provider_kind *provider_kind; /* NAMED: the one named; AUTO: the one

@@ -28,6 +28,8 @@ struct loaded {
 	const char *key_source;          /* apikey_source(), for the log: found here, off
 					  * the loop, as it stats the credential */
 	struct server_watch *watch;      /* the static lists' paths and mtimes */
+	int qlog_fd;                     /* [server] query-log opened; valid with... */
+	int has_qlog_fd;                 /* ... this (-t opens nothing) */
 };
 
 /* Build everything for serial. held_key: the key in use, kept (with one warning) when

@@ -63,6 +63,7 @@ struct server {
 	int reload_again;           /* a reload was asked while one ran */
 	uint32_t serial;            /* SOA serial of the zones in use */
 	struct daemon daemon;       /* the pipe to the waiting parent (no -f) */
+	struct querylog *qlog;      /* [server] query-log's writer; NULL for -t */
 	int stopping;
 	int exit_code;
 };
