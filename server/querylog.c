@@ -467,6 +467,19 @@ static void flush_all(struct querylog *ql, struct querylog_loop *loops)
 	ql->dropped_seen = dropped;
 }
 
+/* Switch to the file querylog_set gave; under mu. */
+static void take_next(struct querylog *ql)
+{
+	if (ql->fd >= 0)
+		close(ql->fd);
+	free(ql->path);
+	ql->fd = ql->next_fd;
+	ql->path = ql->next_path;
+	ql->next_set = 0;
+	ql->next_path = NULL;
+	ql->behind = 0;
+}
+
 static void *writer_main(void *arg)
 {
 	struct querylog *ql = arg;
@@ -491,22 +504,15 @@ static void *writer_main(void *arg)
 				pthread_cond_wait(&ql->cond, &ql->mu);
 			}
 		}
+		if (ql->next_set && ql->fd < 0)
+			take_next(ql);   /* off until now: the rings hold the new file's lines */
 		stop = ql->stop;
 		loops = ql->loops;
 		pthread_mutex_unlock(&ql->mu);
 		flush_all(ql, loops);
 		pthread_mutex_lock(&ql->mu);
-		if (ql->next_set) {
-			/* What the rings held went to the previous file. */
-			if (ql->fd >= 0)
-				close(ql->fd);
-			free(ql->path);
-			ql->fd = ql->next_fd;
-			ql->path = ql->next_path;
-			ql->next_set = 0;
-			ql->next_path = NULL;
-			ql->behind = 0;
-		}
+		if (ql->next_set)
+			take_next(ql);   /* what the rings held went to the previous file */
 		if (stop)
 			break;
 	}

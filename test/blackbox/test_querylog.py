@@ -188,6 +188,33 @@ class QueryLogCase(tbltest.FakeAPICase):
         self.assertEqual(len(self.wait_lines(log, n1 + 5)), n1 + 5)
         tbltest.assert_clean_stop(self, d, KEY)
 
+    def test_enabled_and_disabled_by_reload(self):
+        log = os.path.join(self.tmp, "queries.log")
+        d = self.start("")
+        d.query(rev4(LOCAL_IP))
+        self.assertFalse(os.path.exists(log))
+
+        def reload(old, new):
+            with open(d.conf) as f:
+                text = f.read()
+            with open(d.conf, "w") as f:
+                f.write(text.replace(old, new, 1))
+            n = d.stderr().count("reloaded")
+            d.signal(signal.SIGHUP)
+            self.assertTrue(wait_for(lambda: d.stderr().count("reloaded") > n, 5.0),
+                            d.stderr())
+
+        reload("[server]\n", "[server]\nquery-log = %s\n" % log)
+        # the first query after the switch is in the new file
+        d.query(rev4("45.10.24.1"))
+        lines = self.wait_lines(log, 1)
+        self.assertEqual([x["name"] for x in lines], [rev4("45.10.24.1") + "."])
+        reload("query-log = %s\n" % log, "")
+        d.query(rev4("45.10.24.2"))
+        time.sleep(0.3)
+        self.assertEqual(len(read_lines(log)), 1)
+        tbltest.assert_clean_stop(self, d, KEY)
+
     def test_hostile_name_escaped(self):
         log = os.path.join(self.tmp, "queries.log")
         d = self.start("query-log = %s\n" % log)
