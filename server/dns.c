@@ -638,7 +638,6 @@ void dns_handle(const struct dns_env *env, const uint8_t *q, size_t qlen, uint8_
 	res->status = DNS_DROP;
 	res->len = 0;
 	res->rcode = 0;
-	res->qtype = res->qclass = 0;
 	res->kind = CTR_ANS_OTHER;
 	res->cache = CTR_NCACHE;
 	res->cats = 0;
@@ -653,8 +652,6 @@ void dns_handle(const struct dns_env *env, const uint8_t *q, size_t qlen, uint8_
 		reply_bare(q, out, rc, res);
 		return;
 	}
-	res->qtype = qr.qtype;
-	res->qclass = qr.qclass;
 
 	if (flags & DNS_TCP) {
 		limit = outcap < 65535 ? outcap : 65535;

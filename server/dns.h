@@ -52,7 +52,6 @@ struct dns_result {
 	size_t len;
 	struct ipaddr ip;    /* with DNS_WAIT */
 	uint16_t rcode;      /* the full RCODE (16 = BADVERS, in the OPT record) */
-	uint16_t qtype, qclass; /* of the question; 0 when there was none (FORMERR) */
 	uint8_t kind;        /* enum ctr_answer */
 	uint8_t cache;       /* enum ctr_cache; CTR_NCACHE: the cache was not asked */
 	uint8_t cats;        /* VERDICT_BIT()s answered, with CTR_ANS_LISTED only */
