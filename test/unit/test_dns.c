@@ -1036,6 +1036,7 @@ static const char *check_case(const struct dns_case *c, char *why, size_t size)
 	struct ipaddr want;
 
 	ctr_text(text, sizeof(text));
+	/* DNS_CTR_DUMP=1: print what each row got, to check a new row's ctr by eye. */
 	if (getenv("DNS_CTR_DUMP"))
 		printf("CTR %s\n", text);
 	if (!c->ctr || strcmp(text, c->ctr) != 0) {
