@@ -110,6 +110,8 @@ static const struct opt opts[] = {
 	S("identity", T_IDENT, identity, NULL, 0, CONFIG_IDENTITY_MAX, OPT_EMPTY_NULL, NULL),
 	S("metrics", T_ENDPOINT, metrics, NULL, 0, 0, OPT_EMPTY_NULL, NULL),
 	S("metrics-allow", T_ACL, metrics_allow, "127.0.0.0/8 ::1", 0, 0, OPT_REPEAT, NULL),
+	S("query-log", T_STRING, query_log, NULL, 0, 0, OPT_EMPTY_NULL, NULL),
+	S("query-log-sample", T_UINT, query_log_sample, "1", 1, 1000000, 0, NULL),
 	I("provider", T_PROVIDER, provider, "none", 0, 0, 0, NULL),
 	I("url", T_URL, url, "https://api.criminalip.io", 0, 0, 0, NULL),
 	I("api-key-file", T_STRING, api_key_file, NULL, 0, 0, OPT_EMPTY_NULL, NULL),
@@ -1343,6 +1345,7 @@ void config_free(struct config *cfg)
 	free(cfg->database);
 	free(cfg->user);
 	free(cfg->control);
+	free(cfg->query_log);
 	free(cfg->url);
 	free(cfg->api_key_file);
 	for (size_t i = 0; i < cfg->npsect; i++) {

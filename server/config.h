@@ -119,6 +119,8 @@ struct config {
 				* ASCII, "%h" = the host name, "%%" = '%'; NULL: none */
 	char *metrics;         /* "ADDR:PORT" of the Prometheus exposition; NULL: off */
 	struct acl metrics_allow; /* who may scrape it (empty: all); metrics.h */
+	char *query_log;       /* absolute path; NULL: no query log (querylog.h) */
+	unsigned query_log_sample; /* log one answered query in this many, per loop */
 	/* [intel] */
 	enum config_provider provider;
 	const struct provider_kind *provider_kind; /* NAMED: the one named; AUTO: the one

@@ -21,17 +21,25 @@
 
 enum ctr_transport { CTR_UDP, CTR_TCP, CTR_NTRANSPORT };
 
-/* The answer a query got, as an operator reads it. */
+/* The answer a query got, as an operator reads it (dns.c sets it). */
 enum ctr_answer {
 	CTR_ANS_LISTED,  /* A/TXT records from a verdict of the lookups */
-	CTR_ANS_CLEAN,   /* NXDOMAIN for a name under the zone: no list, clean verdict */
+	CTR_ANS_CLEAN,   /* an IP under the zone that is not listed: no list, a "!" line
+			  * of one, a clean verdict, a reserved address, the test entry
+			  * 127.0.0.1. NXDOMAIN, or the zone's `clean` record, or NOERROR
+			  * without records for a 4.3.2.1.zone name (dns.h: also an IPv6
+			  * prefix, so never NXDOMAIN) */
 	CTR_ANS_UNKNOWN, /* the zone's `unknown` answer: no verdict by the deadline, or
 			  * the service could not judge the IP */
-	CTR_ANS_STATIC,  /* A/TXT records from a static list */
-	CTR_ANS_NODATA,  /* NOERROR without records for the type asked (RFC 2308) */
-	CTR_ANS_REFUSED, /* REFUSED: outside our zones, or allow-query */
-	CTR_ANS_OTHER,   /* the zone's own records (SOA, NS, apex), FORMERR, NOTIMP,
-			  * NOTAUTH, SERVFAIL */
+	CTR_ANS_STATIC,  /* A/TXT records from a static list, or the RFC 5782 test
+			  * entry 127.0.0.2 */
+	CTR_ANS_NODATA,  /* NOERROR without records for the type asked (RFC 2308): a
+			  * listed IP asked for MX, the apex asked for A, an empty
+			  * non-terminal */
+	CTR_ANS_REFUSED, /* REFUSED: outside our zones, another class, or allow-query */
+	CTR_ANS_OTHER,   /* the zone's own records (SOA, NS, apex), a name under the
+			  * zone that is no IP (NXDOMAIN), FORMERR, NOTIMP, NOTAUTH,
+			  * BADVERS, SERVFAIL of an answer too large for TCP */
 	CTR_NANSWER
 };
 
@@ -39,9 +47,15 @@ enum ctr_answer {
 enum ctr_cache { CTR_CACHE_HIT, CTR_CACHE_MISS, CTR_CACHE_STALE, CTR_NCACHE };
 
 struct counters {
-	uint64_t queries[CTR_NTRANSPORT][16]; /* answers sent, by transport and RCODE */
-	uint64_t answers[CTR_NANSWER];
+	/* Answers made, by transport and the header's 4-bit RCODE (BADVERS, extended
+	 * RCODE 16, has 0 there: it is also an `other` answer). A query given no
+	 * answer (not DNS, a UDP datagram cut short) is in none; an answer the
+	 * kernel did not take is also in the transport's own `dropped`. */
+	uint64_t queries[CTR_NTRANSPORT][16];
+	uint64_t answers[CTR_NANSWER];        /* the same answers, by kind */
 	uint64_t listed[VERDICT_NCAT];        /* listed answers, once per category */
+	/* Queries whose IP reached the verdict cache, once per query: a query that
+	 * waited for a lookup counts as the miss (or stale) it was on arrival. */
 	uint64_t cache[CTR_NCACHE];
 };
 

@@ -73,6 +73,9 @@ struct out {
 	/* NSID asked, and the client not refused: the identity to add after the OPT
 	 * record. Kept here rather than in registers to the end of dns_handle. */
 	const struct zoneset *nsid;
+	uint8_t kind;       /* enum ctr_answer, for struct dns_result */
+	uint8_t cache;      /* enum ctr_cache, CTR_NCACHE: not asked */
+	uint8_t cats;       /* categories answered (CTR_ANS_LISTED) */
 };
 
 /* One answered category: its A address and TXT template. */
@@ -158,6 +161,8 @@ static void reply_bare(const uint8_t *q, uint8_t *out, int rcode, struct dns_res
 	memset(out + 4, 0, HDR_LEN - 4);
 	res->status = DNS_REPLY;
 	res->len = HDR_LEN;
+	res->rcode = (uint16_t)rcode;
+	res->kind = CTR_ANS_OTHER;
 }
 
 /* Skip a name anywhere after the question (compression allowed there). */
@@ -372,6 +377,8 @@ static void reply_badkey(const uint8_t *q, const struct query *qr, uint8_t *out,
 	put16(p + 14, 0);        /* other len */
 	res->status = DNS_REPLY;
 	res->len = need;
+	res->rcode = RC_NOTAUTH;
+	res->kind = CTR_ANS_OTHER;
 }
 
 /* Owner pointer, type, class IN, TTL and RDLENGTH of a record; NULL when the whole
@@ -508,6 +515,7 @@ static void negative(struct out *o, const struct zone *z, int rcode, uint32_t tt
 /* The zone's answer for an IP whose verdict is not ready. */
 static void unknown(struct out *o, const struct zone *z)
 {
+	o->kind = CTR_ANS_UNKNOWN;
 	if (z->unknown == CONFIG_UNKNOWN_SERVFAIL)
 		o->rcode = RC_SERVFAIL;
 	else
@@ -526,8 +534,12 @@ static void answer_hits(struct out *o, const struct zone *z, uint16_t qtype,
 		for (i = 0; i < n; i++)
 			if (h[i].txt_len)
 				rr_txt(o, h[i].txt, h[i].txt_len, z->ttl);
-	if (!o->an && !o->over)
+	if (!o->an && !o->over) {
+		/* Listed, but not for the type asked (MX, AAAA...): NODATA. */
+		o->kind = CTR_ANS_NODATA;
+		o->cats = 0;
 		negative(o, z, RC_NOERROR, z->negative_ttl);
+	}
 }
 
 /* A verdict's categories as answered in zone z: the enabled ones, or the `clean`
@@ -569,7 +581,10 @@ static int answer_ip(const struct dns_env *env, struct out *o, const struct zone
 	uint8_t from;
 	unsigned n;
 
+	/* The kinds are counters.h's: the test entries count as a static list. */
+	o->kind = CTR_ANS_CLEAN;
 	if (ip_eq(ip, &test_listed)) {
+		o->kind = CTR_ANS_STATIC;
 		n = verdict_hits(z, VERDICT_ALL, 0, h);
 		goto hits;
 	}
@@ -578,6 +593,7 @@ static int answer_ip(const struct dns_env *env, struct out *o, const struct zone
 	if (z->lists) {
 		switch (lists_match(z->lists, ip, &val)) {
 		case LISTS_LISTED:
+			o->kind = CTR_ANS_STATIC;
 			h[0].a = val->a;
 			h[0].txt = val->txt ? val->txt : "";
 			/* Only TXT needs the length: spare A queries the strlen(). */
@@ -590,18 +606,25 @@ static int answer_ip(const struct dns_env *env, struct out *o, const struct zone
 			break;
 		}
 	}
+	if (env->cache)
+		o->cache = CTR_CACHE_MISS;
 	if (env->cache && cache_get_from(env->cache, ip, &v, &from) == 0) {
 		/* A verdict stamped in the future (clock stepped back) counts as new. */
 		uint32_t age = env->now > v.checked ? env->now - v.checked : 0;
 
 		if (v.flags & VERDICT_F_UNKNOWN) {
 			if (age < env->unknown_retry_s) {
+				o->cache = CTR_CACHE_HIT;
 				unknown(o, z);
 				return 0;
 			}
 		} else if (age < env->fresh_s || age < env->max_stale_s) {
+			o->cache = age < env->fresh_s ? CTR_CACHE_HIT : CTR_CACHE_STALE;
 			if (age >= env->fresh_s && env->refresh)
 				env->refresh(env->refresh_arg, ip);
+			o->cats = v.mask & z->enabled_mask;
+			if (o->cats)
+				o->kind = CTR_ANS_LISTED;
 			n = verdict_hits(z, v.mask, v.flags, h);
 			o->from = from;
 			goto hits;
@@ -708,8 +731,10 @@ static void answer_apex(struct out *o, const struct zone *z, uint16_t qtype)
 		rr_ns(o, z);
 		break;
 	}
-	if (!o->an && !o->over)
+	if (!o->an && !o->over) {
+		o->kind = CTR_ANS_NODATA;
 		negative(o, z, RC_NOERROR, z->negative_ttl);
+	}
 }
 
 void dns_handle(const struct dns_env *env, const uint8_t *q, size_t qlen, uint8_t *out,
@@ -718,7 +743,8 @@ void dns_handle(const struct dns_env *env, const uint8_t *q, size_t qlen, uint8_
 	struct query qr = { .q = q };
 	struct qname_labels ql;
 	char iptxt[IPADDR_STRLEN];
-	struct out o = { .p = out, .iptxt = iptxt };
+	struct out o = { .p = out, .iptxt = iptxt, .kind = CTR_ANS_OTHER,
+			 .cache = CTR_NCACHE };
 	const struct zone *z = NULL;
 	struct ipaddr ip;
 	size_t limit, apex_off;
@@ -726,6 +752,10 @@ void dns_handle(const struct dns_env *env, const uint8_t *q, size_t qlen, uint8_
 
 	res->status = DNS_DROP;
 	res->len = 0;
+	res->rcode = 0;
+	res->kind = CTR_ANS_OTHER;
+	res->cache = CTR_NCACHE;
+	res->cats = 0;
 	if (qlen < HDR_LEN || (q[2] & 0x80) || outcap < HDR_LEN)
 		return;
 	if ((q[2] >> 3 & 0x0f) != 0) {
@@ -764,13 +794,17 @@ void dns_handle(const struct dns_env *env, const uint8_t *q, size_t qlen, uint8_
 		o.rcode = 16; /* BADVERS: the upper bits go into the OPT record */
 	} else if (flags & DNS_REFUSE) {
 		o.rcode = RC_REFUSED;
+		o.kind = CTR_ANS_REFUSED;
 	} else if (qr.qclass != C_IN) {
 		answer_chaos(env->zones, &o, qr.qclass, qr.qtype, ql.len);
+		if (o.rcode == RC_REFUSED)
+			o.kind = CTR_ANS_REFUSED;
 	} else if (qr.qtype == T_AXFR || qr.qtype == T_IXFR) {
 		o.rcode = RC_NOTIMP;
 	} else if (!(z = zoneset_match(env->zones, q + HDR_LEN, ql.off, ql.n,
 				       &apex_off))) {
 		o.rcode = RC_REFUSED;
+		o.kind = CTR_ANS_REFUSED;
 	} else {
 		o.aa = 1;
 		o.apex_ptr = (uint16_t)(0xc000 | (HDR_LEN + apex_off));
@@ -779,6 +813,7 @@ void dns_handle(const struct dns_env *env, const uint8_t *q, size_t qlen, uint8_
 			answer_apex(&o, z, qr.qtype);
 			break;
 		case QNAME_ENT:
+			o.kind = CTR_ANS_NODATA;
 			negative(&o, z, RC_NOERROR, z->negative_ttl);
 			break;
 		case QNAME_OTHER:
@@ -793,6 +828,7 @@ void dns_handle(const struct dns_env *env, const uint8_t *q, size_t qlen, uint8_
 			if (answer_ip(env, &o, z, qr.qtype, flags)) {
 				res->status = DNS_WAIT;
 				res->ip = ip;
+				res->cache = o.cache;
 				return;
 			}
 			break;
@@ -804,8 +840,11 @@ void dns_handle(const struct dns_env *env, const uint8_t *q, size_t qlen, uint8_
 		 * only a 64 KiB answer could get here. */
 		o.len = qr.qend;
 		o.an = o.ns = 0;
-		if (flags & DNS_TCP)
+		if (flags & DNS_TCP) {
 			o.rcode = RC_SERVFAIL;
+			o.kind = CTR_ANS_OTHER;
+			o.cats = 0;
+		}
 	}
 	put_header(out, q, o.aa, o.over && !(flags & DNS_TCP), o.rcode);
 	put16(out + 4, 1);
@@ -829,4 +868,8 @@ void dns_handle(const struct dns_env *env, const uint8_t *q, size_t qlen, uint8_
 	}
 	res->status = DNS_REPLY;
 	res->len = o.len;
+	res->rcode = (uint16_t)o.rcode;
+	res->kind = o.kind;
+	res->cache = o.cache;
+	res->cats = o.kind == CTR_ANS_LISTED ? o.cats : 0;
 }

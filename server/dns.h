@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "cache.h"
+#include "counters.h"
 #include "ipaddr.h"
 #include "zone.h"
 
@@ -44,10 +45,16 @@ enum dns_status {
 	DNS_WAIT,  /* look ip up, then call again with DNS_NOWAIT */
 };
 
+/* What was answered, for the counters and the query log (counters.h has the
+ * definitions of the kinds); set with DNS_REPLY, and cache also with DNS_WAIT. */
 struct dns_result {
 	enum dns_status status;
 	size_t len;
-	struct ipaddr ip; /* with DNS_WAIT */
+	struct ipaddr ip;    /* with DNS_WAIT */
+	uint16_t rcode;      /* the full RCODE (16 = BADVERS, in the OPT record) */
+	uint8_t kind;        /* enum ctr_answer */
+	uint8_t cache;       /* enum ctr_cache; CTR_NCACHE: the cache was not asked */
+	uint8_t cats;        /* VERDICT_BIT()s answered, with CTR_ANS_LISTED only */
 };
 
 /* Largest answer dns_handle writes over UDP when the query has no EDNS. */

@@ -4,6 +4,8 @@
 #include <time.h>
 
 #include "host.h"
+#include "log.h"
+#include "querylog.h"
 
 void host_init(struct host *h, uv_loop_t *loop, struct shared *sh, struct relay *relay,
 	       const char *tag)
@@ -39,4 +41,53 @@ int host_wait(struct host *h, const struct ipaddr *ip, const struct ipaddr *clie
 void host_cancel(struct host *h, struct relay_waiter *w)
 {
 	relay_cancel(h->relay, w);
+}
+
+void host_log_counters(const struct host *h, const char *when)
+{
+	static const char *const cache_names[CTR_NCACHE] = { "hit", "miss", "stale" };
+	static const char *const tr_names[CTR_NTRANSPORT] = { "udp", "tcp" };
+	const struct counters *c = &h->ctr;
+	char buf[1024];
+	size_t n = 0;
+	uint64_t logged, dropped;
+
+	if (!log_enabled(LOG_LVL_INFO))
+		return;
+#define ADD(...) do { \
+		int k_ = snprintf(buf + n, sizeof(buf) - n, __VA_ARGS__); \
+		if (k_ > 0 && (size_t)k_ < sizeof(buf) - n) \
+			n += (size_t)k_; \
+	} while (0)
+	ADD("answers");
+	for (unsigned k = 0; k < CTR_NANSWER; k++)
+		ADD(" %s=%llu", querylog_kind_name(k),
+		    (unsigned long long)counter_get(&c->answers[k]));
+	ADD("; rcodes");
+	for (unsigned t = 0; t < CTR_NTRANSPORT; t++)
+		for (unsigned r = 0; r < 16; r++) {
+			uint64_t v = counter_get(&c->queries[t][r]);
+			const char *name = querylog_rcode_name(r);
+
+			if (!v)
+				continue;
+			if (name)
+				ADD(" %s/%s=%llu", tr_names[t], name, (unsigned long long)v);
+			else
+				ADD(" %s/RCODE%u=%llu", tr_names[t], r, (unsigned long long)v);
+		}
+	ADD("; categories");
+	for (unsigned k = 0; k < VERDICT_NCAT; k++)
+		ADD(" %s=%llu", verdict_cat_name((enum verdict_cat)k),
+		    (unsigned long long)counter_get(&c->listed[k]));
+	ADD("; cache");
+	for (unsigned k = 0; k < CTR_NCACHE; k++)
+		ADD(" %s=%llu", cache_names[k], (unsigned long long)counter_get(&c->cache[k]));
+	if (h->qlog) {
+		querylog_loop_counts(h->qlog, &logged, &dropped);
+		ADD("; query-log logged=%llu dropped=%llu", (unsigned long long)logged,
+		    (unsigned long long)dropped);
+	}
+#undef ADD
+	log_info("%s%s%s", when, buf, h->tag);
 }

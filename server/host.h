@@ -24,7 +24,11 @@ struct host {
 	char tag[24];                /* added to log lines: "" or " (thread 2)" */
 	struct counters ctr;         /* this loop's answers (counters.h): written by
 				      * this loop only, read by any thread */
+	struct querylog_loop *qlog;  /* this loop's side of the query log (querylog.h);
+				      * NULL: none */
 };
+
+struct querylog_loop;
 
 /* tag: "" for the main loop, " (thread N)" for a worker. */
 void host_init(struct host *h, uv_loop_t *loop, struct shared *sh, struct relay *relay,
@@ -44,5 +48,27 @@ int host_wait(struct host *h, const struct ipaddr *ip, const struct ipaddr *clie
 
 /* Forget a parked waiter: its cb will not run. */
 void host_cancel(struct host *h, struct relay_waiter *w);
+
+/* The cache's word on a query, from its first dns_handle (a query that waits is
+ * counted as the miss it was on arrival, not again when answered). */
+static inline void host_count_cache(struct host *h, const struct dns_result *r)
+{
+	if (r->cache < CTR_NCACHE)
+		counter_add(&h->ctr.cache[r->cache], 1);
+}
+
+/* One answer made (DNS_REPLY): its RCODE, kind and listed categories. */
+static inline void host_count_answer(struct host *h, enum ctr_transport t,
+				     const struct dns_result *r)
+{
+	counter_add(&h->ctr.queries[t][r->rcode & 15], 1);
+	counter_add(&h->ctr.answers[r->kind], 1);
+	for (unsigned m = r->cats; m; m &= m - 1)
+		counter_add(&h->ctr.listed[__builtin_ctz(m)], 1);
+}
+
+/* Log this loop's counters (info), the line starting with when ("stats: "). On the
+ * loop's thread or once it has stopped. */
+void host_log_counters(const struct host *h, const char *when);
 
 #endif

@@ -6,10 +6,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "apikey.h"
 #include "log.h"
 #include "provider.h"
+#include "querylog.h"
 #include "reload.h"
 #include "server.h"
 
@@ -270,6 +272,25 @@ int reload_load(const struct server *srv, uint32_t serial, const char *held_key,
 	err = zoneset_build(ld->cfg, serial, report, arg, &ld->zones);
 	if (err)
 		goto fail;
+	if (ld->cfg->query_log) {
+		char msg[512];
+
+		/* Opened here, at start as root and at each reload (SIGHUP: logrotate's
+		 * move or create); -t (no writer) only checks the path. */
+		if (srv->qlog)
+			err = querylog_open(ld->cfg->query_log, ld->cfg->user, msg, sizeof(msg));
+		else
+			err = querylog_check(ld->cfg->query_log, msg, sizeof(msg));
+		if (err < 0) {
+			report(arg, CONFIG_ERROR, ld->cfg->file, 0, msg);
+			goto fail;
+		}
+		if (srv->qlog) {
+			ld->qlog_fd = err;
+			ld->has_qlog_fd = 1;
+		}
+		err = 0;
+	}
 	if (ld->cfg->provider != CONFIG_PROVIDER_NONE && !ld->cfg->nproviders) {
 		err = load_key(ld->cfg, held_key, report, arg, &ld->api_key);
 		if (err)
@@ -321,6 +342,8 @@ void reload_loaded_free(struct loaded *ld)
 	zoneset_free(ld->zones);
 	config_free(ld->cfg);
 	watch_free(ld->watch);
+	if (ld->has_qlog_fd)
+		close(ld->qlog_fd);
 	memset(ld, 0, sizeof(*ld));
 }
 
@@ -344,6 +367,11 @@ void reload_adopt(struct server *srv, struct loaded *ld)
 	/* copied by the lookups: the other providers' keys go now */
 	for (size_t i = 0; i < CONFIG_PROVIDERS_MAX; i++)
 		apikey_free(ld->extra_keys[i]);
+	/* The writer takes the new file (or none) and closes the previous one. */
+	if (srv->qlog && querylog_set(srv->qlog, ld->has_qlog_fd ? ld->qlog_fd : -1,
+				      srv->cfg->query_log, srv->cfg->query_log_sample))
+		log_err("query log: out of memory; nothing logged");
+	ld->has_qlog_fd = 0;
 	memset(ld, 0, sizeof(*ld));
 	log_set_level(srv->cfg->log_level);
 	server_env_apply(srv);

@@ -34,6 +34,8 @@ struct loaded {
 	struct lookup_provider prov[CONFIG_PROVIDERS_MAX];
 	char *extra_keys[CONFIG_PROVIDERS_MAX];
 	size_t nprov;
+	int qlog_fd;                     /* [server] query-log opened; valid with... */
+	int has_qlog_fd;                 /* ... this (-t opens nothing) */
 };
 
 /* Build everything for serial. held_key: the key in use, kept (with one warning) when

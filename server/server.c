@@ -10,6 +10,7 @@
 #include "control.h"
 #include "log.h"
 #include "metrics.h"
+#include "querylog.h"
 #include "reload.h"
 #include "server.h"
 #include "stats.h"
@@ -182,6 +183,7 @@ static void server_log_stats(struct server *srv)
 		udp_log_stats(srv->udp[i], "stats: ");
 	for (size_t i = 0; i < srv->ntcp; i++)
 		tcp_log_stats(srv->tcp[i], "stats: ");
+	host_log_counters(&srv->host, "stats: ");
 	for (size_t i = 0; i < srv->nworkers; i++)
 		worker_log_stats(srv->workers[i]);
 	if (srv->lookup)
@@ -249,6 +251,10 @@ static int listen_all(struct server *srv)
 		goto out;
 	}
 	host_init(&srv->host, &srv->loop, &srv->shared, relay, "");
+	if (!(srv->host.qlog = querylog_attach(srv->qlog))) {
+		err = -ENOMEM;
+		goto out;
+	}
 	for (size_t i = 0; i < n; i++) {
 		char host[64];
 		uint16_t port;
@@ -272,7 +278,7 @@ static int listen_all(struct server *srv)
 	if (cfg->threads > 1) {
 		for (unsigned t = 2; t <= cfg->threads; t++) {
 			err = worker_start(&srv->loop, &srv->shared, srv->lookup, t, addrs, n,
-					   &srv->workers[srv->nworkers]);
+					   srv->qlog, &srv->workers[srv->nworkers]);
 			if (err)
 				goto out;
 			srv->nworkers++;
@@ -306,8 +312,17 @@ int server_run(struct server *srv)
 	 * (libuv restores the default when their handles close). */
 	signal(SIGUSR1, SIG_IGN);
 	signal(SIGUSR2, SIG_IGN);
-	if (reload_load(srv, srv->serial, NULL, report_stderr, NULL, &ld))
+	/* Its thread starts after the fork; the file is opened by reload_load. */
+	srv->qlog = querylog_new();
+	if (!srv->qlog) {
+		fprintf(stderr, "out of memory\n");
 		return 1;
+	}
+	if (reload_load(srv, srv->serial, NULL, report_stderr, NULL, &ld)) {
+		querylog_free(srv->qlog);
+		srv->qlog = NULL;
+		return 1;
+	}
 	/* Start-up problems go to stderr even without -f: the parent waits for the child
 	 * and the person starting it should see why it failed. */
 	log_open(1, ld.cfg->log_level);
@@ -400,6 +415,10 @@ int server_run(struct server *srv)
 		log_err("cannot start the database writer: %s", strerror(-err));
 		goto out;
 	}
+	if ((err = querylog_start(srv->qlog))) {
+		log_err("cannot start the query log's writer: %s", strerror(-err));
+		goto out;
+	}
 	uv_signal_start(&srv->sig_hup, on_signal, SIGHUP);
 	uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
 	uv_signal_start(&srv->sig_int, on_signal, SIGINT);
@@ -441,6 +460,9 @@ out_loaded:
 	free(srv->udp);
 	free(srv->tcp);
 	free(srv->workers);
+	/* Every loop has stopped: what they logged is written out. */
+	querylog_free(srv->qlog);
+	srv->qlog = NULL;
 	reload_release(srv);
 	cache_free(srv->cache);
 	if (shared_ok)

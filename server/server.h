@@ -76,6 +76,7 @@ struct server {
 	struct metrics *metrics;    /* the Prometheus exposition (metrics.h); NULL: off */
 	uint32_t serial;            /* SOA serial of the zones in use */
 	struct daemon daemon;       /* the pipe to the waiting parent (no -f) */
+	struct querylog *qlog;      /* [server] query-log's writer; NULL for -t */
 	int stopping;
 	int exit_code;
 };

@@ -10,6 +10,7 @@
 #include "dns.h"
 #include "list.h"
 #include "log.h"
+#include "querylog.h"
 #include "tcp.h"
 
 #define TCP_BACKLOG 128
@@ -47,6 +48,7 @@ struct tcp_query {
 	struct relay_waiter w;
 	struct tcp_conn *c;
 	struct list_node node;          /* on its connection's parked list */
+	uint64_t received_ns;           /* for the query log; 0: not taken */
 	uint16_t len;
 	uint8_t q[];
 };
@@ -84,6 +86,7 @@ struct tcp_conn {
 	uint32_t idle_ms;
 	struct ipaddr peer;             /* the client, when has_peer */
 	int has_peer;
+	struct sockaddr_storage peer_sa; /* the client with its port (query log) */
 	unsigned refuse;                /* DNS_REFUSE: not in allow-query (at accept) */
 	unsigned nclosed;               /* handles closed: freed at 2 */
 	unsigned reading : 1, eof : 1, closing : 1, counted : 1;
@@ -300,6 +303,25 @@ static void conn_send(struct tcp_conn *c, size_t len)
 	c->wqueued += w->len;
 }
 
+/* Send the answer in t->obuf, count it and log it. */
+static void conn_answer(struct tcp_conn *c, const uint8_t *msg, size_t len,
+			const struct dns_result *res, uint64_t received_ns)
+{
+	struct host *h = c->t->host;
+
+	host_count_answer(h, CTR_TCP, res);
+	conn_send(c, res->len);
+	if (querylog_on(h->qlog) && querylog_pick(h->qlog)) {
+		struct querylog_entry e = {
+			.client = c->has_peer ? (const struct sockaddr *)&c->peer_sa : NULL,
+			.transport = CTR_TCP, .q = msg, .qlen = len, .res = res,
+			.received_ns = received_ns, .sent_ns = uv_hrtime(),
+		};
+
+		querylog_line(h->qlog, &e);
+	}
+}
+
 static void conn_query_cb(struct relay_waiter *rw, int status)
 {
 	struct tcp_query *q = container_of(rw, struct tcp_query, w);
@@ -318,7 +340,7 @@ static void conn_query_cb(struct relay_waiter *rw, int status)
 			   DNS_TCP | DNS_NOWAIT, &res);
 		host_leave(t->host);
 		if (res.status == DNS_REPLY)
-			conn_send(c, res.len);
+			conn_answer(c, q->q, q->len, &res, q->received_ns);
 	}
 	free(q);
 	if (c->closing)
@@ -329,7 +351,7 @@ static void conn_query_cb(struct relay_waiter *rw, int status)
 
 /* Park a query until ip has a verdict. 0, or <0: answer it at once. */
 static int conn_park(struct tcp_conn *c, const uint8_t *msg, size_t len,
-		     const struct ipaddr *ip)
+		     const struct ipaddr *ip, uint64_t received_ns)
 {
 	struct tcp_listener *t = c->t;
 	struct tcp_query *q;
@@ -339,6 +361,7 @@ static int conn_park(struct tcp_conn *c, const uint8_t *msg, size_t len,
 		return -ENOMEM;
 	q->c = c;
 	q->len = (uint16_t)len;
+	q->received_ns = received_ns;
 	memcpy(q->q, msg, len);
 	if (host_wait(t->host, ip, c->has_peer ? &c->peer : NULL, &q->w, conn_query_cb) != 0) {
 		free(q);
@@ -352,20 +375,21 @@ static int conn_park(struct tcp_conn *c, const uint8_t *msg, size_t len,
 }
 
 static void conn_query(struct tcp_conn *c, const struct dns_env *env, const uint8_t *msg,
-		       size_t len)
+		       size_t len, uint64_t received_ns)
 {
 	struct tcp_listener *t = c->t;
 	struct dns_result res;
 
 	t->st.queries++;
 	dns_handle(env, msg, len, t->obuf + 2, TCP_MSG_MAX, DNS_TCP | c->refuse, &res);
+	host_count_cache(t->host, &res);
 	if (res.status == DNS_WAIT) {
-		if (conn_park(c, msg, len, &res.ip) == 0)
+		if (conn_park(c, msg, len, &res.ip, received_ns) == 0)
 			return;
 		dns_handle(env, msg, len, t->obuf + 2, TCP_MSG_MAX, DNS_TCP | DNS_NOWAIT, &res);
 	}
 	if (res.status == DNS_REPLY)
-		conn_send(c, res.len);
+		conn_answer(c, msg, len, &res, received_ns);
 }
 
 /* Answer the complete messages in the read buffer, as far as the limits allow. */
@@ -374,6 +398,8 @@ static void conn_process(struct tcp_conn *c)
 	struct tcp_listener *t = c->t;
 	const struct dns_env *env = NULL;
 	size_t pos = 0, mlen;
+	/* The clock only when the query log is on. */
+	uint64_t received_ns = querylog_on(t->host->qlog) ? uv_hrtime() : 0;
 
 	while (!c->closing && c->rlen - pos >= 2) {
 		mlen = (size_t)c->rbuf[pos] << 8 | c->rbuf[pos + 1];
@@ -390,7 +416,7 @@ static void conn_process(struct tcp_conn *c)
 		if (!env)
 			env = &host_enter(t->host)->env;
 		conn_idle_restart(c);
-		conn_query(c, env, c->rbuf + pos + 2, mlen);
+		conn_query(c, env, c->rbuf + pos + 2, mlen, received_ns);
 		pos += 2 + mlen;
 	}
 	if (env)
@@ -488,6 +514,7 @@ static int conn_peer(struct tcp_conn *c)
 
 	if (uv_tcp_getpeername(&c->h, (struct sockaddr *)&ss, &len) < 0)
 		return -EINVAL;
+	c->peer_sa = ss;
 	return ipaddr_from_sockaddr(&c->peer, (struct sockaddr *)&ss);
 }
 

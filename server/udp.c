@@ -11,6 +11,7 @@
 #include "dns.h"
 #include "list.h"
 #include "log.h"
+#include "querylog.h"
 #include "udp.h"
 
 /* Datagrams per recvmmsg/sendmmsg call, and calls per readable event: past that the
@@ -54,6 +55,7 @@ struct udp_waiter {
 	socklen_t peerlen;
 	uint16_t len;
 	uint16_t ctllen;                /* 0: no source address to set */
+	uint64_t received_ns;           /* for the query log; 0: not taken */
 	union udp_ctl ctl;
 	uint8_t query[UDP_WAIT_QMAX];
 };
@@ -75,6 +77,10 @@ struct udp_listener {
 	struct iovec riov[UDP_BATCH];
 	struct iovec siov[UDP_BATCH];
 	struct sockaddr_storage peer[UDP_BATCH];
+	/* The batch's answers picked for the query log: query index and result. */
+	unsigned nlog;
+	unsigned logq[UDP_BATCH];
+	struct dns_result logres[UDP_BATCH];
 	union udp_ctl rctl[UDP_BATCH];
 	union udp_ctl sctl[UDP_BATCH];
 	uint8_t rbuf[UDP_BATCH][UDP_RBUF];
@@ -160,10 +166,21 @@ static void udp_waiter_cb(struct relay_waiter *rw, int status)
 				.msg_controllen = w->ctllen,
 			};
 
+			host_count_answer(u->host, CTR_UDP, &res);
 			if (sendmsg(u->fd, &mh, MSG_DONTWAIT) < 0)
 				u->st.dropped++;
 			else
 				u->st.answered++;
+			if (querylog_on(u->host->qlog) && querylog_pick(u->host->qlog)) {
+				struct querylog_entry e = {
+					.client = (const struct sockaddr *)&w->peer,
+					.transport = CTR_UDP, .q = w->query, .qlen = w->len,
+					.res = &res, .received_ns = w->received_ns,
+					.sent_ns = uv_hrtime(),
+				};
+
+				querylog_line(u->host->qlog, &e);
+			}
 		}
 	}
 	list_add_head(&u->free_list, &w->node);
@@ -171,7 +188,8 @@ static void udp_waiter_cb(struct relay_waiter *rw, int status)
 
 /* Park query i of the batch until ip has a verdict. 0, or <0 when it cannot wait
  * (too long, no free waiter, no intel, intel refuses): answer it at once then. */
-static int udp_park(struct udp_listener *u, unsigned i, const struct ipaddr *ip)
+static int udp_park(struct udp_listener *u, unsigned i, const struct ipaddr *ip,
+		    uint64_t received_ns)
 {
 	struct list_node *n = list_first(&u->free_list);
 	struct udp_waiter *w;
@@ -184,6 +202,7 @@ static int udp_park(struct udp_listener *u, unsigned i, const struct ipaddr *ip)
 	w = container_of(n, struct udp_waiter, node);
 	memcpy(w->query, u->rbuf[i], len);
 	w->len = (uint16_t)len;
+	w->received_ns = received_ns;
 	memcpy(&w->peer, mh->msg_name, mh->msg_namelen);
 	w->peerlen = mh->msg_namelen;
 	w->ctllen = u->wildcard ? (uint16_t)udp_reply_ctl(mh, &w->ctl) : 0;
@@ -238,7 +257,8 @@ static int udp_batch(struct udp_listener *u)
 	const struct dns_env *env;
 	struct dns_result res;
 	unsigned i, nout = 0;
-	int n;
+	uint64_t received_ns = 0;
+	int qlog, n;
 
 	for (i = 0; i < u->rused; i++) {
 		u->rmsg[i].msg_hdr.msg_namelen = sizeof(u->peer[i]);
@@ -258,6 +278,11 @@ static int udp_batch(struct udp_listener *u)
 	u->rused = (unsigned)n;
 	u->st.batches++;
 	u->st.received += (unsigned)n;
+	/* The clock only when the query log is on: one load otherwise. */
+	qlog = querylog_on(u->host->qlog);
+	if (qlog)
+		received_ns = uv_hrtime();
+	u->nlog = 0;
 	view = host_enter(u->host);
 	env = &view->env;
 
@@ -274,8 +299,9 @@ static int udp_batch(struct udp_listener *u)
 		if (view->allow_query && !udp_allowed(view->allow_query, rh->msg_name))
 			qflags = DNS_REFUSE;
 		dns_handle(env, u->rbuf[i], len, u->obuf[nout], DNS_UDP_MAX, qflags, &res);
+		host_count_cache(u->host, &res);
 		if (res.status == DNS_WAIT) {
-			if (udp_park(u, i, &res.ip) == 0)
+			if (udp_park(u, i, &res.ip, received_ns) == 0)
 				continue;
 			u->st.unparked++;
 			dns_handle(env, u->rbuf[i], len, u->obuf[nout], DNS_UDP_MAX,
@@ -283,6 +309,11 @@ static int udp_batch(struct udp_listener *u)
 		}
 		if (res.status != DNS_REPLY)
 			continue;
+		host_count_answer(u->host, CTR_UDP, &res);
+		if (qlog && querylog_pick(u->host->qlog)) {
+			u->logq[u->nlog] = i;
+			u->logres[u->nlog++] = res;
+		}
 		u->siov[nout].iov_len = res.len;
 		sh->msg_name = rh->msg_name;
 		sh->msg_namelen = rh->msg_namelen;
@@ -295,6 +326,22 @@ static int udp_batch(struct udp_listener *u)
 	host_leave(u->host);
 	if (nout)
 		udp_send_batch(u, nout);
+	if (u->nlog) {
+		/* After the send: the time is up to the answers' handing to the kernel. */
+		uint64_t sent_ns = uv_hrtime();
+
+		for (unsigned k = 0; k < u->nlog; k++) {
+			unsigned q = u->logq[k];
+			struct querylog_entry e = {
+				.client = u->rmsg[q].msg_hdr.msg_name, .transport = CTR_UDP,
+				.q = u->rbuf[q], .qlen = u->rmsg[q].msg_len,
+				.res = &u->logres[k], .received_ns = received_ns,
+				.sent_ns = sent_ns,
+			};
+
+			querylog_line(u->host->qlog, &e);
+		}
+	}
 	return n;
 }
 

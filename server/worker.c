@@ -5,6 +5,7 @@
 
 #include "host.h"
 #include "log.h"
+#include "querylog.h"
 #include "udp.h"
 #include "worker.h"
 
@@ -38,6 +39,7 @@ static void worker_stats_cb(uv_async_t *a)
 	/* The counters are this loop's: read them here, not from the main loop. */
 	for (size_t i = 0; i < w->nudp; i++)
 		udp_log_stats(w->udp[i], "stats: ");
+	host_log_counters(&w->host, "stats: ");
 }
 
 static void worker_stop_cb(uv_async_t *a)
@@ -98,7 +100,7 @@ void worker_stop(struct worker *w)
 
 int worker_start(uv_loop_t *main_loop, struct shared *sh, struct lookup_thread *lk,
 		 unsigned index, const struct sockaddr_storage *addrs, size_t naddrs,
-		 struct worker **out)
+		 struct querylog *ql, struct worker **out)
 {
 	struct worker *w;
 	struct relay *relay = NULL;
@@ -128,6 +130,10 @@ int worker_start(uv_loop_t *main_loop, struct shared *sh, struct lookup_thread *
 	if ((err = lookup_relay(lk, &w->loop, naddrs * UDP_WAITERS, &relay)))
 		goto fail;
 	host_init(&w->host, &w->loop, sh, relay, tag);
+	if (ql && !(w->host.qlog = querylog_attach(ql))) {
+		err = -ENOMEM;
+		goto fail;
+	}
 	for (i = 0; i < naddrs; i++) {
 		if ((err = udp_start(&w->host, (const struct sockaddr *)&addrs[i], &w->udp[i])))
 			goto fail;

@@ -17,15 +17,17 @@
 
 struct worker;
 struct counters;
+struct querylog;
 
 /* Bind every address of addrs (naddrs of them) on a new loop answering from sh, with
  * a relay of lk, and start its thread; call on the main loop thread, before dropping
  * root. index numbers the worker in logs (2, 3, ...). 0, or a negative errno with
  * nothing left running. The worker belongs to the main loop from then on: it is
- * freed there after worker_stop. */
+ * freed there after worker_stop. ql: the query log the loop attaches to (NULL:
+ * none). */
 int worker_start(uv_loop_t *main_loop, struct shared *sh, struct lookup_thread *lk,
 		 unsigned index, const struct sockaddr_storage *addrs, size_t naddrs,
-		 struct worker **out);
+		 struct querylog *ql, struct worker **out);
 
 /* Ask the worker to log its listeners' counters on its own loop (SIGUSR1); on the
  * main loop thread, before worker_stop. */
