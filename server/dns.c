@@ -478,14 +478,15 @@ static void answer_hits(struct out *o, const struct zone *z, uint16_t qtype,
 		negative(o, z, RC_NOERROR, z->negative_ttl);
 }
 
-/* A verdict's categories as answered in zone z: the enabled ones, or the `clean`
- * answer when none is left. Returns how many (0 = NXDOMAIN). */
+/* A verdict's categories as answered in zone z, with the feeds' hits (fmask, fh[cat])
+ * added: the enabled ones, or the `clean` answer when none is left. Returns how many
+ * (0 = NXDOMAIN). */
 static unsigned verdict_hits(const struct zone *z, uint8_t mask, uint8_t flags,
-			     struct hit *h)
+			     uint8_t fmask, const struct hit *fh, struct hit *h)
 {
 	unsigned n = 0;
 
-	mask &= z->enabled_mask;
+	mask = (mask & z->enabled_mask) | fmask;
 	if (!mask) {
 		if (!z->clean.enabled)
 			return 0;
@@ -498,6 +499,11 @@ static unsigned verdict_hits(const struct zone *z, uint8_t mask, uint8_t flags,
 
 		const struct zone_cat *zc = &z->cat[c];
 
+		/* a feed's hit says which feed */
+		if (fmask & VERDICT_BIT(c)) {
+			h[n++] = fh[c];
+			continue;
+		}
 		/* the TXT says when threatbl's own probe found it */
 		if (c == VERDICT_OPENVPN443 && (flags & VERDICT_F_PROBED))
 			zc = &z->probed;
@@ -506,18 +512,39 @@ static unsigned verdict_hits(const struct zone *z, uint8_t mask, uint8_t flags,
 	return n;
 }
 
+/* The zone's feeds that list ip: their categories' bits, and fh[cat] for each (the
+ * first feed of a category wins). Reads the feeds' lists under the read side of the
+ * shared lock, as the static lists; allocates nothing. */
+static uint8_t feed_hits(const struct zone *z, const struct ipaddr *ip, struct hit *fh)
+{
+	uint8_t mask = 0;
+
+	for (size_t i = 0; i < z->nfeeds; i++) {
+		const struct zone_feed *zf = &z->feeds[i];
+		const struct lists *l = zf->lists ? *zf->lists : NULL;
+
+		if (!l || (mask & VERDICT_BIT(zf->cat)) ||
+		    lists_match(l, ip, NULL) != LISTS_LISTED)
+			continue;
+		mask |= VERDICT_BIT(zf->cat);
+		fh[zf->cat] = (struct hit){ zf->zc.a, zf->zc.txt, zf->zc.txt_len };
+	}
+	return mask;
+}
+
 /* Returns 1 when the query must wait for a lookup. */
 static int answer_ip(const struct dns_env *env, struct out *o, const struct zone *z,
 		     uint16_t qtype, unsigned flags)
 {
 	const struct ipaddr *ip = o->ip;
 	const struct lists_value *val;
-	struct hit h[VERDICT_NCAT];
+	struct hit h[VERDICT_NCAT], fh[VERDICT_NCAT];
 	struct verdict v;
+	uint8_t fmask = 0;
 	unsigned n;
 
 	if (ip_eq(ip, &test_listed)) {
-		n = verdict_hits(z, VERDICT_ALL, 0, h);
+		n = verdict_hits(z, VERDICT_ALL, 0, 0, NULL, h);
 		goto hits;
 	}
 	if (ip_eq(ip, &test_clean))
@@ -537,19 +564,28 @@ static int answer_ip(const struct dns_env *env, struct out *o, const struct zone
 			break;
 		}
 	}
+	/* A feed's hit is the whole answer when no lookup can add to it (no provider,
+	 * or its category is in [intel] skip-when); otherwise it joins the verdict. */
+	if (z->nfeeds) {
+		fmask = feed_hits(z, ip, fh);
+		if (fmask && (!env->lookups || (fmask & env->feed_skip)))
+			goto feed_only;
+	}
 	if (env->cache && cache_get(env->cache, ip, &v) == 0) {
 		/* A verdict stamped in the future (clock stepped back) counts as new. */
 		uint32_t age = env->now > v.checked ? env->now - v.checked : 0;
 
 		if (v.flags & VERDICT_F_UNKNOWN) {
 			if (age < env->unknown_retry_s) {
+				if (fmask)
+					goto feed_only;
 				unknown(o, z);
 				return 0;
 			}
 		} else if (age < env->fresh_s || age < env->max_stale_s) {
 			if (age >= env->fresh_s && env->refresh)
 				env->refresh(env->refresh_arg, ip);
-			n = verdict_hits(z, v.mask, v.flags, h);
+			n = verdict_hits(z, v.mask, v.flags, fmask, fh, h);
 			goto hits;
 		}
 	}
@@ -557,18 +593,25 @@ static int answer_ip(const struct dns_env *env, struct out *o, const struct zone
 	 * NXDOMAIN whether it is reserved or not: skip that check. */
 	if (!env->lookups && !z->clean.enabled)
 		goto not_listed;
-	if (!env->lookup_reserved && ipaddr_is_reserved(ip))
+	if (!env->lookup_reserved && ipaddr_is_reserved(ip)) {
+		if (fmask)
+			goto feed_only;
 		goto not_listed;
+	}
 	if (!env->lookups) {
 		/* Without a provider, an IP in no list is judged clean. */
-		n = verdict_hits(z, 0, 0, h);
+		n = verdict_hits(z, 0, 0, 0, NULL, h);
 		goto hits;
 	}
 	if (flags & DNS_NOWAIT) {
+		if (fmask)
+			goto feed_only;
 		unknown(o, z);
 		return 0;
 	}
 	return 1;
+feed_only:
+	n = verdict_hits(z, 0, 0, fmask, fh, h);
 hits:
 	if (n) {
 		answer_hits(o, z, qtype, h, n);

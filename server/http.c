@@ -37,6 +37,7 @@ struct http {
 	uv_timer_t timer;
 	size_t max_body;
 	long retry_after;          /* of the transfer whose done runs (http_retry_after) */
+	CURL *current;             /* the transfer whose done runs (http_header) */
 	struct list_head xfers;    /* in flight (http_xfer.node) */
 	struct list_head socks;    /* watched, not closing (http_sock.node) */
 	unsigned pending;
@@ -144,7 +145,9 @@ static void xfer_finish(struct http_xfer *x, int err)
 	}
 	if (x->buf)
 		x->buf[x->len] = '\0';
+	h->current = x->easy;
 	x->done(x->arg, err, status, x->buf ? x->buf : "", x->buf ? x->len : 0);
+	h->current = NULL;
 	h->retry_after = 0;
 	xfer_free(x);
 }
@@ -402,6 +405,21 @@ fail:
 long http_retry_after(const struct http *h)
 {
 	return h ? h->retry_after : 0;
+}
+
+const char *http_header(const struct http *h, const char *name)
+{
+#if LIBCURL_VERSION_NUM >= 0x075400
+	struct curl_header *hd;
+
+	if (h && h->current && name &&
+	    curl_easy_header(h->current, name, 0, CURLH_HEADER, -1, &hd) == CURLHE_OK)
+		return hd->value;
+#else
+	(void)h;
+	(void)name;
+#endif
+	return NULL;
 }
 
 unsigned http_pending(const struct http *h)
