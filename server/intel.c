@@ -58,6 +58,8 @@ _Static_assert(offsetof(struct lookup, ip) == 0, "ipmap keys objects by their st
 
 struct intel {
 	uv_loop_t *loop;
+	int (*skip)(void *arg, const struct ipaddr *ip); /* intel_set_skip */
+	void *skip_arg;
 	struct provider_backend backend;
 	/* The backend's, kept apart so that they outlive its closing: logs and store. */
 	const char *name;
@@ -910,6 +912,8 @@ int intel_wait(struct intel *in, const struct ipaddr *ip, const struct ipaddr *c
 		in->coalesced++;
 	} else if (cache_answers(in, ip, 0)) {
 		return -EEXIST;
+	} else if (in->skip && in->skip(in->skip_arg, ip)) {
+		return -EAGAIN; /* a feed says enough: no call */
 	} else if (client && !acl_admits(&in->lookup_from, client)) {
 		in->not_allowed++;
 		in->rejected++;
@@ -952,8 +956,16 @@ void intel_refresh(struct intel *in, const struct ipaddr *ip)
 	now = now_ms(in);
 	check_day(in);
 	/* a refresh asked for before another one finished: the verdict is fresh now */
-	if (!ipmap_find(&in->map, ip) && !cache_answers(in, ip, 1))
+	if (!ipmap_find(&in->map, ip) && !cache_answers(in, ip, 1) &&
+	    !(in->skip && in->skip(in->skip_arg, ip)))
 		lookup_begin(in, ip, NULL, now, 0, &err);
+}
+
+void intel_set_skip(struct intel *in, int (*skip)(void *arg, const struct ipaddr *ip),
+		    void *arg)
+{
+	in->skip = skip;
+	in->skip_arg = arg;
 }
 
 void intel_reconfigure(struct intel *in, const struct config *cfg,
