@@ -434,6 +434,27 @@ class TestConfig(unittest.TestCase):
         tbltest.shutil.rmtree(tmp, ignore_errors=True)
         return p.returncode, p.stdout + p.stderr
 
+    def test_examples(self):
+        """zones/feeds.conf.example is valid as it stands and names the three feeds."""
+        path = os.path.join(tbltest.TOP_SRCDIR, "zones", "feeds.conf.example")
+        with open(path) as f:
+            text = f.read()
+        rc, out = self.check(text)
+        self.assertEqual(rc, 0, out)
+        for url in ("https://check.torproject.org/torbulkexitlist",
+                    "https://ip-ranges.amazonaws.com/ip-ranges.json",
+                    "https://www.gstatic.com/ipranges/cloud.json"):
+            self.assertIn("url = " + url, text)
+        # the commented [feed] section of threatbl.conf.example, uncommented, is valid
+        path = os.path.join(tbltest.TOP_SRCDIR, "zones", "threatbl.conf.example")
+        with open(path) as f:
+            lines = f.read().split("[feed tor-exits]")[1].splitlines()
+        section = "[feed tor-exits]\n" + "".join(
+            l[1:] + "\n" for l in lines if re.match(r";[a-z-]+ = ", l))
+        self.assertIn("max-shrink = 50", section)
+        rc, out = self.check(BASE_ZONE + section)
+        self.assertEqual(rc, 0, out + section)
+
     def test_mistakes(self):
         """Every [feed] mistake is an error with its line; a good one passes."""
         good = feed_conf("tor", "https://check.torproject.org/torbulkexitlist", "tor")
