@@ -363,14 +363,27 @@ class TestKeptCopy(FeedCase):
                                      r"link: refused"))
         self.assertEqual(self.a(TOR_IPS[0])[0], dns.rcode.NXDOMAIN)
 
+    def test_symlinked_directory_is_refused(self):
+        """feeds/ as a symbolic link: nothing is read or written through it; the feed
+        is still fetched and served from memory, with a warning."""
+        self.http.add("/tor", Feed(plain(TOR_IPS)))
+        tmp = tbltest.tempfile.mkdtemp(prefix="threatbl-test-")
+        os.makedirs(os.path.join(tmp, "elsewhere"))
+        os.symlink(os.path.join(tmp, "elsewhere"), os.path.join(tmp, "feeds"))
+        self.d = Daemon(ZONE + feed_conf("tor", self.http.url("/tor"), "tor"), tmpdir=tmp)
+        self.assertTrue(self.log_has(r"feed tor: kept copy not used: directory .*feeds: "
+                                     r"Too many levels of symbolic links"))
+        self.assertTrue(self.log_has(r"feed tor: cannot keep the copy in .*feeds: Too many "
+                                     r"levels of symbolic links"))
+        self.assertEqual(self.a(TOR_IPS[0])[1], ["127.0.0.5"])
+        self.assertEqual(os.listdir(os.path.join(tmp, "elsewhere")), [])
+
     def test_reload_removes_and_adds_feeds(self):
         """A feed removed by a reload stops being served; one added starts."""
         self.http.add("/tor", Feed(plain(["192.0.2.1"])))
         self.http.add("/aws", Feed(plain(["192.0.2.2"])))
         d = self.start(feed_conf("tor", self.http.url("/tor"), "tor"))
         self.assertTrue(self.log_has(r"feed tor: 1 entries"))
-        with open(d.conf, "a") as fh:
-            pass
         text = open(d.conf).read().replace("[feed tor]", "[feed aws]").replace(
             "/tor", "/aws").replace("category = tor", "category = hosting")
         with open(d.conf, "w") as fh:
