@@ -702,6 +702,8 @@ static void fetch_done(void *arg, int err, long status, const char *body, size_t
 				 f->cfg.max_size);
 		else if (err == -ECONNRESET)
 			snprintf(why, sizeof(why), "connection cut (a truncated body?)");
+		else if (err == -EIO && http_error(f->http))
+			snprintf(why, sizeof(why), "%s", http_error(f->http));
 		else
 			snprintf(why, sizeof(why), "%s", strerror(-err));
 		feed_failed(f, FEED_FAILED, why);

@@ -38,6 +38,7 @@ struct http {
 	size_t max_body;
 	long retry_after;          /* of the transfer whose done runs (http_retry_after) */
 	CURL *current;             /* the transfer whose done runs (http_header) */
+	CURLcode current_rc;       /* and how it ended (http_error) */
 	struct list_head xfers;    /* in flight (http_xfer.node) */
 	struct list_head socks;    /* watched, not closing (http_sock.node) */
 	unsigned pending;
@@ -169,7 +170,9 @@ static void drain(struct http *h)
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
 		if (!x)
 			continue;
+		h->current_rc = rc;
 		xfer_finish(x, errno_of(rc, x));
+		h->current_rc = CURLE_OK;
 	}
 }
 
@@ -420,6 +423,12 @@ const char *http_header(const struct http *h, const char *name)
 	(void)name;
 #endif
 	return NULL;
+}
+
+const char *http_error(const struct http *h)
+{
+	return h && h->current && h->current_rc != CURLE_OK ?
+	       curl_easy_strerror(h->current_rc) : NULL;
 }
 
 unsigned http_pending(const struct http *h)

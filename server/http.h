@@ -34,6 +34,10 @@ long http_retry_after(const struct http *h);
  * and Last-Modified (feed.c). */
 const char *http_header(const struct http *h, const char *name);
 
+/* Inside a done callback with err set: libcurl's words for it ("SSL peer certificate
+ * or SSH remote key was not OK"), or NULL. For logs. */
+const char *http_error(const struct http *h);
+
 /* Transfers in flight. */
 unsigned http_pending(const struct http *h);
 

@@ -12,6 +12,7 @@ miss still makes one.
 """
 import os
 import re
+import ssl
 import sys
 import threading
 import time
@@ -393,6 +394,23 @@ class TestKeptCopy(FeedCase):
         self.assertTrue(self.log_has(r"feed aws: 1 entries"))
         self.assertTrue(wait_for(lambda: self.a("192.0.2.2")[1] == ["127.0.0.4"], 5))
         self.assertEqual(self.a("192.0.2.1")[0], dns.rcode.NXDOMAIN)
+
+
+class TestTLS(FeedCase):
+    def test_untrusted_certificate_is_refused(self):
+        """An HTTPS feed whose certificate is not trusted (self-signed, the fixture
+        feed_selfsigned.pem) is not fetched: the handshake fails, no GET is made, nothing
+        is served."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(FIXTURES, "feed_selfsigned.pem"))
+        self.http.socket = ctx.wrap_socket(self.http.socket, server_side=True)
+        f = self.http.add("/tor", Feed(plain(TOR_IPS)))
+        url = self.http.url("/tor").replace("http://", "https://")
+        self.start(feed_conf("tor", url, "tor", every="1s"))
+        self.assertTrue(self.log_has(r"feed tor: fetch failed: (SSL|TLS).*; nothing served"),
+                        self.d.stderr()[-2000:])
+        self.assertEqual(f.requests, [])
+        self.assertEqual(self.a(TOR_IPS[0])[0], dns.rcode.NXDOMAIN)
 
 
 class TestSkipWhen(FeedCase, tbltest.FakeAPICase):
