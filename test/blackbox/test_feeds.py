@@ -151,9 +151,14 @@ class FeedCase(unittest.TestCase):
         self.d = None
 
     def tearDown(self):
-        if self.d:
-            self.d.stop_and_cleanup()
-        self.http.stop()
+        # every test ends with a clean stop: exit 0, no sanitizer report
+        try:
+            if self.d:
+                assert_clean_stop(self, self.d, getattr(self, "KEY", "tbl-no-key-here"))
+        finally:
+            if self.d:
+                self.d.cleanup()
+            self.http.stop()
 
     def start(self, feeds, extra="", **kw):
         self.d = Daemon(extra + ZONE + feeds, **kw)
