@@ -8,16 +8,14 @@
 #include "feed.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
+#include "feed_keep.h"
 #include "feed_parse.h"
 #include "http.h"
 #include "list.h"
@@ -26,8 +24,6 @@
 
 /* After a failed fetch, the next try comes after `every`, but no later than this. */
 #define FEED_RETRY_MAX_S 300
-#define FEED_META_MAX 4096
-#define FEED_HDR_MAX 256
 
 struct feed_table *feed_table_new(void)
 {
@@ -101,13 +97,7 @@ char *feeds_dir_for(const char *database)
 	return out;
 }
 
-/* ---- the kept copy (thread pool) ------------------------------------------------ */
-
-struct meta {
-	char etag[FEED_HDR_MAX];
-	char last_modified[FEED_HDR_MAX];
-	int64_t fetched;
-};
+/* ---- jobs on the thread pool: reading, parsing and keeping ---------------------- */
 
 enum job_kind { JOB_LOAD, JOB_FETCHED, JOB_TOUCH };
 
@@ -127,169 +117,13 @@ struct feed_job {
 	uint64_t max_size;
 	char *body;                /* JOB_FETCHED: the download */
 	size_t len;
-	struct meta meta;          /* in: to write; out (JOB_LOAD): read */
+	struct feed_meta meta;     /* in: to write; out (JOB_LOAD): read */
 	/* out */
 	int err;                   /* 0, -ENOENT (no kept copy), other: why says */
 	char why[200];
 	struct lists *lists;
 	int write_err;             /* keeping failed (the copy is still served) */
 };
-
-static void path_of(char *buf, size_t n, const struct feed_job *j, const char *ext)
-{
-	snprintf(buf, n, "%s/%s.%s", j->dir, j->name, ext);
-}
-
-/* The directory exists (made 0750 when missing) and is not a symbolic link. */
-static int ensure_dir(const char *dir)
-{
-	struct stat st;
-
-	if (mkdir(dir, 0750) < 0 && errno != EEXIST)
-		return -errno;
-	if (lstat(dir, &st) < 0)
-		return -errno;
-	if (S_ISLNK(st.st_mode))
-		return -ELOOP;
-	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
-}
-
-/* Read a regular file (no symbolic link, no FIFO) of at most max bytes. */
-static int read_file(const char *path, uint64_t max, char **out, size_t *len)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	int fd, err = 0;
-
-	*out = NULL;
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		err = -errno;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		err = -EINVAL;
-		goto out;
-	}
-	if ((uint64_t)st.st_size > max) {
-		err = -EFBIG;
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		err = -ENOMEM;
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			err = -errno;
-			goto out;
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	buf[got] = '\0';
-	*out = buf;
-	*len = got;
-	buf = NULL;
-out:
-	free(buf);
-	close(fd);
-	return err;
-}
-
-/* Write path atomically: PATH.tmp (created 0640, never through a link), fsync,
- * rename, fsync of the directory. */
-static int write_file(const char *dir, const char *path, const char *data, size_t len)
-{
-	char tmp[4096];
-	size_t done = 0;
-	int fd, dfd, err = 0;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	if (unlink(tmp) < 0 && errno != ENOENT)
-		return -errno;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
-	if (fd < 0)
-		return -errno;
-	if (fchmod(fd, 0640) < 0)
-		err = -errno;
-	while (!err && done < len) {
-		ssize_t w = write(fd, data + done, len - done);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			err = -errno;
-		else
-			done += (size_t)w;
-	}
-	if (!err && fsync(fd) < 0)
-		err = -errno;
-	if (close(fd) < 0 && !err)
-		err = -errno;
-	if (!err && rename(tmp, path) < 0)
-		err = -errno;
-	if (err) {
-		unlink(tmp);
-		return err;
-	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	return 0;
-}
-
-/* A header value as kept: printable ASCII only, else dropped. */
-static void keep_header(char *dst, const char *v)
-{
-	size_t n = v ? strlen(v) : 0;
-
-	dst[0] = '\0';
-	if (!v || n >= FEED_HDR_MAX)
-		return;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7e)
-			return;
-	memcpy(dst, v, n + 1);
-}
-
-static void meta_parse(char *text, struct meta *m)
-{
-	char *save = NULL;
-
-	memset(m, 0, sizeof(*m));
-	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-		if (strncmp(l, "etag ", 5) == 0)
-			keep_header(m->etag, l + 5);
-		else if (strncmp(l, "last-modified ", 14) == 0)
-			keep_header(m->last_modified, l + 14);
-		else if (strncmp(l, "fetched ", 8) == 0)
-			m->fetched = strtoll(l + 8, NULL, 10);
-	}
-}
-
-static int meta_write(const struct feed_job *j)
-{
-	char path[4096], text[FEED_META_MAX];
-	int n;
-
-	path_of(path, sizeof(path), j, "meta");
-	n = snprintf(text, sizeof(text), "etag %s\nlast-modified %s\nfetched %" PRId64 "\n",
-		     j->meta.etag, j->meta.last_modified, j->meta.fetched);
-	return write_file(j->dir, path, text, (size_t)n);
-}
 
 static void parse_report(void *arg, const char *file, unsigned line, int level,
 			 const char *msg)
@@ -302,51 +136,20 @@ static void parse_report(void *arg, const char *file, unsigned line, int level,
 static void job_work(uv_work_t *req)
 {
 	struct feed_job *j = req->data;
-	char path[4096];
-	int err = 0;
+	int err;
 
 	if (j->kind == JOB_TOUCH) {
-		if (j->dir && (err = ensure_dir(j->dir)) == 0)
-			err = meta_write(j);
-		else
-			err = j->dir ? err : 0;
-		j->write_err = err;
+		j->write_err = j->dir ? feed_keep_write(j->dir, j->name, NULL, 0, &j->meta) : 0;
 		return;
 	}
 	if (j->kind == JOB_LOAD) {
-		char *meta = NULL;
-		size_t mlen;
-
 		j->err = -ENOENT;
 		if (!j->dir)
 			return;
-		if ((err = ensure_dir(j->dir)) < 0) {
-			j->err = err;
-			snprintf(j->why, sizeof(j->why), "directory %.150s: %s", j->dir,
-				 strerror(-err));
+		j->err = feed_keep_read(j->dir, j->name, j->max_size, &j->body, &j->len, &j->meta,
+					j->why, sizeof(j->why));
+		if (j->err < 0)
 			return;
-		}
-		path_of(path, sizeof(path), j, "meta");
-		err = read_file(path, FEED_META_MAX, &meta, &mlen);
-		if (err == -ENOENT)
-			return;
-		if (err < 0) {
-			j->err = err;
-			snprintf(j->why, sizeof(j->why), "%.150s: %s", path,
-				 err == -ELOOP ? "a symbolic link: refused" : strerror(-err));
-			return;
-		}
-		meta_parse(meta, &j->meta);
-		free(meta);
-		path_of(path, sizeof(path), j, "data");
-		err = read_file(path, j->max_size, &j->body, &j->len);
-		if (err < 0) {
-			j->err = err;
-			snprintf(j->why, sizeof(j->why), "%.150s: %s", path,
-				 err == -ELOOP ? "a symbolic link: refused" :
-				 err == -EFBIG ? "larger than max-size" : strerror(-err));
-			return;
-		}
 	}
 	j->err = feed_parse(j->format, j->column, j->name, j->body, j->len, j->max_entries,
 			    parse_report, NULL, j->why, sizeof(j->why), &j->lists);
@@ -365,12 +168,7 @@ static void job_work(uv_work_t *req)
 		j->err = -EINVAL;
 		return;
 	}
-	if (!j->dir)
-		return;
-	path_of(path, sizeof(path), j, "data");
-	if ((err = ensure_dir(j->dir)) < 0 ||
-	    (err = write_file(j->dir, path, j->body, j->len)) < 0 ||
-	    (err = meta_write(j)) < 0)
+	if (j->dir && (err = feed_keep_write(j->dir, j->name, j->body, j->len, &j->meta)) < 0)
 		j->write_err = err;
 }
 
@@ -644,7 +442,7 @@ out:
 
 /* Queue a job for f (f->busy is set); body is taken. */
 static void start_job(struct feed *f, enum job_kind kind, char *body, size_t len,
-		      const struct meta *meta)
+		      const struct feed_meta *meta)
 {
 	struct feed_job *j = calloc(1, sizeof(*j));
 	int err;
@@ -686,7 +484,7 @@ static void start_job(struct feed *f, enum job_kind kind, char *body, size_t len
 static void fetch_done(void *arg, int err, long status, const char *body, size_t len)
 {
 	struct feed *f = arg;
-	struct meta m = { .fetched = now_s() };
+	struct feed_meta m = { .fetched = now_s() };
 	char why[200], tag[FEED_HDR_MAX];
 	char *copy;
 
@@ -712,7 +510,7 @@ static void fetch_done(void *arg, int err, long status, const char *body, size_t
 	if (status == 304 && f->slot && f->slot->lists) {
 		memcpy(m.etag, f->etag, sizeof(m.etag));
 		memcpy(m.last_modified, f->last_modified, sizeof(m.last_modified));
-		keep_header(tag, http_header(f->http, "ETag"));
+		feed_keep_header(tag, http_header(f->http, "ETag"));
 		if (tag[0])
 			memcpy(m.etag, tag, sizeof(m.etag));
 		uv_mutex_lock(&f->fs->mu);
@@ -728,8 +526,8 @@ static void fetch_done(void *arg, int err, long status, const char *body, size_t
 		feed_failed(f, FEED_FAILED, why);
 		return;
 	}
-	keep_header(m.etag, http_header(f->http, "ETag"));
-	keep_header(m.last_modified, http_header(f->http, "Last-Modified"));
+	feed_keep_header(m.etag, http_header(f->http, "ETag"));
+	feed_keep_header(m.last_modified, http_header(f->http, "Last-Modified"));
 	copy = malloc(len + 1);
 	if (!copy) {
 		feed_failed(f, FEED_FAILED, "out of memory");
