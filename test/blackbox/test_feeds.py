@@ -268,12 +268,13 @@ class TestUpdates(FeedCase):
         self.assertEqual(self.a("192.0.2.1")[1], ["127.0.0.5"])
 
     def test_failures_keep_the_good_copy(self):
-        """500, a timeout, a truncated body, a wrong format, a body over max-size and a
-        list that shrank past max-shrink: each is logged and the good copy stays."""
+        """500, a timeout, a truncated body, a wrong format, a body over max-size, more
+        entries than max-entries and a list that shrank past max-shrink: each is logged
+        and the good copy stays."""
         good = plain(TOR_IPS)
         f = self.http.add("/tor", Feed(good))
         self.start(feed_conf("tor", self.http.url("/tor"), "tor", every="1s", timeout="1s",
-                             max_size="2K"))
+                             max_size="2K", max_entries=12))
         self.assertTrue(self.log_has(r"feed tor: 10 entries"))
         steps = (("500", None, r"fetch failed: HTTP status 500"),
                  ("slow", None, r"fetch failed: .*timed out"),
@@ -281,6 +282,8 @@ class TestUpdates(FeedCase):
                  ("normal", b"<html><body>Please log in</body></html>\n",
                   r"download refused: no entries"),
                  ("normal", b"192.0.2.1\n" * 300, r"fetch failed: larger than max-size"),
+                 ("normal", plain(["192.0.2.%d" % i for i in range(1, 14)]),
+                  r"download refused: more than 12 entries \(max-entries\)"),
                  ("normal", plain(TOR_IPS[:4]),
                   r"download refused: shrank from 10 to 4 entries, more than max-shrink"))
         for mode, body, pattern in steps:
@@ -507,6 +510,13 @@ class TestConfig(unittest.TestCase):
                  (good + "every = 0s\n", r"every: 0s is out of range"),
                  (good + "max-shrink = 101\n", r"max-shrink: 101 is out of range"),
                  (good + "max-size = 1\n", r"max-size"),
+                 (good + "max-age = 0s\n", r"max-age: 0s is out of range"),
+                 (good + "max-entries = 0\n", r"max-entries: 0 is out of range"),
+                 (good + "column = 0\n", r"column: 0 is out of range"),
+                 (good + "timeout = 50ms\n", r"timeout: 50ms is out of range"),
+                 (good + "every = 1h\nevery = 2h\n", r"every is given twice"),
+                 (good + "colour = red\n", r"unknown key 'colour' in \[feed tor\]"),
+                 ("[feed]\nurl = https://x.example/\ncategory = tor\n", r"a feed's name is"),
                  (good.replace("https://check", "ftp://check"), r"does not start with http"),
                  (good + "[zone two.test]\nsoa = a.two.test. b.two.test. 1 1 1 1\n"
                   "ns = a.two.test.\nfeeds = tor aws\n", r"zone two.test: feeds: no \[feed aws\]"),
