@@ -266,6 +266,11 @@ class TestUpdates(FeedCase):
         self.assertTrue(wait_for(lambda: f.not_modified >= 1, 10), "no 304 sent")
         self.assertIn(lm, [r.get("If-Modified-Since") for r in f.requests])
         self.assertEqual(self.a("192.0.2.1")[1], ["127.0.0.5"])
+        # SIGUSR1: the feed's state among the counters
+        self.d.signal(tbltest.signal.SIGUSR1)
+        self.assertTrue(self.log_has(r"stats: feed tor: not modified, 1 entries served, "
+                                     r"\d+ fetches \(1 new, \d+ not modified, 0 failed, "
+                                     r"0 refused, 0 expired\)"), self.d.stderr()[-2000:])
 
     def test_failures_keep_the_good_copy(self):
         """500, a timeout, a truncated body, a wrong format, a body over max-size, more
