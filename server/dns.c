@@ -478,15 +478,14 @@ static void answer_hits(struct out *o, const struct zone *z, uint16_t qtype,
 		negative(o, z, RC_NOERROR, z->negative_ttl);
 }
 
-/* A verdict's categories as answered in zone z, with the feeds' hits (fmask, fh[cat])
- * added: the enabled ones, or the `clean` answer when none is left. Returns how many
- * (0 = NXDOMAIN). */
+/* A verdict's categories as answered in zone z: the enabled ones, or the `clean`
+ * answer when none is left. Returns how many (0 = NXDOMAIN). */
 static unsigned verdict_hits(const struct zone *z, uint8_t mask, uint8_t flags,
-			     uint8_t fmask, const struct hit *fh, struct hit *h)
+			     struct hit *h)
 {
 	unsigned n = 0;
 
-	mask = (mask & z->enabled_mask) | fmask;
+	mask &= z->enabled_mask;
 	if (!mask) {
 		if (!z->clean.enabled)
 			return 0;
@@ -499,12 +498,31 @@ static unsigned verdict_hits(const struct zone *z, uint8_t mask, uint8_t flags,
 
 		const struct zone_cat *zc = &z->cat[c];
 
-		/* a feed's hit says which feed */
+		/* the TXT says when threatbl's own probe found it */
+		if (c == VERDICT_OPENVPN443 && (flags & VERDICT_F_PROBED))
+			zc = &z->probed;
+		h[n++] = (struct hit){ zc->a, zc->txt, zc->txt_len };
+	}
+	return n;
+}
+
+/* verdict_hits with the feeds' hits (fmask, never 0; fh[cat]) added, in category
+ * order: a category a feed lists is answered with the feed's TXT. Kept apart so that
+ * the path without feeds stays as it was (inlined, not one test more). */
+static unsigned feed_verdict_hits(const struct zone *z, uint8_t mask, uint8_t flags,
+				  uint8_t fmask, const struct hit *fh, struct hit *h)
+{
+	unsigned n = 0;
+
+	mask = (mask & z->enabled_mask) | fmask;
+	for (unsigned m = mask; m; m &= m - 1) {
+		int c = __builtin_ctz(m);
+		const struct zone_cat *zc = &z->cat[c];
+
 		if (fmask & VERDICT_BIT(c)) {
 			h[n++] = fh[c];
 			continue;
 		}
-		/* the TXT says when threatbl's own probe found it */
 		if (c == VERDICT_OPENVPN443 && (flags & VERDICT_F_PROBED))
 			zc = &z->probed;
 		h[n++] = (struct hit){ zc->a, zc->txt, zc->txt_len };
@@ -532,19 +550,67 @@ static uint8_t feed_hits(const struct zone *z, const struct ipaddr *ip, struct h
 	return mask;
 }
 
+/* answer_ip's steps after the static lists for a zone with feeds (doc/dns.md#where-a-
+ * verdict-comes-from): a feed's hit is the whole answer when no lookup can add to it
+ * (no provider, or its category is in [intel] skip-when); otherwise it joins the
+ * verdict, or stands alone when no verdict is ready. Returns the number of hits put in
+ * h (0: NXDOMAIN), FEEDS_UNKNOWN or FEEDS_WAIT. Apart from answer_ip, and writing no
+ * answer itself, so that a zone without feeds runs the same code as before. */
+enum { FEEDS_UNKNOWN = -1, FEEDS_WAIT = -2 };
+
+static __attribute__((noinline)) int answer_ip_feeds(const struct dns_env *env,
+						     const struct zone *z,
+						     const struct ipaddr *ip, unsigned flags,
+						     struct hit *h)
+{
+	struct hit fh[VERDICT_NCAT];
+	struct verdict v;
+	uint8_t fmask = feed_hits(z, ip, fh);
+
+	if (fmask && (!env->lookups || (fmask & env->feed_skip)))
+		goto feed_only;
+	if (env->cache && cache_get(env->cache, ip, &v) == 0) {
+		/* A verdict stamped in the future (clock stepped back) counts as new. */
+		uint32_t age = env->now > v.checked ? env->now - v.checked : 0;
+
+		if (v.flags & VERDICT_F_UNKNOWN) {
+			if (age < env->unknown_retry_s)
+				return fmask ? (int)feed_verdict_hits(z, 0, 0, fmask, fh, h) :
+					       FEEDS_UNKNOWN;
+		} else if (age < env->fresh_s || age < env->max_stale_s) {
+			if (age >= env->fresh_s && env->refresh)
+				env->refresh(env->refresh_arg, ip);
+			if (fmask)
+				return (int)feed_verdict_hits(z, v.mask, v.flags, fmask, fh, h);
+			return (int)verdict_hits(z, v.mask, v.flags, h);
+		}
+	}
+	if (!env->lookups && !z->clean.enabled)
+		return 0;
+	if (!env->lookup_reserved && ipaddr_is_reserved(ip))
+		goto feed_only;
+	if (!env->lookups)
+		return (int)verdict_hits(z, 0, 0, h);
+	if (flags & DNS_NOWAIT)
+		return fmask ? (int)feed_verdict_hits(z, 0, 0, fmask, fh, h) : FEEDS_UNKNOWN;
+	return FEEDS_WAIT;
+feed_only:
+	/* fmask 0 here only for a reserved address: NXDOMAIN */
+	return fmask ? (int)feed_verdict_hits(z, 0, 0, fmask, fh, h) : 0;
+}
+
 /* Returns 1 when the query must wait for a lookup. */
 static int answer_ip(const struct dns_env *env, struct out *o, const struct zone *z,
 		     uint16_t qtype, unsigned flags)
 {
 	const struct ipaddr *ip = o->ip;
 	const struct lists_value *val;
-	struct hit h[VERDICT_NCAT], fh[VERDICT_NCAT];
+	struct hit h[VERDICT_NCAT];
 	struct verdict v;
-	uint8_t fmask = 0;
 	unsigned n;
 
 	if (ip_eq(ip, &test_listed)) {
-		n = verdict_hits(z, VERDICT_ALL, 0, 0, NULL, h);
+		n = verdict_hits(z, VERDICT_ALL, 0, h);
 		goto hits;
 	}
 	if (ip_eq(ip, &test_clean))
@@ -564,12 +630,17 @@ static int answer_ip(const struct dns_env *env, struct out *o, const struct zone
 			break;
 		}
 	}
-	/* A feed's hit is the whole answer when no lookup can add to it (no provider,
-	 * or its category is in [intel] skip-when); otherwise it joins the verdict. */
 	if (z->nfeeds) {
-		fmask = feed_hits(z, ip, fh);
-		if (fmask && (!env->lookups || (fmask & env->feed_skip)))
-			goto feed_only;
+		int r = answer_ip_feeds(env, z, ip, flags, h);
+
+		if (r == FEEDS_WAIT)
+			return 1;
+		if (r == FEEDS_UNKNOWN) {
+			unknown(o, z);
+			return 0;
+		}
+		n = (unsigned)r;
+		goto hits;
 	}
 	if (env->cache && cache_get(env->cache, ip, &v) == 0) {
 		/* A verdict stamped in the future (clock stepped back) counts as new. */
@@ -577,15 +648,13 @@ static int answer_ip(const struct dns_env *env, struct out *o, const struct zone
 
 		if (v.flags & VERDICT_F_UNKNOWN) {
 			if (age < env->unknown_retry_s) {
-				if (fmask)
-					goto feed_only;
 				unknown(o, z);
 				return 0;
 			}
 		} else if (age < env->fresh_s || age < env->max_stale_s) {
 			if (age >= env->fresh_s && env->refresh)
 				env->refresh(env->refresh_arg, ip);
-			n = verdict_hits(z, v.mask, v.flags, fmask, fh, h);
+			n = verdict_hits(z, v.mask, v.flags, h);
 			goto hits;
 		}
 	}
@@ -593,25 +662,18 @@ static int answer_ip(const struct dns_env *env, struct out *o, const struct zone
 	 * NXDOMAIN whether it is reserved or not: skip that check. */
 	if (!env->lookups && !z->clean.enabled)
 		goto not_listed;
-	if (!env->lookup_reserved && ipaddr_is_reserved(ip)) {
-		if (fmask)
-			goto feed_only;
+	if (!env->lookup_reserved && ipaddr_is_reserved(ip))
 		goto not_listed;
-	}
 	if (!env->lookups) {
 		/* Without a provider, an IP in no list is judged clean. */
-		n = verdict_hits(z, 0, 0, 0, NULL, h);
+		n = verdict_hits(z, 0, 0, h);
 		goto hits;
 	}
 	if (flags & DNS_NOWAIT) {
-		if (fmask)
-			goto feed_only;
 		unknown(o, z);
 		return 0;
 	}
 	return 1;
-feed_only:
-	n = verdict_hits(z, 0, 0, fmask, fh, h);
 hits:
 	if (n) {
 		answer_hits(o, z, qtype, h, n);
