@@ -18,6 +18,7 @@
 #include "config_ini.h"
 #include "config_value.h"
 #include "lists_parse.h"
+#include "feed_parse.h"
 #include "log.h"
 #include "provider.h"
 
@@ -34,7 +35,7 @@ _Static_assert(sizeof(enum config_unknown) == sizeof(int), "enum options are sto
 #endif
 
 enum sect { SECT_NONE, SECT_SERVER, SECT_INTEL, SECT_PROBE, SECT_HTTP, SECT_ZONE, SECT_BAD,
-	     SECT_PROVIDER };
+	     SECT_FEED, SECT_PROVIDER };
 
 enum opt_type {
 	T_STRING,  /* char *; OPT_EMPTY_NULL: an empty value gives NULL */
@@ -58,6 +59,8 @@ enum opt_type {
 	T_IDENT,   /* char *, printable ASCII up to max bytes, %h and %%; empty: NULL */
 	T_ENDPOINT, /* char *, one numeric ADDRESS:PORT ([V6]:PORT); empty: NULL */
 	T_PROVIDERS, /* providers[] + nproviders: names of provider.c's table */
+	T_FEEDS,   /* config_zone feeds[] + nfeeds: [feed] names, or "none" */
+	T_CATMASK, /* uint8_t VERDICT_BIT()s: category names, or "none" */
 };
 
 enum { OPT_REPEAT = 1, OPT_EMPTY_NULL = 2 };
@@ -76,6 +79,9 @@ struct opt {
 static const char *const level_names[] = { "error", "warn", "info", "debug", NULL };
 static const char *const unknown_names[] = { "nxdomain", "servfail", NULL };
 static const char *const combine_names[] = { "first", "all", NULL };
+static const char *const cat_names[] = { "vpn", "openvpn443", "hosting", "tor", "proxy",
+					 "scanner", NULL };
+_Static_assert(VERDICT_SCANNER == 5 && VERDICT_NCAT == 6, "cat_names");
 
 /* The names' order is the enums' order. */
 _Static_assert(LOG_LVL_ERROR == 0 && LOG_LVL_DEBUG == 3, "level_names");
@@ -91,6 +97,7 @@ _Static_assert(sizeof(enum config_combine) == sizeof(int), "enum options are sto
 #define Z(...) OPT(SECT_ZONE, struct config_zone, __VA_ARGS__)
 /* [provider NAME]: no defaults here, what is not given comes from [intel] (cfg_finish) */
 #define V(...) OPT(SECT_PROVIDER, struct config_prov, __VA_ARGS__)
+#define F(...) OPT(SECT_FEED, struct config_feed, __VA_ARGS__)
 #define CAT(k, c, d) Z(k, T_CAT, cat[c], d, 0, 0, 0, NULL)
 
 /* Every option: the defaults here are the ones zones/threatbl.conf.example documents. */
@@ -131,6 +138,7 @@ static const struct opt opts[] = {
 	I("per-client-burst", T_UINT, per_client_burst, "5", 1, 100000, 0, NULL),
 	I("client-prefix-v4", T_UINT, client_prefix_v4, "24", 8, 32, 0, NULL),
 	I("client-prefix-v6", T_UINT, client_prefix_v6, "56", 16, 128, 0, NULL),
+	I("skip-when", T_CATMASK, skip_when, "none", 0, 0, 0, NULL),
 	I("providers", T_PROVIDERS, providers, NULL, 0, 0, 0, NULL),
 	I("combine", T_ENUM, combine, "first", 0, 0, 0, combine_names),
 	V("url", T_URL, url, NULL, 0, 0, 0, NULL),
@@ -170,6 +178,17 @@ static const struct opt opts[] = {
 	CAT("scanner", VERDICT_SCANNER, "127.0.0.7 Scanner or attack source"),
 	Z("clean", T_CAT, clean, "", 0, 0, 0, NULL),
 	Z("static", T_STATIC, statics, NULL, 0, 0, OPT_REPEAT, NULL),
+	Z("feeds", T_FEEDS, feeds, NULL, 0, 0, 0, NULL),
+	F("url", T_URL, url, NULL, 0, 0, 0, NULL),
+	F("format", T_ENUM, format, "plain", 0, 0, 0, feed_format_names),
+	F("category", T_ENUM, category, NULL, 0, 0, 0, cat_names),
+	F("every", T_DUR_S, every_s, "1h", 1, 30 * 86400u, 0, NULL),
+	F("max-age", T_DUR_S, max_age_s, "7d", 1, 3650 * 86400u, 0, NULL),
+	F("max-size", T_SIZE, max_size, "16M", 1024, 1ull << 30, 0, NULL),
+	F("max-entries", T_UINT, max_entries, "1000000", 1, 100000000, 0, NULL),
+	F("max-shrink", T_UINT, max_shrink, "50", 0, 100, 0, NULL),
+	F("column", T_UINT, column, "1", 1, 64, 0, NULL),
+	F("timeout", T_DUR_MS, timeout_ms, "60s", 100, 600000, 0, NULL),
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -187,6 +206,7 @@ struct loader {
 	size_t psect;             /* its index in cfg->psect when SECT_PROVIDER */
 	unsigned providers_line;  /* where [intel] providers was given */
 	unsigned provider_line;   /* where [intel] provider was given */
+	size_t feed;              /* its index in cfg->feeds when SECT_FEED */
 	unsigned seen[NOPTS];     /* line of each option's first setting, 0 = not yet */
 	int listen_seen;          /* the file's first listen replaces the default */
 };
@@ -440,6 +460,67 @@ static int set_static(struct loader *ld, struct config_zone *z, const char *val,
 	z->static_lines = nl;
 	nl[z->nstatics] = line;
 	r = strv_push(&z->statics, &z->nstatics, path);
+	return r;
+}
+
+/* `feeds = NAME ...` or `none`: the names are checked against the [feed] sections once
+ * the whole file is read (a feed may be defined after the zone). */
+static int set_feeds(struct loader *ld, struct config_zone *z, const char *val,
+		     unsigned line)
+{
+	char *copy = strdup(val), *p = copy, *t;
+	int r = 0, none = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	while (r == 0 && (t = config_value_token(&p))) {
+		if (strcasecmp(t, "none") == 0)
+			none = 1;
+		else
+			r = strv_push(&z->feeds, &z->nfeeds, strdup(t));
+	}
+	free(copy);
+	if (r == 0 && ((none && z->nfeeds) || (!none && !z->nfeeds))) {
+		ld_error(ld, line, "feeds: '%s' is not a list of [feed] names, or none", val);
+		r = -EINVAL;
+	}
+	return r;
+}
+
+/* Category names separated by white space, or `none`. */
+static int set_catmask(struct loader *ld, const struct opt *o, uint8_t *dst,
+		       const char *val, unsigned line)
+{
+	char *copy = strdup(val), *p = copy, *t;
+	uint8_t mask = 0;
+	int r = 0, none = 0, n = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	while (r == 0 && (t = config_value_token(&p))) {
+		int c;
+
+		n++;
+		if (strcasecmp(t, "none") == 0) {
+			none = 1;
+			continue;
+		}
+		for (c = 0; cat_names[c] && strcasecmp(t, cat_names[c]); c++)
+			;
+		if (!cat_names[c]) {
+			ld_error(ld, line, "%s: '%s' is not a category (vpn openvpn443 hosting tor "
+				 "proxy scanner) or none", o->key, t);
+			r = -EINVAL;
+		}
+		mask |= VERDICT_BIT(c);
+	}
+	free(copy);
+	if (r == 0 && (n == 0 || (none && n > 1))) {
+		ld_error(ld, line, "%s: '%s' is not a list of categories, or none", o->key, val);
+		r = -EINVAL;
+	}
+	if (r == 0)
+		*dst = mask;
 	return r;
 }
 
@@ -814,7 +895,11 @@ static int opt_set(struct loader *ld, const struct opt *o, void *base, const cha
 				 o->key, val);
 			return -EINVAL;
 		}
-		if (o->type == T_URL && strncmp(val, "http://", 7) == 0 &&
+		if (o->type == T_URL && o->sect == SECT_FEED && strncmp(val, "http://", 7) == 0 &&
+		    !url_host_is_loopback(val + 7))
+			ld_warn(ld, line, "%s: '%s' is plain HTTP to another host: anyone on the "
+				"path can change the list (use https://)", o->key, val);
+		else if (o->type == T_URL && strncmp(val, "http://", 7) == 0 &&
 		    !url_host_is_loopback(val + 7))
 			ld_warn(ld, line, "%s: '%s' is plain HTTP to another host: the API key "
 				"and the answers cross the network unencrypted (use https://)",
@@ -875,6 +960,11 @@ static int opt_set(struct loader *ld, const struct opt *o, void *base, const cha
 		return set_serial(ld, o, base, val, line);
 	case T_IDENT:
 		return set_ident(ld, o, field, val, line);
+	case T_FEEDS:
+		((struct config_zone *)base)->feeds_line = line;
+		return set_feeds(ld, base, val, line);
+	case T_CATMASK:
+		return set_catmask(ld, o, field, val, line);
 	}
 	return -EINVAL;
 }
@@ -897,6 +987,8 @@ static const char *sect_name(struct loader *ld, char *buf, size_t n)
 		snprintf(buf, n, "[zone %s]", ld->cfg->zones[ld->zone].name);
 	else if (ld->sect == SECT_PROVIDER)
 		snprintf(buf, n, "[provider %s]", ld->cfg->psect[ld->psect].kind->name);
+	else if (ld->sect == SECT_FEED)
+		snprintf(buf, n, "[feed %s]", ld->cfg->feeds[ld->feed].name);
 	else
 		snprintf(buf, n, "%s", ld->sect == SECT_SERVER ? "[server]" :
 			 ld->sect == SECT_PROBE ? "[probe]" :
@@ -950,6 +1042,7 @@ static void on_key(void *arg, unsigned line, const char *key, const char *val)
 			ld->cfg->psect[ld->psect].given |= 1u << (i - provider_opt0());
 	} else {
 		r = opt_set(ld, o, ld->sect == SECT_ZONE ? (void *)&ld->cfg->zones[ld->zone] :
+			    ld->sect == SECT_FEED ? (void *)&ld->cfg->feeds[ld->feed] :
 			    (void *)ld->cfg, val, line);
 	}
 	if (r == -ENOMEM)
@@ -1047,6 +1140,54 @@ static void provider_start(struct loader *ld, unsigned line, const char *name)
 	ld->psect = cfg->npsect - 1;
 }
 
+/* [feed NAME]: NAME names its files too, so it is kept to a safe alphabet. */
+static void feed_start(struct loader *ld, unsigned line, char *name)
+{
+	struct config *cfg = ld->cfg;
+	struct config_feed *nf;
+	size_t len = strlen(name);
+
+	ld->sect = SECT_BAD;
+	for (char *p = name; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	if (!*name || len > 63 || name[0] == '.' || name[0] == '-' ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789._-") != len) {
+		ld_error(ld, line, "[feed %s]: a feed's name is 1-63 of a-z 0-9 . _ - (not "
+			 "starting with . or -): [feed tor-exits]", name);
+		return;
+	}
+	for (size_t i = 0; i < cfg->nfeeds; i++) {
+		if (strcmp(cfg->feeds[i].name, name) == 0) {
+			ld_error(ld, line, "feed %s is given twice (first on line %u)", name,
+				 cfg->feeds[i].line);
+			return;
+		}
+	}
+	nf = realloc(cfg->feeds, (cfg->nfeeds + 1) * sizeof(*nf));
+	if (!nf) {
+		ld_oom(ld, line);
+		return;
+	}
+	cfg->feeds = nf;
+	nf = &cfg->feeds[cfg->nfeeds];
+	memset(nf, 0, sizeof(*nf));
+	nf->category = -1;
+	nf->name = strdup(name);
+	nf->line = line;
+	cfg->nfeeds++;
+	if (!nf->name) {
+		ld_oom(ld, line);
+		return;
+	}
+	opts_default(ld, SECT_FEED, nf);
+	for (size_t i = 0; i < NOPTS; i++) {
+		if (opts[i].sect == SECT_FEED)
+			ld->seen[i] = 0;
+	}
+	ld->sect = SECT_FEED;
+	ld->feed = cfg->nfeeds - 1;
+}
+
 /* config_ini_ops: a [section] header, NULL when broken. */
 static void on_section(void *arg, unsigned line, char *text)
 {
@@ -1070,9 +1211,12 @@ static void on_section(void *arg, unsigned line, char *text)
 	} else if (strncasecmp(text, "provider", 8) == 0 &&
 		   (!text[8] || isspace((unsigned char)text[8]))) {
 		provider_start(ld, line, config_value_trim(text + 8));
+	} else if (strncasecmp(text, "feed", 4) == 0 &&
+		   (!text[4] || isspace((unsigned char)text[4]))) {
+		feed_start(ld, line, config_value_trim(text + 4));
 	} else {
 		ld_error(ld, line, "unknown section [%s] (server, intel, probe, http, zone NAME, "
-			 "provider NAME)", text);
+			 "feed NAME, provider NAME)", text);
 		ld->sect = SECT_BAD;
 	}
 }
@@ -1238,6 +1382,23 @@ static void cfg_finish(struct loader *ld)
 			ld_error(ld, cfg->zones[i].line, "zone %s: missing soa", cfg->zones[i].name);
 		if (!cfg->zones[i].ns_line)
 			ld_error(ld, cfg->zones[i].line, "zone %s: missing ns", cfg->zones[i].name);
+		for (size_t j = 0; j < cfg->zones[i].nfeeds; j++) {
+			size_t k;
+
+			for (k = 0; k < cfg->nfeeds; k++)
+				if (strcmp(cfg->feeds[k].name, cfg->zones[i].feeds[j]) == 0)
+					break;
+			if (k == cfg->nfeeds)
+				ld_error(ld, cfg->zones[i].feeds_line, "zone %s: feeds: no [feed %s] "
+					 "section", cfg->zones[i].name, cfg->zones[i].feeds[j]);
+		}
+	}
+	for (size_t i = 0; i < cfg->nfeeds; i++) {
+		if (!cfg->feeds[i].url)
+			ld_error(ld, cfg->feeds[i].line, "feed %s: missing url", cfg->feeds[i].name);
+		if (cfg->feeds[i].category < 0)
+			ld_error(ld, cfg->feeds[i].line, "feed %s: missing category (vpn openvpn443 "
+				 "hosting tor proxy scanner)", cfg->feeds[i].name);
 	}
 	providers_finish(ld);
 	if (cfg->max_stale_s < cfg->fresh_s) {
@@ -1334,6 +1495,7 @@ static void zone_free(struct config_zone *z)
 	free(z->clean.txt);
 	strv_free(z->statics);
 	free(z->static_lines);
+	strv_free(z->feeds);
 }
 
 void config_free(struct config *cfg)
@@ -1365,6 +1527,11 @@ void config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->nzones; i++)
 		zone_free(&cfg->zones[i]);
 	free(cfg->zones);
+	for (size_t i = 0; i < cfg->nfeeds; i++) {
+		free(cfg->feeds[i].name);
+		free(cfg->feeds[i].url);
+	}
+	free(cfg->feeds);
 	free(cfg);
 }
 

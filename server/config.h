@@ -96,6 +96,26 @@ struct config_zone {
 				* is made relative to the configuration file's directory */
 	unsigned *static_lines; /* the line of each static */
 	size_t nstatics;
+	char **feeds;          /* `feeds =`: NULL-terminated names of [feed] sections; NULL
+				* with feeds_line 0: every feed; "none" gives an empty one */
+	size_t nfeeds;
+	unsigned feeds_line;
+};
+
+/* A [feed NAME] section (feed.c, doc/configuration.md#feed). */
+struct config_feed {
+	char *name;            /* [a-z0-9._-], 1-63 characters: also its files' names */
+	unsigned line;         /* where its section starts */
+	char *url;             /* http:// or https:// */
+	int format;            /* enum feed_format (feed_parse.h) */
+	int category;          /* enum verdict_cat; -1 until set (required) */
+	uint32_t every_s;      /* fetched this often */
+	uint32_t max_age_s;    /* a copy not confirmed for this long is dropped */
+	uint64_t max_size;     /* bytes of one download */
+	uint32_t max_entries;
+	uint32_t max_shrink;   /* percent: a new copy this much smaller is refused */
+	uint32_t column;       /* csv: the prefix's column, from 1 */
+	uint32_t timeout_ms;   /* of one download */
 };
 
 struct config {
@@ -170,6 +190,11 @@ struct config {
 	/* [zone NAME] */
 	struct config_zone *zones;
 	size_t nzones;
+	/* [feed NAME] (feed.c) */
+	struct config_feed *feeds;
+	size_t nfeeds;
+	uint8_t skip_when;     /* [intel] skip-when: VERDICT_BIT()s of the feed categories
+				* whose hit makes a lookup unnecessary */
 };
 
 /* Read and check FILE. On success *out is a new config (free with config_free) and 0 is

@@ -570,6 +570,123 @@ static unsigned verdict_hits(const struct zone *z, uint8_t mask, uint8_t flags,
 	return n;
 }
 
+/* verdict_hits with the feeds' hits (fmask, never 0; fh[cat]) added, in category
+ * order: a category a feed lists is answered with the feed's TXT. Kept apart so that
+ * the path without feeds stays as it was (inlined, not one test more). */
+static unsigned feed_verdict_hits(const struct zone *z, uint8_t mask, uint8_t flags,
+				  uint8_t fmask, const struct hit *fh, struct hit *h)
+{
+	unsigned n = 0;
+
+	mask = (mask & z->enabled_mask) | fmask;
+	for (unsigned m = mask; m; m &= m - 1) {
+		int c = __builtin_ctz(m);
+		const struct zone_cat *zc = &z->cat[c];
+
+		if (fmask & VERDICT_BIT(c)) {
+			h[n++] = fh[c];
+			continue;
+		}
+		if (c == VERDICT_OPENVPN443 && (flags & VERDICT_F_PROBED))
+			zc = &z->probed;
+		h[n++] = (struct hit){ zc->a, zc->txt, zc->txt_len };
+	}
+	return n;
+}
+
+/* The zone's feeds that list ip: their categories' bits, and fh[cat] for each (the
+ * first feed of a category wins). Reads the feeds' lists under the read side of the
+ * shared lock, as the static lists; allocates nothing. */
+static uint8_t feed_hits(const struct zone *z, const struct ipaddr *ip, struct hit *fh)
+{
+	uint8_t mask = 0;
+
+	for (size_t i = 0; i < z->nfeeds; i++) {
+		const struct zone_feed *zf = &z->feeds[i];
+		const struct lists *l = zf->lists ? *zf->lists : NULL;
+
+		if (!l || (mask & VERDICT_BIT(zf->cat)) ||
+		    lists_match(l, ip, NULL) != LISTS_LISTED)
+			continue;
+		mask |= VERDICT_BIT(zf->cat);
+		fh[zf->cat] = (struct hit){ zf->zc.a, zf->zc.txt, zf->zc.txt_len };
+	}
+	return mask;
+}
+
+/* answer_ip's steps after the static lists for a zone with feeds (doc/dns.md#where-a-
+ * verdict-comes-from): a feed's hit is the whole answer when no lookup can add to it
+ * (no provider, or its category is in [intel] skip-when); otherwise it joins the
+ * verdict, or stands alone when no verdict is ready. Returns the number of hits put in
+ * h (0: NXDOMAIN), FEEDS_UNKNOWN or FEEDS_WAIT. Apart from answer_ip, and writing no
+ * answer itself, so that a zone without feeds runs the same code as before. */
+enum { FEEDS_UNKNOWN = -1, FEEDS_WAIT = -2 };
+
+/* What a feed answer tells the counters (counters.h): listed when the verdict gave a
+ * category the zone answers, static (a list) when only the feeds did, clean without
+ * any. Returns n. */
+static int feeds_counted(struct out *o, const struct zone *z, uint8_t vmask, uint8_t fmask,
+			 unsigned n)
+{
+	o->cats = (uint8_t)((vmask | fmask) & z->enabled_mask);
+	o->kind = !o->cats ? CTR_ANS_CLEAN :
+		  (vmask & z->enabled_mask) ? CTR_ANS_LISTED : CTR_ANS_STATIC;
+	return (int)n;
+}
+
+static __attribute__((noinline)) int answer_ip_feeds(const struct dns_env *env,
+						     struct out *o, const struct zone *z,
+						     const struct ipaddr *ip, unsigned flags,
+						     struct hit *h)
+{
+	struct hit fh[VERDICT_NCAT];
+	struct verdict v;
+	uint8_t from;
+	uint8_t fmask = feed_hits(z, ip, fh);
+
+	if (fmask && (!env->lookups || (fmask & env->feed_skip)))
+		goto feed_only;
+	if (env->cache)
+		o->cache = CTR_CACHE_MISS;
+	if (env->cache && cache_get_from(env->cache, ip, &v, &from) == 0) {
+		/* A verdict stamped in the future (clock stepped back) counts as new. */
+		uint32_t age = env->now > v.checked ? env->now - v.checked : 0;
+
+		if (v.flags & VERDICT_F_UNKNOWN) {
+			if (age < env->unknown_retry_s) {
+				o->cache = CTR_CACHE_HIT;
+				return fmask ? feeds_counted(o, z, 0, fmask,
+							     feed_verdict_hits(z, 0, 0, fmask, fh, h)) :
+					       FEEDS_UNKNOWN;
+			}
+		} else if (age < env->fresh_s || age < env->max_stale_s) {
+			o->cache = age < env->fresh_s ? CTR_CACHE_HIT : CTR_CACHE_STALE;
+			o->from = from;
+			if (age >= env->fresh_s && env->refresh)
+				env->refresh(env->refresh_arg, ip);
+			if (fmask)
+				return feeds_counted(o, z, v.mask, fmask,
+						     feed_verdict_hits(z, v.mask, v.flags, fmask, fh, h));
+			return feeds_counted(o, z, v.mask, 0, verdict_hits(z, v.mask, v.flags, h));
+		}
+	}
+	if (!env->lookups && !z->clean.enabled)
+		return 0;
+	if (!env->lookup_reserved && ipaddr_is_reserved(ip))
+		goto feed_only;
+	if (!env->lookups)
+		return (int)verdict_hits(z, 0, 0, h);
+	if (flags & DNS_NOWAIT)
+		return fmask ? feeds_counted(o, z, 0, fmask,
+					     feed_verdict_hits(z, 0, 0, fmask, fh, h)) :
+			       FEEDS_UNKNOWN;
+	return FEEDS_WAIT;
+feed_only:
+	/* fmask 0 here only for a reserved address: NXDOMAIN */
+	return fmask ? feeds_counted(o, z, 0, fmask, feed_verdict_hits(z, 0, 0, fmask, fh, h)) :
+		       0;
+}
+
 /* Returns 1 when the query must wait for a lookup. */
 static int answer_ip(const struct dns_env *env, struct out *o, const struct zone *z,
 		     uint16_t qtype, unsigned flags)
@@ -605,6 +722,18 @@ static int answer_ip(const struct dns_env *env, struct out *o, const struct zone
 		default:
 			break;
 		}
+	}
+	if (z->nfeeds) {
+		int r = answer_ip_feeds(env, o, z, ip, flags, h);
+
+		if (r == FEEDS_WAIT)
+			return 1;
+		if (r == FEEDS_UNKNOWN) {
+			unknown(o, z);
+			return 0;
+		}
+		n = (unsigned)r;
+		goto hits;
 	}
 	if (env->cache)
 		o->cache = CTR_CACHE_MISS;

@@ -27,6 +27,8 @@ struct dns_env {
 	uint32_t unknown_retry_s;    /* a VERDICT_F_UNKNOWN entry is not asked again before */
 	int lookups;                 /* 0: no provider, an IP without verdict is clean */
 	int lookup_reserved;         /* 1: reserved ranges are looked up too */
+	uint8_t feed_skip;           /* [intel] skip-when: a feed hit of these categories
+				      * is answered without a lookup */
 	/* Called for a stale verdict; must not block (intel_refresh). May be NULL. */
 	void (*refresh)(void *arg, const struct ipaddr *ip);
 	void *refresh_arg;

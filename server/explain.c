@@ -63,6 +63,17 @@ static int copy_view(struct shared *sh, const struct ipaddr *ip, struct explain 
 
 		snprintf(ez->name, sizeof(ez->name), "%s", z->name);
 		ez->enabled_mask = z->enabled_mask;
+		for (size_t f = 0; f < z->nfeeds && ez->nfeed < EXPLAIN_FEEDS_MAX; f++) {
+			const struct zone_feed *zf = &z->feeds[f];
+			const struct lists *l = zf->lists ? *zf->lists : NULL;
+
+			if (!l || lists_match(l, ip, NULL) != LISTS_LISTED)
+				continue;
+			ez->feed[ez->nfeed].cat = zf->cat;
+			snprintf(ez->feed[ez->nfeed].txt, sizeof(ez->feed[ez->nfeed].txt), "%s",
+				 zf->zc.txt ? zf->zc.txt : "");
+			ez->nfeed++;
+		}
 		switch (lists_match(z->lists, ip, &val)) {
 		case LISTS_LISTED:
 			ez->list = EXPLAIN_LISTED;

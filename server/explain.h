@@ -22,6 +22,7 @@
 #define EXPLAIN_ZONES_MAX 16
 #define EXPLAIN_EVIDENCE_MAX 32
 #define EXPLAIN_LISTS_MAX 16
+#define EXPLAIN_FEEDS_MAX 8
 /* List files larger than this (together) are not searched for the entry's line. */
 #define EXPLAIN_SCAN_MAX (64u << 20)
 
@@ -42,6 +43,11 @@ struct explain_zone {
 	unsigned line;                /* its line, 0 when not found */
 	char entry[128];              /* the entry as written */
 	uint8_t enabled_mask;         /* categories this zone answers */
+	struct {
+		uint8_t cat;          /* enum verdict_cat */
+		char txt[256];        /* the feed's TXT ("Tor exit node (feed tor)") */
+	} feed[EXPLAIN_FEEDS_MAX];    /* the feeds of the zone that hold the address */
+	size_t nfeed;
 	char *paths[EXPLAIN_LISTS_MAX]; /* private: copied under the lock */
 	size_t npaths;
 };

@@ -37,6 +37,8 @@ struct http {
 	uv_timer_t timer;
 	size_t max_body;
 	long retry_after;          /* of the transfer whose done runs (http_retry_after) */
+	CURL *current;             /* the transfer whose done runs (http_header) */
+	CURLcode current_rc;       /* and how it ended (http_error) */
 	struct list_head xfers;    /* in flight (http_xfer.node) */
 	struct list_head socks;    /* watched, not closing (http_sock.node) */
 	unsigned pending;
@@ -144,7 +146,9 @@ static void xfer_finish(struct http_xfer *x, int err)
 	}
 	if (x->buf)
 		x->buf[x->len] = '\0';
+	h->current = x->easy;
 	x->done(x->arg, err, status, x->buf ? x->buf : "", x->buf ? x->len : 0);
+	h->current = NULL;
 	h->retry_after = 0;
 	xfer_free(x);
 }
@@ -166,7 +170,9 @@ static void drain(struct http *h)
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
 		if (!x)
 			continue;
+		h->current_rc = rc;
 		xfer_finish(x, errno_of(rc, x));
+		h->current_rc = CURLE_OK;
 	}
 }
 
@@ -402,6 +408,27 @@ fail:
 long http_retry_after(const struct http *h)
 {
 	return h ? h->retry_after : 0;
+}
+
+const char *http_header(const struct http *h, const char *name)
+{
+#if LIBCURL_VERSION_NUM >= 0x075400
+	struct curl_header *hd;
+
+	if (h && h->current && name &&
+	    curl_easy_header(h->current, name, 0, CURLH_HEADER, -1, &hd) == CURLHE_OK)
+		return hd->value;
+#else
+	(void)h;
+	(void)name;
+#endif
+	return NULL;
+}
+
+const char *http_error(const struct http *h)
+{
+	return h && h->current && h->current_rc != CURLE_OK ?
+	       curl_easy_strerror(h->current_rc) : NULL;
 }
 
 unsigned http_pending(const struct http *h)

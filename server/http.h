@@ -29,6 +29,15 @@ int http_get(struct http *h, const char *url, const char *const *headers, long t
  * carry it. */
 long http_retry_after(const struct http *h);
 
+/* Inside a done callback: the value of the answer's header `name` (any case; the
+ * last one when repeated), or NULL. Valid until done returns. Used for a feed's ETag
+ * and Last-Modified (feed.c). */
+const char *http_header(const struct http *h, const char *name);
+
+/* Inside a done callback with err set: libcurl's words for it ("SSL peer certificate
+ * or SSH remote key was not OK"), or NULL. For logs. */
+const char *http_error(const struct http *h);
+
 /* Transfers in flight. */
 unsigned http_pending(const struct http *h);
 

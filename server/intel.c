@@ -111,6 +111,8 @@ struct prov {
 
 struct intel {
 	uv_loop_t *loop;
+	int (*skip)(void *arg, const struct ipaddr *ip); /* intel_set_skip */
+	void *skip_arg;
 	struct prov prov[INTEL_PROVIDERS_MAX]; /* in priority order */
 	unsigned nprov;
 	unsigned set_gen;           /* bumped when the set of providers changes */
@@ -1307,6 +1309,8 @@ int intel_wait(struct intel *in, const struct ipaddr *ip, const struct ipaddr *c
 		in->coalesced++;
 	} else if (cache_answers(in, ip, 0)) {
 		return -EEXIST;
+	} else if (in->skip && in->skip(in->skip_arg, ip)) {
+		return -EAGAIN; /* a feed says enough: no call */
 	} else if (client && !acl_admits(&in->lookup_from, client)) {
 		in->not_allowed++;
 		in->rejected++;
@@ -1364,7 +1368,8 @@ void intel_refresh(struct intel *in, const struct ipaddr *ip)
 	now = now_ms(in);
 	check_day(in);
 	/* a refresh asked for before another one finished: the verdict is fresh now */
-	if (!ipmap_find(&in->map, ip) && !cache_answers(in, ip, 1))
+	if (!ipmap_find(&in->map, ip) && !cache_answers(in, ip, 1) &&
+	    !(in->skip && in->skip(in->skip_arg, ip)))
 		lookup_begin(in, ip, NULL, now, 0, refresh_skip(in, ip), &err);
 }
 
@@ -1474,6 +1479,13 @@ void intel_reconfigure_many(struct intel *in, const struct config *cfg,
 	if (n && same_sources(in, be, n) && be[0].impl != in->prov[0].backend.impl)
 		replace_backends(in, be);
 	dispatch(in);
+}
+
+void intel_set_skip(struct intel *in, int (*skip)(void *arg, const struct ipaddr *ip),
+		    void *arg)
+{
+	in->skip = skip;
+	in->skip_arg = arg;
 }
 
 void intel_reconfigure(struct intel *in, const struct config *cfg,

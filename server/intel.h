@@ -75,6 +75,12 @@ int intel_new_many(uv_loop_t *loop, const struct config *cfg,
 int intel_wait(struct intel *in, const struct ipaddr *ip, const struct ipaddr *client,
 	       struct intel_waiter *w, intel_wait_cb cb);
 
+/* A check before every new call (intel_wait, intel_refresh): when skip(arg, ip) is
+ * true no call is made for ip (intel_wait returns -EAGAIN: the query is answered
+ * from what is known; [intel] skip-when with feed.c). NULL: none. */
+void intel_set_skip(struct intel *in, int (*skip)(void *arg, const struct ipaddr *ip),
+		    void *arg);
+
 /* Forget a parked waiter without calling it (its query's connection went away).
  * Harmless on a waiter whose cb has already run (w->lookup is then NULL). */
 void intel_cancel(struct intel *in, struct intel_waiter *w);

@@ -658,14 +658,56 @@ static void *shrink(void *p, size_t size)
 	return np ? np : p;
 }
 
+/* The lines of text[0..len) (a feed's body), as load_file reads a file's. */
+static int load_text(struct loader *ld, const char *name, const char *text, size_t len)
+{
+	const char *p = text, *end = text + len;
+	char *buf = malloc(LINE_MAX_BYTES + 1);
+	int err = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	ld->file = name;
+	ld->line = 0;
+	ld->file_ref = ld->def_ref;
+	lists_parse_file(&ld->parse);
+	ld->reported = ld->unreported = 0;
+	ld->unreported_level = 1;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+		ld->line++;
+		if (n > LINE_MAX_BYTES) {
+			say(ld, 0, "line longer than %d bytes, skipped", LINE_MAX_BYTES);
+		} else if (memchr(p, '\0', n)) {
+			say(ld, 0, "NUL byte in line, skipped");
+		} else {
+			memcpy(buf, p, n);
+			buf[n] = '\0';
+			err = parse_line(ld, buf);
+			if (err < 0)
+				break;
+		}
+		p += n + 1;
+	}
+	ld->line = 0;
+	if (err == 0 && ld->unreported)
+		say(ld, (int)ld->unreported_level, "%u more problems in this file not reported",
+		    ld->unreported);
+	free(buf);
+	return err;
+}
+
 int lists_load(const char *const *paths, size_t n, lists_report_fn report, void *arg,
 	       struct lists **out)
 {
 	return lists_load_max(paths, n, LISTS_MAX_SIZE, report, arg, out);
 }
 
-int lists_load_max(const char *const *paths, size_t n, uint64_t max_bytes,
-		   lists_report_fn report, void *arg, struct lists **out)
+static int load_any(const char *const *paths, size_t n, uint64_t max_bytes,
+		    const char *name, const char *text, size_t len,
+		    lists_report_fn report, void *arg, struct lists **out)
 {
 	static const uint8_t def_a[4] = { 127, 0, 0, 2 };
 	struct loader ld = { .report = report, .arg = arg };
@@ -686,6 +728,8 @@ int lists_load_max(const char *const *paths, size_t n, uint64_t max_bytes,
 		if (err < 0)
 			goto fail;
 	}
+	if (text && (err = load_text(&ld, name, text, len)) < 0)
+		goto fail;
 	err = -ENOMEM;
 	if (build(&ld) < 0)
 		goto fail;
@@ -708,6 +752,22 @@ fail:
 	free(ld.strs);
 	free(ld.vnext);
 	return err;
+}
+
+int lists_load_max(const char *const *paths, size_t n, uint64_t max_bytes,
+		   lists_report_fn report, void *arg, struct lists **out)
+{
+	return load_any(paths, n, max_bytes, NULL, NULL, 0, report, arg, out);
+}
+
+int lists_load_text(const char *name, const char *text, size_t len,
+		    lists_report_fn report, void *arg, struct lists **out)
+{
+	if (!text) {
+		*out = NULL;
+		return -EINVAL;
+	}
+	return load_any(NULL, 0, 0, name, text, len, report, arg, out);
 }
 
 enum lists_match lists_match(const struct lists *lists, const struct ipaddr *ip,

@@ -58,6 +58,12 @@ int lists_load(const char *const *paths, size_t n, lists_report_fn report, void 
 int lists_load_max(const char *const *paths, size_t n, uint64_t max_bytes,
 		   lists_report_fn report, void *arg, struct lists **out);
 
+/* The same format from memory: text[0..len) (not changed, need not end in a NUL),
+ * named `name` in reports (feed.c hands its downloads here). Lines over 4096 bytes
+ * or with a NUL byte are reported and skipped. 0 or -ENOMEM / -EINVAL. */
+int lists_load_text(const char *name, const char *text, size_t len,
+		    lists_report_fn report, void *arg, struct lists **out);
+
 enum lists_match {
 	LISTS_MISS = 0,     /* in no list */
 	LISTS_LISTED = 1,   /* *val is set */

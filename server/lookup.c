@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "apikey.h"
+#include "feed.h"
 #include "intel.h"
 #include "log.h"
 #include "lookup.h"
@@ -21,6 +22,13 @@ struct lookup_settings {
 	size_t n;
 };
 
+/* A reload's feeds, copied for the lookup thread (lookup_configure_feeds). */
+struct lookup_feeds {
+	struct config cfg;           /* feeds, nfeeds and skip_when only; deep copies */
+	struct feed_slot **slots;    /* the slot of each feed (the table outlives us) */
+	char *dir;
+};
+
 struct lookup_thread {
 	uv_loop_t loop;
 	uv_thread_t thread;
@@ -35,12 +43,19 @@ struct lookup_thread {
 	/* lookup thread only */
 	struct intel *intel;         /* NULL: lookups off */
 	unsigned intels_closing;
+	struct feed_table *feed_table; /* set before start (lookup_set_feeds) */
+	struct shared *feed_shared;
+	struct feeds *feeds;         /* NULL until the first feed settings */
+	unsigned feeds_closing;
+	uint8_t skip_when;           /* [intel] skip-when, for intel's check */
 	int stopping;
 	/* guarded by mu */
 	uv_mutex_t mu;
 	struct relay **relays;       /* max_relays, allocated once */
 	size_t nrelays, max_relays;
 	struct lookup_settings *pending;
+	struct lookup_feeds *pending_feeds;
+	struct feeds *feeds_pub;     /* = feeds while it may be read (lookup_get_feeds) */
 	int stop;
 	int stats;                   /* log the lookups' counters (SIGUSR1) */
 	struct intel_stats snap;     /* the last snapshot, for other threads */
@@ -120,6 +135,51 @@ fail:
 	return NULL;
 }
 
+static void feeds_settings_free(struct lookup_feeds *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->cfg.nfeeds; i++) {
+		free(s->cfg.feeds[i].name);
+		free(s->cfg.feeds[i].url);
+	}
+	free(s->cfg.feeds);
+	free(s->slots);
+	free(s->dir);
+	free(s);
+}
+
+static struct lookup_feeds *feeds_settings_copy(const struct config *cfg,
+						struct feed_slot *const *slots,
+						const char *dir)
+{
+	struct lookup_feeds *s = calloc(1, sizeof(*s));
+	size_t n = cfg->nfeeds;
+
+	if (!s)
+		return NULL;
+	s->cfg.skip_when = cfg->skip_when;
+	s->cfg.feeds = calloc(n ? n : 1, sizeof(*s->cfg.feeds));
+	s->slots = calloc(n ? n : 1, sizeof(*s->slots));
+	if (!s->cfg.feeds || !s->slots || (dir && !(s->dir = strdup(dir))))
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		struct config_feed *d = &s->cfg.feeds[i];
+
+		*d = cfg->feeds[i];
+		d->name = strdup(cfg->feeds[i].name);
+		d->url = cfg->feeds[i].url ? strdup(cfg->feeds[i].url) : NULL;
+		s->cfg.nfeeds++;
+		if (!d->name || (cfg->feeds[i].url && !d->url))
+			goto fail;
+		s->slots[i] = slots[i];
+	}
+	return s;
+fail:
+	feeds_settings_free(s);
+	return NULL;
+}
+
 /* --- the lookup thread ----------------------------------------------------------- */
 
 static void closed_noop(void *arg)
@@ -131,7 +191,8 @@ static void lookup_maybe_end(struct lookup_thread *lk)
 {
 	size_t n;
 
-	if (!lk->stopping || lk->intels_closing || uv_is_closing((uv_handle_t *)&lk->wake))
+	if (!lk->stopping || lk->intels_closing || lk->feeds_closing ||
+	    uv_is_closing((uv_handle_t *)&lk->wake))
 		return;
 	uv_mutex_lock(&lk->mu);
 	lk->gone = 1;
@@ -166,6 +227,55 @@ static void intel_closed(void *arg)
 
 	lk->intels_closing--;
 	lookup_maybe_end(lk);
+}
+
+static void feeds_closed(void *arg)
+{
+	struct lookup_thread *lk = arg;
+
+	lk->feeds_closing--;
+	lookup_maybe_end(lk);
+}
+
+/* intel's check before a call: an address in a feed of a skip-when category needs
+ * none (the feeds are this thread's). */
+static int lookup_skip(void *arg, const struct ipaddr *ip)
+{
+	struct lookup_thread *lk = arg;
+
+	return feeds_listed(lk->feeds, ip, lk->skip_when);
+}
+
+static void lookup_feeds_apply(struct lookup_thread *lk, const struct lookup_feeds *s)
+{
+	if (!lk->feeds) {
+		struct feeds *fs;
+		int err = feeds_new(&lk->loop, lk->feed_table, lk->feed_shared, &fs);
+
+		if (err) {
+			log_err("cannot start the feeds: %s", strerror(-err));
+			return;
+		}
+		uv_mutex_lock(&lk->mu);
+		lk->feeds = lk->feeds_pub = fs;
+		uv_mutex_unlock(&lk->mu);
+	}
+	lk->skip_when = s->cfg.skip_when;
+	feeds_configure(lk->feeds, &s->cfg, s->slots, s->dir);
+}
+
+static void lookup_feeds_close(struct lookup_thread *lk)
+{
+	struct feeds *fs = lk->feeds;
+
+	if (!fs)
+		return;
+	uv_mutex_lock(&lk->mu);
+	lk->feeds_pub = NULL;
+	uv_mutex_unlock(&lk->mu);
+	lk->feeds = NULL;
+	lk->feeds_closing++;
+	feeds_close(fs, feeds_closed, lk);
 }
 
 static void lookup_intel_close(struct lookup_thread *lk)
@@ -220,6 +330,7 @@ static void lookup_apply(struct lookup_thread *lk, const struct lookup_settings 
 		log_err("cannot start lookups: %s", strerror(-err));
 		return;
 	}
+	intel_set_skip(lk->intel, lookup_skip, lk);
 	for (i = 0; i < s->n; i++) {
 		config_provider_get(&s->cfg, s->kinds[i], &cp);
 		log_info("looking IPs up in %s at %s (API key from %s)", be[i].name, cp.url,
@@ -292,35 +403,60 @@ static void lookup_stats_log(struct lookup_thread *lk)
 	}
 }
 
+/* One line per feed, with SIGUSR1's counters. */
+static void lookup_feeds_log(struct lookup_thread *lk)
+{
+	struct feed_state st[FEED_SLOTS];
+	size_t n = lk->feeds ? feeds_get_states(lk->feeds, st, FEED_SLOTS) : 0;
+
+	for (size_t i = 0; i < n && i < FEED_SLOTS; i++)
+		log_info("stats: feed %s: %s%s%s, %zu entries served, %llu fetches (%llu new, "
+			 "%llu not modified, %llu failed, %llu refused, %llu expired)",
+			 st[i].name, feed_status_name(st[i].status), st[i].why[0] ? ": " : "",
+			 st[i].why, st[i].entries, (unsigned long long)st[i].fetches,
+			 (unsigned long long)st[i].changed, (unsigned long long)st[i].unchanged,
+			 (unsigned long long)st[i].failures, (unsigned long long)st[i].refused,
+			 (unsigned long long)st[i].expired);
+}
+
 static void lookup_woken(uv_async_t *a)
 {
 	struct lookup_thread *lk = a->data;
 	struct lookup_settings *s;
+	struct lookup_feeds *fsets;
 	size_t n;
 	int stop, stats;
 
 	uv_mutex_lock(&lk->mu);
 	s = lk->pending;
 	lk->pending = NULL;
+	fsets = lk->pending_feeds;
+	lk->pending_feeds = NULL;
 	stop = lk->stop;
 	stats = lk->stats;
 	lk->stats = 0;
 	n = lk->gone ? 0 : lk->nrelays;
 	uv_mutex_unlock(&lk->mu);
 
-	if (stats)
+	if (stats) {
 		lookup_stats_log(lk);
+		lookup_feeds_log(lk);
+	}
 	if (s && !lk->stopping) {
 		lookup_apply(lk, s);
 		lookup_snapshot(&lk->snap_timer);
 	}
 	settings_free(s);
+	if (fsets && !lk->stopping && lk->feed_table)
+		lookup_feeds_apply(lk, fsets);
+	feeds_settings_free(fsets);
 	for (size_t i = 0; i < n; i++)
 		relay_drain(lk->relays[i], lookup_post, lookup_refresh, lk);
 	if (stop && !lk->stopping) {
 		lk->stopping = 1;
 		if (lk->intel)
 			lookup_intel_close(lk);
+		lookup_feeds_close(lk);
 		lookup_maybe_end(lk);
 	}
 }
@@ -428,6 +564,39 @@ int lookup_configure_many(struct lookup_thread *lk, const struct config *cfg,
 	return 0;
 }
 
+void lookup_set_feeds(struct lookup_thread *lk, struct feed_table *t, struct shared *sh)
+{
+	lk->feed_table = t;
+	lk->feed_shared = sh;
+}
+
+int lookup_configure_feeds(struct lookup_thread *lk, const struct config *cfg,
+			   struct feed_slot *const *slots, const char *dir)
+{
+	struct lookup_feeds *s = feeds_settings_copy(cfg, slots, dir), *old;
+
+	if (!s)
+		return -ENOMEM;
+	uv_mutex_lock(&lk->mu);
+	old = lk->pending_feeds;
+	lk->pending_feeds = s;
+	uv_mutex_unlock(&lk->mu);
+	feeds_settings_free(old);
+	uv_async_send(&lk->wake);
+	return 0;
+}
+
+size_t lookup_get_feeds(struct lookup_thread *lk, struct feed_state *out, size_t max)
+{
+	size_t n = 0;
+
+	uv_mutex_lock(&lk->mu);
+	if (lk->feeds_pub)
+		n = feeds_get_states(lk->feeds_pub, out, max);
+	uv_mutex_unlock(&lk->mu);
+	return n;
+}
+
 static void done_closed(uv_handle_t *h)
 {
 	struct lookup_thread *lk = h->data;
@@ -505,6 +674,7 @@ void lookup_free(struct lookup_thread *lk)
 	for (size_t i = 0; i < lk->nrelays; i++)
 		relay_free(lk->relays[i]);
 	settings_free(lk->pending);
+	feeds_settings_free(lk->pending_feeds);
 	uv_mutex_destroy(&lk->mu);
 	free(lk->relays);
 	free(lk);

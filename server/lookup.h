@@ -19,7 +19,11 @@
 #include "config.h"
 #include "relay.h"
 
+struct feed_slot;
+struct feed_state;
+struct feed_table;
 struct intel_stats;
+struct shared;
 struct provider_kind;
 struct store;
 struct lookup_thread;
@@ -58,6 +62,19 @@ struct lookup_provider {
  * n 0 switches lookups off), asked as cfg's [intel] combine says. 0 or -ENOMEM. */
 int lookup_configure_many(struct lookup_thread *lk, const struct config *cfg,
 			  const struct lookup_provider *p, size_t n);
+/* Run the feeds on this thread, over table t (its lists swapped under sh's write
+ * side): before lookup_start. Without it feeds are not run. */
+void lookup_set_feeds(struct lookup_thread *lk, struct feed_table *t, struct shared *sh);
+
+/* Run cfg->feeds from now on (feed.h, feeds_configure): slots[i] is the table slot of
+ * cfg->feeds[i] (feed_table_bind), dir where copies are kept (NULL: nowhere); with
+ * cfg->skip_when for intel's check. Copied; the latest wins. 0 or -ENOMEM. */
+int lookup_configure_feeds(struct lookup_thread *lk, const struct config *cfg,
+			   struct feed_slot *const *slots, const char *dir);
+
+/* The feeds' state (feed.h, feeds_get_states), any thread: how many feeds there are
+ * (0 before the first settings and after the stop). */
+size_t lookup_get_feeds(struct lookup_thread *lk, struct feed_state *out, size_t max);
 
 /* Start the thread; finished(arg) runs on main_loop once it has stopped and been
  * joined. 0 or a negative errno (nothing started). */

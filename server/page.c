@@ -164,12 +164,24 @@ static const char *basename_of(const char *path)
 	return s ? s + 1 : path;
 }
 
-/* The categories this zone answers for the verdict in memory. */
+/* The categories of the zone's feeds that hold the address. */
+static uint8_t feed_mask(const struct explain_zone *z)
+{
+	uint8_t m = 0;
+
+	for (size_t i = 0; i < z->nfeed; i++)
+		m |= VERDICT_BIT(z->feed[i].cat);
+	return m & z->enabled_mask;
+}
+
+/* The categories this zone answers for the verdict in memory and its feeds. */
 static uint8_t zone_mask(const struct explain *e, const struct explain_zone *z)
 {
+	uint8_t m = feed_mask(z);
+
 	if (!e->has_verdict || (e->v.flags & VERDICT_F_UNKNOWN))
-		return 0;
-	return e->v.mask & z->enabled_mask;
+		return m;
+	return (uint8_t)(m | (e->v.mask & z->enabled_mask));
 }
 
 static int listed_anywhere(const struct explain *e, uint8_t *mask)
@@ -287,6 +299,14 @@ int page_html(const struct explain *e, const struct page_recheck *r, struct page
 		}
 		if (c == VERDICT_OPENVPN443 && (e->v.flags & VERDICT_F_PROBED))
 			raw(out, "<li>confirmed by threatbl's own probe of tcp/443</li>");
+		for (size_t i = 0; i < e->nzones; i++)
+			for (size_t f = 0; f < e->zones[i].nfeed; f++) {
+				if (e->zones[i].feed[f].cat != c)
+					continue;
+				raw(out, "<li>a public feed: ");
+				esc(out, e->zones[i].feed[f].txt);
+				raw(out, "</li>");
+			}
 		raw(out, "</ul></section>\n");
 	}
 
@@ -450,8 +470,23 @@ int page_json(const struct explain *e, const struct page_recheck *r, struct page
 			uint8_t zm = zone_mask(e, z);
 
 			json_object_set_new(zo, "listed", json_boolean(zm != 0));
-			json_object_set_new(zo, "by", zm ? json_string("verdict") : json_null());
+			json_object_set_new(zo, "by", !zm ? json_null() :
+					    zm == feed_mask(z) && !(zm & e->v.mask) ?
+					    json_string("feed") : json_string("verdict"));
 			json_object_set_new(zo, "categories", cats_json(zm));
+			if (z->nfeed) {
+				json_t *fa = json_array();
+
+				for (size_t f = 0; fa && f < z->nfeed; f++) {
+					json_t *fo = json_object();
+
+					json_object_set_new(fo, "category", json_string(
+						verdict_cat_name(z->feed[f].cat)));
+					json_object_set_new(fo, "txt", jstr(z->feed[f].txt));
+					json_array_append_new(fa, fo);
+				}
+				json_object_set_new(zo, "feeds", fa);
+			}
 		}
 		if (z->line) {
 			json_t *l = json_object();

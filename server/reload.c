@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "apikey.h"
+#include "feed.h"
 #include "log.h"
 #include "provider.h"
 #include "querylog.h"
@@ -334,6 +335,28 @@ static int lookups_apply(struct server *srv, const struct loaded *ld)
 	return 0;
 }
 
+void reload_feeds_apply(struct server *srv)
+{
+	struct feed_slot **slots;
+	char *dir;
+	size_t n = srv->cfg->nfeeds;
+
+	if (!srv->feeds || !srv->lookup || !srv->feeds_started)
+		return;
+	slots = calloc(n ? n : 1, sizeof(*slots));
+	if (!slots) {
+		log_err("feeds: out of memory: they keep their previous settings");
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		slots[i] = feed_table_bind(srv->feeds, srv->cfg->feeds[i].name);
+	dir = feeds_dir_for(srv->cfg->database);
+	if (lookup_configure_feeds(srv->lookup, srv->cfg, slots, dir) < 0)
+		log_err("feeds: out of memory: they keep their previous settings");
+	free(dir);
+	free(slots);
+}
+
 void reload_loaded_free(struct loaded *ld)
 {
 	apikey_free(ld->api_key);
@@ -372,6 +395,10 @@ void reload_adopt(struct server *srv, struct loaded *ld)
 				      srv->cfg->query_log, srv->cfg->query_log_sample))
 		log_err("query log: out of memory; nothing logged");
 	ld->has_qlog_fd = 0;
+	/* The new zones point at their feeds' slots before anyone can read them. */
+	if (srv->feeds)
+		zoneset_bind_feeds(srv->zones, srv->cfg, feed_table_lists_of, srv->feeds);
+	reload_feeds_apply(srv);
 	memset(ld, 0, sizeof(*ld));
 	log_set_level(srv->cfg->log_level);
 	server_env_apply(srv);

@@ -49,6 +49,11 @@ void reload_loaded_free(struct loaded *ld);
  * the answering loops' view. The previous ones are freed. Loop thread. */
 void reload_adopt(struct server *srv, struct loaded *ld);
 
+/* Pass the feeds of the configuration in use to the lookup thread (feed.h), once
+ * srv->feeds_started is set (after dropping root, so that their files are the
+ * daemon user's); reload_adopt calls it. Loop thread. */
+void reload_feeds_apply(struct server *srv);
+
 /* Reload on the thread pool (why is logged); a reload asked while one runs is done
  * once it ends. Loop thread. */
 void reload_start(struct server *srv, const char *why);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "feed.h"
 #include "log.h"
 #include "metrics.h"
 #include "querylog.h"
@@ -73,6 +74,7 @@ void server_env_apply(struct server *srv)
 			.unknown_retry_s = VERDICT_UNKNOWN_RETRY_S,
 			.lookups = srv->lookups && !srv->stopping,
 			.lookup_reserved = cfg->lookup_reserved,
+			.feed_skip = cfg->skip_when,
 		},
 		.tcp_max_clients = cfg->tcp_max_clients,
 		.tcp_clients_per_ip = cfg->tcp_clients_per_ip,
@@ -367,6 +369,11 @@ int server_run(struct server *srv)
 		log_err("cannot set up the lookups: %s", strerror(-err));
 		goto out_loaded;
 	}
+	if (!(srv->feeds = feed_table_new())) {
+		log_err("out of memory");
+		goto out_loaded;
+	}
+	lookup_set_feeds(srv->lookup, srv->feeds, &srv->shared);
 	if ((err = lookup_start(srv->lookup, &srv->loop, lookup_finished, srv))) {
 		log_err("cannot start the lookups: %s", uv_strerror(err));
 		goto out_loaded;
@@ -419,6 +426,8 @@ int server_run(struct server *srv)
 		log_err("cannot start the query log's writer: %s", strerror(-err));
 		goto out;
 	}
+	srv->feeds_started = 1;
+	reload_feeds_apply(srv);
 	uv_signal_start(&srv->sig_hup, on_signal, SIGHUP);
 	uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
 	uv_signal_start(&srv->sig_int, on_signal, SIGINT);
@@ -464,6 +473,11 @@ out_loaded:
 	querylog_free(srv->qlog);
 	srv->qlog = NULL;
 	reload_release(srv);
+	/* After the lookup thread and every answering loop: nothing reads the slots. */
+	if (!srv->lookup_running) {
+		feed_table_free(srv->feeds);
+		srv->feeds = NULL;
+	}
 	cache_free(srv->cache);
 	if (shared_ok)
 		shared_destroy(&srv->shared);

@@ -27,6 +27,7 @@
 #include "store.h"
 #include "zone.h"
 
+struct feed_table;
 struct udp_listener;
 struct tcp_listener;
 struct worker;
@@ -51,6 +52,8 @@ struct server {
 	int lookups;                /* a provider is configured */
 	int lookup_running;         /* its thread runs or has not been joined yet */
 	char *api_key;              /* never logged */
+	struct feed_table *feeds;   /* the feeds' slots (feed.h), for the whole run */
+	int feeds_started;          /* root dropped: the feeds may run (reload_feeds_apply) */
 	struct shared shared;       /* the view every answering loop reads, and its lock */
 	struct host host;           /* the main loop as an answering loop */
 	struct udp_listener **udp;

@@ -339,6 +339,61 @@ static int build_lists(struct build *b, const struct config_zone *cz, struct zon
 	return 0;
 }
 
+/* The feeds of `feeds =` (every feed without it) whose category the zone answers. */
+static int build_feeds(const struct config *cfg, const struct config_zone *cz,
+		       struct zone *z)
+{
+	if (!cfg || !cfg->nfeeds || (cz->feeds_line && !cz->nfeeds))
+		return 0;
+	z->feeds = calloc(cfg->nfeeds, sizeof(*z->feeds));
+	if (!z->feeds)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->nfeeds; i++) {
+		const struct config_feed *f = &cfg->feeds[i];
+		const struct zone_cat *cat;
+		struct zone_feed *zf;
+		int used = !cz->feeds_line;
+
+		for (size_t j = 0; j < cz->nfeeds && !used; j++)
+			used = strcmp(cz->feeds[j], f->name) == 0;
+		if (!used || f->category < 0 || f->category >= VERDICT_NCAT)
+			continue;
+		cat = &z->cat[f->category];
+		if (!cat->enabled)
+			continue; /* the zone does not answer this category */
+		zf = &z->feeds[z->nfeeds++];
+		zf->cfg_index = i;
+		zf->cat = (uint8_t)f->category;
+		zf->zc.enabled = 1;
+		memcpy(zf->zc.a, cat->a, 4);
+		if (!cat->txt_len)
+			zf->zc.txt = strdup("");
+		else if (asprintf((char **)&zf->zc.txt, "%s" ZONE_FEED_TXT, cat->txt,
+				  f->name) < 0)
+			zf->zc.txt = NULL;
+		if (!zf->zc.txt)
+			return -ENOMEM;
+		zf->zc.txt_len = strlen(zf->zc.txt);
+	}
+	return 0;
+}
+
+void zoneset_bind_feeds(struct zoneset *zs, const struct config *cfg,
+			struct lists *const *(*lists_of)(void *arg, const char *name),
+			void *arg)
+{
+	for (size_t i = 0; zs && i < zs->n; i++) {
+		struct zone *z = &zs->zones[i];
+
+		for (size_t j = 0; j < z->nfeeds; j++) {
+			size_t k = z->feeds[j].cfg_index;
+
+			z->feeds[j].lists = k < cfg->nfeeds ?
+				lists_of(arg, cfg->feeds[k].name) : NULL;
+		}
+	}
+}
+
 static int build_zone(struct build *b, const struct config_zone *cz, uint32_t serial,
 		      struct zone *z)
 {
@@ -391,6 +446,9 @@ static int build_zone(struct build *b, const struct config_zone *cz, uint32_t se
 		r = build_probed(&z->cat[VERDICT_OPENVPN443], &z->probed);
 	if (r)
 		return r;
+	r = build_feeds(b->cfg, cz, z);
+	if (r)
+		return r;
 	r = build_lists(b, cz, z);
 	return ret ? ret : r;
 }
@@ -410,6 +468,9 @@ static void zone_clear(struct zone *z)
 	for (size_t i = 0; i < z->nlist_paths; i++)
 		free(z->list_paths[i]);
 	free(z->list_paths);
+	for (size_t i = 0; i < z->nfeeds; i++)
+		free((char *)z->feeds[i].zc.txt);
+	free(z->feeds);
 }
 
 void zoneset_free(struct zoneset *zs)

@@ -35,6 +35,18 @@ struct zone_ptr {
 	enum zone_ptr_base base;
 };
 
+/* A feed a zone serves ([zone] feeds, feed.c): its entries answer as the feed's
+ * category, with ZONE_FEED_TXT after the category's TXT. */
+struct zone_feed {
+	size_t cfg_index;        /* in the building config's feeds[] */
+	/* The feed's current list, swapped by the lookup thread under the write side of
+	 * the shared lock (feed.h); NULL until zone_bind_feeds or while the feed has no
+	 * copy. Read through it under the read side only. */
+	struct lists *const *lists;
+	uint8_t cat;             /* enum verdict_cat */
+	struct zone_cat zc;      /* the category's A; its TXT with the feed's name */
+};
+
 struct zone {
 	char *name;              /* "bl.example.org", lowercase, for logs */
 	uint8_t apex[256];       /* wire form, lowercase */
@@ -63,9 +75,13 @@ struct zone {
 	char **list_paths;       /* the files lists was read from, in order (the lookup
 				  * page finds an entry's line in them); NULL when none */
 	size_t nlist_paths;
+	struct zone_feed *feeds; /* the feeds it serves, configuration order */
+	size_t nfeeds;
 };
 
 #define ZONE_PROBED_TXT " (confirmed by probe)"
+/* After a feed hit's TXT: " (feed NAME)". */
+#define ZONE_FEED_TXT " (feed %s)"
 
 struct zoneset {
 	struct zone *zones;
@@ -99,6 +115,13 @@ int zoneset_build(const struct config *cfg, uint32_t serial, zone_report_fn repo
 		  void *arg, struct zoneset **out);
 
 void zoneset_free(struct zoneset *zs);
+
+/* Point every zone feed of zs at its list: lists_of(arg, name) gives the address of
+ * that feed's list pointer (feed_table_bind), or NULL to leave it unserved. Before zs
+ * is published to the answering loops (main loop, reload_adopt). */
+void zoneset_bind_feeds(struct zoneset *zs, const struct config *cfg,
+			struct lists *const *(*lists_of)(void *arg, const char *name),
+			void *arg);
 
 /* The zone whose apex is the longest suffix of the wire name `name` (any case, len
  * bytes including the root label, at most 255), or NULL. *apex_off is the offset of

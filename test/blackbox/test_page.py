@@ -268,6 +268,32 @@ class Page(unittest.TestCase):
                       txt_values(r))
 
 
+class FeedEvidence(unittest.TestCase):
+    def test_feed_hit_on_page(self):
+        from test_feeds import FeedServer, Feed, feed_conf, plain
+        srv = FeedServer()
+        try:
+            srv.add("/tor.txt", Feed(plain(["198.18.7.7"])))
+            port = free_port()
+            d = Daemon(conf(port) + feed_conf("tor-test", srv.url("/tor.txt"), "tor"),
+                       files={"hand.list": LIST})
+            try:
+                def listed():
+                    return json.loads(get(port, "/v1/ip/198.18.7.7")[2])["listed"]
+                self.assertTrue(wait_for(listed, 10), d.stderr()[-2000:])
+                z = json.loads(get(port, "/v1/ip/198.18.7.7")[2])["zones"][0]
+                self.assertEqual((z["by"], z["categories"]), ("feed", ["tor"]))
+                self.assertEqual(z["feeds"], [{"category": "tor",
+                                               "txt": "Tor exit node (feed tor-test)"}])
+                body = get(port, "/ip/198.18.7.7")[2].decode()
+                self.assertIn("Listed: Tor exit node", body)
+                self.assertIn("a public feed: Tor exit node (feed tor-test)", body)
+            finally:
+                d.stop_and_cleanup()
+        finally:
+            srv.stop()
+
+
 class Config(unittest.TestCase):
     def test_allow(self):
         port = free_port()

@@ -815,6 +815,45 @@ static void test_cache_raced(void)
 	env_close(&e, "raced");
 }
 
+/* intel_set_skip ([intel] skip-when with a feed): an address the check names makes no
+ * call, through intel_wait (-EAGAIN: answered from what is known) or intel_refresh;
+ * others still do. */
+static const struct ipaddr *skip_this;
+
+static int skip_fn(void *arg, const struct ipaddr *ip)
+{
+	(*(int *)arg)++;
+	return ipaddr_cmp(ip, skip_this) == 0;
+}
+
+static void test_skip(void)
+{
+	struct config cfg = mkcfg();
+	struct env e;
+	struct qw q;
+	struct ipaddr a = ip4(0x0d300001), b = ip4(0x0d300002);
+	int asked = 0;
+
+	env_init(&e, &cfg, 1, NULL);
+	skip_this = &a;
+	intel_set_skip(e.in, skip_fn, &asked);
+	is_int(wait_ip(&e, &a, &q), -EAGAIN, "skip: a listed address is not waited for");
+	refresh_ip(&e, &a);
+	spin();
+	is_int(e.fk.nfetch, 0, "skip: no call for it, by wait or refresh");
+	ok(asked >= 2, "skip: the check was asked");
+	is_int(wait_ip(&e, &b, &q), 0, "skip: another address waits");
+	is_int(e.fk.nfetch, 1, "skip: and is looked up");
+	complete(&e.fk, &b, PROVIDER_OK, 0, NULL, 0);
+	spin();
+	intel_set_skip(e.in, NULL, NULL);
+	is_int(wait_ip(&e, &a, &q), 0, "skip: without the check it is looked up");
+	is_int(e.fk.nfetch, 2, "skip: one more call");
+	complete(&e.fk, &a, PROVIDER_OK, 0, NULL, 0);
+	spin();
+	env_close(&e, "skip");
+}
+
 /* The day's count comes from the store and goes back to it: a restart (a new intel)
  * does not get a fresh budget. */
 static void test_budget_stored(void)
@@ -1465,6 +1504,7 @@ int main(void)
 	test_budget();
 	test_budget_stored();
 	test_cache_raced();
+	test_skip();
 	test_clients();
 	test_bad_key();
 	test_limit();
