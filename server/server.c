@@ -308,7 +308,10 @@ int server_run(struct server *srv)
 		goto out_loaded;
 	}
 	if (ld.cfg->database) {
-		err = store_open(ld.cfg->database, &srv->store, err_text, sizeof(err_text));
+		struct store_options so = { .password_file = ld.cfg->database_password_file };
+
+		err = store_open_opts(ld.cfg->database, &so, &srv->store, err_text,
+				      sizeof(err_text));
 		if (err) {
 			log_err("%s", err_text);
 			goto out_loaded;
@@ -316,13 +319,13 @@ int server_run(struct server *srv)
 		t0 = uv_hrtime();
 		err = store_load(srv->store, cache_fill, srv->cache);
 		if (err) {
-			log_err("cannot load the verdicts of %s: %s", ld.cfg->database,
+			log_err("cannot load the verdicts of %s: %s", store_name(srv->store),
 				strerror(err < 0 ? -err : ENOMEM));
 			goto out_loaded;
 		}
 		nverdicts = cache_count(srv->cache);
 		log_info("loaded %zu verdict(s) from %s in %.3f s", nverdicts,
-			 ld.cfg->database, (double)(uv_hrtime() - t0) / 1e9);
+			 store_name(srv->store), (double)(uv_hrtime() - t0) / 1e9);
 	}
 	if ((err = uv_loop_init(&srv->loop))) {
 		log_err("cannot start the event loop: %s", uv_strerror(err));
@@ -356,10 +359,13 @@ int server_run(struct server *srv)
 	srv->sig_hup.data = srv->sig_term.data = srv->sig_int.data = srv;
 	srv->sig_usr1.data = srv->sig_usr2.data = srv;
 	srv->list_watch.data = srv->stop_timer.data = srv;
-	if (listen_all(srv) || daemon_drop_privileges(srv->cfg->user, srv->cfg->database))
+	if (listen_all(srv) || daemon_drop_privileges(srv->cfg->user,
+			       store_is_fleet(srv->store) ? NULL : srv->cfg->database))
 		goto out;
 	if (srv->store)
 		store_set_refill(srv->store, refill_from_cache, srv);
+	if (srv->store)
+		store_set_listener(srv->store, lookup_fleet_verdict, srv->lookup);
 	if (srv->store && (err = store_start(srv->store))) {
 		log_err("cannot start the database writer: %s", strerror(-err));
 		goto out;

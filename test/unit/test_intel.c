@@ -75,6 +75,40 @@ void store_budget_set(struct store *st, int64_t day, uint32_t calls)
 	st_budget.sets++;
 }
 
+/* The fleet's claims (store.h): a store that is no fleet unless a test says so; the
+ * claims asked are recorded for the test to answer (intel_fleet_claimed). */
+static struct {
+	int fleet;
+	unsigned asked, released;
+	struct ipaddr last;
+	struct store_claim_args args;
+} st_claims;
+
+int store_is_fleet(const struct store *st)
+{
+	(void)st;
+	return st_claims.fleet;
+}
+
+int store_claim(struct store *st, const struct ipaddr *ip, const struct store_claim_args *a,
+		store_claim_cb cb, void *arg)
+{
+	(void)st;
+	(void)cb;
+	(void)arg;
+	st_claims.asked++;
+	st_claims.last = *ip;
+	st_claims.args = *a;
+	return 0;
+}
+
+void store_claim_release(struct store *st, const struct ipaddr *ip)
+{
+	(void)st;
+	(void)ip;
+	st_claims.released++;
+}
+
 /* ---- clock ---- */
 
 struct fclock {

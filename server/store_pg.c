@@ -1,0 +1,1133 @@
+/* store_pg.c - the verdicts in PostgreSQL, shared by a fleet (see store_pg.h). */
+#include "store_pg.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define PG_CONNECT_TIMEOUT "3"      /* seconds libpq waits for a connection */
+#define PG_LOCK_MIGRATE 0x74626c30  /* advisory locks: "tbl0", "tbl1" */
+#define PG_LOCK_CHANGE 0x74626c31
+#define PG_FETCH_ROWS 10000         /* rows per FETCH / catch-up query */
+#define PG_POLL_MS 250              /* how often the threads look at their stop flag */
+#define PG_BACKOFF_MIN_MS 500       /* reconnection delay, doubling */
+#define PG_BACKOFF_MAX_MS 8000
+#define PG_CLAIMS_MAX 100000        /* claim requests waiting */
+#define PG_BUDGET_KEEP_DAYS 31
+#define PG_PASSWORD_MAX 1024
+#define PG_CREDENTIAL "threatbl-db-password"
+
+/* Schema version N+1 is made by pg_migrations[N], in one transaction under an
+ * advisory lock so that nodes starting together migrate once. Version 1 holds what
+ * sqlite's version 3 holds (verdicts with probe columns, budget) plus what a fleet
+ * needs: change numbers, the writing node, claims. To add a table: append a
+ * migration here and one to store.c's store_migrations (doc/fleet.md#schema). */
+static const char *const pg_migrations[] = {
+	"CREATE SEQUENCE threatbl_change;"
+	" CREATE TABLE verdicts ("
+	"  ip bytea NOT NULL PRIMARY KEY CHECK (length(ip) = 16),"
+	"  ip_text text NOT NULL,"
+	"  family smallint NOT NULL CHECK (family IN (4, 6)),"
+	"  mask integer NOT NULL,"
+	"  flags integer NOT NULL,"
+	"  checked bigint NOT NULL,"
+	"  source text NOT NULL,"
+	"  facts text,"
+	"  created bigint NOT NULL,"
+	"  updated bigint NOT NULL,"
+	"  probe text,"
+	"  probed bigint,"
+	"  change bigint NOT NULL,"
+	"  node text NOT NULL DEFAULT '');"
+	" CREATE INDEX verdicts_change ON verdicts (change);"
+	" CREATE TABLE budget (day bigint NOT NULL PRIMARY KEY, calls bigint NOT NULL);"
+	" CREATE TABLE claims (ip bytea NOT NULL PRIMARY KEY, node text NOT NULL,"
+	"  until timestamptz NOT NULL);"
+	/* One round trip per claim: a fresh verdict stored already (looked at again
+	 * after the claim, since its writer may have committed while we waited on the
+	 * claim's row), else the claim, else the fleet's budget counted. */
+	" CREATE FUNCTION threatbl_claim(p_ip bytea, p_node text, p_lease_ms integer,"
+	"  p_fresh bigint, p_day bigint, p_budget bigint, OUT outcome text,"
+	"  OUT calls bigint, OUT vmask integer, OUT vflags integer, OUT vchecked bigint)"
+	" LANGUAGE plpgsql AS $f$"
+	" DECLARE got text;"
+	" BEGIN"
+	"  calls := 0;"
+	"  SELECT mask, flags, checked INTO vmask, vflags, vchecked FROM verdicts"
+	"   WHERE ip = p_ip AND checked >= p_fresh;"
+	"  IF FOUND THEN outcome := 'done'; RETURN; END IF;"
+	"  INSERT INTO claims AS c (ip, node, until) VALUES (p_ip, p_node,"
+	"   clock_timestamp() + p_lease_ms * interval '1 millisecond')"
+	"   ON CONFLICT (ip) DO UPDATE SET node = excluded.node, until = excluded.until"
+	"   WHERE c.until < clock_timestamp() OR c.node = excluded.node"
+	"   RETURNING c.node INTO got;"
+	"  IF got IS NULL THEN outcome := 'theirs'; RETURN; END IF;"
+	"  SELECT mask, flags, checked INTO vmask, vflags, vchecked FROM verdicts"
+	"   WHERE ip = p_ip AND checked >= p_fresh;"
+	"  IF FOUND THEN"
+	"   DELETE FROM claims WHERE ip = p_ip AND node = p_node;"
+	"   outcome := 'done'; RETURN;"
+	"  END IF;"
+	"  INSERT INTO budget AS b (day, calls) VALUES (p_day, 1)"
+	"   ON CONFLICT (day) DO UPDATE SET calls = b.calls + 1"
+	"   WHERE p_budget = 0 OR b.calls < p_budget"
+	"   RETURNING b.calls INTO calls;"
+	"  IF calls IS NULL THEN"
+	"   DELETE FROM claims WHERE ip = p_ip AND node = p_node;"
+	"   outcome := 'budget'; calls := p_budget; RETURN;"
+	"  END IF;"
+	"  outcome := 'mine';"
+	" END $f$;",
+};
+
+#define PG_SCHEMA ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])))
+
+/* A claim request, or a release (cb NULL). */
+struct pg_claim {
+	struct pg_claim *next;
+	struct ipaddr ip;
+	struct store_claim_args a;
+	store_claim_cb cb;
+	void *arg;
+};
+
+struct store_pg {
+	char *uri;
+	char *password;             /* NULL: none of ours (never logged) */
+	char name[512];             /* the URI without its password, for the log */
+	char node[40];              /* this process, in claims and verdicts.node */
+	PGconn *wconn;              /* the writer's (the opener's before start) */
+	int wprepared;
+
+	pthread_mutex_t mu;         /* guards what follows */
+	pthread_cond_t wake;        /* to the claimer */
+	int stop, started;
+	struct pg_claim *chead, *ctail;
+	size_t nclaims;
+	int64_t last_change;        /* listener: the last change number seen */
+	struct store_fleet_stats stats;
+	int (*listener)(void *arg, const struct ipaddr *ip, const struct verdict *v);
+	void *listener_arg;
+	pthread_t listen_thread, claim_thread;
+};
+
+int store_pg_is_uri(const char *database)
+{
+	return database && (!strncmp(database, "postgresql://", 13) ||
+			    !strncmp(database, "postgres://", 11));
+}
+
+int store_pg_schema_version(void)
+{
+	return PG_SCHEMA;
+}
+
+void store_pg_redact(const char *uri, char *out, size_t outlen)
+{
+	const char *auth = strstr(uri, "://"), *at, *colon, *p, *end;
+	size_t o = 0;
+
+#define PUT(s, n) do { size_t n_ = (n); if (o + n_ >= outlen) n_ = outlen - o - 1; \
+		memcpy(out + o, (s), n_); o += n_; } while (0)
+	if (!outlen)
+		return;
+	if (!auth) {
+		snprintf(out, outlen, "%s", uri);
+		return;
+	}
+	auth += 3;
+	end = auth + strcspn(auth, "/?");
+	at = memrchr(auth, '@', (size_t)(end - auth));
+	colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+	p = uri;
+	if (colon) {
+		PUT(p, (size_t)(colon + 1 - p));
+		PUT("***", 3);
+		p = at;
+	}
+	/* password=... among the parameters, however often */
+	for (const char *q = strstr(p, "password="); q; q = strstr(p, "password=")) {
+		if (q > uri && q[-1] != '?' && q[-1] != '&') {
+			PUT(p, (size_t)(q + 9 - p));
+			p = q + 9;
+			continue;
+		}
+		PUT(p, (size_t)(q + 9 - p));
+		PUT("***", 3);
+		p = q + 9 + strcspn(q + 9, "&");
+	}
+	PUT(p, strlen(p));
+	out[o] = '\0';
+#undef PUT
+}
+
+/* The password from a file (its first line), never logged. 0, or a negative errno
+ * with a line in err. */
+static int pg_read_password(const char *path, const char *what, char **out, char *err,
+			    size_t errlen)
+{
+	char buf[PG_PASSWORD_MAX + 2];
+	ssize_t n;
+	int fd, e;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		e = errno;
+		snprintf(err, errlen, "%s %s: %s", what, path, strerror(e));
+		return -e;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	e = errno;
+	close(fd);
+	if (n < 0) {
+		snprintf(err, errlen, "%s %s: %s", what, path, strerror(e));
+		return -e;
+	}
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if ((size_t)n > PG_PASSWORD_MAX) {
+		snprintf(err, errlen, "%s %s: longer than %d bytes", what, path, PG_PASSWORD_MAX);
+		return -EINVAL;
+	}
+	if (!buf[0]) {
+		snprintf(err, errlen, "%s %s is empty", what, path);
+		return -EINVAL;
+	}
+	*out = strdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	if (!*out) {
+		snprintf(err, errlen, "%s: out of memory", what);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static PGconn *pg_connect(struct store_pg *pg, char *err, size_t errlen)
+{
+	const char *keys[] = { "dbname", "connect_timeout", "application_name",
+			       pg->password ? "password" : NULL, NULL };
+	const char *vals[] = { pg->uri, PG_CONNECT_TIMEOUT, "threatbld", pg->password, NULL };
+	PGconn *c = PQconnectdbParams(keys, vals, 1);
+
+	if (!c) {
+		snprintf(err, errlen, "database %s: out of memory", pg->name);
+		return NULL;
+	}
+	if (PQstatus(c) != CONNECTION_OK) {
+		char *nl;
+
+		snprintf(err, errlen, "database %s: cannot connect: %s", pg->name,
+			 PQerrorMessage(c));
+		while ((nl = strchr(err, '\n')))
+			*nl = nl[1] ? ' ' : '\0';
+		PQfinish(c);
+		return NULL;
+	}
+	/* Notices (NOTICE: relation exists...) are not for the daemon's log. */
+	PQsetNoticeProcessor(c, NULL, NULL);
+	return c;
+}
+
+/* PostgreSQL's message on one line. */
+static void pg_msg(PGconn *c, char *err, size_t errlen)
+{
+	char *nl;
+
+	snprintf(err, errlen, "%s", PQerrorMessage(c));
+	while ((nl = strchr(err, '\n')))
+		*nl = nl[1] ? ' ' : '\0';
+}
+
+/* A command with no result rows; 0 or -EIO with the message in err. */
+static int pg_exec(PGconn *c, const char *sql, char *err, size_t errlen)
+{
+	PGresult *r = PQexec(c, sql);
+	int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+
+	if (!ok)
+		pg_msg(c, err, errlen);
+	PQclear(r);
+	return ok ? 0 : -EIO;
+}
+
+static int pg_migrate(struct store_pg *pg, char *err, size_t errlen)
+{
+	PGconn *c = pg->wconn;
+	char msg[512], sql[96];
+	PGresult *r = NULL;
+	int version = 0, rc;
+
+	if ((rc = pg_exec(c, "BEGIN", msg, sizeof(msg))) ||
+	    (rc = pg_exec(c, "SELECT pg_advisory_xact_lock(1952607280)", msg, sizeof(msg))))
+		goto fail;
+	r = PQexec(c, "SELECT to_regclass('threatbl_schema') IS NOT NULL,"
+		   " to_regclass('verdicts') IS NOT NULL");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		pg_msg(c, msg, sizeof(msg));
+		rc = -EIO;
+		goto fail;
+	}
+	if (PQgetvalue(r, 0, 0)[0] == 't') {
+		PQclear(r);
+		r = PQexec(c, "SELECT max(version) FROM threatbl_schema");
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			pg_msg(c, msg, sizeof(msg));
+			rc = -EIO;
+			goto fail;
+		}
+		version = atoi(PQgetvalue(r, 0, 0));
+	} else if (PQgetvalue(r, 0, 1)[0] == 't') {
+		snprintf(err, errlen, "database %s has a table verdicts but no threatbl_schema: "
+			 "not a threatbl database", pg->name);
+		rc = -EINVAL;
+		goto out;
+	} else if ((rc = pg_exec(c, "CREATE TABLE threatbl_schema (version integer NOT NULL)",
+				 msg, sizeof(msg)))) {
+		goto fail;
+	}
+	PQclear(r);
+	r = NULL;
+	if (version > PG_SCHEMA) {
+		snprintf(err, errlen, "database %s has schema version %d; this threatbld knows "
+			 "up to %d", pg->name, version, PG_SCHEMA);
+		rc = -EPROTO;
+		goto out;
+	}
+	for (; version < PG_SCHEMA; version++) {
+		snprintf(sql, sizeof(sql), "DELETE FROM threatbl_schema;"
+			 " INSERT INTO threatbl_schema VALUES (%d)", version + 1);
+		if ((rc = pg_exec(c, pg_migrations[version], msg, sizeof(msg))) ||
+		    (rc = pg_exec(c, sql, msg, sizeof(msg))))
+			goto fail;
+		log_info("database %s: schema version %d", pg->name, version + 1);
+	}
+	if ((rc = pg_exec(c, "COMMIT", msg, sizeof(msg))))
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen, "database %s: cannot update the schema to version %d: %s",
+		 pg->name, version + 1, msg);
+out:
+	PQclear(r);
+	pg_exec(c, "ROLLBACK", msg, sizeof(msg));
+	return rc;
+}
+
+static void pg_free(struct store_pg *pg)
+{
+	struct pg_claim *cl, *next;
+
+	if (!pg)
+		return;
+	if (pg->wconn)
+		PQfinish(pg->wconn);
+	for (cl = pg->chead; cl; cl = next) {
+		next = cl->next;
+		free(cl);
+	}
+	if (pg->password) {
+		explicit_bzero(pg->password, strlen(pg->password));
+		free(pg->password);
+	}
+	free(pg->uri);
+	pthread_cond_destroy(&pg->wake);
+	pthread_mutex_destroy(&pg->mu);
+	free(pg);
+}
+
+int store_pg_open(const char *uri, const char *password_file, struct store_pg **out,
+		  uint32_t *calls, char *err, size_t errlen)
+{
+	struct store_pg *pg;
+	const char *cred_dir = getenv("CREDENTIALS_DIRECTORY");
+	char cred[4096], msg[512], sql[128];
+	PGresult *r;
+	int rc;
+
+	*out = NULL;
+	*calls = 0;
+	pg = calloc(1, sizeof(*pg));
+	if (!pg || !(pg->uri = strdup(uri))) {
+		free(pg);
+		snprintf(err, errlen, "database: out of memory");
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&pg->mu, NULL);
+	pthread_cond_init(&pg->wake, NULL);
+	store_pg_redact(uri, pg->name, sizeof(pg->name));
+	{
+		/* Unique per process and start: claims and rows say which node made them. */
+		struct timespec ts;
+		char host[64] = "";
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gethostname(host, sizeof(host) - 1);
+		host[16] = '\0';
+		snprintf(pg->node, sizeof(pg->node), "%s/%ld/%lx", host, (long)getpid(),
+			 (unsigned long)(ts.tv_nsec ^ ts.tv_sec));
+	}
+	rc = 0;
+	if (password_file)
+		rc = pg_read_password(password_file, "database-password-file", &pg->password,
+				      err, errlen);
+	else if (cred_dir && *cred_dir &&
+		 snprintf(cred, sizeof(cred), "%s/%s", cred_dir, PG_CREDENTIAL) <
+		 (int)sizeof(cred) && access(cred, F_OK) == 0)
+		rc = pg_read_password(cred, "credential", &pg->password, err, errlen);
+	if (rc < 0)
+		goto fail;
+	if (!(pg->wconn = pg_connect(pg, err, errlen))) {
+		rc = -ECONNREFUSED;
+		goto fail;
+	}
+	if ((rc = pg_migrate(pg, err, errlen)) < 0)
+		goto fail;
+	snprintf(sql, sizeof(sql), "SELECT calls FROM budget WHERE day = %lld",
+		 (long long)(time(NULL) / 86400));
+	r = PQexec(pg->wconn, sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		pg_msg(pg->wconn, msg, sizeof(msg));
+		snprintf(err, errlen, "database %s: %s", pg->name, msg);
+		PQclear(r);
+		rc = -EIO;
+		goto fail;
+	}
+	if (PQntuples(r) == 1) {
+		long long n = atoll(PQgetvalue(r, 0, 0));
+
+		*calls = n < 0 ? 0 : n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+	}
+	PQclear(r);
+	log_info("database %s: PostgreSQL %d, node %s", pg->name,
+		 PQserverVersion(pg->wconn), pg->node);
+	*out = pg;
+	return 0;
+fail:
+	pg_free(pg);
+	return rc;
+}
+
+static uint32_t pg_u32(const char *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return be32toh(v);
+}
+
+static int64_t pg_i64(const char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return (int64_t)be64toh(v);
+}
+
+/* Columns ip, mask, flags, checked, change (binary) of row i. 0 when malformed. */
+static int pg_row(const PGresult *r, int i, struct ipaddr *ip, struct verdict *v,
+		  int64_t *change)
+{
+	if (PQgetlength(r, i, 0) != (int)sizeof(ip->b) || PQgetlength(r, i, 1) != 4 ||
+	    PQgetlength(r, i, 2) != 4 || PQgetlength(r, i, 3) != 8 || PQgetlength(r, i, 4) != 8)
+		return 0;
+	memcpy(ip->b, PQgetvalue(r, i, 0), sizeof(ip->b));
+	memset(v, 0, sizeof(*v));
+	v->mask = (uint8_t)pg_u32(PQgetvalue(r, i, 1));
+	v->flags = (uint8_t)pg_u32(PQgetvalue(r, i, 2));
+	v->checked = (uint32_t)pg_i64(PQgetvalue(r, i, 3));
+	*change = pg_i64(PQgetvalue(r, i, 4));
+	return 1;
+}
+
+int store_pg_load(struct store_pg *pg,
+		  int (*fn)(void *arg, const struct ipaddr *ip, const struct verdict *v),
+		  void *arg)
+{
+	PGconn *c = pg->wconn;
+	char msg[512];
+	int64_t last = 0, change;
+	unsigned long bad = 0;
+	struct ipaddr ip;
+	struct verdict v;
+	int ret = 0, n;
+
+	/* A cursor, so that a million rows are never all in libpq's memory at once;
+	 * binary, so that nothing is parsed from text. REPEATABLE READ: one snapshot, so
+	 * that the highest change number seen covers everything below it (the writers
+	 * commit their numbers in order). */
+	if (pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", msg, sizeof(msg)) ||
+	    pg_exec(c, "DECLARE threatbl_load NO SCROLL CURSOR FOR SELECT ip, mask, flags,"
+		    " checked, change FROM verdicts", msg, sizeof(msg)))
+		goto fail;
+	do {
+		PGresult *r = PQexecParams(c, "FETCH 10000 FROM threatbl_load", 0, NULL, NULL,
+					   NULL, NULL, 1);
+
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			pg_msg(c, msg, sizeof(msg));
+			PQclear(r);
+			goto fail;
+		}
+		n = PQntuples(r);
+		for (int i = 0; i < n && !ret; i++) {
+			if (!pg_row(r, i, &ip, &v, &change)) {
+				bad++;
+				continue;
+			}
+			if (change > last)
+				last = change;
+			ret = fn(arg, &ip, &v);
+		}
+		PQclear(r);
+	} while (n > 0 && !ret);
+	pg_exec(c, "COMMIT", msg, sizeof(msg));
+	pthread_mutex_lock(&pg->mu);
+	pg->last_change = last;
+	pthread_mutex_unlock(&pg->mu);
+	if (bad)
+		log_warn("database %s: %lu rows with a malformed ip skipped", pg->name, bad);
+	return ret;
+fail:
+	log_err("database %s: reading verdicts: %s", pg->name, msg);
+	pg_exec(c, "ROLLBACK", msg, sizeof(msg));
+	return -EIO;
+}
+
+/* ---- the writer ---- */
+
+static const char pg_sql_put[] =
+	"WITH d AS (DELETE FROM claims WHERE ip = $1)"
+	" INSERT INTO verdicts (ip, ip_text, family, mask, flags, checked, source, facts,"
+	" created, updated, change, node) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9,"
+	" nextval('threatbl_change'), $10) ON CONFLICT (ip) DO UPDATE SET"
+	" mask = excluded.mask, flags = excluded.flags, checked = excluded.checked,"
+	" source = excluded.source, facts = excluded.facts, updated = excluded.updated,"
+	" change = excluded.change, node = excluded.node";
+static const char pg_sql_probe[] =
+	"UPDATE verdicts SET mask = $2, flags = $3, probe = $4, probed = $5, updated = $5,"
+	" change = nextval('threatbl_change'), node = $6 WHERE ip = $1";
+static const char pg_sql_del[] = "DELETE FROM verdicts WHERE ip = $1";
+
+static int pg_prepare(struct store_pg *pg, char *err, size_t errlen)
+{
+	static const struct { const char *name, *sql; int n; } st[] = {
+		{ "put", pg_sql_put, 10 }, { "probe", pg_sql_probe, 6 }, { "del", pg_sql_del, 1 },
+	};
+
+	if (pg->wprepared)
+		return 0;
+	for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
+		PGresult *r = PQprepare(pg->wconn, st[i].name, st[i].sql, st[i].n, NULL);
+		int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+
+		if (!ok)
+			pg_msg(pg->wconn, err, errlen);
+		PQclear(r);
+		if (!ok)
+			return -EIO;
+	}
+	pg->wprepared = 1;
+	return 0;
+}
+
+/* The writer's connection, made again when it broke. */
+static int pg_writer_conn(struct store_pg *pg, char *err, size_t errlen)
+{
+	if (pg->wconn && PQstatus(pg->wconn) == CONNECTION_OK)
+		return 0;
+	if (pg->wconn) {
+		PQfinish(pg->wconn);
+		pg->wconn = NULL;
+	}
+	pg->wprepared = 0;
+	if (!(pg->wconn = pg_connect(pg, err, errlen)))
+		return -ECONNREFUSED;
+	log_info("database %s: the writer is connected again", pg->name);
+	return 0;
+}
+
+static int pg_write_op(struct store_pg *pg, const struct store_op *op, char *err,
+		       size_t errlen)
+{
+	char ip_text[IPADDR_STRLEN], fam[4], mask[8], flags[8], checked[24], when[24];
+	const char *vals[10];
+	int lens[10] = { (int)sizeof(op->ip.b) }, fmts[10] = { 1 };
+	const char *name;
+	PGresult *r;
+	int n, ok;
+
+	vals[0] = (const char *)op->ip.b;
+	snprintf(mask, sizeof(mask), "%u", op->v.mask);
+	snprintf(flags, sizeof(flags), "%u", op->v.flags);
+	snprintf(when, sizeof(when), "%lu", (unsigned long)op->when);
+	if (op->kind == STORE_OP_DEL) {
+		name = "del";
+		n = 1;
+	} else if (op->kind == STORE_OP_PROBE) {
+		name = "probe";
+		vals[1] = mask;
+		vals[2] = flags;
+		vals[3] = op->text;
+		vals[4] = when;
+		vals[5] = pg->node;
+		n = 6;
+	} else {
+		name = "put";
+		ipaddr_format(&op->ip, ip_text);
+		snprintf(fam, sizeof(fam), "%d", ipaddr_is_v4(&op->ip) ? 4 : 6);
+		snprintf(checked, sizeof(checked), "%lu", (unsigned long)op->v.checked);
+		vals[1] = ip_text;
+		vals[2] = fam;
+		vals[3] = mask;
+		vals[4] = flags;
+		vals[5] = checked;
+		vals[6] = op->text;
+		vals[7] = op->facts;
+		vals[8] = when;
+		vals[9] = pg->node;
+		n = 10;
+	}
+	r = PQexecPrepared(pg->wconn, name, n, vals, lens, fmts, 0);
+	ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	if (!ok)
+		pg_msg(pg->wconn, err, errlen);
+	PQclear(r);
+	return ok ? 0 : -EIO;
+}
+
+int store_pg_write(struct store_pg *pg, const struct store_op *ops, int64_t day,
+		   uint32_t calls, char *err, size_t errlen)
+{
+	char sql[256], msg[256];
+	int rc;
+
+	if ((rc = pg_writer_conn(pg, err, errlen)) < 0)
+		return rc;
+	if ((rc = pg_prepare(pg, err, errlen)) < 0)
+		goto fail;
+	/* The lock makes the batches that number rows commit one after the other. */
+	if ((rc = pg_exec(pg->wconn, "BEGIN; SELECT pg_advisory_xact_lock(1952607281)",
+			  err, errlen)))
+		goto fail;
+	if (day) {
+		/* The claims count the fleet's calls; this keeps a count made while
+		 * PostgreSQL was away (the larger one wins). */
+		snprintf(sql, sizeof(sql),
+			 "INSERT INTO budget (day, calls) VALUES (%lld, %lu) ON CONFLICT (day)"
+			 " DO UPDATE SET calls = greatest(budget.calls, excluded.calls);"
+			 " DELETE FROM budget WHERE day < %lld", (long long)day,
+			 (unsigned long)calls, (long long)(day - PG_BUDGET_KEEP_DAYS));
+		if ((rc = pg_exec(pg->wconn, sql, err, errlen)))
+			goto fail;
+	}
+	for (; ops; ops = ops->next)
+		if ((rc = pg_write_op(pg, ops, err, errlen)))
+			goto fail;
+	if ((rc = pg_exec(pg->wconn, "SELECT pg_notify('threatbl', ''); COMMIT", err, errlen)))
+		goto fail;
+	return 0;
+fail:
+	if (PQstatus(pg->wconn) == CONNECTION_OK)
+		pg_exec(pg->wconn, "ROLLBACK", msg, sizeof(msg));
+	return rc;
+}
+
+/* ---- the listener ---- */
+
+static int pg_stopping(struct store_pg *pg)
+{
+	int stop;
+
+	pthread_mutex_lock(&pg->mu);
+	stop = pg->stop;
+	pthread_mutex_unlock(&pg->mu);
+	return stop;
+}
+
+/* Sleep ms, in steps, unless stopping. 1 when stopping. */
+static int pg_nap(struct store_pg *pg, unsigned ms)
+{
+	while (ms) {
+		unsigned step = ms > PG_POLL_MS ? PG_POLL_MS : ms;
+
+		if (pg_stopping(pg))
+			return 1;
+		usleep(step * 1000u);
+		ms -= step;
+	}
+	return pg_stopping(pg);
+}
+
+/* Read every row changed after last_change; hand the other nodes' to the listener.
+ * 0 or -EIO. */
+static int pg_catch_up(struct store_pg *pg, PGconn *c)
+{
+	char last[24], msg[256];
+	const char *vals[2] = { last, pg->node };
+	int n;
+
+	do {
+		PGresult *r;
+		uint64_t got = 0;
+		int64_t change;
+		struct ipaddr ip;
+		struct verdict v;
+
+		pthread_mutex_lock(&pg->mu);
+		snprintf(last, sizeof(last), "%lld", (long long)pg->last_change);
+		pthread_mutex_unlock(&pg->mu);
+		r = PQexecParams(c, "SELECT ip, mask, flags, checked, change, node = $2"
+				 " FROM verdicts WHERE change > $1 ORDER BY change LIMIT 10000",
+				 2, NULL, vals, NULL, NULL, 1);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			pg_msg(c, msg, sizeof(msg));
+			log_warn("database %s: reading new verdicts: %s", pg->name, msg);
+			PQclear(r);
+			return -EIO;
+		}
+		n = PQntuples(r);
+		for (int i = 0; i < n; i++) {
+			if (!pg_row(r, i, &ip, &v, &change))
+				continue;
+			if (PQgetvalue(r, i, 5)[0] == 0 && pg->listener) {
+				pg->listener(pg->listener_arg, &ip, &v);
+				got++;
+			}
+			pthread_mutex_lock(&pg->mu);
+			if (change > pg->last_change)
+				pg->last_change = change;
+			pthread_mutex_unlock(&pg->mu);
+		}
+		PQclear(r);
+		pthread_mutex_lock(&pg->mu);
+		pg->stats.received += got;
+		pthread_mutex_unlock(&pg->mu);
+	} while (n == PG_FETCH_ROWS);
+	return 0;
+}
+
+static void pg_set_connected(struct store_pg *pg, int up)
+{
+	pthread_mutex_lock(&pg->mu);
+	pg->stats.connected = up;
+	if (up)
+		pg->stats.reconnects++;
+	pthread_mutex_unlock(&pg->mu);
+}
+
+static void *pg_listen_thread(void *arg)
+{
+	struct store_pg *pg = arg;
+	unsigned backoff = 0;
+	char err[512];
+	PGconn *c = NULL;
+	int first = 1;
+
+	while (!pg_stopping(pg)) {
+		struct pollfd pfd;
+		PGnotify *nt;
+		int any = 0;
+
+		if (!c) {
+			if (backoff && pg_nap(pg, backoff))
+				break;
+			c = pg_connect(pg, err, sizeof(err));
+			if (c && pg_exec(c, "LISTEN threatbl", err, sizeof(err))) {
+				PQfinish(c);
+				c = NULL;
+			}
+			if (!c) {
+				if (!backoff || backoff == PG_BACKOFF_MAX_MS)
+					log_warn("%s; answering from memory, retrying", err);
+				backoff = !backoff ? PG_BACKOFF_MIN_MS : backoff * 2 > PG_BACKOFF_MAX_MS
+					  ? PG_BACKOFF_MAX_MS : backoff * 2;
+				continue;
+			}
+			if (!first)
+				log_info("database %s: listening again; reading the verdicts "
+					 "stored meanwhile", pg->name);
+			first = 0;
+			backoff = 0;
+			pg_set_connected(pg, 1);
+			any = 1; /* what was stored while we were away, or before LISTEN */
+		} else {
+			pfd.fd = PQsocket(c);
+			pfd.events = POLLIN;
+			if (poll(&pfd, 1, PG_POLL_MS) > 0 && !PQconsumeInput(c)) {
+				pg_msg(c, err, sizeof(err));
+				log_warn("database %s: lost the connection: %s", pg->name, err);
+				goto lost;
+			}
+		}
+		while ((nt = PQnotifies(c))) {
+			any = 1;
+			PQfreemem(nt);
+		}
+		if (any && pg_catch_up(pg, c) < 0)
+			goto lost;
+		if (PQstatus(c) != CONNECTION_OK)
+			goto lost;
+		continue;
+lost:
+		pg_set_connected(pg, 0);
+		pg->stats.reconnects--; /* counted when it comes back */
+		PQfinish(c);
+		c = NULL;
+		backoff = PG_BACKOFF_MIN_MS;
+	}
+	if (c)
+		PQfinish(c);
+	return NULL;
+}
+
+/* ---- the claimer ---- */
+
+static void pg_claim_one(struct store_pg *pg, PGconn *c, struct pg_claim *cl)
+{
+	char lease[16], fresh[24], day[24], budget[16], msg[256];
+	const char *vals[6] = { (const char *)cl->ip.b, pg->node, lease, fresh, day, budget };
+	int lens[6] = { (int)sizeof(cl->ip.b) }, fmts[6] = { 1 };
+	int outcome = STORE_CLAIM_LOCAL;
+	uint32_t calls = 0;
+	PGresult *r;
+
+	if (!cl->cb) {
+		vals[1] = pg->node;
+		r = PQexecParams(c, "DELETE FROM claims WHERE ip = $1 AND node = $2", 2, NULL,
+				 vals, lens, fmts, 0);
+		PQclear(r);
+		return;
+	}
+	snprintf(lease, sizeof(lease), "%lu", (unsigned long)cl->a.lease_ms);
+	snprintf(fresh, sizeof(fresh), "%lu", (unsigned long)cl->a.fresh_after);
+	snprintf(day, sizeof(day), "%lld", (long long)cl->a.day);
+	snprintf(budget, sizeof(budget), "%lu", (unsigned long)cl->a.budget);
+	r = PQexecParams(c, "SELECT outcome, calls, vmask, vflags, vchecked FROM"
+			 " threatbl_claim($1, $2, $3, $4, $5, $6)", 6, NULL, vals, lens, fmts, 0);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+		const char *o = PQgetvalue(r, 0, 0);
+		long long n = atoll(PQgetvalue(r, 0, 1));
+
+		calls = n < 0 ? 0 : n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+		if (!strcmp(o, "mine"))
+			outcome = STORE_CLAIM_MINE;
+		else if (!strcmp(o, "theirs"))
+			outcome = STORE_CLAIM_THEIRS;
+		else if (!strcmp(o, "budget"))
+			outcome = STORE_CLAIM_BUDGET;
+		else if (!strcmp(o, "done")) {
+			struct verdict v = { 0 };
+
+			v.mask = (uint8_t)atoi(PQgetvalue(r, 0, 2));
+			v.flags = (uint8_t)atoi(PQgetvalue(r, 0, 3));
+			v.checked = (uint32_t)atoll(PQgetvalue(r, 0, 4));
+			if (pg->listener)
+				pg->listener(pg->listener_arg, &cl->ip, &v);
+			outcome = STORE_CLAIM_DONE;
+		}
+	} else {
+		pg_msg(c, msg, sizeof(msg));
+		log_warn("database %s: claim failed: %s; deciding locally", pg->name, msg);
+	}
+	PQclear(r);
+	pthread_mutex_lock(&pg->mu);
+	pg->stats.claims++;
+	if (outcome == STORE_CLAIM_THEIRS)
+		pg->stats.claims_theirs++;
+	else if (outcome == STORE_CLAIM_LOCAL)
+		pg->stats.claims_local++;
+	pthread_mutex_unlock(&pg->mu);
+	cl->cb(cl->arg, &cl->ip, outcome, calls);
+}
+
+static void *pg_claim_thread(void *arg)
+{
+	struct store_pg *pg = arg;
+	struct timespec retry = { 0 }, now;
+	unsigned backoff = 0;
+	char err[512];
+	PGconn *c = NULL;
+
+	pthread_mutex_lock(&pg->mu);
+	for (;;) {
+		struct pg_claim *cl;
+
+		while (!pg->chead && !pg->stop)
+			pthread_cond_wait(&pg->wake, &pg->mu);
+		if (pg->stop)
+			break;
+		cl = pg->chead;
+		pg->chead = cl->next;
+		if (!pg->chead)
+			pg->ctail = NULL;
+		pg->nclaims--;
+		pthread_mutex_unlock(&pg->mu);
+
+		if (c && PQstatus(c) != CONNECTION_OK) {
+			PQfinish(c);
+			c = NULL;
+			backoff = PG_BACKOFF_MIN_MS;
+			clock_gettime(CLOCK_MONOTONIC, &retry);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (!c && (now.tv_sec > retry.tv_sec ||
+			   (now.tv_sec == retry.tv_sec && now.tv_nsec >= retry.tv_nsec))) {
+			if ((c = pg_connect(pg, err, sizeof(err))))
+				backoff = 0;
+			else {
+				backoff = !backoff ? PG_BACKOFF_MIN_MS : backoff * 2 >
+					  PG_BACKOFF_MAX_MS ? PG_BACKOFF_MAX_MS : backoff * 2;
+				clock_gettime(CLOCK_MONOTONIC, &retry);
+				retry.tv_sec += backoff / 1000;
+				retry.tv_nsec += (long)(backoff % 1000) * 1000000;
+				if (retry.tv_nsec >= 1000000000) {
+					retry.tv_sec++;
+					retry.tv_nsec -= 1000000000;
+				}
+			}
+		}
+		if (c)
+			pg_claim_one(pg, c, cl);
+		else if (cl->cb) {
+			/* PostgreSQL is away: no lookup waits for it */
+			pthread_mutex_lock(&pg->mu);
+			pg->stats.claims++;
+			pg->stats.claims_local++;
+			pthread_mutex_unlock(&pg->mu);
+			cl->cb(cl->arg, &cl->ip, STORE_CLAIM_LOCAL, 0);
+		}
+		free(cl);
+		pthread_mutex_lock(&pg->mu);
+	}
+	pthread_mutex_unlock(&pg->mu);
+	if (c)
+		PQfinish(c);
+	return NULL;
+}
+
+static int pg_claim_push(struct store_pg *pg, const struct ipaddr *ip,
+			 const struct store_claim_args *a, store_claim_cb cb, void *arg)
+{
+	struct pg_claim *cl = calloc(1, sizeof(*cl));
+
+	if (!cl)
+		return -ENOMEM;
+	cl->ip = *ip;
+	if (a)
+		cl->a = *a;
+	cl->cb = cb;
+	cl->arg = arg;
+	pthread_mutex_lock(&pg->mu);
+	if (!pg->started || pg->stop || pg->nclaims >= PG_CLAIMS_MAX) {
+		pthread_mutex_unlock(&pg->mu);
+		free(cl);
+		return -ENOBUFS;
+	}
+	if (pg->ctail)
+		pg->ctail->next = cl;
+	else
+		pg->chead = cl;
+	pg->ctail = cl;
+	pg->nclaims++;
+	pthread_cond_signal(&pg->wake);
+	pthread_mutex_unlock(&pg->mu);
+	return 0;
+}
+
+int store_pg_claim(struct store_pg *pg, const struct ipaddr *ip,
+		   const struct store_claim_args *a, store_claim_cb cb, void *arg)
+{
+	return pg_claim_push(pg, ip, a, cb, arg);
+}
+
+void store_pg_release(struct store_pg *pg, const struct ipaddr *ip)
+{
+	pg_claim_push(pg, ip, NULL, NULL, NULL);
+}
+
+int store_pg_start(struct store_pg *pg,
+		   int (*listener)(void *arg, const struct ipaddr *ip, const struct verdict *v),
+		   void *arg)
+{
+	int rc;
+
+	pg->listener = listener;
+	pg->listener_arg = arg;
+	if ((rc = pthread_create(&pg->listen_thread, NULL, pg_listen_thread, pg)))
+		return -rc;
+	if ((rc = pthread_create(&pg->claim_thread, NULL, pg_claim_thread, pg))) {
+		pthread_mutex_lock(&pg->mu);
+		pg->stop = 1;
+		pthread_mutex_unlock(&pg->mu);
+		pthread_join(pg->listen_thread, NULL);
+		return -rc;
+	}
+	pthread_mutex_lock(&pg->mu);
+	pg->started = 1;
+	pthread_mutex_unlock(&pg->mu);
+	return 0;
+}
+
+void store_pg_get_stats(struct store_pg *pg, struct store_fleet_stats *out)
+{
+	pthread_mutex_lock(&pg->mu);
+	*out = pg->stats;
+	out->last_change = pg->last_change;
+	pthread_mutex_unlock(&pg->mu);
+}
+
+void store_pg_close(struct store_pg *pg)
+{
+	int started;
+
+	if (!pg)
+		return;
+	pthread_mutex_lock(&pg->mu);
+	started = pg->started;
+	pg->stop = 1;
+	pthread_cond_broadcast(&pg->wake);
+	pthread_mutex_unlock(&pg->mu);
+	if (started) {
+		pthread_join(pg->listen_thread, NULL);
+		pthread_join(pg->claim_thread, NULL);
+	}
+	pg_free(pg);
+}
+
+/* ---- the tool's helpers ---- */
+
+static int pg_dup(const PGresult *r, int col, char **out)
+{
+	if (!out)
+		return 0;
+	*out = NULL;
+	if (PQgetisnull(r, 0, col))
+		return 0;
+	return (*out = strdup(PQgetvalue(r, 0, col))) ? 0 : -ENOMEM;
+}
+
+int store_pg_get(struct store_pg *pg, const struct ipaddr *ip, struct verdict *v,
+		 char **source, char **facts)
+{
+	const char *vals[1] = { (const char *)ip->b };
+	int lens[1] = { (int)sizeof(ip->b) }, fmts[1] = { 1 }, ret;
+	PGresult *r;
+
+	if (source)
+		*source = NULL;
+	if (facts)
+		*facts = NULL;
+	r = PQexecParams(pg->wconn, "SELECT mask, flags, checked, source, facts FROM verdicts"
+			 " WHERE ip = $1", 1, NULL, vals, lens, fmts, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		ret = -EIO;
+	else if (PQntuples(r) != 1)
+		ret = -ENOENT;
+	else {
+		memset(v, 0, sizeof(*v));
+		v->mask = (uint8_t)atoi(PQgetvalue(r, 0, 0));
+		v->flags = (uint8_t)atoi(PQgetvalue(r, 0, 1));
+		v->checked = (uint32_t)atoll(PQgetvalue(r, 0, 2));
+		ret = pg_dup(r, 3, source);
+		if (!ret && (ret = pg_dup(r, 4, facts)) && source) {
+			free(*source);
+			*source = NULL;
+		}
+	}
+	PQclear(r);
+	return ret;
+}
+
+int store_pg_get_probe(struct store_pg *pg, const struct ipaddr *ip, char **result,
+		       uint32_t *when)
+{
+	const char *vals[1] = { (const char *)ip->b };
+	int lens[1] = { (int)sizeof(ip->b) }, fmts[1] = { 1 }, ret;
+	PGresult *r;
+
+	*result = NULL;
+	*when = 0;
+	r = PQexecParams(pg->wconn, "SELECT probe, probed FROM verdicts WHERE ip = $1", 1,
+			 NULL, vals, lens, fmts, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		ret = -EIO;
+	else if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0))
+		ret = -ENOENT;
+	else {
+		*when = (uint32_t)atoll(PQgetvalue(r, 0, 1));
+		ret = pg_dup(r, 0, result);
+	}
+	PQclear(r);
+	return ret;
+}
+
+int store_pg_list(struct store_pg *pg,
+		  int (*fn)(void *arg, const struct ipaddr *ip, const struct verdict *v,
+			    const char *source, const char *facts),
+		  void *arg)
+{
+	PGconn *c = pg->wconn;
+	char msg[256];
+	int ret = 0, n;
+
+	if (pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", msg, sizeof(msg)) ||
+	    pg_exec(c, "DECLARE threatbl_list NO SCROLL CURSOR FOR SELECT ip, mask, flags,"
+		    " checked, change, source, facts FROM verdicts ORDER BY ip", msg, sizeof(msg)))
+		goto fail;
+	do {
+		PGresult *r = PQexecParams(c, "FETCH 10000 FROM threatbl_list", 0, NULL, NULL,
+					   NULL, NULL, 1);
+
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			pg_msg(c, msg, sizeof(msg));
+			PQclear(r);
+			goto fail;
+		}
+		n = PQntuples(r);
+		for (int i = 0; i < n && !ret; i++) {
+			struct ipaddr ip;
+			struct verdict v;
+			int64_t change;
+
+			/* binary text columns are the bytes of the text, without a NUL:
+			 * libpq adds one */
+			if (pg_row(r, i, &ip, &v, &change))
+				ret = fn(arg, &ip, &v, PQgetvalue(r, i, 5),
+					 PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6));
+		}
+		PQclear(r);
+	} while (n > 0 && !ret);
+	pg_exec(c, "COMMIT", msg, sizeof(msg));
+	return ret;
+fail:
+	log_err("database %s: listing verdicts: %s", pg->name, msg);
+	pg_exec(c, "ROLLBACK", msg, sizeof(msg));
+	return -EIO;
+}
+
+int store_pg_purge(struct store_pg *pg, const struct ipaddr *ip)
+{
+	const char *vals[1] = { (const char *)ip->b };
+	int lens[1] = { (int)sizeof(ip->b) }, fmts[1] = { 1 }, ret;
+	PGresult *r;
+
+	r = PQexecParams(pg->wconn, "DELETE FROM verdicts WHERE ip = $1", 1, NULL, vals, lens,
+			 fmts, 0);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		ret = -EIO;
+	else
+		ret = atoi(PQcmdTuples(r)) > 0 ? 0 : -ENOENT;
+	PQclear(r);
+	return ret;
+}
