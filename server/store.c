@@ -990,6 +990,12 @@ static int store_enqueue(struct store *st, struct store_op *op)
 int store_put(struct store *st, const struct ipaddr *ip, const struct verdict *v,
 	      const char *source, const char *facts_json)
 {
+	return store_put_at(st, ip, v, source, facts_json, (uint32_t)time(NULL));
+}
+
+int store_put_at(struct store *st, const struct ipaddr *ip, const struct verdict *v,
+		 const char *source, const char *facts_json, uint32_t when)
+{
 	size_t slen, flen;
 	struct store_op *op;
 
@@ -1002,7 +1008,7 @@ int store_put(struct store *st, const struct ipaddr *ip, const struct verdict *v
 		return -ENOMEM;
 	op->ip = *ip;
 	op->v = *v;
-	op->when = (uint32_t)time(NULL);
+	op->when = when;
 	op->kind = STORE_OP_PUT;
 	memcpy(op->text, source, slen);
 	op->facts = NULL;

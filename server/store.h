@@ -47,6 +47,10 @@ int store_start(struct store *st);
 int store_put(struct store *st, const struct ipaddr *ip, const struct verdict *v,
 	      const char *source, const char *facts_json);
 
+/* store_put with the row's created/updated time given (`threatbl db copy`). */
+int store_put_at(struct store *st, const struct ipaddr *ip, const struct verdict *v,
+		 const char *source, const char *facts_json, uint32_t when);
+
 /* The result of threatbl's own probe of ip (probe.c's word: "confirmed",
  * "not-openvpn", "unconfirmed") at unix time when, with the verdict it left v (its
  * mask and flags replace the row's; source and facts stay). Queued like a put, after

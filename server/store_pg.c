@@ -213,6 +213,14 @@ static int pg_read_password(const char *path, const char *what, char **out, char
 	return 0;
 }
 
+/* Notices (NOTICE: relation exists..., FATAL: terminating connection) are libpq's
+ * to print on stderr by default: the errors that matter come back with the results. */
+static void pg_notice(void *arg, const char *msg)
+{
+	(void)arg;
+	log_debug("database: %.*s", (int)strcspn(msg, "\n"), msg);
+}
+
 static PGconn *pg_connect(struct store_pg *pg, char *err, size_t errlen)
 {
 	const char *keys[] = { "dbname", "connect_timeout", "application_name",
@@ -234,8 +242,7 @@ static PGconn *pg_connect(struct store_pg *pg, char *err, size_t errlen)
 		PQfinish(c);
 		return NULL;
 	}
-	/* Notices (NOTICE: relation exists...) are not for the daemon's log. */
-	PQsetNoticeProcessor(c, NULL, NULL);
+	PQsetNoticeProcessor(c, pg_notice, NULL);
 	return c;
 }
 
