@@ -950,6 +950,29 @@ int store_start(struct store *st)
 	return -rc;
 }
 
+/* PostgreSQL away for long: the oldest queued change makes room for the new one,
+ * counted in dropped and warned about at most once a minute. With st->mu held. */
+static void store_drop_oldest(struct store *st)
+{
+	struct store_op *old = st->queue.head;
+	time_t now = time(NULL);
+
+	st->queue.head = old->next;
+	if (!st->queue.head)
+		st->queue.tail = NULL;
+	st->queue.n--;
+	st->dropped++;
+	st->dropped_unwarned++;
+	free(old);
+	if (now - st->last_full_warn >= STORE_FULL_WARN_S) {
+		st->last_full_warn = now;
+		log_warn("database %s: %d changes waiting to be written; the oldest %llu "
+			 "dropped (kept in memory only)", st->path, STORE_QUEUE_MAX,
+			 (unsigned long long)st->dropped_unwarned);
+		st->dropped_unwarned = 0;
+	}
+}
+
 static int store_enqueue(struct store *st, struct store_op *op)
 {
 	uint64_t dropped = 0;
@@ -957,6 +980,8 @@ static int store_enqueue(struct store *st, struct store_op *op)
 
 	op->next = NULL;
 	pthread_mutex_lock(&st->mu);
+	if (st->pg && st->queue.n + st->inflight >= STORE_QUEUE_MAX && st->queue.head)
+		store_drop_oldest(st); /* a fleet keeps the newest (doc/fleet.md#faults) */
 	if (st->queue.n + st->inflight >= STORE_QUEUE_MAX) {
 		st->dropped++;
 		st->dropped_unwarned++;

@@ -27,6 +27,8 @@
 #define PG_BUDGET_KEEP_DAYS 31
 #define PG_PASSWORD_MAX 1024
 #define PG_CREDENTIAL "threatbl-db-password"
+#define PG_HEARTBEAT_S 10           /* a node says it is alive this often ... */
+#define PG_ALIVE_S 60               /* ... and counts as alive for this long */
 
 /* Schema version N+1 is made by pg_migrations[N], in one transaction under an
  * advisory lock so that nodes starting together migrate once. Version 1 holds what
@@ -54,6 +56,8 @@ static const char *const pg_migrations[] = {
 	" CREATE TABLE budget (day bigint NOT NULL PRIMARY KEY, calls bigint NOT NULL);"
 	" CREATE TABLE claims (ip bytea NOT NULL PRIMARY KEY, node text NOT NULL,"
 	"  until timestamptz NOT NULL);"
+	/* the nodes alive, for a node's share of the budget while PostgreSQL is away */
+	" CREATE TABLE nodes (node text NOT NULL PRIMARY KEY, seen timestamptz NOT NULL);"
 	/* One round trip per claim: a fresh verdict stored already (looked at again
 	 * after the claim, since its writer may have committed while we waited on the
 	 * claim's row), else the claim, else the fleet's budget counted. */
@@ -91,6 +95,9 @@ static const char *const pg_migrations[] = {
 	" END $f$;",
 };
 
+#define PG_STR2(x) #x
+#define PG_STR(x) PG_STR2(x)
+
 #define PG_SCHEMA ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])))
 
 /* A claim request, or a release (cb NULL). */
@@ -120,6 +127,12 @@ struct store_pg {
 	int (*listener)(void *arg, const struct ipaddr *ip, const struct verdict *v);
 	void *listener_arg;
 	pthread_t listen_thread, claim_thread;
+	/* The budget while PostgreSQL is away (doc/fleet.md#faults): this node's share
+	 * of what the fleet had left, split between the nodes alive then. */
+	unsigned nodes;             /* nodes alive at the last heartbeat (>= 1) */
+	int64_t budget_day;
+	uint32_t fleet_calls;       /* the fleet's count on budget_day, as last known */
+	uint32_t local_calls;       /* calls decided locally, not yet counted there */
 };
 
 int store_pg_is_uri(const char *database)
@@ -416,6 +429,9 @@ int store_pg_open(const char *uri, const char *password_file, struct store_pg **
 		*calls = n < 0 ? 0 : n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 	}
 	PQclear(r);
+	pg->nodes = 1;
+	pg->budget_day = time(NULL) / 86400;
+	pg->fleet_calls = *calls;
 	log_info("database %s: PostgreSQL %d, node %s", pg->name,
 		 PQserverVersion(pg->wconn), pg->node);
 	*out = pg;
@@ -628,13 +644,12 @@ int store_pg_write(struct store_pg *pg, const struct store_op *ops, int64_t day,
 			  err, errlen)))
 		goto fail;
 	if (day) {
-		/* The claims count the fleet's calls; this keeps a count made while
-		 * PostgreSQL was away (the larger one wins). */
-		snprintf(sql, sizeof(sql),
-			 "INSERT INTO budget (day, calls) VALUES (%lld, %lu) ON CONFLICT (day)"
-			 " DO UPDATE SET calls = greatest(budget.calls, excluded.calls);"
-			 " DELETE FROM budget WHERE day < %lld", (long long)day,
-			 (unsigned long)calls, (long long)(day - PG_BUDGET_KEEP_DAYS));
+		/* The claims count the fleet's calls (and the calls made while PostgreSQL
+		 * was away, once it is back: pg_claim_settle); the node's own count is not
+		 * written, it would count them twice. Old days go. */
+		(void)calls;
+		snprintf(sql, sizeof(sql), "DELETE FROM budget WHERE day < %lld",
+			 (long long)(day - PG_BUDGET_KEEP_DAYS));
 		if ((rc = pg_exec(pg->wconn, sql, err, errlen)))
 			goto fail;
 	}
@@ -733,9 +748,32 @@ static void pg_set_connected(struct store_pg *pg, int up)
 	pthread_mutex_unlock(&pg->mu);
 }
 
+/* This node is alive; how many are (listener's connection). */
+static void pg_heartbeat(struct store_pg *pg, PGconn *c)
+{
+	const char *vals[1] = { pg->node };
+	PGresult *r;
+
+	r = PQexecParams(c, "INSERT INTO nodes (node, seen) VALUES ($1, now()) ON CONFLICT"
+			 " (node) DO UPDATE SET seen = now()", 1, NULL, vals, NULL, NULL, 0);
+	PQclear(r);
+	r = PQexec(c, "DELETE FROM nodes WHERE seen < now() - interval '1 day';"
+		   " SELECT count(*) FROM nodes WHERE seen > now() - interval '"
+		   PG_STR(PG_ALIVE_S) " seconds'");
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+		int n = atoi(PQgetvalue(r, 0, 0));
+
+		pthread_mutex_lock(&pg->mu);
+		pg->nodes = n > 0 ? (unsigned)n : 1;
+		pthread_mutex_unlock(&pg->mu);
+	}
+	PQclear(r);
+}
+
 static void *pg_listen_thread(void *arg)
 {
 	struct store_pg *pg = arg;
+	time_t beat = 0;
 	unsigned backoff = 0;
 	char err[512];
 	PGconn *c = NULL;
@@ -783,6 +821,10 @@ static void *pg_listen_thread(void *arg)
 		}
 		if (any && pg_catch_up(pg, c) < 0)
 			goto lost;
+		if (time(NULL) - beat >= PG_HEARTBEAT_S) {
+			beat = time(NULL);
+			pg_heartbeat(pg, c);
+		}
 		if (PQstatus(c) != CONNECTION_OK)
 			goto lost;
 		continue;
@@ -799,6 +841,59 @@ lost:
 }
 
 /* ---- the claimer ---- */
+
+/* PostgreSQL is away: a call within this node's share of what the fleet had left
+ * (STORE_CLAIM_LOCAL), or none (STORE_CLAIM_BUDGET with the count as known here,
+ * below the budget: the lookup ends, calls do not pause). Claimer's thread. */
+static int pg_claim_local(struct store_pg *pg, const struct pg_claim *cl, uint32_t *calls)
+{
+	uint32_t left, share;
+	unsigned nodes;
+
+	if (cl->a.day != pg->budget_day) {
+		pg->budget_day = cl->a.day;
+		pg->fleet_calls = 0;
+		pg->local_calls = 0;
+	}
+	*calls = pg->fleet_calls + pg->local_calls;
+	if (!cl->a.budget) {
+		pg->local_calls++;
+		return STORE_CLAIM_LOCAL;
+	}
+	pthread_mutex_lock(&pg->mu);
+	nodes = pg->nodes ? pg->nodes : 1;
+	pthread_mutex_unlock(&pg->mu);
+	left = cl->a.budget > pg->fleet_calls ? cl->a.budget - pg->fleet_calls : 0;
+	share = left / nodes;
+	if (pg->local_calls >= share)
+		return STORE_CLAIM_BUDGET;
+	pg->local_calls++;
+	(*calls)++;
+	return STORE_CLAIM_LOCAL;
+}
+
+/* Back: the calls made meanwhile join the fleet's count. 0 or -EIO. */
+static int pg_claim_settle(struct store_pg *pg, PGconn *c)
+{
+	char sql[160];
+	PGresult *r;
+	int ok;
+
+	if (!pg->local_calls)
+		return 0;
+	snprintf(sql, sizeof(sql), "INSERT INTO budget AS b (day, calls) VALUES (%lld, %lu)"
+		 " ON CONFLICT (day) DO UPDATE SET calls = b.calls + excluded.calls",
+		 (long long)pg->budget_day, (unsigned long)pg->local_calls);
+	r = PQexec(c, sql);
+	ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	PQclear(r);
+	if (!ok)
+		return -EIO;
+	log_info("database %s: %lu calls made while it was away counted in the fleet's "
+		 "budget", pg->name, (unsigned long)pg->local_calls);
+	pg->local_calls = 0;
+	return 0;
+}
 
 static void pg_claim_one(struct store_pg *pg, PGconn *c, struct pg_claim *cl)
 {
@@ -848,6 +943,12 @@ static void pg_claim_one(struct store_pg *pg, PGconn *c, struct pg_claim *cl)
 		log_warn("database %s: claim failed: %s; deciding locally", pg->name, msg);
 	}
 	PQclear(r);
+	if (outcome == STORE_CLAIM_MINE || outcome == STORE_CLAIM_BUDGET) {
+		pg->budget_day = cl->a.day;
+		pg->fleet_calls = calls;
+	}
+	if (outcome == STORE_CLAIM_LOCAL)
+		outcome = pg_claim_local(pg, cl, &calls);
 	pthread_mutex_lock(&pg->mu);
 	pg->stats.claims++;
 	if (outcome == STORE_CLAIM_THEIRS)
@@ -904,15 +1005,22 @@ static void *pg_claim_thread(void *arg)
 				}
 			}
 		}
+		if (c && pg_claim_settle(pg, c) < 0) {
+			PQfinish(c);
+			c = NULL;
+		}
 		if (c)
 			pg_claim_one(pg, c, cl);
 		else if (cl->cb) {
 			/* PostgreSQL is away: no lookup waits for it */
+			uint32_t calls;
+			int outcome = pg_claim_local(pg, cl, &calls);
+
 			pthread_mutex_lock(&pg->mu);
 			pg->stats.claims++;
 			pg->stats.claims_local++;
 			pthread_mutex_unlock(&pg->mu);
-			cl->cb(cl->arg, &cl->ip, STORE_CLAIM_LOCAL, 0);
+			cl->cb(cl->arg, &cl->ip, outcome, calls);
 		}
 		free(cl);
 		pthread_mutex_lock(&pg->mu);
