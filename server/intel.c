@@ -129,6 +129,7 @@ struct intel {
 
 static void lookup_done(void *arg, const struct provider_result *res);
 static void dispatch(struct intel *in);
+static int cache_answers(const struct intel *in, const struct ipaddr *ip, int fresh_only);
 
 static uint64_t now_ms(const struct intel *in)
 {
@@ -1199,6 +1200,11 @@ void intel_fleet_claimed(struct intel *in, const struct ipaddr *ip, int outcome,
 			queue_push(in, l, 1);
 		break;
 	case STORE_CLAIM_THEIRS:
+		if (cache_answers(in, ip, 1)) {
+			/* its verdict came while the claim was on its way back */
+			lookup_finish(in, l, 0);
+			break;
+		}
 		l->claim = CLAIM_THEIRS;
 		l->reclaim_at = now + in->lease_ms;
 		list_add_tail(&in->qtheirs, &l->qnode);

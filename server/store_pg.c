@@ -27,8 +27,8 @@
 #define PG_BUDGET_KEEP_DAYS 31
 #define PG_PASSWORD_MAX 1024
 #define PG_CREDENTIAL "threatbl-db-password"
-#define PG_HEARTBEAT_S 10           /* a node says it is alive this often ... */
-#define PG_ALIVE_S 60               /* ... and counts as alive for this long */
+#define PG_HEARTBEAT_S 5            /* a node says it is alive this often ... */
+#define PG_ALIVE_S 30               /* ... and counts as alive for this long */
 
 /* Schema version N+1 is made by pg_migrations[N], in one transaction under an
  * advisory lock so that nodes starting together migrate once. Version 1 holds what
@@ -494,7 +494,7 @@ int store_pg_load(struct store_pg *pg,
 		    " checked, change FROM verdicts", msg, sizeof(msg)))
 		goto fail;
 	do {
-		PGresult *r = PQexecParams(c, "FETCH 10000 FROM threatbl_load", 0, NULL, NULL,
+		PGresult *r = PQexecParams(c, "FETCH 50000 FROM threatbl_load", 0, NULL, NULL,
 					   NULL, NULL, 1);
 
 		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -653,10 +653,12 @@ int store_pg_write(struct store_pg *pg, const struct store_op *ops, int64_t day,
 		if ((rc = pg_exec(pg->wconn, sql, err, errlen)))
 			goto fail;
 	}
-	for (; ops; ops = ops->next)
-		if ((rc = pg_write_op(pg, ops, err, errlen)))
+	for (const struct store_op *op = ops; op; op = op->next)
+		if ((rc = pg_write_op(pg, op, err, errlen)))
 			goto fail;
-	if ((rc = pg_exec(pg->wconn, "SELECT pg_notify('threatbl', ''); COMMIT", err, errlen)))
+	/* the other nodes read only when there are rows to read */
+	if ((rc = pg_exec(pg->wconn, ops ? "SELECT pg_notify('threatbl', ''); COMMIT"
+			  : "COMMIT", err, errlen)))
 		goto fail;
 	return 0;
 fail:

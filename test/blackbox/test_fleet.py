@@ -11,11 +11,13 @@ read from database-password-file and never logged. Skipped only where PostgreSQL
 installed.
 """
 import os
+import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -269,6 +271,31 @@ class FleetCase(tbltest.FakeAPICase):
         finally:
             d.cleanup()
 
+    def test_8_budget_share_while_postgres_away(self):
+        self.pg.psql("DELETE FROM budget; DELETE FROM nodes")
+        a = self.node(daily_budget=20)
+        b = self.node(daily_budget=20)
+        self.assertTrue(wait_for(lambda: self.pg.psql(
+            "SELECT count(*) FROM nodes") == "2", 15), "both nodes seen alive")
+        time.sleep(6)  # and A's next heartbeat (every 5 s) has counted them
+        query_all(a.port, ADDR.take(4), timeout=5)
+        self.assertEqual(self.fake.total(), 4)
+        self.pg.stop()
+        try:
+            # 16 calls were left for 2 nodes: 8 for A while PostgreSQL is away.
+            answers = query_all(a.port, ADDR.take(20), timeout=5)
+            self.assertEqual(len(answers), 20, "every query answered")
+            self.assertEqual(self.fake.total(), 12, "A's share of what was left")
+        finally:
+            self.pg.start()
+        # Back: A's 8 calls join the fleet's count, then a claim counts one more.
+        self.assertTrue(wait_for(lambda: query_all(a.port, ADDR.take(1), 2) and
+                                 self.pg.psql("SELECT calls FROM budget") == "13", 20,
+                                 step=0.5), "the calls made meanwhile are counted")
+        self.assertEqual(self.fake.total(), 13)
+        self.stop_node(a)
+        self.stop_node(b)
+
     def test_7_mistakes(self):
         # A wrong password: a clear error, and the password in no message.
         d = tbltest.Daemon(node_conf(self.pg, ""), files={"db-password": "wrong-pw\n"},
@@ -301,6 +328,21 @@ class FleetCase(tbltest.FakeAPICase):
             self.assertNotIn(self.pg.password, d.stderr())
         finally:
             d.cleanup()
+        # The password from the systemd credential when no file is configured.
+        conf = node_conf(self.pg, "").replace(
+            "database-password-file = {dir}/db-password\n", "")
+        creds = tempfile.mkdtemp(prefix="threatbl-creds-")
+        try:
+            with open(os.path.join(creds, "threatbl-db-password"), "w") as f:
+                f.write(self.pg.password + "\n")
+            d = tbltest.Daemon(conf, env={"CREDENTIALS_DIRECTORY": creds})
+            self.assertEqual(d.stop(), 0)
+            self.assertIn("schema version 1", self.pg.psql(
+                "SELECT 'schema version ' || version FROM threatbl_schema"))
+            self.assertNotIn(self.pg.password, d.stderr())
+            d.cleanup()
+        finally:
+            shutil.rmtree(creds, ignore_errors=True)
         # Someone else's database (a table verdicts, no threatbl_schema) is refused.
         self.pg.psql("CREATE DATABASE other OWNER threatbl", db="postgres")
         self.pg.psql("CREATE TABLE verdicts (x int); ALTER TABLE verdicts OWNER TO threatbl",
