@@ -170,6 +170,22 @@ static void server_log_stats(struct server *srv)
 		worker_log_stats(srv->workers[i]);
 	if (srv->lookup)
 		lookup_log_stats(srv->lookup);
+	if (store_is_fleet(srv->store)) {
+		struct store_fleet_stats fs;
+		struct store_stats ss;
+
+		store_get_stats(srv->store, &ss);
+		store_get_fleet_stats(srv->store, &fs);
+		log_info("stats: database: %llu written, %zu queued, %llu dropped, %llu failed "
+			 "commits; fleet: %llu verdicts received, %llu claims (%llu another "
+			 "node's, %llu decided locally), change %lld, %s, %llu reconnections",
+			 (unsigned long long)ss.written, ss.queued,
+			 (unsigned long long)ss.dropped, (unsigned long long)ss.failed,
+			 (unsigned long long)fs.received, (unsigned long long)fs.claims,
+			 (unsigned long long)fs.claims_theirs, (unsigned long long)fs.claims_local,
+			 (long long)fs.last_change, fs.connected ? "listening" : "not connected",
+			 (unsigned long long)fs.reconnects);
+	}
 }
 
 static void on_signal(uv_signal_t *h, int signum)

@@ -473,53 +473,122 @@ static int pg_row(const PGresult *r, int i, struct ipaddr *ip, struct verdict *v
 	return 1;
 }
 
+/* One row of COPY ... BINARY (ip, mask, flags, checked) from p (n bytes); the bytes
+ * used, 0 at the trailer, -1 when malformed. */
+static long pg_copy_row(const char *p, size_t n, struct ipaddr *ip, struct verdict *v)
+{
+	static const int len[4] = { 16, 4, 4, 8 };
+	const char *f[4];
+	size_t off = 2;
+	uint16_t nf;
+
+	if (n < 2)
+		return -1;
+	memcpy(&nf, p, 2);
+	nf = be16toh(nf);
+	if (nf == 0xffff)
+		return 0;
+	if (nf != 4)
+		return -1;
+	for (int i = 0; i < 4; i++) {
+		if (off + 4 > n || (int)pg_u32(p + off) != len[i] || off + 4 + len[i] > n)
+			return -1;
+		f[i] = p + off + 4;
+		off += 4 + (size_t)len[i];
+	}
+	memcpy(ip->b, f[0], 16);
+	memset(v, 0, sizeof(*v));
+	v->mask = (uint8_t)pg_u32(f[1]);
+	v->flags = (uint8_t)pg_u32(f[2]);
+	v->checked = (uint32_t)pg_i64(f[3]);
+	return (long)off;
+}
+
 int store_pg_load(struct store_pg *pg,
 		  int (*fn)(void *arg, const struct ipaddr *ip, const struct verdict *v),
 		  void *arg)
 {
+	static const char sig[11] = "PGCOPY\n\377\r\n";
 	PGconn *c = pg->wconn;
-	char msg[512];
-	int64_t last = 0, change;
+	char msg[512] = "";
+	int64_t last = 0;
 	unsigned long bad = 0;
 	struct ipaddr ip;
 	struct verdict v;
-	int ret = 0, n;
+	PGresult *r;
+	int ret = 0, header = 0, n;
+	char *buf;
 
-	/* A cursor, so that a million rows are never all in libpq's memory at once;
-	 * binary, so that nothing is parsed from text. REPEATABLE READ: one snapshot, so
-	 * that the highest change number seen covers everything below it (the writers
-	 * commit their numbers in order). */
-	if (pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", msg, sizeof(msg)) ||
-	    pg_exec(c, "DECLARE threatbl_load NO SCROLL CURSOR FOR SELECT ip, mask, flags,"
-		    " checked, change FROM verdicts", msg, sizeof(msg)))
+	/* One snapshot (REPEATABLE READ): the highest change number in it covers every
+	 * row below it, since the writers commit their numbers in order. COPY BINARY:
+	 * rows stream without a result set in memory and without parsing text. */
+	if (pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", msg, sizeof(msg)))
 		goto fail;
-	do {
-		PGresult *r = PQexecParams(c, "FETCH 50000 FROM threatbl_load", 0, NULL, NULL,
-					   NULL, NULL, 1);
-
-		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-			pg_msg(c, msg, sizeof(msg));
-			PQclear(r);
-			goto fail;
-		}
-		n = PQntuples(r);
-		for (int i = 0; i < n && !ret; i++) {
-			if (!pg_row(r, i, &ip, &v, &change)) {
-				bad++;
-				continue;
-			}
-			if (change > last)
-				last = change;
-			ret = fn(arg, &ip, &v);
-		}
+	r = PQexec(c, "SELECT coalesce(max(change), 0) FROM verdicts");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		pg_msg(c, msg, sizeof(msg));
 		PQclear(r);
-	} while (n > 0 && !ret);
+		goto fail;
+	}
+	last = atoll(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	r = PQexec(c, "COPY (SELECT ip, mask, flags, checked FROM verdicts) TO STDOUT"
+		   " (FORMAT binary)");
+	if (PQresultStatus(r) != PGRES_COPY_OUT) {
+		pg_msg(c, msg, sizeof(msg));
+		PQclear(r);
+		goto fail;
+	}
+	PQclear(r);
+	while ((n = PQgetCopyData(c, &buf, 0)) > 0) {
+		const char *p = buf;
+		size_t left = (size_t)n;
+
+		if (!header) {
+			uint32_t ext;
+
+			header = 1;
+			if (left < 19 || memcmp(p, sig, sizeof(sig)) ||
+			    (ext = pg_u32(p + 15), left < 19 + (size_t)ext)) {
+				/* read to the end, use nothing */
+				snprintf(msg, sizeof(msg), "malformed COPY header");
+				header = 2;
+				left = 0;
+			} else {
+				p += 19 + ext;
+				left -= 19 + ext;
+			}
+		}
+		while (left && !ret && header == 1) {
+			long used = pg_copy_row(p, left, &ip, &v);
+
+			if (used <= 0) {
+				bad += used < 0;
+				break;
+			}
+			ret = fn(arg, &ip, &v);
+			p += used;
+			left -= (size_t)used;
+		}
+		PQfreemem(buf);
+	}
+	if (n == -2) {
+		pg_msg(c, msg, sizeof(msg));
+		goto fail;
+	}
+	while ((r = PQgetResult(c))) {
+		if (PQresultStatus(r) != PGRES_COMMAND_OK && !msg[0])
+			pg_msg(c, msg, sizeof(msg));
+		PQclear(r);
+	}
+	if (msg[0])
+		goto fail;
 	pg_exec(c, "COMMIT", msg, sizeof(msg));
 	pthread_mutex_lock(&pg->mu);
 	pg->last_change = last;
 	pthread_mutex_unlock(&pg->mu);
 	if (bad)
-		log_warn("database %s: %lu rows with a malformed ip skipped", pg->name, bad);
+		log_warn("database %s: %lu malformed rows skipped", pg->name, bad);
 	return ret;
 fail:
 	log_err("database %s: reading verdicts: %s", pg->name, msg);
@@ -741,11 +810,11 @@ static int pg_catch_up(struct store_pg *pg, PGconn *c)
 	return 0;
 }
 
-static void pg_set_connected(struct store_pg *pg, int up)
+static void pg_set_connected(struct store_pg *pg, int up, int again)
 {
 	pthread_mutex_lock(&pg->mu);
 	pg->stats.connected = up;
-	if (up)
+	if (up && again)
 		pg->stats.reconnects++;
 	pthread_mutex_unlock(&pg->mu);
 }
@@ -804,9 +873,9 @@ static void *pg_listen_thread(void *arg)
 			if (!first)
 				log_info("database %s: listening again; reading the verdicts "
 					 "stored meanwhile", pg->name);
+			pg_set_connected(pg, 1, !first);
 			first = 0;
 			backoff = 0;
-			pg_set_connected(pg, 1);
 			any = 1; /* what was stored while we were away, or before LISTEN */
 		} else {
 			pfd.fd = PQsocket(c);
@@ -831,8 +900,7 @@ static void *pg_listen_thread(void *arg)
 			goto lost;
 		continue;
 lost:
-		pg_set_connected(pg, 0);
-		pg->stats.reconnects--; /* counted when it comes back */
+		pg_set_connected(pg, 0, 0);
 		PQfinish(c);
 		c = NULL;
 		backoff = PG_BACKOFF_MIN_MS;

@@ -138,6 +138,13 @@ class FleetCase(tbltest.FakeAPICase):
         self.assertEqual(stored, 200)
         for d in (a, b, c):
             self.stop_node(d)
+        # A node starting later loads them (and makes no lookups of its own here).
+        d = self.node(lookup_from="192.0.2.1/32")
+        self.assertEqual(sum(clean(r) for r in query_all(d.port, ips).values()), 200,
+                         "a new node answers all 200 from what it loaded")
+        self.assertRegex(d.stderr(), r"loaded (\d{3,}) verdict\(s\) from postgresql://")
+        self.stop_node(d)
+        self.assertEqual(self.fake.total(), 200)
 
     def test_2_verdict_reaches_other_nodes_within_a_second(self):
         a = self.node()
