@@ -324,6 +324,16 @@ class FleetCase(tbltest.FakeAPICase):
             self.assertIn("nonexistent", d.stderr())
         finally:
             d.cleanup()
+        # A password file that is not one (a megabyte of something) is refused.
+        d = tbltest.Daemon(node_conf(self.pg, ""), files={"db-password": "x" * 1000000},
+                           wait=False)
+        try:
+            self.assertNotEqual(d.proc.wait(20), 0)
+            self.assertIn("database-password-file", d.stderr())
+            self.assertIn("longer than", d.stderr())
+            self.assertNotIn("xxxxxxxx", d.stderr())
+        finally:
+            d.cleanup()
         # A password in the URI is never logged either.
         conf = node_conf(self.pg, "").replace(
             "threatbl@127.0.0.1", "threatbl:%s@127.0.0.1" % self.pg.password).replace(
