@@ -672,11 +672,13 @@ static int cmd_db(int argc, char **argv)
 	}
 	/* store_open creates a missing file: a mistyped path must not leave an empty
 	 * database behind. */
-	if (access(path, F_OK)) {
+	if (!strstr(path, "://") && access(path, F_OK)) {
 		fprintf(stderr, "threatbl: %s: %s\n", path, strerror(errno));
 		return EXIT_ERROR;
 	}
-	if (store_open(path, &st, err, sizeof(err))) {
+	/* a postgresql:// URI works too, with -p for its password (doc/fleet.md) */
+	if (store_open_opts(path, &(struct store_options){ .password_file = password_file },
+			    &st, err, sizeof(err))) {
 		fprintf(stderr, "threatbl: %s\n", err);
 		return EXIT_ERROR;
 	}

@@ -270,6 +270,24 @@ class FleetCase(tbltest.FakeAPICase):
                 rows2 = s2.execute("SELECT %s FROM verdicts ORDER BY ip" % cols).fetchall()
             self.assertEqual(len(rows1), 20)
             self.assertEqual(rows1, rows2, "nothing lost sqlite -> PostgreSQL -> sqlite")
+            # The other db commands read PostgreSQL too.
+            r = subprocess.run([tbltest.THREATBL, "db", "-p", pw, "-d", uri, "list"], env=env,
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(len([l for l in r.stdout.splitlines()
+                                  if not l.startswith("#")]), 20)
+            r = subprocess.run([tbltest.THREATBL, "db", "-p", pw, "-d", uri, "show", ips[0]],
+                               env=env, capture_output=True, text=True)
+            self.assertIn(ips[0] + "\tclean", r.stdout)
+            # A missing FROM is an error and creates nothing; FROM = TO is refused.
+            r = subprocess.run([tbltest.THREATBL, "db", "copy", src + ".missing", back],
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 2)
+            self.assertFalse(os.path.exists(src + ".missing"))
+            r = subprocess.run([tbltest.THREATBL, "db", "copy", src, src],
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("the same database", r.stderr)
             # A copy onto a database that has rows is refused: nothing is mixed.
             r = subprocess.run([tbltest.THREATBL, "db", "-p", pw, "copy", src, uri], env=env,
                                capture_output=True, text=True)
