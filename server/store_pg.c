@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,20 +14,14 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "store_pg_int.h"
 
 #define PG_CONNECT_TIMEOUT "3"      /* seconds libpq waits for a connection */
 #define PG_LOCK_MIGRATE 0x74626c30  /* advisory locks: "tbl0", "tbl1" */
 #define PG_LOCK_CHANGE 0x74626c31
-#define PG_FETCH_ROWS 10000         /* rows per FETCH / catch-up query */
-#define PG_POLL_MS 250              /* how often the threads look at their stop flag */
-#define PG_BACKOFF_MIN_MS 500       /* reconnection delay, doubling */
-#define PG_BACKOFF_MAX_MS 8000
-#define PG_CLAIMS_MAX 100000        /* claim requests waiting */
 #define PG_BUDGET_KEEP_DAYS 31
 #define PG_PASSWORD_MAX 1024
 #define PG_CREDENTIAL "threatbl-db-password"
-#define PG_HEARTBEAT_S 5            /* a node says it is alive this often ... */
-#define PG_ALIVE_S 30               /* ... and counts as alive for this long */
 
 /* Schema version N+1 is made by pg_migrations[N], in one transaction under an
  * advisory lock so that nodes starting together migrate once. Version 1 holds what
@@ -95,45 +88,7 @@ static const char *const pg_migrations[] = {
 	" END $f$;",
 };
 
-#define PG_STR2(x) #x
-#define PG_STR(x) PG_STR2(x)
-
 #define PG_SCHEMA ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])))
-
-/* A claim request, or a release (cb NULL). */
-struct pg_claim {
-	struct pg_claim *next;
-	struct ipaddr ip;
-	struct store_claim_args a;
-	store_claim_cb cb;
-	void *arg;
-};
-
-struct store_pg {
-	char *uri;
-	char *password;             /* NULL: none of ours (never logged) */
-	char name[512];             /* the URI without its password, for the log */
-	char node[40];              /* this process, in claims and verdicts.node */
-	PGconn *wconn;              /* the writer's (the opener's before start) */
-	int wprepared;
-
-	pthread_mutex_t mu;         /* guards what follows */
-	pthread_cond_t wake;        /* to the claimer */
-	int stop, started;
-	struct pg_claim *chead, *ctail;
-	size_t nclaims;
-	int64_t last_change;        /* listener: the last change number seen */
-	struct store_fleet_stats stats;
-	int (*listener)(void *arg, const struct ipaddr *ip, const struct verdict *v);
-	void *listener_arg;
-	pthread_t listen_thread, claim_thread;
-	/* The budget while PostgreSQL is away (doc/fleet.md#faults): this node's share
-	 * of what the fleet had left, split between the nodes alive then. */
-	unsigned nodes;             /* nodes alive at the last heartbeat (>= 1) */
-	int64_t budget_day;
-	uint32_t fleet_calls;       /* the fleet's count on budget_day, as last known */
-	uint32_t local_calls;       /* calls decided locally, not yet counted there */
-};
 
 int store_pg_is_uri(const char *database)
 {
@@ -234,7 +189,7 @@ static void pg_notice(void *arg, const char *msg)
 	log_debug("database: %.*s", (int)strcspn(msg, "\n"), msg);
 }
 
-static PGconn *pg_connect(struct store_pg *pg, char *err, size_t errlen)
+PGconn *store_pg_connect(struct store_pg *pg, char *err, size_t errlen)
 {
 	const char *keys[] = { "dbname", "connect_timeout", "application_name",
 			       pg->password ? "password" : NULL, NULL };
@@ -260,7 +215,7 @@ static PGconn *pg_connect(struct store_pg *pg, char *err, size_t errlen)
 }
 
 /* PostgreSQL's message on one line. */
-static void pg_msg(PGconn *c, char *err, size_t errlen)
+void store_pg_msg(PGconn *c, char *err, size_t errlen)
 {
 	char *nl;
 
@@ -270,13 +225,13 @@ static void pg_msg(PGconn *c, char *err, size_t errlen)
 }
 
 /* A command with no result rows; 0 or -EIO with the message in err. */
-static int pg_exec(PGconn *c, const char *sql, char *err, size_t errlen)
+int store_pg_exec(PGconn *c, const char *sql, char *err, size_t errlen)
 {
 	PGresult *r = PQexec(c, sql);
 	int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
 
 	if (!ok)
-		pg_msg(c, err, errlen);
+		store_pg_msg(c, err, errlen);
 	PQclear(r);
 	return ok ? 0 : -EIO;
 }
@@ -288,13 +243,13 @@ static int pg_migrate(struct store_pg *pg, char *err, size_t errlen)
 	PGresult *r = NULL;
 	int version = 0, rc;
 
-	if ((rc = pg_exec(c, "BEGIN", msg, sizeof(msg))) ||
-	    (rc = pg_exec(c, "SELECT pg_advisory_xact_lock(1952607280)", msg, sizeof(msg))))
+	if ((rc = store_pg_exec(c, "BEGIN", msg, sizeof(msg))) ||
+	    (rc = store_pg_exec(c, "SELECT pg_advisory_xact_lock(1952607280)", msg, sizeof(msg))))
 		goto fail;
 	r = PQexec(c, "SELECT to_regclass('threatbl_schema') IS NOT NULL,"
 		   " to_regclass('verdicts') IS NOT NULL");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		pg_msg(c, msg, sizeof(msg));
+		store_pg_msg(c, msg, sizeof(msg));
 		rc = -EIO;
 		goto fail;
 	}
@@ -302,7 +257,7 @@ static int pg_migrate(struct store_pg *pg, char *err, size_t errlen)
 		PQclear(r);
 		r = PQexec(c, "SELECT max(version) FROM threatbl_schema");
 		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-			pg_msg(c, msg, sizeof(msg));
+			store_pg_msg(c, msg, sizeof(msg));
 			rc = -EIO;
 			goto fail;
 		}
@@ -312,7 +267,7 @@ static int pg_migrate(struct store_pg *pg, char *err, size_t errlen)
 			 "not a threatbl database", pg->name);
 		rc = -EINVAL;
 		goto out;
-	} else if ((rc = pg_exec(c, "CREATE TABLE threatbl_schema (version integer NOT NULL)",
+	} else if ((rc = store_pg_exec(c, "CREATE TABLE threatbl_schema (version integer NOT NULL)",
 				 msg, sizeof(msg)))) {
 		goto fail;
 	}
@@ -327,12 +282,12 @@ static int pg_migrate(struct store_pg *pg, char *err, size_t errlen)
 	for (; version < PG_SCHEMA; version++) {
 		snprintf(sql, sizeof(sql), "DELETE FROM threatbl_schema;"
 			 " INSERT INTO threatbl_schema VALUES (%d)", version + 1);
-		if ((rc = pg_exec(c, pg_migrations[version], msg, sizeof(msg))) ||
-		    (rc = pg_exec(c, sql, msg, sizeof(msg))))
+		if ((rc = store_pg_exec(c, pg_migrations[version], msg, sizeof(msg))) ||
+		    (rc = store_pg_exec(c, sql, msg, sizeof(msg))))
 			goto fail;
 		log_info("database %s: schema version %d", pg->name, version + 1);
 	}
-	if ((rc = pg_exec(c, "COMMIT", msg, sizeof(msg))))
+	if ((rc = store_pg_exec(c, "COMMIT", msg, sizeof(msg))))
 		goto fail;
 	return 0;
 fail:
@@ -340,7 +295,7 @@ fail:
 		 pg->name, version + 1, msg);
 out:
 	PQclear(r);
-	pg_exec(c, "ROLLBACK", msg, sizeof(msg));
+	store_pg_exec(c, "ROLLBACK", msg, sizeof(msg));
 	return rc;
 }
 
@@ -407,7 +362,7 @@ int store_pg_open(const char *uri, const char *password_file, struct store_pg **
 		rc = pg_read_password(cred, "credential", &pg->password, err, errlen);
 	if (rc < 0)
 		goto fail;
-	if (!(pg->wconn = pg_connect(pg, err, errlen))) {
+	if (!(pg->wconn = store_pg_connect(pg, err, errlen))) {
 		rc = -ECONNREFUSED;
 		goto fail;
 	}
@@ -417,7 +372,7 @@ int store_pg_open(const char *uri, const char *password_file, struct store_pg **
 		 (long long)(time(NULL) / 86400));
 	r = PQexec(pg->wconn, sql);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		pg_msg(pg->wconn, msg, sizeof(msg));
+		store_pg_msg(pg->wconn, msg, sizeof(msg));
 		snprintf(err, errlen, "database %s: %s", pg->name, msg);
 		PQclear(r);
 		rc = -EIO;
@@ -441,24 +396,8 @@ fail:
 	return rc;
 }
 
-static uint32_t pg_u32(const char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return be32toh(v);
-}
-
-static int64_t pg_i64(const char *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return (int64_t)be64toh(v);
-}
-
 /* Columns ip, mask, flags, checked, change (binary) of row i. 0 when malformed. */
-static int pg_row(const PGresult *r, int i, struct ipaddr *ip, struct verdict *v,
+int store_pg_row(const PGresult *r, int i, struct ipaddr *ip, struct verdict *v,
 		  int64_t *change)
 {
 	if (PQgetlength(r, i, 0) != (int)sizeof(ip->b) || PQgetlength(r, i, 1) != 4 ||
@@ -466,10 +405,10 @@ static int pg_row(const PGresult *r, int i, struct ipaddr *ip, struct verdict *v
 		return 0;
 	memcpy(ip->b, PQgetvalue(r, i, 0), sizeof(ip->b));
 	memset(v, 0, sizeof(*v));
-	v->mask = (uint8_t)pg_u32(PQgetvalue(r, i, 1));
-	v->flags = (uint8_t)pg_u32(PQgetvalue(r, i, 2));
-	v->checked = (uint32_t)pg_i64(PQgetvalue(r, i, 3));
-	*change = pg_i64(PQgetvalue(r, i, 4));
+	v->mask = (uint8_t)store_pg_u32(PQgetvalue(r, i, 1));
+	v->flags = (uint8_t)store_pg_u32(PQgetvalue(r, i, 2));
+	v->checked = (uint32_t)store_pg_i64(PQgetvalue(r, i, 3));
+	*change = store_pg_i64(PQgetvalue(r, i, 4));
 	return 1;
 }
 
@@ -491,16 +430,16 @@ static long pg_copy_row(const char *p, size_t n, struct ipaddr *ip, struct verdi
 	if (nf != 4)
 		return -1;
 	for (int i = 0; i < 4; i++) {
-		if (off + 4 > n || (int)pg_u32(p + off) != len[i] || off + 4 + len[i] > n)
+		if (off + 4 > n || (int)store_pg_u32(p + off) != len[i] || off + 4 + len[i] > n)
 			return -1;
 		f[i] = p + off + 4;
 		off += 4 + (size_t)len[i];
 	}
 	memcpy(ip->b, f[0], 16);
 	memset(v, 0, sizeof(*v));
-	v->mask = (uint8_t)pg_u32(f[1]);
-	v->flags = (uint8_t)pg_u32(f[2]);
-	v->checked = (uint32_t)pg_i64(f[3]);
+	v->mask = (uint8_t)store_pg_u32(f[1]);
+	v->flags = (uint8_t)store_pg_u32(f[2]);
+	v->checked = (uint32_t)store_pg_i64(f[3]);
 	return (long)off;
 }
 
@@ -522,11 +461,11 @@ int store_pg_load(struct store_pg *pg,
 	/* One snapshot (REPEATABLE READ): the highest change number in it covers every
 	 * row below it, since the writers commit their numbers in order. COPY BINARY:
 	 * rows stream without a result set in memory and without parsing text. */
-	if (pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", msg, sizeof(msg)))
+	if (store_pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", msg, sizeof(msg)))
 		goto fail;
 	r = PQexec(c, "SELECT coalesce(max(change), 0) FROM verdicts");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		pg_msg(c, msg, sizeof(msg));
+		store_pg_msg(c, msg, sizeof(msg));
 		PQclear(r);
 		goto fail;
 	}
@@ -535,7 +474,7 @@ int store_pg_load(struct store_pg *pg,
 	r = PQexec(c, "COPY (SELECT ip, mask, flags, checked FROM verdicts) TO STDOUT"
 		   " (FORMAT binary)");
 	if (PQresultStatus(r) != PGRES_COPY_OUT) {
-		pg_msg(c, msg, sizeof(msg));
+		store_pg_msg(c, msg, sizeof(msg));
 		PQclear(r);
 		goto fail;
 	}
@@ -549,7 +488,7 @@ int store_pg_load(struct store_pg *pg,
 
 			header = 1;
 			if (left < 19 || memcmp(p, sig, sizeof(sig)) ||
-			    (ext = pg_u32(p + 15), left < 19 + (size_t)ext)) {
+			    (ext = store_pg_u32(p + 15), left < 19 + (size_t)ext)) {
 				/* read to the end, use nothing */
 				snprintf(msg, sizeof(msg), "malformed COPY header");
 				header = 2;
@@ -573,17 +512,17 @@ int store_pg_load(struct store_pg *pg,
 		PQfreemem(buf);
 	}
 	if (n == -2) {
-		pg_msg(c, msg, sizeof(msg));
+		store_pg_msg(c, msg, sizeof(msg));
 		goto fail;
 	}
 	while ((r = PQgetResult(c))) {
 		if (PQresultStatus(r) != PGRES_COMMAND_OK && !msg[0])
-			pg_msg(c, msg, sizeof(msg));
+			store_pg_msg(c, msg, sizeof(msg));
 		PQclear(r);
 	}
 	if (msg[0])
 		goto fail;
-	pg_exec(c, "COMMIT", msg, sizeof(msg));
+	store_pg_exec(c, "COMMIT", msg, sizeof(msg));
 	pthread_mutex_lock(&pg->mu);
 	pg->last_change = last;
 	pthread_mutex_unlock(&pg->mu);
@@ -592,7 +531,7 @@ int store_pg_load(struct store_pg *pg,
 	return ret;
 fail:
 	log_err("database %s: reading verdicts: %s", pg->name, msg);
-	pg_exec(c, "ROLLBACK", msg, sizeof(msg));
+	store_pg_exec(c, "ROLLBACK", msg, sizeof(msg));
 	return -EIO;
 }
 
@@ -624,7 +563,7 @@ static int pg_prepare(struct store_pg *pg, char *err, size_t errlen)
 		int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 
 		if (!ok)
-			pg_msg(pg->wconn, err, errlen);
+			store_pg_msg(pg->wconn, err, errlen);
 		PQclear(r);
 		if (!ok)
 			return -EIO;
@@ -643,7 +582,7 @@ static int pg_writer_conn(struct store_pg *pg, char *err, size_t errlen)
 		pg->wconn = NULL;
 	}
 	pg->wprepared = 0;
-	if (!(pg->wconn = pg_connect(pg, err, errlen)))
+	if (!(pg->wconn = store_pg_connect(pg, err, errlen)))
 		return -ECONNREFUSED;
 	log_info("database %s: the writer is connected again", pg->name);
 	return 0;
@@ -693,7 +632,7 @@ static int pg_write_op(struct store_pg *pg, const struct store_op *op, char *err
 	r = PQexecPrepared(pg->wconn, name, n, vals, lens, fmts, 0);
 	ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 	if (!ok)
-		pg_msg(pg->wconn, err, errlen);
+		store_pg_msg(pg->wconn, err, errlen);
 	PQclear(r);
 	return ok ? 0 : -EIO;
 }
@@ -709,7 +648,7 @@ int store_pg_write(struct store_pg *pg, const struct store_op *ops, int64_t day,
 	if ((rc = pg_prepare(pg, err, errlen)) < 0)
 		goto fail;
 	/* The lock makes the batches that number rows commit one after the other. */
-	if ((rc = pg_exec(pg->wconn, "BEGIN; SELECT pg_advisory_xact_lock(1952607281)",
+	if ((rc = store_pg_exec(pg->wconn, "BEGIN; SELECT pg_advisory_xact_lock(1952607281)",
 			  err, errlen)))
 		goto fail;
 	if (day) {
@@ -719,457 +658,21 @@ int store_pg_write(struct store_pg *pg, const struct store_op *ops, int64_t day,
 		(void)calls;
 		snprintf(sql, sizeof(sql), "DELETE FROM budget WHERE day < %lld",
 			 (long long)(day - PG_BUDGET_KEEP_DAYS));
-		if ((rc = pg_exec(pg->wconn, sql, err, errlen)))
+		if ((rc = store_pg_exec(pg->wconn, sql, err, errlen)))
 			goto fail;
 	}
 	for (const struct store_op *op = ops; op; op = op->next)
 		if ((rc = pg_write_op(pg, op, err, errlen)))
 			goto fail;
 	/* the other nodes read only when there are rows to read */
-	if ((rc = pg_exec(pg->wconn, ops ? "SELECT pg_notify('threatbl', ''); COMMIT"
+	if ((rc = store_pg_exec(pg->wconn, ops ? "SELECT pg_notify('threatbl', ''); COMMIT"
 			  : "COMMIT", err, errlen)))
 		goto fail;
 	return 0;
 fail:
 	if (PQstatus(pg->wconn) == CONNECTION_OK)
-		pg_exec(pg->wconn, "ROLLBACK", msg, sizeof(msg));
+		store_pg_exec(pg->wconn, "ROLLBACK", msg, sizeof(msg));
 	return rc;
-}
-
-/* ---- the listener ---- */
-
-static int pg_stopping(struct store_pg *pg)
-{
-	int stop;
-
-	pthread_mutex_lock(&pg->mu);
-	stop = pg->stop;
-	pthread_mutex_unlock(&pg->mu);
-	return stop;
-}
-
-/* Sleep ms, in steps, unless stopping. 1 when stopping. */
-static int pg_nap(struct store_pg *pg, unsigned ms)
-{
-	while (ms) {
-		unsigned step = ms > PG_POLL_MS ? PG_POLL_MS : ms;
-
-		if (pg_stopping(pg))
-			return 1;
-		usleep(step * 1000u);
-		ms -= step;
-	}
-	return pg_stopping(pg);
-}
-
-/* Read every row changed after last_change; hand the other nodes' to the listener.
- * 0 or -EIO. */
-static int pg_catch_up(struct store_pg *pg, PGconn *c)
-{
-	char last[24], msg[256];
-	const char *vals[2] = { last, pg->node };
-	int n;
-
-	do {
-		PGresult *r;
-		uint64_t got = 0;
-		int64_t change;
-		struct ipaddr ip;
-		struct verdict v;
-
-		pthread_mutex_lock(&pg->mu);
-		snprintf(last, sizeof(last), "%lld", (long long)pg->last_change);
-		pthread_mutex_unlock(&pg->mu);
-		r = PQexecParams(c, "SELECT ip, mask, flags, checked, change, node = $2"
-				 " FROM verdicts WHERE change > $1 ORDER BY change LIMIT 10000",
-				 2, NULL, vals, NULL, NULL, 1);
-		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-			pg_msg(c, msg, sizeof(msg));
-			log_warn("database %s: reading new verdicts: %s", pg->name, msg);
-			PQclear(r);
-			return -EIO;
-		}
-		n = PQntuples(r);
-		for (int i = 0; i < n; i++) {
-			if (!pg_row(r, i, &ip, &v, &change))
-				continue;
-			if (PQgetvalue(r, i, 5)[0] == 0 && pg->listener) {
-				pg->listener(pg->listener_arg, &ip, &v);
-				got++;
-			}
-			pthread_mutex_lock(&pg->mu);
-			if (change > pg->last_change)
-				pg->last_change = change;
-			pthread_mutex_unlock(&pg->mu);
-		}
-		PQclear(r);
-		pthread_mutex_lock(&pg->mu);
-		pg->stats.received += got;
-		pthread_mutex_unlock(&pg->mu);
-	} while (n == PG_FETCH_ROWS);
-	return 0;
-}
-
-static void pg_set_connected(struct store_pg *pg, int up, int again)
-{
-	pthread_mutex_lock(&pg->mu);
-	pg->stats.connected = up;
-	if (up && again)
-		pg->stats.reconnects++;
-	pthread_mutex_unlock(&pg->mu);
-}
-
-/* This node is alive; how many are (listener's connection). */
-static void pg_heartbeat(struct store_pg *pg, PGconn *c)
-{
-	const char *vals[1] = { pg->node };
-	PGresult *r;
-
-	r = PQexecParams(c, "INSERT INTO nodes (node, seen) VALUES ($1, now()) ON CONFLICT"
-			 " (node) DO UPDATE SET seen = now()", 1, NULL, vals, NULL, NULL, 0);
-	PQclear(r);
-	r = PQexec(c, "DELETE FROM nodes WHERE seen < now() - interval '1 day';"
-		   " SELECT count(*) FROM nodes WHERE seen > now() - interval '"
-		   PG_STR(PG_ALIVE_S) " seconds'");
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
-		int n = atoi(PQgetvalue(r, 0, 0));
-
-		pthread_mutex_lock(&pg->mu);
-		pg->nodes = n > 0 ? (unsigned)n : 1;
-		pthread_mutex_unlock(&pg->mu);
-	}
-	PQclear(r);
-}
-
-static void *pg_listen_thread(void *arg)
-{
-	struct store_pg *pg = arg;
-	time_t beat = 0;
-	unsigned backoff = 0;
-	char err[512];
-	PGconn *c = NULL;
-	int first = 1;
-
-	while (!pg_stopping(pg)) {
-		struct pollfd pfd;
-		PGnotify *nt;
-		int any = 0;
-
-		if (!c) {
-			if (backoff && pg_nap(pg, backoff))
-				break;
-			c = pg_connect(pg, err, sizeof(err));
-			if (c && pg_exec(c, "LISTEN threatbl", err, sizeof(err))) {
-				PQfinish(c);
-				c = NULL;
-			}
-			if (!c) {
-				if (!backoff || backoff == PG_BACKOFF_MAX_MS)
-					log_warn("%s; answering from memory, retrying", err);
-				backoff = !backoff ? PG_BACKOFF_MIN_MS : backoff * 2 > PG_BACKOFF_MAX_MS
-					  ? PG_BACKOFF_MAX_MS : backoff * 2;
-				continue;
-			}
-			if (!first)
-				log_info("database %s: listening again; reading the verdicts "
-					 "stored meanwhile", pg->name);
-			pg_set_connected(pg, 1, !first);
-			first = 0;
-			backoff = 0;
-			any = 1; /* what was stored while we were away, or before LISTEN */
-		} else {
-			pfd.fd = PQsocket(c);
-			pfd.events = POLLIN;
-			if (poll(&pfd, 1, PG_POLL_MS) > 0 && !PQconsumeInput(c)) {
-				pg_msg(c, err, sizeof(err));
-				log_warn("database %s: lost the connection: %s", pg->name, err);
-				goto lost;
-			}
-		}
-		while ((nt = PQnotifies(c))) {
-			any = 1;
-			PQfreemem(nt);
-		}
-		if (any && pg_catch_up(pg, c) < 0)
-			goto lost;
-		if (time(NULL) - beat >= PG_HEARTBEAT_S) {
-			beat = time(NULL);
-			pg_heartbeat(pg, c);
-		}
-		if (PQstatus(c) != CONNECTION_OK)
-			goto lost;
-		continue;
-lost:
-		pg_set_connected(pg, 0, 0);
-		PQfinish(c);
-		c = NULL;
-		backoff = PG_BACKOFF_MIN_MS;
-	}
-	if (c)
-		PQfinish(c);
-	return NULL;
-}
-
-/* ---- the claimer ---- */
-
-/* PostgreSQL is away: a call within this node's share of what the fleet had left
- * (STORE_CLAIM_LOCAL), or none (STORE_CLAIM_BUDGET with the count as known here,
- * below the budget: the lookup ends, calls do not pause). Claimer's thread. */
-static int pg_claim_local(struct store_pg *pg, const struct pg_claim *cl, uint32_t *calls)
-{
-	uint32_t left, share;
-	unsigned nodes;
-
-	if (cl->a.day != pg->budget_day) {
-		pg->budget_day = cl->a.day;
-		pg->fleet_calls = 0;
-		pg->local_calls = 0;
-	}
-	*calls = pg->fleet_calls + pg->local_calls;
-	if (!cl->a.budget) {
-		pg->local_calls++;
-		return STORE_CLAIM_LOCAL;
-	}
-	pthread_mutex_lock(&pg->mu);
-	nodes = pg->nodes ? pg->nodes : 1;
-	pthread_mutex_unlock(&pg->mu);
-	left = cl->a.budget > pg->fleet_calls ? cl->a.budget - pg->fleet_calls : 0;
-	share = left / nodes;
-	if (pg->local_calls >= share)
-		return STORE_CLAIM_BUDGET;
-	pg->local_calls++;
-	(*calls)++;
-	return STORE_CLAIM_LOCAL;
-}
-
-/* Back: the calls made meanwhile join the fleet's count. 0 or -EIO. */
-static int pg_claim_settle(struct store_pg *pg, PGconn *c)
-{
-	char sql[160];
-	PGresult *r;
-	int ok;
-
-	if (!pg->local_calls)
-		return 0;
-	snprintf(sql, sizeof(sql), "INSERT INTO budget AS b (day, calls) VALUES (%lld, %lu)"
-		 " ON CONFLICT (day) DO UPDATE SET calls = b.calls + excluded.calls",
-		 (long long)pg->budget_day, (unsigned long)pg->local_calls);
-	r = PQexec(c, sql);
-	ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-	PQclear(r);
-	if (!ok)
-		return -EIO;
-	log_info("database %s: %lu calls made while it was away counted in the fleet's "
-		 "budget", pg->name, (unsigned long)pg->local_calls);
-	pg->local_calls = 0;
-	return 0;
-}
-
-static void pg_claim_one(struct store_pg *pg, PGconn *c, struct pg_claim *cl)
-{
-	char lease[16], fresh[24], day[24], budget[16], msg[256];
-	const char *vals[6] = { (const char *)cl->ip.b, pg->node, lease, fresh, day, budget };
-	int lens[6] = { (int)sizeof(cl->ip.b) }, fmts[6] = { 1 };
-	int outcome = STORE_CLAIM_LOCAL;
-	uint32_t calls = 0;
-	PGresult *r;
-
-	if (!cl->cb) {
-		vals[1] = pg->node;
-		r = PQexecParams(c, "DELETE FROM claims WHERE ip = $1 AND node = $2", 2, NULL,
-				 vals, lens, fmts, 0);
-		PQclear(r);
-		return;
-	}
-	snprintf(lease, sizeof(lease), "%lu", (unsigned long)cl->a.lease_ms);
-	snprintf(fresh, sizeof(fresh), "%lu", (unsigned long)cl->a.fresh_after);
-	snprintf(day, sizeof(day), "%lld", (long long)cl->a.day);
-	snprintf(budget, sizeof(budget), "%lu", (unsigned long)cl->a.budget);
-	r = PQexecParams(c, "SELECT outcome, calls, vmask, vflags, vchecked FROM"
-			 " threatbl_claim($1, $2, $3, $4, $5, $6)", 6, NULL, vals, lens, fmts, 0);
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
-		const char *o = PQgetvalue(r, 0, 0);
-		long long n = atoll(PQgetvalue(r, 0, 1));
-
-		calls = n < 0 ? 0 : n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
-		if (!strcmp(o, "mine"))
-			outcome = STORE_CLAIM_MINE;
-		else if (!strcmp(o, "theirs"))
-			outcome = STORE_CLAIM_THEIRS;
-		else if (!strcmp(o, "budget"))
-			outcome = STORE_CLAIM_BUDGET;
-		else if (!strcmp(o, "done")) {
-			struct verdict v = { 0 };
-
-			v.mask = (uint8_t)atoi(PQgetvalue(r, 0, 2));
-			v.flags = (uint8_t)atoi(PQgetvalue(r, 0, 3));
-			v.checked = (uint32_t)atoll(PQgetvalue(r, 0, 4));
-			if (pg->listener)
-				pg->listener(pg->listener_arg, &cl->ip, &v);
-			outcome = STORE_CLAIM_DONE;
-		}
-	} else {
-		pg_msg(c, msg, sizeof(msg));
-		log_warn("database %s: claim failed: %s; deciding locally", pg->name, msg);
-	}
-	PQclear(r);
-	if (outcome == STORE_CLAIM_MINE || outcome == STORE_CLAIM_BUDGET) {
-		pg->budget_day = cl->a.day;
-		pg->fleet_calls = calls;
-	}
-	if (outcome == STORE_CLAIM_LOCAL)
-		outcome = pg_claim_local(pg, cl, &calls);
-	pthread_mutex_lock(&pg->mu);
-	pg->stats.claims++;
-	if (outcome == STORE_CLAIM_THEIRS)
-		pg->stats.claims_theirs++;
-	else if (outcome == STORE_CLAIM_LOCAL)
-		pg->stats.claims_local++;
-	pthread_mutex_unlock(&pg->mu);
-	cl->cb(cl->arg, &cl->ip, outcome, calls);
-}
-
-static void *pg_claim_thread(void *arg)
-{
-	struct store_pg *pg = arg;
-	struct timespec retry = { 0 }, now;
-	unsigned backoff = 0;
-	char err[512];
-	PGconn *c = NULL;
-
-	pthread_mutex_lock(&pg->mu);
-	for (;;) {
-		struct pg_claim *cl;
-
-		while (!pg->chead && !pg->stop)
-			pthread_cond_wait(&pg->wake, &pg->mu);
-		if (pg->stop)
-			break;
-		cl = pg->chead;
-		pg->chead = cl->next;
-		if (!pg->chead)
-			pg->ctail = NULL;
-		pg->nclaims--;
-		pthread_mutex_unlock(&pg->mu);
-
-		if (c && PQstatus(c) != CONNECTION_OK) {
-			PQfinish(c);
-			c = NULL;
-			backoff = PG_BACKOFF_MIN_MS;
-			clock_gettime(CLOCK_MONOTONIC, &retry);
-		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (!c && (now.tv_sec > retry.tv_sec ||
-			   (now.tv_sec == retry.tv_sec && now.tv_nsec >= retry.tv_nsec))) {
-			if ((c = pg_connect(pg, err, sizeof(err))))
-				backoff = 0;
-			else {
-				backoff = !backoff ? PG_BACKOFF_MIN_MS : backoff * 2 >
-					  PG_BACKOFF_MAX_MS ? PG_BACKOFF_MAX_MS : backoff * 2;
-				clock_gettime(CLOCK_MONOTONIC, &retry);
-				retry.tv_sec += backoff / 1000;
-				retry.tv_nsec += (long)(backoff % 1000) * 1000000;
-				if (retry.tv_nsec >= 1000000000) {
-					retry.tv_sec++;
-					retry.tv_nsec -= 1000000000;
-				}
-			}
-		}
-		if (c && pg_claim_settle(pg, c) < 0) {
-			PQfinish(c);
-			c = NULL;
-		}
-		if (c)
-			pg_claim_one(pg, c, cl);
-		else if (cl->cb) {
-			/* PostgreSQL is away: no lookup waits for it */
-			uint32_t calls;
-			int outcome = pg_claim_local(pg, cl, &calls);
-
-			pthread_mutex_lock(&pg->mu);
-			pg->stats.claims++;
-			pg->stats.claims_local++;
-			pthread_mutex_unlock(&pg->mu);
-			cl->cb(cl->arg, &cl->ip, outcome, calls);
-		}
-		free(cl);
-		pthread_mutex_lock(&pg->mu);
-	}
-	pthread_mutex_unlock(&pg->mu);
-	if (c)
-		PQfinish(c);
-	return NULL;
-}
-
-static int pg_claim_push(struct store_pg *pg, const struct ipaddr *ip,
-			 const struct store_claim_args *a, store_claim_cb cb, void *arg)
-{
-	struct pg_claim *cl = calloc(1, sizeof(*cl));
-
-	if (!cl)
-		return -ENOMEM;
-	cl->ip = *ip;
-	if (a)
-		cl->a = *a;
-	cl->cb = cb;
-	cl->arg = arg;
-	pthread_mutex_lock(&pg->mu);
-	if (!pg->started || pg->stop || pg->nclaims >= PG_CLAIMS_MAX) {
-		pthread_mutex_unlock(&pg->mu);
-		free(cl);
-		return -ENOBUFS;
-	}
-	if (pg->ctail)
-		pg->ctail->next = cl;
-	else
-		pg->chead = cl;
-	pg->ctail = cl;
-	pg->nclaims++;
-	pthread_cond_signal(&pg->wake);
-	pthread_mutex_unlock(&pg->mu);
-	return 0;
-}
-
-int store_pg_claim(struct store_pg *pg, const struct ipaddr *ip,
-		   const struct store_claim_args *a, store_claim_cb cb, void *arg)
-{
-	return pg_claim_push(pg, ip, a, cb, arg);
-}
-
-void store_pg_release(struct store_pg *pg, const struct ipaddr *ip)
-{
-	pg_claim_push(pg, ip, NULL, NULL, NULL);
-}
-
-int store_pg_start(struct store_pg *pg,
-		   int (*listener)(void *arg, const struct ipaddr *ip, const struct verdict *v),
-		   void *arg)
-{
-	int rc;
-
-	pg->listener = listener;
-	pg->listener_arg = arg;
-	if ((rc = pthread_create(&pg->listen_thread, NULL, pg_listen_thread, pg)))
-		return -rc;
-	if ((rc = pthread_create(&pg->claim_thread, NULL, pg_claim_thread, pg))) {
-		pthread_mutex_lock(&pg->mu);
-		pg->stop = 1;
-		pthread_mutex_unlock(&pg->mu);
-		pthread_join(pg->listen_thread, NULL);
-		return -rc;
-	}
-	pthread_mutex_lock(&pg->mu);
-	pg->started = 1;
-	pthread_mutex_unlock(&pg->mu);
-	return 0;
-}
-
-void store_pg_get_stats(struct store_pg *pg, struct store_fleet_stats *out)
-{
-	pthread_mutex_lock(&pg->mu);
-	*out = pg->stats;
-	out->last_change = pg->last_change;
-	pthread_mutex_unlock(&pg->mu);
 }
 
 void store_pg_close(struct store_pg *pg)
@@ -1266,8 +769,8 @@ int store_pg_list(struct store_pg *pg,
 	char msg[256];
 	int ret = 0, n;
 
-	if (pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", msg, sizeof(msg)) ||
-	    pg_exec(c, "DECLARE threatbl_list NO SCROLL CURSOR FOR SELECT ip, mask, flags,"
+	if (store_pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", msg, sizeof(msg)) ||
+	    store_pg_exec(c, "DECLARE threatbl_list NO SCROLL CURSOR FOR SELECT ip, mask, flags,"
 		    " checked, change, source, facts FROM verdicts ORDER BY ip", msg, sizeof(msg)))
 		goto fail;
 	do {
@@ -1275,7 +778,7 @@ int store_pg_list(struct store_pg *pg,
 					   NULL, NULL, 1);
 
 		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-			pg_msg(c, msg, sizeof(msg));
+			store_pg_msg(c, msg, sizeof(msg));
 			PQclear(r);
 			goto fail;
 		}
@@ -1287,17 +790,17 @@ int store_pg_list(struct store_pg *pg,
 
 			/* binary text columns are the bytes of the text, without a NUL:
 			 * libpq adds one */
-			if (pg_row(r, i, &ip, &v, &change))
+			if (store_pg_row(r, i, &ip, &v, &change))
 				ret = fn(arg, &ip, &v, PQgetvalue(r, i, 5),
 					 PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6));
 		}
 		PQclear(r);
 	} while (n > 0 && !ret);
-	pg_exec(c, "COMMIT", msg, sizeof(msg));
+	store_pg_exec(c, "COMMIT", msg, sizeof(msg));
 	return ret;
 fail:
 	log_err("database %s: listing verdicts: %s", pg->name, msg);
-	pg_exec(c, "ROLLBACK", msg, sizeof(msg));
+	store_pg_exec(c, "ROLLBACK", msg, sizeof(msg));
 	return -EIO;
 }
 

@@ -2,7 +2,8 @@
  *
  * The backend of store.c when [server] database is a postgresql:// or postgres:// URI
  * (doc/fleet.md). store.c keeps the queue and the writer thread; this file does what
- * touches PostgreSQL, on three connections, each used by one thread:
+ * touches PostgreSQL (the listener and the claimer are in store_pg_fleet.c), on three
+ * connections, each used by one thread:
  * - the writer's (store.c's writer thread, or the opener before store_start): the
  *   schema, the start-up load, the batches. A batch takes a transaction-level
  *   advisory lock before numbering its rows from the sequence threatbl_change, so
