@@ -104,6 +104,8 @@ _Static_assert(sizeof(enum config_combine) == sizeof(int), "enum options are sto
 static const struct opt opts[] = {
 	S("listen", T_LISTEN, listen, "127.0.0.1:5353", 0, 0, OPT_REPEAT, NULL),
 	S("database", T_STRING, database, STATEDIR "/threatbl.sqlite", 0, 0, 0, NULL),
+	S("database-password-file", T_STRING, database_password_file, NULL, 0, 0,
+	  OPT_EMPTY_NULL, NULL),
 	S("user", T_STRING, user, NULL, 0, 0, OPT_EMPTY_NULL, NULL),
 	S("control", T_STRING, control, CONFIG_CONTROL_DEFAULT, 0, 0, OPT_EMPTY_NULL, NULL),
 	S("log-level", T_ENUM, log_level, "info", 0, 0, 0, level_names),
@@ -1505,6 +1507,7 @@ void config_free(struct config *cfg)
 	free(cfg->file);
 	strv_free(cfg->listen);
 	free(cfg->database);
+	free(cfg->database_password_file);
 	free(cfg->user);
 	free(cfg->control);
 	free(cfg->query_log);

@@ -124,6 +124,7 @@ struct config {
 	char **listen;         /* NULL-terminated "ADDR:PORT" / "[V6]:PORT" strings */
 	size_t nlisten;
 	char *database;        /* relative: to the working directory */
+	char *database_password_file; /* PostgreSQL's password; NULL: credential or none */
 	char *user;            /* NULL: do not change user */
 	char *control;         /* the control socket's path; NULL: none (control.h) */
 	int log_level;         /* enum log_level */

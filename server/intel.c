@@ -52,6 +52,10 @@
 
 enum { Q_NONE, Q_SHARED, Q_CLIENT, Q_IDLE };
 
+/* A lookup's claim in a fleet (store_claim; doc/fleet.md#one-call-per-ip). */
+enum { CLAIM_NONE, CLAIM_ASKED, CLAIM_MINE, CLAIM_LOCAL, CLAIM_THEIRS };
+#define CLAIM_LEASE_EXTRA_MS 3000u  /* a dead node's claim outlives its call by this */
+
 struct lookup {
 	struct ipaddr ip;                    /* first: the ipmap key */
 	struct intel *in;
@@ -71,6 +75,8 @@ struct lookup {
 	uint8_t unknown;                     /* one of them could not judge the IP */
 	int tcp443_open;                     /* a report saw tcp/443 open (probe.c) */
 	json_t *facts;                       /* each speaker's facts, by its source */
+	int claim;                           /* CLAIM_*; CLAIM_THEIRS: on qtheirs */
+	uint64_t reclaim_at;                 /* ms: CLAIM_THEIRS asks again then */
 };
 _Static_assert(offsetof(struct lookup, ip) == 0, "ipmap keys objects by their start");
 
@@ -129,6 +135,7 @@ struct intel {
 	double rate;                /* calls per second; 0: no limit */
 	unsigned rate_burst;
 	uint32_t daily_budget;
+	uint32_t lease_ms;          /* a claim's lease: timeout + CLAIM_LEASE_EXTRA_MS */
 	unsigned queue_max;
 	uint32_t fresh_s, max_stale_s; /* as dns.c answers verdicts */
 
@@ -152,6 +159,12 @@ struct intel {
 
 	uv_timer_t deadline_timer;  /* the oldest waiter's deadline */
 	uv_timer_t sched_timer;     /* when the queue head may start */
+	/* A fleet: claims go through the store; their outcomes come back by
+	 * intel_fleet_claimed. Lookups another node calls wait on qtheirs (qnode). */
+	store_claim_cb fleet_cb;    /* NULL: no fleet */
+	void *fleet_arg;
+	struct list_head qtheirs;
+	uv_timer_t fleet_timer;     /* the first of qtheirs to claim again */
 	int closing;
 	int timers_closing;
 	unsigned backends_open;     /* backends whose closed() has not come yet */
@@ -162,6 +175,7 @@ struct intel {
 
 static void lookup_done(void *arg, const struct provider_result *res);
 static void dispatch(struct intel *in);
+static int cache_answers(const struct intel *in, const struct ipaddr *ip, int fresh_only);
 
 static uint64_t now_ms(const struct intel *in)
 {
@@ -606,7 +620,7 @@ static void budget_check(struct intel *in, struct prov *p)
 
 /* Start l's call to provider pi. On failure (the backend could not even start it)
  * the provider backs off and l is left for the caller to queue again. */
-static int start_call(struct intel *in, struct lookup *l, unsigned pi, uint64_t now)
+static int start_fetch(struct intel *in, struct lookup *l, unsigned pi, uint64_t now)
 {
 	struct prov *p = &in->prov[pi];
 	int rc;
@@ -638,6 +652,37 @@ static int start_call(struct intel *in, struct lookup *l, unsigned pi, uint64_t 
 /* The verdict of what l's providers said (or unknown, or nothing when none could
  * judge it) into the cache and the store; then l's waiters are answered. */
 static void conclude(struct intel *in, struct lookup *l, int keep);
+
+/* In a fleet a lookup's first call starts with a claim: it holds l's slot (and
+ * token) with provider pi until the claim's outcome comes back
+ * (intel_fleet_claimed). A claim that cannot be asked is decided locally. One claim
+ * covers the lookup whatever providers it asks afterwards; the fleet's daily budget
+ * is the first provider's (doc/fleet.md#one-daily-budget). */
+static int start_call(struct intel *in, struct lookup *l, unsigned pi, uint64_t now)
+{
+	struct prov *p = &in->prov[pi];
+	struct store_claim_args a;
+
+	if (!in->fleet_cb || l->claim != CLAIM_NONE)
+		return start_fetch(in, l, pi, now);
+	a.fresh_after = (uint32_t)(wall_s(in) - in->fresh_s);
+	a.day = p->day;
+	a.budget = pi == 0 ? p->daily_budget : 0;
+	a.lease_ms = in->lease_ms;
+	l->claim = CLAIM_ASKED;
+	l->started = now;
+	l->prov = pi;
+	l->set_gen = in->set_gen;
+	if (store_claim(in->store, &l->ip, &a, in->fleet_cb, in->fleet_arg) < 0) {
+		l->claim = CLAIM_LOCAL;
+		return start_fetch(in, l, pi, now);
+	}
+	in->inflight++;
+	p->inflight++;
+	if (p->rate > 0)
+		p->tokens -= 1.0;
+	return 0;
+}
 
 static void dispatch(struct intel *in)
 {
@@ -1018,6 +1063,9 @@ static void lookup_done(void *arg, const struct provider_result *res)
 		dispatch(in);
 		return;
 	}
+	/* no verdict stored: another node may try at once */
+	if (l->claim == CLAIM_MINE && !l->spoke)
+		store_claim_release(in->store, &l->ip);
 	dispatch(in);
 	if (all_paused(in))
 		flush_queue(in);
@@ -1060,6 +1108,7 @@ static int apply_settings(struct intel *in, const struct config *cfg)
 	struct acl from;
 
 	in->deadline_ms = cfg->deadline_ms;
+	in->lease_ms = cfg->timeout_ms + CLAIM_LEASE_EXTRA_MS;
 	in->queue_max = cfg->queue_max;
 	in->fresh_s = cfg->fresh_s;
 	in->max_stale_s = cfg->max_stale_s;
@@ -1122,9 +1171,10 @@ static void backend_closed(void *arg)
 	if (!in->closing || in->backends_open || in->timers_closing)
 		return;
 	in->timers_closing = 1;
-	in->handles_open = 2;
+	in->handles_open = 3;
 	uv_close((uv_handle_t *)&in->deadline_timer, timer_closed);
 	uv_close((uv_handle_t *)&in->sched_timer, timer_closed);
+	uv_close((uv_handle_t *)&in->fleet_timer, timer_closed);
 }
 
 static void backend_close(struct intel *in, struct provider_backend *be)
@@ -1212,6 +1262,7 @@ int intel_new_many(uv_loop_t *loop, const struct config *cfg,
 	list_init(&in->qidle);
 	clients_init(&in->clients);
 	list_init(&in->waiters);
+	list_init(&in->qtheirs);
 	if (apply_settings(in, cfg) < 0) {
 		probe_close(in->probe, closed_noop, NULL);
 		ipmap_free(&in->map);
@@ -1223,8 +1274,10 @@ int intel_new_many(uv_loop_t *loop, const struct config *cfg,
 	in->backends_open = in->nprov;
 	uv_timer_init(loop, &in->deadline_timer);
 	uv_timer_init(loop, &in->sched_timer);
+	uv_timer_init(loop, &in->fleet_timer);
 	in->deadline_timer.data = in;
 	in->sched_timer.data = in;
+	in->fleet_timer.data = in;
 	*out = in;
 	return 0;
 }
@@ -1557,6 +1610,7 @@ void intel_close(struct intel *in, void (*done)(void *arg), void *arg)
 	in->close_arg = arg;
 	uv_timer_stop(&in->deadline_timer);
 	uv_timer_stop(&in->sched_timer);
+	uv_timer_stop(&in->fleet_timer);
 	while ((w = waiter_of(list_first(&in->waiters)))) {
 		waiter_unlink(in, w);
 		w->cb(w, -ECANCELED);
@@ -1602,4 +1656,130 @@ void intel_poll(struct intel *in)
 	check_day(in);
 	expire(in, now_ms(in));
 	dispatch(in);
+}
+
+/* ---- a fleet (doc/fleet.md) ---- */
+
+void intel_set_fleet(struct intel *in, store_claim_cb cb, void *arg)
+{
+	if (!in->store || !store_is_fleet(in->store))
+		cb = NULL;
+	in->fleet_cb = cb;
+	in->fleet_arg = arg;
+}
+
+static void fleet_timer_cb(uv_timer_t *t);
+
+static void arm_fleet(struct intel *in, uint64_t now)
+{
+	struct lookup *l = lookup_of(list_first(&in->qtheirs));
+
+	if (in->closing)
+		return;
+	if (!l)
+		uv_timer_stop(&in->fleet_timer);
+	else
+		uv_timer_start(&in->fleet_timer, fleet_timer_cb,
+			       l->reclaim_at > now ? l->reclaim_at - now : 0, 0);
+}
+
+/* The node that claimed these has not stored a verdict within the lease: it may
+ * have died. Claim them again, first in line (its claim has expired by then). */
+static void fleet_timer_cb(uv_timer_t *t)
+{
+	struct intel *in = t->data;
+	uint64_t now = now_ms(in);
+	struct lookup *l;
+
+	while ((l = lookup_of(list_first(&in->qtheirs))) && l->reclaim_at <= now) {
+		list_del(&l->qnode);
+		l->claim = CLAIM_NONE;
+		queue_push(in, l, 1);
+	}
+	arm_fleet(in, now);
+	dispatch(in);
+}
+
+void intel_fleet_claimed(struct intel *in, const struct ipaddr *ip, int outcome,
+			 uint32_t calls)
+{
+	struct lookup *l;
+	struct prov *p;
+	uint64_t now;
+
+	if (in->closing || !(l = ipmap_find(&in->map, ip)) || l->claim != CLAIM_ASKED)
+		return;
+	now = now_ms(in);
+	p = &in->prov[l->prov < in->nprov ? l->prov : 0];
+	if (l->set_gen != in->set_gen) {
+		in->old_inflight--;
+	} else {
+		in->inflight--;
+		p->inflight--;
+		if (p->rate > 0)
+			p->tokens += 1.0; /* start_fetch takes it again */
+	}
+	check_day(in);
+	if (l->set_gen != in->set_gen) {
+		/* the set of providers changed while the claim was out: ask the new set */
+		l->claim = outcome == STORE_CLAIM_MINE ? CLAIM_MINE : CLAIM_LOCAL;
+		lookup_restart(in, l);
+		queue_push(in, l, 1);
+		dispatch(in);
+		return;
+	}
+	switch (outcome) {
+	case STORE_CLAIM_MINE:
+		/* the fleet's count includes this call, which start_fetch counts */
+		if (l->prov == 0 && calls > p->calls_today + 1)
+			p->calls_today = calls - 1;
+		/* fall through */
+	case STORE_CLAIM_LOCAL:
+		l->claim = outcome == STORE_CLAIM_MINE ? CLAIM_MINE : CLAIM_LOCAL;
+		if (prov_refusing(p, now) || start_fetch(in, l, l->prov, now) < 0)
+			queue_push(in, l, 1);
+		break;
+	case STORE_CLAIM_THEIRS:
+		if (cache_answers(in, ip, 1)) {
+			/* its verdict came while the claim was on its way back */
+			lookup_finish(in, l, 0);
+			break;
+		}
+		l->claim = CLAIM_THEIRS;
+		l->reclaim_at = now + in->lease_ms;
+		list_add_tail(&in->qtheirs, &l->qnode);
+		if (list_first(&in->qtheirs) == &l->qnode)
+			arm_fleet(in, now);
+		break;
+	case STORE_CLAIM_BUDGET:
+		if (calls > p->calls_today)
+			p->calls_today = calls;
+		lookup_finish(in, l, 0);
+		budget_check(in, p);
+		break;
+	case STORE_CLAIM_DONE:
+	default:
+		/* the verdict is in the cache already (store_set_listener) */
+		lookup_finish(in, l, 0);
+		break;
+	}
+	dispatch(in);
+}
+
+void intel_fleet_arrived(struct intel *in, const struct ipaddr *ip)
+{
+	struct lookup *l;
+
+	if (in->closing || !(l = ipmap_find(&in->map, ip)))
+		return;
+	if (l->claim == CLAIM_THEIRS) {
+		list_del(&l->qnode);
+		l->queued = Q_NONE;
+		lookup_finish(in, l, 0);
+	} else if (l->queued != Q_NONE && l->claim == CLAIM_NONE) {
+		/* another node was quicker: no call */
+		queue_remove(in, l);
+		lookup_finish(in, l, 0);
+	}
+	/* asked, or calling: its own outcome comes */
 }

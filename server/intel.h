@@ -26,9 +26,8 @@
 #include "ipaddr.h"
 #include "list.h"
 #include "provider.h"
+#include "store.h"
 #include "verdict.h"
-
-struct store;
 
 /* A parked query. The transport embeds it and owns its memory; intel owns the links
  * while it waits. */
@@ -159,6 +158,16 @@ struct intel_clock {
 	void *arg;
 };
 void intel_set_clock(struct intel *in, const struct intel_clock *clk);
+
+/* A fleet (store_is_fleet; doc/fleet.md): before a call, intel claims the IP through
+ * the store, whose answer cb carries from the store's thread to this loop, where
+ * intel_fleet_claimed takes it. intel_fleet_arrived: another node's verdict for ip
+ * is in the cache now; the lookups waiting for it end without a call. Not set, or a
+ * store that is no fleet: no claims. Loop thread. */
+void intel_set_fleet(struct intel *in, store_claim_cb cb, void *arg);
+void intel_fleet_claimed(struct intel *in, const struct ipaddr *ip, int outcome,
+			 uint32_t calls);
+void intel_fleet_arrived(struct intel *in, const struct ipaddr *ip);
 void intel_poll(struct intel *in);
 
 #endif

@@ -9,6 +9,19 @@
 #include "log.h"
 #include "lookup.h"
 #include "provider.h"
+#include "store.h"
+
+/* What the store's threads hand the lookup loop in a fleet (doc/fleet.md): another
+ * node's verdict, to put into the cache here (the lookup thread is the cache's only
+ * writer: intel reads it without the lock), or the outcome of a claim. */
+struct fleet_event {
+	struct fleet_event *next;
+	struct ipaddr ip;
+	struct verdict v;
+	int claim;                   /* 0: a verdict; 1: a claim's outcome */
+	int outcome;
+	uint32_t calls;
+};
 
 /* A reload's lookup settings, copied for the lookup thread. */
 struct lookup_settings {
@@ -61,6 +74,7 @@ struct lookup_thread {
 	struct intel_stats snap;     /* the last snapshot, for other threads */
 	int snap_on;                 /* lookups were on at that snapshot */
 	int gone;                    /* the relays are disconnected */
+	struct fleet_event *fhead, *ftail; /* oldest first */
 };
 
 static void settings_free(struct lookup_settings *s)
@@ -178,6 +192,50 @@ static struct lookup_feeds *feeds_settings_copy(const struct config *cfg,
 fail:
 	feeds_settings_free(s);
 	return NULL;
+}
+
+/* --- the fleet: from the store's threads ----------------------------------------- */
+
+static void fleet_post(struct lookup_thread *lk, struct fleet_event *e)
+{
+	uv_mutex_lock(&lk->mu);
+	if (lk->gone) {
+		uv_mutex_unlock(&lk->mu);
+		free(e);
+		return;
+	}
+	if (lk->ftail)
+		lk->ftail->next = e;
+	else
+		lk->fhead = e;
+	lk->ftail = e;
+	uv_async_send(&lk->wake);
+	uv_mutex_unlock(&lk->mu);
+}
+
+static void lookup_claimed(void *arg, const struct ipaddr *ip, int outcome, uint32_t calls)
+{
+	struct fleet_event *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return; /* the lookup claims again after the lease */
+	e->ip = *ip;
+	e->claim = 1;
+	e->outcome = outcome;
+	e->calls = calls;
+	fleet_post(arg, e);
+}
+
+int lookup_fleet_verdict(void *arg, const struct ipaddr *ip, const struct verdict *v)
+{
+	struct fleet_event *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return -ENOMEM;
+	e->ip = *ip;
+	e->v = *v;
+	fleet_post(arg, e);
+	return 0;
 }
 
 /* --- the lookup thread ----------------------------------------------------------- */
@@ -330,6 +388,7 @@ static void lookup_apply(struct lookup_thread *lk, const struct lookup_settings 
 		log_err("cannot start lookups: %s", strerror(-err));
 		return;
 	}
+	intel_set_fleet(lk->intel, lookup_claimed, lk);
 	intel_set_skip(lk->intel, lookup_skip, lk);
 	for (i = 0; i < s->n; i++) {
 		config_provider_get(&s->cfg, s->kinds[i], &cp);
@@ -419,15 +478,38 @@ static void lookup_feeds_log(struct lookup_thread *lk)
 			 (unsigned long long)st[i].expired);
 }
 
+/* The fleet's events, on the lookup loop. */
+static void lookup_fleet_drain(struct lookup_thread *lk, struct fleet_event *e)
+{
+	struct fleet_event *next;
+	int rc;
+
+	for (; e; e = next) {
+		next = e->next;
+		if (e->claim) {
+			if (lk->intel)
+				intel_fleet_claimed(lk->intel, &e->ip, e->outcome, e->calls);
+		} else if ((rc = cache_put(lk->cache, &e->ip, &e->v)) < 0) {
+			log_warn("a verdict of another node not cached: %s", strerror(-rc));
+		} else if (lk->intel) {
+			intel_fleet_arrived(lk->intel, &e->ip);
+		}
+		free(e);
+	}
+}
+
 static void lookup_woken(uv_async_t *a)
 {
 	struct lookup_thread *lk = a->data;
 	struct lookup_settings *s;
 	struct lookup_feeds *fsets;
+	struct fleet_event *fe;
 	size_t n;
 	int stop, stats;
 
 	uv_mutex_lock(&lk->mu);
+	fe = lk->fhead;
+	lk->fhead = lk->ftail = NULL;
 	s = lk->pending;
 	lk->pending = NULL;
 	fsets = lk->pending_feeds;
@@ -438,6 +520,7 @@ static void lookup_woken(uv_async_t *a)
 	n = lk->gone ? 0 : lk->nrelays;
 	uv_mutex_unlock(&lk->mu);
 
+	lookup_fleet_drain(lk, fe);
 	if (stats) {
 		lookup_stats_log(lk);
 		lookup_feeds_log(lk);
@@ -675,6 +758,12 @@ void lookup_free(struct lookup_thread *lk)
 		relay_free(lk->relays[i]);
 	settings_free(lk->pending);
 	feeds_settings_free(lk->pending_feeds);
+	while (lk->fhead) {
+		struct fleet_event *e = lk->fhead;
+
+		lk->fhead = e->next;
+		free(e);
+	}
 	uv_mutex_destroy(&lk->mu);
 	free(lk->relays);
 	free(lk);

@@ -93,6 +93,13 @@ int lookup_get_stats(struct lookup_thread *lk, struct intel_stats *st);
  * relay, calls in flight are cancelled, later relay_wait calls are refused. */
 void lookup_stop(struct lookup_thread *lk);
 
+/* A verdict of another node of the fleet, from the store's listener thread
+ * (store_set_listener; arg is lk): the lookup thread puts it into the cache and ends
+ * the lookups waiting for it. 0 or -ENOMEM. Any thread; never blocks. */
+struct ipaddr;
+struct verdict;
+int lookup_fleet_verdict(void *arg, const struct ipaddr *ip, const struct verdict *v);
+
 /* Free lk and its relays: after finished ran, or when lookup_start was never called
  * or failed. */
 void lookup_free(struct lookup_thread *lk);

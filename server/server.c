@@ -190,6 +190,22 @@ static void server_log_stats(struct server *srv)
 		worker_log_stats(srv->workers[i]);
 	if (srv->lookup)
 		lookup_log_stats(srv->lookup);
+	if (store_is_fleet(srv->store)) {
+		struct store_fleet_stats fs;
+		struct store_stats ss;
+
+		store_get_stats(srv->store, &ss);
+		store_get_fleet_stats(srv->store, &fs);
+		log_info("stats: database: %llu written, %zu queued, %llu dropped, %llu failed "
+			 "commits; fleet: %llu verdicts received, %llu claims (%llu another "
+			 "node's, %llu decided locally), change %lld, %s, %llu reconnections",
+			 (unsigned long long)ss.written, ss.queued,
+			 (unsigned long long)ss.dropped, (unsigned long long)ss.failed,
+			 (unsigned long long)fs.received, (unsigned long long)fs.claims,
+			 (unsigned long long)fs.claims_theirs, (unsigned long long)fs.claims_local,
+			 (long long)fs.last_change, fs.connected ? "listening" : "not connected",
+			 (unsigned long long)fs.reconnects);
+	}
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -342,7 +358,10 @@ int server_run(struct server *srv)
 		goto out_loaded;
 	}
 	if (ld.cfg->database) {
-		err = store_open(ld.cfg->database, &srv->store, err_text, sizeof(err_text));
+		struct store_options so = { .password_file = ld.cfg->database_password_file };
+
+		err = store_open_opts(ld.cfg->database, &so, &srv->store, err_text,
+				      sizeof(err_text));
 		if (err) {
 			log_err("%s", err_text);
 			goto out_loaded;
@@ -350,13 +369,13 @@ int server_run(struct server *srv)
 		t0 = uv_hrtime();
 		err = store_load(srv->store, cache_fill, srv->cache);
 		if (err) {
-			log_err("cannot load the verdicts of %s: %s", ld.cfg->database,
+			log_err("cannot load the verdicts of %s: %s", store_name(srv->store),
 				strerror(err < 0 ? -err : ENOMEM));
 			goto out_loaded;
 		}
 		nverdicts = cache_count(srv->cache);
 		log_info("loaded %zu verdict(s) from %s in %.3f s", nverdicts,
-			 ld.cfg->database, (double)(uv_hrtime() - t0) / 1e9);
+			 store_name(srv->store), (double)(uv_hrtime() - t0) / 1e9);
 	}
 	if ((err = uv_loop_init(&srv->loop))) {
 		log_err("cannot start the event loop: %s", uv_strerror(err));
@@ -406,7 +425,10 @@ int server_run(struct server *srv)
 			  strcmp(srv->cfg->control, CONFIG_CONTROL_DEFAULT) == 0,
 			  srv->cfg->user, &srv->control))
 		goto out;
-	if (web_start(&srv->loop, srv->cfg, &srv->shared, srv->cfg->database, NULL, NULL,
+	/* The page reads stored facts through a sqlite connection of its own; from a
+	 * fleet's PostgreSQL it shows what is in memory (doc/lookup-page.md). */
+	if (web_start(&srv->loop, srv->cfg, &srv->shared,
+		      store_is_fleet(srv->store) ? NULL : srv->cfg->database, NULL, NULL,
 		      &srv->web))
 		goto out;
 	/* Bound as root, so that a port below 1024 works. */
@@ -414,10 +436,13 @@ int server_run(struct server *srv)
 	    metrics_start(srv->cfg->metrics, &srv->cfg->metrics_allow, srv->stats,
 			  &srv->metrics))
 		goto out;
-	if (daemon_drop_privileges(srv->cfg->user, srv->cfg->database))
+	if (daemon_drop_privileges(srv->cfg->user,
+				   store_is_fleet(srv->store) ? NULL : srv->cfg->database))
 		goto out;
 	if (srv->store)
 		store_set_refill(srv->store, refill_from_cache, srv);
+	if (srv->store)
+		store_set_listener(srv->store, lookup_fleet_verdict, srv->lookup);
 	if (srv->store && (err = store_start(srv->store))) {
 		log_err("cannot start the database writer: %s", strerror(-err));
 		goto out;

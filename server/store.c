@@ -13,6 +13,9 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "store_op.h"
+#include "store_pg.h"
+#include "store_pg.h"
 
 #define STORE_BATCH 1000           /* rows the writer waits for ... */
 #define STORE_GATHER_MS 200        /* ... or this long, before a transaction */
@@ -27,19 +30,6 @@
 #define STORE_CHECK_MS 2000        /* how often an idle writer looks for its file */
 #define STORE_BUDGET_KEEP_DAYS 31  /* daily call counts kept */
 #define STORE_FILE_MODE 0640       /* a new database: verdicts are not for everyone */
-
-enum store_kind { STORE_OP_PUT, STORE_OP_DEL, STORE_OP_PROBE };
-
-/* One queued change, in one allocation with its strings. */
-struct store_op {
-	struct store_op *next;
-	struct ipaddr ip;
-	struct verdict v;
-	uint32_t when;  /* unix time of the put: the row's created/updated; of a probe */
-	uint8_t kind;   /* enum store_kind */
-	char *facts;    /* NULL, or inside text[] */
-	char text[];    /* source, NUL[, facts, NUL]; STORE_OP_PROBE: the result, NUL */
-};
 
 struct store_oplist {
 	struct store_op *head, *tail;
@@ -66,7 +56,11 @@ struct store {
 	int (*refill)(void *arg, int (*fn)(void *fnarg, const struct ipaddr *ip,
 					   const struct verdict *v), void *fnarg);
 	void *refill_arg;
+	int (*listener)(void *arg, const struct ipaddr *ip, const struct verdict *v);
+	void *listener_arg;
 	pthread_t thread;
+	struct store_pg *pg;        /* PostgreSQL (store_pg.h); NULL: sqlite. Then path is
+				     * the URI without its password. */
 
 	/* The writer thread's own (the opener's before store_start). */
 	dev_t dev;                  /* the file opened, to notice it deleted or replaced */
@@ -302,6 +296,7 @@ static void store_disconnect(struct store *st);
 static void store_free(struct store *st)
 {
 	store_disconnect(st);
+	store_pg_close(st->pg);
 	store_free_ops(st->queue.head);
 	pthread_cond_destroy(&st->wake);
 	pthread_mutex_destroy(&st->mu);
@@ -511,7 +506,46 @@ static void store_disconnect(struct store *st)
 	st->db = NULL;
 }
 
+/* PostgreSQL: the front of store.c with store_pg.c behind it. */
+static int store_open_pg(const char *uri, const struct store_options *o,
+			 struct store **out, char *err, size_t errlen)
+{
+	struct store *st;
+	char name[1024];
+	uint32_t calls = 0;
+	int rc;
+
+	store_pg_redact(uri, name, sizeof(name));
+	st = calloc(1, sizeof(*st));
+	if (!st || !(st->path = strdup(name))) {
+		free(st);
+		snprintf(err, errlen, "database %s: out of memory", name);
+		return -ENOMEM;
+	}
+	if ((rc = store_init(st)) < 0) {
+		snprintf(err, errlen, "database %s: %s", name, strerror(-rc));
+		free(st->path);
+		free(st);
+		return rc;
+	}
+	if ((rc = store_pg_open(uri, o ? o->password_file : NULL, &st->pg, &calls, err,
+				errlen)) < 0) {
+		store_free(st);
+		return rc;
+	}
+	st->budget_day = (int64_t)time(NULL) / 86400;
+	st->budget_calls = calls;
+	*out = st;
+	return 0;
+}
+
 int store_open(const char *path, struct store **out, char *err, size_t errlen)
+{
+	return store_open_opts(path, NULL, out, err, errlen);
+}
+
+int store_open_opts(const char *path, const struct store_options *o, struct store **out,
+		    char *err, size_t errlen)
 {
 	struct store *st;
 	int rc;
@@ -521,6 +555,8 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
 		snprintf(err, errlen, "no database file given");
 		return -EINVAL;
 	}
+	if (store_pg_is_uri(path))
+		return store_open_pg(path, o, out, err, errlen);
 	if ((rc = store_check_dir(path, err, errlen)) < 0)
 		return rc;
 	st = calloc(1, sizeof(*st));
@@ -568,6 +604,8 @@ int store_load(struct store *st,
 	unsigned long bad = 0;
 	int rc, ret = 0;
 
+	if (st->pg)
+		return store_pg_load(st->pg, fn, arg);
 	/* One pass over the table needs a small page cache. With the writer's 64 MB
 	 * one, every page read would stay resident (freed heap pages are not given back
 	 * to the system) beside the same verdicts in cache.c: 95 instead of 26 bytes per
@@ -731,6 +769,8 @@ static void store_check_file(struct store *st)
 	void *refill_arg;
 	int rc;
 
+	if (st->pg)
+		return; /* PostgreSQL reconnects by itself (store_pg_write) */
 	if (st->db && stat(st->path, &sb) == 0 && sb.st_dev == st->dev && sb.st_ino == st->ino)
 		return;
 	if (st->db) {
@@ -815,7 +855,10 @@ static void *store_writer(void *arg)
 		pthread_mutex_unlock(&st->mu);
 
 		store_check_file(st);
-		if (st->db)
+		if (st->pg)
+			rc = store_pg_write(st->pg, batch.head, bday, bcalls, err, sizeof(err))
+			     ? SQLITE_ERROR : SQLITE_OK;
+		else if (st->db)
 			rc = store_write(st, batch.head, bday, bcalls, err, sizeof(err));
 		else {
 			rc = SQLITE_CANTOPEN;
@@ -896,11 +939,38 @@ int store_start(struct store *st)
 		pthread_mutex_unlock(&st->mu);
 		return -EALREADY;
 	}
+	if (st->pg && (rc = -store_pg_start(st->pg, st->listener, st->listener_arg))) {
+		pthread_mutex_unlock(&st->mu);
+		return -rc;
+	}
 	rc = pthread_create(&st->thread, NULL, store_writer, st);
 	if (!rc)
 		st->started = 1;
 	pthread_mutex_unlock(&st->mu);
 	return -rc;
+}
+
+/* PostgreSQL away for long: the oldest queued change makes room for the new one,
+ * counted in dropped and warned about at most once a minute. With st->mu held. */
+static void store_drop_oldest(struct store *st)
+{
+	struct store_op *old = st->queue.head;
+	time_t now = time(NULL);
+
+	st->queue.head = old->next;
+	if (!st->queue.head)
+		st->queue.tail = NULL;
+	st->queue.n--;
+	st->dropped++;
+	st->dropped_unwarned++;
+	free(old);
+	if (now - st->last_full_warn >= STORE_FULL_WARN_S) {
+		st->last_full_warn = now;
+		log_warn("database %s: %d changes waiting to be written; the oldest %llu "
+			 "dropped (kept in memory only)", st->path, STORE_QUEUE_MAX,
+			 (unsigned long long)st->dropped_unwarned);
+		st->dropped_unwarned = 0;
+	}
 }
 
 static int store_enqueue(struct store *st, struct store_op *op)
@@ -910,6 +980,8 @@ static int store_enqueue(struct store *st, struct store_op *op)
 
 	op->next = NULL;
 	pthread_mutex_lock(&st->mu);
+	if (st->pg && st->queue.n + st->inflight >= STORE_QUEUE_MAX && st->queue.head)
+		store_drop_oldest(st); /* a fleet keeps the newest (doc/fleet.md#faults) */
 	if (st->queue.n + st->inflight >= STORE_QUEUE_MAX) {
 		st->dropped++;
 		st->dropped_unwarned++;
@@ -943,6 +1015,12 @@ static int store_enqueue(struct store *st, struct store_op *op)
 int store_put(struct store *st, const struct ipaddr *ip, const struct verdict *v,
 	      const char *source, const char *facts_json)
 {
+	return store_put_at(st, ip, v, source, facts_json, (uint32_t)time(NULL));
+}
+
+int store_put_at(struct store *st, const struct ipaddr *ip, const struct verdict *v,
+		 const char *source, const char *facts_json, uint32_t when)
+{
 	size_t slen, flen;
 	struct store_op *op;
 
@@ -955,7 +1033,7 @@ int store_put(struct store *st, const struct ipaddr *ip, const struct verdict *v
 		return -ENOMEM;
 	op->ip = *ip;
 	op->v = *v;
-	op->when = (uint32_t)time(NULL);
+	op->when = when;
 	op->kind = STORE_OP_PUT;
 	memcpy(op->text, source, slen);
 	op->facts = NULL;
@@ -1083,6 +1161,8 @@ int store_get(struct store *st, const struct ipaddr *ip, struct verdict *v,
 	sqlite3_stmt *s;
 	int rc, ret = 0;
 
+	if (st->pg)
+		return store_pg_get(st->pg, ip, v, source, facts);
 	if (source)
 		*source = NULL;
 	if (facts)
@@ -1114,6 +1194,8 @@ int store_get_probe(struct store *st, const struct ipaddr *ip, char **result,
 	sqlite3_stmt *s;
 	int rc, ret;
 
+	if (st->pg)
+		return store_pg_get_probe(st->pg, ip, result, when);
 	*result = NULL;
 	*when = 0;
 	rc = sqlite3_prepare_v2(st->db, "SELECT probe, probed FROM verdicts WHERE ip = ?1",
@@ -1142,6 +1224,8 @@ int store_list(struct store *st,
 	struct verdict v;
 	int rc, ret = 0;
 
+	if (st->pg)
+		return store_pg_list(st->pg, fn, arg);
 	rc = sqlite3_prepare_v2(st->db, "SELECT ip, mask, flags, checked, source, facts"
 				" FROM verdicts ORDER BY ip", -1, &s, NULL);
 	if (rc != SQLITE_OK)
@@ -1163,6 +1247,8 @@ int store_purge(struct store *st, const struct ipaddr *ip)
 	sqlite3_stmt *s;
 	int rc;
 
+	if (st->pg)
+		return store_pg_purge(st->pg, ip);
 	rc = sqlite3_prepare_v2(st->db, "DELETE FROM verdicts WHERE ip = ?1", -1, &s, NULL);
 	if (rc != SQLITE_OK)
 		return store_errno(st->db, rc);
@@ -1172,4 +1258,45 @@ int store_purge(struct store *st, const struct ipaddr *ip)
 	if (rc != SQLITE_DONE)
 		return store_errno(st->db, rc);
 	return sqlite3_changes(st->db) ? 0 : -ENOENT;
+}
+
+/* The fleet's side (store.h): PostgreSQL only. */
+
+int store_is_fleet(const struct store *st)
+{
+	return st && st->pg != NULL;
+}
+
+const char *store_name(const struct store *st)
+{
+	return st->path;
+}
+
+int store_claim(struct store *st, const struct ipaddr *ip, const struct store_claim_args *a,
+		store_claim_cb cb, void *arg)
+{
+	return st->pg ? store_pg_claim(st->pg, ip, a, cb, arg) : -ENOTSUP;
+}
+
+void store_claim_release(struct store *st, const struct ipaddr *ip)
+{
+	if (st->pg)
+		store_pg_release(st->pg, ip);
+}
+
+void store_set_listener(struct store *st,
+			int (*fn)(void *arg, const struct ipaddr *ip, const struct verdict *v),
+			void *arg)
+{
+	pthread_mutex_lock(&st->mu);
+	st->listener = fn;
+	st->listener_arg = arg;
+	pthread_mutex_unlock(&st->mu);
+}
+
+void store_get_fleet_stats(struct store *st, struct store_fleet_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (st->pg)
+		store_pg_get_stats(st->pg, out);
 }

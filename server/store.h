@@ -47,6 +47,10 @@ int store_start(struct store *st);
 int store_put(struct store *st, const struct ipaddr *ip, const struct verdict *v,
 	      const char *source, const char *facts_json);
 
+/* store_put with the row's created/updated time given (`threatbl db copy`). */
+int store_put_at(struct store *st, const struct ipaddr *ip, const struct verdict *v,
+		 const char *source, const char *facts_json, uint32_t when);
+
 /* The result of threatbl's own probe of ip (probe.c's word: "confirmed",
  * "not-openvpn", "unconfirmed") at unix time when, with the verdict it left v (its
  * mask and flags replace the row's; source and facts stay). Queued like a put, after
@@ -114,5 +118,73 @@ int store_list(struct store *st,
 /* Delete the verdict of ip now (not queued). 0, -ENOENT when there was none, or a
  * negative errno. A running threatbld still has it in memory until it restarts. */
 int store_purge(struct store *st, const struct ipaddr *ip);
+
+/* ---- A fleet on PostgreSQL (doc/fleet.md) ----
+ *
+ * [server] database may be a postgresql:// or postgres:// URI (any libpq connection
+ * URI): then the verdicts, the daily count and the claims live in PostgreSQL, shared
+ * by every threatbld using it, and the functions above keep their meaning. */
+
+struct store_options {
+	const char *password_file;  /* PostgreSQL's password; NULL: the credential
+				     * threatbl-db-password, or none */
+};
+
+/* store_open with options (o may be NULL). */
+int store_open_opts(const char *database, const struct store_options *o,
+		    struct store **out, char *err, size_t errlen);
+
+/* 1 when st is shared by a fleet (PostgreSQL): claims and the listener work. */
+int store_is_fleet(const struct store *st);
+
+/* Where log lines name the database: the path, or the URI without its password. */
+const char *store_name(const struct store *st);
+
+/* What a node does with an IP it has no verdict for, as the database says. */
+enum store_claim_outcome {
+	STORE_CLAIM_MINE,    /* call the service: this node holds the claim, and the
+			      * fleet's count of the day (calls) includes this call */
+	STORE_CLAIM_THEIRS,  /* another node holds it: wait for its verdict */
+	STORE_CLAIM_DONE,    /* a fresh verdict is stored: already handed to the
+			      * listener (so in memory), no call */
+	STORE_CLAIM_BUDGET,  /* the fleet's daily budget is used up (calls) */
+	STORE_CLAIM_LOCAL,   /* PostgreSQL is away: decide locally */
+};
+
+struct store_claim_args {
+	uint32_t fresh_after;  /* unix time: a stored verdict checked since is fresh */
+	int64_t day;           /* the UTC day of the budget */
+	uint32_t budget;       /* the daily budget; 0: none */
+	uint32_t lease_ms;     /* how long the claim holds if the node dies */
+};
+
+/* Runs on the store's claim thread: post to your own loop, do not block. */
+typedef void (*store_claim_cb)(void *arg, const struct ipaddr *ip, int outcome,
+			       uint32_t calls);
+
+/* Claim ip before calling the service (any thread; never blocks). cb runs later on
+ * the store's thread. 0, -ENOTSUP (not a fleet), -ENOBUFS or -ENOMEM (cb will not
+ * run: decide locally). */
+int store_claim(struct store *st, const struct ipaddr *ip, const struct store_claim_args *a,
+		store_claim_cb cb, void *arg);
+
+/* Give the claim of ip up (the call made no verdict); a stored verdict releases it
+ * by itself. Any thread, never blocks. */
+void store_claim_release(struct store *st, const struct ipaddr *ip);
+
+/* The verdicts other nodes store, and those a claim found: fn runs on a store thread
+ * for each (put it into memory; do not block). Set it before store_start. */
+void store_set_listener(struct store *st,
+			int (*fn)(void *arg, const struct ipaddr *ip, const struct verdict *v),
+			void *arg);
+
+struct store_fleet_stats {
+	uint64_t received;     /* verdicts of other nodes put into memory */
+	uint64_t claims, claims_theirs, claims_local;
+	uint64_t reconnects;
+	int64_t last_change;   /* the last change number seen */
+	int connected;         /* the listener's connection is up */
+};
+void store_get_fleet_stats(struct store *st, struct store_fleet_stats *out);
 
 #endif

@@ -13,6 +13,7 @@
 #include "ask.h"
 #include "classify.h"
 #include "ctlcmd.h"
+#include "dbcopy.h"
 #include "mail.h"
 #include "store.h"
 
@@ -31,6 +32,7 @@ static void usage(FILE *out)
 	      "       threatbl check-mail [-s HOST[:PORT]] -z ZONE [--json] [--add-header]\n"
 	      "                           [--trusted N] [FILE]\n"
 	      "       threatbl db -d DBFILE show IP... | list [-c CATEGORY] | purge IP... | init\n"
+	      "       threatbl db [-p PASSWORD-FILE] copy FROM TO\n"
 	      "       threatbl classify [--ip IP] [--max-stale DURATION] [--max-size BYTES] "
 	      "FILE|-\n"
 	      "       threatbl [-c FILE] [-s PATH] stats [--json] | status | reload\n"
@@ -610,18 +612,26 @@ static int db_init(const char *path)
 static int cmd_db(int argc, char **argv)
 {
 	struct list_state ls = { .want = -1 };
-	const char *path = NULL, *cmd, *cat = NULL;
+	const char *path = NULL, *cmd, *cat = NULL, *password_file = NULL;
 	struct store *st = NULL;
 	char err[512];
 	int c, code = EXIT_CLEAN;
 
 	optind = 1;
-	while ((c = getopt(argc, argv, "+d:h")) != -1) {
+	while ((c = getopt(argc, argv, "+d:p:h")) != -1) {
 		switch (c) {
 		case 'd': path = optarg; break;
+		case 'p': password_file = optarg; break;
 		case 'h': usage(stdout); return EXIT_CLEAN;
 		default: usage(stderr); return EXIT_ERROR;
 		}
+	}
+	if (optind < argc && strcmp(argv[optind], "copy") == 0) {
+		if (path || argc - optind != 3) {
+			fprintf(stderr, "usage: threatbl db [-p PASSWORD-FILE] copy FROM TO\n");
+			return EXIT_ERROR;
+		}
+		return dbcopy_main(argv[optind + 1], argv[optind + 2], password_file);
 	}
 	if (!path || optind >= argc) {
 		usage(stderr);
@@ -666,11 +676,13 @@ static int cmd_db(int argc, char **argv)
 	}
 	/* store_open creates a missing file: a mistyped path must not leave an empty
 	 * database behind. */
-	if (access(path, F_OK)) {
+	if (!strstr(path, "://") && access(path, F_OK)) {
 		fprintf(stderr, "threatbl: %s: %s\n", path, strerror(errno));
 		return EXIT_ERROR;
 	}
-	if (store_open(path, &st, err, sizeof(err))) {
+	/* a postgresql:// URI works too, with -p for its password (doc/fleet.md) */
+	if (store_open_opts(path, &(struct store_options){ .password_file = password_file },
+			    &st, err, sizeof(err))) {
 		fprintf(stderr, "threatbl: %s\n", err);
 		return EXIT_ERROR;
 	}

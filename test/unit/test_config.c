@@ -956,6 +956,7 @@ static void test_example(struct t *t)
 		goto out;
 	same = ex->nlisten == def->nlisten && strcmp(ex->listen[0], def->listen[0]) == 0 &&
 	       strcmp(ex->database, def->database) == 0 && !ex->user && !ex->api_key_file &&
+	       !ex->database_password_file &&
 	       ex->log_level == def->log_level && ex->threads == def->threads &&
 	       ex->tcp_idle_ms == def->tcp_idle_ms && ex->tcp_max_clients == def->tcp_max_clients &&
 	       ex->provider == def->provider && strcmp(ex->url, def->url) == 0 &&

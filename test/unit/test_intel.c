@@ -75,6 +75,40 @@ void store_budget_set(struct store *st, int64_t day, uint32_t calls)
 	st_budget.sets++;
 }
 
+/* The fleet's claims (store.h): a store that is no fleet unless a test says so; the
+ * claims asked are recorded for the test to answer (intel_fleet_claimed). */
+static struct {
+	int fleet;
+	unsigned asked, released;
+	struct ipaddr last;
+	struct store_claim_args args;
+} st_claims;
+
+int store_is_fleet(const struct store *st)
+{
+	(void)st;
+	return st_claims.fleet;
+}
+
+int store_claim(struct store *st, const struct ipaddr *ip, const struct store_claim_args *a,
+		store_claim_cb cb, void *arg)
+{
+	(void)st;
+	(void)cb;
+	(void)arg;
+	st_claims.asked++;
+	st_claims.last = *ip;
+	st_claims.args = *a;
+	return 0;
+}
+
+void store_claim_release(struct store *st, const struct ipaddr *ip)
+{
+	(void)st;
+	(void)ip;
+	st_claims.released++;
+}
+
 /* ---- clock ---- */
 
 struct fclock {
@@ -1491,6 +1525,69 @@ static void test_close(int sync)
 	cache_free(e.cache);
 }
 
+/* A fleet (doc/fleet.md): a claim before every call, holding its slot; "theirs" waits
+ * for the other node's verdict, "mine" calls, "budget" ends the lookup and pauses. */
+static void fleet_cb_unused(void *arg, const struct ipaddr *ip, int outcome, uint32_t calls)
+{
+	(void)arg;
+	(void)ip;
+	(void)outcome;
+	(void)calls;
+}
+
+static void test_fleet(void)
+{
+	struct config cfg = mkcfg();
+	struct env e;
+	struct qw q1, q2, q3;
+	struct ipaddr a = ip4(0x0e000001), b = ip4(0x0e000002), c = ip4(0x0e000003);
+	struct verdict v = { .mask = VERDICT_BIT(VERDICT_VPN), .checked = NOON };
+	struct store *fake_store = (struct store *)&st_claims; /* only the seams see it */
+
+	cfg.daily_budget = 10;
+	memset(&st_claims, 0, sizeof(st_claims));
+	memset(&st_budget, 0, sizeof(st_budget));
+	st_claims.fleet = 1;
+	env_init(&e, &cfg, 1, fake_store);
+	intel_set_fleet(e.in, fleet_cb_unused, NULL);
+	is_int(wait_ip(&e, &a, &q1), 0, "fleet: parked");
+	is_int(st_claims.asked, 1, "fleet: a claim before any call");
+	ok(ipaddr_cmp(&st_claims.last, &a) == 0, "fleet: the claim is for the IP asked");
+	is_int(e.fk.nfetch, 0, "fleet: no call before the claim's outcome");
+	is_int(stats(&e).inflight, 1, "fleet: the claim holds a slot");
+	is_int(st_claims.args.budget, 10, "fleet: the claim carries the daily budget");
+	is_int(st_claims.args.lease_ms, cfg.timeout_ms + 3000, "fleet: lease = timeout + 3 s");
+	is_int(st_claims.args.fresh_after, NOON - cfg.fresh_s, "fleet: fresh = checked since");
+	intel_fleet_claimed(e.in, &a, STORE_CLAIM_THEIRS, 0);
+	spin();
+	is_int(e.fk.nfetch, 0, "fleet: another node's claim -> no call");
+	is_int(stats(&e).inflight, 0, "fleet: its slot is free again");
+	is_int(q1.called, 0, "fleet: the query waits for the other node");
+	intel_fleet_claimed(e.in, &a, STORE_CLAIM_MINE, 1);
+	is_int(e.fk.nfetch, 0, "fleet: an outcome for a claim not asked is ignored");
+	cache_put(e.cache, &a, &v);
+	intel_fleet_arrived(e.in, &a);
+	spin();
+	ok(q1.called == 1 && q1.status == 0, "fleet: the other node's verdict answers it");
+
+	is_int(wait_ip(&e, &b, &q2), 0, "fleet: b parked");
+	intel_fleet_claimed(e.in, &b, STORE_CLAIM_MINE, 5);
+	is_int(e.fk.nfetch, 1, "fleet: our claim -> one call");
+	is_int(stats(&e).calls_today, 5, "fleet: the fleet's count of the day");
+	complete(&e.fk, &b, PROVIDER_UNUSABLE, 0, NULL, 0);
+	spin();
+	is_int(st_claims.released, 1, "fleet: a call with no verdict gives the claim up");
+
+	is_int(wait_ip(&e, &c, &q3), 0, "fleet: c parked");
+	intel_fleet_claimed(e.in, &c, STORE_CLAIM_BUDGET, 10);
+	spin();
+	is_int(e.fk.nfetch, 1, "fleet: no call past the fleet's budget");
+	ok(q3.called == 1 && q3.status == 0, "fleet: the query is answered at once");
+	is_int(stats(&e).paused, PROVIDER_LIMIT, "fleet: calls pause for the day");
+	st_claims.fleet = 0;
+	env_close(&e, "fleet");
+}
+
 int main(void)
 {
 	/* debug: every lookup line is formatted too (and checked by ASan) */
@@ -1521,6 +1618,7 @@ int main(void)
 	test_fetch_fails();
 	test_reconfigure();
 	test_backend_names();
+	test_fleet();
 	test_close(1);
 	test_close(0);
 	is_int(cb_inside_wait, 0, "no waiter callback ever ran inside intel_wait/refresh");

@@ -1,0 +1,821 @@
+/* store_pg.c - the verdicts in PostgreSQL, shared by a fleet (see store_pg.h). */
+#include "store_pg.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "store_pg_int.h"
+
+#define PG_CONNECT_TIMEOUT "3"      /* seconds libpq waits for a connection */
+#define PG_LOCK_MIGRATE 0x74626c30  /* advisory locks: "tbl0", "tbl1" */
+#define PG_LOCK_CHANGE 0x74626c31
+#define PG_BUDGET_KEEP_DAYS 31
+#define PG_PASSWORD_MAX 1024
+#define PG_CREDENTIAL "threatbl-db-password"
+
+/* Schema version N+1 is made by pg_migrations[N], in one transaction under an
+ * advisory lock so that nodes starting together migrate once. Version 1 holds what
+ * sqlite's version 3 holds (verdicts with probe columns, budget) plus what a fleet
+ * needs: change numbers, the writing node, claims. To add a table: append a
+ * migration here and one to store.c's store_migrations (doc/fleet.md#schema). */
+static const char *const pg_migrations[] = {
+	"CREATE SEQUENCE threatbl_change;"
+	" CREATE TABLE verdicts ("
+	"  ip bytea NOT NULL PRIMARY KEY CHECK (length(ip) = 16),"
+	"  ip_text text NOT NULL,"
+	"  family smallint NOT NULL CHECK (family IN (4, 6)),"
+	"  mask integer NOT NULL,"
+	"  flags integer NOT NULL,"
+	"  checked bigint NOT NULL,"
+	"  source text NOT NULL,"
+	"  facts text,"
+	"  created bigint NOT NULL,"
+	"  updated bigint NOT NULL,"
+	"  probe text,"
+	"  probed bigint,"
+	"  change bigint NOT NULL,"
+	"  node text NOT NULL DEFAULT '');"
+	" CREATE INDEX verdicts_change ON verdicts (change);"
+	" CREATE TABLE budget (day bigint NOT NULL PRIMARY KEY, calls bigint NOT NULL);"
+	" CREATE TABLE claims (ip bytea NOT NULL PRIMARY KEY, node text NOT NULL,"
+	"  until timestamptz NOT NULL);"
+	/* the nodes alive, for a node's share of the budget while PostgreSQL is away */
+	" CREATE TABLE nodes (node text NOT NULL PRIMARY KEY, seen timestamptz NOT NULL);"
+	/* One round trip per claim: a fresh verdict stored already (looked at again
+	 * after the claim, since its writer may have committed while we waited on the
+	 * claim's row), else the claim, else the fleet's budget counted. */
+	" CREATE FUNCTION threatbl_claim(p_ip bytea, p_node text, p_lease_ms integer,"
+	"  p_fresh bigint, p_day bigint, p_budget bigint, OUT outcome text,"
+	"  OUT calls bigint, OUT vmask integer, OUT vflags integer, OUT vchecked bigint)"
+	" LANGUAGE plpgsql AS $f$"
+	" DECLARE got text;"
+	" BEGIN"
+	"  calls := 0;"
+	"  SELECT mask, flags, checked INTO vmask, vflags, vchecked FROM verdicts"
+	"   WHERE ip = p_ip AND checked >= p_fresh;"
+	"  IF FOUND THEN outcome := 'done'; RETURN; END IF;"
+	"  INSERT INTO claims AS c (ip, node, until) VALUES (p_ip, p_node,"
+	"   clock_timestamp() + p_lease_ms * interval '1 millisecond')"
+	"   ON CONFLICT (ip) DO UPDATE SET node = excluded.node, until = excluded.until"
+	"   WHERE c.until < clock_timestamp() OR c.node = excluded.node"
+	"   RETURNING c.node INTO got;"
+	"  IF got IS NULL THEN outcome := 'theirs'; RETURN; END IF;"
+	"  SELECT mask, flags, checked INTO vmask, vflags, vchecked FROM verdicts"
+	"   WHERE ip = p_ip AND checked >= p_fresh;"
+	"  IF FOUND THEN"
+	"   DELETE FROM claims WHERE ip = p_ip AND node = p_node;"
+	"   outcome := 'done'; RETURN;"
+	"  END IF;"
+	"  INSERT INTO budget AS b (day, calls) VALUES (p_day, 1)"
+	"   ON CONFLICT (day) DO UPDATE SET calls = b.calls + 1"
+	"   WHERE p_budget = 0 OR b.calls < p_budget"
+	"   RETURNING b.calls INTO calls;"
+	"  IF calls IS NULL THEN"
+	"   DELETE FROM claims WHERE ip = p_ip AND node = p_node;"
+	"   outcome := 'budget'; calls := p_budget; RETURN;"
+	"  END IF;"
+	"  outcome := 'mine';"
+	" END $f$;",
+};
+
+#define PG_SCHEMA ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])))
+
+int store_pg_is_uri(const char *database)
+{
+	return database && (!strncmp(database, "postgresql://", 13) ||
+			    !strncmp(database, "postgres://", 11));
+}
+
+int store_pg_schema_version(void)
+{
+	return PG_SCHEMA;
+}
+
+void store_pg_redact(const char *uri, char *out, size_t outlen)
+{
+	const char *auth = strstr(uri, "://"), *at, *colon, *p, *end;
+	size_t o = 0;
+
+#define PUT(s, n) do { size_t n_ = (n); if (o + n_ >= outlen) n_ = outlen - o - 1; \
+		memcpy(out + o, (s), n_); o += n_; } while (0)
+	if (!outlen)
+		return;
+	if (!auth) {
+		snprintf(out, outlen, "%s", uri);
+		return;
+	}
+	auth += 3;
+	end = auth + strcspn(auth, "/?");
+	at = memrchr(auth, '@', (size_t)(end - auth));
+	colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+	p = uri;
+	if (colon) {
+		PUT(p, (size_t)(colon + 1 - p));
+		PUT("***", 3);
+		p = at;
+	}
+	/* password=... among the parameters, however often */
+	for (const char *q = strstr(p, "password="); q; q = strstr(p, "password=")) {
+		if (q > uri && q[-1] != '?' && q[-1] != '&') {
+			PUT(p, (size_t)(q + 9 - p));
+			p = q + 9;
+			continue;
+		}
+		PUT(p, (size_t)(q + 9 - p));
+		PUT("***", 3);
+		p = q + 9 + strcspn(q + 9, "&");
+	}
+	PUT(p, strlen(p));
+	out[o] = '\0';
+#undef PUT
+}
+
+/* The password from a file (its first line), never logged. 0, or a negative errno
+ * with a line in err. */
+static int pg_read_password(const char *path, const char *what, char **out, char *err,
+			    size_t errlen)
+{
+	char buf[PG_PASSWORD_MAX + 2];
+	ssize_t n;
+	int fd, e;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		e = errno;
+		snprintf(err, errlen, "%s %s: %s", what, path, strerror(e));
+		return -e;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	e = errno;
+	close(fd);
+	if (n < 0) {
+		snprintf(err, errlen, "%s %s: %s", what, path, strerror(e));
+		return -e;
+	}
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if ((size_t)n > PG_PASSWORD_MAX) {
+		snprintf(err, errlen, "%s %s: longer than %d bytes", what, path, PG_PASSWORD_MAX);
+		return -EINVAL;
+	}
+	if (!buf[0]) {
+		snprintf(err, errlen, "%s %s is empty", what, path);
+		return -EINVAL;
+	}
+	*out = strdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	if (!*out) {
+		snprintf(err, errlen, "%s: out of memory", what);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Notices (NOTICE: relation exists..., FATAL: terminating connection) are libpq's
+ * to print on stderr by default: the errors that matter come back with the results. */
+static void pg_notice(void *arg, const char *msg)
+{
+	(void)arg;
+	log_debug("database: %.*s", (int)strcspn(msg, "\n"), msg);
+}
+
+PGconn *store_pg_connect(struct store_pg *pg, char *err, size_t errlen)
+{
+	const char *keys[] = { "dbname", "connect_timeout", "application_name",
+			       pg->password ? "password" : NULL, NULL };
+	const char *vals[] = { pg->uri, PG_CONNECT_TIMEOUT, "threatbld", pg->password, NULL };
+	PGconn *c = PQconnectdbParams(keys, vals, 1);
+
+	if (!c) {
+		snprintf(err, errlen, "database %s: out of memory", pg->name);
+		return NULL;
+	}
+	if (PQstatus(c) != CONNECTION_OK) {
+		char *nl;
+
+		snprintf(err, errlen, "database %s: cannot connect: %s", pg->name,
+			 PQerrorMessage(c));
+		while ((nl = strchr(err, '\n')))
+			*nl = nl[1] ? ' ' : '\0';
+		PQfinish(c);
+		return NULL;
+	}
+	PQsetNoticeProcessor(c, pg_notice, NULL);
+	return c;
+}
+
+/* PostgreSQL's message on one line. */
+void store_pg_msg(PGconn *c, char *err, size_t errlen)
+{
+	char *nl;
+
+	snprintf(err, errlen, "%s", PQerrorMessage(c));
+	while ((nl = strchr(err, '\n')))
+		*nl = nl[1] ? ' ' : '\0';
+}
+
+/* A command with no result rows; 0 or -EIO with the message in err. */
+int store_pg_exec(PGconn *c, const char *sql, char *err, size_t errlen)
+{
+	PGresult *r = PQexec(c, sql);
+	int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+
+	if (!ok)
+		store_pg_msg(c, err, errlen);
+	PQclear(r);
+	return ok ? 0 : -EIO;
+}
+
+static int pg_migrate(struct store_pg *pg, char *err, size_t errlen)
+{
+	PGconn *c = pg->wconn;
+	char msg[512], sql[96];
+	PGresult *r = NULL;
+	int version = 0, rc;
+
+	if ((rc = store_pg_exec(c, "BEGIN", msg, sizeof(msg))) ||
+	    (rc = store_pg_exec(c, "SELECT pg_advisory_xact_lock(1952607280)", msg, sizeof(msg))))
+		goto fail;
+	r = PQexec(c, "SELECT to_regclass('threatbl_schema') IS NOT NULL,"
+		   " to_regclass('verdicts') IS NOT NULL");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		store_pg_msg(c, msg, sizeof(msg));
+		rc = -EIO;
+		goto fail;
+	}
+	if (PQgetvalue(r, 0, 0)[0] == 't') {
+		PQclear(r);
+		r = PQexec(c, "SELECT max(version) FROM threatbl_schema");
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			store_pg_msg(c, msg, sizeof(msg));
+			rc = -EIO;
+			goto fail;
+		}
+		version = atoi(PQgetvalue(r, 0, 0));
+	} else if (PQgetvalue(r, 0, 1)[0] == 't') {
+		snprintf(err, errlen, "database %s has a table verdicts but no threatbl_schema: "
+			 "not a threatbl database", pg->name);
+		rc = -EINVAL;
+		goto out;
+	} else if ((rc = store_pg_exec(c, "CREATE TABLE threatbl_schema (version integer NOT NULL)",
+				 msg, sizeof(msg)))) {
+		goto fail;
+	}
+	PQclear(r);
+	r = NULL;
+	if (version > PG_SCHEMA) {
+		snprintf(err, errlen, "database %s has schema version %d; this threatbld knows "
+			 "up to %d", pg->name, version, PG_SCHEMA);
+		rc = -EPROTO;
+		goto out;
+	}
+	for (; version < PG_SCHEMA; version++) {
+		snprintf(sql, sizeof(sql), "DELETE FROM threatbl_schema;"
+			 " INSERT INTO threatbl_schema VALUES (%d)", version + 1);
+		if ((rc = store_pg_exec(c, pg_migrations[version], msg, sizeof(msg))) ||
+		    (rc = store_pg_exec(c, sql, msg, sizeof(msg))))
+			goto fail;
+		log_info("database %s: schema version %d", pg->name, version + 1);
+	}
+	if ((rc = store_pg_exec(c, "COMMIT", msg, sizeof(msg))))
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen, "database %s: cannot update the schema to version %d: %s",
+		 pg->name, version + 1, msg);
+out:
+	PQclear(r);
+	store_pg_exec(c, "ROLLBACK", msg, sizeof(msg));
+	return rc;
+}
+
+static void pg_free(struct store_pg *pg)
+{
+	struct pg_claim *cl, *next;
+
+	if (!pg)
+		return;
+	if (pg->wconn)
+		PQfinish(pg->wconn);
+	for (cl = pg->chead; cl; cl = next) {
+		next = cl->next;
+		free(cl);
+	}
+	if (pg->password) {
+		explicit_bzero(pg->password, strlen(pg->password));
+		free(pg->password);
+	}
+	free(pg->uri);
+	pthread_cond_destroy(&pg->wake);
+	pthread_mutex_destroy(&pg->mu);
+	free(pg);
+}
+
+int store_pg_open(const char *uri, const char *password_file, struct store_pg **out,
+		  uint32_t *calls, char *err, size_t errlen)
+{
+	struct store_pg *pg;
+	const char *cred_dir = getenv("CREDENTIALS_DIRECTORY");
+	char cred[4096], msg[512], sql[128];
+	PGresult *r;
+	int rc;
+
+	*out = NULL;
+	*calls = 0;
+	pg = calloc(1, sizeof(*pg));
+	if (!pg || !(pg->uri = strdup(uri))) {
+		free(pg);
+		snprintf(err, errlen, "database: out of memory");
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&pg->mu, NULL);
+	pthread_cond_init(&pg->wake, NULL);
+	store_pg_redact(uri, pg->name, sizeof(pg->name));
+	{
+		/* Unique per process and start: claims and rows say which node made them. */
+		struct timespec ts;
+		char host[64] = "";
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gethostname(host, sizeof(host) - 1);
+		host[16] = '\0';
+		snprintf(pg->node, sizeof(pg->node), "%s/%ld/%lx", host, (long)getpid(),
+			 (unsigned long)(ts.tv_nsec ^ ts.tv_sec));
+	}
+	rc = 0;
+	if (password_file)
+		rc = pg_read_password(password_file, "database-password-file", &pg->password,
+				      err, errlen);
+	else if (cred_dir && *cred_dir &&
+		 snprintf(cred, sizeof(cred), "%s/%s", cred_dir, PG_CREDENTIAL) <
+		 (int)sizeof(cred) && access(cred, F_OK) == 0)
+		rc = pg_read_password(cred, "credential", &pg->password, err, errlen);
+	if (rc < 0)
+		goto fail;
+	if (!(pg->wconn = store_pg_connect(pg, err, errlen))) {
+		rc = -ECONNREFUSED;
+		goto fail;
+	}
+	if ((rc = pg_migrate(pg, err, errlen)) < 0)
+		goto fail;
+	snprintf(sql, sizeof(sql), "SELECT calls FROM budget WHERE day = %lld",
+		 (long long)(time(NULL) / 86400));
+	r = PQexec(pg->wconn, sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		store_pg_msg(pg->wconn, msg, sizeof(msg));
+		snprintf(err, errlen, "database %s: %s", pg->name, msg);
+		PQclear(r);
+		rc = -EIO;
+		goto fail;
+	}
+	if (PQntuples(r) == 1) {
+		long long n = atoll(PQgetvalue(r, 0, 0));
+
+		*calls = n < 0 ? 0 : n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+	}
+	PQclear(r);
+	pg->nodes = 1;
+	pg->budget_day = time(NULL) / 86400;
+	pg->fleet_calls = *calls;
+	log_info("database %s: PostgreSQL %d, node %s", pg->name,
+		 PQserverVersion(pg->wconn), pg->node);
+	*out = pg;
+	return 0;
+fail:
+	pg_free(pg);
+	return rc;
+}
+
+/* Columns ip, mask, flags, checked, change (binary) of row i. 0 when malformed. */
+int store_pg_row(const PGresult *r, int i, struct ipaddr *ip, struct verdict *v,
+		  int64_t *change)
+{
+	if (PQgetlength(r, i, 0) != (int)sizeof(ip->b) || PQgetlength(r, i, 1) != 4 ||
+	    PQgetlength(r, i, 2) != 4 || PQgetlength(r, i, 3) != 8 || PQgetlength(r, i, 4) != 8)
+		return 0;
+	memcpy(ip->b, PQgetvalue(r, i, 0), sizeof(ip->b));
+	memset(v, 0, sizeof(*v));
+	v->mask = (uint8_t)store_pg_u32(PQgetvalue(r, i, 1));
+	v->flags = (uint8_t)store_pg_u32(PQgetvalue(r, i, 2));
+	v->checked = (uint32_t)store_pg_i64(PQgetvalue(r, i, 3));
+	*change = store_pg_i64(PQgetvalue(r, i, 4));
+	return 1;
+}
+
+/* One row of COPY ... BINARY (ip, mask, flags, checked) from p (n bytes); the bytes
+ * used, 0 at the trailer, -1 when malformed. */
+static long pg_copy_row(const char *p, size_t n, struct ipaddr *ip, struct verdict *v)
+{
+	static const int len[4] = { 16, 4, 4, 8 };
+	const char *f[4];
+	size_t off = 2;
+	uint16_t nf;
+
+	if (n < 2)
+		return -1;
+	memcpy(&nf, p, 2);
+	nf = be16toh(nf);
+	if (nf == 0xffff)
+		return 0;
+	if (nf != 4)
+		return -1;
+	for (int i = 0; i < 4; i++) {
+		if (off + 4 > n || (int)store_pg_u32(p + off) != len[i] || off + 4 + len[i] > n)
+			return -1;
+		f[i] = p + off + 4;
+		off += 4 + (size_t)len[i];
+	}
+	memcpy(ip->b, f[0], 16);
+	memset(v, 0, sizeof(*v));
+	v->mask = (uint8_t)store_pg_u32(f[1]);
+	v->flags = (uint8_t)store_pg_u32(f[2]);
+	v->checked = (uint32_t)store_pg_i64(f[3]);
+	return (long)off;
+}
+
+int store_pg_load(struct store_pg *pg,
+		  int (*fn)(void *arg, const struct ipaddr *ip, const struct verdict *v),
+		  void *arg)
+{
+	static const char sig[11] = "PGCOPY\n\377\r\n";
+	PGconn *c = pg->wconn;
+	char msg[512] = "";
+	int64_t last = 0;
+	unsigned long bad = 0;
+	struct ipaddr ip;
+	struct verdict v;
+	PGresult *r;
+	int ret = 0, header = 0, n;
+	char *buf;
+
+	/* One snapshot (REPEATABLE READ): the highest change number in it covers every
+	 * row below it, since the writers commit their numbers in order. COPY BINARY:
+	 * rows stream without a result set in memory and without parsing text. */
+	if (store_pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", msg, sizeof(msg)))
+		goto fail;
+	r = PQexec(c, "SELECT coalesce(max(change), 0) FROM verdicts");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		store_pg_msg(c, msg, sizeof(msg));
+		PQclear(r);
+		goto fail;
+	}
+	last = atoll(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	r = PQexec(c, "COPY (SELECT ip, mask, flags, checked FROM verdicts) TO STDOUT"
+		   " (FORMAT binary)");
+	if (PQresultStatus(r) != PGRES_COPY_OUT) {
+		store_pg_msg(c, msg, sizeof(msg));
+		PQclear(r);
+		goto fail;
+	}
+	PQclear(r);
+	while ((n = PQgetCopyData(c, &buf, 0)) > 0) {
+		const char *p = buf;
+		size_t left = (size_t)n;
+
+		if (!header) {
+			uint32_t ext;
+
+			header = 1;
+			if (left < 19 || memcmp(p, sig, sizeof(sig)) ||
+			    (ext = store_pg_u32(p + 15), left < 19 + (size_t)ext)) {
+				/* read to the end, use nothing */
+				snprintf(msg, sizeof(msg), "malformed COPY header");
+				header = 2;
+				left = 0;
+			} else {
+				p += 19 + ext;
+				left -= 19 + ext;
+			}
+		}
+		while (left && !ret && header == 1) {
+			long used = pg_copy_row(p, left, &ip, &v);
+
+			if (used <= 0) {
+				bad += used < 0;
+				break;
+			}
+			ret = fn(arg, &ip, &v);
+			p += used;
+			left -= (size_t)used;
+		}
+		PQfreemem(buf);
+	}
+	if (n == -2) {
+		store_pg_msg(c, msg, sizeof(msg));
+		goto fail;
+	}
+	while ((r = PQgetResult(c))) {
+		if (PQresultStatus(r) != PGRES_COMMAND_OK && !msg[0])
+			store_pg_msg(c, msg, sizeof(msg));
+		PQclear(r);
+	}
+	if (msg[0])
+		goto fail;
+	store_pg_exec(c, "COMMIT", msg, sizeof(msg));
+	pthread_mutex_lock(&pg->mu);
+	pg->last_change = last;
+	pthread_mutex_unlock(&pg->mu);
+	if (bad)
+		log_warn("database %s: %lu malformed rows skipped", pg->name, bad);
+	return ret;
+fail:
+	log_err("database %s: reading verdicts: %s", pg->name, msg);
+	store_pg_exec(c, "ROLLBACK", msg, sizeof(msg));
+	return -EIO;
+}
+
+/* ---- the writer ---- */
+
+static const char pg_sql_put[] =
+	"WITH d AS (DELETE FROM claims WHERE ip = $1)"
+	" INSERT INTO verdicts (ip, ip_text, family, mask, flags, checked, source, facts,"
+	" created, updated, change, node) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9,"
+	" nextval('threatbl_change'), $10) ON CONFLICT (ip) DO UPDATE SET"
+	" mask = excluded.mask, flags = excluded.flags, checked = excluded.checked,"
+	" source = excluded.source, facts = excluded.facts, updated = excluded.updated,"
+	" change = excluded.change, node = excluded.node";
+static const char pg_sql_probe[] =
+	"UPDATE verdicts SET mask = $2, flags = $3, probe = $4, probed = $5, updated = $5,"
+	" change = nextval('threatbl_change'), node = $6 WHERE ip = $1";
+static const char pg_sql_del[] = "DELETE FROM verdicts WHERE ip = $1";
+
+static int pg_prepare(struct store_pg *pg, char *err, size_t errlen)
+{
+	static const struct { const char *name, *sql; int n; } st[] = {
+		{ "put", pg_sql_put, 10 }, { "probe", pg_sql_probe, 6 }, { "del", pg_sql_del, 1 },
+	};
+
+	if (pg->wprepared)
+		return 0;
+	for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
+		PGresult *r = PQprepare(pg->wconn, st[i].name, st[i].sql, st[i].n, NULL);
+		int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+
+		if (!ok)
+			store_pg_msg(pg->wconn, err, errlen);
+		PQclear(r);
+		if (!ok)
+			return -EIO;
+	}
+	pg->wprepared = 1;
+	return 0;
+}
+
+/* The writer's connection, made again when it broke. */
+static int pg_writer_conn(struct store_pg *pg, char *err, size_t errlen)
+{
+	if (pg->wconn && PQstatus(pg->wconn) == CONNECTION_OK)
+		return 0;
+	if (pg->wconn) {
+		PQfinish(pg->wconn);
+		pg->wconn = NULL;
+	}
+	pg->wprepared = 0;
+	if (!(pg->wconn = store_pg_connect(pg, err, errlen)))
+		return -ECONNREFUSED;
+	log_info("database %s: the writer is connected again", pg->name);
+	return 0;
+}
+
+static int pg_write_op(struct store_pg *pg, const struct store_op *op, char *err,
+		       size_t errlen)
+{
+	char ip_text[IPADDR_STRLEN], fam[4], mask[8], flags[8], checked[24], when[24];
+	const char *vals[10];
+	int lens[10] = { (int)sizeof(op->ip.b) }, fmts[10] = { 1 };
+	const char *name;
+	PGresult *r;
+	int n, ok;
+
+	vals[0] = (const char *)op->ip.b;
+	snprintf(mask, sizeof(mask), "%u", op->v.mask);
+	snprintf(flags, sizeof(flags), "%u", op->v.flags);
+	snprintf(when, sizeof(when), "%lu", (unsigned long)op->when);
+	if (op->kind == STORE_OP_DEL) {
+		name = "del";
+		n = 1;
+	} else if (op->kind == STORE_OP_PROBE) {
+		name = "probe";
+		vals[1] = mask;
+		vals[2] = flags;
+		vals[3] = op->text;
+		vals[4] = when;
+		vals[5] = pg->node;
+		n = 6;
+	} else {
+		name = "put";
+		ipaddr_format(&op->ip, ip_text);
+		snprintf(fam, sizeof(fam), "%d", ipaddr_is_v4(&op->ip) ? 4 : 6);
+		snprintf(checked, sizeof(checked), "%lu", (unsigned long)op->v.checked);
+		vals[1] = ip_text;
+		vals[2] = fam;
+		vals[3] = mask;
+		vals[4] = flags;
+		vals[5] = checked;
+		vals[6] = op->text;
+		vals[7] = op->facts;
+		vals[8] = when;
+		vals[9] = pg->node;
+		n = 10;
+	}
+	r = PQexecPrepared(pg->wconn, name, n, vals, lens, fmts, 0);
+	ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	if (!ok)
+		store_pg_msg(pg->wconn, err, errlen);
+	PQclear(r);
+	return ok ? 0 : -EIO;
+}
+
+int store_pg_write(struct store_pg *pg, const struct store_op *ops, int64_t day,
+		   uint32_t calls, char *err, size_t errlen)
+{
+	char sql[256], msg[256];
+	int rc;
+
+	if ((rc = pg_writer_conn(pg, err, errlen)) < 0)
+		return rc;
+	if ((rc = pg_prepare(pg, err, errlen)) < 0)
+		goto fail;
+	/* The lock makes the batches that number rows commit one after the other. */
+	if ((rc = store_pg_exec(pg->wconn, "BEGIN; SELECT pg_advisory_xact_lock(1952607281)",
+			  err, errlen)))
+		goto fail;
+	if (day) {
+		/* The claims count the fleet's calls (and the calls made while PostgreSQL
+		 * was away, once it is back: pg_claim_settle); the node's own count is not
+		 * written, it would count them twice. Old days go. */
+		(void)calls;
+		snprintf(sql, sizeof(sql), "DELETE FROM budget WHERE day < %lld",
+			 (long long)(day - PG_BUDGET_KEEP_DAYS));
+		if ((rc = store_pg_exec(pg->wconn, sql, err, errlen)))
+			goto fail;
+	}
+	for (const struct store_op *op = ops; op; op = op->next)
+		if ((rc = pg_write_op(pg, op, err, errlen)))
+			goto fail;
+	/* the other nodes read only when there are rows to read */
+	if ((rc = store_pg_exec(pg->wconn, ops ? "SELECT pg_notify('threatbl', ''); COMMIT"
+			  : "COMMIT", err, errlen)))
+		goto fail;
+	return 0;
+fail:
+	if (PQstatus(pg->wconn) == CONNECTION_OK)
+		store_pg_exec(pg->wconn, "ROLLBACK", msg, sizeof(msg));
+	return rc;
+}
+
+void store_pg_close(struct store_pg *pg)
+{
+	int started;
+
+	if (!pg)
+		return;
+	pthread_mutex_lock(&pg->mu);
+	started = pg->started;
+	pg->stop = 1;
+	pthread_cond_broadcast(&pg->wake);
+	pthread_mutex_unlock(&pg->mu);
+	if (started) {
+		pthread_join(pg->listen_thread, NULL);
+		pthread_join(pg->claim_thread, NULL);
+	}
+	pg_free(pg);
+}
+
+/* ---- the tool's helpers ---- */
+
+static int pg_dup(const PGresult *r, int col, char **out)
+{
+	if (!out)
+		return 0;
+	*out = NULL;
+	if (PQgetisnull(r, 0, col))
+		return 0;
+	return (*out = strdup(PQgetvalue(r, 0, col))) ? 0 : -ENOMEM;
+}
+
+int store_pg_get(struct store_pg *pg, const struct ipaddr *ip, struct verdict *v,
+		 char **source, char **facts)
+{
+	const char *vals[1] = { (const char *)ip->b };
+	int lens[1] = { (int)sizeof(ip->b) }, fmts[1] = { 1 }, ret;
+	PGresult *r;
+
+	if (source)
+		*source = NULL;
+	if (facts)
+		*facts = NULL;
+	r = PQexecParams(pg->wconn, "SELECT mask, flags, checked, source, facts FROM verdicts"
+			 " WHERE ip = $1", 1, NULL, vals, lens, fmts, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		ret = -EIO;
+	else if (PQntuples(r) != 1)
+		ret = -ENOENT;
+	else {
+		memset(v, 0, sizeof(*v));
+		v->mask = (uint8_t)atoi(PQgetvalue(r, 0, 0));
+		v->flags = (uint8_t)atoi(PQgetvalue(r, 0, 1));
+		v->checked = (uint32_t)atoll(PQgetvalue(r, 0, 2));
+		ret = pg_dup(r, 3, source);
+		if (!ret && (ret = pg_dup(r, 4, facts)) && source) {
+			free(*source);
+			*source = NULL;
+		}
+	}
+	PQclear(r);
+	return ret;
+}
+
+int store_pg_get_probe(struct store_pg *pg, const struct ipaddr *ip, char **result,
+		       uint32_t *when)
+{
+	const char *vals[1] = { (const char *)ip->b };
+	int lens[1] = { (int)sizeof(ip->b) }, fmts[1] = { 1 }, ret;
+	PGresult *r;
+
+	*result = NULL;
+	*when = 0;
+	r = PQexecParams(pg->wconn, "SELECT probe, probed FROM verdicts WHERE ip = $1", 1,
+			 NULL, vals, lens, fmts, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		ret = -EIO;
+	else if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0))
+		ret = -ENOENT;
+	else {
+		*when = (uint32_t)atoll(PQgetvalue(r, 0, 1));
+		ret = pg_dup(r, 0, result);
+	}
+	PQclear(r);
+	return ret;
+}
+
+int store_pg_list(struct store_pg *pg,
+		  int (*fn)(void *arg, const struct ipaddr *ip, const struct verdict *v,
+			    const char *source, const char *facts),
+		  void *arg)
+{
+	PGconn *c = pg->wconn;
+	char msg[256];
+	int ret = 0, n;
+
+	if (store_pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", msg, sizeof(msg)) ||
+	    store_pg_exec(c, "DECLARE threatbl_list NO SCROLL CURSOR FOR SELECT ip, mask, flags,"
+		    " checked, change, source, facts FROM verdicts ORDER BY ip", msg, sizeof(msg)))
+		goto fail;
+	do {
+		PGresult *r = PQexecParams(c, "FETCH 10000 FROM threatbl_list", 0, NULL, NULL,
+					   NULL, NULL, 1);
+
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			store_pg_msg(c, msg, sizeof(msg));
+			PQclear(r);
+			goto fail;
+		}
+		n = PQntuples(r);
+		for (int i = 0; i < n && !ret; i++) {
+			struct ipaddr ip;
+			struct verdict v;
+			int64_t change;
+
+			/* binary text columns are the bytes of the text, without a NUL:
+			 * libpq adds one */
+			if (store_pg_row(r, i, &ip, &v, &change))
+				ret = fn(arg, &ip, &v, PQgetvalue(r, i, 5),
+					 PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6));
+		}
+		PQclear(r);
+	} while (n > 0 && !ret);
+	store_pg_exec(c, "COMMIT", msg, sizeof(msg));
+	return ret;
+fail:
+	log_err("database %s: listing verdicts: %s", pg->name, msg);
+	store_pg_exec(c, "ROLLBACK", msg, sizeof(msg));
+	return -EIO;
+}
+
+int store_pg_purge(struct store_pg *pg, const struct ipaddr *ip)
+{
+	const char *vals[1] = { (const char *)ip->b };
+	int lens[1] = { (int)sizeof(ip->b) }, fmts[1] = { 1 }, ret;
+	PGresult *r;
+
+	r = PQexecParams(pg->wconn, "DELETE FROM verdicts WHERE ip = $1", 1, NULL, vals, lens,
+			 fmts, 0);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		ret = -EIO;
+	else
+		ret = atoi(PQcmdTuples(r)) > 0 ? 0 : -ENOENT;
+	PQclear(r);
+	return ret;
+}

@@ -1,0 +1,84 @@
+/* store_pg.c - the verdicts in PostgreSQL, shared by a fleet of threatbld nodes.
+ *
+ * The backend of store.c when [server] database is a postgresql:// or postgres:// URI
+ * (doc/fleet.md). store.c keeps the queue and the writer thread; this file does what
+ * touches PostgreSQL (the listener and the claimer are in store_pg_fleet.c), on three
+ * connections, each used by one thread:
+ * - the writer's (store.c's writer thread, or the opener before store_start): the
+ *   schema, the start-up load, the batches. A batch takes a transaction-level
+ *   advisory lock before numbering its rows from the sequence threatbl_change, so
+ *   that the change numbers commit in order and "everything after N" is exact; it
+ *   ends with a NOTIFY threatbl that reaches the other nodes at commit.
+ * - the listener's (its own thread): LISTEN threatbl; on a notification, or after a
+ *   reconnection, it reads the rows whose change number is above the last it saw
+ *   and hands the other nodes' verdicts to the store's listener (store_set_listener).
+ * - the claimer's (its own thread): the claims before an API call (store_claim) and
+ *   their release, answered at once with STORE_CLAIM_LOCAL while PostgreSQL is away.
+ * Every connection reconnects by itself with a backoff. No function here is ever
+ * called on a loop thread. The password is never logged: the URI is logged as
+ * store_pg_redact makes it. */
+#ifndef THREATBL_STORE_PG_H
+#define THREATBL_STORE_PG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ipaddr.h"
+#include "store.h"
+#include "store_op.h"
+#include "verdict.h"
+
+struct store_pg;
+
+/* 1 when database names PostgreSQL rather than a sqlite file. */
+int store_pg_is_uri(const char *database);
+
+/* uri with its password (user:PASSWORD@ and password=PASSWORD) replaced by ***. */
+void store_pg_redact(const char *uri, char *out, size_t outlen);
+
+/* Connect, bring the schema up to date and read today's call count into *calls.
+ * password_file: where the password is (NULL: the credential threatbl-db-password in
+ * $CREDENTIALS_DIRECTORY when there is one, else the URI's or libpq's own). A negative
+ * errno with one line in err on failure. */
+int store_pg_open(const char *uri, const char *password_file, struct store_pg **out,
+		  uint32_t *calls, char *err, size_t errlen);
+
+/* Every stored verdict to fn (the opener's thread, before store_pg_start). */
+int store_pg_load(struct store_pg *pg,
+		  int (*fn)(void *arg, const struct ipaddr *ip, const struct verdict *v),
+		  void *arg);
+
+/* One batch (and the day's count when day is not 0) in one transaction, on the
+ * writer's thread; reconnects first when the connection is gone. 0, or a negative
+ * errno with the reason in err: nothing was written. */
+int store_pg_write(struct store_pg *pg, const struct store_op *ops, int64_t day,
+		   uint32_t calls, char *err, size_t errlen);
+
+/* The listener and the claimer. 0 or a negative errno. */
+int store_pg_start(struct store_pg *pg,
+		   int (*listener)(void *arg, const struct ipaddr *ip, const struct verdict *v),
+		   void *arg);
+
+int store_pg_claim(struct store_pg *pg, const struct ipaddr *ip,
+		   const struct store_claim_args *a, store_claim_cb cb, void *arg);
+void store_pg_release(struct store_pg *pg, const struct ipaddr *ip);
+void store_pg_get_stats(struct store_pg *pg, struct store_fleet_stats *out);
+
+/* Stop the threads, close the connections, free pg. */
+void store_pg_close(struct store_pg *pg);
+
+/* The tool's helpers (store.h), on the writer's connection. */
+int store_pg_get(struct store_pg *pg, const struct ipaddr *ip, struct verdict *v,
+		 char **source, char **facts);
+int store_pg_get_probe(struct store_pg *pg, const struct ipaddr *ip, char **result,
+		       uint32_t *when);
+int store_pg_list(struct store_pg *pg,
+		  int (*fn)(void *arg, const struct ipaddr *ip, const struct verdict *v,
+			    const char *source, const char *facts),
+		  void *arg);
+int store_pg_purge(struct store_pg *pg, const struct ipaddr *ip);
+
+/* The schema version this code creates (table threatbl_schema). */
+int store_pg_schema_version(void);
+
+#endif

@@ -1,0 +1,395 @@
+"""Black-box: several threatbld nodes on one PostgreSQL (doc/fleet.md).
+
+Three nodes share a real PostgreSQL 15 (test/pgtest.py: initdb in a temporary
+directory, removed at the end) and the fake Criminal IP API: the same 200 new IPs asked
+of all three at once cost exactly 200 calls; a verdict made by one node is answered by
+a node that makes no lookups of its own within a second; a node killed with -9 while it
+holds claims leaves them to another node after the lease; PostgreSQL restarted during a
+burst loses no query and no verdict; the daily budget is the fleet's, across restarts;
+`threatbl db copy` carries everything sqlite -> PostgreSQL -> sqlite. The password is
+read from database-password-file and never logged. Skipped only where PostgreSQL is not
+installed.
+"""
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+import dns.flags
+import dns.message
+import dns.rcode
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import tbltest  # noqa: E402
+import pgtest  # noqa: E402
+from tbltest import (rev4, soa_ttl, wait_for, intel_conf, FreshAddresses,  # noqa: E402
+                     BASE_ZONE)
+
+NEG_TTL = 120      # BASE_ZONE: a clean verdict
+UNKNOWN_TTL = 30   # no verdict (yet)
+ADDR = FreshAddresses(51, 0)
+
+
+def query_all(port, ips, timeout=8.0):
+    """The A question of every IP at once over UDP; {ip: answer} of those answered."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    ids = {}
+    for i, ip in enumerate(ips):
+        q = dns.message.make_query(rev4(ip), "A")
+        q.id = i
+        q.flags &= ~dns.flags.RD
+        ids[i] = ip
+        s.sendto(q.to_wire(), ("127.0.0.1", port))
+    answers = {}
+    end = time.monotonic() + timeout
+    while len(answers) < len(ips) and time.monotonic() < end:
+        s.settimeout(max(0.01, end - time.monotonic()))
+        try:
+            data = s.recv(65535)
+        except socket.timeout:
+            break
+        r = dns.message.from_wire(data, ignore_trailing=True)
+        answers[ids[r.id]] = r
+    s.close()
+    return answers
+
+
+def clean(r):
+    return r is not None and r.rcode() == dns.rcode.NXDOMAIN and soa_ttl(r) == NEG_TTL
+
+
+def node_conf(pg, intel):
+    return ("[server]\nlisten = 127.0.0.1:{port}\ndatabase = %s\n"
+            "database-password-file = {dir}/db-password\nlog-level = debug\n"
+            % pg.uri(password=False)) + BASE_ZONE + intel
+
+
+@unittest.skipUnless(pgtest.bindir(), pgtest.SKIP_REASON)
+class FleetCase(tbltest.FakeAPICase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.pg = pgtest.Postgres().start()
+        cls.nodes = []
+
+    @classmethod
+    def tearDownClass(cls):
+        for d in cls.nodes:
+            d.cleanup()
+        cls.pg.cleanup()
+        super().tearDownClass()
+
+    def node(self, wait=True, **settings):
+        settings.setdefault("deadline", "3s")
+        settings.setdefault("timeout", "2s")
+        settings.setdefault("concurrency", 16)
+        settings.setdefault("rate", "1000/s")
+        settings.setdefault("rate_burst", 1000)
+        d = tbltest.Daemon(node_conf(self.pg, intel_conf(self.fake.url, **settings)),
+                           env={"THREATBL_API_KEY": self.KEY},
+                           files={"db-password": self.pg.password + "\n"}, wait=wait)
+        self.nodes.append(d)
+        return d
+
+    def stop_node(self, d):
+        rc = d.stop()
+        log = d.stderr()
+        self.assertEqual(rc, 0, log[-3000:])
+        self.assertNotIn(self.pg.password, log, "the password is never logged")
+        self.assertNotIn(self.KEY, log)
+        d.cleanup()
+        self.nodes.remove(d)
+        return log
+
+    def test_1_three_nodes_one_call_per_ip(self):
+        a, b, c = self.node(), self.node(), self.node()
+        self.assertIn("postgresql://threatbl@127.0.0.1:%d/threatbl" % self.pg.port,
+                      a.stderr())
+        ips = ADDR.take(200)
+        results = {}
+
+        def ask(d):
+            results[d.port] = query_all(d.port, ips, timeout=10)
+
+        threads = [threading.Thread(target=ask, args=(d,)) for d in (a, b, c)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for d in (a, b, c):
+            self.assertEqual(len(results[d.port]), 200, "every query answered")
+        self.assertEqual(self.fake.total(), 200, "one API call per IP across the fleet")
+        # Every node answers every IP from memory now, with no call.
+        for d in (a, b, c):
+            got = wait_for(lambda: sum(clean(r) for r in query_all(d.port, ips).values())
+                           == 200, 5)
+            self.assertTrue(got, "node %d answers all 200 verdicts" % d.port)
+        self.assertEqual(self.fake.total(), 200)
+        stored = int(self.pg.psql("SELECT count(*) FROM verdicts WHERE ip_text IN (%s)"
+                                  % ",".join("'%s'" % ip for ip in ips)))
+        self.assertEqual(stored, 200)
+        for d in (a, b, c):
+            self.stop_node(d)
+        # A node starting later loads them (and makes no lookups of its own here).
+        d = self.node(lookup_from="192.0.2.1/32")
+        self.assertEqual(sum(clean(r) for r in query_all(d.port, ips).values()), 200,
+                         "a new node answers all 200 from what it loaded")
+        self.assertRegex(d.stderr(), r"loaded (\d{3,}) verdict\(s\) from postgresql://")
+        self.stop_node(d)
+        self.assertEqual(self.fake.total(), 200)
+
+    def test_2_verdict_reaches_other_nodes_within_a_second(self):
+        a = self.node()
+        # These two make no lookups of their own (lookup-from admits no querier here):
+        # what they answer comes from the notifications.
+        b = self.node(lookup_from="192.0.2.1/32")
+        c = self.node(lookup_from="192.0.2.1/32")
+        for ip in ADDR.take(5):
+            r = b.query(rev4(ip))
+            self.assertEqual(soa_ttl(r), UNKNOWN_TTL, "B has no verdict of its own")
+            t0 = time.monotonic()
+            self.assertTrue(clean(a.query(rev4(ip), timeout=5)), "A looks it up")
+            for d in (b, c):
+                self.assertTrue(wait_for(lambda: clean(d.query(rev4(ip))), 1.0, step=0.02),
+                                "node %d answers it within 1 s" % d.port)
+            self.assertLess(time.monotonic() - t0, 1.5)
+        self.assertEqual(self.fake.total(), 5)
+        for d in (a, b, c):
+            self.stop_node(d)
+
+    def test_3_killed_node_claims_taken_over(self):
+        a = self.node(timeout="1s", deadline="500ms")
+        b = self.node(timeout="1s", deadline="500ms")
+        ips = ADDR.take(10)
+        # A's calls hang: A holds the claims when it is killed.
+        self.fake.mode("slow", delay_ms=30000, ips=ips)
+        query_all(a.port, ips, timeout=1.5)
+        self.assertTrue(wait_for(lambda: int(self.pg.psql(
+            "SELECT count(*) FROM claims")) >= 10, 5), "A holds the claims")
+        answers = query_all(b.port, ips, timeout=1.5)
+        self.assertTrue(all(soa_ttl(r) == UNKNOWN_TTL for r in answers.values()),
+                        "B waits for A rather than calling")
+        calls = self.fake.total()
+        a.proc.send_signal(signal.SIGKILL)
+        a.kill()
+        self.fake.mode("normal")
+        # The lease (timeout + 3 s) runs out; B claims them again and calls.
+        self.assertTrue(wait_for(lambda: sum(clean(r) for r in
+                                             query_all(b.port, ips, 1).values()) == 10,
+                                 15, step=0.5), "B completes A's lookups")
+        self.assertEqual(self.fake.total() - calls, 10, "one call per IP by B")
+        self.nodes.remove(a)
+        a.cleanup()
+        self.stop_node(b)
+
+    def test_4_postgres_restart_during_burst(self):
+        a = self.node()
+        b = self.node(lookup_from="192.0.2.1/32")
+        ips = ADDR.take(300)
+        answers = {}
+
+        def burst():
+            answers.update(query_all(a.port, ips, timeout=15))
+
+        t = threading.Thread(target=burst)
+        t.start()
+        time.sleep(0.2)
+        self.pg.restart()
+        t.join()
+        self.assertEqual(len(answers), 300, "every query answered")
+        # A looked them all up (locally while PostgreSQL was away): all in memory.
+        self.assertTrue(wait_for(lambda: sum(clean(r) for r in
+                                             query_all(a.port, ips, 2).values()) == 300,
+                                 10, step=0.5), "A answers all 300")
+        # The writes were flushed after the reconnection; B caught up by change number.
+        self.assertTrue(wait_for(lambda: int(self.pg.psql(
+            "SELECT count(*) FROM verdicts WHERE ip_text IN (%s)"
+            % ",".join("'%s'" % ip for ip in ips))) == 300, 40, step=0.5),
+            "no verdict lost")
+        self.assertTrue(wait_for(lambda: sum(clean(r) for r in
+                                             query_all(b.port, ips, 2).values()) == 300,
+                                 15, step=0.5), "B has them all")
+        log = self.stop_node(a)
+        self.assertNotRegex(log, r"verdicts lost|not written")
+        self.assertIn("writing again", log, "the writes were retried and flushed")
+        self.stop_node(b)
+
+    def test_5_shared_daily_budget(self):
+        self.pg.psql("DELETE FROM budget")
+        a = self.node(daily_budget=30)
+        b = self.node(daily_budget=30)
+        query_all(a.port, ADDR.take(20), timeout=5)
+        query_all(b.port, ADDR.take(20), timeout=5)
+        self.assertEqual(self.fake.total(), 30, "30 calls for the fleet, not 30 each")
+        self.stop_node(a)
+        self.stop_node(b)
+        # Restarted, they still know the day's count.
+        a = self.node(daily_budget=30)
+        query_all(a.port, ADDR.take(5), timeout=5)
+        self.assertEqual(self.fake.total(), 30)
+        self.assertEqual(int(self.pg.psql("SELECT calls FROM budget")), 30)
+        self.stop_node(a)
+
+    def test_6_db_copy_round_trip(self):
+        d = tbltest.Daemon(BASE_ZONE + intel_conf(self.fake.url),
+                           env={"THREATBL_API_KEY": self.KEY})
+        try:
+            ips = ADDR.take(20)
+            query_all(d.port, ips, timeout=5)
+            self.assertTrue(wait_for(lambda: sum(clean(r) for r in
+                                                 query_all(d.port, ips, 1).values()) == 20,
+                                     5))
+            self.assertEqual(d.stop(), 0)
+            src = d.db
+            back = os.path.join(d.dir, "back.sqlite")
+            pw = os.path.join(d.dir, "pw")
+            with open(pw, "w") as f:
+                f.write(self.pg.password + "\n")
+            env = dict(os.environ)
+            self.pg.psql("CREATE DATABASE copy OWNER threatbl", db="postgres")
+            uri = self.pg.uri(password=False, db="copy")
+            r = subprocess.run([tbltest.THREATBL, "db", "-p", pw, "copy", src, uri], env=env,
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertNotIn(self.pg.password, r.stdout + r.stderr)
+            r = subprocess.run([tbltest.THREATBL, "db", "-p", pw, "copy", uri, back], env=env,
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            cols = ("ip, ip_text, family, mask, flags, checked, source, facts, created,"
+                    " probe, probed")
+            with sqlite3.connect(src) as s1, sqlite3.connect(back) as s2:
+                rows1 = s1.execute("SELECT %s FROM verdicts ORDER BY ip" % cols).fetchall()
+                rows2 = s2.execute("SELECT %s FROM verdicts ORDER BY ip" % cols).fetchall()
+            self.assertEqual(len(rows1), 20)
+            self.assertEqual(rows1, rows2, "nothing lost sqlite -> PostgreSQL -> sqlite")
+            # The other db commands read PostgreSQL too.
+            r = subprocess.run([tbltest.THREATBL, "db", "-p", pw, "-d", uri, "list"], env=env,
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(len([l for l in r.stdout.splitlines()
+                                  if not l.startswith("#")]), 20)
+            r = subprocess.run([tbltest.THREATBL, "db", "-p", pw, "-d", uri, "show", ips[0]],
+                               env=env, capture_output=True, text=True)
+            self.assertIn(ips[0] + "\tclean", r.stdout)
+            # A missing FROM is an error and creates nothing; FROM = TO is refused.
+            r = subprocess.run([tbltest.THREATBL, "db", "copy", src + ".missing", back],
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 2)
+            self.assertFalse(os.path.exists(src + ".missing"))
+            r = subprocess.run([tbltest.THREATBL, "db", "copy", src, src],
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("the same database", r.stderr)
+            # A copy onto a database that has rows is refused: nothing is mixed.
+            r = subprocess.run([tbltest.THREATBL, "db", "-p", pw, "copy", src, uri], env=env,
+                               capture_output=True, text=True)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("not empty", r.stderr)
+        finally:
+            d.cleanup()
+
+    def test_8_budget_share_while_postgres_away(self):
+        self.pg.psql("DELETE FROM budget; DELETE FROM nodes")
+        a = self.node(daily_budget=20)
+        b = self.node(daily_budget=20)
+        self.assertTrue(wait_for(lambda: self.pg.psql(
+            "SELECT count(*) FROM nodes") == "2", 15), "both nodes seen alive")
+        time.sleep(6)  # and A's next heartbeat (every 5 s) has counted them
+        query_all(a.port, ADDR.take(4), timeout=5)
+        self.assertEqual(self.fake.total(), 4)
+        self.pg.stop()
+        try:
+            # 16 calls were left for 2 nodes: 8 for A while PostgreSQL is away.
+            answers = query_all(a.port, ADDR.take(20), timeout=5)
+            self.assertEqual(len(answers), 20, "every query answered")
+            self.assertEqual(self.fake.total(), 12, "A's share of what was left")
+        finally:
+            self.pg.start()
+        # Back: A's 8 calls join the fleet's count, then a claim counts one more.
+        self.assertTrue(wait_for(lambda: query_all(a.port, ADDR.take(1), 2) and
+                                 self.pg.psql("SELECT calls FROM budget") == "13", 20,
+                                 step=0.5), "the calls made meanwhile are counted")
+        self.assertEqual(self.fake.total(), 13)
+        self.stop_node(a)
+        self.stop_node(b)
+
+    def test_7_mistakes(self):
+        # A wrong password: a clear error, and the password in no message.
+        d = tbltest.Daemon(node_conf(self.pg, ""), files={"db-password": "wrong-pw\n"},
+                           wait=False)
+        try:
+            self.assertNotEqual(d.proc.wait(20), 0)
+            log = d.stderr()
+            self.assertIn("cannot connect", log)
+            self.assertIn("password authentication failed", log)
+            self.assertNotIn("wrong-pw", log)
+        finally:
+            d.cleanup()
+        # A missing password file names itself.
+        conf = node_conf(self.pg, "").replace("{dir}/db-password", "{dir}/nonexistent")
+        d = tbltest.Daemon(conf, wait=False)
+        try:
+            self.assertNotEqual(d.proc.wait(20), 0)
+            self.assertIn("database-password-file", d.stderr())
+            self.assertIn("nonexistent", d.stderr())
+        finally:
+            d.cleanup()
+        # A password file that is not one (a megabyte of something) is refused.
+        d = tbltest.Daemon(node_conf(self.pg, ""), files={"db-password": "x" * 1000000},
+                           wait=False)
+        try:
+            self.assertNotEqual(d.proc.wait(20), 0)
+            self.assertIn("database-password-file", d.stderr())
+            self.assertIn("longer than", d.stderr())
+            self.assertNotIn("xxxxxxxx", d.stderr())
+        finally:
+            d.cleanup()
+        # A password in the URI is never logged either.
+        conf = node_conf(self.pg, "").replace(
+            "threatbl@127.0.0.1", "threatbl:%s@127.0.0.1" % self.pg.password).replace(
+            "database-password-file = {dir}/db-password\n", "")
+        d = tbltest.Daemon(conf)
+        try:
+            self.assertEqual(d.stop(), 0)
+            self.assertIn("threatbl:***@127.0.0.1", d.stderr())
+            self.assertNotIn(self.pg.password, d.stderr())
+        finally:
+            d.cleanup()
+        # The password from the systemd credential when no file is configured.
+        conf = node_conf(self.pg, "").replace(
+            "database-password-file = {dir}/db-password\n", "")
+        creds = tempfile.mkdtemp(prefix="threatbl-creds-")
+        try:
+            with open(os.path.join(creds, "threatbl-db-password"), "w") as f:
+                f.write(self.pg.password + "\n")
+            d = tbltest.Daemon(conf, env={"CREDENTIALS_DIRECTORY": creds})
+            self.assertEqual(d.stop(), 0)
+            self.assertIn("schema version 1", self.pg.psql(
+                "SELECT 'schema version ' || version FROM threatbl_schema"))
+            self.assertNotIn(self.pg.password, d.stderr())
+            d.cleanup()
+        finally:
+            shutil.rmtree(creds, ignore_errors=True)
+        # Someone else's database (a table verdicts, no threatbl_schema) is refused.
+        self.pg.psql("CREATE DATABASE other OWNER threatbl", db="postgres")
+        self.pg.psql("CREATE TABLE verdicts (x int); ALTER TABLE verdicts OWNER TO threatbl",
+                     db="other")
+        conf = node_conf(self.pg, "").replace("/threatbl\n", "/other\n")
+        d = tbltest.Daemon(conf, files={"db-password": self.pg.password}, wait=False)
+        try:
+            self.assertNotEqual(d.proc.wait(20), 0)
+            self.assertIn("not a threatbl database", d.stderr())
+        finally:
+            d.cleanup()
+
+
+if __name__ == "__main__":
+    tbltest.main()
