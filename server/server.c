@@ -12,6 +12,7 @@
 #include "reload.h"
 #include "server.h"
 #include "status.h"
+#include "steer.h"
 #include "tcp.h"
 #include "udp.h"
 #include "worker.h"
@@ -69,6 +70,7 @@ void server_env_apply(struct server *srv)
 			.unknown_retry_s = VERDICT_UNKNOWN_RETRY_S,
 			.lookups = srv->lookups && !srv->stopping,
 			.lookup_reserved = cfg->lookup_reserved,
+			.overrides = srv->overrides,
 		},
 		.tcp_max_clients = cfg->tcp_max_clients,
 		.tcp_clients_per_ip = cfg->tcp_clients_per_ip,
@@ -137,6 +139,7 @@ static void server_stop(struct server *srv)
 	srv->nudp = srv->ntcp = 0;
 	control_stop(srv->control);
 	srv->control = NULL;
+	steer_stop(srv);
 	if (srv->host.relay)
 		relay_close(srv->host.relay, NULL, NULL);
 	if (srv->lookup)
@@ -327,6 +330,9 @@ int server_run(struct server *srv)
 		log_info("loaded %zu verdict(s) from %s in %.3f s", nverdicts,
 			 ld.cfg->database, (double)(uv_hrtime() - t0) / 1e9);
 	}
+	/* The operator's overrides, from the same file (steer.h). */
+	if (steer_load(srv, srv->store, ld.cfg->database) < 0)
+		goto out_loaded;
 	if ((err = uv_loop_init(&srv->loop))) {
 		log_err("cannot start the event loop: %s", uv_strerror(err));
 		goto out_loaded;
@@ -381,6 +387,8 @@ int server_run(struct server *srv)
 	uv_signal_start(&srv->sig_usr2, on_signal, SIGUSR2);
 	signal(SIGPIPE, SIG_IGN);
 	reload_watch_start(srv);
+	if ((err = steer_start(srv)))
+		log_warn("cannot start pruning old verdicts: %s", uv_strerror(err));
 
 	log_info("threatbld %s ready: %zu zone(s), serial %u", PACKAGE_VERSION, srv->zones->n,
 		 srv->serial);
@@ -414,6 +422,7 @@ out_loaded:
 	free(srv->tcp);
 	free(srv->workers);
 	reload_release(srv);
+	steer_free(srv);
 	cache_free(srv->cache);
 	if (shared_ok)
 		shared_destroy(&srv->shared);
