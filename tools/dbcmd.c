@@ -267,6 +267,7 @@ static int cmd_write(const struct dbcmd_opts *o, int argc, char **argv)
 			return code;
 	}
 file:
+	code = EXIT_OK;
 	if (!(st = open_file(o, cmd, why)))
 		return EXIT_ERROR;
 	if (purge) {
