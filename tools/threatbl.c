@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ask.h"
@@ -525,16 +524,6 @@ static void print_field(const char *text)
 		putchar((unsigned char)*c < ' ' || *c == 0x7f ? '?' : *c);
 }
 
-/* ISO 8601 UTC, as every time the tool prints (2026-12-03T17:30:00Z). */
-static void iso_time(uint32_t t, char *buf, size_t len)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (!gmtime_r(&tt, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
-		snprintf(buf, len, "%u", t);
-}
-
 struct list_state {
 	int want;      /* a category, or -1 for every row */
 	size_t listed; /* rows shown that are in a category */
@@ -552,7 +541,7 @@ static void print_fields(struct list_state *ls, const struct ipaddr *ip,
 			off += (size_t)snprintf(cats + off, sizeof(cats) - off, "%s%s",
 						off ? "," : "", verdict_cat_name(c));
 	ipaddr_format(ip, text);
-	iso_time(v->checked, when, sizeof(when));
+	dbcmd_iso_time(v->checked, when, sizeof(when));
 	printf("%s\t%s\t%s\t", text,
 	       (v->flags & VERDICT_F_UNKNOWN) ? "unknown" : off ? cats : "clean", when);
 	print_field(source);
@@ -588,7 +577,7 @@ static int show_ovr_one(void *arg, const struct override *o)
 		return 0;
 	ipaddr_format(so->ip, ip);
 	override_format_prefix(&o->net, o->len, text);
-	iso_time(o->created, when, sizeof(when));
+	dbcmd_iso_time(o->created, when, sizeof(when));
 	printf("%s: override %s %s%s%s by %s at %s: ", ip, text,
 	       o->kind == OVERRIDE_ALLOW ? "allow" : "add ",
 	       o->kind == OVERRIDE_ADD ? verdict_cat_name((enum verdict_cat)o->cat) : "", "",
@@ -648,7 +637,7 @@ static int db_each(struct store *st, int purge, int argc, char **argv)
 			if (store_get_probe(st, &ip, &probe, &when) == 0) {
 				char iso[32];
 
-				iso_time(when, iso, sizeof(iso));
+				dbcmd_iso_time(when, iso, sizeof(iso));
 				printf("\tprobe %s %s", probe, iso);
 			}
 			putchar('\n');

@@ -108,6 +108,15 @@ class SteerCase(tbltest.FakeAPICase):
         r = self.db("purge", Q(12))
         self.assertEqual((r.returncode, r.stdout.strip()),
                          (0, "purged 0 verdict(s) in %s/32" % Q(12)))
+        # several at once, each answered
+        self.a(Q(12))
+        r = self.db("purge", ip, Q(12), "198.51.100.64/26")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.splitlines(),
+                         ["purged 1 verdict(s) in %s/32" % ip,
+                          "purged 1 verdict(s) in %s/32" % Q(12),
+                          "purged 0 verdict(s) in 198.51.100.64/26"])
+        self.assertIn("control: purged 1 verdict(s) in %s/32" % Q(12), self.d.stderr())
 
     def test_purge_cidr(self):
         self.start()
