@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "provider.h"
+#include "override.h"
 #include "qname.h"
 
 enum {
@@ -707,6 +708,28 @@ static int answer_ip(const struct dns_env *env, struct out *o, const struct zone
 	}
 	if (ip_eq(ip, &test_clean))
 		goto not_listed;
+	/* The operator's overrides beat everything below (doc/dns.md#answer-precedence);
+	 * NULL when there are none. */
+	if (env->overrides) {
+		const char *txt = "";
+		int cat = -1;
+
+		switch (override_lookup(env->overrides, ip, &cat, &txt)) {
+		case OVERRIDE_ALLOW:
+			goto not_listed;
+		case OVERRIDE_ADD:
+			if (!(z->enabled_mask & VERDICT_BIT(cat)))
+				break; /* a category this zone does not answer */
+			/* the A of the zone's category; the reason as TXT, or the zone's */
+			h[0].a = z->cat[cat].a;
+			h[0].txt = *txt ? txt : z->cat[cat].txt;
+			h[0].txt_len = qtype == T_TXT || qtype == T_ANY ? strlen(h[0].txt) : 0;
+			n = 1;
+			goto hits;
+		default:
+			break;
+		}
+	}
 	if (z->lists) {
 		switch (lists_match(z->lists, ip, &val)) {
 		case LISTS_LISTED:

@@ -18,6 +18,8 @@
 #include "zone.h"
 
 /* What dns_handle reads; owned by the server, the pointers swapped on reload. */
+struct override_set;
+
 struct dns_env {
 	const struct zoneset *zones;
 	const struct cache *cache;   /* NULL: no verdicts */
@@ -32,6 +34,8 @@ struct dns_env {
 	/* Called for a stale verdict; must not block (intel_refresh). May be NULL. */
 	void (*refresh)(void *arg, const struct ipaddr *ip);
 	void *refresh_arg;
+	/* The operator's overrides (override.h), consulted first; NULL: none. */
+	const struct override_set *overrides;
 };
 
 enum dns_flags {

@@ -770,6 +770,50 @@ int lists_load_text(const char *name, const char *text, size_t len,
 	return load_any(NULL, 0, 0, name, text, len, report, arg, out);
 }
 
+int lists_build(const struct lists_entry *e, size_t n, struct lists **out)
+{
+	struct loader ld = { 0 };
+	int err = -ENOMEM;
+
+	*out = NULL;
+	ld.l = calloc(1, sizeof(*ld.l));
+	if (!ld.l)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct ipaddr net;
+		uint32_t ref = REF_EXCL;
+
+		if (e[i].len > 128) {
+			err = -EINVAL;
+			goto fail;
+		}
+		if (!e[i].excl) {
+			const char *txt = e[i].txt ? e[i].txt : "";
+
+			if (!(ref = value_ref(&ld, e[i].a, txt, strlen(txt))))
+				goto fail;
+		}
+		ipaddr_mask(&e[i].net, e[i].len, &net);
+		ld.l->entries++;
+		if (add6(&ld, u128_from(net.b), e[i].len, ref) < 0)
+			goto fail;
+	}
+	if (build(&ld) < 0 || index4(ld.l) < 0)
+		goto fail;
+	ld.l->bytes += sizeof(*ld.l) + ld.l->n4 * 8 + ld.l->n6 * 20 +
+		       ld.l->nvalues * sizeof(*ld.l->values);
+	*out = ld.l;
+	ld.l = NULL;
+	err = 0;
+fail:
+	lists_free(ld.l);
+	free(ld.e4);
+	free(ld.e6);
+	free(ld.strs);
+	free(ld.vnext);
+	return err;
+}
+
 enum lists_match lists_match(const struct lists *lists, const struct ipaddr *ip,
 			     const struct lists_value **val)
 {

@@ -63,6 +63,22 @@ int lists_load_max(const char *const *paths, size_t n, uint64_t max_bytes,
  * or with a NUL byte are reported and skipped. 0 or -ENOMEM / -EINVAL. */
 int lists_load_text(const char *name, const char *text, size_t len,
 		    lists_report_fn report, void *arg, struct lists **out);
+/* An entry given in memory rather than read from a file (the operator's overrides,
+ * steer.c): net/len on the 16-byte scale (IPv4 /24 = 96 + 24; host bits are masked),
+ * excl for a "!" entry, else the value a and the TXT template txt ('$' = the queried
+ * IP, '$$' = '$'; NULL = none). */
+struct lists_entry {
+	struct ipaddr net;
+	unsigned len;
+	int excl;
+	uint8_t a[4];
+	const char *txt;
+};
+
+/* A structure of e[0..n) built as lists_load builds one from files (the most specific
+ * prefix wins; for the same prefix the later entry). 0, -EINVAL (a length past 128)
+ * or -ENOMEM; *out is new (lists_free). */
+int lists_build(const struct lists_entry *e, size_t n, struct lists **out);
 
 enum lists_match {
 	LISTS_MISS = 0,     /* in no list */

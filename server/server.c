@@ -16,6 +16,7 @@
 #include "server.h"
 #include "stats.h"
 #include "status.h"
+#include "steer.h"
 #include "tcp.h"
 #include "udp.h"
 #include "web.h"
@@ -75,6 +76,7 @@ void server_env_apply(struct server *srv)
 			.lookups = srv->lookups && !srv->stopping,
 			.lookup_reserved = cfg->lookup_reserved,
 			.feed_skip = cfg->skip_when,
+			.overrides = srv->overrides,
 		},
 		.tcp_max_clients = cfg->tcp_max_clients,
 		.tcp_clients_per_ip = cfg->tcp_clients_per_ip,
@@ -153,6 +155,7 @@ static void server_stop(struct server *srv)
 	/* Before the zones and the cache it reads go. */
 	web_stop(srv->web);
 	srv->web = NULL;
+	steer_stop(srv);
 	if (srv->host.relay)
 		relay_close(srv->host.relay, NULL, NULL);
 	if (srv->lookup)
@@ -377,6 +380,9 @@ int server_run(struct server *srv)
 		log_info("loaded %zu verdict(s) from %s in %.3f s", nverdicts,
 			 store_name(srv->store), (double)(uv_hrtime() - t0) / 1e9);
 	}
+	/* The operator's overrides, from the same file (steer.h). */
+	if (steer_load(srv, srv->store, ld.cfg->database) < 0)
+		goto out_loaded;
 	if ((err = uv_loop_init(&srv->loop))) {
 		log_err("cannot start the event loop: %s", uv_strerror(err));
 		goto out_loaded;
@@ -428,8 +434,8 @@ int server_run(struct server *srv)
 	/* The page reads stored facts through a sqlite connection of its own; from a
 	 * fleet's PostgreSQL it shows what is in memory (doc/lookup-page.md). */
 	if (web_start(&srv->loop, srv->cfg, &srv->shared,
-		      store_is_fleet(srv->store) ? NULL : srv->cfg->database, NULL, NULL,
-		      &srv->web))
+		      store_is_fleet(srv->store) ? NULL : srv->cfg->database,
+		      steer_recheck_ip, srv, &srv->web))
 		goto out;
 	/* Bound as root, so that a port below 1024 works. */
 	if (srv->cfg->metrics &&
@@ -462,6 +468,8 @@ int server_run(struct server *srv)
 	reload_watch_start(srv);
 	if (srv->metrics)
 		stats_start(srv->stats);
+	if ((err = steer_start(srv)))
+		log_warn("cannot start pruning old verdicts: %s", uv_strerror(err));
 
 	log_info("threatbld %s ready: %zu zone(s), serial %u", PACKAGE_VERSION, srv->zones->n,
 		 srv->serial);
@@ -503,6 +511,7 @@ out_loaded:
 		feed_table_free(srv->feeds);
 		srv->feeds = NULL;
 	}
+	steer_free(srv);
 	cache_free(srv->cache);
 	if (shared_ok)
 		shared_destroy(&srv->shared);

@@ -36,6 +36,8 @@ struct web;
 struct metrics;
 struct reload_waiter;
 struct stats;
+struct steer;
+struct override_set;
 
 struct server {
 	uv_loop_t loop;
@@ -64,6 +66,8 @@ struct server {
 	size_t ntcp;
 	struct control *control;    /* the control socket; NULL: none (control.h) */
 	struct web *web;            /* the lookup page; NULL: none (web.h) */
+	struct steer *steer;        /* the operator's overrides and pruning (steer.h) */
+	const struct override_set *overrides; /* compiled, in the view; NULL: none */
 	uv_signal_t sig_hup, sig_term, sig_int, sig_usr1, sig_usr2;
 	uv_timer_t stop_timer;      /* unreferenced: a stop taking too long exits */
 	uv_timer_t list_watch;      /* polls the static lists' mtimes */

@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "override.h"
 #include "store_op.h"
-#include "store_pg.h"
 #include "store_pg.h"
 
 #define STORE_BATCH 1000           /* rows the writer waits for ... */
@@ -109,10 +109,29 @@ static int store_migrate_v3(sqlite3 *db)
 		" ALTER TABLE verdicts ADD COLUMN probed INTEGER", NULL, NULL, NULL);
 }
 
+/* The operator's overrides (override.h), keyed by the canonical prefix text; net and
+ * len as override.h keeps them. A migration from v3 adds the table and touches no
+ * verdict. */
+static int store_migrate_v4(sqlite3 *db)
+{
+	return sqlite3_exec(db,
+		"CREATE TABLE overrides ("
+		" prefix TEXT NOT NULL PRIMARY KEY,"
+		" net BLOB NOT NULL CHECK (length(net) = 16),"
+		" len INTEGER NOT NULL CHECK (len BETWEEN 0 AND 128),"
+		" kind TEXT NOT NULL CHECK (kind IN ('allow', 'add')),"
+		" category TEXT,"
+		" reason TEXT NOT NULL DEFAULT '',"
+		" created INTEGER NOT NULL,"
+		" who TEXT NOT NULL DEFAULT ''"
+		") WITHOUT ROWID", NULL, NULL, NULL);
+}
+
 static int (*const store_migrations[])(sqlite3 *db) = {
 	store_migrate_v1,
 	store_migrate_v2,
 	store_migrate_v3,
+	store_migrate_v4,
 };
 
 #define STORE_SCHEMA ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -1299,4 +1318,251 @@ void store_get_fleet_stats(struct store *st, struct store_fleet_stats *out)
 	memset(out, 0, sizeof(*out));
 	if (st->pg)
 		store_pg_get_stats(st->pg, out);
+}
+
+/* --- overrides, prefix purges, export and import (synchronous, like the above) --- */
+
+int store_override_set(struct store *st, const struct override *o)
+{
+	char prefix[OVERRIDE_PREFIX_STRLEN];
+	sqlite3_stmt *s;
+	int rc;
+
+	/* not kept in a fleet's PostgreSQL yet (doc/fleet.md#what-is-shared-and-what-is-not) */
+	if (st->pg)
+		return -ENOTSUP;
+
+	override_format_prefix(&o->net, o->len, prefix);
+	rc = sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO overrides (prefix, net, len,"
+				" kind, category, reason, created, who)"
+				" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return store_errno(st->db, rc);
+	sqlite3_bind_text(s, 1, prefix, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(s, 2, o->net.b, sizeof(o->net.b), SQLITE_STATIC);
+	sqlite3_bind_int(s, 3, (int)o->len);
+	sqlite3_bind_text(s, 4, o->kind == OVERRIDE_ALLOW ? "allow" : "add", -1, SQLITE_STATIC);
+	if (o->kind == OVERRIDE_ADD)
+		sqlite3_bind_text(s, 5, verdict_cat_name((enum verdict_cat)o->cat), -1,
+				  SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 5);
+	sqlite3_bind_text(s, 6, o->reason, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 7, o->created);
+	sqlite3_bind_text(s, 8, o->who, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : store_errno(st->db, rc);
+}
+
+int store_override_unset(struct store *st, const struct ipaddr *net, unsigned len)
+{
+	char prefix[OVERRIDE_PREFIX_STRLEN];
+	sqlite3_stmt *s;
+	int rc;
+
+	/* not kept in a fleet's PostgreSQL yet (doc/fleet.md#what-is-shared-and-what-is-not) */
+	if (st->pg)
+		return -ENOTSUP;
+
+	override_format_prefix(net, len, prefix);
+	rc = sqlite3_prepare_v2(st->db, "DELETE FROM overrides WHERE prefix = ?1", -1, &s,
+				NULL);
+	if (rc != SQLITE_OK)
+		return store_errno(st->db, rc);
+	sqlite3_bind_text(s, 1, prefix, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return store_errno(st->db, rc);
+	return sqlite3_changes(st->db) ? 0 : -ENOENT;
+}
+
+int store_override_list(struct store *st, int (*fn)(void *arg, const struct override *o),
+			void *arg)
+{
+	sqlite3_stmt *s;
+	unsigned long bad = 0;
+	int rc, ret = 0;
+
+	/* not kept in a fleet's PostgreSQL yet (doc/fleet.md#what-is-shared-and-what-is-not) */
+	if (st->pg)
+		return -ENOTSUP;
+
+	rc = sqlite3_prepare_v2(st->db, "SELECT net, len, kind, category, reason, created,"
+				" who FROM overrides ORDER BY net, len", -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return store_errno(st->db, rc);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *kind = (const char *)sqlite3_column_text(s, 2);
+		const char *cat = (const char *)sqlite3_column_text(s, 3);
+		const char *reason = (const char *)sqlite3_column_text(s, 4);
+		const char *who = (const char *)sqlite3_column_text(s, 6);
+		struct override o = { .cat = -1 };
+
+		if (sqlite3_column_bytes(s, 0) != (int)sizeof(o.net.b) || !kind) {
+			bad++;
+			continue;
+		}
+		memcpy(o.net.b, sqlite3_column_blob(s, 0), sizeof(o.net.b));
+		o.len = (unsigned)sqlite3_column_int(s, 1);
+		o.kind = strcmp(kind, "allow") == 0 ? OVERRIDE_ALLOW : OVERRIDE_ADD;
+		if (o.kind == OVERRIDE_ADD && (!cat || (o.cat = override_cat(cat)) < 0)) {
+			bad++;
+			continue;
+		}
+		o.created = (uint32_t)sqlite3_column_int64(s, 5);
+		snprintf(o.reason, sizeof(o.reason), "%s", reason ? reason : "");
+		snprintf(o.who, sizeof(o.who), "%s", who ? who : "");
+		if ((ret = fn(arg, &o)))
+			break;
+	}
+	if (!ret && rc != SQLITE_DONE)
+		ret = store_errno(st->db, rc);
+	sqlite3_finalize(s);
+	if (bad)
+		log_warn("database %s: %lu malformed override rows skipped", st->path, bad);
+	return ret;
+}
+
+/* The first and last 16-byte keys of net/len. */
+static void store_prefix_range(const struct ipaddr *net, unsigned len, struct ipaddr *lo,
+			       struct ipaddr *hi)
+{
+	ipaddr_mask(net, len, lo);
+	*hi = *lo;
+	for (unsigned bit = len; bit < 128; bit++)
+		hi->b[bit / 8] |= (uint8_t)(0x80u >> (bit % 8));
+}
+
+int store_purge_prefix(struct store *st, const struct ipaddr *net, unsigned len,
+		       uint64_t *count)
+{
+	struct ipaddr lo, hi;
+	sqlite3_stmt *s;
+	int rc;
+
+	*count = 0;
+	/* not kept in a fleet's PostgreSQL yet (doc/fleet.md#what-is-shared-and-what-is-not) */
+	if (st->pg)
+		return -ENOTSUP;
+
+	store_prefix_range(net, len, &lo, &hi);
+	rc = sqlite3_prepare_v2(st->db, "DELETE FROM verdicts WHERE ip BETWEEN ?1 AND ?2", -1,
+				&s, NULL);
+	if (rc != SQLITE_OK)
+		return store_errno(st->db, rc);
+	sqlite3_bind_blob(s, 1, lo.b, sizeof(lo.b), SQLITE_STATIC);
+	sqlite3_bind_blob(s, 2, hi.b, sizeof(hi.b), SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return store_errno(st->db, rc);
+	*count = (uint64_t)sqlite3_changes64(st->db);
+	return 0;
+}
+
+int store_export(struct store *st, int (*fn)(void *arg, const struct store_row *r),
+		 void *arg)
+{
+	sqlite3_stmt *s;
+	int rc, ret = 0;
+
+	/* not kept in a fleet's PostgreSQL yet (doc/fleet.md#what-is-shared-and-what-is-not) */
+	if (st->pg)
+		return -ENOTSUP;
+
+	rc = sqlite3_prepare_v2(st->db, "SELECT ip, mask, flags, checked, source, facts,"
+				" probe, probed, created, updated FROM verdicts ORDER BY ip",
+				-1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return store_errno(st->db, rc);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_row r = { 0 };
+
+		if (!store_row(s, 0, &r.ip, &r.v))
+			continue;
+		r.source = (const char *)sqlite3_column_text(s, 4);
+		r.facts = (const char *)sqlite3_column_text(s, 5);
+		r.probe = (const char *)sqlite3_column_text(s, 6);
+		r.probed = (uint32_t)sqlite3_column_int64(s, 7);
+		r.created = (uint32_t)sqlite3_column_int64(s, 8);
+		r.updated = (uint32_t)sqlite3_column_int64(s, 9);
+		if ((ret = fn(arg, &r)))
+			break;
+	}
+	if (!ret && rc != SQLITE_DONE)
+		ret = store_errno(st->db, rc);
+	sqlite3_finalize(s);
+	return ret;
+}
+
+int store_import(struct store *st, const struct store_row *rows, size_t n,
+		 const struct override *ovr, size_t novr)
+{
+	char ip_text[IPADDR_STRLEN];
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	/* not kept in a fleet's PostgreSQL yet (doc/fleet.md#what-is-shared-and-what-is-not) */
+	if (st->pg)
+		return -ENOTSUP;
+
+	rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(st->db,
+			"INSERT INTO verdicts (ip, ip_text, family, mask, flags, checked, source,"
+			" facts, created, updated, probe, probed)"
+			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+			" ON CONFLICT (ip) DO UPDATE SET mask = excluded.mask,"
+			" flags = excluded.flags, checked = excluded.checked,"
+			" source = excluded.source, facts = excluded.facts,"
+			" updated = excluded.updated, probe = excluded.probe,"
+			" probed = excluded.probed", -1, &s, NULL);
+	for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
+		const struct store_row *r = &rows[i];
+		uint32_t now = (uint32_t)time(NULL);
+
+		ipaddr_format(&r->ip, ip_text);
+		sqlite3_bind_blob(s, 1, r->ip.b, sizeof(r->ip.b), SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, ip_text, -1, SQLITE_STATIC);
+		sqlite3_bind_int(s, 3, ipaddr_is_v4(&r->ip) ? 4 : 6);
+		sqlite3_bind_int(s, 4, r->v.mask);
+		sqlite3_bind_int(s, 5, r->v.flags);
+		sqlite3_bind_int64(s, 6, r->v.checked);
+		sqlite3_bind_text(s, 7, r->source ? r->source : "import", -1, SQLITE_STATIC);
+		if (r->facts)
+			sqlite3_bind_text(s, 8, r->facts, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(s, 8);
+		sqlite3_bind_int64(s, 9, r->created ? r->created : now);
+		sqlite3_bind_int64(s, 10, now);
+		if (r->probe) {
+			sqlite3_bind_text(s, 11, r->probe, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(s, 12, r->probed);
+		} else {
+			sqlite3_bind_null(s, 11);
+			sqlite3_bind_null(s, 12);
+		}
+		rc = sqlite3_step(s);
+		sqlite3_reset(s);
+		if (rc == SQLITE_DONE)
+			rc = SQLITE_OK;
+	}
+	sqlite3_finalize(s);
+	/* The overrides in the same transaction: store_override_set makes no
+	 * transaction of its own. */
+	for (size_t i = 0; rc == SQLITE_OK && i < novr; i++)
+		if (store_override_set(st, &ovr[i]) < 0)
+			rc = SQLITE_ERROR;
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		int err = rc == SQLITE_ERROR ? -EIO : store_errno(st->db, rc);
+
+		if (!sqlite3_get_autocommit(st->db))
+			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		return err;
+	}
+	return 0;
 }

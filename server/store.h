@@ -186,5 +186,43 @@ struct store_fleet_stats {
 	int connected;         /* the listener's connection is up */
 };
 void store_get_fleet_stats(struct store *st, struct store_fleet_stats *out);
+/* The operator's overrides (override.h), same rules as above: synchronous, never on
+ * the loop thread (the daemon runs them on its thread pool with a connection of its
+ * own, steer.c). */
+struct override;
+
+/* Insert or replace the override of o->net/o->len. 0 or a negative errno. */
+int store_override_set(struct store *st, const struct override *o);
+
+/* Remove the override of exactly net/len. 0, -ENOENT, or a negative errno. */
+int store_override_unset(struct store *st, const struct ipaddr *net, unsigned len);
+
+/* Call fn for every override, by prefix; stops early like store_list. Also on the
+ * starting thread before store_start (the daemon's start-up). */
+int store_override_list(struct store *st, int (*fn)(void *arg, const struct override *o),
+			void *arg);
+
+/* Delete every verdict inside net/len (16-byte scale) now; *count how many. 0 or a
+ * negative errno. */
+int store_purge_prefix(struct store *st, const struct ipaddr *net, unsigned len,
+		       uint64_t *count);
+
+/* A whole verdict row, for export and import. The strings may be NULL; in
+ * store_export's fn they are valid during the call only. */
+struct store_row {
+	struct ipaddr ip;
+	struct verdict v;
+	const char *source, *facts, *probe;
+	uint32_t probed, created, updated;
+};
+
+/* Call fn for every verdict row in key order; stops early like store_list. */
+int store_export(struct store *st, int (*fn)(void *arg, const struct store_row *r),
+		 void *arg);
+
+/* Insert or replace rows[0..n) and the overrides ovr[0..novr) in one transaction: all
+ * or nothing. created 0 = now; updated is now. 0 or a negative errno. */
+int store_import(struct store *st, const struct store_row *rows, size_t n,
+		 const struct override *ovr, size_t novr);
 
 #endif

@@ -13,8 +13,10 @@
 #include "ask.h"
 #include "classify.h"
 #include "ctlcmd.h"
+#include "dbcmd.h"
 #include "dbcopy.h"
 #include "mail.h"
+#include "override.h"
 #include "store.h"
 
 #define EXIT_CLEAN 0
@@ -31,7 +33,8 @@ static void usage(FILE *out)
 	fputs("usage: threatbl lookup [-s HOST[:PORT]] -z ZONE [--json] IP...\n"
 	      "       threatbl check-mail [-s HOST[:PORT]] -z ZONE [--json] [--add-header]\n"
 	      "                           [--trusted N] [FILE]\n"
-	      "       threatbl db -d DBFILE show IP... | list [-c CATEGORY] | purge IP... | init\n"
+	      "       threatbl db [-d DBFILE] [-s SOCKET] [-c CONFIG] [--offline] COMMAND ...\n"
+	      "                (threatbl db --help: the commands)\n"
 	      "       threatbl db [-p PASSWORD-FILE] copy FROM TO\n"
 	      "       threatbl classify [--ip IP] [--max-stale DURATION] [--max-size BYTES] "
 	      "FILE|-\n"
@@ -39,6 +42,34 @@ static void usage(FILE *out)
 	      "exit status: 0 nothing listed, 1 something listed, 2 error\n"
 	      "  (stats, status, reload: 0 ok, 1 the daemon answered an error, 2 usage,\n"
 	      "   3 no daemon reached)\n", out);
+}
+
+static void db_usage(FILE *out)
+{
+	fputs("usage: threatbl db [-d DBFILE] [-p PASSWORD-FILE] [-s SOCKET] [-c CONFIG] "
+	      "[--offline] COMMAND\n"
+	      "reading the database file (-d):\n"
+	      "  show IP...                 verdicts and the overrides covering them\n"
+	      "  list [-c CATEGORY]         every verdict\n"
+	      "  export --format rbldnsd|rbldnsd6|zone|json [--zone NAME]\n"
+	      "  import [FILE|-]            JSON lines of export, all or nothing\n"
+	      "  init                       a new, empty database\n"
+	      "  copy FROM TO               every verdict from one database to another (an\n"
+	      "                             sqlite path or a postgresql:// URI; -p its\n"
+	      "                             password file), TO empty\n"
+	      "changing verdicts: the running threatbld at once, through its control socket\n"
+	      "(-s, or [server] control of -c); without one listening, or with --offline,\n"
+	      "the file (-d), seen by a running threatbld at its next start:\n"
+	      "  purge IP|CIDR... [--force] forget verdicts: the next query looks up again\n"
+	      "  allow IP|CIDR [--reason TEXT] [--force]       never listed, never looked up\n"
+	      "  add IP|CIDR CATEGORY [--reason TEXT] [--force] listed, the reason as TXT\n"
+	      "  unset IP|CIDR              remove an override\n"
+	      "  overrides                  the overrides in force\n"
+	      "daemon only:\n"
+	      "  recheck IP                 look the IP up again now; prints the new verdict\n"
+	      "  prune                      drop verdicts older than max-stale now\n"
+	      "times are ISO 8601 UTC; a prefix wider than /8 (IPv4) or /32 (IPv6) needs "
+	      "--force\n", out);
 }
 
 struct opts {
@@ -512,7 +543,7 @@ struct list_state {
 static void print_fields(struct list_state *ls, const struct ipaddr *ip,
 			 const struct verdict *v, const char *source, const char *facts)
 {
-	char text[IPADDR_STRLEN], cats[128] = "";
+	char text[IPADDR_STRLEN], cats[128] = "", when[32];
 	size_t off = 0;
 
 	for (int c = 0; c < VERDICT_NCAT; c++)
@@ -520,8 +551,9 @@ static void print_fields(struct list_state *ls, const struct ipaddr *ip,
 			off += (size_t)snprintf(cats + off, sizeof(cats) - off, "%s%s",
 						off ? "," : "", verdict_cat_name(c));
 	ipaddr_format(ip, text);
-	printf("%s\t%s\t%u\t", text,
-	       (v->flags & VERDICT_F_UNKNOWN) ? "unknown" : off ? cats : "clean", v->checked);
+	dbcmd_iso_time(v->checked, when, sizeof(when));
+	printf("%s\t%s\t%s\t", text,
+	       (v->flags & VERDICT_F_UNKNOWN) ? "unknown" : off ? cats : "clean", when);
 	print_field(source);
 	putchar('\t');
 	print_field(facts);
@@ -539,6 +571,44 @@ static int print_row(void *arg, const struct ipaddr *ip, const struct verdict *v
 	print_fields(ls, ip, v, source, facts);
 	putchar('\n');
 	return 0;
+}
+
+struct show_ovr {
+	const struct ipaddr *ip;
+	int *code;
+};
+
+static int show_ovr_one(void *arg, const struct override *o)
+{
+	struct show_ovr *so = arg;
+	char text[OVERRIDE_PREFIX_STRLEN], ip[IPADDR_STRLEN], when[32];
+
+	if (!override_covers(&o->net, o->len, so->ip))
+		return 0;
+	ipaddr_format(so->ip, ip);
+	override_format_prefix(&o->net, o->len, text);
+	dbcmd_iso_time(o->created, when, sizeof(when));
+	printf("%s: override %s %s%s%s by %s at %s: ", ip, text,
+	       o->kind == OVERRIDE_ALLOW ? "allow" : "add ",
+	       o->kind == OVERRIDE_ADD ? verdict_cat_name((enum verdict_cat)o->cat) : "", "",
+	       o->who[0] ? o->who : "-", when);
+	print_field(o->reason);
+	putchar('\n');
+	/* an add lists the IP whatever its verdict; an allow clears it */
+	if (*so->code != EXIT_ERROR)
+		*so->code = o->kind == OVERRIDE_ADD ? EXIT_LISTED : *so->code;
+	return 0;
+}
+
+/* The overrides covering ip, one line each after its verdict. */
+static void show_overrides(struct store *st, const struct ipaddr *ip, int *code)
+{
+	struct show_ovr so = { ip, code };
+
+	if (store_override_list(st, show_ovr_one, &so) < 0) {
+		fprintf(stderr, "threatbl: cannot read the overrides\n");
+		*code = EXIT_ERROR;
+	}
 }
 
 /* show and purge: each IP in turn. */
@@ -574,11 +644,17 @@ static int db_each(struct store *st, int purge, int argc, char **argv)
 
 			print_fields(&ls, &ip, &v, source, facts);
 			/* threatbl's own OpenVPN probe, when it ran: a sixth field */
-			if (store_get_probe(st, &ip, &probe, &when) == 0)
-				printf("\tprobe %s %u", probe, when);
+			if (store_get_probe(st, &ip, &probe, &when) == 0) {
+				char iso[32];
+
+				dbcmd_iso_time(when, iso, sizeof(iso));
+				printf("\tprobe %s %s", probe, iso);
+			}
 			putchar('\n');
 			free(probe);
 		}
+		if (!purge)
+			show_overrides(st, &ip, &code);
 		free(source);
 		free(facts);
 	}
@@ -617,14 +693,28 @@ static int cmd_db(int argc, char **argv)
 	char err[512];
 	int c, code = EXIT_CLEAN;
 
+	static const struct option longs[] = {
+		{ "offline", no_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct dbcmd_opts dopt = { 0 };
+
 	optind = 1;
-	while ((c = getopt(argc, argv, "+d:p:h")) != -1) {
+	while ((c = getopt_long(argc, argv, "+d:s:c:p:h", longs, NULL)) != -1) {
 		switch (c) {
 		case 'd': path = optarg; break;
+		case 's': dopt.sock = optarg; break;
+		case 'c': dopt.conf = optarg; break;
 		case 'p': password_file = optarg; break;
-		case 'h': usage(stdout); return EXIT_CLEAN;
-		default: usage(stderr); return EXIT_ERROR;
+		case 'o': dopt.offline = 1; break;
+		case 'h': db_usage(stdout); return EXIT_CLEAN;
+		default: db_usage(stderr); return EXIT_ERROR;
 		}
+	}
+	if (optind < argc && strcmp(argv[optind], "help") == 0) {
+		db_usage(stdout);
+		return EXIT_CLEAN;
 	}
 	if (optind < argc && strcmp(argv[optind], "copy") == 0) {
 		if (path || argc - optind != 3) {
@@ -633,14 +723,22 @@ static int cmd_db(int argc, char **argv)
 		}
 		return dbcopy_main(argv[optind + 1], argv[optind + 2], password_file);
 	}
-	if (!path || optind >= argc) {
-		usage(stderr);
+	if (optind >= argc) {
+		db_usage(stderr);
 		return EXIT_ERROR;
 	}
 	/* The command line is checked whole before the database is opened. */
 	cmd = argv[optind];
 	argv += optind;
 	argc -= optind;
+	dopt.path = path;
+	if (dbcmd_knows(cmd))
+		return dbcmd_run(&dopt, argc, argv);
+	if (!path && (strcmp(cmd, "show") == 0 || strcmp(cmd, "list") == 0 ||
+		      strcmp(cmd, "init") == 0)) {
+		fprintf(stderr, "threatbl db %s: no -d DBFILE given\n", cmd);
+		return EXIT_ERROR;
+	}
 	if (strcmp(cmd, "list") == 0) {
 		optind = 1;
 		while ((c = getopt(argc, argv, "+c:")) != -1) {
@@ -665,7 +763,7 @@ static int cmd_db(int argc, char **argv)
 			return EXIT_ERROR;
 		}
 		return db_init(path);
-	} else if (strcmp(cmd, "show") == 0 || strcmp(cmd, "purge") == 0) {
+	} else if (strcmp(cmd, "show") == 0) {
 		if (argc < 2) {
 			fprintf(stderr, "threatbl db %s: no IP given\n", cmd);
 			return EXIT_ERROR;
@@ -695,7 +793,7 @@ static int cmd_db(int argc, char **argv)
 			code = EXIT_LISTED;
 		}
 	} else {
-		code = db_each(st, cmd[0] == 'p', argc - 1, argv + 1);
+		code = db_each(st, 0, argc - 1, argv + 1);
 	}
 	store_close(st);
 	if (fflush(stdout))

@@ -268,6 +268,68 @@ class Page(unittest.TestCase):
                       txt_values(r))
 
 
+class Recheck(unittest.TestCase):
+    """[http] recheck = yes: a real lookup, limited per address and per client. A
+    daemon per test: the per-client tokens are the test's own."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.fake = fake_criminalip.FakeCriminalIP(key=KEY).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fake.stop()
+
+    def setUp(self):
+        self.http = free_port()
+        self.d = Daemon(conf(self.http, extra="recheck = yes",
+                             intel=intel_conf(self.fake.url, lookup_reserved="yes")),
+                        env={"THREATBL_API_KEY": KEY}, files={"hand.list": LIST})
+
+    def tearDown(self):
+        self.d.stop_and_cleanup()
+
+    def post(self, ip, headers=None):
+        return get(self.http, "/ip/%s/recheck" % ip, method="POST", headers=headers)
+
+    def test_recheck_looks_up_once(self):
+        ip = "203.0.113.13"  # tor in the fake
+        self.assertIn(b'action="/ip/203.0.113.13/recheck"', get(self.http, "/ip/" + ip)[2])
+        before = self.fake.total()
+        st, h, _ = self.post(ip)
+        self.assertEqual((st, h["Location"]), (303, "/ip/%s?rechecked=1" % ip))
+        self.assertTrue(wait_for(lambda: self.fake.total() == before + 1, 10),
+                        "the re-check made one call")
+        self.assertTrue(wait_for(lambda: json.loads(
+            get(self.http, "/v1/ip/" + ip)[2])["categories"] == ["tor"], 10))
+        body = get(self.http, "/ip/%s?rechecked=1" % ip)[2].decode()
+        self.assertIn("A new check was asked for", body)
+        # checked just now: the next one waits for recheck-interval
+        st, _, body = self.post(ip)
+        self.assertEqual(st, 429)
+        self.assertIn(b"a new check is possible from", body)
+        self.assertNotIn(b'/recheck"><button', get(self.http, "/ip/" + ip)[2])
+        j = json.loads(get(self.http, "/v1/ip/" + ip)[2])
+        self.assertIsNotNone(j["recheck"]["next"])
+        time.sleep(0.5)
+        self.assertEqual(self.fake.total(), before + 1)
+
+    def test_cross_site_post_refused(self):
+        before = self.fake.total()
+        st, _, _ = self.post("203.0.113.14", {"Origin": "https://evil.example"})
+        self.assertEqual(st, 403)
+        st, _, _ = self.post("203.0.113.14", {"Origin": "http://127.0.0.1:%d" % self.http,
+                                               "Host": "127.0.0.1:%d" % self.http})
+        self.assertEqual(st, 303)
+        self.assertTrue(wait_for(lambda: self.fake.total() == before + 1, 10))
+
+    def test_per_client_limit(self):
+        # 3 at once per client prefix (recheck-per-client = 5/h); the 4th is refused
+        codes = [self.post("198.51.100.%d" % (60 + i))[0] for i in range(5)]
+        self.assertIn(429, codes)
+        self.assertLessEqual(codes.count(303), 3)
+
+
 class FeedEvidence(unittest.TestCase):
     def test_feed_hit_on_page(self):
         from test_feeds import FeedServer, Feed, feed_conf, plain

@@ -10,6 +10,7 @@ created, and all of it while a running threatbld holds the database).
 A threatbld with static lists and no Criminal IP answers the lookups; the databases are
 made by `threatbl db init` and filled with Python's sqlite3.
 """
+import calendar
 import json
 import os
 import re
@@ -24,7 +25,7 @@ import time
 import unittest
 
 import tbltest
-from tbltest import Daemon, BASE_ZONE, ZONE, THREATBL, free_port, rev4, a_values
+from tbltest import Daemon, BASE_ZONE, ZONE, THREATBL, free_port, rev4, rev6, a_values
 
 CATS = ("vpn", "openvpn443", "hosting", "tor", "proxy", "scanner")
 MASK = {c: 1 << i for i, c in enumerate(CATS)}
@@ -494,7 +495,9 @@ class Db(unittest.TestCase):
         f = out(r).rstrip("\n").split("\t")
         self.assertEqual(f[0], VPN_IP)
         self.assertEqual(f[1], "vpn")
-        self.assertLess(abs(int(f[2]) - time.time()), 60)
+        # ISO 8601 UTC, as every time the tool prints
+        checked = calendar.timegm(time.strptime(f[2], "%Y-%m-%dT%H:%M:%SZ"))
+        self.assertLess(abs(checked - time.time()), 60)
         self.assertEqual(f[3:], ["criminalip", '{"is_vpn":true}'])
         r = self.tool("show", OVPN_IP)
         self.assertEqual(r.returncode, 1)
@@ -503,7 +506,7 @@ class Db(unittest.TestCase):
         self.assertEqual(r.returncode, 1, err(r))
         f = out(r).rstrip("\n").split("\t")
         self.assertEqual(f[1], "openvpn443,hosting")
-        self.assertEqual(f[5], "probe confirmed 1700000200")
+        self.assertEqual(f[5], "probe confirmed 2023-11-14T22:16:40Z")  # 1700000200
         r = self.tool("show", CLEAN_IP)
         self.assertEqual(r.returncode, 0, err(r))
         self.assertEqual(out(r).split("\t")[1], "clean")
@@ -574,8 +577,13 @@ class Db(unittest.TestCase):
         r = self.tool("purge", VPN_IP)
         self.assertEqual(r.returncode, 0)
         self.assertEqual(out(r), "%s: no verdict\n" % VPN_IP)
+        # the command line is checked whole: a bad argument purges nothing
         r = self.tool("purge", "bogus", CLEAN_IP)
         self.assertEqual(r.returncode, 2)
+        self.assertEqual(db_rows(self.db), sorted([OVPN_IP, CLEAN_IP, PROBED_IP,
+                                                   "5.45.207.1"]))
+        r = self.tool("purge", CLEAN_IP)
+        self.assertEqual(r.returncode, 0, err(r))
         self.assertEqual(db_rows(self.db), sorted([OVPN_IP, PROBED_IP, "5.45.207.1"]))
         r = self.tool("purge")
         self.assertEqual(r.returncode, 2)
@@ -652,6 +660,155 @@ class Db(unittest.TestCase):
             db.execute("ROLLBACK")
             db.close()
         self.assertIn(OVPN_IP, db_rows(self.db))
+
+
+class DbExport(unittest.TestCase):
+    """export --format rbldnsd|rbldnsd6|zone|json and import of the JSON lines
+    (doc/operations.md#managing-verdicts)."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="threatbl-tool-export-")
+        self.db = os.path.join(self.dir, "verdicts.sqlite")
+        make_db(self.db, ROWS)
+        r = run(["db", "-d", self.db, "--offline", "add", "192.0.2.0/24", "scanner",
+                 "--reason", "operator: scans"])
+        self.assertEqual(r.returncode, 0, err(r))
+        r = run(["db", "-d", self.db, "--offline", "allow", OVPN_IP])
+        self.assertEqual(r.returncode, 0, err(r))
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def export(self, *args, db=None):
+        r = run(["db", "-d", db or self.db, "export"] + list(args))
+        self.assertEqual(r.returncode, 0, err(r))
+        return out(r)
+
+    def test_help(self):
+        for args in (["db", "--help"], ["db", "help"], ["db", "-h"]):
+            r = run(args)
+            self.assertEqual(r.returncode, 0, args)
+            self.assertIn("export --format rbldnsd", out(r))
+            self.assertIn("recheck IP", out(r))
+            self.assertEqual(err(r), "")
+        r = run(["db"])
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("usage", err(r))
+
+    def test_rbldnsd_loads_as_a_static_list(self):
+        text = self.export("--format", "rbldnsd")
+        lines = [l for l in text.splitlines() if l and not l.startswith("#")]
+        self.assertIn("%s :127.0.0.2:threatbl: vpn" % VPN_IP, lines)
+        self.assertIn("!%s" % OVPN_IP, lines, "an allow is an exclusion")
+        self.assertIn("192.0.2.0/24 :127.0.0.7:operator: scans", lines)
+        self.assertNotIn(CLEAN_IP, text)
+        self.assertNotIn("5.45.207.1", text, "unknown: not listed")
+        self.assertNotIn(PROXY_IP6, text, "IPv6 is rbldnsd6's")
+        six = self.export("--format", "rbldnsd6")
+        self.assertIn("%s :127.0.0.6:threatbl: proxy" % PROXY_IP6, six)
+        # threatbl itself reads it as an rbldnsd dataset (lists.c)
+        with open(os.path.join(self.dir, "export.ip4set"), "w") as f:
+            f.write(text)
+        with open(os.path.join(self.dir, "export.ip6trie"), "w") as f:
+            f.write(six)
+        conf = ("[server]\nlisten = 127.0.0.1:{port}\ncontrol = {control}\n"
+                "database = {dir}/served.sqlite\n" + BASE_ZONE +
+                "static = {dir}/export.ip4set\nstatic = {dir}/export.ip6trie\n")
+        d = Daemon(conf, tmpdir=self.dir)
+        try:
+            self.assertEqual(a_values(d.query(rev4(VPN_IP))), ["127.0.0.2"])
+            self.assertEqual(a_values(d.query(rev4("192.0.2.77"))), ["127.0.0.7"])
+            self.assertEqual(a_values(d.query(rev4(OVPN_IP))), [])
+            self.assertEqual(a_values(d.query(rev6(PROXY_IP6))), ["127.0.0.6"])
+            self.assertNotIn("warning", d.stderr().split("ready")[0].lower())
+        finally:
+            d.stop()
+
+    def test_zone_file(self):
+        import dns.zone
+        text = self.export("--format", "zone", "--zone", "bl.example.org")
+        z = dns.zone.from_text(text, origin="bl.example.org.", relativize=False)
+        def rr(name, t):
+            node = z.get_node(name + ".bl.example.org.")
+            s = node.get_rdataset(1, dns.rdatatype.from_text(t)) if node else None
+            return sorted(x.to_text() for x in s) if s else []
+        rev = ".".join(reversed(VPN_IP.split(".")))
+        self.assertEqual(rr(rev, "A"), ["127.0.0.2"])
+        self.assertEqual(rr(rev, "TXT"), ['"threatbl: vpn"'])
+        self.assertEqual(rr(".".join(reversed(PROBED_IP.split("."))), "A"),
+                         ["127.0.0.3", "127.0.0.4"])
+        self.assertEqual(rr(".".join(reversed(OVPN_IP.split("."))), "A"), [], "allowed")
+        self.assertEqual(rr("2.0.0.127", "A"), ["127.0.0.2"], "RFC 5782 test entry")
+        import ipaddress
+        rev6name = ipaddress.ip_address(PROXY_IP6).reverse_pointer[:-len(".ip6.arpa")]
+        self.assertEqual(rr(rev6name, "A"), ["127.0.0.6"])
+        for bad in (["--format", "zone"], ["--format", "json", "--zone", "x"],
+                    ["--format", "csv"], [], ["--format", "zone", "--zone", "a b"]):
+            r = run(["db", "-d", self.db, "export"] + bad)
+            self.assertEqual(r.returncode, 2, bad)
+            self.assertEqual(out(r), "", bad)
+
+    def test_json_round_trip(self):
+        text = self.export("--format", "json")
+        objs = [json.loads(l) for l in text.splitlines()]
+        verdicts = [o for o in objs if "ip" in o]
+        overrides = [o for o in objs if "override" in o]
+        self.assertEqual(sorted(o["ip"] for o in verdicts), sorted(r[0] for r in ROWS))
+        self.assertEqual(len(overrides), 2)
+        probed = [o for o in verdicts if o["ip"] == PROBED_IP][0]
+        self.assertEqual(probed["probe"], {"result": "confirmed",
+                                           "when": "2023-11-14T22:16:40Z"})
+        self.assertEqual(probed["flags"], ["probed"])
+        self.assertRegex(probed["checked"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        vpn = [o for o in verdicts if o["ip"] == VPN_IP][0]
+        self.assertEqual(vpn["facts"], {"is_vpn": True})
+        # into a new database and out again: the same
+        new = os.path.join(self.dir, "new.sqlite")
+        self.assertEqual(run(["db", "-d", new, "init"]).returncode, 0)
+        path = os.path.join(self.dir, "export.json")
+        with open(path, "w") as f:
+            f.write(text)
+        r = run(["db", "-d", new, "import", path])
+        self.assertEqual(r.returncode, 0, err(r))
+        self.assertIn("imported %d verdict(s) and 2 override(s)" % len(ROWS), out(r))
+        self.assertEqual(self.export("--format", "json", db=new), text)
+        # stdin too
+        r = run(["db", "-d", new, "import", "-"], input=text.encode())
+        self.assertEqual(r.returncode, 0, err(r))
+
+    def test_import_refuses_bad_lines_whole(self):
+        new = os.path.join(self.dir, "new.sqlite")
+        self.assertEqual(run(["db", "-d", new, "init"]).returncode, 0)
+        good = {"ip": "192.0.2.1", "categories": ["vpn"], "flags": [],
+                "checked": "2026-12-03T17:30:00Z"}
+        bad = [
+            ("not json", "not a JSON object"),
+            (json.dumps(dict(good, ip="300.1.1.1")), "ip"),
+            (json.dumps(dict(good, categories=["spam"])), "unknown category"),
+            (json.dumps(dict(good, checked="yesterday")), "ISO 8601"),
+            (json.dumps(dict(good, checked=1700000000)), "ISO 8601"),
+            (json.dumps(dict(good, flags=["weird"])), "unknown flag"),
+            (json.dumps(dict(good, source="a\nb")), "source"),
+            (json.dumps(dict(good, probe={"result": "maybe", "when": good["checked"]})),
+             "probe"),
+            (json.dumps({"override": "add", "prefix": "192.0.2.0/24", "category": "vpn",
+                         "reason": "x" * 201, "created": good["checked"]}), "too long"),
+            (json.dumps({"override": "deny", "prefix": "192.0.2.0/24",
+                         "created": good["checked"]}), "override"),
+        ]
+        for line, msg in bad:
+            text = json.dumps(good) + "\n" + line + "\n"
+            r = run(["db", "-d", new, "import", "-"], input=text.encode())
+            self.assertEqual(r.returncode, 2, line)
+            self.assertIn("line 2: ", err(r), line)
+            self.assertIn(msg, err(r), line)
+            self.assertIn("nothing imported", err(r))
+            self.assertEqual(db_rows(new), [], "the good line was not applied either")
+        r = run(["db", "-d", new, "import", os.path.join(self.dir, "missing.json")])
+        self.assertEqual(r.returncode, 2)
+        r = run(["db", "-d", new, "import", "-"], input=(json.dumps(good) + "\n").encode())
+        self.assertEqual(r.returncode, 0, err(r))
+        self.assertEqual(db_rows(new), ["192.0.2.1"])
 
 
 class DbWhileServing(unittest.TestCase):

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "override.h"
 #include "store.h"
 #include "tap.h"
 #include "testutil.h"
@@ -433,6 +434,132 @@ static void test_migrate_v3(void)
 		       "probed IS NULL AND mask = 4"), 1, "its row kept, never probed");
 }
 
+/* A database of schema version 3 gains the overrides table and keeps every row. */
+static void test_migrate_v4(void)
+{
+	char path[256], err[512];
+	struct store *st;
+
+	in_dir(path, "v3.sqlite");
+	sql_exec(path,
+		 "CREATE TABLE verdicts (ip BLOB NOT NULL PRIMARY KEY CHECK (length(ip) = 16),"
+		 " ip_text TEXT NOT NULL, family INTEGER NOT NULL CHECK (family IN (4, 6)),"
+		 " mask INTEGER NOT NULL, flags INTEGER NOT NULL, checked INTEGER NOT NULL,"
+		 " source TEXT NOT NULL, facts TEXT, created INTEGER NOT NULL,"
+		 " updated INTEGER NOT NULL, probe TEXT, probed INTEGER) WITHOUT ROWID;"
+		 "CREATE TABLE budget (day INTEGER NOT NULL PRIMARY KEY, calls INTEGER NOT NULL);"
+		 "INSERT INTO budget VALUES (20000, 17);"
+		 "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 999)"
+		 " INSERT INTO verdicts SELECT randomblob(16), 'x', 4, i % 64, 0, 1700000000 + i,"
+		 " 'criminalip', '{}', 1700000000, 1700000000,"
+		 " CASE WHEN i % 2 THEN 'confirmed' END, CASE WHEN i % 2 THEN 1700000001 END"
+		 " FROM n;"
+		 "PRAGMA user_version = 3");
+	is_int(store_open(path, &st, err, sizeof(err)), 0, "a version 3 database opens");
+	store_close(st);
+	ok(store_schema_version() >= 4, "schema version 4 or later");
+	is_int(sql_int(path, "PRAGMA user_version"), store_schema_version(),
+	       "migrated to the current version");
+	is_int(sql_int(path, "SELECT count(*) FROM verdicts"), 1000, "every verdict kept");
+	is_int(sql_int(path, "SELECT sum(mask) + sum(checked - 1700000000) FROM verdicts"),
+	       31020 + 499500, "with its mask and time");
+	is_int(sql_int(path, "SELECT count(*) FROM verdicts WHERE probe = 'confirmed'"), 500,
+	       "and its probe");
+	is_int(sql_int(path, "SELECT calls FROM budget WHERE day = 20000"), 17,
+	       "the budget kept");
+	is_int(sql_int(path, "SELECT count(*) FROM overrides"), 0, "no overrides yet");
+}
+
+static int collect_ovr(void *arg, const struct override *o)
+{
+	struct override *out = arg;
+	size_t i = 0;
+
+	while (out[i].len)
+		i++;
+	if (i >= 7)
+		return -ENOSPC;
+	out[i] = *o;
+	return 0;
+}
+
+static int count_rows(void *arg, const struct store_row *r)
+{
+	size_t *n = arg;
+
+	(void)r;
+	(*n)++;
+	return 0;
+}
+
+/* The overrides, a purge by prefix, and an import that is all or nothing. */
+static void test_overrides(void)
+{
+	char path[256], err[512];
+	struct override o = { 0 }, got[8];
+	struct store_row rows[3];
+	struct ipaddr ip;
+	struct store *st;
+	uint64_t n = 0;
+	size_t nrows = 0;
+
+	in_dir(path, "ovr.sqlite");
+	if (!ok(store_open(path, &st, err, sizeof(err)) == 0, "open ovr.sqlite: %s", err))
+		return;
+	ok(override_parse_prefix("192.0.2.0/24", &o.net, &o.len, err, sizeof(err)) == 0,
+	   "a prefix parses");
+	o.kind = OVERRIDE_ADD;
+	o.cat = VERDICT_TOR;
+	o.created = 1700000000;
+	strcpy(o.reason, "seen scanning");
+	strcpy(o.who, "root");
+	is_int(store_override_set(st, &o), 0, "an add is stored");
+	o.cat = VERDICT_PROXY;
+	is_int(store_override_set(st, &o), 0, "the same prefix again replaces it");
+	override_parse_prefix("2001:db8::/32", &o.net, &o.len, err, sizeof(err));
+	o.kind = OVERRIDE_ALLOW;
+	o.cat = -1;
+	o.reason[0] = '\0';
+	is_int(store_override_set(st, &o), 0, "an allow is stored");
+	memset(got, 0, sizeof(got));
+	is_int(store_override_list(st, collect_ovr, got), 0, "listed");
+	ok(got[0].len == 120 && got[0].kind == OVERRIDE_ADD && got[0].cat == VERDICT_PROXY &&
+	   strcmp(got[0].reason, "seen scanning") == 0 && strcmp(got[0].who, "root") == 0 &&
+	   got[0].created == 1700000000, "the add as stored, replaced once");
+	ok(got[1].len == 32 && got[1].kind == OVERRIDE_ALLOW && got[2].len == 0,
+	   "the allow, and nothing else");
+	is_int(store_override_unset(st, &o.net, o.len), 0, "unset");
+	is_int(store_override_unset(st, &o.net, o.len), -ENOENT, "unset again: -ENOENT");
+	is_int(sql_int(path, "SELECT count(*) FROM overrides"), 1, "one left in the file");
+
+	/* purge by prefix: rows in it go, rows outside stay */
+	memset(rows, 0, sizeof(rows));
+	ipaddr_parse(&rows[0].ip, "192.0.2.1");
+	ipaddr_parse(&rows[1].ip, "192.0.2.255");
+	ipaddr_parse(&rows[2].ip, "192.0.3.0");
+	for (int i = 0; i < 3; i++) {
+		rows[i].v.mask = VERDICT_BIT(VERDICT_VPN);
+		rows[i].v.checked = 1700000000;
+		rows[i].source = "import";
+	}
+	is_int(store_import(st, rows, 3, NULL, 0), 0, "three rows imported");
+	override_parse_prefix("192.0.2.0/24", &ip, &o.len, err, sizeof(err));
+	is_int(store_purge_prefix(st, &ip, o.len, &n), 0, "a prefix purged");
+	is_int((long long)n, 2, "its two rows");
+	is_int(store_export(st, count_rows, &nrows), 0, "exported");
+	is_int((long long)nrows, 1, "the row outside it stays");
+
+	/* an override that cannot be written rolls the verdicts back with it */
+	sql_exec(path, "CREATE TRIGGER no_ovr BEFORE INSERT ON overrides"
+		       " BEGIN SELECT RAISE(ABORT, 'refused'); END");
+	o.kind = OVERRIDE_ALLOW;
+	ok(store_import(st, rows, 2, &o, 1) < 0, "an import whose override fails fails");
+	nrows = 0;
+	store_export(st, count_rows, &nrows);
+	is_int((long long)nrows, 1, "and none of its verdicts is there");
+	store_close(st);
+}
+
 static void test_round_trip(void)
 {
 	static const char *const ips[] = {
@@ -709,7 +836,9 @@ static void test_refusals(void)
 		st = NULL;
 		memset(junk, 0x5a, sizeof(junk));
 		fd = open(path, O_WRONLY);
-		rc = (int)pwrite(fd, junk, sizeof(junk), 3 * 4096 + 8);
+		/* a page of the verdicts (the first pages are the schema's, the budget's
+		 * and the overrides' empty tables) */
+		rc = (int)pwrite(fd, junk, sizeof(junk), 9 * 4096 + 8);
 		close(fd);
 		ok(rc == (int)sizeof(junk), "corrupted a page");
 		err[0] = 0;
@@ -1001,6 +1130,8 @@ int main(void)
 	test_readonly(); /* forks: before any thread exists */
 	test_round_trip();
 	test_migrate_v3();
+	test_migrate_v4();
+	test_overrides();
 	test_list();
 	test_two_handles();
 	test_refusals();
