@@ -2,10 +2,22 @@
  *
  * Two open-addressing tables with linear probing, power-of-two sizes, grown at 3/4
  * load and emptied by backward shifting (no tombstones, so lookups never slow down
- * after many deletions). IPv4 is the common case and gets 12-byte slots keyed by the
- * address in host order: even just after a doubling (3/8 load) that is 32 bytes per
- * verdict. IPv6 gets 24-byte slots. */
+ * after many deletions). IPv4 is the common case and gets 16-byte slots keyed by the
+ * address in host order: even just after a doubling (3/8 load) that is 43 bytes per
+ * verdict. IPv6 gets 24-byte slots.
+ *
+ * Writers one at a time, readers at the same time (doc/architecture.md#the-verdict-
+ * cache): writers (the lookup loop; the main loop for the operator's purge and
+ * recheck) take the cache's own mutex, which readers never touch. A slot's verdict,
+ * its providers and its `used` bit are one 64-bit word, so a reader sees a verdict
+ * whole, old or new, never half of each. A new entry is written into a free slot
+ * (its key first, then the word with a release store), so a reader either stops at
+ * the free slot or finds the entry complete: inserts and replacements need no lock.
+ * Only what moves entries does: a deletion's backward shift, and swapping in a grown
+ * table (built beside the old one without the lock, then swapped and the old one
+ * freed under the write side, so no reader still walks it). */
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,36 +25,84 @@
 #include "cache.h"
 #include "shared.h"
 
-/* 12 bytes: the `used` byte sits in what would be padding, so every IPv4 address
- * (0.0.0.0 too) can be a key. */
+/* The word: checked in bits 0-31, mask 32-39, flags 40-47, used 48, and the providers
+ * that spoke (cache_put_from) in 56-63. */
+#define W_USED (1ULL << 48)
+#define W_FROM_SHIFT 56
+#define W_FROM (0xffULL << W_FROM_SHIFT)
+
+/* 16 bytes: the word must be 8-byte aligned to be loaded and stored whole. */
 struct ent4 {
-	uint32_t ip;        /* host order */
-	uint32_t checked;
-	uint8_t mask;
-	uint8_t flags;
-	uint8_t used;
-	uint8_t from;       /* cache_put_from's, in what was padding */
+	uint64_t w;         /* only through wload/wstore while others may read */
+	uint32_t ip;        /* host order; written before w is published */
+	uint32_t pad_;
 };
 
 struct ent6 {
 	uint8_t ip[16];
-	uint32_t checked;
-	uint8_t mask;
-	uint8_t flags;
-	uint8_t used;
-	uint8_t from;       /* cache_put_from's, in what was padding */
+	uint64_t w;
 };
 
-_Static_assert(sizeof(struct ent4) == 12, "IPv4 slot must stay 12 bytes");
+_Static_assert(sizeof(struct ent4) == 16, "IPv4 slot must stay 16 bytes");
 _Static_assert(sizeof(struct ent6) == 24, "IPv6 slot must stay 24 bytes");
 
 struct cache {
-	struct ent4 *t4;
-	size_t cap4, n4;    /* cap is 0 or a power of two */
+	struct ent4 *t4;    /* t and cap change under the write side only */
+	size_t cap4, n4;    /* cap is 0 or a power of two; n through count_* */
 	struct ent6 *t6;
 	size_t cap6, n6;
-	struct shared *shared;  /* NULL, or its write side taken by put and del */
+	struct shared *shared;  /* NULL, or its write side taken by del and grow */
+	pthread_mutex_t wmu;    /* writers, one at a time; readers never take it */
 };
+
+/* The acquire pairs with the release that published the slot: a reader that sees
+ * W_USED sees the key written before it. Plain loads on x86. */
+static inline uint64_t wload(const uint64_t *w)
+{
+	return __atomic_load_n(w, __ATOMIC_ACQUIRE);
+}
+
+static inline void wstore(uint64_t *w, uint64_t v)
+{
+	__atomic_store_n(w, v, __ATOMIC_RELEASE);
+}
+
+static inline uint64_t wpack(const struct verdict *v)
+{
+	return W_USED | (uint64_t)v->flags << 40 | (uint64_t)v->mask << 32 | v->checked;
+}
+
+static inline void wunpack(uint64_t w, struct verdict *out)
+{
+	out->checked = (uint32_t)w;
+	out->mask = (uint8_t)(w >> 32);
+	out->flags = (uint8_t)(w >> 40);
+}
+
+/* cache_count may be called on any thread while the writer counts. */
+static inline void count_set(size_t *n, size_t v)
+{
+	__atomic_store_n(n, v, __ATOMIC_RELAXED);
+}
+
+static inline size_t count_get(const size_t *n)
+{
+	return __atomic_load_n(n, __ATOMIC_RELAXED);
+}
+
+/* What moves entries runs under the write side: readers hold the read side while
+ * they walk a table. */
+static inline void moving_begin(struct cache *c)
+{
+	if (c->shared)
+		shared_write_begin(c->shared);
+}
+
+static inline void moving_end(struct cache *c)
+{
+	if (c->shared)
+		shared_write_end(c->shared);
+}
 
 #define CACHE_MIN_CAP 64
 
@@ -94,13 +154,20 @@ static inline uint64_t hash128(const uint8_t *k)
 
 struct cache *cache_new(void)
 {
-	return calloc(1, sizeof(struct cache));
+	struct cache *c = calloc(1, sizeof(struct cache));
+
+	if (c && pthread_mutex_init(&c->wmu, NULL)) {
+		free(c);
+		return NULL;
+	}
+	return c;
 }
 
 void cache_free(struct cache *c)
 {
 	if (!c)
 		return;
+	pthread_mutex_destroy(&c->wmu);
 	free(c->t4);
 	free(c->t6);
 	free(c);
@@ -108,196 +175,218 @@ void cache_free(struct cache *c)
 
 /* ---- IPv4 table ---- */
 
-static struct ent4 *find4(const struct cache *c, uint32_t ip)
+/* Any thread: the slot holding ip, its word in *w, or NULL. */
+static struct ent4 *find4(const struct cache *c, uint32_t ip, uint64_t *w)
 {
+	struct ent4 *t = c->t4;
 	size_t m, i;
 
 	if (!c->cap4)
 		return NULL;
 	m = c->cap4 - 1;
 	for (i = hash32(ip) & m;; i = (i + 1) & m) {
-		struct ent4 *e = &c->t4[i];
+		uint64_t x = wload(&t[i].w);
 
-		if (!e->used)
+		if (!(x & W_USED))
 			return NULL;
-		if (e->ip == ip)
-			return e;
+		if (t[i].ip == ip) {
+			*w = x;
+			return &t[i];
+		}
 	}
 }
 
-/* Place e into a table known to hold no entry with its key and to have room. */
-static void place4(struct ent4 *t, size_t cap, const struct ent4 *e)
+/* Publish (ip, w) in a table known to hold no entry with ip and to have room. */
+static void place4(struct ent4 *t, size_t cap, uint32_t ip, uint64_t w)
 {
 	size_t m = cap - 1, i;
 
-	for (i = hash32(e->ip) & m; t[i].used; i = (i + 1) & m)
+	for (i = hash32(ip) & m; wload(&t[i].w) & W_USED; i = (i + 1) & m)
 		;
-	t[i] = *e;
+	t[i].ip = ip;
+	wstore(&t[i].w, w);
 }
 
+/* The new table is built while readers go on with the old one. */
 static int grow4(struct cache *c)
 {
 	size_t ncap = c->cap4 ? c->cap4 * 2 : CACHE_MIN_CAP, i;
-	struct ent4 *nt;
+	struct ent4 *nt, *old = c->t4;
 
 	if (ncap > SIZE_MAX / sizeof(*nt) / 2)
 		return -ENOMEM;
 	nt = calloc(ncap, sizeof(*nt));
 	if (!nt)
 		return -ENOMEM;
-	for (i = 0; i < c->cap4; i++)
-		if (c->t4[i].used)
-			place4(nt, ncap, &c->t4[i]);
-	free(c->t4);
+	for (i = 0; i < c->cap4; i++) {
+		uint64_t w = wload(&old[i].w);
+
+		if (w & W_USED)
+			place4(nt, ncap, old[i].ip, w);
+	}
+	moving_begin(c);
 	c->t4 = nt;
 	c->cap4 = ncap;
+	moving_end(c);
+	free(old);
 	return 0;
 }
 
 static int put4(struct cache *c, uint32_t ip, const struct verdict *v, int from)
 {
-	struct ent4 *e = find4(c, ip), ne;
+	uint64_t w = wpack(v), old;
+	struct ent4 *e = find4(c, ip, &old);
 	int rc;
 
+	/* the providers: new ones when given, else the entry's (none for a new one) */
+	if (from >= 0)
+		w |= (uint64_t)(uint8_t)from << W_FROM_SHIFT;
+	else if (e)
+		w |= old & W_FROM;
 	if (e) {
-		e->mask = v->mask;
-		e->flags = v->flags;
-		e->checked = v->checked;
-		if (from >= 0)
-			e->from = (uint8_t)from;
+		if (old != w)
+			wstore(&e->w, w);
 		return 0;
 	}
 	if ((c->n4 + 1) * 4 > c->cap4 * 3 && (rc = grow4(c)) < 0)
 		return rc;
-	memset(&ne, 0, sizeof(ne));
-	ne.ip = ip;
-	ne.checked = v->checked;
-	ne.mask = v->mask;
-	ne.flags = v->flags;
-	ne.from = from >= 0 ? (uint8_t)from : 0;
-	ne.used = 1;
-	place4(c->t4, c->cap4, &ne);
-	c->n4++;
+	place4(c->t4, c->cap4, ip, w);
+	count_set(&c->n4, c->n4 + 1);
 	return 0;
 }
 
 /* Backward-shift deletion: pull later entries of the probe run into the hole unless
- * their home slot lies cyclically in (hole, j]. */
+ * their home slot lies cyclically in (hole, j]. Under the write side: entries move. */
 static int del4(struct cache *c, uint32_t ip)
 {
-	struct ent4 *e = find4(c, ip);
+	uint64_t w;
+	struct ent4 *e = find4(c, ip, &w);
+	struct ent4 *t = c->t4;
 	size_t m, i, j, k;
 
 	if (!e)
 		return -ENOENT;
 	m = c->cap4 - 1;
-	i = (size_t)(e - c->t4);
-	c->t4[i].used = 0;
-	for (j = (i + 1) & m; c->t4[j].used; j = (j + 1) & m) {
-		k = hash32(c->t4[j].ip) & m;
+	i = (size_t)(e - t);
+	moving_begin(c);
+	wstore(&t[i].w, 0);
+	for (j = (i + 1) & m; (w = wload(&t[j].w)) & W_USED; j = (j + 1) & m) {
+		k = hash32(t[j].ip) & m;
 		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
 			continue;
-		c->t4[i] = c->t4[j];
-		c->t4[j].used = 0;
+		t[i].ip = t[j].ip;
+		wstore(&t[i].w, w);
+		wstore(&t[j].w, 0);
 		i = j;
 	}
-	c->n4--;
+	moving_end(c);
+	count_set(&c->n4, c->n4 - 1);
 	return 0;
 }
 
 /* ---- IPv6 table ---- */
 
-static struct ent6 *find6(const struct cache *c, const uint8_t *ip)
+static struct ent6 *find6(const struct cache *c, const uint8_t *ip, uint64_t *w)
 {
+	struct ent6 *t = c->t6;
 	size_t m, i;
 
 	if (!c->cap6)
 		return NULL;
 	m = c->cap6 - 1;
 	for (i = hash128(ip) & m;; i = (i + 1) & m) {
-		struct ent6 *e = &c->t6[i];
+		uint64_t x = wload(&t[i].w);
 
-		if (!e->used)
+		if (!(x & W_USED))
 			return NULL;
-		if (memcmp(e->ip, ip, 16) == 0)
-			return e;
+		if (memcmp(t[i].ip, ip, 16) == 0) {
+			*w = x;
+			return &t[i];
+		}
 	}
 }
 
-static void place6(struct ent6 *t, size_t cap, const struct ent6 *e)
+static void place6(struct ent6 *t, size_t cap, const uint8_t *ip, uint64_t w)
 {
 	size_t m = cap - 1, i;
 
-	for (i = hash128(e->ip) & m; t[i].used; i = (i + 1) & m)
+	for (i = hash128(ip) & m; wload(&t[i].w) & W_USED; i = (i + 1) & m)
 		;
-	t[i] = *e;
+	memcpy(t[i].ip, ip, 16);
+	wstore(&t[i].w, w);
 }
 
 static int grow6(struct cache *c)
 {
 	size_t ncap = c->cap6 ? c->cap6 * 2 : CACHE_MIN_CAP, i;
-	struct ent6 *nt;
+	struct ent6 *nt, *old = c->t6;
 
 	if (ncap > SIZE_MAX / sizeof(*nt) / 2)
 		return -ENOMEM;
 	nt = calloc(ncap, sizeof(*nt));
 	if (!nt)
 		return -ENOMEM;
-	for (i = 0; i < c->cap6; i++)
-		if (c->t6[i].used)
-			place6(nt, ncap, &c->t6[i]);
-	free(c->t6);
+	for (i = 0; i < c->cap6; i++) {
+		uint64_t w = wload(&old[i].w);
+
+		if (w & W_USED)
+			place6(nt, ncap, old[i].ip, w);
+	}
+	moving_begin(c);
 	c->t6 = nt;
 	c->cap6 = ncap;
+	moving_end(c);
+	free(old);
 	return 0;
 }
 
 static int put6(struct cache *c, const uint8_t *ip, const struct verdict *v, int from)
 {
-	struct ent6 *e = find6(c, ip), ne;
+	uint64_t w = wpack(v), old;
+	struct ent6 *e = find6(c, ip, &old);
 	int rc;
 
+	/* the providers: new ones when given, else the entry's (none for a new one) */
+	if (from >= 0)
+		w |= (uint64_t)(uint8_t)from << W_FROM_SHIFT;
+	else if (e)
+		w |= old & W_FROM;
 	if (e) {
-		e->mask = v->mask;
-		e->flags = v->flags;
-		e->checked = v->checked;
-		if (from >= 0)
-			e->from = (uint8_t)from;
+		if (old != w)
+			wstore(&e->w, w);
 		return 0;
 	}
 	if ((c->n6 + 1) * 4 > c->cap6 * 3 && (rc = grow6(c)) < 0)
 		return rc;
-	memset(&ne, 0, sizeof(ne));
-	memcpy(ne.ip, ip, 16);
-	ne.checked = v->checked;
-	ne.mask = v->mask;
-	ne.flags = v->flags;
-	ne.from = from >= 0 ? (uint8_t)from : 0;
-	ne.used = 1;
-	place6(c->t6, c->cap6, &ne);
-	c->n6++;
+	place6(c->t6, c->cap6, ip, w);
+	count_set(&c->n6, c->n6 + 1);
 	return 0;
 }
 
 static int del6(struct cache *c, const uint8_t *ip)
 {
-	struct ent6 *e = find6(c, ip);
+	uint64_t w;
+	struct ent6 *e = find6(c, ip, &w);
+	struct ent6 *t = c->t6;
 	size_t m, i, j, k;
 
 	if (!e)
 		return -ENOENT;
 	m = c->cap6 - 1;
-	i = (size_t)(e - c->t6);
-	c->t6[i].used = 0;
-	for (j = (i + 1) & m; c->t6[j].used; j = (j + 1) & m) {
-		k = hash128(c->t6[j].ip) & m;
+	i = (size_t)(e - t);
+	moving_begin(c);
+	wstore(&t[i].w, 0);
+	for (j = (i + 1) & m; (w = wload(&t[j].w)) & W_USED; j = (j + 1) & m) {
+		k = hash128(t[j].ip) & m;
 		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
 			continue;
-		c->t6[i] = c->t6[j];
-		c->t6[j].used = 0;
+		memcpy(t[i].ip, t[j].ip, 16);
+		wstore(&t[i].w, w);
+		wstore(&t[j].w, 0);
 		i = j;
 	}
-	c->n6--;
+	moving_end(c);
+	count_set(&c->n6, c->n6 - 1);
 	return 0;
 }
 
@@ -306,27 +395,13 @@ static int del6(struct cache *c, const uint8_t *ip)
 int cache_get_from(const struct cache *c, const struct ipaddr *ip, struct verdict *out,
 		   uint8_t *from)
 {
-	if (is_v4(ip)) {
-		const struct ent4 *e = find4(c, v4_key(ip));
+	uint64_t w;
 
-		if (!e)
-			return -ENOENT;
-		out->mask = e->mask;
-		out->flags = e->flags;
-		out->checked = e->checked;
-		if (from)
-			*from = e->from;
-	} else {
-		const struct ent6 *e = find6(c, ip->b);
-
-		if (!e)
-			return -ENOENT;
-		out->mask = e->mask;
-		out->flags = e->flags;
-		out->checked = e->checked;
-		if (from)
-			*from = e->from;
-	}
+	if (is_v4(ip) ? !find4(c, v4_key(ip), &w) : !find6(c, ip->b, &w))
+		return -ENOENT;
+	wunpack(w, out);
+	if (from)
+		*from = (uint8_t)(w >> W_FROM_SHIFT);
 	return 0;
 }
 
@@ -340,39 +415,35 @@ void cache_set_shared(struct cache *c, struct shared *sh)
 	c->shared = sh;
 }
 
-int cache_put(struct cache *c, const struct ipaddr *ip, const struct verdict *v)
-{
-	return cache_put_from(c, ip, v, -1);
-}
-
 int cache_put_from(struct cache *c, const struct ipaddr *ip, const struct verdict *v,
 		   int from)
 {
 	int rc;
 
-	if (c->shared)
-		shared_write_begin(c->shared);
+	pthread_mutex_lock(&c->wmu);
 	rc = is_v4(ip) ? put4(c, v4_key(ip), v, from) : put6(c, ip->b, v, from);
-	if (c->shared)
-		shared_write_end(c->shared);
+	pthread_mutex_unlock(&c->wmu);
 	return rc;
+}
+
+int cache_put(struct cache *c, const struct ipaddr *ip, const struct verdict *v)
+{
+	return cache_put_from(c, ip, v, -1);
 }
 
 int cache_del(struct cache *c, const struct ipaddr *ip)
 {
 	int rc;
 
-	if (c->shared)
-		shared_write_begin(c->shared);
+	pthread_mutex_lock(&c->wmu);
 	rc = is_v4(ip) ? del4(c, v4_key(ip)) : del6(c, ip->b);
-	if (c->shared)
-		shared_write_end(c->shared);
+	pthread_mutex_unlock(&c->wmu);
 	return rc;
 }
 
 size_t cache_count(const struct cache *c)
 {
-	return c->n4 + c->n6;
+	return count_get(&c->n4) + count_get(&c->n6);
 }
 
 size_t cache_memory(const struct cache *c)
@@ -393,28 +464,26 @@ int cache_foreach(const struct cache *c,
 	ip.b[10] = ip.b[11] = 0xff;
 	for (i = 0; i < c->cap4; i++) {
 		const struct ent4 *e = &c->t4[i];
+		uint64_t w = wload(&e->w);
 
-		if (!e->used)
+		if (!(w & W_USED))
 			continue;
 		ip.b[12] = (uint8_t)(e->ip >> 24);
 		ip.b[13] = (uint8_t)(e->ip >> 16);
 		ip.b[14] = (uint8_t)(e->ip >> 8);
 		ip.b[15] = (uint8_t)e->ip;
-		v.mask = e->mask;
-		v.flags = e->flags;
-		v.checked = e->checked;
+		wunpack(w, &v);
 		if ((rc = fn(arg, &ip, &v)) != 0)
 			return rc;
 	}
 	for (i = 0; i < c->cap6; i++) {
 		const struct ent6 *e = &c->t6[i];
+		uint64_t w = wload(&e->w);
 
-		if (!e->used)
+		if (!(w & W_USED))
 			continue;
 		memcpy(ip.b, e->ip, 16);
-		v.mask = e->mask;
-		v.flags = e->flags;
-		v.checked = e->checked;
+		wunpack(w, &v);
 		if ((rc = fn(arg, &ip, &v)) != 0)
 			return rc;
 	}

@@ -1,11 +1,15 @@
 /* test_cache.c - the verdict cache: put/get/replace/del for both families, growth to a
- * million entries, deletion checked against a reference model, foreach, memory. */
+ * million entries, deletion checked against a reference model, foreach, memory, and
+ * one writer against readers on other threads (the lookup thread and the answering
+ * loops), which the ThreadSanitizer build checks for races. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cache.h"
+#include "shared.h"
 #include "tap.h"
 #include "testutil.h"
 
@@ -311,6 +315,154 @@ static void test_v6_growth(void)
 	cache_free(c);
 }
 
+/* ---- one writer, readers on other threads ---- */
+
+#define CONC_N 60000u       /* keys the writer adds, from an empty cache: it grows 11 times */
+#define CONC_DEL 4096u      /* keys added and deleted again, beyond CONC_N */
+#define CONC_READERS 2
+
+struct conc {
+	struct cache *c;
+	struct shared sh;
+	unsigned done;          /* keys [0, done) are in: release by the writer */
+	unsigned finished;      /* the writer is done */
+};
+
+struct conc_reader {
+	struct conc *k;
+	int foreach;            /* walk the whole cache too, as the store's refill does */
+	unsigned long looked, missing, torn, walked;
+};
+
+static struct ipaddr conc_ip(unsigned i)
+{
+	/* every fourth key an IPv6 one: both tables grow under the readers */
+	return i % 4 == 3 ? v6(i) : v4(i * 2246822519u + 0x5bd1e995u);
+}
+
+/* The first verdict and its replacement differ in every field: a reader that saw
+ * half of each would see neither. */
+static struct verdict conc_v(unsigned i, int second)
+{
+	return second ? vd((uint8_t)(~i & VERDICT_ALL), VERDICT_F_PROBED, ~i)
+		      : vd((uint8_t)(i & VERDICT_ALL), 0, i);
+}
+
+static int conc_whole(unsigned i, const struct verdict *v)
+{
+	struct verdict a = conc_v(i, 0), b = conc_v(i, 1);
+
+	return same(v, &a) || same(v, &b);
+}
+
+static int conc_walk(void *arg, const struct ipaddr *ip, const struct verdict *v)
+{
+	struct conc_reader *r = arg;
+	/* the index is in the verdict (checked is i or ~i) */
+	unsigned i = v->flags ? ~v->checked : v->checked;
+	struct ipaddr want = conc_ip(i);
+
+	r->walked++;
+	if (memcmp(want.b, ip->b, sizeof(ip->b)) != 0 || !conc_whole(i, v))
+		r->torn++;
+	return 0;
+}
+
+static void *conc_read(void *arg)
+{
+	struct conc_reader *r = arg;
+	struct conc *k = r->k;
+	uint64_t seed = 0x853c49e6748fea9bULL + (uint64_t)r->foreach;
+	struct shared_view view;
+	unsigned batch;
+
+	while (!__atomic_load_n(&k->finished, __ATOMIC_ACQUIRE)) {
+		/* a batch under the read side, as host_enter takes it */
+		shared_read_begin(&k->sh, &view);
+		for (batch = 0; batch < 64; batch++) {
+			unsigned d = __atomic_load_n(&k->done, __ATOMIC_ACQUIRE);
+			unsigned i = (unsigned)(rnd(&seed) % (CONC_N + CONC_DEL));
+			struct ipaddr a = conc_ip(i);
+			struct verdict v;
+			int rc = cache_get(k->c, &a, &v);
+
+			r->looked++;
+			if (rc == 0 && !conc_whole(i, &v))
+				r->torn++;
+			else if (rc != 0 && i < d)
+				r->missing++;  /* added before this lookup began, so it must be found */
+		}
+		if (r->foreach && r->looked % 4096 == 0)
+			cache_foreach(k->c, conc_walk, r);
+		shared_read_end(&k->sh);
+	}
+	return NULL;
+}
+
+static void test_concurrent(void)
+{
+	struct conc k = { 0 };
+	struct conc_reader rd[CONC_READERS];
+	pthread_t th[CONC_READERS];
+	unsigned i, wrong = 0, failed = 0;
+	unsigned long looked = 0, missing = 0, torn = 0, walked = 0;
+	int t;
+
+	k.c = cache_new();
+	ok(k.c && shared_init(&k.sh) == 0, "concurrent: cache and lock");
+	cache_set_shared(k.c, &k.sh);
+	for (t = 0; t < CONC_READERS; t++) {
+		rd[t] = (struct conc_reader){ .k = &k, .foreach = t == 0 };
+		pthread_create(&th[t], NULL, conc_read, &rd[t]);
+	}
+	/* the writer: add, replace every other one, add and delete some more */
+	for (i = 0; i < CONC_N; i++) {
+		struct ipaddr a = conc_ip(i);
+		struct verdict v = conc_v(i, 0);
+
+		failed += cache_put(k.c, &a, &v) != 0;
+		__atomic_store_n(&k.done, i + 1, __ATOMIC_RELEASE);
+		if (i >= 1000 && i % 2 == 0) {
+			struct ipaddr b = conc_ip(i - 1000);
+			struct verdict w = conc_v(i - 1000, 1);
+
+			failed += cache_put(k.c, &b, &w) != 0;
+		}
+		if (i % 16 == 0) {
+			struct ipaddr x = conc_ip(CONC_N + (i / 16) % CONC_DEL);
+			struct verdict w = conc_v(CONC_N + (i / 16) % CONC_DEL, 0);
+
+			if (cache_put(k.c, &x, &w) != 0 || cache_del(k.c, &x) != 0)
+				failed++;
+		}
+	}
+	__atomic_store_n(&k.finished, 1, __ATOMIC_RELEASE);
+	for (t = 0; t < CONC_READERS; t++) {
+		pthread_join(th[t], NULL);
+		looked += rd[t].looked;
+		missing += rd[t].missing;
+		torn += rd[t].torn;
+		walked += rd[t].walked;
+	}
+	is_int(failed, 0, "concurrent: every put and del of the writer succeeds");
+	ok(looked > 0, "concurrent: the readers looked up %lu keys while the writer wrote",
+	   looked);
+	is_int(missing, 0, "concurrent: a key added before a lookup is always found");
+	is_int(torn, 0, "concurrent: every verdict read is one the writer put, whole");
+	diag("concurrent: %lu entries visited by foreach during the writes", walked);
+	is_int(cache_count(k.c), CONC_N, "concurrent: the deleted keys are gone from the count");
+	for (i = 0; i < CONC_N; i++) {
+		struct ipaddr a = conc_ip(i);
+		struct verdict v, want = conc_v(i, i + 1000 < CONC_N && i % 2 == 0);
+
+		if (cache_get(k.c, &a, &v) != 0 || !same(&v, &want))
+			wrong++;
+	}
+	is_int(wrong, 0, "concurrent: afterwards every key holds its last verdict");
+	cache_free(k.c);
+	shared_destroy(&k.sh);
+}
+
 int main(void)
 {
 	test_basic();
@@ -322,5 +474,6 @@ int main(void)
 	test_foreach();
 	test_v6_growth();
 	test_million();
+	test_concurrent();
 	return done_testing();
 }
