@@ -11,6 +11,7 @@
 #include "explain.h"
 #include "lists.h"
 #include "lists_parse.h"
+#include "override.h"
 #include "store.h"
 #include "zone.h"
 
@@ -51,6 +52,15 @@ static int copy_view(struct shared *sh, const struct ipaddr *ip, struct explain 
 	shared_read_begin(sh, &view);
 	zs = view.env.zones;
 	out->lookups = view.env.lookups;
+	{
+		const char *txt = NULL;
+		int cat = -1;
+
+		out->ovr_kind = override_lookup(view.env.overrides, ip, &cat, &txt);
+		out->ovr_cat = cat;
+		if (out->ovr_kind == OVERRIDE_ADD && txt)
+			snprintf(out->ovr_reason, sizeof(out->ovr_reason), "%s", txt);
+	}
 	if (view.env.cache && cache_get(view.env.cache, ip, &out->v) == 0) {
 		out->has_verdict = 1;
 		out->fresh_until = out->v.checked + view.env.fresh_s;
@@ -224,6 +234,24 @@ static void add_evidence(void *arg, enum verdict_cat cat, const char *text)
 	out->nevidence++;
 }
 
+struct ovr_find {
+	const struct ipaddr *ip;
+	struct override best;
+	int found;
+};
+
+/* The most specific override covering the address, as dns.c decides it. */
+static int ovr_one(void *arg, const struct override *o)
+{
+	struct ovr_find *f = arg;
+
+	if (override_covers(&o->net, o->len, f->ip) && (!f->found || o->len > f->best.len)) {
+		f->best = *o;
+		f->found = 1;
+	}
+	return 0;
+}
+
 static void read_store(struct store *st, const struct ipaddr *ip, struct explain *out)
 {
 	struct verdict v;
@@ -237,6 +265,16 @@ static void read_store(struct store *st, const struct ipaddr *ip, struct explain
 
 			if (criminalip_facts_from_json(facts, &f) == 0)
 				criminalip_explain(&f, add_evidence, out);
+		}
+	}
+	if (out->ovr_kind >= 0) {
+		struct ovr_find f = { .ip = ip };
+
+		if (store_override_list(st, ovr_one, &f) == 0 && f.found &&
+		    f.best.kind == out->ovr_kind) {
+			snprintf(out->ovr_reason, sizeof(out->ovr_reason), "%s", f.best.reason);
+			override_format_prefix(&f.best.net, f.best.len, out->ovr_prefix);
+			out->ovr_created = f.best.created;
 		}
 	}
 	if (store_get_probe(st, ip, &probe, &when) == 0 && probe) {
@@ -255,6 +293,8 @@ int explain_ip(struct shared *sh, struct store *st, const struct ipaddr *ip,
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	out->ovr_kind = -1;
+	out->ovr_cat = -1;
 	out->ip = *ip;
 	ipaddr_format(ip, out->ip_text);
 	out->now = (uint32_t)time(NULL);

@@ -75,6 +75,12 @@ struct explain {
 	size_t nevidence;
 	struct explain_zone zones[EXPLAIN_ZONES_MAX];
 	size_t nzones;
+	/* The operator's override deciding the address (override.h): -1 none */
+	int ovr_kind;                 /* OVERRIDE_ALLOW, OVERRIDE_ADD */
+	int ovr_cat;                  /* OVERRIDE_ADD: enum verdict_cat */
+	char ovr_reason[208];         /* "" when none was given (or not in a database) */
+	char ovr_prefix[56];          /* the override's prefix ("192.0.2.0/24"), "" unknown */
+	uint32_t ovr_created;         /* 0: unknown */
 };
 
 /* Fill *out for ip. st may be NULL (no database: no source, facts or probe). 0, or

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "override.h"
 #include "page.h"
 
 static const char css[] =
@@ -174,10 +175,25 @@ static uint8_t feed_mask(const struct explain_zone *z)
 	return m & z->enabled_mask;
 }
 
-/* The categories this zone answers for the verdict in memory and its feeds. */
+/* The category an `add` override lists the address for in z (0: none, or one the
+ * zone does not answer: the next steps decide, as in dns.c). */
+static uint8_t add_mask(const struct explain *e, const struct explain_zone *z)
+{
+	if (e->ovr_kind != OVERRIDE_ADD || e->ovr_cat < 0)
+		return 0;
+	return VERDICT_BIT(e->ovr_cat) & z->enabled_mask;
+}
+
+/* The categories this zone answers for the address (below its static lists): the
+ * operator's override, else the verdict in memory and the feeds. */
 static uint8_t zone_mask(const struct explain *e, const struct explain_zone *z)
 {
 	uint8_t m = feed_mask(z);
+
+	if (e->ovr_kind == OVERRIDE_ALLOW)
+		return 0;
+	if (add_mask(e, z))
+		return add_mask(e, z);
 
 	if (!e->has_verdict || (e->v.flags & VERDICT_F_UNKNOWN))
 		return m;
@@ -189,10 +205,15 @@ static int listed_anywhere(const struct explain *e, uint8_t *mask)
 	int listed = 0;
 
 	*mask = 0;
+	if (e->ovr_kind == OVERRIDE_ALLOW)
+		return 0;
 	for (size_t i = 0; i < e->nzones; i++) {
 		const struct explain_zone *z = &e->zones[i];
 
-		if (z->list == EXPLAIN_LISTED) {
+		if (add_mask(e, z)) {
+			listed = 1;
+			*mask |= add_mask(e, z);
+		} else if (z->list == EXPLAIN_LISTED) {
 			listed = 1;
 		} else if (z->list == EXPLAIN_NOT_LISTED && zone_mask(e, z)) {
 			listed = 1;
@@ -273,6 +294,8 @@ int page_html(const struct explain *e, const struct page_recheck *r, struct page
 			}
 		if (first)
 			raw(out, " by a static list");
+	} else if (e->ovr_kind == OVERRIDE_ALLOW) {
+		raw(out, "Not listed: the operator of this server has allowed this address");
 	} else if (e->has_verdict && (e->v.flags & VERDICT_F_UNKNOWN)) {
 		raw(out, "Not listed: the lookup service could not judge this address");
 	} else if (e->has_verdict) {
@@ -297,7 +320,16 @@ int page_html(const struct explain *e, const struct page_recheck *r, struct page
 			esc(out, e->evidence[i].text);
 			raw(out, "</li>");
 		}
-		if (c == VERDICT_OPENVPN443 && (e->v.flags & VERDICT_F_PROBED))
+		if (e->ovr_kind == OVERRIDE_ADD && e->ovr_cat == (int)c) {
+			raw(out, "<li>listed by the operator of this server");
+			if (e->ovr_reason[0]) {
+				raw(out, ": ");
+				esc(out, e->ovr_reason);
+			}
+			raw(out, "</li>");
+		}
+		if (c == VERDICT_OPENVPN443 && (e->v.flags & VERDICT_F_PROBED) &&
+		    e->ovr_kind < 0)
 			raw(out, "<li>confirmed by threatbl's own probe of tcp/443</li>");
 		for (size_t i = 0; i < e->nzones; i++)
 			for (size_t f = 0; f < e->zones[i].nfeed; f++) {
@@ -310,6 +342,30 @@ int page_html(const struct explain *e, const struct page_recheck *r, struct page
 		raw(out, "</ul></section>\n");
 	}
 
+	if (e->ovr_kind >= 0) {
+		raw(out, "<section class=\"cat cat-static\" id=\"override\"><h2>Decided by the "
+		       "operator</h2><p>%s", e->ovr_kind == OVERRIDE_ALLOW ?
+		    "The operator of this server has allowed this address: it is never listed "
+		    "and never looked up, whatever the lists and the lookup services say." :
+		    "The operator of this server lists this address by hand.");
+		if (e->ovr_reason[0]) {
+			raw(out, " Reason: <q>");
+			esc(out, e->ovr_reason);
+			raw(out, "</q>");
+		}
+		raw(out, "</p>");
+		if (e->ovr_prefix[0]) {
+			raw(out, "<p class=\"muted\">For <code>");
+			esc(out, e->ovr_prefix);
+			raw(out, "</code>");
+			if (e->ovr_created) {
+				raw(out, ", since ");
+				html_time(out, e->ovr_created);
+			}
+			raw(out, "</p>");
+		}
+		raw(out, "</section>\n");
+	}
 	for (size_t i = 0; i < e->nzones; i++) {
 		const struct explain_zone *z = &e->zones[i];
 
@@ -457,7 +513,14 @@ int page_json(const struct explain *e, const struct page_recheck *r, struct page
 		if (!zo)
 			goto out;
 		json_object_set_new(zo, "zone", jstr(z->name));
-		if (z->list == EXPLAIN_LISTED) {
+		if (e->ovr_kind == OVERRIDE_ALLOW) {
+			json_object_set_new(zo, "listed", json_false());
+			json_object_set_new(zo, "by", json_string("allow"));
+		} else if (add_mask(e, z)) {
+			json_object_set_new(zo, "listed", json_true());
+			json_object_set_new(zo, "by", json_string("override"));
+			json_object_set_new(zo, "categories", cats_json(add_mask(e, z)));
+		} else if (z->list == EXPLAIN_LISTED) {
 			snprintf(a, sizeof(a), "%u.%u.%u.%u", z->a[0], z->a[1], z->a[2], z->a[3]);
 			json_object_set_new(zo, "listed", json_true());
 			json_object_set_new(zo, "by", json_string("static"));
@@ -500,6 +563,23 @@ int page_json(const struct explain *e, const struct page_recheck *r, struct page
 	}
 	json_object_set_new(o, "zones", zones);
 	zones = NULL;
+	if (e->ovr_kind >= 0) {
+		json_t *ov = json_object();
+
+		json_object_set_new(ov, "kind", json_string(e->ovr_kind == OVERRIDE_ALLOW ?
+							    "allow" : "add"));
+		json_object_set_new(ov, "category", e->ovr_kind == OVERRIDE_ADD ?
+				    json_string(verdict_cat_name(e->ovr_cat)) : json_null());
+		json_object_set_new(ov, "reason", e->ovr_reason[0] ? jstr(e->ovr_reason) :
+				    json_null());
+		json_object_set_new(ov, "prefix", e->ovr_prefix[0] ? jstr(e->ovr_prefix) :
+				    json_null());
+		json_object_set_new(ov, "since", e->ovr_created ? iso_json(e->ovr_created) :
+				    json_null());
+		json_object_set_new(o, "override", ov);
+	} else {
+		json_object_set_new(o, "override", json_null());
+	}
 	if (e->has_verdict) {
 		json_t *ev = json_array();
 

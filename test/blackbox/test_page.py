@@ -330,6 +330,37 @@ class Recheck(unittest.TestCase):
         self.assertLessEqual(codes.count(303), 3)
 
 
+class OverrideEvidence(unittest.TestCase):
+    def test_allow_and_add_on_page(self):
+        port = free_port()
+        d = Daemon(conf(port), files={"hand.list": LIST})
+        try:
+            self.assertEqual(d.control("allow", "192.0.2.0/28", "--reason",
+                                       "our <partner>")[1], "ok")
+            self.assertEqual(d.control("add", "198.18.9.0/24", "scanner", "--reason",
+                                       "seen attacking us")[1], "ok")
+
+            def decided(ip, kind):
+                o = json.loads(get(port, "/v1/ip/" + ip)[2])["override"]
+                return o is not None and o["kind"] == kind
+            self.assertTrue(wait_for(lambda: decided("192.0.2.7", "allow"), 10))
+            j = json.loads(get(port, "/v1/ip/192.0.2.7")[2])
+            self.assertFalse(j["listed"], "allow beats the static list")
+            self.assertEqual((j["override"]["reason"], j["override"]["prefix"]),
+                             ("our <partner>", "192.0.2.0/28"))
+            body = get(port, "/ip/192.0.2.7")[2].decode()
+            self.assertIn("has allowed this address", body)
+            self.assertIn("Reason: <q>our &lt;partner&gt;</q>", body)
+            self.assertTrue(wait_for(lambda: decided("198.18.9.9", "add"), 10))
+            j = json.loads(get(port, "/v1/ip/198.18.9.9")[2])
+            self.assertEqual((j["listed"], j["categories"], j["zones"][0]["by"]),
+                             (True, ["scanner"], "override"))
+            body = get(port, "/ip/198.18.9.9")[2].decode()
+            self.assertIn("listed by the operator of this server: seen attacking us", body)
+        finally:
+            d.stop_and_cleanup()
+
+
 class FeedEvidence(unittest.TestCase):
     def test_feed_hit_on_page(self):
         from test_feeds import FeedServer, Feed, feed_conf, plain

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "override.h"
 #include "page.h"
 #include "tap.h"
 
@@ -20,6 +21,8 @@ static const char *const hostile[] = {
 static void fill(struct explain *e, const char *s)
 {
 	memset(e, 0, sizeof(*e));
+	e->ovr_kind = -1;
+	e->ovr_cat = -1;
 	ipaddr_parse(&e->ip, "203.0.113.10");
 	strcpy(e->ip_text, "203.0.113.10");
 	e->now = 1780000000;
@@ -160,6 +163,40 @@ int main(void)
 		e.zones[1].enabled_mask = VERDICT_BIT(VERDICT_TOR);
 		page_html(&e, &r, &b);
 		ok(strstr(b.p, "Not listed") != NULL, "categories the zones do not answer");
+		page_buf_free(&b);
+	}
+
+	/* The operator's overrides: allow beats everything, add lists with its reason. */
+	{
+		struct page_buf b = { 0 };
+		json_t *j;
+
+		fill(&e, "x");
+		e.ovr_kind = OVERRIDE_ALLOW;
+		snprintf(e.ovr_reason, sizeof(e.ovr_reason), "our <partner>");
+		strcpy(e.ovr_prefix, "203.0.113.0/24");
+		page_html(&e, &r, &b);
+		ok(strstr(b.p, "the operator of this server has allowed this address") != NULL &&
+		   !strstr(b.p, "Listed:"), "allow: not listed, whatever the verdict says");
+		ok(strstr(b.p, "Reason: <q>our &lt;partner&gt;</q>") != NULL, "allow: its reason");
+		page_buf_free(&b);
+		page_json(&e, &r, &b);
+		j = json_loads(b.p, 0, NULL);
+		ok(j && json_is_false(json_object_get(j, "listed")) &&
+		   strcmp(json_string_value(json_object_get(json_object_get(j, "override"),
+							    "kind")), "allow") == 0,
+		   "allow in the JSON");
+		json_decref(j);
+		page_buf_free(&b);
+		e.ovr_kind = OVERRIDE_ADD;
+		e.ovr_cat = VERDICT_SCANNER;
+		e.zones[0].list = EXPLAIN_NOT_LISTED;
+		e.zones[0].enabled_mask = VERDICT_ALL;
+		page_html(&e, &r, &b);
+		ok(strstr(b.p, "Listed: Scanner or attack source") != NULL &&
+		   strstr(b.p, "listed by the operator of this server: our &lt;partner&gt;") != NULL,
+		   "add: the category and the operator's reason");
+		ok(!strstr(b.p, "Listed: VPN"), "add beats the verdict");
 		page_buf_free(&b);
 	}
 
