@@ -135,18 +135,26 @@ static enum MHD_Result send_doc(struct MHD_Connection *c, unsigned status,
 	return ret;
 }
 
-static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *msg)
+/* A copy of s[0..n) that send_doc hands to libmicrohttpd (which frees it). */
+static struct page_buf buf_copy(const char *s, size_t n)
 {
 	struct page_buf b = { 0 };
-	size_t n = strlen(msg);
 
 	b.p = malloc(n + 1);
 	if (b.p) {
-		memcpy(b.p, msg, n + 1);
+		memcpy(b.p, s, n);
+		b.p[n] = '\0';
 		b.len = n;
 	} else {
 		b.oom = 1;
 	}
+	return b;
+}
+
+static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *msg)
+{
+	struct page_buf b = buf_copy(msg, strlen(msg));
+
 	return send_doc(c, status, "text/plain; charset=utf-8", &b, NULL, 0);
 }
 
@@ -416,17 +424,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (strcmp(url, "/") == 0)
 		return send_form(c, MHD_HTTP_OK, NULL);
 	if (strcmp(url, "/style.css") == 0) {
-		struct page_buf b = { 0 };
 		size_t len;
 		const char *css = page_css(&len);
+		struct page_buf b = buf_copy(css, len);
 
-		b.p = malloc(len + 1);
-		if (b.p) {
-			memcpy(b.p, css, len + 1);
-			b.len = len;
-		} else {
-			b.oom = 1;
-		}
 		return send_doc(c, MHD_HTTP_OK, "text/css; charset=utf-8", &b, NULL, 1);
 	}
 	if (strcmp(url, "/ip") == 0) {
