@@ -155,6 +155,8 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
 	return MHD_NO;
 }
 
+/* libmicrohttpd hands over its own format: checked as one. */
+__attribute__((format(printf, 2, 0)))
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[256];

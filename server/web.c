@@ -477,6 +477,8 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
 	return acl_admits(&w->allow, &ip) ? MHD_YES : MHD_NO;
 }
 
+/* libmicrohttpd hands over its own format: checked as one. */
+__attribute__((format(printf, 2, 0)))
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[256];
