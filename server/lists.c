@@ -99,6 +99,7 @@ struct loader {
 
 	uint32_t def_ref;  /* 127.0.0.2, no text */
 	uint32_t file_ref; /* the current file's default */
+	int err;           /* the load failed: finish() only cleans up */
 };
 
 /* Every report passes here: after REPORT_MAX line reports in a file the rest are
@@ -658,6 +659,40 @@ static void *shrink(void *p, size_t size)
 	return np ? np : p;
 }
 
+
+/* The end of every load: with no error yet (ld->err 0), the entries become the
+ * intervals and the structure is handed to *out; then the loader's scratch goes. */
+static int finish(struct loader *ld, struct lists **out)
+{
+	int err = ld->err;
+
+	if (!err && build(ld) < 0)
+		err = -ENOMEM;
+	if (!err) {
+		struct lists *l = ld->l;
+
+		l->start4 = shrink(l->start4, l->n4 * sizeof(*l->start4));
+		l->ref4 = shrink(l->ref4, l->n4 * sizeof(*l->ref4));
+		l->start6 = shrink(l->start6, l->n6 * sizeof(*l->start6));
+		l->ref6 = shrink(l->ref6, l->n6 * sizeof(*l->ref6));
+		l->values = shrink(l->values, l->nvalues * sizeof(*l->values));
+		l->bytes += sizeof(*l) + l->n4 * 8 + l->n6 * 20 +
+			    l->nvalues * sizeof(*l->values);
+		if (index4(l) < 0)
+			err = -ENOMEM;
+	}
+	if (!err) {
+		*out = ld->l;
+		ld->l = NULL;
+	}
+	lists_free(ld->l);
+	free(ld->e4);
+	free(ld->e6);
+	free(ld->strs);
+	free(ld->vnext);
+	return err;
+}
+
 /* The lines of text[0..len) (a feed's body), as load_file reads a file's. */
 static int load_text(struct loader *ld, const char *name, const char *text, size_t len)
 {
@@ -730,28 +765,10 @@ static int load_any(const char *const *paths, size_t n, uint64_t max_bytes,
 	}
 	if (text && (err = load_text(&ld, name, text, len)) < 0)
 		goto fail;
-	err = -ENOMEM;
-	if (build(&ld) < 0)
-		goto fail;
-	ld.l->start4 = shrink(ld.l->start4, ld.l->n4 * sizeof(*ld.l->start4));
-	ld.l->ref4 = shrink(ld.l->ref4, ld.l->n4 * sizeof(*ld.l->ref4));
-	ld.l->start6 = shrink(ld.l->start6, ld.l->n6 * sizeof(*ld.l->start6));
-	ld.l->ref6 = shrink(ld.l->ref6, ld.l->n6 * sizeof(*ld.l->ref6));
-	ld.l->values = shrink(ld.l->values, ld.l->nvalues * sizeof(*ld.l->values));
-	ld.l->bytes += sizeof(*ld.l) + ld.l->n4 * 8 + ld.l->n6 * 20 +
-		       ld.l->nvalues * sizeof(*ld.l->values);
-	if (index4(ld.l) < 0)
-		goto fail;
-	*out = ld.l;
-	ld.l = NULL;
-	err = 0;
+	return finish(&ld, out);
 fail:
-	lists_free(ld.l);
-	free(ld.e4);
-	free(ld.e6);
-	free(ld.strs);
-	free(ld.vnext);
-	return err;
+	ld.err = err;
+	return finish(&ld, out);
 }
 
 int lists_load_max(const char *const *paths, size_t n, uint64_t max_bytes,
@@ -798,20 +815,10 @@ int lists_build(const struct lists_entry *e, size_t n, struct lists **out)
 		if (add6(&ld, u128_from(net.b), e[i].len, ref) < 0)
 			goto fail;
 	}
-	if (build(&ld) < 0 || index4(ld.l) < 0)
-		goto fail;
-	ld.l->bytes += sizeof(*ld.l) + ld.l->n4 * 8 + ld.l->n6 * 20 +
-		       ld.l->nvalues * sizeof(*ld.l->values);
-	*out = ld.l;
-	ld.l = NULL;
-	err = 0;
+	return finish(&ld, out);
 fail:
-	lists_free(ld.l);
-	free(ld.e4);
-	free(ld.e6);
-	free(ld.strs);
-	free(ld.vnext);
-	return err;
+	ld.err = err;
+	return finish(&ld, out);
 }
 
 enum lists_match lists_match(const struct lists *lists, const struct ipaddr *ip,
