@@ -595,6 +595,42 @@ static unsigned feed_verdict_hits(const struct zone *z, uint8_t mask, uint8_t fl
 	return n;
 }
 
+
+/* What the cache holds for ip as an answer sees it (doc/dns.md#answer-precedence), for
+ * answer_ip and its feed steps alike: nothing usable (absent, or older than
+ * max-stale), a verdict in *v (a stale one is refreshed behind the answer), or an
+ * address the service could not judge lately. Counts the cache's result and notes
+ * the providers that spoke. */
+enum { CACHED_NONE, CACHED_VERDICT, CACHED_UNKNOWN };
+
+static inline int cached_verdict(const struct dns_env *env, struct out *o,
+				 const struct ipaddr *ip, struct verdict *v)
+{
+	uint32_t age;
+	uint8_t from;
+
+	if (!env->cache)
+		return CACHED_NONE;
+	o->cache = CTR_CACHE_MISS;
+	if (cache_get_from(env->cache, ip, v, &from) != 0)
+		return CACHED_NONE;
+	/* A verdict stamped in the future (clock stepped back) counts as new. */
+	age = env->now > v->checked ? env->now - v->checked : 0;
+	if (v->flags & VERDICT_F_UNKNOWN) {
+		if (age >= env->unknown_retry_s)
+			return CACHED_NONE;
+		o->cache = CTR_CACHE_HIT;
+		return CACHED_UNKNOWN;
+	}
+	if (age >= env->fresh_s && age >= env->max_stale_s)
+		return CACHED_NONE;
+	o->cache = age < env->fresh_s ? CTR_CACHE_HIT : CTR_CACHE_STALE;
+	o->from = from;
+	if (age >= env->fresh_s && env->refresh)
+		env->refresh(env->refresh_arg, ip);
+	return CACHED_VERDICT;
+}
+
 /* The zone's feeds that list ip: their categories' bits, and fh[cat] for each (the
  * first feed of a category wins). Reads the feeds' lists under the read side of the
  * shared lock, as the static lists; allocates nothing. */
@@ -642,34 +678,22 @@ static __attribute__((noinline)) int answer_ip_feeds(const struct dns_env *env,
 {
 	struct hit fh[VERDICT_NCAT];
 	struct verdict v;
-	uint8_t from;
 	uint8_t fmask = feed_hits(z, ip, fh);
 
 	if (fmask && (!env->lookups || (fmask & env->feed_skip)))
 		goto feed_only;
-	if (env->cache)
-		o->cache = CTR_CACHE_MISS;
-	if (env->cache && cache_get_from(env->cache, ip, &v, &from) == 0) {
-		/* A verdict stamped in the future (clock stepped back) counts as new. */
-		uint32_t age = env->now > v.checked ? env->now - v.checked : 0;
-
-		if (v.flags & VERDICT_F_UNKNOWN) {
-			if (age < env->unknown_retry_s) {
-				o->cache = CTR_CACHE_HIT;
-				return fmask ? feeds_counted(o, z, 0, fmask,
-							     feed_verdict_hits(z, 0, 0, fmask, fh, h)) :
-					       FEEDS_UNKNOWN;
-			}
-		} else if (age < env->fresh_s || age < env->max_stale_s) {
-			o->cache = age < env->fresh_s ? CTR_CACHE_HIT : CTR_CACHE_STALE;
-			o->from = from;
-			if (age >= env->fresh_s && env->refresh)
-				env->refresh(env->refresh_arg, ip);
-			if (fmask)
-				return feeds_counted(o, z, v.mask, fmask,
-						     feed_verdict_hits(z, v.mask, v.flags, fmask, fh, h));
-			return feeds_counted(o, z, v.mask, 0, verdict_hits(z, v.mask, v.flags, h));
-		}
+	switch (cached_verdict(env, o, ip, &v)) {
+	case CACHED_UNKNOWN:
+		return fmask ? feeds_counted(o, z, 0, fmask,
+					     feed_verdict_hits(z, 0, 0, fmask, fh, h)) :
+			       FEEDS_UNKNOWN;
+	case CACHED_VERDICT:
+		if (fmask)
+			return feeds_counted(o, z, v.mask, fmask,
+					     feed_verdict_hits(z, v.mask, v.flags, fmask, fh, h));
+		return feeds_counted(o, z, v.mask, 0, verdict_hits(z, v.mask, v.flags, h));
+	default:
+		break;
 	}
 	if (!env->lookups && !z->clean.enabled)
 		return 0;
@@ -696,7 +720,6 @@ static int answer_ip(const struct dns_env *env, struct out *o, const struct zone
 	const struct lists_value *val;
 	struct hit h[VERDICT_NCAT];
 	struct verdict v;
-	uint8_t from;
 	unsigned n;
 
 	/* The kinds are counters.h's: the test entries count as a static list. */
@@ -758,29 +781,18 @@ static int answer_ip(const struct dns_env *env, struct out *o, const struct zone
 		n = (unsigned)r;
 		goto hits;
 	}
-	if (env->cache)
-		o->cache = CTR_CACHE_MISS;
-	if (env->cache && cache_get_from(env->cache, ip, &v, &from) == 0) {
-		/* A verdict stamped in the future (clock stepped back) counts as new. */
-		uint32_t age = env->now > v.checked ? env->now - v.checked : 0;
-
-		if (v.flags & VERDICT_F_UNKNOWN) {
-			if (age < env->unknown_retry_s) {
-				o->cache = CTR_CACHE_HIT;
-				unknown(o, z);
-				return 0;
-			}
-		} else if (age < env->fresh_s || age < env->max_stale_s) {
-			o->cache = age < env->fresh_s ? CTR_CACHE_HIT : CTR_CACHE_STALE;
-			if (age >= env->fresh_s && env->refresh)
-				env->refresh(env->refresh_arg, ip);
-			o->cats = v.mask & z->enabled_mask;
-			if (o->cats)
-				o->kind = CTR_ANS_LISTED;
-			n = verdict_hits(z, v.mask, v.flags, h);
-			o->from = from;
-			goto hits;
-		}
+	switch (cached_verdict(env, o, ip, &v)) {
+	case CACHED_UNKNOWN:
+		unknown(o, z);
+		return 0;
+	case CACHED_VERDICT:
+		o->cats = v.mask & z->enabled_mask;
+		if (o->cats)
+			o->kind = CTR_ANS_LISTED;
+		n = verdict_hits(z, v.mask, v.flags, h);
+		goto hits;
+	default:
+		break;
 	}
 	/* Without a provider and without a `clean` answer, an IP in no list is
 	 * NXDOMAIN whether it is reserved or not: skip that check. */
