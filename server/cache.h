@@ -43,8 +43,9 @@ int cache_put(struct cache *c, const struct ipaddr *ip, const struct verdict *v)
 /* Which providers gave a verdict, kept beside it in the entry's word (no memory more):
  * bit i for provider_at(i) (provider.h), for the TXT template's ${source}
  * (doc/dns.md#categories-and-a-and-txt-records) and for refreshes
- * (doc/providers.md#combining-providers); 0: not known (a verdict loaded from the
- * database, which keeps the names). cache_put_from sets it (from < 0: kept);
+ * (doc/providers.md#combining-providers); 0: none known (a test entry, a row whose
+ * source names no provider). The store keeps the names (its source column, read back
+ * with provider_rows). cache_put_from sets it (from < 0: kept);
  * cache_get_from also reads it (from may be NULL). */
 int cache_put_from(struct cache *c, const struct ipaddr *ip, const struct verdict *v,
 		   int from);

@@ -18,6 +18,7 @@ struct fleet_event {
 	struct fleet_event *next;
 	struct ipaddr ip;
 	struct verdict v;
+	int from;                    /* the verdict's providers (cache_put_from); -1: kept */
 	int claim;                   /* 0: a verdict; 1: a claim's outcome */
 	int outcome;
 	uint32_t calls;
@@ -226,7 +227,8 @@ static void lookup_claimed(void *arg, const struct ipaddr *ip, int outcome, uint
 	fleet_post(arg, e);
 }
 
-int lookup_fleet_verdict(void *arg, const struct ipaddr *ip, const struct verdict *v)
+int lookup_fleet_verdict(void *arg, const struct ipaddr *ip, const struct verdict *v,
+			 const char *source)
 {
 	struct fleet_event *e = calloc(1, sizeof(*e));
 
@@ -234,6 +236,7 @@ int lookup_fleet_verdict(void *arg, const struct ipaddr *ip, const struct verdic
 		return -ENOMEM;
 	e->ip = *ip;
 	e->v = *v;
+	e->from = source ? (int)provider_rows(source) : -1;
 	fleet_post(arg, e);
 	return 0;
 }
@@ -489,7 +492,7 @@ static void lookup_fleet_drain(struct lookup_thread *lk, struct fleet_event *e)
 		if (e->claim) {
 			if (lk->intel)
 				intel_fleet_claimed(lk->intel, &e->ip, e->outcome, e->calls);
-		} else if ((rc = cache_put(lk->cache, &e->ip, &e->v)) < 0) {
+		} else if ((rc = cache_put_from(lk->cache, &e->ip, &e->v, e->from)) < 0) {
 			log_warn("a verdict of another node not cached: %s", strerror(-rc));
 		} else if (lk->intel) {
 			intel_fleet_arrived(lk->intel, &e->ip);

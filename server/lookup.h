@@ -98,7 +98,8 @@ void lookup_stop(struct lookup_thread *lk);
  * the lookups waiting for it. 0 or -ENOMEM. Any thread; never blocks. */
 struct ipaddr;
 struct verdict;
-int lookup_fleet_verdict(void *arg, const struct ipaddr *ip, const struct verdict *v);
+int lookup_fleet_verdict(void *arg, const struct ipaddr *ip, const struct verdict *v,
+			 const char *source);
 
 /* Free lk and its relays: after finished ran, or when lookup_start was never called
  * or failed. */

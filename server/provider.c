@@ -1,5 +1,6 @@
 /* provider.c - the table of IP-intelligence providers (see provider.h). */
 #include <errno.h>
+#include <string.h>
 #include <strings.h>
 
 #include "abuseipdb.h"
@@ -27,6 +28,22 @@ const struct provider_kind *provider_find(const char *name)
 const struct provider_kind *provider_at(size_t i)
 {
 	return i < NKINDS ? &kinds[i] : NULL;
+}
+
+unsigned provider_rows(const char *source)
+{
+	unsigned rows = 0;
+
+	while (source && *source) {
+		size_t n = strcspn(source, ",");
+
+		for (size_t i = 0; i < NKINDS && i < 8; i++)
+			if (strlen(kinds[i].name) == n && !strncasecmp(source, kinds[i].name, n))
+				rows |= 1u << i;
+		source += n;
+		source += *source == ',';
+	}
+	return rows;
 }
 
 const struct provider_kind *provider_default(void)

@@ -81,6 +81,11 @@ const struct provider_kind *provider_find(const char *name);
 /* The i-th row, or NULL past the end: for listing the known names. */
 const struct provider_kind *provider_at(size_t i);
 
+/* The rows (bit i: provider_at(i), rows past 7 left out) of the providers named in
+ * source, a store's source column ("abuseipdb,ipinfo"): who gave a verdict, so that
+ * its refresh asks them again. 0 when it names none (a static list, an older row). */
+unsigned provider_rows(const char *source);
+
 /* The one that provider = auto uses when an API key is available: the first row. */
 const struct provider_kind *provider_default(void);
 

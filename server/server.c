@@ -11,6 +11,7 @@
 #include "feed.h"
 #include "log.h"
 #include "metrics.h"
+#include "provider.h"
 #include "querylog.h"
 #include "reload.h"
 #include "server.h"
@@ -242,9 +243,11 @@ static int refill_from_cache(void *arg,
 	return rc;
 }
 
-static int cache_fill(void *arg, const struct ipaddr *ip, const struct verdict *v)
+/* A stored verdict into memory, with the providers that gave it (refresh_skip). */
+static int cache_fill(void *arg, const struct ipaddr *ip, const struct verdict *v,
+		      const char *source)
 {
-	return cache_put(arg, ip, v);
+	return cache_put_from(arg, ip, v, (int)provider_rows(source));
 }
 
 /* Bind every listen address for UDP and TCP on the main loop, then start the workers

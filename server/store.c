@@ -56,7 +56,7 @@ struct store {
 	int (*refill)(void *arg, int (*fn)(void *fnarg, const struct ipaddr *ip,
 					   const struct verdict *v), void *fnarg);
 	void *refill_arg;
-	int (*listener)(void *arg, const struct ipaddr *ip, const struct verdict *v);
+	store_verdict_fn listener;
 	void *listener_arg;
 	pthread_t thread;
 	struct store_pg *pg;        /* PostgreSQL (store_pg.h); NULL: sqlite. Then path is
@@ -613,9 +613,7 @@ static int store_row(sqlite3_stmt *s, int col, struct ipaddr *ip, struct verdict
 	return 1;
 }
 
-int store_load(struct store *st,
-	       int (*fn)(void *arg, const struct ipaddr *ip, const struct verdict *v),
-	       void *arg)
+int store_load(struct store *st, store_verdict_fn fn, void *arg)
 {
 	sqlite3_stmt *s;
 	struct ipaddr ip;
@@ -630,7 +628,7 @@ int store_load(struct store *st,
 	 * to the system) beside the same verdicts in cache.c: 95 instead of 26 bytes per
 	 * verdict at a million. */
 	sqlite3_exec(st->db, "PRAGMA cache_size = -2048", NULL, NULL, NULL);
-	rc = sqlite3_prepare_v2(st->db, "SELECT ip, mask, flags, checked FROM verdicts",
+	rc = sqlite3_prepare_v2(st->db, "SELECT ip, mask, flags, checked, source FROM verdicts",
 				-1, &s, NULL);
 	if (rc != SQLITE_OK) {
 		log_err("database %s: %s", st->path, sqlite3_errmsg(st->db));
@@ -639,7 +637,7 @@ int store_load(struct store *st,
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if (!store_row(s, 0, &ip, &v))
 			bad++;
-		else if ((ret = fn(arg, &ip, &v)))
+		else if ((ret = fn(arg, &ip, &v, (const char *)sqlite3_column_text(s, 4))))
 			break;
 	}
 	if (!ret && rc != SQLITE_DONE) {
@@ -1303,9 +1301,7 @@ void store_claim_release(struct store *st, const struct ipaddr *ip)
 		store_pg_release(st->pg, ip);
 }
 
-void store_set_listener(struct store *st,
-			int (*fn)(void *arg, const struct ipaddr *ip, const struct verdict *v),
-			void *arg)
+void store_set_listener(struct store *st, store_verdict_fn fn, void *arg)
 {
 	pthread_mutex_lock(&st->mu);
 	st->listener = fn;

@@ -31,11 +31,19 @@ struct store;
  * line into err (size errlen). On success *out is new (store_close). */
 int store_open(const char *path, struct store **out, char *err, size_t errlen);
 
+/* A source longer than this is handed over cut (the providers' names, comma-separated). */
+#define STORE_SOURCE_MAX 128
+
+/* What store_load and the listener hand over for each verdict: source is the row's
+ * source column ("criminalip", "abuseipdb,ipinfo": the providers that gave the
+ * verdict, so that a refresh asks them again), valid during the call only; "" when
+ * none is stored, NULL when not known. */
+typedef int (*store_verdict_fn)(void *arg, const struct ipaddr *ip, const struct verdict *v,
+				const char *source);
+
 /* Call fn for every stored verdict (start-up, before the loop runs). Stops early when
  * fn returns non-zero and returns that value; 0 when done; a negative errno on error. */
-int store_load(struct store *st,
-	       int (*fn)(void *arg, const struct ipaddr *ip, const struct verdict *v),
-	       void *arg);
+int store_load(struct store *st, store_verdict_fn fn, void *arg);
 
 /* Start the writer thread. 0, -EALREADY, or a negative errno from pthread_create.
  * Rows put before it wait in the queue. */
@@ -174,9 +182,7 @@ void store_claim_release(struct store *st, const struct ipaddr *ip);
 
 /* The verdicts other nodes store, and those a claim found: fn runs on a store thread
  * for each (put it into memory; do not block). Set it before store_start. */
-void store_set_listener(struct store *st,
-			int (*fn)(void *arg, const struct ipaddr *ip, const struct verdict *v),
-			void *arg);
+void store_set_listener(struct store *st, store_verdict_fn fn, void *arg);
 
 struct store_fleet_stats {
 	uint64_t received;     /* verdicts of other nodes put into memory */

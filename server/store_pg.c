@@ -412,13 +412,28 @@ int store_pg_row(const PGresult *r, int i, struct ipaddr *ip, struct verdict *v,
 	return 1;
 }
 
-/* One row of COPY ... BINARY (ip, mask, flags, checked) from p (n bytes); the bytes
- * used, 0 at the trailer, -1 when malformed. */
-static long pg_copy_row(const char *p, size_t n, struct ipaddr *ip, struct verdict *v)
+void store_pg_text(const PGresult *r, int row, int col, char *out, size_t size)
 {
-	static const int len[4] = { 16, 4, 4, 8 };
-	const char *f[4];
-	size_t off = 2;
+	size_t n = PQgetisnull(r, row, col) ? 0 : (size_t)PQgetlength(r, row, col);
+
+	if (!size)
+		return;
+	if (n >= size)
+		n = size - 1;
+	memcpy(out, PQgetvalue(r, row, col), n);
+	out[n] = '\0';
+}
+
+/* One row of COPY ... BINARY (ip, mask, flags, checked, source) from p (n bytes),
+ * the source into src (cut to srclen); the bytes used, 0 at the trailer, -1 when
+ * malformed. */
+static long pg_copy_row(const char *p, size_t n, struct ipaddr *ip, struct verdict *v,
+			char *src, size_t srclen)
+{
+	static const int len[5] = { 16, 4, 4, 8, -1 }; /* -1: text, any length */
+	const char *f[5];
+	int32_t flen[5];
+	size_t off = 2, k;
 	uint16_t nf;
 
 	if (n < 2)
@@ -427,25 +442,36 @@ static long pg_copy_row(const char *p, size_t n, struct ipaddr *ip, struct verdi
 	nf = be16toh(nf);
 	if (nf == 0xffff)
 		return 0;
-	if (nf != 4)
+	if (nf != 5)
 		return -1;
-	for (int i = 0; i < 4; i++) {
-		if (off + 4 > n || (int)store_pg_u32(p + off) != len[i] || off + 4 + len[i] > n)
+	for (int i = 0; i < 5; i++) {
+		if (off + 4 > n)
+			return -1;
+		flen[i] = (int32_t)store_pg_u32(p + off);
+		if (len[i] >= 0 ? flen[i] != len[i] : flen[i] < -1)
 			return -1;
 		f[i] = p + off + 4;
-		off += 4 + (size_t)len[i];
+		off += 4;
+		if (flen[i] > 0) {
+			if ((size_t)flen[i] > n - off)
+				return -1;
+			off += (size_t)flen[i];
+		}
 	}
 	memcpy(ip->b, f[0], 16);
 	memset(v, 0, sizeof(*v));
 	v->mask = (uint8_t)store_pg_u32(f[1]);
 	v->flags = (uint8_t)store_pg_u32(f[2]);
 	v->checked = (uint32_t)store_pg_i64(f[3]);
+	k = flen[4] > 0 ? (size_t)flen[4] : 0;
+	if (k >= srclen)
+		k = srclen - 1;
+	memcpy(src, f[4], k);
+	src[k] = '\0';
 	return (long)off;
 }
 
-int store_pg_load(struct store_pg *pg,
-		  int (*fn)(void *arg, const struct ipaddr *ip, const struct verdict *v),
-		  void *arg)
+int store_pg_load(struct store_pg *pg, store_verdict_fn fn, void *arg)
 {
 	static const char sig[11] = "PGCOPY\n\377\r\n";
 	PGconn *c = pg->wconn;
@@ -454,6 +480,7 @@ int store_pg_load(struct store_pg *pg,
 	unsigned long bad = 0;
 	struct ipaddr ip;
 	struct verdict v;
+	char src[STORE_SOURCE_MAX];
 	PGresult *r;
 	int ret = 0, header = 0, n;
 	char *buf;
@@ -471,7 +498,7 @@ int store_pg_load(struct store_pg *pg,
 	}
 	last = atoll(PQgetvalue(r, 0, 0));
 	PQclear(r);
-	r = PQexec(c, "COPY (SELECT ip, mask, flags, checked FROM verdicts) TO STDOUT"
+	r = PQexec(c, "COPY (SELECT ip, mask, flags, checked, source FROM verdicts) TO STDOUT"
 		   " (FORMAT binary)");
 	if (PQresultStatus(r) != PGRES_COPY_OUT) {
 		store_pg_msg(c, msg, sizeof(msg));
@@ -499,13 +526,13 @@ int store_pg_load(struct store_pg *pg,
 			}
 		}
 		while (left && !ret && header == 1) {
-			long used = pg_copy_row(p, left, &ip, &v);
+			long used = pg_copy_row(p, left, &ip, &v, src, sizeof(src));
 
 			if (used <= 0) {
 				bad += used < 0;
 				break;
 			}
-			ret = fn(arg, &ip, &v);
+			ret = fn(arg, &ip, &v, src);
 			p += used;
 			left -= (size_t)used;
 		}

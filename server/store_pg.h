@@ -44,9 +44,7 @@ int store_pg_open(const char *uri, const char *password_file, struct store_pg **
 		  uint32_t *calls, char *err, size_t errlen);
 
 /* Every stored verdict to fn (the opener's thread, before store_pg_start). */
-int store_pg_load(struct store_pg *pg,
-		  int (*fn)(void *arg, const struct ipaddr *ip, const struct verdict *v),
-		  void *arg);
+int store_pg_load(struct store_pg *pg, store_verdict_fn fn, void *arg);
 
 /* One batch (and the day's count when day is not 0) in one transaction, on the
  * writer's thread; reconnects first when the connection is gone. 0, or a negative
@@ -55,9 +53,7 @@ int store_pg_write(struct store_pg *pg, const struct store_op *ops, int64_t day,
 		   uint32_t calls, char *err, size_t errlen);
 
 /* The listener and the claimer. 0 or a negative errno. */
-int store_pg_start(struct store_pg *pg,
-		   int (*listener)(void *arg, const struct ipaddr *ip, const struct verdict *v),
-		   void *arg);
+int store_pg_start(struct store_pg *pg, store_verdict_fn listener, void *arg);
 
 int store_pg_claim(struct store_pg *pg, const struct ipaddr *ip,
 		   const struct store_claim_args *a, store_claim_cb cb, void *arg);

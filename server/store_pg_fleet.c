@@ -54,11 +54,12 @@ static int pg_catch_up(struct store_pg *pg, PGconn *c)
 		int64_t change;
 		struct ipaddr ip;
 		struct verdict v;
+		char src[STORE_SOURCE_MAX];
 
 		pthread_mutex_lock(&pg->mu);
 		snprintf(last, sizeof(last), "%lld", (long long)pg->last_change);
 		pthread_mutex_unlock(&pg->mu);
-		r = PQexecParams(c, "SELECT ip, mask, flags, checked, change, node = $2"
+		r = PQexecParams(c, "SELECT ip, mask, flags, checked, change, node = $2, source"
 				 " FROM verdicts WHERE change > $1 ORDER BY change LIMIT 10000",
 				 2, NULL, vals, NULL, NULL, 1);
 		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -72,7 +73,8 @@ static int pg_catch_up(struct store_pg *pg, PGconn *c)
 			if (!store_pg_row(r, i, &ip, &v, &change))
 				continue;
 			if (PQgetvalue(r, i, 5)[0] == 0 && pg->listener) {
-				pg->listener(pg->listener_arg, &ip, &v);
+				store_pg_text(r, i, 6, src, sizeof(src));
+				pg->listener(pg->listener_arg, &ip, &v, src);
 				got++;
 			}
 			pthread_mutex_lock(&pg->mu);
@@ -283,7 +285,7 @@ static void pg_claim_one(struct store_pg *pg, PGconn *c, struct pg_claim *cl)
 			v.flags = (uint8_t)atoi(PQgetvalue(r, 0, 3));
 			v.checked = (uint32_t)atoll(PQgetvalue(r, 0, 4));
 			if (pg->listener)
-				pg->listener(pg->listener_arg, &cl->ip, &v);
+				pg->listener(pg->listener_arg, &cl->ip, &v, NULL);
 			outcome = STORE_CLAIM_DONE;
 		}
 	} else {
@@ -419,9 +421,7 @@ void store_pg_release(struct store_pg *pg, const struct ipaddr *ip)
 	pg_claim_push(pg, ip, NULL, NULL, NULL);
 }
 
-int store_pg_start(struct store_pg *pg,
-		   int (*listener)(void *arg, const struct ipaddr *ip, const struct verdict *v),
-		   void *arg)
+int store_pg_start(struct store_pg *pg, store_verdict_fn listener, void *arg)
 {
 	int rc;
 

@@ -46,7 +46,7 @@ struct store_pg {
 	size_t nclaims;
 	int64_t last_change;        /* listener: the last change number seen */
 	struct store_fleet_stats stats;
-	int (*listener)(void *arg, const struct ipaddr *ip, const struct verdict *v);
+	store_verdict_fn listener;
 	void *listener_arg;
 	pthread_t listen_thread, claim_thread;
 	/* The budget while PostgreSQL is away (doc/fleet.md#faults): this node's share
@@ -66,6 +66,8 @@ int store_pg_exec(PGconn *c, const char *sql, char *err, size_t errlen);
 /* Binary columns ip, mask, flags, checked, change of row i; 0 when malformed. */
 int store_pg_row(const PGresult *r, int i, struct ipaddr *ip, struct verdict *v,
 		 int64_t *change);
+/* Column col of row as a string into out (cut to size; "" when NULL). */
+void store_pg_text(const PGresult *r, int row, int col, char *out, size_t size);
 
 static inline uint32_t store_pg_u32(const char *p)
 {

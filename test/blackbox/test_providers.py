@@ -87,7 +87,7 @@ class ProvidersCase(unittest.TestCase):
             self.d.cleanup()
 
     def start(self, providers, combine="first", adb="", ipi="", env=None, wait=True,
-              files=None, **intel):
+              files=None, tmpdir=None, **intel):
         text = ("[intel]\nproviders = %s\ncombine = %s\nlookup-reserved = yes\n"
                 "deadline = 2s\nrate = 1000/s\nrate-burst = 1000\nconcurrency = 4\n"
                 "timeout = 5s\nper-client-rate = 100000/s\nper-client-burst = 100000\n"
@@ -99,7 +99,8 @@ class ProvidersCase(unittest.TestCase):
         e = {"THREATBL_ABUSEIPDB_KEY": ADB_KEY, "THREATBL_IPINFO_KEY": IPI_KEY,
              "THREATBL_API_KEY": CIP_KEY}
         e.update(env or {})
-        self.d = Daemon(BASE_ZONE + ZONE_EXTRA + text, env=e, wait=wait, files=files)
+        self.d = Daemon(BASE_ZONE + ZONE_EXTRA + text, env=e, wait=wait, files=files,
+                        tmpdir=tmpdir)
         return self.d
 
     def answer(self, ip, rdtype="A"):
@@ -255,6 +256,24 @@ class Combine(ProvidersCase):
         # a new address still asks in priority order
         self.assert_listed(P(10), ("hosting",))
         self.assertEqual(self.adb.count()["per_ip"].get(P(10)), 1)
+
+    def test_refresh_asks_the_speaker_after_a_restart(self):
+        """Who gave a verdict comes back from the store's source column: the restarted
+        daemon (no backoff left for AbuseIPDB) refreshes with ipinfo only."""
+        self.adb.mode("down", times=1)
+        d1 = self.start("abuseipdb ipinfo", combine="first", fresh="1s", max_stale="1h")
+        self.assert_listed(P(12), ("hosting",))   # AbuseIPDB failed: ipinfo's verdict
+        self.assertEqual(self.show(P(12))[1], "ipinfo")
+        self.assertEqual(d1.stop(), 0, d1.stderr()[-2000:])
+        self.start("abuseipdb ipinfo", combine="first", fresh="1s", max_stale="1h",
+                   tmpdir=d1.dir)
+        self.assertRegex(self.d.stderr(), r"loaded 1 verdict")
+        time.sleep(1.5)                           # stale now
+        self.assert_listed(P(12), ("hosting",))   # the stored verdict, refreshed behind
+        self.assertTrue(wait_for(lambda: self.ipi.count()["per_ip"].get(P(12)) == 2, 5),
+                        "the refresh asks ipinfo, which gave the verdict")
+        self.assertEqual(self.adb.count()["per_ip"].get(P(12)), 1,
+                         "the refresh does not ask AbuseIPDB first")
 
     def test_source_is_empty_for_static_and_test_entries(self):
         self.start("abuseipdb", combine="first")

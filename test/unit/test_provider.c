@@ -69,12 +69,31 @@ static void test_open(uv_loop_t *loop)
 	config_free(cfg);
 }
 
+/* The store's source column back to the rows that gave a verdict (refresh_skip). */
+static void test_rows(void)
+{
+	unsigned cip = 1u << (provider_find("criminalip") - provider_at(0));
+	unsigned adb = 1u << (provider_find("abuseipdb") - provider_at(0));
+	unsigned ipi = 1u << (provider_find("ipinfo") - provider_at(0));
+
+	is_int(provider_rows("criminalip"), cip, "one name");
+	is_int(provider_rows("abuseipdb,ipinfo"), adb | ipi, "two, as intel writes them");
+	is_int(provider_rows("ipinfo,criminalip,abuseipdb"), cip | adb | ipi, "any order");
+	is_int(provider_rows("IPinfo"), ipi, "case-insensitive, like the configuration");
+	is_int(provider_rows("ipinfox,xipinfo,ipinf"), 0, "a name only when whole");
+	is_int(provider_rows(",,criminalip,"), cip, "empty items are skipped");
+	is_int(provider_rows("test"), 0, "a source that is no provider (a test entry)");
+	is_int(provider_rows(""), 0, "an empty source");
+	is_int(provider_rows(NULL), 0, "no source");
+}
+
 int main(void)
 {
 	uv_loop_t loop;
 
 	uv_loop_init(&loop);
 	test_table();
+	test_rows();
 	test_open(&loop);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	is_int(uv_loop_close(&loop), 0, "every handle closed");

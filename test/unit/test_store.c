@@ -316,6 +316,7 @@ static int wait_failed(struct store *st, uint64_t failed, double timeout)
 struct row {
 	struct ipaddr ip;
 	struct verdict v;
+	char source[32];
 };
 
 struct rows {
@@ -323,13 +324,16 @@ struct rows {
 	size_t n;
 };
 
-static int collect(void *arg, const struct ipaddr *ip, const struct verdict *v)
+static int collect(void *arg, const struct ipaddr *ip, const struct verdict *v,
+		   const char *source)
 {
 	struct rows *rs = arg;
 
 	if (rs->n < 64) {
 		rs->r[rs->n].ip = *ip;
 		rs->r[rs->n].v = *v;
+		snprintf(rs->r[rs->n].source, sizeof(rs->r[rs->n].source), "%s",
+			 source ? source : "(null)");
 	}
 	rs->n++;
 	return 0;
@@ -341,6 +345,14 @@ static const struct verdict *find(const struct rows *rs, const struct ipaddr *ip
 		if (memcmp(rs->r[i].ip.b, ip->b, 16) == 0)
 			return &rs->r[i].v;
 	return NULL;
+}
+
+static const char *source_of(const struct rows *rs, const struct ipaddr *ip)
+{
+	for (size_t i = 0; i < rs->n && i < 64; i++)
+		if (memcmp(rs->r[i].ip.b, ip->b, 16) == 0)
+			return rs->r[i].source;
+	return "(none)";
 }
 
 static int same(const struct verdict *a, const struct verdict *b)
@@ -640,6 +652,8 @@ static void test_round_trip(void)
 	load_rows(path, &rs);
 	is_int(rs.n, 4, "after overwrite and delete: four rows");
 	ok(same(find(&rs, &ip[0]), &nv), "the overwritten IP has the new verdict");
+	is_str(source_of(&rs, &ip[0]), "test", "store_load hands over the new source");
+	is_str(source_of(&rs, &ip[2]), "criminalip", "and the source of an older row");
 	ok(!find(&rs, &ip[1]), "the deleted IP is gone");
 	is_int(sql_int(path, "SELECT count(*) FROM verdicts WHERE created <= updated AND "
 		       "updated >= strftime('%s','now') - 60"), 4,
@@ -1023,7 +1037,8 @@ struct big {
 	size_t n, wrong;
 };
 
-static int big_cb(void *arg, const struct ipaddr *ip, const struct verdict *v)
+static int big_cb(void *arg, const struct ipaddr *ip, const struct verdict *v,
+		  const char *source)
 {
 	struct big *b = arg;
 	uint32_t i = ipaddr_v4(ip) * b->inverse;
@@ -1031,7 +1046,7 @@ static int big_cb(void *arg, const struct ipaddr *ip, const struct verdict *v)
 	b->n++;
 	if (!ipaddr_is_v4(ip) || i >= MILLION || b->seen[i] ||
 	    v->mask != (i & VERDICT_ALL) || v->flags != (i % 7 == 0) ||
-	    v->checked != 1600000000u + i) {
+	    v->checked != 1600000000u + i || !source || strcmp(source, "criminalip")) {
 		b->wrong++;
 		return 0;
 	}
