@@ -76,6 +76,8 @@ struct lookup {
 	int tcp443_open;                     /* a report saw tcp/443 open (probe.c) */
 	json_t *facts;                       /* each speaker's facts, by its source */
 	int claim;                           /* CLAIM_*; CLAIM_THEIRS: on qtheirs */
+	int claim_counted;                   /* the claim counted the call to prov in the
+					      * fleet's budget (store_budget_add) */
 	uint64_t reclaim_at;                 /* ms: CLAIM_THEIRS asks again then */
 };
 _Static_assert(offsetof(struct lookup, ip) == 0, "ipmap keys objects by their start");
@@ -330,11 +332,10 @@ static void sched_cb(uv_timer_t *t)
 
 /* ---- when calls may start ---- */
 
-/* Provider p's budget counter is kept in the database for the first provider only
- * (the budget table has one count per day): the others count from the start. */
+/* Provider p's count of calls on day, as the database knows it (doc/providers.md#budgets). */
 static uint32_t budget_load(struct intel *in, unsigned p, int64_t day)
 {
-	return in->store && p == 0 ? store_budget_get(in->store, day) : 0;
+	return in->store ? store_budget_get(in->store, in->prov[p].source, day) : 0;
 }
 
 /* A new UTC day ends a "limit exceeded" pause and an exhausted budget; a Retry-After
@@ -623,8 +624,9 @@ static void budget_check(struct intel *in, struct prov *p)
 static int start_fetch(struct intel *in, struct lookup *l, unsigned pi, uint64_t now)
 {
 	struct prov *p = &in->prov[pi];
-	int rc;
+	int claimed = l->claim_counted && l->prov == pi, rc;
 
+	l->claim_counted = 0;
 	l->started = now;
 	l->prov = pi;
 	l->gen = p->backend_gen;
@@ -643,8 +645,15 @@ static int start_fetch(struct intel *in, struct lookup *l, unsigned pi, uint64_t
 	in->requests++;
 	p->requests++;
 	p->calls_today++;
-	if (in->store && pi == 0)
-		store_budget_set(in->store, p->day, p->calls_today);
+	if (in->store) {
+		/* a fleet's count comes back with the store's writes */
+		uint32_t known;
+
+		store_budget_add(in->store, p->source, p->day, claimed);
+		known = store_budget_get(in->store, p->source, p->day);
+		if (known > p->calls_today)
+			p->calls_today = known;
+	}
 	budget_check(in, p);
 	return 0;
 }
@@ -656,8 +665,9 @@ static void conclude(struct intel *in, struct lookup *l, int keep);
 /* In a fleet a lookup's first call starts with a claim: it holds l's slot (and
  * token) with provider pi until the claim's outcome comes back
  * (intel_fleet_claimed). A claim that cannot be asked is decided locally. One claim
- * covers the lookup whatever providers it asks afterwards; the fleet's daily budget
- * is the first provider's (doc/fleet.md#one-daily-budget). */
+ * covers the lookup whatever providers it asks afterwards; it counts its call in
+ * provider pi's budget of the fleet, and the further calls are added by the store
+ * (doc/fleet.md#one-daily-budget). */
 static int start_call(struct intel *in, struct lookup *l, unsigned pi, uint64_t now)
 {
 	struct prov *p = &in->prov[pi];
@@ -666,8 +676,9 @@ static int start_call(struct intel *in, struct lookup *l, unsigned pi, uint64_t 
 	if (!in->fleet_cb || l->claim != CLAIM_NONE)
 		return start_fetch(in, l, pi, now);
 	a.fresh_after = (uint32_t)(wall_s(in) - in->fresh_s);
+	a.provider = p->source;
 	a.day = p->day;
-	a.budget = pi == 0 ? p->daily_budget : 0;
+	a.budget = p->daily_budget;
 	a.lease_ms = in->lease_ms;
 	l->claim = CLAIM_ASKED;
 	l->started = now;
@@ -1731,11 +1742,13 @@ void intel_fleet_claimed(struct intel *in, const struct ipaddr *ip, int outcome,
 	switch (outcome) {
 	case STORE_CLAIM_MINE:
 		/* the fleet's count includes this call, which start_fetch counts */
-		if (l->prov == 0 && calls > p->calls_today + 1)
+		if (calls > p->calls_today + 1)
 			p->calls_today = calls - 1;
 		/* fall through */
 	case STORE_CLAIM_LOCAL:
+		/* counted by the claim (or by the claimer's local share) */
 		l->claim = outcome == STORE_CLAIM_MINE ? CLAIM_MINE : CLAIM_LOCAL;
+		l->claim_counted = 1;
 		if (prov_refusing(p, now) || start_fetch(in, l, l->prov, now) < 0)
 			queue_push(in, l, 1);
 		break;

@@ -50,9 +50,9 @@ struct store {
 	uint64_t written, failed, dropped;
 	uint64_t dropped_unwarned;
 	time_t last_full_warn;
-	int64_t budget_day;         /* UTC day (unix time / 86400) of budget_calls */
-	uint32_t budget_calls;      /* calls made on budget_day, as known here */
-	int budget_dirty;           /* budget_calls not yet written */
+	struct store_budget budget[STORE_BUDGETS]; /* per provider (store_budget_add) */
+	unsigned nbudget;
+	int budget_dirty;           /* a count not yet written */
 	int (*refill)(void *arg, int (*fn)(void *fnarg, const struct ipaddr *ip,
 					   const struct verdict *v), void *fnarg);
 	void *refill_arg;
@@ -127,11 +127,28 @@ static int store_migrate_v4(sqlite3 *db)
 		") WITHOUT ROWID", NULL, NULL, NULL);
 }
 
+/* The daily counts per provider (doc/providers.md#budgets): the rows of the day-keyed
+ * table were Criminal IP's, the only provider before there were several. */
+static int store_migrate_v5(sqlite3 *db)
+{
+	return sqlite3_exec(db,
+		"CREATE TABLE budgets ("
+		" provider TEXT NOT NULL,"
+		" day INTEGER NOT NULL,"
+		" calls INTEGER NOT NULL,"
+		" PRIMARY KEY (provider, day)"
+		") WITHOUT ROWID;"
+		" INSERT INTO budgets (provider, day, calls)"
+		"  SELECT 'criminalip', day, calls FROM budget;"
+		" DROP TABLE budget", NULL, NULL, NULL);
+}
+
 static int (*const store_migrations[])(sqlite3 *db) = {
 	store_migrate_v1,
 	store_migrate_v2,
 	store_migrate_v3,
 	store_migrate_v4,
+	store_migrate_v5,
 };
 
 #define STORE_SCHEMA ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -400,30 +417,63 @@ static int store_check_files(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-/* Today's call count, from the budget table (on the opening thread). */
+/* The entry of provider; with make, made when there is none. NULL when there is none,
+ * the table is full or the name too long. Under st->mu. */
+static struct store_budget *store_budget_entry(struct store *st, const char *provider,
+					       int make)
+{
+	struct store_budget *b;
+
+	for (unsigned i = 0; i < st->nbudget; i++)
+		if (!strcmp(st->budget[i].provider, provider))
+			return &st->budget[i];
+	if (!make || st->nbudget == STORE_BUDGETS || strlen(provider) >= sizeof(b->provider))
+		return NULL;
+	b = &st->budget[st->nbudget++];
+	memset(b, 0, sizeof(*b));
+	strcpy(b->provider, provider);
+	return b;
+}
+
+/* A count read from the database for provider on day: the known count becomes at
+ * least that. Under st->mu. */
+static void store_budget_known(struct store *st, const char *provider, int64_t day,
+			       int64_t calls)
+{
+	struct store_budget *b = store_budget_entry(st, provider, 1);
+	uint32_t n = calls < 0 ? 0 : calls > UINT32_MAX ? UINT32_MAX : (uint32_t)calls;
+
+	if (!b || day < b->day)
+		return;
+	if (day > b->day) {
+		b->day = day;
+		b->calls = 0;
+		b->add = 0;
+	}
+	if (n > b->calls)
+		b->calls = n;
+}
+
+/* Today's call counts, from the budgets table (on the opening thread). */
 static int store_read_budget(struct store *st)
 {
 	sqlite3_stmt *s = NULL;
 	int64_t day = (int64_t)time(NULL) / 86400;
 	int rc;
 
-	rc = sqlite3_prepare_v2(st->db, "SELECT calls FROM budget WHERE day = ?1", -1, &s, NULL);
+	rc = sqlite3_prepare_v2(st->db, "SELECT provider, calls FROM budgets WHERE day = ?1",
+				-1, &s, NULL);
 	if (rc != SQLITE_OK)
 		return rc;
 	sqlite3_bind_int64(s, 1, day);
-	rc = sqlite3_step(s);
 	pthread_mutex_lock(&st->mu);
-	if (rc == SQLITE_ROW && day >= st->budget_day) {
-		int64_t calls = sqlite3_column_int64(s, 0);
-
-		if (day > st->budget_day || (uint64_t)calls > st->budget_calls)
-			st->budget_calls = calls < 0 ? 0 : calls > UINT32_MAX ? UINT32_MAX :
-					   (uint32_t)calls;
-		st->budget_day = day;
-	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (sqlite3_column_text(s, 0))
+			store_budget_known(st, (const char *)sqlite3_column_text(s, 0), day,
+					   sqlite3_column_int64(s, 1));
 	pthread_mutex_unlock(&st->mu);
 	sqlite3_finalize(s);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
 /* Open st->path with sqlite and bring it up to date: the start, and the writer when
@@ -529,9 +579,10 @@ static void store_disconnect(struct store *st)
 static int store_open_pg(const char *uri, const struct store_options *o,
 			 struct store **out, char *err, size_t errlen)
 {
+	struct store_budget today[STORE_BUDGETS];
 	struct store *st;
 	char name[1024];
-	uint32_t calls = 0;
+	size_t n = 0;
 	int rc;
 
 	store_pg_redact(uri, name, sizeof(name));
@@ -547,13 +598,13 @@ static int store_open_pg(const char *uri, const struct store_options *o,
 		free(st);
 		return rc;
 	}
-	if ((rc = store_pg_open(uri, o ? o->password_file : NULL, &st->pg, &calls, err,
-				errlen)) < 0) {
+	if ((rc = store_pg_open(uri, o ? o->password_file : NULL, &st->pg, today,
+				STORE_BUDGETS, &n, err, errlen)) < 0) {
 		store_free(st);
 		return rc;
 	}
-	st->budget_day = (int64_t)time(NULL) / 86400;
-	st->budget_calls = calls;
+	for (size_t i = 0; i < n; i++)
+		store_budget_known(st, today[i].provider, today[i].day, today[i].calls);
 	*out = st;
 	return 0;
 }
@@ -652,32 +703,51 @@ int store_load(struct store *st, store_verdict_fn fn, void *arg)
 	return ret;
 }
 
-/* The day's call count (the larger one, should two daemons share the file), and no
- * days older than STORE_BUDGET_KEEP_DAYS. Inside the writer's transaction. */
-static int store_write_budget(struct store *st, int64_t day, uint32_t calls)
+/* The providers' counts of the day (the larger one, should two daemons share the
+ * file), and no days older than STORE_BUDGET_KEEP_DAYS. Inside the writer's
+ * transaction. */
+static int store_write_budget(struct store *st, const struct store_budget *b, size_t nb)
 {
-	char sql[256];
+	sqlite3_stmt *s = NULL;
+	int64_t newest = 0;
+	int rc;
 
-	snprintf(sql, sizeof(sql),
-		 "INSERT INTO budget (day, calls) VALUES (%lld, %lu)"
-		 " ON CONFLICT (day) DO UPDATE SET calls = max(calls, excluded.calls);"
-		 " DELETE FROM budget WHERE day < %lld",
-		 (long long)day, (unsigned long)calls, (long long)(day - STORE_BUDGET_KEEP_DAYS));
-	return sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+	rc = sqlite3_prepare_v2(st->db, "INSERT INTO budgets (provider, day, calls)"
+				" VALUES (?1, ?2, ?3) ON CONFLICT (provider, day)"
+				" DO UPDATE SET calls = max(calls, excluded.calls)", -1, &s, NULL);
+	for (size_t i = 0; rc == SQLITE_OK && i < nb; i++) {
+		sqlite3_bind_text(s, 1, b[i].provider, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 2, b[i].day);
+		sqlite3_bind_int64(s, 3, b[i].calls);
+		rc = sqlite3_step(s);
+		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+		sqlite3_reset(s);
+		if (b[i].day > newest)
+			newest = b[i].day;
+	}
+	sqlite3_finalize(s);
+	if (rc == SQLITE_OK && newest) {
+		char sql[96];
+
+		snprintf(sql, sizeof(sql), "DELETE FROM budgets WHERE day < %lld",
+			 (long long)(newest - STORE_BUDGET_KEEP_DAYS));
+		rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+	}
+	return rc;
 }
 
-/* Write ops (and the day's call count when budget_day is not 0) in one transaction; on failure nothing is written and the sqlite message
- * is put into err. */
-static int store_write(struct store *st, const struct store_op *op, int64_t budget_day,
-		       uint32_t budget_calls, char *err, size_t errlen)
+/* Write ops and the counts b (nb of them) in one transaction; on failure nothing is
+ * written and the sqlite message is put into err. */
+static int store_write(struct store *st, const struct store_op *op,
+		       const struct store_budget *b, size_t nb, char *err, size_t errlen)
 {
 	char ip_text[IPADDR_STRLEN];
 	sqlite3_stmt *s = NULL;
 	int rc;
 
 	rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	if (rc == SQLITE_OK && budget_day)
-		rc = store_write_budget(st, budget_day, budget_calls);
+	if (rc == SQLITE_OK && nb)
+		rc = store_write_budget(st, b, nb);
 	for (; rc == SQLITE_OK && op; op = op->next) {
 		if (op->kind == STORE_OP_DEL) {
 			s = st->del;
@@ -822,6 +892,29 @@ static void store_check_file(struct store *st)
 	log_info("database %s: created again with the verdicts held in memory", st->path);
 }
 
+/* After a write of the counts b: what was added is written (and the fleet's count read
+ * back into b's calls); after a failed one the counts are written with the next batch.
+ * The entries may have moved on meanwhile. Writer's thread, st->mu unlocked. */
+static void store_budget_written(struct store *st, const struct store_budget *b, size_t nb,
+				 int ok)
+{
+	pthread_mutex_lock(&st->mu);
+	for (size_t i = 0; i < nb; i++) {
+		struct store_budget *e = store_budget_entry(st, b[i].provider, 0);
+
+		if (!e || e->day != b[i].day)
+			continue;
+		if (!ok) {
+			st->budget_dirty = 1;
+			continue;
+		}
+		e->add -= b[i].add <= e->add ? b[i].add : e->add;
+		if (b[i].calls > e->calls)
+			e->calls = b[i].calls;
+	}
+	pthread_mutex_unlock(&st->mu);
+}
+
 /* The writer thread; store_close also runs it in place when the thread never
  * started. Called and returns with st->mu unlocked. */
 static void *store_writer(void *arg)
@@ -835,10 +928,9 @@ static void *store_writer(void *arg)
 
 	pthread_mutex_lock(&st->mu);
 	for (;;) {
+		struct store_budget bsnap[STORE_BUDGETS];
 		struct store_op *done;
-		int64_t bday = 0;
-		uint32_t bcalls = 0;
-		size_t n;
+		size_t n, nb = 0;
 		int rc;
 
 		while (!st->queue.n && !batch.n && !st->stop && !st->budget_dirty) {
@@ -865,28 +957,24 @@ static void *store_writer(void *arg)
 		store_take(&batch, &st->queue, STORE_BATCH_MAX - batch.n);
 		st->inflight = batch.n;
 		if (st->budget_dirty) {
-			bday = st->budget_day;
-			bcalls = st->budget_calls;
+			nb = st->nbudget;
+			memcpy(bsnap, st->budget, nb * sizeof(bsnap[0]));
 			st->budget_dirty = 0;
 		}
 		pthread_mutex_unlock(&st->mu);
 
 		store_check_file(st);
 		if (st->pg)
-			rc = store_pg_write(st->pg, batch.head, bday, bcalls, err, sizeof(err))
+			rc = store_pg_write(st->pg, batch.head, bsnap, nb, err, sizeof(err))
 			     ? SQLITE_ERROR : SQLITE_OK;
 		else if (st->db)
-			rc = store_write(st, batch.head, bday, bcalls, err, sizeof(err));
+			rc = store_write(st, batch.head, bsnap, nb, err, sizeof(err));
 		else {
 			rc = SQLITE_CANTOPEN;
 			snprintf(err, sizeof(err), "the file could not be created again");
 		}
-		if (rc != SQLITE_OK && bday) {
-			pthread_mutex_lock(&st->mu);
-			if (st->budget_day == bday)
-				st->budget_dirty = 1;
-			pthread_mutex_unlock(&st->mu);
-		}
+		if (nb)
+			store_budget_written(st, bsnap, nb, rc == SQLITE_OK);
 
 		if (rc == SQLITE_OK) {
 			done = batch.head;
@@ -1103,22 +1191,33 @@ void store_set_refill(struct store *st,
 	pthread_mutex_unlock(&st->mu);
 }
 
-uint32_t store_budget_get(struct store *st, int64_t day)
+uint32_t store_budget_get(struct store *st, const char *provider, int64_t day)
 {
-	uint32_t calls;
+	struct store_budget *b;
+	uint32_t calls = 0;
 
 	pthread_mutex_lock(&st->mu);
-	calls = st->budget_day == day ? st->budget_calls : 0;
+	if ((b = store_budget_entry(st, provider, 0)) && b->day == day)
+		calls = b->calls;
 	pthread_mutex_unlock(&st->mu);
 	return calls;
 }
 
-void store_budget_set(struct store *st, int64_t day, uint32_t calls)
+void store_budget_add(struct store *st, const char *provider, int64_t day, int claimed)
 {
+	struct store_budget *b;
+
 	pthread_mutex_lock(&st->mu);
-	if (day > st->budget_day || (day == st->budget_day && calls > st->budget_calls)) {
-		st->budget_day = day;
-		st->budget_calls = calls;
+	if ((b = store_budget_entry(st, provider, 1)) && day >= b->day) {
+		if (day > b->day) {
+			b->day = day;
+			b->calls = 0;
+			b->add = 0;
+		}
+		if (b->calls < UINT32_MAX)
+			b->calls++;
+		if (!claimed && b->add < UINT32_MAX)
+			b->add++;
 		if (!st->budget_dirty) {
 			st->budget_dirty = 1;
 			pthread_cond_signal(&st->wake);

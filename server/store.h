@@ -69,12 +69,21 @@ int store_put_probe(struct store *st, const struct ipaddr *ip, const struct verd
 /* Remove a verdict (queued like a put). */
 int store_delete(struct store *st, const struct ipaddr *ip);
 
-/* The calls made to the lookup service on a UTC day (unix time / 86400), kept in the
- * database so that `daily-budget` holds across restarts. get: the count known for day
- * (0 for another day); set: a new count (never lower than the known one), written with
- * the next batch. Any thread. */
-uint32_t store_budget_get(struct store *st, int64_t day);
-void store_budget_set(struct store *st, int64_t day, uint32_t calls);
+/* The calls made to each lookup service (provider: its configuration name, at most
+ * STORE_PROVIDER_MAX - 1 bytes, as in the source column) on a UTC day (unix time /
+ * 86400), kept in the database per provider so that every provider's `daily-budget`
+ * holds across restarts, and in a fleet is the fleet's (doc/providers.md#budgets).
+ * At most STORE_BUDGETS providers are counted. Any thread.
+ *
+ * get: the count known for day (0 for another day): read at open, counted here since,
+ * and in a fleet what the database's row said at the last write.
+ * add: one call made on day, written with the next batch. claimed: a fleet's claim
+ * counted it in the database already (STORE_CLAIM_MINE, or STORE_CLAIM_LOCAL from the
+ * claimer), so only the known count moves. */
+#define STORE_BUDGETS 8
+#define STORE_PROVIDER_MAX 32
+uint32_t store_budget_get(struct store *st, const char *provider, int64_t day);
+void store_budget_add(struct store *st, const char *provider, int64_t day, int claimed);
 
 /* How the writer gets the verdicts back when the file was deleted or replaced while
  * running (it notices within a couple of seconds, or before its next write): refill is
@@ -151,18 +160,20 @@ const char *store_name(const struct store *st);
 /* What a node does with an IP it has no verdict for, as the database says. */
 enum store_claim_outcome {
 	STORE_CLAIM_MINE,    /* call the service: this node holds the claim, and the
-			      * fleet's count of the day (calls) includes this call */
+			      * fleet's count of the day for the provider (calls)
+			      * includes this call */
 	STORE_CLAIM_THEIRS,  /* another node holds it: wait for its verdict */
 	STORE_CLAIM_DONE,    /* a fresh verdict is stored: already handed to the
 			      * listener (so in memory), no call */
-	STORE_CLAIM_BUDGET,  /* the fleet's daily budget is used up (calls) */
+	STORE_CLAIM_BUDGET,  /* the provider's daily budget is used up in the fleet (calls) */
 	STORE_CLAIM_LOCAL,   /* PostgreSQL is away: decide locally */
 };
 
 struct store_claim_args {
 	uint32_t fresh_after;  /* unix time: a stored verdict checked since is fresh */
+	const char *provider;  /* whose budget the call counts in (copied) */
 	int64_t day;           /* the UTC day of the budget */
-	uint32_t budget;       /* the daily budget; 0: none */
+	uint32_t budget;       /* that provider's daily budget; 0: none */
 	uint32_t lease_ms;     /* how long the claim holds if the node dies */
 };
 

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "ipaddr.h"
+#include "store.h"
 #include "verdict.h"
 
 enum store_kind { STORE_OP_PUT, STORE_OP_DEL, STORE_OP_PROBE };
@@ -20,6 +21,17 @@ struct store_op {
 	uint8_t kind;   /* enum store_kind */
 	char *facts;    /* NULL, or inside text[] */
 	char text[];    /* source, NUL[, facts, NUL]; STORE_OP_PROBE: the result, NUL */
+};
+
+/* One provider's count of calls on a UTC day, as the writer hands it to a backend:
+ * calls is the count known here (sqlite keeps the larger of its row and this); add
+ * is what this process counted since its last write that no claim counted
+ * (PostgreSQL adds it to the fleet's row and reads the row back into calls). */
+struct store_budget {
+	char provider[STORE_PROVIDER_MAX];
+	int64_t day;
+	uint32_t calls;
+	uint32_t add;
 };
 
 #endif

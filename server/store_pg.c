@@ -86,6 +86,47 @@ static const char *const pg_migrations[] = {
 	"  END IF;"
 	"  outcome := 'mine';"
 	" END $f$;",
+	/* 2: the daily counts per provider (the day-keyed rows were Criminal IP's, the
+	 * only provider then); a claim counts in its provider's row and, finding the
+	 * verdict stored, hands over who gave it. */
+	"CREATE TABLE budgets (provider text NOT NULL, day bigint NOT NULL,"
+	"  calls bigint NOT NULL, PRIMARY KEY (provider, day));"
+	" INSERT INTO budgets (provider, day, calls) SELECT 'criminalip', day, calls FROM budget;"
+	" DROP TABLE budget;"
+	" DROP FUNCTION threatbl_claim(bytea, text, integer, bigint, bigint, bigint);"
+	" CREATE FUNCTION threatbl_claim(p_ip bytea, p_node text, p_lease_ms integer,"
+	"  p_fresh bigint, p_provider text, p_day bigint, p_budget bigint, OUT outcome text,"
+	"  OUT calls bigint, OUT vmask integer, OUT vflags integer, OUT vchecked bigint,"
+	"  OUT vsource text)"
+	" LANGUAGE plpgsql AS $f$"
+	" DECLARE got text;"
+	" BEGIN"
+	"  calls := 0;"
+	"  SELECT mask, flags, checked, source INTO vmask, vflags, vchecked, vsource"
+	"   FROM verdicts WHERE ip = p_ip AND checked >= p_fresh;"
+	"  IF FOUND THEN outcome := 'done'; RETURN; END IF;"
+	"  INSERT INTO claims AS c (ip, node, until) VALUES (p_ip, p_node,"
+	"   clock_timestamp() + p_lease_ms * interval '1 millisecond')"
+	"   ON CONFLICT (ip) DO UPDATE SET node = excluded.node, until = excluded.until"
+	"   WHERE c.until < clock_timestamp() OR c.node = excluded.node"
+	"   RETURNING c.node INTO got;"
+	"  IF got IS NULL THEN outcome := 'theirs'; RETURN; END IF;"
+	"  SELECT mask, flags, checked, source INTO vmask, vflags, vchecked, vsource"
+	"   FROM verdicts WHERE ip = p_ip AND checked >= p_fresh;"
+	"  IF FOUND THEN"
+	"   DELETE FROM claims WHERE ip = p_ip AND node = p_node;"
+	"   outcome := 'done'; RETURN;"
+	"  END IF;"
+	"  INSERT INTO budgets AS b (provider, day, calls) VALUES (p_provider, p_day, 1)"
+	"   ON CONFLICT (provider, day) DO UPDATE SET calls = b.calls + 1"
+	"   WHERE p_budget = 0 OR b.calls < p_budget"
+	"   RETURNING b.calls INTO calls;"
+	"  IF calls IS NULL THEN"
+	"   DELETE FROM claims WHERE ip = p_ip AND node = p_node;"
+	"   outcome := 'budget'; calls := p_budget; RETURN;"
+	"  END IF;"
+	"  outcome := 'mine';"
+	" END $f$;",
 };
 
 #define PG_SCHEMA ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])))
@@ -322,16 +363,18 @@ static void pg_free(struct store_pg *pg)
 }
 
 int store_pg_open(const char *uri, const char *password_file, struct store_pg **out,
-		  uint32_t *calls, char *err, size_t errlen)
+		  struct store_budget *today, size_t max, size_t *n, char *err,
+		  size_t errlen)
 {
 	struct store_pg *pg;
 	const char *cred_dir = getenv("CREDENTIALS_DIRECTORY");
 	char cred[4096], msg[512], sql[128];
 	PGresult *r;
+	int64_t day;
 	int rc;
 
 	*out = NULL;
-	*calls = 0;
+	*n = 0;
 	pg = calloc(1, sizeof(*pg));
 	if (!pg || !(pg->uri = strdup(uri))) {
 		free(pg);
@@ -368,8 +411,9 @@ int store_pg_open(const char *uri, const char *password_file, struct store_pg **
 	}
 	if ((rc = pg_migrate(pg, err, errlen)) < 0)
 		goto fail;
-	snprintf(sql, sizeof(sql), "SELECT calls FROM budget WHERE day = %lld",
-		 (long long)(time(NULL) / 86400));
+	day = time(NULL) / 86400;
+	snprintf(sql, sizeof(sql), "SELECT provider, calls FROM budgets WHERE day = %lld",
+		 (long long)day);
 	r = PQexec(pg->wconn, sql);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		store_pg_msg(pg->wconn, msg, sizeof(msg));
@@ -378,15 +422,26 @@ int store_pg_open(const char *uri, const char *password_file, struct store_pg **
 		rc = -EIO;
 		goto fail;
 	}
-	if (PQntuples(r) == 1) {
-		long long n = atoll(PQgetvalue(r, 0, 0));
+	*n = 0;
+	for (int i = 0; i < PQntuples(r) && *n < max; i++) {
+		long long calls = atoll(PQgetvalue(r, i, 1));
+		struct store_budget *b = &today[*n];
+		struct pg_share *s;
 
-		*calls = n < 0 ? 0 : n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+		memset(b, 0, sizeof(*b));
+		if (PQgetlength(r, i, 0) >= (int)sizeof(b->provider))
+			continue;
+		strcpy(b->provider, PQgetvalue(r, i, 0));
+		b->day = day;
+		b->calls = calls < 0 ? 0 : calls > UINT32_MAX ? UINT32_MAX : (uint32_t)calls;
+		if ((s = store_pg_share(pg, b->provider))) {
+			s->day = day;
+			s->fleet_calls = b->calls;
+		}
+		(*n)++;
 	}
 	PQclear(r);
 	pg->nodes = 1;
-	pg->budget_day = time(NULL) / 86400;
-	pg->fleet_calls = *calls;
 	log_info("database %s: PostgreSQL %d, node %s", pg->name,
 		 PQserverVersion(pg->wconn), pg->node);
 	*out = pg;
@@ -664,10 +719,55 @@ static int pg_write_op(struct store_pg *pg, const struct store_op *op, char *err
 	return ok ? 0 : -EIO;
 }
 
-int store_pg_write(struct store_pg *pg, const struct store_op *ops, int64_t day,
-		   uint32_t calls, char *err, size_t errlen)
+struct pg_share *store_pg_share(struct store_pg *pg, const char *provider)
+{
+	struct pg_share *s;
+
+	for (unsigned i = 0; i < pg->nshare; i++)
+		if (!strcmp(pg->share[i].provider, provider))
+			return &pg->share[i];
+	if (pg->nshare == STORE_BUDGETS || strlen(provider) >= sizeof(s->provider))
+		return NULL;
+	s = &pg->share[pg->nshare++];
+	memset(s, 0, sizeof(*s));
+	strcpy(s->provider, provider);
+	return s;
+}
+
+/* The calls b->add of this node that no claim counted (the further providers of a
+ * lookup, a retry) join the fleet's row; its count comes back into b->calls. Inside
+ * the writer's transaction. 0 or -EIO. */
+static int pg_write_budget(struct store_pg *pg, struct store_budget *b, char *err,
+			   size_t errlen)
+{
+	char day[24], add[16];
+	const char *vals[3] = { b->provider, day, add };
+	PGresult *r;
+	int ok;
+
+	snprintf(day, sizeof(day), "%lld", (long long)b->day);
+	snprintf(add, sizeof(add), "%lu", (unsigned long)b->add);
+	r = PQexecParams(pg->wconn, "INSERT INTO budgets AS b (provider, day, calls)"
+			 " VALUES ($1, $2, $3) ON CONFLICT (provider, day)"
+			 " DO UPDATE SET calls = b.calls + excluded.calls RETURNING calls",
+			 3, NULL, vals, NULL, NULL, 0);
+	ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+	if (ok) {
+		long long calls = atoll(PQgetvalue(r, 0, 0));
+
+		b->calls = calls < 0 ? 0 : calls > UINT32_MAX ? UINT32_MAX : (uint32_t)calls;
+	} else {
+		store_pg_msg(pg->wconn, err, errlen);
+	}
+	PQclear(r);
+	return ok ? 0 : -EIO;
+}
+
+int store_pg_write(struct store_pg *pg, const struct store_op *ops,
+		   struct store_budget *b, size_t nb, char *err, size_t errlen)
 {
 	char sql[256], msg[256];
+	int64_t newest = 0;
 	int rc;
 
 	if ((rc = pg_writer_conn(pg, err, errlen)) < 0)
@@ -678,13 +778,17 @@ int store_pg_write(struct store_pg *pg, const struct store_op *ops, int64_t day,
 	if ((rc = store_pg_exec(pg->wconn, "BEGIN; SELECT pg_advisory_xact_lock(1952607281)",
 			  err, errlen)))
 		goto fail;
-	if (day) {
-		/* The claims count the fleet's calls (and the calls made while PostgreSQL
-		 * was away, once it is back: pg_claim_settle); the node's own count is not
-		 * written, it would count them twice. Old days go. */
-		(void)calls;
-		snprintf(sql, sizeof(sql), "DELETE FROM budget WHERE day < %lld",
-			 (long long)(day - PG_BUDGET_KEEP_DAYS));
+	/* The claims count the calls they allow (and those allowed while PostgreSQL
+	 * was away, once it is back: pg_claim_settle); the others are added here. */
+	for (size_t i = 0; i < nb; i++) {
+		if (b[i].add && (rc = pg_write_budget(pg, &b[i], err, errlen)))
+			goto fail;
+		if (b[i].day > newest)
+			newest = b[i].day;
+	}
+	if (newest) {
+		snprintf(sql, sizeof(sql), "DELETE FROM budgets WHERE day < %lld",
+			 (long long)(newest - PG_BUDGET_KEEP_DAYS));
 		if ((rc = store_pg_exec(pg->wconn, sql, err, errlen)))
 			goto fail;
 	}

@@ -36,21 +36,24 @@ int store_pg_is_uri(const char *database);
 /* uri with its password (user:PASSWORD@ and password=PASSWORD) replaced by ***. */
 void store_pg_redact(const char *uri, char *out, size_t outlen);
 
-/* Connect, bring the schema up to date and read today's call count into *calls.
+/* Connect, bring the schema up to date and read today's call counts, one per provider
+ * (at most max) into today[0..*n).
  * password_file: where the password is (NULL: the credential threatbl-db-password in
  * $CREDENTIALS_DIRECTORY when there is one, else the URI's or libpq's own). A negative
  * errno with one line in err on failure. */
 int store_pg_open(const char *uri, const char *password_file, struct store_pg **out,
-		  uint32_t *calls, char *err, size_t errlen);
+		  struct store_budget *today, size_t max, size_t *n, char *err,
+		  size_t errlen);
 
 /* Every stored verdict to fn (the opener's thread, before store_pg_start). */
 int store_pg_load(struct store_pg *pg, store_verdict_fn fn, void *arg);
 
-/* One batch (and the day's count when day is not 0) in one transaction, on the
- * writer's thread; reconnects first when the connection is gone. 0, or a negative
- * errno with the reason in err: nothing was written. */
-int store_pg_write(struct store_pg *pg, const struct store_op *ops, int64_t day,
-		   uint32_t calls, char *err, size_t errlen);
+/* One batch and the counts b (each one's add added to the fleet's row, whose count
+ * comes back in its calls) in one transaction, on the writer's thread; reconnects
+ * first when the connection is gone. 0, or a negative errno with the reason in err:
+ * nothing was written. */
+int store_pg_write(struct store_pg *pg, const struct store_op *ops,
+		   struct store_budget *b, size_t nb, char *err, size_t errlen);
 
 /* The listener and the claimer. 0 or a negative errno. */
 int store_pg_start(struct store_pg *pg, store_verdict_fn listener, void *arg);

@@ -197,59 +197,71 @@ lost:
  * below the budget: the lookup ends, calls do not pause). Claimer's thread. */
 static int pg_claim_local(struct store_pg *pg, const struct pg_claim *cl, uint32_t *calls)
 {
+	struct pg_share *s = store_pg_share(pg, cl->provider);
 	uint32_t left, share;
 	unsigned nodes;
 
-	if (cl->a.day != pg->budget_day) {
-		pg->budget_day = cl->a.day;
-		pg->fleet_calls = 0;
-		pg->local_calls = 0;
+	if (!s) {
+		*calls = 0;
+		return STORE_CLAIM_LOCAL;
 	}
-	*calls = pg->fleet_calls + pg->local_calls;
+	if (cl->a.day != s->day) {
+		s->day = cl->a.day;
+		s->fleet_calls = 0;
+		s->local_calls = 0;
+	}
+	*calls = s->fleet_calls + s->local_calls;
 	if (!cl->a.budget) {
-		pg->local_calls++;
+		s->local_calls++;
 		return STORE_CLAIM_LOCAL;
 	}
 	pthread_mutex_lock(&pg->mu);
 	nodes = pg->nodes ? pg->nodes : 1;
 	pthread_mutex_unlock(&pg->mu);
-	left = cl->a.budget > pg->fleet_calls ? cl->a.budget - pg->fleet_calls : 0;
+	left = cl->a.budget > s->fleet_calls ? cl->a.budget - s->fleet_calls : 0;
 	share = left / nodes;
-	if (pg->local_calls >= share)
+	if (s->local_calls >= share)
 		return STORE_CLAIM_BUDGET;
-	pg->local_calls++;
+	s->local_calls++;
 	(*calls)++;
 	return STORE_CLAIM_LOCAL;
 }
 
-/* Back: the calls made meanwhile join the fleet's count. 0 or -EIO. */
+/* Back: the calls made meanwhile join the fleet's counts. 0 or -EIO. */
 static int pg_claim_settle(struct store_pg *pg, PGconn *c)
 {
-	char sql[160];
-	PGresult *r;
-	int ok;
+	for (unsigned i = 0; i < pg->nshare; i++) {
+		struct pg_share *s = &pg->share[i];
+		char day[24], add[16];
+		const char *vals[3] = { s->provider, day, add };
+		PGresult *r;
+		int ok;
 
-	if (!pg->local_calls)
-		return 0;
-	snprintf(sql, sizeof(sql), "INSERT INTO budget AS b (day, calls) VALUES (%lld, %lu)"
-		 " ON CONFLICT (day) DO UPDATE SET calls = b.calls + excluded.calls",
-		 (long long)pg->budget_day, (unsigned long)pg->local_calls);
-	r = PQexec(c, sql);
-	ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-	PQclear(r);
-	if (!ok)
-		return -EIO;
-	log_info("database %s: %lu calls made while it was away counted in the fleet's "
-		 "budget", pg->name, (unsigned long)pg->local_calls);
-	pg->local_calls = 0;
+		if (!s->local_calls)
+			continue;
+		snprintf(day, sizeof(day), "%lld", (long long)s->day);
+		snprintf(add, sizeof(add), "%lu", (unsigned long)s->local_calls);
+		r = PQexecParams(c, "INSERT INTO budgets AS b (provider, day, calls)"
+				 " VALUES ($1, $2, $3) ON CONFLICT (provider, day)"
+				 " DO UPDATE SET calls = b.calls + excluded.calls",
+				 3, NULL, vals, NULL, NULL, 0);
+		ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+		PQclear(r);
+		if (!ok)
+			return -EIO;
+		log_info("database %s: %lu calls to %s made while it was away counted in the "
+			 "fleet's budget", pg->name, (unsigned long)s->local_calls, s->provider);
+		s->local_calls = 0;
+	}
 	return 0;
 }
 
 static void pg_claim_one(struct store_pg *pg, PGconn *c, struct pg_claim *cl)
 {
-	char lease[16], fresh[24], day[24], budget[16], msg[256];
-	const char *vals[6] = { (const char *)cl->ip.b, pg->node, lease, fresh, day, budget };
-	int lens[6] = { (int)sizeof(cl->ip.b) }, fmts[6] = { 1 };
+	char lease[16], fresh[24], day[24], budget[16], msg[256], src[STORE_SOURCE_MAX];
+	const char *vals[7] = { (const char *)cl->ip.b, pg->node, lease, fresh, cl->provider,
+				day, budget };
+	int lens[7] = { (int)sizeof(cl->ip.b) }, fmts[7] = { 1 };
 	int outcome = STORE_CLAIM_LOCAL;
 	uint32_t calls = 0;
 	PGresult *r;
@@ -265,8 +277,9 @@ static void pg_claim_one(struct store_pg *pg, PGconn *c, struct pg_claim *cl)
 	snprintf(fresh, sizeof(fresh), "%lu", (unsigned long)cl->a.fresh_after);
 	snprintf(day, sizeof(day), "%lld", (long long)cl->a.day);
 	snprintf(budget, sizeof(budget), "%lu", (unsigned long)cl->a.budget);
-	r = PQexecParams(c, "SELECT outcome, calls, vmask, vflags, vchecked FROM"
-			 " threatbl_claim($1, $2, $3, $4, $5, $6)", 6, NULL, vals, lens, fmts, 0);
+	r = PQexecParams(c, "SELECT outcome, calls, vmask, vflags, vchecked, vsource FROM"
+			 " threatbl_claim($1, $2, $3, $4, $5, $6, $7)", 7, NULL, vals, lens, fmts,
+			 0);
 	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
 		const char *o = PQgetvalue(r, 0, 0);
 		long long n = atoll(PQgetvalue(r, 0, 1));
@@ -284,8 +297,9 @@ static void pg_claim_one(struct store_pg *pg, PGconn *c, struct pg_claim *cl)
 			v.mask = (uint8_t)atoi(PQgetvalue(r, 0, 2));
 			v.flags = (uint8_t)atoi(PQgetvalue(r, 0, 3));
 			v.checked = (uint32_t)atoll(PQgetvalue(r, 0, 4));
+			store_pg_text(r, 0, 5, src, sizeof(src));
 			if (pg->listener)
-				pg->listener(pg->listener_arg, &cl->ip, &v, NULL);
+				pg->listener(pg->listener_arg, &cl->ip, &v, src);
 			outcome = STORE_CLAIM_DONE;
 		}
 	} else {
@@ -294,8 +308,12 @@ static void pg_claim_one(struct store_pg *pg, PGconn *c, struct pg_claim *cl)
 	}
 	PQclear(r);
 	if (outcome == STORE_CLAIM_MINE || outcome == STORE_CLAIM_BUDGET) {
-		pg->budget_day = cl->a.day;
-		pg->fleet_calls = calls;
+		struct pg_share *s = store_pg_share(pg, cl->provider);
+
+		if (s) {
+			s->day = cl->a.day;
+			s->fleet_calls = calls;
+		}
 	}
 	if (outcome == STORE_CLAIM_LOCAL)
 		outcome = pg_claim_local(pg, cl, &calls);
@@ -389,8 +407,11 @@ static int pg_claim_push(struct store_pg *pg, const struct ipaddr *ip,
 	if (!cl)
 		return -ENOMEM;
 	cl->ip = *ip;
-	if (a)
+	if (a) {
 		cl->a = *a;
+		snprintf(cl->provider, sizeof(cl->provider), "%s", a->provider ? a->provider : "");
+		cl->a.provider = cl->provider;
+	}
 	cl->cb = cb;
 	cl->arg = arg;
 	pthread_mutex_lock(&pg->mu);

@@ -26,7 +26,8 @@
 struct pg_claim {
 	struct pg_claim *next;
 	struct ipaddr ip;
-	struct store_claim_args a;
+	struct store_claim_args a;  /* a.provider points at provider */
+	char provider[STORE_PROVIDER_MAX];
 	store_claim_cb cb;
 	void *arg;
 };
@@ -49,13 +50,21 @@ struct store_pg {
 	store_verdict_fn listener;
 	void *listener_arg;
 	pthread_t listen_thread, claim_thread;
-	/* The budget while PostgreSQL is away (doc/fleet.md#faults): this node's share
-	 * of what the fleet had left, split between the nodes alive then. */
+	/* The budgets while PostgreSQL is away (doc/fleet.md#faults): this node's share
+	 * of what the fleet had left of each provider's, split between the nodes alive
+	 * then. The claimer's (the opener's before start), but nodes. */
 	unsigned nodes;             /* nodes alive at the last heartbeat (>= 1) */
-	int64_t budget_day;
-	uint32_t fleet_calls;       /* the fleet's count on budget_day, as last known */
-	uint32_t local_calls;       /* calls decided locally, not yet counted there */
+	struct pg_share {
+		char provider[STORE_PROVIDER_MAX];
+		int64_t day;
+		uint32_t fleet_calls;   /* the fleet's count on day, as last known */
+		uint32_t local_calls;   /* calls decided locally, not yet counted there */
+	} share[STORE_BUDGETS];
+	unsigned nshare;
 };
+
+/* The share entry of provider, made when there is none; NULL when the table is full. */
+struct pg_share *store_pg_share(struct store_pg *pg, const char *provider);
 
 /* A new connection with notices sent to the debug log, or NULL with a line in err. */
 PGconn *store_pg_connect(struct store_pg *pg, char *err, size_t errlen);

@@ -66,10 +66,10 @@ def clean(r):
     return r is not None and r.rcode() == dns.rcode.NXDOMAIN and soa_ttl(r) == NEG_TTL
 
 
-def node_conf(pg, intel):
+def node_conf(pg, intel, db="threatbl"):
     return ("[server]\nlisten = 127.0.0.1:{port}\ndatabase = %s\n"
             "database-password-file = {dir}/db-password\nlog-level = debug\n"
-            % pg.uri(password=False)) + BASE_ZONE + intel
+            % pg.uri(password=False, db=db)) + BASE_ZONE + intel
 
 
 @unittest.skipUnless(pgtest.bindir(), pgtest.SKIP_REASON)
@@ -87,13 +87,13 @@ class FleetCase(tbltest.FakeAPICase):
         cls.pg.cleanup()
         super().tearDownClass()
 
-    def node(self, wait=True, **settings):
+    def node(self, wait=True, db="threatbl", **settings):
         settings.setdefault("deadline", "3s")
         settings.setdefault("timeout", "2s")
         settings.setdefault("concurrency", 16)
         settings.setdefault("rate", "1000/s")
         settings.setdefault("rate_burst", 1000)
-        d = tbltest.Daemon(node_conf(self.pg, intel_conf(self.fake.url, **settings)),
+        d = tbltest.Daemon(node_conf(self.pg, intel_conf(self.fake.url, **settings), db),
                            env={"THREATBL_API_KEY": self.KEY},
                            files={"db-password": self.pg.password + "\n"}, wait=wait)
         self.nodes.append(d)
@@ -223,7 +223,7 @@ class FleetCase(tbltest.FakeAPICase):
         self.stop_node(b)
 
     def test_5_shared_daily_budget(self):
-        self.pg.psql("DELETE FROM budget")
+        self.pg.psql("DELETE FROM budgets")
         a = self.node(daily_budget=30)
         b = self.node(daily_budget=30)
         query_all(a.port, ADDR.take(20), timeout=5)
@@ -235,7 +235,8 @@ class FleetCase(tbltest.FakeAPICase):
         a = self.node(daily_budget=30)
         query_all(a.port, ADDR.take(5), timeout=5)
         self.assertEqual(self.fake.total(), 30)
-        self.assertEqual(int(self.pg.psql("SELECT calls FROM budget")), 30)
+        self.assertEqual(self.pg.psql("SELECT provider || '=' || calls FROM budgets"),
+                         "criminalip=30")
         self.stop_node(a)
 
     def test_6_db_copy_round_trip(self):
@@ -297,7 +298,7 @@ class FleetCase(tbltest.FakeAPICase):
             d.cleanup()
 
     def test_8_budget_share_while_postgres_away(self):
-        self.pg.psql("DELETE FROM budget; DELETE FROM nodes")
+        self.pg.psql("DELETE FROM budgets; DELETE FROM nodes")
         a = self.node(daily_budget=20)
         b = self.node(daily_budget=20)
         self.assertTrue(wait_for(lambda: self.pg.psql(
@@ -315,11 +316,36 @@ class FleetCase(tbltest.FakeAPICase):
             self.pg.start()
         # Back: A's 8 calls join the fleet's count, then a claim counts one more.
         self.assertTrue(wait_for(lambda: query_all(a.port, ADDR.take(1), 2) and
-                                 self.pg.psql("SELECT calls FROM budget") == "13", 20,
+                                 self.pg.psql("SELECT calls FROM budgets") == "13", 20,
                                  step=0.5), "the calls made meanwhile are counted")
         self.assertEqual(self.fake.total(), 13)
         self.stop_node(a)
         self.stop_node(b)
+
+    def test_9_schema_1_gains_budgets_per_provider(self):
+        """A database of schema 1 (one count per day; a claim without a provider) is
+        migrated: the day's count becomes Criminal IP's and still holds."""
+        self.pg.psql("CREATE DATABASE v1 OWNER threatbl", db="postgres")
+        self.stop_node(self.node(db="v1"))     # schema 2, then back to what 1 had:
+        self.pg.psql(
+            "DROP TABLE budgets;"
+            " CREATE TABLE budget (day bigint NOT NULL PRIMARY KEY, calls bigint NOT NULL);"
+            " INSERT INTO budget VALUES (%d, 7); ALTER TABLE budget OWNER TO threatbl;"
+            " DROP FUNCTION threatbl_claim(bytea, text, integer, bigint, text, bigint, bigint);"
+            " CREATE FUNCTION threatbl_claim(p_ip bytea, p_node text, p_lease_ms integer,"
+            "  p_fresh bigint, p_day bigint, p_budget bigint, OUT outcome text)"
+            "  LANGUAGE sql AS $$ SELECT 'mine' $$;"
+            " ALTER FUNCTION threatbl_claim(bytea, text, integer, bigint, bigint, bigint)"
+            "  OWNER TO threatbl;"
+            " UPDATE threatbl_schema SET version = 1" % (int(time.time()) // 86400), db="v1")
+        before = self.fake.total()
+        a = self.node(db="v1", daily_budget=8)
+        self.assertIn("schema version 2", a.stderr())
+        query_all(a.port, ADDR.take(3), timeout=5)
+        self.assertEqual(self.fake.total() - before, 1, "one call left after the 7 counted")
+        self.assertEqual(self.pg.psql("SELECT provider || '=' || calls FROM budgets",
+                                      db="v1"), "criminalip=8")
+        self.stop_node(a)
 
     def test_7_mistakes(self):
         # A wrong password: a clear error, and the password in no message.
@@ -372,8 +398,8 @@ class FleetCase(tbltest.FakeAPICase):
                 f.write(self.pg.password + "\n")
             d = tbltest.Daemon(conf, env={"CREDENTIALS_DIRECTORY": creds})
             self.assertEqual(d.stop(), 0)
-            self.assertIn("schema version 1", self.pg.psql(
-                "SELECT 'schema version ' || version FROM threatbl_schema"))
+            self.assertEqual(self.pg.psql("SELECT version FROM threatbl_schema"), "2",
+                             "connected with the credential's password: the schema")
             self.assertNotIn(self.pg.password, d.stderr())
             d.cleanup()
         finally:

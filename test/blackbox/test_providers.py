@@ -330,6 +330,18 @@ class Combine(ProvidersCase):
         self.assertTrue(self.listed_eventually(P(15), ("scanner",)))
         self.assertEqual(self.ipi.count()["total"], 1, "ipinfo kept to its budget")
         self.assertTrue(wait_for(lambda: self.show(P(15))[1] == "abuseipdb", 5))
+        # each provider's count is in the database: a restart does not give ipinfo
+        # (the second provider) a new budget
+        self.assertEqual(subprocess.run(
+            ["sqlite3", self.d.db, "SELECT provider, calls FROM budgets ORDER BY provider"],
+            stdout=subprocess.PIPE, text=True).stdout.split(), ["abuseipdb|3", "ipinfo|1"])
+        d1 = self.d
+        self.assertEqual(d1.stop(), 0, d1.stderr()[-2000:])
+        self.start("abuseipdb ipinfo", combine="all", ipi="daily-budget = 1\n",
+                   tmpdir=d1.dir)
+        self.assertTrue(self.listed_eventually(P(16), ("hosting", "tor", "scanner")))
+        self.assertEqual(self.ipi.count()["total"], 1, "ipinfo's budget held across a restart")
+        self.assertEqual(self.adb.count()["per_ip"].get(P(16)), 1)
 
     def test_all_with_one_down(self):
         self.ipi.mode("down")

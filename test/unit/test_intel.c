@@ -54,25 +54,34 @@ int store_put_probe(struct store *st, const struct ipaddr *ip, const struct verd
 	return 0;
 }
 
-/* The daily call count of the store, as store.c keeps it (per day, never lower). */
+/* One provider's daily call count in the store, as store.c keeps it (per provider
+ * and day; a new day starts at 0). */
 static struct {
+	char provider[32];          /* "": any */
 	int64_t day;
 	uint32_t calls;
-	unsigned sets;
+	unsigned sets, claimed;
 } st_budget;
 
-uint32_t store_budget_get(struct store *st, int64_t day)
+uint32_t store_budget_get(struct store *st, const char *provider, int64_t day)
 {
 	(void)st;
+	if (st_budget.provider[0] && strcmp(provider, st_budget.provider))
+		return 0;
 	return day == st_budget.day ? st_budget.calls : 0;
 }
 
-void store_budget_set(struct store *st, int64_t day, uint32_t calls)
+void store_budget_add(struct store *st, const char *provider, int64_t day, int claimed)
 {
 	(void)st;
-	st_budget.day = day;
-	st_budget.calls = calls;
+	if (day > st_budget.day) {
+		st_budget.day = day;
+		st_budget.calls = 0;
+	}
+	snprintf(st_budget.provider, sizeof(st_budget.provider), "%s", provider);
+	st_budget.calls++;
 	st_budget.sets++;
+	st_budget.claimed += claimed != 0;
 }
 
 /* The fleet's claims (store.h): a store that is no fleet unless a test says so; the
@@ -899,9 +908,14 @@ static void test_budget_stored(void)
 	struct store *fake_store = (struct store *)&st_budget; /* only the seam sees it */
 
 	cfg.daily_budget = 3;
+	memset(&st_budget, 0, sizeof(st_budget));
+	snprintf(st_budget.provider, sizeof(st_budget.provider), "another");
 	st_budget.day = NOON / 86400;
 	st_budget.calls = 3;
-	st_budget.sets = 0;
+	env_init(&e, &cfg, 1, fake_store);
+	is_int(stats(&e).calls_today, 0, "stored budget: another provider's count is not ours");
+	env_close(&e, "stored budget (another provider)");
+	snprintf(st_budget.provider, sizeof(st_budget.provider), "%s", FAKE_SOURCE);
 	env_init(&e, &cfg, 1, fake_store);
 	is_int(wait_ip(&e, &a, &qa), -EAGAIN, "stored budget: 3 calls made today -> -EAGAIN");
 	is_int(e.fk.nfetch, 0, "stored budget: no call");
@@ -912,6 +926,8 @@ static void test_budget_stored(void)
 	is_int(e.fk.nfetch, 1, "stored budget: the call is made");
 	is_int(st_budget.calls, 4, "stored budget: the store gets the new count");
 	is_int(st_budget.sets, 1, "stored budget: once per call");
+	is_str(st_budget.provider, FAKE_SOURCE, "stored budget: under the provider's name");
+	is_int(st_budget.claimed, 0, "stored budget: no claim counted it (no fleet)");
 	complete(&e.fk, &b, PROVIDER_OK, 0, NULL, 0);
 	spin();
 	e.clk.s = NOON + 12 * 3600;
@@ -1574,6 +1590,9 @@ static void test_fleet(void)
 	intel_fleet_claimed(e.in, &b, STORE_CLAIM_MINE, 5);
 	is_int(e.fk.nfetch, 1, "fleet: our claim -> one call");
 	is_int(stats(&e).calls_today, 5, "fleet: the fleet's count of the day");
+	ok(st_budget.sets == 1 && st_budget.claimed == 1,
+	   "fleet: the call is told to the store as counted by the claim");
+	is_str(st_claims.args.provider, FAKE_SOURCE, "fleet: the claim names the provider");
 	complete(&e.fk, &b, PROVIDER_UNUSABLE, 0, NULL, 0);
 	spin();
 	is_int(st_claims.released, 1, "fleet: a call with no verdict gives the claim up");

@@ -477,8 +477,11 @@ static void test_migrate_v4(void)
 	       31020 + 499500, "with its mask and time");
 	is_int(sql_int(path, "SELECT count(*) FROM verdicts WHERE probe = 'confirmed'"), 500,
 	       "and its probe");
-	is_int(sql_int(path, "SELECT calls FROM budget WHERE day = 20000"), 17,
-	       "the budget kept");
+	is_int(sql_int(path, "SELECT calls FROM budgets WHERE day = 20000 AND"
+		       " provider = 'criminalip'"), 17,
+	       "the day's count kept, as Criminal IP's (v5: per provider)");
+	is_int(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'budget'"), 0,
+	       "the table of one count per day is gone");
 	is_int(sql_int(path, "SELECT count(*) FROM overrides"), 0, "no overrides yet");
 }
 

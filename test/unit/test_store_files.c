@@ -88,29 +88,73 @@ static void test_mode(void)
 	umask(old);
 }
 
+/* One statement on the file, through a connection of its own (another process). */
+static int sql_run(const char *db, const char *sql)
+{
+	sqlite3 *h;
+	int rc = sqlite3_open(db, &h);
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
+	sqlite3_close(h);
+	return rc;
+}
+
+/* The daily counts, one per provider (doc/providers.md#budgets). */
 static void test_budget(void)
 {
-	char db[512], err[512];
+	char db[512], err[512], sql[256], name[16];
 	struct store *st = NULL;
 	int64_t today = (int64_t)time(NULL) / 86400;
 
 	at(db, "budget.sqlite");
 	ok(store_open(db, &st, err, sizeof(err)) == 0, "open: %s", err);
-	is_int(store_budget_get(st, today), 0, "a new database: no calls today");
-	store_budget_set(st, today, 3);
-	is_int(store_budget_get(st, today), 3, "three calls known");
-	store_budget_set(st, today, 2);
-	is_int(store_budget_get(st, today), 3, "a lower count does not go back");
-	is_int(store_budget_get(st, today - 1), 0, "another day has its own count");
+	is_int(store_budget_get(st, "criminalip", today), 0, "a new database: no calls today");
+	for (int i = 0; i < 3; i++)
+		store_budget_add(st, "criminalip", today, 0);
+	store_budget_add(st, "abuseipdb", today, 0);
+	is_int(store_budget_get(st, "criminalip", today), 3, "three calls of one provider");
+	is_int(store_budget_get(st, "abuseipdb", today), 1, "one of another, counted apart");
+	is_int(store_budget_get(st, "ipinfo", today), 0, "none of a third");
+	is_int(store_budget_get(st, "criminalip", today - 1), 0, "another day has its own count");
+	store_budget_add(st, "criminalip", today - 1, 0);
+	is_int(store_budget_get(st, "criminalip", today), 3, "a call of an older day is not counted");
+	store_budget_add(st, "a-provider-name-longer-than-the-column-allows", today, 0);
+	is_int(store_budget_get(st, "a-provider-name-longer-than-the-column-allows", today), 0,
+	       "a name too long is not counted (and nothing breaks)");
+	for (int i = 0; i < STORE_BUDGETS; i++) {
+		snprintf(name, sizeof(name), "p%d", i);
+		store_budget_add(st, name, today, 0);
+	}
+	is_int(store_budget_get(st, "p5", today), 1, "more providers, up to the table's size");
+	is_int(store_budget_get(st, "p7", today), 0, "past STORE_BUDGETS: not counted");
 	ok(store_start(st) == 0, "writer started");
 	store_close(st);
+	is_int(sql_run(db, "SELECT 1 FROM budgets WHERE provider = 'p7'"), SQLITE_OK,
+	       "the budgets table is there");
 
 	st = NULL;
 	ok(store_open(db, &st, err, sizeof(err)) == 0, "reopened: %s", err);
-	is_int(store_budget_get(st, today), 3, "today's three calls survive a restart");
-	store_budget_set(st, today + 1, 1);
-	is_int(store_budget_get(st, today + 1), 1, "a new day starts");
-	is_int(store_budget_get(st, today), 0, "and forgets the last");
+	is_int(store_budget_get(st, "criminalip", today), 3, "today's calls survive a restart");
+	is_int(store_budget_get(st, "abuseipdb", today), 1, "each provider's");
+	store_close(st);
+
+	/* another daemon on the same file counted more: the larger count holds */
+	snprintf(sql, sizeof(sql), "UPDATE budgets SET calls = 10 WHERE provider = 'abuseipdb'"
+		 " AND day = %lld", (long long)today);
+	is_int(sql_run(db, sql), SQLITE_OK, "another process counts 10 calls");
+	st = NULL;
+	ok(store_open(db, &st, err, sizeof(err)) == 0, "reopened: %s", err);
+	is_int(store_budget_get(st, "abuseipdb", today), 10, "read at open");
+	store_budget_add(st, "abuseipdb", today, 0);
+	ok(store_start(st) == 0, "writer started");
+	store_close(st);
+	st = NULL;
+	ok(store_open(db, &st, err, sizeof(err)) == 0, "reopened: %s", err);
+	is_int(store_budget_get(st, "abuseipdb", today), 11, "and counted on");
+	store_budget_add(st, "criminalip", today + 1, 0);
+	is_int(store_budget_get(st, "criminalip", today + 1), 1, "a new day starts");
+	is_int(store_budget_get(st, "criminalip", today), 0, "and forgets the last");
 	store_close(st);
 }
 
