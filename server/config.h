@@ -102,7 +102,7 @@ struct config_zone {
 	unsigned feeds_line;
 };
 
-/* A [feed NAME] section (feed.c, doc/configuration.md#feed). */
+/* A [feed NAME] section (feed.c, doc/configuration.md#the-feed-section). */
 struct config_feed {
 	char *name;            /* [a-z0-9._-], 1-63 characters: also its files' names */
 	unsigned line;         /* where its section starts */

@@ -595,12 +595,11 @@ static unsigned feed_verdict_hits(const struct zone *z, uint8_t mask, uint8_t fl
 	return n;
 }
 
-
-/* What the cache holds for ip as an answer sees it (doc/dns.md#answer-precedence), for
- * answer_ip and its feed steps alike: nothing usable (absent, or older than
- * max-stale), a verdict in *v (a stale one is refreshed behind the answer), or an
- * address the service could not judge lately. Counts the cache's result and notes
- * the providers that spoke. */
+/* What the cache holds for ip as an answer sees it
+ * (doc/dns.md#where-a-verdict-comes-from), for answer_ip and its feed steps alike:
+ * nothing usable (absent, or older than max-stale), a verdict in *v (a stale one is
+ * refreshed behind the answer), or an address the service could not judge lately.
+ * Counts the cache's result and notes the providers that spoke. */
 enum { CACHED_NONE, CACHED_VERDICT, CACHED_UNKNOWN };
 
 static inline int cached_verdict(const struct dns_env *env, struct out *o,
@@ -731,8 +730,8 @@ static int answer_ip(const struct dns_env *env, struct out *o, const struct zone
 	}
 	if (ip_eq(ip, &test_clean))
 		goto not_listed;
-	/* The operator's overrides beat everything below (doc/dns.md#answer-precedence);
-	 * NULL when there are none. */
+	/* The operator's overrides beat everything below
+	 * (doc/dns.md#where-a-verdict-comes-from); NULL when there are none. */
 	if (env->overrides) {
 		const char *txt = "";
 		int cat = -1;

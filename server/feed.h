@@ -1,5 +1,5 @@
 /* feed.c - the feeds: whole lists fetched on a schedule, kept on disk, served like
- * static lists ([feed NAME], doc/configuration.md#feed).
+ * static lists ([feed NAME], doc/configuration.md#the-feed-section).
  *
  * Two halves, on two sides of the shared lock (shared.h):
  * - The feed table (struct feed_table) holds one slot per feed name: the list the

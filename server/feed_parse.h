@@ -1,4 +1,5 @@
-/* feed_parse.c - the formats of the feeds ([feed NAME] format =, doc/configuration.md#feed).
+/* feed_parse.c - the formats of the feeds ([feed NAME] format =,
+ * doc/configuration.md#the-feed-section).
  *
  * A feed's body, as downloaded, becomes a struct lists (lists.h) of its addresses and
  * prefixes: a plain list in rbldnsd's ip4set/ip6trie text (the Tor Project's bulk exit

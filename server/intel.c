@@ -667,7 +667,7 @@ static void conclude(struct intel *in, struct lookup *l, int keep);
  * (intel_fleet_claimed). A claim that cannot be asked is decided locally. One claim
  * covers the lookup whatever providers it asks afterwards; it counts its call in
  * provider pi's budget of the fleet, and the further calls are added by the store
- * (doc/fleet.md#one-daily-budget). */
+ * (doc/fleet.md#one-call-per-ip). */
 static int start_call(struct intel *in, struct lookup *l, unsigned pi, uint64_t now)
 {
 	struct prov *p = &in->prov[pi];

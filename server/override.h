@@ -5,9 +5,9 @@
  * They are kept in the database (store.c, table overrides) and, in the running
  * daemon, compiled into two immutable lists structures (lists.c) that dns.c consults
  * before the static lists and the verdicts: allow > add > static lists > verdicts
- * (doc/dns.md#answer-precedence). A change builds a new set off the loop thread and
- * swaps it in like a reload (steer.c), so the answer path takes no lock for them and
- * pays one pointer test when there are none. */
+ * (doc/dns.md#where-a-verdict-comes-from). A change builds a new set off the loop
+ * thread and swaps it in like a reload (steer.c), so the answer path takes no lock for
+ * them and pays one pointer test when there are none. */
 #ifndef THREATBL_OVERRIDE_H
 #define THREATBL_OVERRIDE_H
 

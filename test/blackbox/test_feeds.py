@@ -1,4 +1,4 @@
-"""Black-box: feeds ([feed NAME], doc/configuration.md#feed).
+"""Black-box: feeds ([feed NAME], doc/configuration.md#the-feed-section).
 
 A local HTTP server (http.server on 127.0.0.1, in this process) serves each format
 (the fixtures test/fixtures/feed_*), then changes, fails (500, timeout, truncated
