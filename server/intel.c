@@ -338,9 +338,13 @@ static uint32_t budget_load(struct intel *in, unsigned p, int64_t day)
 	return in->store ? store_budget_get(in->store, in->prov[p].source, day) : 0;
 }
 
+static void budget_spent(struct intel *in, struct prov *p);
+
 /* A new UTC day ends a "limit exceeded" pause and an exhausted budget; a Retry-After
  * ends a "limit exceeded" pause sooner. Checked on every entry point, so no timer has
- * to wake at midnight. */
+ * to wake at midnight. The database's count of the day may also have grown beyond
+ * ours (the other nodes of a fleet, read back with the store's writes): calls stop
+ * when it reaches the budget. */
 static void check_day(struct intel *in)
 {
 	int64_t d = day_of(wall_s(in));
@@ -354,8 +358,17 @@ static void check_day(struct intel *in)
 			p->pause = PROVIDER_OK;
 			p->limit_until = 0;
 		}
-		if (d == p->day)
+		if (d == p->day) {
+			uint32_t known = budget_load(in, i, d);
+
+			if (known > p->calls_today) {
+				p->calls_today = known;
+				/* not budget_check: an entry point must not answer waiters */
+				if (p->daily_budget && known >= p->daily_budget && !p->budget_out)
+					budget_spent(in, p);
+			}
 			continue;
+		}
 		p->day = d;
 		/* Counted in the database too, so that a restart does not reset the budget. */
 		p->calls_today = budget_load(in, i, d);
@@ -608,6 +621,14 @@ static void budget_check(struct intel *in, struct prov *p)
 {
 	if (!p->daily_budget || p->calls_today < p->daily_budget || p->budget_out)
 		return;
+	budget_spent(in, p);
+	if (all_paused(in))
+		flush_queue(in);
+}
+
+/* p takes no more calls today. */
+static void budget_spent(struct intel *in, struct prov *p)
+{
 	p->budget_out = 1;
 	if (in->nprov > 1)
 		log_warn("%s: daily budget of %" PRIu32 " calls used up; its calls resume at "
@@ -615,8 +636,6 @@ static void budget_check(struct intel *in, struct prov *p)
 	else
 		log_warn("daily budget of %" PRIu32 " calls used up; calls resume at 00:00 UTC",
 			 p->daily_budget);
-	if (all_paused(in))
-		flush_queue(in);
 }
 
 /* Start l's call to provider pi. On failure (the backend could not even start it)
@@ -645,15 +664,8 @@ static int start_fetch(struct intel *in, struct lookup *l, unsigned pi, uint64_t
 	in->requests++;
 	p->requests++;
 	p->calls_today++;
-	if (in->store) {
-		/* a fleet's count comes back with the store's writes */
-		uint32_t known;
-
+	if (in->store)
 		store_budget_add(in->store, p->source, p->day, claimed);
-		known = store_budget_get(in->store, p->source, p->day);
-		if (known > p->calls_today)
-			p->calls_today = known;
-	}
 	budget_check(in, p);
 	return 0;
 }

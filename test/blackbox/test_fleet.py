@@ -28,6 +28,7 @@ import dns.rcode
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import tbltest  # noqa: E402
+import fake_providers  # noqa: E402
 import pgtest  # noqa: E402
 from tbltest import (rev4, soa_ttl, wait_for, intel_conf, FreshAddresses,  # noqa: E402
                      BASE_ZONE)
@@ -87,14 +88,17 @@ class FleetCase(tbltest.FakeAPICase):
         cls.pg.cleanup()
         super().tearDownClass()
 
-    def node(self, wait=True, db="threatbl", **settings):
+    def node(self, wait=True, db="threatbl", extra="", env=None, **settings):
         settings.setdefault("deadline", "3s")
         settings.setdefault("timeout", "2s")
         settings.setdefault("concurrency", 16)
         settings.setdefault("rate", "1000/s")
         settings.setdefault("rate_burst", 1000)
-        d = tbltest.Daemon(node_conf(self.pg, intel_conf(self.fake.url, **settings), db),
-                           env={"THREATBL_API_KEY": self.KEY},
+        intel = intel_conf(self.fake.url, **settings)
+        if "providers =" in extra:   # the list replaces the one-provider shorthand
+            intel = intel.replace("provider = criminalip\n", "")
+        d = tbltest.Daemon(node_conf(self.pg, intel + extra, db),
+                           env=dict({"THREATBL_API_KEY": self.KEY}, **(env or {})),
                            files={"db-password": self.pg.password + "\n"}, wait=wait)
         self.nodes.append(d)
         return d
@@ -346,6 +350,36 @@ class FleetCase(tbltest.FakeAPICase):
         self.assertEqual(self.pg.psql("SELECT provider || '=' || calls FROM budgets",
                                       db="v1"), "criminalip=8")
         self.stop_node(a)
+
+    def test_8b_every_providers_budget_is_the_fleets(self):
+        """combine = all: a lookup's claim counts Criminal IP's call; AbuseIPDB's, the
+        further call, is added to its own row by the node's writer, which reads the
+        fleet's count back: the other node stops at the fleet's budget."""
+        adb_key = "adb-fleet-KEY-5e6f7a8b"
+        adb = fake_providers.FakeProvider("abuseipdb", key=adb_key).start()
+        try:
+            self.pg.psql("DELETE FROM budgets")
+            extra = ("providers = criminalip abuseipdb\ncombine = all\n"
+                     "[provider abuseipdb]\nurl = %s\ndaily-budget = 3\n" % adb.url)
+            env = {"THREATBL_ABUSEIPDB_KEY": adb_key}
+            a = self.node(extra=extra, env=env)
+            b = self.node(extra=extra, env=env)
+            query_all(a.port, ADDR.take(2), timeout=5)
+            self.assertTrue(wait_for(lambda: self.pg.psql(
+                "SELECT calls FROM budgets WHERE provider = 'abuseipdb'") == "2", 5))
+            for ip in ADDR.take(3):    # one at a time: B's writes bring the count back
+                query_all(b.port, [ip], timeout=5)
+                time.sleep(0.5)
+            self.assertEqual(adb.count()["total"], 3, "AbuseIPDB's budget is the fleet's")
+            self.assertEqual(self.pg.psql("SELECT provider || '=' || calls FROM budgets"
+                                          " ORDER BY provider").split(),
+                             ["abuseipdb=3", "criminalip=5"])
+            self.assertIn("AbuseIPDB: daily budget of 3 calls used up", b.stderr())
+            for d in (a, b):
+                self.assertNotIn(adb_key, d.stderr())
+                self.stop_node(d)
+        finally:
+            adb.stop()
 
     def test_7_mistakes(self):
         # A wrong password: a clear error, and the password in no message.

@@ -904,7 +904,7 @@ static void test_budget_stored(void)
 	struct config cfg = mkcfg();
 	struct env e;
 	struct qw qa, qb;
-	struct ipaddr a = ip4(0x0d000011), b = ip4(0x0d000012);
+	struct ipaddr a = ip4(0x0d000011), b = ip4(0x0d000012), c = ip4(0x0d000013);
 	struct store *fake_store = (struct store *)&st_budget; /* only the seam sees it */
 
 	cfg.daily_budget = 3;
@@ -936,6 +936,12 @@ static void test_budget_stored(void)
 	is_int(st_budget.calls, 1, "stored budget: one call on it");
 	complete(&e.fk, &a, PROVIDER_OK, 0, NULL, 0);
 	spin();
+	/* the database's count grows by the calls of others (a fleet's nodes) */
+	st_budget.calls = 4;
+	is_int(wait_ip(&e, &c, &qa), -EAGAIN,
+	       "stored budget: the others spent it -> no call, -EAGAIN");
+	is_int(e.fk.nfetch, 2, "stored budget: no call past the database's count");
+	is_int(stats(&e).calls_today, 4, "stored budget: the database's count is ours");
 	env_close(&e, "stored budget");
 }
 
