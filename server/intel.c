@@ -1599,6 +1599,7 @@ void intel_get_stats(const struct intel *in, struct intel_stats *st)
 		ps->source = p->source;
 		ps->requests = p->requests;
 		ps->calls_today = p->calls_today;
+		ps->daily_budget = p->daily_budget;
 		ps->backoff_ms = p->backoff_ms;
 		ps->inflight = p->inflight;
 		if (p->pause != PROVIDER_OK)

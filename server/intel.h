@@ -112,6 +112,7 @@ struct intel_provider_stats {
 	const char *source;   /* its name in the store ("criminalip") */
 	uint64_t requests;
 	uint32_t calls_today;
+	uint32_t daily_budget; /* 0: none */
 	uint32_t backoff_ms;
 	unsigned inflight;
 	int paused;           /* as intel_stats.paused, for this provider alone */

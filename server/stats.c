@@ -61,7 +61,8 @@ static const char *const pause_words[] = { "bad_key", "budget", "limit", "troubl
 enum fam_id {
 	F_BUILD, F_START, F_QUERIES, F_LOOP_QUERIES, F_ANSWERS, F_LISTED, F_CACHE,
 	F_VERDICTS, F_ZONES, F_LOOKUPS, F_COALESCED, F_TIMEOUTS, F_REJECTED, F_QUEUE,
-	F_SECONDS, F_CALLS_TODAY, F_BUDGET_LEFT, F_UP, F_PAUSED, F_STORE_WRITES,
+	F_SECONDS, F_CALLS_TODAY, F_BUDGET_LEFT, F_PROV_CALLS, F_PROV_BUDGET_LEFT, F_UP,
+	F_PAUSED, F_STORE_WRITES,
 	F_STORE_ERRORS, F_STORE_QUEUE, F_STORE_DROPPED, F_TCP, F_RELOADS, F_N
 };
 
@@ -98,6 +99,11 @@ static const struct stats_family families[F_N] = {
 			    "Calls started this UTC day." },
 	[F_BUDGET_LEFT] = { "threatbl_api_budget_remaining", STATS_GAUGE,
 			    "Calls left of daily-budget today (absent without a budget)." },
+	[F_PROV_CALLS] = { "threatbl_provider_calls_today", STATS_GAUGE,
+			   "Calls started this UTC day, by provider (the fleet's in a fleet)." },
+	[F_PROV_BUDGET_LEFT] = { "threatbl_provider_budget_remaining", STATS_GAUGE,
+				 "Calls left of the provider's daily-budget today (absent "
+				 "without a budget)." },
 	[F_UP] = { "threatbl_provider_up", STATS_GAUGE,
 		   "1 when lookups are on and not paused, else 0." },
 	[F_PAUSED] = { "threatbl_provider_paused", STATS_GAUGE,
@@ -335,6 +341,19 @@ static void walk_lookups(const struct stats_snap *s, const struct stats_visitor 
 	if (s->daily_budget)
 		sample(v, F_BUDGET_LEFT, "", NULL, 0, s->in.calls_today >= s->daily_budget ?
 		       0 : s->daily_budget - s->in.calls_today);
+	fam(v, F_PROV_CALLS);
+	for (unsigned i = 0; i < s->in.nproviders && i < INTEL_PROVIDERS_MAX; i++)
+		sample1(v, F_PROV_CALLS, "provider", s->in.prov[i].source,
+			s->in.prov[i].calls_today);
+	fam(v, F_PROV_BUDGET_LEFT);
+	for (unsigned i = 0; i < s->in.nproviders && i < INTEL_PROVIDERS_MAX; i++) {
+		const struct intel_provider_stats *ps = &s->in.prov[i];
+
+		if (ps->daily_budget)
+			sample1(v, F_PROV_BUDGET_LEFT, "provider", ps->source,
+				ps->calls_today >= ps->daily_budget ? 0 :
+				ps->daily_budget - ps->calls_today);
+	}
 	if (!s->lookups || !s->lookups_on)
 		paused = "off";
 	else

@@ -32,6 +32,8 @@ REQUIRED = {
     "threatbl_lookup_seconds": "histogram",
     "threatbl_api_calls_today": "gauge",
     "threatbl_api_budget_remaining": "gauge",
+    "threatbl_provider_calls_today": "gauge",
+    "threatbl_provider_budget_remaining": "gauge",
     "threatbl_provider_up": "gauge",
     "threatbl_provider_paused": "gauge",
     "threatbl_store_writes_total": "counter",
@@ -121,8 +123,9 @@ class Scrape(unittest.TestCase):
         self.assertEqual(set(types), set(helps))
         s = samples(body)
         for name in types:
-            if name == "threatbl_api_budget_remaining":
-                continue
+            if name in ("threatbl_api_budget_remaining", "threatbl_provider_calls_today",
+                        "threatbl_provider_budget_remaining"):
+                continue   # no samples without a budget, or without a provider
             if types[name] == "histogram":
                 self.assertIn((name + "_count", ""), s)
                 self.assertIn((name + "_sum", ""), s)

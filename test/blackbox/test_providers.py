@@ -330,6 +330,14 @@ class Combine(ProvidersCase):
         self.assertTrue(self.listed_eventually(P(15), ("scanner",)))
         self.assertEqual(self.ipi.count()["total"], 1, "ipinfo kept to its budget")
         self.assertTrue(wait_for(lambda: self.show(P(15))[1] == "abuseipdb", 5))
+        # each provider's count and what is left of its budget, for the operator
+        self.assertTrue(wait_for(lambda: {
+            'threatbl_provider_calls_today{provider="abuseipdb"} 3',
+            'threatbl_provider_calls_today{provider="ipinfo"} 1',
+            'threatbl_provider_budget_remaining{provider="ipinfo"} 0'} <=
+            set(self.d.control("stats")[0]), 3), self.d.control("stats")[0])
+        self.assertNotIn('provider_budget_remaining{provider="abuseipdb"}',
+                         "\n".join(self.d.control("stats")[0]), "no budget, no line")
         # each provider's count is in the database: a restart does not give ipinfo
         # (the second provider) a new budget
         self.assertEqual(subprocess.run(

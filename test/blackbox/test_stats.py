@@ -164,6 +164,9 @@ class Counters(tbltest.FakeAPICase):
         calls = one(b, "threatbl_api_calls_today")
         self.assertEqual(calls - one(a, "threatbl_api_calls_today"), 2)
         self.assertEqual(one(b, "threatbl_api_budget_remaining"), 100 - calls)
+        self.assertEqual(one(b, "threatbl_provider_calls_today", provider="criminalip"), calls)
+        self.assertEqual(one(b, "threatbl_provider_budget_remaining", provider="criminalip"),
+                         100 - calls)
         self.assertEqual(one(b, "threatbl_lookup_seconds_count") -
                          one(a, "threatbl_lookup_seconds_count"), 2)
         self.assertEqual(one(b, "threatbl_lookup_seconds_bucket", le="+Inf"),
