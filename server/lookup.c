@@ -715,6 +715,7 @@ int lookup_start(struct lookup_thread *lk, uv_loop_t *main_loop,
 		uv_close((uv_handle_t *)&lk->done, NULL);
 		return err;
 	}
+	pthread_setname_np(lk->thread, "tbl-lookup");
 	lk->started = 1;
 	return 0;
 }

@@ -542,6 +542,7 @@ int querylog_start(struct querylog *ql)
 
 	if (rc)
 		return -rc;
+	pthread_setname_np(ql->thread, "tbl-querylog");
 	ql->started = 1;
 	return 0;
 }

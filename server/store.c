@@ -1049,8 +1049,10 @@ int store_start(struct store *st)
 		return -rc;
 	}
 	rc = pthread_create(&st->thread, NULL, store_writer, st);
-	if (!rc)
+	if (!rc) {
 		st->started = 1;
+		pthread_setname_np(st->thread, "tbl-store");
+	}
 	pthread_mutex_unlock(&st->mu);
 	return -rc;
 }

@@ -450,6 +450,7 @@ int store_pg_start(struct store_pg *pg, store_verdict_fn listener, void *arg)
 	pg->listener_arg = arg;
 	if ((rc = pthread_create(&pg->listen_thread, NULL, pg_listen_thread, pg)))
 		return -rc;
+	pthread_setname_np(pg->listen_thread, "tbl-pg-listen");
 	if ((rc = pthread_create(&pg->claim_thread, NULL, pg_claim_thread, pg))) {
 		pthread_mutex_lock(&pg->mu);
 		pg->stop = 1;
@@ -457,6 +458,7 @@ int store_pg_start(struct store_pg *pg, store_verdict_fn listener, void *arg)
 		pthread_join(pg->listen_thread, NULL);
 		return -rc;
 	}
+	pthread_setname_np(pg->claim_thread, "tbl-pg-claim");
 	pthread_mutex_lock(&pg->mu);
 	pg->started = 1;
 	pthread_mutex_unlock(&pg->mu);

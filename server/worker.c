@@ -147,6 +147,9 @@ int worker_start(uv_loop_t *main_loop, struct shared *sh, struct lookup_thread *
 		log_err("cannot start worker%s: %s", w->tag, uv_strerror(err));
 		goto fail;
 	}
+	/* named for top -H, perf and pinning (doc/architecture.md#threads-and-loops) */
+	snprintf(tag, sizeof(tag), "tbl-loop-%u", index);
+	pthread_setname_np(w->thread, tag);
 	*out = w;
 	return 0;
 fail:

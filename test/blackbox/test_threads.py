@@ -119,6 +119,22 @@ class ThreadsCase(tbltest.FakeAPICase):
         for tag, n in counts.items():
             self.assertGreater(n, 0, "loop %s read no query: %r" % (tag, counts))
 
+    def test_thread_names(self):
+        """Each thread says what it is (doc/architecture.md#threads-and-loops), for
+        top -H, perf and taskset."""
+        d = self.start()
+        task = "/proc/%d/task" % d.proc.pid
+        names = []
+        for tid in os.listdir(task):
+            with open(os.path.join(task, tid, "comm")) as f:
+                names.append(f.read().strip())
+        want = ["threatbld", "tbl-lookup", "tbl-store"] + [
+            "tbl-loop-%d" % i for i in range(2, THREADS + 1)]   # the main loop is loop 1
+        for name in want:
+            self.assertEqual(names.count(name), 1, "%s in %r" % (name, names))
+        tbltest.assert_clean_stop(self, d, KEY)
+        self.d = None
+
     def test_static_answers_on_every_loop(self):
         d = self.start()
         self.assertIn("answering UDP on %d loops" % THREADS, d.stderr())
