@@ -244,6 +244,35 @@ static int refill_from_cache(void *arg,
 }
 
 /* A stored verdict into memory, with the providers that gave it (refresh_skip). */
+static void pool_noop(uv_work_t *w)
+{
+	(void)w;
+}
+
+static void pool_done(uv_work_t *w, int status)
+{
+	(void)w;
+	(void)status;
+}
+
+/* Start libuv's thread pool now, its threads named tbl-pool
+ * (doc/architecture.md#threads-and-loops): they are made inside the first
+ * uv_queue_work and take the name of the thread that makes them, which would
+ * otherwise be whichever queued work first. After any fork. */
+static int pool_start(uv_loop_t *loop)
+{
+	static uv_work_t first;
+	pthread_t self = pthread_self();
+	char name[16] = "";
+	int err;
+
+	pthread_getname_np(self, name, sizeof(name));
+	pthread_setname_np(self, "tbl-pool");
+	err = uv_queue_work(loop, &first, pool_noop, pool_done);
+	pthread_setname_np(self, name);
+	return err;
+}
+
 static int cache_fill(void *arg, const struct ipaddr *ip, const struct verdict *v,
 		      const char *source)
 {
@@ -391,6 +420,8 @@ int server_run(struct server *srv)
 		goto out_loaded;
 	}
 	loop_ok = 1;
+	if ((err = pool_start(&srv->loop)) < 0)
+		log_warn("cannot start the thread pool: %s", uv_strerror(err));
 	/* From here on the lookup thread writes verdicts while the loops read them. */
 	cache_set_shared(srv->cache, &srv->shared);
 	if ((err = lookup_new(srv->cache, srv->store, ld.cfg->threads, &srv->lookup))) {

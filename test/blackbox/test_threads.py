@@ -128,10 +128,13 @@ class ThreadsCase(tbltest.FakeAPICase):
         for tid in os.listdir(task):
             with open(os.path.join(task, tid, "comm")) as f:
                 names.append(f.read().strip())
-        want = ["threatbld", "tbl-lookup", "tbl-store"] + [
+        want = ["threatbld", "tbl-lookup", "tbl-store", "tbl-querylog"] + [
             "tbl-loop-%d" % i for i in range(2, THREADS + 1)]   # the main loop is loop 1
         for name in want:
             self.assertEqual(names.count(name), 1, "%s in %r" % (name, names))
+        self.assertGreaterEqual(names.count("tbl-pool"), 1, names)
+        self.assertEqual(len(names), len(want) + names.count("tbl-pool"),
+                         "no thread without its name: %r" % names)
         tbltest.assert_clean_stop(self, d, KEY)
         self.d = None
 
