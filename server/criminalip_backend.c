@@ -13,12 +13,12 @@
 
 #include <jansson.h>
 
-#include "apikey.h"
 #include "criminalip.h"
 #include "criminalip_backend.h"
 #include "http.h"
 #include "ipaddr.h"
 #include "list.h"
+#include "provider_http.h"
 
 /* PACKAGE_VERSION comes from configure's -D flags (there is no autoconf header). */
 #ifdef PACKAGE_VERSION
@@ -38,9 +38,7 @@ struct cip_backend {
 	uv_loop_t *loop;
 	struct http *http;         /* NULL once closed */
 	struct list_head jobs;     /* answers on the thread pool (cip_call.node) */
-	char *base;
-	char *key;         /* only to keep it out of log details; read by pool jobs */
-	char *key_header;  /* "x-api-key: KEY" */
+	struct provider_http_key k; /* "x-api-key: KEY"; the key is read by pool jobs */
 	long timeout_ms;
 	size_t max_body;
 	uint32_t max_stale_s;
@@ -99,7 +97,7 @@ static void cip_judge_answer(const struct cip_call *c, long status, const char *
 {
 	struct cip_ask ask = {
 		.ip = &c->ip,
-		.key = c->b->key,
+		.key = c->b->k.key,
 		.now = (int64_t)time(NULL),
 		.max_stale_s = c->b->max_stale_s,
 	};
@@ -134,7 +132,7 @@ static void cip_report(const struct cip_call *c, const struct cip_verdict *v)
 	};
 
 	/* The service's words were redacted by criminalip_judge; this is the last guard. */
-	if (c->b->key[0] && strcasestr(v->detail, c->b->key))
+	if (c->b->k.key[0] && strcasestr(v->detail, c->b->k.key))
 		res.detail = "(detail withheld)";
 	c->done(c->arg, &res);
 }
@@ -148,13 +146,7 @@ static void cip_report_canceled(const struct cip_call *c)
 
 static void cip_free(struct cip_backend *b)
 {
-	if (b->key)
-		explicit_bzero(b->key, strlen(b->key));
-	if (b->key_header)
-		explicit_bzero(b->key_header, strlen(b->key_header));
-	free(b->key);
-	free(b->key_header);
-	free(b->base);
+	provider_http_key_free(&b->k);
 	free(b);
 }
 
@@ -258,7 +250,7 @@ static int cip_fetch(void *impl, const struct ipaddr *ip, provider_fetch_done do
 {
 	struct cip_backend *b = impl;
 	const char *headers[] = {
-		b->key_header, "Accept: application/json", CIP_USER_AGENT, NULL,
+		b->k.key_header, "Accept: application/json", CIP_USER_AGENT, NULL,
 	};
 	char url[CIP_MAX_BASE + 128];
 	struct cip_call *c;
@@ -268,7 +260,7 @@ static int cip_fetch(void *impl, const struct ipaddr *ip, provider_fetch_done do
 		return -EINVAL;
 	if (b->closing)
 		return -ECANCELED;
-	err = criminalip_url(b->base, ip, url, sizeof(url));
+	err = criminalip_url(b->k.base, ip, url, sizeof(url));
 	if (err < 0)
 		return err;
 	c = calloc(1, sizeof(*c));
@@ -319,19 +311,10 @@ static void cip_close(void *impl, void (*closed)(void *arg), void *closed_arg)
 int criminalip_backend(uv_loop_t *loop, const struct cip_settings *set, const char *key,
 		       struct provider_backend *out)
 {
-	const char *base_url = set ? set->url : NULL;
 	struct cip_backend *b;
-	size_t klen, bad;
 	int err;
 
-	if (!loop || !base_url || !key || !out || set->timeout_ms <= 0)
-		return -EINVAL;
-	if (strncasecmp(base_url, "http://", 7) != 0 && strncasecmp(base_url, "https://", 8) != 0)
-		return -EINVAL;
-	if (strlen(base_url) > CIP_MAX_BASE)
-		return -ENAMETOOLONG;
-	/* The same rule as -t and the start (apikey.c): it goes into an HTTP header. */
-	if (apikey_clean(key, strlen(key), &key, &klen, &bad) || !klen)
+	if (!loop || !set || !out || set->timeout_ms <= 0)
 		return -EINVAL;
 	b = calloc(1, sizeof(*b));
 	if (!b)
@@ -341,15 +324,9 @@ int criminalip_backend(uv_loop_t *loop, const struct cip_settings *set, const ch
 	b->timeout_ms = set->timeout_ms;
 	b->max_body = set->max_body ? set->max_body : CIP_MAX_BODY;
 	b->max_stale_s = set->max_stale_s;
-	b->base = strdup(base_url);
-	b->key = strndup(key, klen);
-	b->key_header = malloc(klen + sizeof("x-api-key: "));
-	err = -ENOMEM;
-	if (!b->base || !b->key || !b->key_header)
+	err = provider_http_key_init(&b->k, set->url, CIP_MAX_BASE, "x-api-key: ", key);
+	if (err < 0)
 		goto fail;
-	memcpy(b->key_header, "x-api-key: ", sizeof("x-api-key: ") - 1);
-	memcpy(b->key_header + sizeof("x-api-key: ") - 1, key, klen);
-	b->key_header[klen + sizeof("x-api-key: ") - 1] = '\0';
 	err = http_new(loop, b->max_body, &b->http);
 	if (err < 0)
 		goto fail;

@@ -19,9 +19,7 @@
 struct ph_backend {
 	const struct provider_http_ops *ops;
 	struct http *http;          /* NULL once closed */
-	char *base;
-	char *key;                  /* only to keep it out of details */
-	char *key_header;           /* ops->key_header + key */
+	struct provider_http_key k; /* the key after ops->key_header */
 	long timeout_ms;
 	unsigned param;
 	int closing;
@@ -54,15 +52,52 @@ void provider_http_detail(char *detail, size_t dsize, long status, const char *t
 	detail[at] = '\0';
 }
 
+int provider_http_key_init(struct provider_http_key *k, const char *url, size_t max_base,
+			   const char *header, const char *key)
+{
+	size_t klen, bad, hlen, blen;
+
+	memset(k, 0, sizeof(*k));
+	if (!url || !header || !key)
+		return -EINVAL;
+	if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)
+		return -EINVAL;
+	if (strlen(url) > max_base)
+		return -ENAMETOOLONG;
+	if (apikey_clean(key, strlen(key), &key, &klen, &bad) || !klen)
+		return -EINVAL;
+	/* no trailing slash: paths are appended with their own */
+	for (blen = strlen(url); blen > 8 && url[blen - 1] == '/'; blen--)
+		;
+	hlen = strlen(header);
+	k->base = strndup(url, blen);
+	k->key = strndup(key, klen);
+	k->key_header = malloc(hlen + klen + 1);
+	if (!k->base || !k->key || !k->key_header) {
+		provider_http_key_free(k);
+		return -ENOMEM;
+	}
+	memcpy(k->key_header, header, hlen);
+	memcpy(k->key_header + hlen, key, klen);
+	k->key_header[hlen + klen] = '\0';
+	return 0;
+}
+
+void provider_http_key_free(struct provider_http_key *k)
+{
+	if (k->key)
+		explicit_bzero(k->key, strlen(k->key));
+	if (k->key_header)
+		explicit_bzero(k->key_header, strlen(k->key_header));
+	free(k->key);
+	free(k->key_header);
+	free(k->base);
+	memset(k, 0, sizeof(*k));
+}
+
 static void ph_free(struct ph_backend *b)
 {
-	if (b->key)
-		explicit_bzero(b->key, strlen(b->key));
-	if (b->key_header)
-		explicit_bzero(b->key_header, strlen(b->key_header));
-	free(b->key);
-	free(b->key_header);
-	free(b->base);
+	provider_http_key_free(&b->k);
 	free(b);
 }
 
@@ -91,7 +126,7 @@ static void ph_http_done(void *arg, int err, long status, const char *body, size
 		b->ops->judge(&c->ip, b->param, status, body, len, &v);
 	}
 	/* The service's words may echo the key: never into a log. */
-	criminalip_redact(v.detail, strlen(v.detail), b->key);
+	criminalip_redact(v.detail, strlen(v.detail), b->k.key);
 	res.outcome = v.outcome;
 	res.mask = v.outcome == PROVIDER_OK ? v.mask : 0;
 	res.facts_json = v.outcome == PROVIDER_OK && v.facts[0] ? v.facts : NULL;
@@ -105,7 +140,7 @@ static void ph_http_done(void *arg, int err, long status, const char *body, size
 static int ph_fetch(void *impl, const struct ipaddr *ip, provider_fetch_done done, void *arg)
 {
 	struct ph_backend *b = impl;
-	const char *headers[] = { b->key_header, "Accept: application/json", PH_USER_AGENT,
+	const char *headers[] = { b->k.key_header, "Accept: application/json", PH_USER_AGENT,
 				  NULL };
 	char url[PROVIDER_HTTP_MAX_BASE + 128];
 	struct ph_call *c;
@@ -115,7 +150,7 @@ static int ph_fetch(void *impl, const struct ipaddr *ip, provider_fetch_done don
 		return -EINVAL;
 	if (b->closing)
 		return -ECANCELED;
-	err = b->ops->url(b->base, ip, url, sizeof(url));
+	err = b->ops->url(b->k.base, ip, url, sizeof(url));
 	if (err < 0)
 		return err;
 	c = calloc(1, sizeof(*c));
@@ -156,18 +191,10 @@ int provider_http_backend(uv_loop_t *loop, const struct provider_http_ops *ops,
 			  const struct provider_http_settings *set, const char *key,
 			  struct provider_backend *out)
 {
-	const char *url = set ? set->url : NULL;
 	struct ph_backend *b;
-	size_t klen, bad, hlen;
 	int err;
 
-	if (!loop || !ops || !url || !key || !out || set->timeout_ms <= 0)
-		return -EINVAL;
-	if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)
-		return -EINVAL;
-	if (strlen(url) > PROVIDER_HTTP_MAX_BASE)
-		return -ENAMETOOLONG;
-	if (apikey_clean(key, strlen(key), &key, &klen, &bad) || !klen)
+	if (!loop || !ops || !set || !out || set->timeout_ms <= 0)
 		return -EINVAL;
 	b = calloc(1, sizeof(*b));
 	if (!b)
@@ -175,19 +202,10 @@ int provider_http_backend(uv_loop_t *loop, const struct provider_http_ops *ops,
 	b->ops = ops;
 	b->timeout_ms = set->timeout_ms;
 	b->param = set->param;
-	b->base = strdup(url);
-	b->key = strndup(key, klen);
-	hlen = strlen(ops->key_header);
-	b->key_header = malloc(hlen + klen + 1);
-	err = -ENOMEM;
-	if (!b->base || !b->key || !b->key_header)
+	err = provider_http_key_init(&b->k, set->url, PROVIDER_HTTP_MAX_BASE, ops->key_header,
+				     key);
+	if (err < 0)
 		goto fail;
-	memcpy(b->key_header, ops->key_header, hlen);
-	memcpy(b->key_header + hlen, key, klen);
-	b->key_header[hlen + klen] = '\0';
-	/* drop a trailing slash: paths are appended with their own */
-	while (strlen(b->base) > 8 && b->base[strlen(b->base) - 1] == '/')
-		b->base[strlen(b->base) - 1] = '\0';
 	err = http_new(loop, PROVIDER_HTTP_MAX_BODY, &b->http);
 	if (err < 0)
 		goto fail;

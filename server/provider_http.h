@@ -47,6 +47,22 @@ struct provider_http_settings {
 	unsigned param;         /* handed to ops->judge */
 };
 
+/* What every HTTP provider keeps of its settings (this file's backend and Criminal
+ * IP's, criminalip_backend.c): the base URL, without a trailing slash, and the key
+ * with the header line that carries it. The key is wiped when freed. */
+struct provider_http_key {
+	char *base;
+	char *key;          /* only to keep it out of what is logged */
+	char *key_header;   /* header + key */
+};
+
+/* Check url (http:// or https://, at most max_base bytes) and key (apikey_clean: the
+ * rule of -t and the start, since it goes into a header) and copy them, the key after
+ * header ("Key: "). 0, -EINVAL, -ENAMETOOLONG or -ENOMEM; on error k holds nothing. */
+int provider_http_key_init(struct provider_http_key *k, const char *url, size_t max_base,
+			   const char *header, const char *key);
+void provider_http_key_free(struct provider_http_key *k);
+
 /* A backend for ops (static, must outlive it) with set (copied) and key (copied,
  * checked with apikey_clean). 0 or a negative errno (-EINVAL for a bad URL or key).
  * Its name and source are left NULL: provider_open sets them. */
