@@ -55,16 +55,15 @@ import ipaddress
 import json
 import os
 import random
-import select
 import socket
 import struct
-import subprocess
 import sys
 import threading
 import time
 import urllib.parse
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import fakeproc  # beside this file: the client side of every fake
 
 DEFAULT_KEY = "test-key"
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -630,7 +629,7 @@ def serve(argv=None):
 # --- the client for tests -------------------------------------------------------------
 
 
-class FakeCriminalIP:
+class FakeCriminalIP(fakeproc.FakeProcess):
     """Start the fake in a child process and drive it.
 
         fake = FakeCriminalIP().start()
@@ -639,75 +638,19 @@ class FakeCriminalIP:
     """
 
     def __init__(self, key=DEFAULT_KEY, port=0, control_file=None):
+        args = ["--port", str(port), "--key", key]
+        if control_file:
+            args += ["--control-file", control_file]
+        super().__init__(__file__, args, "fake Criminal IP")
         self.key = key
         self.port = port
         self.control_file = control_file
-        self.proc = None
-        self.url = None
-
-    def start(self, timeout=10.0):
-        python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
-        cmd = [python, os.path.abspath(__file__), "--port", str(self.port), "--key", self.key]
-        if self.control_file:
-            cmd += ["--control-file", self.control_file]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, bufsize=0)
-        end = time.monotonic() + timeout
-        line = b""
-        while not line.endswith(b"\n"):
-            left = end - time.monotonic()
-            if left <= 0 or not select.select([self.proc.stdout], [], [], left)[0]:
-                self.stop()
-                raise RuntimeError("fake Criminal IP did not start")
-            c = self.proc.stdout.read(1)
-            if not c:
-                self.stop()
-                raise RuntimeError("fake Criminal IP exited")
-            line += c
-        self.port = int(line.split()[1])
-        self.url = "http://127.0.0.1:%d" % self.port
-        return self
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc and self.proc.stdout:
-            self.proc.stdout.close()
-
-    def __enter__(self):
-        return self.start() if self.proc is None else self
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def _call(self, path, obj=None):
-        data = None if obj is None else json.dumps(obj).encode()
-        req = urllib.request.Request(self.url + path, data=data,
-                                     method="GET" if obj is None else "POST",
-                                     headers={"Content-Type": "application/json"})
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with opener.open(req, timeout=10) as r:
-            return json.loads(r.read().decode())
-
-    def count(self):
-        return self._call("/_control/count")
 
     def total(self):
         return self.count()["total"]
 
     def requests(self):
         return self._call("/_control/requests")
-
-    def reset(self):
-        return self._call("/_control/reset", {})
-
-    def mode(self, mode="normal", **kw):
-        kw["mode"] = mode
-        return self._call("/_control/mode", kw)
 
     def set_doc(self, ip, doc_):
         return self._call("/_control/doc", {"ip": ip, "doc": doc_})

@@ -35,16 +35,13 @@ Controls (no key): GET /_control/count -> {"total", "per_ip", "bad_key", "key_in
 import argparse
 import ipaddress
 import json
-import os
-import select
 import socketserver
-import subprocess
-import sys
 import threading
 import time
 import urllib.parse
-import urllib.request
 from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import fakeproc  # beside this file: the client side of every fake
 
 DEFAULT_KEY = "prov-test-key"
 HOSTING = "Data Center/Web Hosting/Transit"
@@ -270,67 +267,17 @@ def main():
         pass
 
 
-class FakeProvider:
+class FakeProvider(fakeproc.FakeProcess):
     """Start one fake service in a child process and drive it.
 
         fake = FakeProvider("ipinfo").start(); fake.url; fake.mode("down"); fake.count()
     """
 
     def __init__(self, service, key=DEFAULT_KEY):
+        super().__init__(__file__, ["--service", service, "--key", key],
+                         "fake %s" % service)
         self.service = service
         self.key = key
-        self.proc = None
-        self.url = None
-
-    def start(self, timeout=10.0):
-        python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
-        self.proc = subprocess.Popen([python, os.path.abspath(__file__), "--service",
-                                      self.service, "--key", self.key],
-                                     stdout=subprocess.PIPE, bufsize=0)
-        end = time.monotonic() + timeout
-        line = b""
-        while not line.endswith(b"\n"):
-            left = end - time.monotonic()
-            if left <= 0 or not select.select([self.proc.stdout], [], [], left)[0]:
-                self.stop()
-                raise RuntimeError("fake %s did not start" % self.service)
-            c = self.proc.stdout.read(1)
-            if not c:
-                self.stop()
-                raise RuntimeError("fake %s exited" % self.service)
-            line += c
-        self.url = "http://127.0.0.1:%d" % int(line.split()[1])
-        return self
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc and self.proc.stdout:
-            self.proc.stdout.close()
-
-    def _call(self, path, obj=None):
-        data = None if obj is None else json.dumps(obj).encode()
-        req = urllib.request.Request(self.url + path, data=data,
-                                     method="GET" if obj is None else "POST",
-                                     headers={"Content-Type": "application/json"})
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with opener.open(req, timeout=10) as r:
-            return json.loads(r.read())
-
-    def count(self):
-        return self._call("/_control/count")
-
-    def reset(self):
-        return self._call("/_control/reset", {})
-
-    def mode(self, mode, **kw):
-        kw["mode"] = mode
-        return self._call("/_control/mode", kw)
 
 
 if __name__ == "__main__":
