@@ -243,7 +243,6 @@ static int refill_from_cache(void *arg,
 	return rc;
 }
 
-/* A stored verdict into memory, with the providers that gave it (refresh_skip). */
 static void pool_noop(uv_work_t *w)
 {
 	(void)w;
@@ -273,6 +272,7 @@ static int pool_start(uv_loop_t *loop)
 	return err;
 }
 
+/* A stored verdict into memory, with the providers that gave it (refresh_skip). */
 static int cache_fill(void *arg, const struct ipaddr *ip, const struct verdict *v,
 		      const char *source)
 {
