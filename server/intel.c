@@ -665,7 +665,7 @@ static int start_fetch(struct intel *in, struct lookup *l, unsigned pi, uint64_t
 	p->requests++;
 	p->calls_today++;
 	if (in->store)
-		store_budget_add(in->store, p->source, p->day, claimed);
+		store_budget_add(in->store, p->source, p->day, 1, claimed);
 	budget_check(in, p);
 	return 0;
 }

@@ -1205,7 +1205,8 @@ uint32_t store_budget_get(struct store *st, const char *provider, int64_t day)
 	return calls;
 }
 
-void store_budget_add(struct store *st, const char *provider, int64_t day, int claimed)
+void store_budget_add(struct store *st, const char *provider, int64_t day, uint32_t n,
+		      int claimed)
 {
 	struct store_budget *b;
 
@@ -1216,10 +1217,9 @@ void store_budget_add(struct store *st, const char *provider, int64_t day, int c
 			b->calls = 0;
 			b->add = 0;
 		}
-		if (b->calls < UINT32_MAX)
-			b->calls++;
-		if (!claimed && b->add < UINT32_MAX)
-			b->add++;
+		b->calls = n > UINT32_MAX - b->calls ? UINT32_MAX : b->calls + n;
+		if (!claimed)
+			b->add = n > UINT32_MAX - b->add ? UINT32_MAX : b->add + n;
 		if (!st->budget_dirty) {
 			st->budget_dirty = 1;
 			pthread_cond_signal(&st->wake);

@@ -77,13 +77,15 @@ int store_delete(struct store *st, const struct ipaddr *ip);
  *
  * get: the count known for day (0 for another day): read at open, counted here since,
  * and in a fleet what the database's row said at the last write.
- * add: one call made on day, written with the next batch. claimed: a fleet's claim
- * counted it in the database already (STORE_CLAIM_MINE, or STORE_CLAIM_LOCAL from the
+ * add: n calls made on day (intel: one at a time; `threatbl db copy`: the day's count
+ * of another database), written with the next batch. claimed: a fleet's claim counted
+ * them in the database already (STORE_CLAIM_MINE, or STORE_CLAIM_LOCAL from the
  * claimer), so only the known count moves. */
 #define STORE_BUDGETS 8
 #define STORE_PROVIDER_MAX 32
 uint32_t store_budget_get(struct store *st, const char *provider, int64_t day);
-void store_budget_add(struct store *st, const char *provider, int64_t day, int claimed);
+void store_budget_add(struct store *st, const char *provider, int64_t day, uint32_t n,
+		      int claimed);
 
 /* How the writer gets the verdicts back when the file was deleted or replaced while
  * running (it notices within a couple of seconds, or before its next write): refill is

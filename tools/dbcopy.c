@@ -4,9 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dbcopy.h"
+#include "provider.h"
 #include "store.h"
 
 #define EXIT_CLEAN 0
@@ -76,8 +78,11 @@ int dbcopy_main(const char *from, const char *to, const char *password_file)
 {
 	struct store_options o = { .password_file = password_file };
 	struct store_stats ss;
+	int64_t today = (int64_t)time(NULL) / 86400;
+	const struct provider_kind *k;
 	struct dbcopy c = { 0 };
 	size_t there = 0;
+	unsigned counts = 0;
 	char err[512];
 	int rc, code = EXIT_ERROR;
 
@@ -128,8 +133,19 @@ int dbcopy_main(const char *from, const char *to, const char *password_file)
 			goto out;
 		}
 	}
-	printf("%zu verdicts (%zu probed) copied from %s to %s\n", c.rows, c.probes,
-	       store_name(c.from), store_name(c.to));
+	/* Today's counts too, so that a move does not give any provider a new budget
+	 * (doc/providers.md#budgets); in PostgreSQL they are added to the fleet's. */
+	for (size_t i = 0; (k = provider_at(i)); i++) {
+		uint32_t n = store_budget_get(c.from, k->name, today);
+
+		if (n) {
+			store_budget_add(c.to, k->name, today, n, 0);
+			counts++;
+		}
+	}
+	printf("%zu verdicts (%zu probed) and today's call counts of %u provider(s) copied"
+	       " from %s to %s\n", c.rows, c.probes, counts, store_name(c.from),
+	       store_name(c.to));
 	code = fflush(stdout) ? EXIT_ERROR : EXIT_CLEAN;
 out:
 	store_close(c.to);

@@ -265,6 +265,10 @@ class FleetCase(tbltest.FakeAPICase):
                                capture_output=True, text=True)
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertNotIn(self.pg.password, r.stdout + r.stderr)
+            # today's count goes along: the move gives no provider a new budget
+            self.assertIn("today's call counts of 1 provider(s)", r.stdout)
+            self.assertEqual(self.pg.psql("SELECT provider || '=' || calls FROM budgets",
+                                          db="copy"), "criminalip=20")
             r = subprocess.run([tbltest.THREATBL, "db", "-p", pw, "copy", uri, back], env=env,
                                capture_output=True, text=True)
             self.assertEqual(r.returncode, 0, r.stderr)
@@ -275,6 +279,9 @@ class FleetCase(tbltest.FakeAPICase):
                 rows2 = s2.execute("SELECT %s FROM verdicts ORDER BY ip" % cols).fetchall()
             self.assertEqual(len(rows1), 20)
             self.assertEqual(rows1, rows2, "nothing lost sqlite -> PostgreSQL -> sqlite")
+            with sqlite3.connect(back) as s2:
+                self.assertEqual(s2.execute("SELECT provider, calls FROM budgets").fetchall(),
+                                 [("criminalip", 20)])
             # The other db commands read PostgreSQL too.
             r = subprocess.run([tbltest.THREATBL, "db", "-p", pw, "-d", uri, "list"], env=env,
                                capture_output=True, text=True)

@@ -71,7 +71,8 @@ uint32_t store_budget_get(struct store *st, const char *provider, int64_t day)
 	return day == st_budget.day ? st_budget.calls : 0;
 }
 
-void store_budget_add(struct store *st, const char *provider, int64_t day, int claimed)
+void store_budget_add(struct store *st, const char *provider, int64_t day, uint32_t n,
+		      int claimed)
 {
 	(void)st;
 	if (day > st_budget.day) {
@@ -79,7 +80,7 @@ void store_budget_add(struct store *st, const char *provider, int64_t day, int c
 		st_budget.calls = 0;
 	}
 	snprintf(st_budget.provider, sizeof(st_budget.provider), "%s", provider);
-	st_budget.calls++;
+	st_budget.calls += n;
 	st_budget.sets++;
 	st_budget.claimed += claimed != 0;
 }

@@ -111,20 +111,20 @@ static void test_budget(void)
 	ok(store_open(db, &st, err, sizeof(err)) == 0, "open: %s", err);
 	is_int(store_budget_get(st, "criminalip", today), 0, "a new database: no calls today");
 	for (int i = 0; i < 3; i++)
-		store_budget_add(st, "criminalip", today, 0);
-	store_budget_add(st, "abuseipdb", today, 0);
+		store_budget_add(st, "criminalip", today, 1, 0);
+	store_budget_add(st, "abuseipdb", today, 1, 0);
 	is_int(store_budget_get(st, "criminalip", today), 3, "three calls of one provider");
 	is_int(store_budget_get(st, "abuseipdb", today), 1, "one of another, counted apart");
 	is_int(store_budget_get(st, "ipinfo", today), 0, "none of a third");
 	is_int(store_budget_get(st, "criminalip", today - 1), 0, "another day has its own count");
-	store_budget_add(st, "criminalip", today - 1, 0);
+	store_budget_add(st, "criminalip", today - 1, 1, 0);
 	is_int(store_budget_get(st, "criminalip", today), 3, "a call of an older day is not counted");
-	store_budget_add(st, "a-provider-name-longer-than-the-column-allows", today, 0);
+	store_budget_add(st, "a-provider-name-longer-than-the-column-allows", today, 1, 0);
 	is_int(store_budget_get(st, "a-provider-name-longer-than-the-column-allows", today), 0,
 	       "a name too long is not counted (and nothing breaks)");
 	for (int i = 0; i < STORE_BUDGETS; i++) {
 		snprintf(name, sizeof(name), "p%d", i);
-		store_budget_add(st, name, today, 0);
+		store_budget_add(st, name, today, 1, 0);
 	}
 	is_int(store_budget_get(st, "p5", today), 1, "more providers, up to the table's size");
 	is_int(store_budget_get(st, "p7", today), 0, "past STORE_BUDGETS: not counted");
@@ -146,13 +146,17 @@ static void test_budget(void)
 	st = NULL;
 	ok(store_open(db, &st, err, sizeof(err)) == 0, "reopened: %s", err);
 	is_int(store_budget_get(st, "abuseipdb", today), 10, "read at open");
-	store_budget_add(st, "abuseipdb", today, 0);
+	store_budget_add(st, "abuseipdb", today, 1, 0);
 	ok(store_start(st) == 0, "writer started");
 	store_close(st);
 	st = NULL;
 	ok(store_open(db, &st, err, sizeof(err)) == 0, "reopened: %s", err);
 	is_int(store_budget_get(st, "abuseipdb", today), 11, "and counted on");
-	store_budget_add(st, "criminalip", today + 1, 0);
+	store_budget_add(st, "abuseipdb", today, 5, 0);
+	is_int(store_budget_get(st, "abuseipdb", today), 16, "several calls at once (db copy)");
+	store_budget_add(st, "abuseipdb", today, UINT32_MAX, 1);
+	ok(store_budget_get(st, "abuseipdb", today) == UINT32_MAX, "the count saturates");
+	store_budget_add(st, "criminalip", today + 1, 1, 0);
 	is_int(store_budget_get(st, "criminalip", today + 1), 1, "a new day starts");
 	is_int(store_budget_get(st, "criminalip", today), 0, "and forgets the last");
 	store_close(st);
