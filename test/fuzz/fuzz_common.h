@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -20,6 +21,19 @@ static inline void fuzz_die(const char *what)
 {
 	fprintf(stderr, "%s: invariant broken: %s\n", program_invocation_short_name, what);
 	abort();
+}
+
+/* s (a buffer of size bytes) must hold a NUL-terminated string of printable ASCII:
+ * the texts a parser hands on to logs and answers. */
+static inline void fuzz_check_text(const char *s, size_t size, const char *what)
+{
+	const char *end = memchr(s, '\0', size);
+
+	if (!end)
+		fuzz_die(what);
+	for (; s < end; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+			fuzz_die(what);
 }
 
 /* The input as a file that the code under test opens by path, in memory (memfd) so

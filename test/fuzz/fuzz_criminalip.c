@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "criminalip.h"
+#include "fuzz_common.h"
 #include "ipaddr.h"
 #include "verdict.h"
 
@@ -31,23 +32,6 @@ static const long statuses[] = {
 	0, 199, 201, 301, 999, -1,
 };
 
-static void die(const char *what)
-{
-	fprintf(stderr, "fuzz_criminalip: invariant broken: %s\n", what);
-	abort();
-}
-
-static void check_text(const char *s, size_t size, const char *what)
-{
-	const char *end = memchr(s, '\0', size);
-
-	if (!end)
-		die(what);
-	for (; s < end; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
-			die(what);
-}
-
 static int facts_equal(const struct cip_facts *a, const struct cip_facts *b)
 {
 	return a->flags == b->flags && a->score_in == b->score_in &&
@@ -58,17 +42,17 @@ static int facts_equal(const struct cip_facts *a, const struct cip_facts *b)
 
 static void check_facts(const struct cip_facts *f)
 {
-	check_text(f->vpn_name, sizeof(f->vpn_name), "vpn_name not printable or unterminated");
-	check_text(f->evidence, sizeof(f->evidence), "evidence not printable or unterminated");
+	fuzz_check_text(f->vpn_name, sizeof(f->vpn_name), "vpn_name not printable or unterminated");
+	fuzz_check_text(f->evidence, sizeof(f->evidence), "evidence not printable or unterminated");
 	for (size_t i = 0; i < CIP_NCAT; i++)
-		check_text(f->cat_time[i], sizeof(f->cat_time[i]),
+		fuzz_check_text(f->cat_time[i], sizeof(f->cat_time[i]),
 			   "category time not printable or unterminated");
 	if (f->score_in > 5 || f->score_out > 5)
-		die("score out of scale");
+		fuzz_die("score out of scale");
 	if (f->flags >> CIP_NFLAGS)
-		die("unknown flag bit");
+		fuzz_die("unknown flag bit");
 	if (criminalip_classify(f) & ~VERDICT_ALL)
-		die("category outside VERDICT_ALL");
+		fuzz_die("category outside VERDICT_ALL");
 }
 
 /* facts -> JSON -> facts must give the same facts. */
@@ -82,12 +66,12 @@ static void round_trip(const struct cip_facts *f)
 
 	n = criminalip_facts_json(f, buf, sizeof(buf));
 	if (n < 0)
-		die("facts_json failed with 1 KiB");
+		fuzz_die("facts_json failed with 1 KiB");
 	if ((size_t)n != strlen(buf))
-		die("facts_json length differs from the string's");
+		fuzz_die("facts_json length differs from the string's");
 	o = json_loads(buf, 0, &jerr);
 	if (!json_is_object(o))
-		die("facts_json is not a JSON object");
+		fuzz_die("facts_json is not a JSON object");
 	json_decref(o);
 
 	/* Exact-size buffers: one byte short must be refused without a write past it. */
@@ -95,19 +79,19 @@ static void round_trip(const struct cip_facts *f)
 	if (!tight)
 		abort();
 	if (criminalip_facts_json(f, tight, (size_t)n) != -ENOSPC)
-		die("facts_json accepted a buffer without room for the NUL");
+		fuzz_die("facts_json accepted a buffer without room for the NUL");
 	free(tight);
 	tight = malloc((size_t)n + 1);
 	if (!tight)
 		abort();
 	if (criminalip_facts_json(f, tight, (size_t)n + 1) != n || strcmp(tight, buf) != 0)
-		die("facts_json differs with an exact buffer");
+		fuzz_die("facts_json differs with an exact buffer");
 	free(tight);
 
 	if (criminalip_facts_from_json(buf, &back) != 0)
-		die("facts_from_json refused facts_json's output");
+		fuzz_die("facts_from_json refused facts_json's output");
 	if (!facts_equal(f, &back))
-		die("facts_from_json(facts_json(f)) != f");
+		fuzz_die("facts_from_json(facts_json(f)) != f");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -134,42 +118,42 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&facts, 0x55, sizeof(facts));
 	out = criminalip_judge(NULL, status, body, len, &facts, detail, sizeof(detail), &refused);
 	if ((unsigned)out > PROVIDER_UNUSABLE)
-		die("unknown outcome");
+		fuzz_die("unknown outcome");
 	if (refused != 0 && refused != 1)
-		die("refused not set");
+		fuzz_die("refused not set");
 	if (refused && out != PROVIDER_TROUBLE)
-		die("refused without PROVIDER_TROUBLE");
-	check_text(detail, sizeof(detail), "detail not printable or unterminated");
+		fuzz_die("refused without PROVIDER_TROUBLE");
+	fuzz_check_text(detail, sizeof(detail), "detail not printable or unterminated");
 	if (!detail[0])
-		die("empty detail");
+		fuzz_die("empty detail");
 
 	memset(&again, 0xaa, sizeof(again));
 	out2 = criminalip_parse(status, body, len, &again);
 	if (out2 != out || !facts_equal(&facts, &again))
-		die("criminalip_parse and criminalip_judge disagree");
+		fuzz_die("criminalip_parse and criminalip_judge disagree");
 
 	/* A detail buffer of 7 bytes, exactly. */
 	small = malloc(7);
 	if (!small)
 		abort();
 	criminalip_judge(NULL, status, body, len, &again, small, 7, NULL);
-	check_text(small, 7, "short detail not printable or unterminated");
+	fuzz_check_text(small, 7, "short detail not printable or unterminated");
 	free(small);
 
 	/* With what a backend asks: the key never comes out, in any case. */
 	if (ipaddr_parse(&asked, "188.214.106.93") < 0)
 		abort();
 	out2 = criminalip_judge(&ask, status, body, len, &again, detail, sizeof(detail), NULL);
-	check_text(detail, sizeof(detail), "detail (asked) not printable or unterminated");
+	fuzz_check_text(detail, sizeof(detail), "detail (asked) not printable or unterminated");
 	if (strcasestr(detail, FUZZ_KEY) || (out2 == PROVIDER_OK &&
 	    (strcasestr(again.vpn_name, FUZZ_KEY) || strcasestr(again.evidence, FUZZ_KEY))))
-		die("the key came out");
+		fuzz_die("the key came out");
 	if (out2 == PROVIDER_OK)
 		check_facts(&again);
 
 	if (out != PROVIDER_OK) {
 		if (memcmp(&facts, &zero, sizeof(facts)) != 0)
-			die("facts not zeroed after a failure");
+			fuzz_die("facts not zeroed after a failure");
 	} else {
 		check_facts(&facts);
 		round_trip(&facts);
@@ -185,7 +169,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_facts(&stored);
 		round_trip(&stored);
 	} else if (memcmp(&stored, &zero, sizeof(stored)) != 0) {
-		die("facts_from_json failed but left facts");
+		fuzz_die("facts_from_json failed but left facts");
 	}
 	free(text);
 	return 0;

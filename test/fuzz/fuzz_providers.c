@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "abuseipdb.h"
+#include "fuzz_common.h"
 #include "ipaddr.h"
 #include "ipinfo.h"
 #include "verdict.h"
@@ -21,23 +22,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const long statuses[] = {
 	200, 200, 200, 200, 200, 200, 200, 200, 401, 403, 404, 422, 429, 500, 502, 0,
 };
-
-static void die(const char *what)
-{
-	fprintf(stderr, "fuzz_providers: invariant broken: %s\n", what);
-	abort();
-}
-
-static void check_text(const char *s, size_t size, const char *what)
-{
-	const char *end = memchr(s, '\0', size);
-
-	if (!end)
-		die(what);
-	for (; s < end; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
-			die(what);
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -55,17 +39,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	else
 		abuseipdb_judge(&ip, data[2] % 101, status, (const char *)data + 3, size - 3, &v);
 	if ((unsigned)v.outcome > PROVIDER_UNUSABLE)
-		die("unknown outcome");
-	check_text(v.detail, sizeof(v.detail), "detail");
-	check_text(v.facts, sizeof(v.facts), "facts");
+		fuzz_die("unknown outcome");
+	fuzz_check_text(v.detail, sizeof(v.detail), "detail");
+	fuzz_check_text(v.facts, sizeof(v.facts), "facts");
 	if (v.mask & ~VERDICT_ALL)
-		die("unknown category bits");
+		fuzz_die("unknown category bits");
 	if (v.outcome != PROVIDER_OK && (v.mask || v.facts[0]))
-		die("categories or facts without a verdict");
+		fuzz_die("categories or facts without a verdict");
 	if (v.facts[0]) {
 		j = json_loads(v.facts, 0, NULL);
 		if (!json_is_object(j))
-			die("facts are not a JSON object");
+			fuzz_die("facts are not a JSON object");
 		json_decref(j);
 	}
 	return 0;
