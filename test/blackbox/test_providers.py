@@ -291,7 +291,14 @@ class Combine(ProvidersCase):
         self.adb.mode("limit", retry_after=3600)
         self.start("abuseipdb ipinfo", combine="first")
         self.assert_listed(P(13), ("tor",))       # both say tor: ipinfo's
-        self.assertTrue(self.wait_log(r"AbuseIPDB credits used up.*resume in 3600s"))
+        # a Retry-After that outlasts the UTC day ends with the day: within an hour of
+        # midnight the pause is announced until 00:00 UTC instead
+        to_midnight = 86400 - time.time() % 86400
+        resume = (r"resume in 3600s" if to_midnight > 3600 + 60 else
+                  r"resume at 00:00 UTC" if to_midnight < 3600 - 60 else
+                  r"resume (in 3600s|at 00:00 UTC)")
+        self.assertTrue(self.wait_log(r"AbuseIPDB credits used up.*" + resume),
+                        self.d.stderr()[-2000:])
         self.assert_listed(P(14), ("proxy",))     # ipinfo's
         self.assertEqual(self.adb.count()["total"], 1, "AbuseIPDB paused after its 429")
         self.assertEqual(self.show(P(14))[1], "ipinfo")
