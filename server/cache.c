@@ -431,6 +431,45 @@ int cache_put(struct cache *c, const struct ipaddr *ip, const struct verdict *v)
 	return cache_put_from(c, ip, v, -1);
 }
 
+int cache_get_locked(struct cache *c, const struct ipaddr *ip, struct verdict *out,
+		     uint8_t *from)
+{
+	int rc;
+
+	pthread_mutex_lock(&c->wmu);
+	rc = cache_get_from(c, ip, out, from);
+	pthread_mutex_unlock(&c->wmu);
+	return rc;
+}
+
+int cache_update(struct cache *c, const struct ipaddr *ip,
+		 int (*fn)(void *arg, struct verdict *v), void *arg)
+{
+	struct verdict v;
+	int rc;
+
+	pthread_mutex_lock(&c->wmu);
+	if ((rc = cache_get_from(c, ip, &v, NULL)) == 0 && (rc = fn(arg, &v)) > 0)
+		rc = is_v4(ip) ? put4(c, v4_key(ip), &v, -1) : put6(c, ip->b, &v, -1);
+	pthread_mutex_unlock(&c->wmu);
+	return rc < 0 ? rc : 0;
+}
+
+int cache_put_new(struct cache *c, const struct ipaddr *ip, const struct verdict *v,
+		  int from)
+{
+	struct verdict now;
+	int rc;
+
+	pthread_mutex_lock(&c->wmu);
+	if (cache_get_from(c, ip, &now, NULL) == 0)
+		rc = -EEXIST;
+	else
+		rc = is_v4(ip) ? put4(c, v4_key(ip), v, from) : put6(c, ip->b, v, from);
+	pthread_mutex_unlock(&c->wmu);
+	return rc;
+}
+
 int cache_del(struct cache *c, const struct ipaddr *ip)
 {
 	int rc;

@@ -5,7 +5,8 @@
  * IPv6. Written by one thread at a time (the cache's own mutex: start-up fills it from
  * store.c, then the lookup thread adds verdicts (intel.c) and the main loop removes or
  * puts back the ones the operator purges or rechecks (steer.c)) while the answering
- * loops read it under the read side of the shared lock (the rules are in shared.h).
+ * loops read it under the read side of the shared lock (the rules are in shared.h). A
+ * writer reads under the writers' mutex (cache_get_locked), not the read side.
  * Adding or replacing a verdict takes no lock readers wait on: they see each verdict
  * whole, the old one or the new one. Deleting and growing take the write side
  * (cache_set_shared). cache_get never allocates. */
@@ -54,6 +55,23 @@ int cache_get_from(const struct cache *c, const struct ipaddr *ip, struct verdic
 
 /* 0, or -ENOENT. Writers one at a time, as cache_put. */
 int cache_del(struct cache *c, const struct ipaddr *ip);
+
+/* For a writer that holds no read side (the lookup thread, the main loop's steering):
+ * since two threads write, one of them reading without the read side could meet an
+ * entry moved or a table freed by the other (cache_del, a table that grew). These run
+ * under the writers' mutex instead, which no reader ever waits on:
+ * - cache_get_locked: cache_get_from;
+ * - cache_update: a read-modify-write of ip's verdict that no other writer can come
+ *   between; fn changes *v and returns 1 to store it, 0 to leave it, or a negative
+ *   errno (returned). -ENOENT when ip is not cached;
+ * - cache_put_new: cache_put_from unless ip is cached (-EEXIST then), for putting
+ *   back a verdict without overwriting a newer one. */
+int cache_get_locked(struct cache *c, const struct ipaddr *ip, struct verdict *out,
+		     uint8_t *from);
+int cache_update(struct cache *c, const struct ipaddr *ip,
+		 int (*fn)(void *arg, struct verdict *v), void *arg);
+int cache_put_new(struct cache *c, const struct ipaddr *ip, const struct verdict *v,
+		  int from);
 
 size_t cache_count(const struct cache *c);
 

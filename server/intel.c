@@ -801,37 +801,57 @@ static void probe_after(struct intel *in, const struct ipaddr *ip,
 		return;
 	rc = probe_start(in->probe, ip);
 	if ((rc == 0 || rc == -EALREADY || rc == -EBUSY) &&
-	    cache_get(in->cache, ip, &old) == 0 && (old.flags & VERDICT_F_PROBED)) {
+	    cache_get_locked(in->cache, ip, &old, NULL) == 0 &&
+	    (old.flags & VERDICT_F_PROBED)) {
 		v->mask |= VERDICT_BIT(VERDICT_OPENVPN443);
 		v->flags |= VERDICT_F_PROBED;
 	}
 }
 
+/* What probe_done hands cache_update: the result in, the verdict as it now is out. */
+struct probe_update {
+	enum probe_result r;
+	struct verdict v;
+};
+
+static int probe_apply(void *arg, struct verdict *v)
+{
+	struct probe_update *u = arg;
+	uint8_t mask = v->mask, flags = v->flags;
+
+	if (!(v->flags & VERDICT_F_UNKNOWN)) {
+		if (u->r == PROBE_CONFIRMED && !(v->mask & VERDICT_BIT(VERDICT_OPENVPN443))) {
+			v->mask |= VERDICT_BIT(VERDICT_OPENVPN443);
+			v->flags |= VERDICT_F_PROBED;
+		} else if (u->r == PROBE_NOT_OPENVPN && (v->flags & VERDICT_F_PROBED)) {
+			v->mask &= (uint8_t)~VERDICT_BIT(VERDICT_OPENVPN443);
+			v->flags &= (uint8_t)~VERDICT_F_PROBED;
+		}
+	}
+	u->v = *v;
+	return v->mask != mask || v->flags != flags;
+}
+
 /* A probe's result: confirmed adds openvpn443 to the verdict answered from now on;
  * not OpenVPN takes back what an earlier probe added (never what the report says);
- * unconfirmed changes nothing. The result and its time go to the store either way. */
+ * unconfirmed changes nothing. The result and its time go to the store either way.
+ * The verdict is read and changed in one step (cache_update): an operator's purge on
+ * the main loop meanwhile is not undone. */
 static void probe_done(void *arg, const struct ipaddr *ip, enum probe_result r)
 {
 	struct intel *in = arg;
-	struct verdict v;
-	uint8_t mask, flags;
+	struct probe_update u = { .r = r };
 	int rc;
 
-	if (in->closing || cache_get(in->cache, ip, &v) < 0 || (v.flags & VERDICT_F_UNKNOWN))
+	if (in->closing)
 		return;
-	mask = v.mask;
-	flags = v.flags;
-	if (r == PROBE_CONFIRMED && !(v.mask & VERDICT_BIT(VERDICT_OPENVPN443))) {
-		v.mask |= VERDICT_BIT(VERDICT_OPENVPN443);
-		v.flags |= VERDICT_F_PROBED;
-	} else if (r == PROBE_NOT_OPENVPN && (v.flags & VERDICT_F_PROBED)) {
-		v.mask &= (uint8_t)~VERDICT_BIT(VERDICT_OPENVPN443);
-		v.flags &= (uint8_t)~VERDICT_F_PROBED;
+	if ((rc = cache_update(in->cache, ip, probe_apply, &u)) < 0) {
+		if (rc != -ENOENT)
+			log_warn("probe result not cached: %s", strerror(-rc));
+		return;
 	}
-	if ((v.mask != mask || v.flags != flags) && (rc = cache_put(in->cache, ip, &v)) < 0)
-		log_warn("probe result not cached: %s", strerror(-rc));
-	if (in->store)
-		store_put_probe(in->store, ip, &v, probe_result_name(r), (uint32_t)wall_s(in));
+	if (in->store && !(u.v.flags & VERDICT_F_UNKNOWN))
+		store_put_probe(in->store, ip, &u.v, probe_result_name(r), (uint32_t)wall_s(in));
 }
 
 
@@ -1331,13 +1351,13 @@ static void park(struct intel *in, struct lookup *l, const struct ipaddr *client
  * fresh_only: without a refresh either). The
  * answering loop looked at the cache before it handed the query over; a lookup for
  * the IP may have finished on this thread in between, and must not be made twice.
- * The lookup thread is the cache's only writer, so it reads it without the lock. */
+ * The main loop writes the cache too (steer.c): read under the writers' mutex. */
 static int cache_answers(const struct intel *in, const struct ipaddr *ip, int fresh_only)
 {
 	struct verdict v;
 	int64_t age;
 
-	if (!in->cache || cache_get(in->cache, ip, &v) < 0)
+	if (!in->cache || cache_get_locked(in->cache, ip, &v, NULL) < 0)
 		return 0;
 	age = wall_s(in) - (int64_t)v.checked;
 	if (age < 0)
@@ -1426,7 +1446,7 @@ static uint8_t refresh_skip(const struct intel *in, const struct ipaddr *ip)
 	struct verdict v;
 	uint8_t skip = 0, from;
 
-	if (!in->cache || cache_get_from(in->cache, ip, &v, &from) < 0 || !from)
+	if (!in->cache || cache_get_locked(in->cache, ip, &v, &from) < 0 || !from)
 		return 0;
 	for (unsigned i = 0; i < in->nprov; i++)
 		if (in->prov[i].row < 0 || !(from & (1u << in->prov[i].row)))

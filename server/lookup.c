@@ -12,8 +12,9 @@
 #include "store.h"
 
 /* What the store's threads hand the lookup loop in a fleet (doc/fleet.md): another
- * node's verdict, to put into the cache here (the lookup thread is the cache's only
- * writer: intel reads it without the lock), or the outcome of a claim. */
+ * node's verdict, to put into the cache here (on the thread that writes verdicts, so
+ * that fleet verdicts and lookups' verdicts are written in one order), or the outcome
+ * of a claim. */
 struct fleet_event {
 	struct fleet_event *next;
 	struct ipaddr ip;

@@ -54,6 +54,7 @@ struct steer_recheck {
 	struct server *srv;
 	struct ipaddr ip;
 	struct verdict old;
+	uint8_t old_from;            /* its providers (cache_put_from) */
 	int had_old;
 };
 
@@ -301,24 +302,18 @@ static void cmd_prune(struct server *srv, struct control_req *req, int argc, cha
 
 /* --- recheck ---------------------------------------------------------------------- */
 
+/* The main loop writes the cache too: it reads as a writer (cache.h). */
 static int cache_read(struct server *srv, const struct ipaddr *ip, struct verdict *v)
 {
-	struct shared_view copy;
-	int rc;
-
-	shared_read_begin(&srv->shared, &copy);
-	rc = cache_get(srv->cache, ip, v);
-	shared_read_end(&srv->shared);
-	return rc;
+	return cache_get_locked(srv->cache, ip, v, NULL);
 }
 
-/* The previous verdict comes back when no new one was made. */
+/* The previous verdict comes back when no new one was made (never over one that the
+ * lookup thread put meanwhile). */
 static void restore_old(struct steer_recheck *rc)
 {
-	struct verdict now;
-
-	if (rc->had_old && cache_read(rc->srv, &rc->ip, &now) == -ENOENT)
-		cache_put(rc->srv->cache, &rc->ip, &rc->old);
+	if (rc->had_old)
+		cache_put_new(rc->srv->cache, &rc->ip, &rc->old, rc->old_from);
 }
 
 static void recheck_done(struct relay_waiter *w, int status)
@@ -403,7 +398,7 @@ static void cmd_recheck(struct server *srv, struct control_req *req, int argc, c
 	rc->req = req;
 	rc->srv = srv;
 	rc->ip = p.net;
-	rc->had_old = cache_read(srv, &p.net, &rc->old) == 0;
+	rc->had_old = cache_get_locked(srv->cache, &p.net, &rc->old, &rc->old_from) == 0;
 	/* Without the verdict in memory the lookup thread does not take the IP as
 	 * answered: it starts a lookup (or joins the one in flight). */
 	if (rc->had_old)
@@ -435,7 +430,7 @@ void steer_recheck_ip(void *arg, const struct ipaddr *ip)
 		return;
 	rc->srv = srv;
 	rc->ip = *ip;
-	rc->had_old = cache_read(srv, ip, &rc->old) == 0;
+	rc->had_old = cache_get_locked(srv->cache, ip, &rc->old, &rc->old_from) == 0;
 	if (rc->had_old)
 		cache_del(srv->cache, ip);
 	if (relay_wait(srv->host.relay, ip, NULL, &rc->w, recheck_done) < 0) {

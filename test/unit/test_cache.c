@@ -1,7 +1,8 @@
 /* test_cache.c - the verdict cache: put/get/replace/del for both families, growth to a
  * million entries, deletion checked against a reference model, foreach, memory, and
  * one writer against readers on other threads (the lookup thread and the answering
- * loops), which the ThreadSanitizer build checks for races. */
+ * loops), and two writers (the lookup thread and the main loop) reading as writers,
+ * which the ThreadSanitizer build checks for races. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -463,6 +464,129 @@ static void test_concurrent(void)
 	shared_destroy(&k.sh);
 }
 
+/* ---- the writers' own reads (cache_get_locked, cache_update, cache_put_new) ---- */
+
+static int add_tor(void *arg, struct verdict *v)
+{
+	int *calls = arg;
+
+	(*calls)++;
+	if (v->mask & VERDICT_BIT(VERDICT_TOR))
+		return 0;
+	v->mask |= VERDICT_BIT(VERDICT_TOR);
+	return 1;
+}
+
+static int refuse(void *arg, struct verdict *v)
+{
+	(void)arg;
+	v->mask = 0;                 /* not stored: the error is returned */
+	return -EPERM;
+}
+
+static void test_writer_reads(void)
+{
+	struct cache *c = cache_new();
+	struct ipaddr a = v4(0xC0000205), x = v6(7);
+	struct verdict v, w = vd(VERDICT_BIT(VERDICT_VPN), 0, 1700000000);
+	uint8_t from = 0xff;
+	int calls = 0;
+
+	is_int(cache_get_locked(c, &a, &v, &from), -ENOENT, "get_locked: absent");
+	is_int(cache_update(c, &a, add_tor, &calls), -ENOENT, "update: absent is -ENOENT");
+	is_int(calls, 0, "update: fn not called for an absent IP");
+	is_int(cache_put_new(c, &a, &w, 3), 0, "put_new: absent, put");
+	is_int(cache_get_locked(c, &a, &v, &from), 0, "get_locked: present");
+	ok(same(&v, &w) && from == 3, "put_new keeps the verdict and its providers");
+	is_int(cache_update(c, &a, add_tor, &calls), 0, "update: changed");
+	is_int(cache_update(c, &a, add_tor, &calls), 0, "update: unchanged");
+	is_int(calls, 2, "update: fn called once each");
+	cache_get_from(c, &a, &v, &from);
+	is_int(v.mask, VERDICT_BIT(VERDICT_VPN) | VERDICT_BIT(VERDICT_TOR),
+	       "update: fn's change stored");
+	is_int(from, 3, "update: the providers stay");
+	is_int(cache_update(c, &a, refuse, NULL), -EPERM, "update: fn's error returned");
+	cache_get(c, &a, &v);
+	ok(v.mask != 0, "update: nothing stored when fn fails");
+	is_int(cache_put_new(c, &a, &w, 1), -EEXIST, "put_new: present is -EEXIST");
+	cache_get_from(c, &a, &v, &from);
+	ok(v.mask == (VERDICT_BIT(VERDICT_VPN) | VERDICT_BIT(VERDICT_TOR)) && from == 3,
+	   "put_new: the newer verdict is not overwritten");
+	is_int(cache_put_new(c, &x, &w, -1), 0, "put_new: IPv6");
+	is_int(cache_get_locked(c, &x, &v, NULL), 0, "get_locked: IPv6");
+	cache_free(c);
+}
+
+/* Two writers, as the lookup thread and the main loop are: one adds (the tables grow
+ * and are freed under it) and reads back what it added with cache_get_locked, the
+ * other adds and deletes other keys (entries move). Neither holds the read side; the
+ * ThreadSanitizer build reports a reader that follows a moved entry or a freed table. */
+#define TWO_N 40000u
+#define TWO_DEL 2048u
+
+struct two {
+	struct cache *c;
+	unsigned finished;
+	unsigned long failed, exists;
+};
+
+static void *two_deleter(void *arg)
+{
+	struct two *k = arg;
+	unsigned j = 0;
+
+	while (!__atomic_load_n(&k->finished, __ATOMIC_ACQUIRE)) {
+		unsigned n = TWO_N + j++ % TWO_DEL;
+		struct ipaddr x = conc_ip(n);
+		struct verdict w = conc_v(n, 0);
+
+		if (cache_put_new(k->c, &x, &w, -1) != 0 || cache_put_new(k->c, &x, &w, -1) !=
+		    -EEXIST)
+			k->failed++;
+		else
+			k->exists++;
+		if (cache_del(k->c, &x) != 0)
+			k->failed++;
+	}
+	return NULL;
+}
+
+static void test_two_writers(void)
+{
+	struct two k = { 0 };
+	struct shared sh;
+	pthread_t th;
+	uint64_t seed = 0x9e3779b97f4a7c15ULL;
+	unsigned long missing = 0, torn = 0, failed = 0;
+	unsigned i;
+
+	k.c = cache_new();
+	ok(k.c && shared_init(&sh) == 0, "two writers: cache and lock");
+	cache_set_shared(k.c, &sh);
+	pthread_create(&th, NULL, two_deleter, &k);
+	for (i = 0; i < TWO_N; i++) {
+		struct ipaddr a = conc_ip(i), b;
+		struct verdict v = conc_v(i, 0);
+		unsigned j = (unsigned)(rnd(&seed) % (i + 1));
+
+		failed += cache_put(k.c, &a, &v) != 0;
+		b = conc_ip(j);
+		if (cache_get_locked(k.c, &b, &v, NULL) != 0)
+			missing++;
+		else if (!conc_whole(j, &v))
+			torn++;
+	}
+	__atomic_store_n(&k.finished, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	is_int(failed + k.failed, 0, "two writers: every put, put_new and del as expected");
+	ok(k.exists > 0, "two writers: the other writer deleted %lu keys meanwhile", k.exists);
+	is_int(missing, 0, "two writers: a key added is always found by its writer");
+	is_int(torn, 0, "two writers: every verdict read whole");
+	is_int(cache_count(k.c), TWO_N, "two writers: only the deleted keys are gone");
+	cache_free(k.c);
+	shared_destroy(&sh);
+}
+
 int main(void)
 {
 	test_basic();
@@ -475,5 +599,7 @@ int main(void)
 	test_v6_growth();
 	test_million();
 	test_concurrent();
+	test_writer_reads();
+	test_two_writers();
 	return done_testing();
 }
