@@ -44,7 +44,7 @@ struct reload_job {
 	uint32_t serial;
 	int err;
 	char msg[256];                   /* the first error reported, for reload_request */
-	char *held_key;                  /* a copy of the key in use, or NULL */
+	struct reload_keys held;         /* a copy of the keys in use */
 	struct loaded ld;
 };
 
@@ -188,66 +188,116 @@ fail:
 	return NULL;
 }
 
-/* The key for a reload: as at start, except that a key file that cannot be read any
- * more (root-only, and root was dropped) keeps the key held, with one warning. */
-static int load_key(const struct config *cfg, const char *held_key, config_report_fn report,
-		    void *arg, char **key)
+int reload_keys_copy(struct reload_keys *dst, const struct reload_keys *src)
 {
-	char msg[256];
-	int err;
-
-	if (!held_key || !cfg->api_key_file)
-		return apikey_read(cfg, report, arg, key);
-	err = apikey_read(cfg, report_quiet, msg, key);
-	if (err == 0 || err == -EINVAL || err == -EFBIG || err == -ENOMEM) {
-		if (err)
-			report(arg, CONFIG_ERROR, cfg->api_key_file, 0, msg);
-		return err;
-	}
-	log_warn("%s: %s; keeping the API key read before", cfg->api_key_file, msg);
-	*key = strdup(held_key);
-	return *key ? 0 : -ENOMEM;
-}
-
-/* [intel] providers: every one needs its key (doc/configuration.md#the-api-key). */
-static int load_keys(struct loaded *ld, config_report_fn report, void *arg)
-{
-	const struct provider_kind *k;
-	char *key;
-	int err;
-
-	for (size_t i = 0; i < ld->cfg->nproviders; i++) {
-		k = ld->cfg->providers[i];
-		err = apikey_read_for(ld->cfg, k, report, arg, &key);
-		if (err)
-			return err;
-		if (!key) {
-			char msg[300], var[64];
-			size_t j;
-
-			snprintf(var, sizeof(var), "THREATBL_%s_KEY", k->name);
-			for (j = 0; var[j]; j++)
-				var[j] = (char)toupper((unsigned char)var[j]);
-			snprintf(msg, sizeof(msg), "provider %s needs an API key: set key-file in "
-				 "[provider %s], the credential threatbl-%s-key or the environment "
-				 "variable %s", k->name, k->name, k->name, var);
-			report(arg, CONFIG_ERROR, ld->cfg->file, 0, msg);
-			return -EINVAL;
+	memset(dst, 0, sizeof(*dst));
+	for (size_t i = 0; i < src->n; i++) {
+		dst->kind[i] = src->kind[i];
+		if (src->key[i] && !(dst->key[i] = strdup(src->key[i]))) {
+			reload_keys_free(dst);
+			return -ENOMEM;
 		}
-		if (i == 0) {
-			ld->api_key = key;
-			ld->provider = k;
-			ld->key_source = apikey_source_for(ld->cfg, k);
-		} else {
-			ld->extra_keys[i] = key;
-		}
-		ld->prov[ld->nprov++] = (struct lookup_provider){ k, key,
-			apikey_source_for(ld->cfg, k) };
+		dst->n++;
 	}
 	return 0;
 }
 
-int reload_load(const struct server *srv, uint32_t serial, const char *held_key,
+void reload_keys_free(struct reload_keys *k)
+{
+	for (size_t i = 0; i < k->n; i++)
+		apikey_free(k->key[i]);
+	memset(k, 0, sizeof(*k));
+}
+
+static const char *held_key(const struct reload_keys *held, const struct provider_kind *k)
+{
+	for (size_t i = 0; held && i < held->n; i++)
+		if (held->kind[i] == k)
+			return held->key[i];
+	return NULL;
+}
+
+/* Provider k's key (doc/configuration.md#the-api-key), for the start and a reload
+ * alike, except that on a reload a key file that cannot be read any more (root-only,
+ * and root was dropped) keeps the key held, with one warning. A refused key, a file
+ * too large or not a regular file stay errors. */
+static int load_key(const struct config *cfg, const struct provider_kind *k,
+		    const char *held, config_report_fn report, void *arg, char **key)
+{
+	char msg[256];
+	int err;
+
+	if (!held)
+		return apikey_read_for(cfg, k, report, arg, key);
+	msg[0] = 0;
+	err = apikey_read_for(cfg, k, report_quiet, msg, key);
+	if (err == 0 || err == -EINVAL || err == -EFBIG || err == -ENOMEM) {
+		if (err)
+			report(arg, CONFIG_ERROR, apikey_source_for(cfg, k), 0, msg);
+		return err;
+	}
+	log_warn("%s: %s; keeping the API key read before for %s", apikey_source_for(cfg, k),
+		 msg, k->display);
+	*key = strdup(held);
+	return *key ? 0 : -ENOMEM;
+}
+
+/* No key for k, which must have one. */
+static void report_no_key(const struct config *cfg, const struct provider_kind *k,
+			  config_report_fn report, void *arg)
+{
+	char msg[300], var[64];
+	size_t j;
+
+	if (!cfg->nproviders && k == provider_default()) {
+		snprintf(msg, sizeof(msg), "provider = %s needs an API key: set [intel] "
+			 "api-key-file or the environment variable THREATBL_API_KEY", k->name);
+	} else {
+		snprintf(var, sizeof(var), "THREATBL_%s_KEY", k->name);
+		for (j = 0; var[j]; j++)
+			var[j] = (char)toupper((unsigned char)var[j]);
+		snprintf(msg, sizeof(msg), "provider %s needs an API key: set key-file in "
+			 "[provider %s], the credential threatbl-%s-key or the environment "
+			 "variable %s", k->name, k->name, k->name, var);
+	}
+	report(arg, CONFIG_ERROR, cfg->file, 0, msg);
+}
+
+/* The providers to ask and their keys: [intel] providers, each with its key, or the
+ * one of [intel] provider (auto: only when its key is there). */
+static int load_keys(struct loaded *ld, const struct reload_keys *held,
+		     config_report_fn report, void *arg)
+{
+	const struct provider_kind *kinds[CONFIG_PROVIDERS_MAX];
+	size_t n = 0;
+	char *key;
+	int err;
+
+	if (ld->cfg->nproviders) {
+		n = ld->cfg->nproviders;
+		memcpy(kinds, ld->cfg->providers, n * sizeof(kinds[0]));
+	} else if (ld->cfg->provider != CONFIG_PROVIDER_NONE) {
+		kinds[n++] = ld->cfg->provider_kind;
+	}
+	for (size_t i = 0; i < n; i++) {
+		err = load_key(ld->cfg, kinds[i], held_key(held, kinds[i]), report, arg, &key);
+		if (err)
+			return err;
+		if (!key) {
+			if (ld->cfg->provider == CONFIG_PROVIDER_AUTO && !ld->cfg->nproviders)
+				return 0;       /* auto without a key: no lookups */
+			report_no_key(ld->cfg, kinds[i], report, arg);
+			return -EINVAL;
+		}
+		ld->keys[ld->nprov] = key;
+		ld->prov[ld->nprov] = (struct lookup_provider){ kinds[i], key,
+			apikey_source_for(ld->cfg, kinds[i]) };
+		ld->nprov++;
+	}
+	return 0;
+}
+
+int reload_load(const struct server *srv, uint32_t serial, const struct reload_keys *held,
 		config_report_fn report, void *arg, struct loaded *ld)
 {
 	int err;
@@ -292,28 +342,8 @@ int reload_load(const struct server *srv, uint32_t serial, const char *held_key,
 		}
 		err = 0;
 	}
-	if (ld->cfg->provider != CONFIG_PROVIDER_NONE && !ld->cfg->nproviders) {
-		err = load_key(ld->cfg, held_key, report, arg, &ld->api_key);
-		if (err)
-			goto fail;
-		if (!ld->api_key && ld->cfg->provider == CONFIG_PROVIDER_NAMED) {
-			char msg[200];
-
-			snprintf(msg, sizeof(msg), "provider = %s needs an API key: set [intel] "
-				 "api-key-file or the environment variable THREATBL_API_KEY",
-				 ld->cfg->provider_kind->name);
-			report(arg, CONFIG_ERROR, ld->cfg->file, 0, msg);
-			err = -EINVAL;
-			goto fail;
-		}
-		ld->provider = ld->api_key ? ld->cfg->provider_kind : NULL;
-		ld->key_source = apikey_source(ld->cfg);
-		if (ld->provider)
-			ld->prov[ld->nprov++] = (struct lookup_provider){ ld->provider,
-				ld->api_key, ld->key_source };
-	} else if (ld->cfg->nproviders && (err = load_keys(ld, report, arg))) {
+	if ((err = load_keys(ld, held, report, arg)))
 		goto fail;
-	}
 	return 0;
 fail:
 	reload_loaded_free(ld);
@@ -359,9 +389,8 @@ void reload_feeds_apply(struct server *srv)
 
 void reload_loaded_free(struct loaded *ld)
 {
-	apikey_free(ld->api_key);
 	for (size_t i = 0; i < CONFIG_PROVIDERS_MAX; i++)
-		apikey_free(ld->extra_keys[i]);
+		apikey_free(ld->keys[i]);
 	zoneset_free(ld->zones);
 	config_free(ld->cfg);
 	watch_free(ld->watch);
@@ -375,21 +404,24 @@ void reload_loaded_free(struct loaded *ld)
 void reload_adopt(struct server *srv, struct loaded *ld)
 {
 	struct loaded old = {
-		.cfg = srv->cfg, .zones = srv->zones, .api_key = srv->api_key,
-		.watch = srv->watch,
+		.cfg = srv->cfg, .zones = srv->zones, .watch = srv->watch,
 	};
 
 	srv->cfg = ld->cfg;
 	srv->zones = ld->zones;
 	/* The serial the zones answer: the load time only with serial = time. */
 	srv->serial = ld->zones->serial;
-	srv->api_key = ld->api_key;
 	srv->watch = ld->watch;
 	if (lookups_apply(srv, ld))
 		log_warn("lookups keep their previous settings");
-	/* copied by the lookups: the other providers' keys go now */
-	for (size_t i = 0; i < CONFIG_PROVIDERS_MAX; i++)
-		apikey_free(ld->extra_keys[i]);
+	/* kept for the next reload (the lookups have their own copies) */
+	reload_keys_free(&srv->keys);
+	for (size_t i = 0; i < ld->nprov; i++) {
+		srv->keys.kind[i] = ld->prov[i].kind;
+		srv->keys.key[i] = ld->keys[i];
+		ld->keys[i] = NULL;
+	}
+	srv->keys.n = ld->nprov;
 	/* The writer takes the new file (or none) and closes the previous one. */
 	if (srv->qlog && querylog_set(srv->qlog, ld->has_qlog_fd ? ld->qlog_fd : -1,
 				      srv->cfg->query_log, srv->cfg->query_log_sample))
@@ -409,7 +441,7 @@ static void reload_work(uv_work_t *req)
 {
 	struct reload_job *job = req->data;
 
-	job->err = reload_load(job->srv, job->serial, job->held_key, report_keep, job,
+	job->err = reload_load(job->srv, job->serial, &job->held, report_keep, job,
 			       &job->ld);
 }
 
@@ -452,7 +484,7 @@ static void reload_done(uv_work_t *req, int status)
 	}
 	daemon_reloaded(&srv->daemon, status || job->err);
 	reload_loaded_free(&job->ld);
-	apikey_free(job->held_key);
+	reload_keys_free(&job->held);
 	free(job);
 	if (srv->reload_again && !srv->stopping) {
 		srv->reload_again = 0;
@@ -485,7 +517,7 @@ void reload_start(struct server *srv, const char *why)
 	 * (zoneset_build uses it then only). */
 	job->serial = now > srv->serial ? now : srv->serial + 1;
 	job->req.data = job;
-	if (srv->api_key && !(job->held_key = strdup(srv->api_key))) {
+	if (reload_keys_copy(&job->held, &srv->keys)) {
 		log_err("reload: out of memory");
 		free(job);
 		srv->reloads_failed++;
@@ -495,7 +527,7 @@ void reload_start(struct server *srv, const char *why)
 	err = uv_queue_work(&srv->loop, &job->req, reload_work, reload_done);
 	if (err) {
 		log_err("reload: %s", uv_strerror(err));
-		apikey_free(job->held_key);
+		reload_keys_free(&job->held);
 		free(job);
 		srv->reloads_failed++;
 		waiters_finish(&srv->reload_pending, err, uv_strerror(err));
@@ -600,13 +632,12 @@ void reload_watch_start(struct server *srv)
 void reload_release(struct server *srv)
 {
 	struct loaded cur = {
-		.cfg = srv->cfg, .zones = srv->zones, .api_key = srv->api_key,
-		.watch = srv->watch,
+		.cfg = srv->cfg, .zones = srv->zones, .watch = srv->watch,
 	};
 
 	reload_loaded_free(&cur);
+	reload_keys_free(&srv->keys);
 	srv->cfg = NULL;
 	srv->zones = NULL;
-	srv->api_key = NULL;
 	srv->watch = NULL;
 }

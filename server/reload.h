@@ -24,24 +24,34 @@ struct zoneset;
 struct loaded {
 	struct config *cfg;
 	struct zoneset *zones;
-	char *api_key;                   /* NULL: no lookups; never logged */
-	const struct provider_kind *provider; /* NULL: none; "auto" resolved */
-	const char *key_source;          /* apikey_source(), for the log: found here, off
-					  * the loop, as it stats the credential */
 	struct server_watch *watch;      /* the static lists' paths and mtimes */
-	/* every provider to ask, in priority order (prov[0] is provider/api_key above);
-	 * the keys of the others are extra_keys[i], freed once the lookups have them */
+	/* every provider to ask, in priority order ("auto" resolved; none: no lookups),
+	 * each with its key (keys[i], owned here, never logged) and where the key came
+	 * from (found here, off the loop, as it stats the credential) */
 	struct lookup_provider prov[CONFIG_PROVIDERS_MAX];
-	char *extra_keys[CONFIG_PROVIDERS_MAX];
+	char *keys[CONFIG_PROVIDERS_MAX];
 	size_t nprov;
 	int qlog_fd;                     /* [server] query-log opened; valid with... */
 	int has_qlog_fd;                 /* ... this (-t opens nothing) */
 };
 
-/* Build everything for serial. held_key: the key in use, kept (with one warning) when
- * the key file cannot be read any more (a root-only file after dropping root); NULL at
- * start and for -t. Problems go to report. 0, or a negative errno with ld empty. */
-int reload_load(const struct server *srv, uint32_t serial, const char *held_key,
+/* The keys in use, one per provider asked: kept for a reload that can no longer read
+ * a key file (a root-only file after dropping root). Owned by the holder;
+ * reload_keys_free. Never logged. */
+struct reload_keys {
+	const struct provider_kind *kind[CONFIG_PROVIDERS_MAX];
+	char *key[CONFIG_PROVIDERS_MAX];
+	size_t n;
+};
+
+/* Copy src into *dst (empty on failure). 0 or -ENOMEM. */
+int reload_keys_copy(struct reload_keys *dst, const struct reload_keys *src);
+void reload_keys_free(struct reload_keys *k);
+
+/* Build everything for serial. held: the keys in use, each kept (with one warning)
+ * when its file cannot be read any more; NULL at start and for -t. Problems go to
+ * report. 0, or a negative errno with ld empty. */
+int reload_load(const struct server *srv, uint32_t serial, const struct reload_keys *held,
 		config_report_fn report, void *arg, struct loaded *ld);
 void reload_loaded_free(struct loaded *ld);
 

@@ -438,7 +438,7 @@ int server_run(struct server *srv)
 		goto out_loaded;
 	}
 	srv->lookup_running = 1;
-	if (!ld.provider && ld.cfg->provider == CONFIG_PROVIDER_AUTO)
+	if (!ld.nprov && ld.cfg->provider == CONFIG_PROVIDER_AUTO)
 		log_info("no API key: serving the static lists only. To look IPs up in "
 			 "%s, set THREATBL_API_KEY or [intel] api-key-file and restart",
 			 ld.cfg->provider_kind->display);

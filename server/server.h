@@ -23,6 +23,7 @@
 #include "daemon.h"
 #include "host.h"
 #include "lookup.h"
+#include "reload.h"
 #include "shared.h"
 #include "store.h"
 #include "zone.h"
@@ -53,7 +54,7 @@ struct server {
 	struct lookup_thread *lookup; /* the lookups' thread, running from start to stop */
 	int lookups;                /* a provider is configured */
 	int lookup_running;         /* its thread runs or has not been joined yet */
-	char *api_key;              /* never logged */
+	struct reload_keys keys;    /* the providers' keys in use; never logged */
 	struct feed_table *feeds;   /* the feeds' slots (feed.h), for the whole run */
 	int feeds_started;          /* root dropped: the feeds may run (reload_feeds_apply) */
 	struct shared shared;       /* the view every answering loop reads, and its lock */

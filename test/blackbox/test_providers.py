@@ -10,10 +10,13 @@ request counts.
 """
 import json
 import os
+import pwd
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -83,11 +86,13 @@ class ProvidersCase(unittest.TestCase):
             self.d.cleanup()
 
     def start(self, providers, combine="first", adb="", ipi="", env=None, wait=True,
-              files=None, tmpdir=None, **intel):
-        text = ("[intel]\nproviders = %s\ncombine = %s\nlookup-reserved = yes\n"
+              files=None, tmpdir=None, one=False, server="", **intel):
+        """one: the one-provider form, provider = NAME; server: a [server] section."""
+        text = ("[intel]\n%s = %s\ncombine = %s\nlookup-reserved = yes\n"
                 "deadline = 2s\nrate = 1000/s\nrate-burst = 1000\nconcurrency = 4\n"
                 "timeout = 5s\nper-client-rate = 100000/s\nper-client-burst = 100000\n"
-                "url = %s\n" % (providers, combine, self.cip.url))
+                "url = %s\n" % ("provider" if one else "providers", providers, combine,
+                                 self.cip.url))
         for k, v in intel.items():
             text += "%s = %s\n" % (k.replace("_", "-"), v)
         text += "[provider abuseipdb]\nurl = %s\n%s" % (self.adb.url, adb)
@@ -95,7 +100,7 @@ class ProvidersCase(unittest.TestCase):
         e = {"THREATBL_ABUSEIPDB_KEY": ADB_KEY, "THREATBL_IPINFO_KEY": IPI_KEY,
              "THREATBL_API_KEY": CIP_KEY}
         e.update(env or {})
-        self.d = Daemon(BASE_ZONE + ZONE_EXTRA + text, env=e, wait=wait, files=files,
+        self.d = Daemon(server + BASE_ZONE + ZONE_EXTRA + text, env=e, wait=wait, files=files,
                         tmpdir=tmpdir)
         return self.d
 
@@ -212,6 +217,62 @@ class OneService(ProvidersCase):
         self.assertEqual(self.adb.count()["bad_key"], 0, "the key file's key is used")
         self.assertTrue(self.wait_log(r"looking IPs up in AbuseIPDB at .* \(API key from "
                                       r"\[provider abuseipdb\] key-file\)"))
+
+
+class Keys(ProvidersCase):
+    def test_one_provider_form_reads_its_own_key(self):
+        """provider = abuseipdb: AbuseIPDB's key, never Criminal IP's THREATBL_API_KEY."""
+        self.start("abuseipdb", one=True)
+        self.assert_listed(P(10), ("hosting",))
+        self.assertEqual((self.adb.count()["auth_ok"], self.adb.count()["bad_key"]), (1, 0),
+                         "AbuseIPDB's own key in the Key header")
+        self.assertTrue(self.wait_log(r"looking IPs up in AbuseIPDB at .* \(API key from "
+                                      r"THREATBL_ABUSEIPDB_KEY\)"), self.d.stderr())
+        self.assertEqual(self.d.stop(), 0)
+        self.d.cleanup()
+        self.d = None
+        # without its key: refused, naming its own variable, though THREATBL_API_KEY is set
+        d = self.start("ipinfo", one=True, wait=False, env={"THREATBL_IPINFO_KEY": ""})
+        self.d = None
+        try:
+            self.assertNotEqual(d.proc.wait(10), 0, "started without ipinfo's key")
+            self.assertIn("provider ipinfo needs an API key", d.stderr())
+            self.assertIn("THREATBL_IPINFO_KEY", d.stderr())
+            self.assertEqual(self.ipi.count()["total"], 0)
+        finally:
+            d.cleanup()
+
+    @unittest.skipUnless(os.geteuid() == 0, "dropping root needs root")
+    def test_reload_keeps_root_only_keys(self):
+        """Key files readable by root only, as advised: after the daemon has become its
+        user, a reload keeps each provider's key and the lookups go on."""
+        nobody = pwd.getpwnam("nobody")
+        tmp = tempfile.mkdtemp(prefix="threatbl-keys-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        os.chmod(tmp, 0o755)
+        os.mkdir(os.path.join(tmp, "db"))
+        os.chown(os.path.join(tmp, "db"), nobody.pw_uid, nobody.pw_gid)
+        for name, key in (("adb.key", ADB_KEY), ("ipi.key", IPI_KEY)):
+            path = os.path.join(tmp, name)
+            with open(path, "w") as f:
+                f.write(key + "\n")
+            os.chmod(path, 0o600)
+        self.start("abuseipdb ipinfo", combine="all", tmpdir=tmp,
+                   server="[server]\nlisten = 127.0.0.1:{port}\ndatabase = {dir}/db/v.sqlite\n"
+                          "log-level = debug\nuser = nobody\n",
+                   adb="key-file = {dir}/adb.key\n", ipi="key-file = {dir}/ipi.key\n",
+                   env={"THREATBL_ABUSEIPDB_KEY": "", "THREATBL_IPINFO_KEY": ""})
+        self.assertIn("running as user nobody", self.d.stderr())
+        self.d.signal(signal.SIGHUP)
+        self.assertTrue(self.wait_log(r"reloaded"), self.d.stderr()[-2000:])
+        log = self.d.stderr()
+        self.assertNotIn("reload failed", log)
+        for what in ("[provider abuseipdb] key-file", "[provider ipinfo] key-file"):
+            self.assertIn("%s: " % what, log)
+            self.assertRegex(log, re.escape(what) + r": .*keeping the API key read before")
+        self.assertTrue(self.listed_eventually(P(10), ("hosting", "vpn")),
+                        self.describe(self.answer(P(10))))
+        self.assertEqual((self.adb.count()["bad_key"], self.ipi.count()["bad_key"]), (0, 0))
 
 
 class Combine(ProvidersCase):
