@@ -742,7 +742,11 @@ static int answer_ip(const struct dns_env *env, struct out *o, const struct zone
 		case OVERRIDE_ADD:
 			if (!(z->enabled_mask & VERDICT_BIT(cat)))
 				break; /* a category this zone does not answer */
-			/* the A of the zone's category; the reason as TXT, or the zone's */
+			/* the A of the zone's category; the reason as TXT, or the zone's.
+			 * Counted as the operator's list (a static one), as a feed
+			 * alone is. */
+			o->kind = CTR_ANS_STATIC;
+			o->cats = (uint8_t)VERDICT_BIT(cat);
 			h[0].a = z->cat[cat].a;
 			h[0].txt = *txt ? txt : z->cat[cat].txt;
 			h[0].txt_len = qtype == T_TXT || qtype == T_ANY ? strlen(h[0].txt) : 0;

@@ -10,6 +10,7 @@ wide without --force), each refused with a clear error and nothing changed.
 """
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -258,6 +259,26 @@ class SteerCase(tbltest.FakeAPICase):
         self.assertEqual(self.a("192.0.2.9"), [CODE["scanner"]])
         self.assertIn("1 override(s)", self.d.stderr())
         del d1
+
+    def test_add_is_counted_as_the_operators_list(self):
+        """An `add` override's answer counts as a static (the operator's) listing, never
+        as clean, in the counters and the query log."""
+        self.start()
+        r = self.db("add", "192.0.2.0/24", "tor", "--reason", "reported")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+        def answers():
+            r = tool("-s", self.d.control_path, "stats")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return {m.group(1): int(m.group(2)) for m in
+                    re.finditer(r'^threatbl_answers_total\{kind="(\w+)"\} (\d+)$',
+                                r.stdout, re.M)}
+        before = answers()
+        for n in range(3):
+            self.assertEqual(self.a("192.0.2.%d" % (n + 1)), [CODE["tor"]])
+        after = answers()
+        got = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+        self.assertEqual({k: v for k, v in got.items() if v}, {"static": 3})
 
     def test_answers_while_steering(self):
         self.start()
