@@ -454,7 +454,10 @@ static void store_budget_known(struct store *st, const char *provider, int64_t d
 		b->calls = n;
 }
 
-/* Today's call counts, from the budgets table (on the opening thread). */
+/* Today's call counts, from the budgets table (on the opening thread: the start, or
+ * the writer opening a deleted file again while the lookup thread runs). st->mu is
+ * taken per row, never across sqlite3_step: the lookup thread reads the counts
+ * (store_budget_get) and must not wait on the file. */
 static int store_read_budget(struct store *st)
 {
 	sqlite3_stmt *s = NULL;
@@ -466,12 +469,16 @@ static int store_read_budget(struct store *st)
 	if (rc != SQLITE_OK)
 		return rc;
 	sqlite3_bind_int64(s, 1, day);
-	pthread_mutex_lock(&st->mu);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		if (sqlite3_column_text(s, 0))
-			store_budget_known(st, (const char *)sqlite3_column_text(s, 0), day,
-					   sqlite3_column_int64(s, 1));
-	pthread_mutex_unlock(&st->mu);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *provider = (const char *)sqlite3_column_text(s, 0);
+		int64_t calls = sqlite3_column_int64(s, 1);
+
+		if (!provider)
+			continue;
+		pthread_mutex_lock(&st->mu);
+		store_budget_known(st, provider, day, calls);
+		pthread_mutex_unlock(&st->mu);
+	}
 	sqlite3_finalize(s);
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
