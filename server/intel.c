@@ -131,12 +131,8 @@ struct intel {
 	struct probe *probe;        /* threatbl's own OpenVPN check ([probe]) */
 	struct intel_clock clk;
 
-	/* settings, copied from the config */
+	/* settings, copied from the config (each provider's limits are in its prov) */
 	uint32_t deadline_ms;
-	unsigned concurrency;
-	double rate;                /* calls per second; 0: no limit */
-	unsigned rate_burst;
-	uint32_t daily_budget;
 	uint32_t lease_ms;          /* a claim's lease: timeout + CLAIM_LEASE_EXTRA_MS */
 	unsigned queue_max;
 	uint32_t fresh_s, max_stale_s; /* as dns.c answers verdicts */
@@ -148,8 +144,7 @@ struct intel {
 	struct list_head qshared, qidle;
 	struct clients clients;
 	struct acl lookup_from;     /* who may cause a lookup; empty: everyone */
-	unsigned nqueued, inflight;
-	unsigned old_inflight;      /* calls of a replaced set of providers still out */
+	unsigned nqueued, inflight; /* inflight: calls of the current set of providers */
 	struct list_head waiters;   /* every waiter, by arrival (node) */
 
 	uint64_t requests, coalesced, timeouts, rejected, dropped, not_allowed;
@@ -1000,9 +995,7 @@ static void lookup_done(void *arg, const struct provider_result *res)
 	struct prov *p;
 	int more;
 
-	if (l->set_gen != in->set_gen)
-		in->old_inflight--;
-	else
+	if (l->set_gen == in->set_gen)
 		in->inflight--;
 	if (in->closing) {
 		/* waiters were answered by intel_close; results are not wanted any more */
@@ -1231,12 +1224,9 @@ static void backend_close(struct intel *in, struct provider_backend *be)
 /* The provider table's row of source, or -1. */
 static int prov_row(const char *source)
 {
-	const struct provider_kind *k = provider_find(source), *r;
+	unsigned rows = provider_rows(source);
 
-	for (int i = 0; k && (r = provider_at((size_t)i)); i++)
-		if (r == k)
-			return i;
-	return -1;
+	return rows ? __builtin_ctz(rows) : -1;
 }
 
 /* A fresh provider slot for be: its state at rest, today's calls counted. */
@@ -1502,8 +1492,7 @@ static void replace_set(struct intel *in, const struct provider_backend *be, siz
 
 	memcpy(old, in->prov, sizeof(old));
 	in->set_gen++;
-	in->old_inflight += in->inflight;
-	in->inflight = 0;
+	in->inflight = 0;           /* the old set's calls still out are not counted */
 	in->nprov = (unsigned)n;
 	for (unsigned i = 0; i < in->nprov; i++)
 		prov_init(in, i, be[i], cfg);
@@ -1755,9 +1744,7 @@ void intel_fleet_claimed(struct intel *in, const struct ipaddr *ip, int outcome,
 		return;
 	now = now_ms(in);
 	p = &in->prov[l->prov < in->nprov ? l->prov : 0];
-	if (l->set_gen != in->set_gen) {
-		in->old_inflight--;
-	} else {
+	if (l->set_gen == in->set_gen) {
 		in->inflight--;
 		p->inflight--;
 		if (p->rate > 0)

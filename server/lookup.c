@@ -109,13 +109,22 @@ static struct lookup_settings *settings_copy(const struct config *cfg,
 	s->cfg.listen = NULL;
 	s->cfg.nlisten = 0;
 	s->cfg.database = NULL;
+	s->cfg.database_password_file = NULL;
 	s->cfg.user = NULL;
+	s->cfg.control = NULL;
+	s->cfg.identity = NULL;
+	s->cfg.query_log = NULL;
 	s->cfg.api_key_file = NULL;
 	s->cfg.zones = NULL;
 	s->cfg.nzones = 0;
+	s->cfg.feeds = NULL;         /* the feeds have their own copy (lookup_feeds) */
+	s->cfg.nfeeds = 0;
 	memset(&s->cfg.allow_query, 0, sizeof(s->cfg.allow_query));
 	s->cfg.metrics = NULL;
 	memset(&s->cfg.metrics_allow, 0, sizeof(s->cfg.metrics_allow));
+	s->cfg.http_listen = NULL;
+	s->cfg.http_public_url = NULL;
+	memset(&s->cfg.http_allow, 0, sizeof(s->cfg.http_allow));
 	s->cfg.psect = NULL;
 	s->cfg.npsect = 0;
 	if (acl_copy(&s->cfg.lookup_from, &cfg->lookup_from) < 0) {
@@ -624,15 +633,6 @@ int lookup_relay(struct lookup_thread *lk, uv_loop_t *loop, size_t nslots,
 	}
 	*out = r;
 	return 0;
-}
-
-int lookup_configure(struct lookup_thread *lk, const struct config *cfg,
-		     const struct provider_kind *provider, const char *key,
-		     const char *key_source)
-{
-	struct lookup_provider p = { provider, key, key_source };
-
-	return lookup_configure_many(lk, cfg, &p, provider ? 1 : 0);
 }
 
 int lookup_configure_many(struct lookup_thread *lk, const struct config *cfg,

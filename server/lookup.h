@@ -5,7 +5,7 @@
  * loop, so that a storm of lookups does not delay the answers the other loops give
  * from memory. The answering loops reach it only through their relays (relay.h):
  * queries to park and stale verdicts to refresh go in, outcomes come back. New
- * settings reach it by message (lookup_configure). Verdicts go into the cache under
+ * settings reach it by message (lookup_configure_many). Verdicts go into the cache under
  * the write side of the shared lock (cache_set_shared; shared.h).
  *
  * Threads: every function here is called on the main loop's thread. */
@@ -41,15 +41,6 @@ int lookup_new(struct cache *cache, struct store *store, size_t max_relays,
 int lookup_relay(struct lookup_thread *lk, uv_loop_t *loop, size_t nslots,
 		 struct relay **out);
 
-/* Look up with these settings from now on (copied; the latest wins when several
- * wait): no provider (NULL) switches lookups off, answering every waiting query; a new
- * key or URL replaces the backend, keeping the waiting queries. Only the lookup
- * settings of cfg are read (the [intel] section). key_source (a static string, may
- * be NULL) names where the key came from in the log. 0 or -ENOMEM. */
-int lookup_configure(struct lookup_thread *lk, const struct config *cfg,
-		     const struct provider_kind *provider, const char *key,
-		     const char *key_source);
-
 /* One provider to ask, with its key (copied) and where the key came from (a static
  * string for the log, may be NULL). */
 struct lookup_provider {
@@ -58,10 +49,15 @@ struct lookup_provider {
 	const char *key_source;
 };
 
-/* lookup_configure with n providers in priority order (at most INTEL_PROVIDERS_MAX;
- * n 0 switches lookups off), asked as cfg's [intel] combine says. 0 or -ENOMEM. */
+/* Look up with these settings from now on (copied; the latest wins when several
+ * wait): n providers in priority order (at most INTEL_PROVIDERS_MAX), asked as cfg's
+ * [intel] combine says; n 0 switches lookups off, answering every waiting query; a
+ * new key or URL replaces a backend, keeping the waiting queries. Only the lookup
+ * settings of cfg are read (the [intel], [provider] and [probe] sections). 0 or
+ * -ENOMEM. */
 int lookup_configure_many(struct lookup_thread *lk, const struct config *cfg,
 			  const struct lookup_provider *p, size_t n);
+
 /* Run the feeds on this thread, over table t (its lists swapped under sh's write
  * side): before lookup_start. Without it feeds are not run. */
 void lookup_set_feeds(struct lookup_thread *lk, struct feed_table *t, struct shared *sh);
