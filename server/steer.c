@@ -115,17 +115,20 @@ static int collect_one(void *arg, const struct ipaddr *ip, const struct verdict 
 /* Remove every cached verdict match() selects, from memory now and from the database
  * through the writer's queue. The cache is walked under the read side of the shared
  * lock (the lookup thread writes it), then each verdict is removed under the write
- * side (cache_del takes it). *count how many. 0 or -ENOMEM (nothing removed). */
+ * side (cache_del takes it). *count how many; *unstored how many of them the
+ * database's queue refused (full, or out of memory): those rows stay in the file and
+ * come back at the next start. 0 or -ENOMEM (nothing removed). */
 static int remove_matching(struct server *srv,
 			   int (*match)(void *arg, const struct ipaddr *ip,
 					const struct verdict *v),
-			   void *arg, size_t *count)
+			   void *arg, size_t *count, size_t *unstored)
 {
 	struct collect c = { .match = match, .arg = arg };
 	struct shared_view copy;
 	int err;
 
 	*count = 0;
+	*unstored = 0;
 	shared_read_begin(&srv->shared, &copy);
 	err = cache_foreach(srv->cache, collect_one, &c);
 	shared_read_end(&srv->shared);
@@ -136,11 +139,22 @@ static int remove_matching(struct server *srv,
 	for (size_t i = 0; i < c.n; i++) {
 		if (cache_del(srv->cache, &c.ips[i]) == 0)
 			(*count)++;
-		if (srv->store)
-			store_delete(srv->store, &c.ips[i]);
+		if (srv->store && store_delete(srv->store, &c.ips[i]) < 0)
+			(*unstored)++;
 	}
 	free(c.ips);
 	return 0;
+}
+
+/* What a purge or a prune says (and logs) when the database did not take every
+ * removal: the command fails, so that a script sees it. */
+static const char *unstored_error(size_t unstored, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%zu of them could not be removed from the database (its "
+		 "write queue is full or memory ran out): they come back at the next start "
+		 "unless the command is run again once the database keeps up", unstored);
+	log_warn("%s", err);
+	return err;
 }
 
 struct prefix {
@@ -239,7 +253,7 @@ static void cmd_purge(struct server *srv, struct control_req *req, int argc, cha
 	char err[300], text[OVERRIDE_PREFIX_STRLEN];
 	struct prefix p;
 	struct args a;
-	size_t n = 0;
+	size_t n = 0, unstored = 0;
 
 	if (parse_args(argc, argv, 1, &a, err, sizeof(err)) < 0 ||
 	    parse_prefix(a.pos[0], a.force, &p, err, sizeof(err)) < 0) {
@@ -250,26 +264,26 @@ static void cmd_purge(struct server *srv, struct control_req *req, int argc, cha
 	if (p.len == 128) {
 		/* One IP: no walk over the cache. */
 		n = cache_del(srv->cache, &p.net) == 0;
-		if (srv->store)
-			store_delete(srv->store, &p.net);
-	} else if (remove_matching(srv, in_prefix, &p, &n) < 0) {
+		if (srv->store && store_delete(srv->store, &p.net) < 0)
+			unstored = 1;
+	} else if (remove_matching(srv, in_prefix, &p, &n, &unstored) < 0) {
 		control_end(req, "out of memory");
 		return;
 	}
 	log_info("control: purged %zu verdict(s) in %s", n, text);
 	control_print(req, "purged %zu verdict(s) in %s", n, text);
-	control_end(req, NULL);
+	control_end(req, unstored ? unstored_error(unstored, err, sizeof(err)) : NULL);
 }
 
 /* Verdicts past max-stale are never answered again: drop them from memory and the
- * database. Returns how many, or a negative errno. */
-static long steer_prune_now(struct server *srv)
+ * database. Returns how many, or a negative errno; *unstored as remove_matching. */
+static long steer_prune_now(struct server *srv, size_t *unstored)
 {
 	struct stale s = { (uint32_t)time(NULL), srv->cfg->max_stale_s };
 	size_t n;
 	int err;
 
-	if ((err = remove_matching(srv, too_old, &s, &n)) < 0) {
+	if ((err = remove_matching(srv, too_old, &s, &n, unstored)) < 0) {
 		log_warn("pruning old verdicts: %s", strerror(-err));
 		return err;
 	}
@@ -281,23 +295,28 @@ static long steer_prune_now(struct server *srv)
 static void on_prune(uv_timer_t *t)
 {
 	struct server *srv = t->data;
+	char err[300];
+	size_t unstored;
 
-	steer_prune_now(srv);
+	if (steer_prune_now(srv, &unstored) > 0 && unstored)
+		unstored_error(unstored, err, sizeof(err));
 }
 
 static void cmd_prune(struct server *srv, struct control_req *req, int argc, char **argv)
 {
+	char err[300];
+	size_t unstored;
 	long n;
 
 	(void)argc;
 	(void)argv;
-	if ((n = steer_prune_now(srv)) < 0) {
+	if ((n = steer_prune_now(srv, &unstored)) < 0) {
 		control_end(req, strerror((int)-n));
 		return;
 	}
 	control_print(req, "pruned %ld verdict(s) older than max-stale (%u s)", n,
 		      srv->cfg->max_stale_s);
-	control_end(req, NULL);
+	control_end(req, unstored ? unstored_error(unstored, err, sizeof(err)) : NULL);
 }
 
 /* --- recheck ---------------------------------------------------------------------- */

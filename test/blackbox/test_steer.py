@@ -345,6 +345,47 @@ class SteerCase(tbltest.FakeAPICase):
         out, last = self.d.control("help")
         self.assertIn("recheck IP", out)
 
+    def test_purge_past_a_full_write_queue(self):
+        """A purge larger than the database's write queue (a million rows) while the
+        file is locked: every verdict leaves memory, the removals the queue refused are
+        counted, the command fails saying so, and the queued ones reach the file."""
+        n = 1000000 + 300
+        tmp = tempfile.mkdtemp(prefix="threatbl-steer-full-")
+        db = os.path.join(tmp, "verdicts.sqlite")
+        self.assertEqual(tool("db", "-d", db, "init").returncode, 0)
+        now = int(time.time())
+        con = sqlite3.connect(db)
+        con.executemany(
+            "INSERT INTO verdicts (ip, ip_text, family, mask, flags, checked, source, facts,"
+            " created, updated) VALUES (?, ?, 4, 1, 0, ?, 'criminalip', NULL, ?, ?)",
+            ((bytes(10) + b"\xff\xff" + bytes((10, i >> 16 & 255, i >> 8 & 255, i & 255)),
+              "10.%d.%d.%d" % (i >> 16 & 255, i >> 8 & 255, i & 255), now, now, now)
+             for i in range(n)))
+        con.commit()
+        con.close()
+        self.start(tmpdir=tmp)
+        self.assertIn("loaded %d verdict" % n, self.d.stderr())
+        lock = sqlite3.connect(db, timeout=10, isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")
+        try:
+            r = self.db("purge", "10.0.0.0/8", "--force", timeout=120)
+            self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+            self.assertIn("purged %d verdict(s) in 10.0.0.0/8" % n, r.stdout)
+            self.assertRegex(r.stderr, r"\b300 of them could not be removed from the database")
+            self.assertIn("300 of them could not be removed", self.d.stderr())
+            self.assertEqual(self.a("10.0.1.2"), [], "gone from memory")
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+
+        def left():
+            c = sqlite3.connect(db, timeout=10)
+            try:
+                return c.execute("SELECT count(*) FROM verdicts").fetchone()[0]
+            finally:
+                c.close()
+        self.assertTrue(wait_for(lambda: left() == 300, 60), "rows left: %d" % left())
+
     def test_prune_at_start(self):
         tmp = tempfile.mkdtemp(prefix="threatbl-steer-prune-")
         db = os.path.join(tmp, "verdicts.sqlite")
