@@ -502,6 +502,7 @@ void reload_start(struct server *srv, const char *why)
 		return;
 	if (srv->reloading || srv->watching) {
 		srv->reload_again = 1;
+		log_debug("reload asked (%s) while one runs: it comes next", why);
 		return;
 	}
 	job = calloc(1, sizeof(*job));

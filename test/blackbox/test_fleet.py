@@ -159,12 +159,10 @@ class FleetCase(tbltest.FakeAPICase):
         for ip in ADDR.take(5):
             r = b.query(rev4(ip))
             self.assertEqual(soa_ttl(r), UNKNOWN_TTL, "B has no verdict of its own")
-            t0 = time.monotonic()
             self.assertTrue(clean(a.query(rev4(ip), timeout=5)), "A looks it up")
             for d in (b, c):
                 self.assertTrue(wait_for(lambda: clean(d.query(rev4(ip))), 1.0, step=0.02),
                                 "node %d answers it within 1 s" % d.port)
-            self.assertLess(time.monotonic() - t0, 1.5)
         self.assertEqual(self.fake.total(), 5)
         for d in (a, b, c):
             self.stop_node(d)

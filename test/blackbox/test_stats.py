@@ -369,6 +369,11 @@ class Reload(unittest.TestCase):
         t.start()
         return t
 
+    def wait_queued(self):
+        """The second request has reached the daemon while the first reload runs."""
+        self.assertTrue(wait_for(lambda: "reload asked (asked on the control socket) "
+                                 "while one runs" in self.d.stderr(), 5.0), self.d.stderr())
+
     def wait_reloading(self):
         self.assertTrue(wait_for(lambda: "reloading yes" in self.d.control("status")[0],
                                  5.0), "no reload running")
@@ -379,7 +384,7 @@ class Reload(unittest.TestCase):
         t1 = self.ask_async(first)
         self.wait_reloading()
         t2 = self.ask_async(second)
-        time.sleep(0.3)
+        self.wait_queued()
         self.feed()       # the first reload reads it and ends
         t1.join(10)
         self.assertEqual(first, [([], "ok")])
@@ -398,7 +403,7 @@ class Reload(unittest.TestCase):
         t1 = self.ask_async(first)
         self.wait_reloading()
         t2 = self.ask_async(second)
-        time.sleep(0.3)
+        self.wait_queued()
         self.d.signal(15)
         t1.join(10)
         t2.join(10)

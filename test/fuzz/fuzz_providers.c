@@ -34,6 +34,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	ipaddr_parse(&ip, "203.0.113.10");
 	status = statuses[data[1] % (sizeof(statuses) / sizeof(statuses[0]))];
+	/* poisoned: a judge that leaves a field unset is caught by the checks below */
+	memset(&v, 0x55, sizeof(v));
 	if (data[0] & 1)
 		ipinfo_judge(&ip, 0, status, (const char *)data + 3, size - 3, &v);
 	else

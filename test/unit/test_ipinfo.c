@@ -102,10 +102,11 @@ static void test_url(void)
 	struct ipaddr a;
 
 	ipaddr_parse(&a, "192.0.2.1");
-	ipinfo_url("https://ipinfo.io", &a, buf, sizeof(buf));
+	is_int(ipinfo_url("https://ipinfo.io", &a, buf, sizeof(buf)),
+	       (int)strlen("https://ipinfo.io/192.0.2.1/privacy"), "url: its length");
 	is_str(buf, "https://ipinfo.io/192.0.2.1/privacy", "the privacy request, no token");
 	ipaddr_parse(&a, "2001:db8::1");
-	ipinfo_url("https://ipinfo.io", &a, buf, sizeof(buf));
+	ok(ipinfo_url("https://ipinfo.io", &a, buf, sizeof(buf)) > 0, "IPv6 url");
 	is_str(buf, "https://ipinfo.io/2001:db8::1/privacy", "IPv6 in the path");
 	is_int(ipinfo_url("https://ipinfo.io", &a, buf, 10), -ENOSPC, "too small: -ENOSPC");
 }
