@@ -40,7 +40,7 @@ int apikey_clean(const char *raw, size_t len, const char **start, size_t *klen,
 }
 
 /* The whole file (at most APIKEY_FILE_MAX bytes) into buf; its length, or -errno. */
-static ssize_t read_key_file(const char *path, char *buf, mode_t *mode)
+ssize_t apikey_file_read(const char *path, char *buf, size_t max, mode_t *mode)
 {
 	size_t got = 0;
 	ssize_t n;
@@ -62,8 +62,8 @@ static ssize_t read_key_file(const char *path, char *buf, mode_t *mode)
 		}
 		*mode = st.st_mode;
 	}
-	while (got <= APIKEY_FILE_MAX) {
-		n = read(fd, buf + got, APIKEY_FILE_MAX + 1 - got);
+	while (got <= max) {
+		n = read(fd, buf + got, max + 1 - got);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -74,7 +74,7 @@ static ssize_t read_key_file(const char *path, char *buf, mode_t *mode)
 			break;
 		got += (size_t)n;
 	}
-	n = got > APIKEY_FILE_MAX ? -EFBIG : (ssize_t)got;
+	n = got > max ? -EFBIG : (ssize_t)got;
 out:
 	close(fd);
 	return n;
@@ -110,7 +110,7 @@ static ssize_t read_reported(const char *path, const char *what, config_report_f
 {
 	char msg[256];
 	mode_t mode = 0;
-	ssize_t n = read_key_file(path, buf, &mode);
+	ssize_t n = apikey_file_read(path, buf, APIKEY_FILE_MAX, &mode);
 
 	if (n == -EFBIG) {
 		snprintf(msg, sizeof(msg), "%s is larger than %d bytes", what, APIKEY_FILE_MAX);

@@ -12,6 +12,7 @@
 #define THREATBL_APIKEY_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "config.h"
 
@@ -52,6 +53,13 @@ int apikey_read_for(const struct config *cfg, const struct provider_kind *k,
  * static, or kept per provider and place; not thread-safe between two threads
  * asking about the same provider at once, which the server never does). */
 const char *apikey_source_for(const struct config *cfg, const struct provider_kind *k);
+
+/* Read a secret file (a key, a password) of at most max bytes into buf, which has
+ * room for max + 1: a regular file only, opened without blocking, so that a FIFO or
+ * a device can neither hang the start nor never end. The bytes read (not terminated),
+ * -EINVAL when it is not a regular file, -EFBIG when larger than max, or -errno.
+ * *mode: its mode bits (to warn about a file others can read). */
+ssize_t apikey_file_read(const char *path, char *buf, size_t max, mode_t *mode);
 
 /* Wipe and free a key from apikey_read (NULL is fine). */
 void apikey_free(char *key);

@@ -18,6 +18,7 @@
 #include "stats.h"
 #include "status.h"
 #include "steer.h"
+#include "store_pg.h"
 #include "tcp.h"
 #include "udp.h"
 #include "web.h"
@@ -57,9 +58,14 @@ int server_check(struct server *srv)
 	struct loaded ld;
 	unsigned errors = 0;
 	int err = reload_load(srv, (uint32_t)time(NULL), NULL, report_check, &errors, &ld);
+	char msg[300];
 
 	if (err)
 		return 1;
+	/* the database's password file is read as the start reads it (no connection) */
+	if (ld.cfg->database_password_file && store_pg_is_uri(ld.cfg->database) &&
+	    store_pg_check_password(ld.cfg->database_password_file, msg, sizeof(msg)) < 0)
+		report_check(&errors, CONFIG_ERROR, ld.cfg->file, 0, msg);
 	reload_loaded_free(&ld);
 	return errors ? 1 : 0;
 }

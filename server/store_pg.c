@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "apikey.h"
 #include "log.h"
 #include "store_pg_int.h"
 
@@ -186,33 +187,33 @@ void store_pg_redact(const char *uri, char *out, size_t outlen)
 static int pg_read_password(const char *path, const char *what, char **out, char *err,
 			    size_t errlen)
 {
-	char buf[PG_PASSWORD_MAX + 2];
+	char buf[PG_PASSWORD_MAX + 1];
+	mode_t mode = 0;
 	ssize_t n;
-	int fd, e;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		e = errno;
-		snprintf(err, errlen, "%s %s: %s", what, path, strerror(e));
-		return -e;
+	/* apikey.c's reader: a FIFO would block the start, a device never end */
+	n = apikey_file_read(path, buf, PG_PASSWORD_MAX, &mode);
+	if (n == -EINVAL) {
+		snprintf(err, errlen, "%s %s is not a regular file", what, path);
+		return -EINVAL;
 	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	e = errno;
-	close(fd);
-	if (n < 0) {
-		snprintf(err, errlen, "%s %s: %s", what, path, strerror(e));
-		return -e;
-	}
-	buf[n] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
-	if ((size_t)n > PG_PASSWORD_MAX) {
+	if (n == -EFBIG) {
 		snprintf(err, errlen, "%s %s: longer than %d bytes", what, path, PG_PASSWORD_MAX);
 		return -EINVAL;
 	}
+	if (n < 0) {
+		snprintf(err, errlen, "%s %s: %s", what, path, strerror((int)-n));
+		return (int)n;
+	}
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
 	if (!buf[0]) {
 		snprintf(err, errlen, "%s %s is empty", what, path);
 		return -EINVAL;
 	}
+	if (mode & 077)
+		log_warn("%s %s is readable or writable by others than its owner (mode %04o): "
+			 "make it 0600 or 0400", what, path, (unsigned)(mode & 07777));
 	*out = strdup(buf);
 	explicit_bzero(buf, sizeof(buf));
 	if (!*out) {
@@ -220,6 +221,18 @@ static int pg_read_password(const char *path, const char *what, char **out, char
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+int store_pg_check_password(const char *password_file, char *err, size_t errlen)
+{
+	char *pw = NULL;
+	int rc = pg_read_password(password_file, "database-password-file", &pw, err, errlen);
+
+	if (pw) {
+		explicit_bzero(pw, strlen(pw));
+		free(pw);
+	}
+	return rc;
 }
 
 /* Notices (NOTICE: relation exists..., FATAL: terminating connection) are libpq's

@@ -36,6 +36,11 @@ int store_pg_is_uri(const char *database);
 /* uri with its password (user:PASSWORD@ and password=PASSWORD) replaced by ***. */
 void store_pg_redact(const char *uri, char *out, size_t outlen);
 
+/* Whether password_file holds a password the start would take (a regular file, not
+ * empty, not too long), for -t: read, wiped, never connecting. 0, or a negative errno
+ * with one line in err. */
+int store_pg_check_password(const char *password_file, char *err, size_t errlen);
+
 /* Connect, bring the schema up to date and read today's call counts, one per provider
  * (at most max) into today[0..*n).
  * password_file: where the password is (NULL: the credential threatbl-db-password in

@@ -58,6 +58,62 @@ def server_conf(extra=""):
             + extra + BASE_ZONE)
 
 
+class DatabasePassword(unittest.TestCase):
+    """[server] database-password-file: a FIFO, a directory or a device never hangs or
+    feeds the start, an empty file is refused, and PostgreSQL unreachable at the start
+    stops it with the reason; -t reads the file as the start does. No PostgreSQL is
+    needed: the password is read before connecting (port 1 refuses)."""
+    URI = "postgresql://threatbl@127.0.0.1:1/threatbl"
+    SECRET = "pw-hardening-7d1f"
+
+    def conf(self, path):
+        return ("[server]\nlisten = 127.0.0.1:{port}\ndatabase = %s\n"
+                "database-password-file = %s\ncontrol =\n" % (self.URI, path) + BASE_ZONE)
+
+    def run_start(self, path, setup):
+        tmp = tempfile.mkdtemp(prefix="threatbl-dbpw-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        setup(os.path.join(tmp, "pw"))
+        conf = os.path.join(tmp, "threatbl.conf")
+        with open(conf, "w") as f:
+            f.write(self.conf(path.format(dir=tmp)).format(port=free_port()))
+        out = []
+        for args in (["-t"], ["-f"]):
+            p = subprocess.run([THREATBLD] + args + ["-c", conf], capture_output=True,
+                               timeout=20, cwd=tmp)
+            out.append((p.returncode, p.stderr.decode(errors="replace")))
+        return out
+
+    def test_not_a_regular_file(self):
+        for what, setup in (("a FIFO", os.mkfifo), ("a directory", os.mkdir),
+                            ("a link to /dev/zero", lambda p: os.symlink("/dev/zero", p))):
+            for rc, err in self.run_start("{dir}/pw", setup):
+                self.assertEqual(rc, 1, "%s: %s" % (what, err))
+                self.assertRegex(err, r"database-password-file \S+/pw is not a regular file",
+                                 what)
+
+    def test_empty_missing_and_unreachable(self):
+        def empty(p):
+            open(p, "w").close()
+
+        def good(p):
+            with open(p, "w") as f:
+                f.write(self.SECRET + "\n")
+            os.chmod(p, 0o600)
+        for rc, err in self.run_start("{dir}/pw", empty):
+            self.assertEqual(rc, 1, err)
+            self.assertIn("is empty", err)
+        for rc, err in self.run_start("{dir}/absent", good):
+            self.assertEqual(rc, 1, err)
+            self.assertIn("No such file or directory", err)
+        (t_rc, t_err), (rc, err) = self.run_start("{dir}/pw", good)
+        self.assertEqual(t_rc, 0, "-t does not connect: %s" % t_err)
+        self.assertEqual(rc, 1, "PostgreSQL unreachable at the start: %s" % err)
+        self.assertIn("cannot connect", err)
+        self.assertIn("threatbl@127.0.0.1:1", err, "the database named")
+        self.assertNotIn(self.SECRET, t_err + err, "the password is never logged")
+
+
 class ApiKey(unittest.TestCase):
     """One validator for -t, the start and reloads."""
 
