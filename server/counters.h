@@ -31,8 +31,9 @@ enum ctr_answer {
 			  * prefix, so never NXDOMAIN) */
 	CTR_ANS_UNKNOWN, /* the zone's `unknown` answer: no verdict by the deadline, or
 			  * the service could not judge the IP */
-	CTR_ANS_STATIC,  /* A/TXT records from a static list, or the RFC 5782 test
-			  * entry 127.0.0.2 */
+	CTR_ANS_STATIC,  /* A/TXT records from a static list, a feed alone, an
+			  * operator's `add` override, or the RFC 5782 test entry
+			  * 127.0.0.2 */
 	CTR_ANS_NODATA,  /* NOERROR without records for the type asked (RFC 2308): a
 			  * listed IP asked for MX, the apex asked for A, an empty
 			  * non-terminal */
@@ -58,6 +59,13 @@ struct counters {
 	 * waited for a lookup counts as the miss (or stale) it was on arrival. */
 	uint64_t cache[CTR_NCACHE];
 };
+
+/* The names of the kinds, the cache's results and the RCODEs (0-16; "RCODE11" for
+ * the unassigned ones; NULL past 16), as the stats, the log and the query log write
+ * them. Static strings. */
+const char *counters_answer_name(unsigned kind);
+const char *counters_cache_name(unsigned result);
+const char *counters_rcode_name(unsigned rcode);
 
 /* One writer (the owning loop's thread). */
 static inline void counter_add(uint64_t *c, uint64_t n)

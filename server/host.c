@@ -45,7 +45,6 @@ void host_cancel(struct host *h, struct relay_waiter *w)
 
 void host_log_counters(const struct host *h, const char *when)
 {
-	static const char *const cache_names[CTR_NCACHE] = { "hit", "miss", "stale" };
 	static const char *const tr_names[CTR_NTRANSPORT] = { "udp", "tcp" };
 	const struct counters *c = &h->ctr;
 	char buf[1024];
@@ -61,20 +60,16 @@ void host_log_counters(const struct host *h, const char *when)
 	} while (0)
 	ADD("answers");
 	for (unsigned k = 0; k < CTR_NANSWER; k++)
-		ADD(" %s=%llu", querylog_kind_name(k),
+		ADD(" %s=%llu", counters_answer_name(k),
 		    (unsigned long long)counter_get(&c->answers[k]));
 	ADD("; rcodes");
 	for (unsigned t = 0; t < CTR_NTRANSPORT; t++)
 		for (unsigned r = 0; r < 16; r++) {
 			uint64_t v = counter_get(&c->queries[t][r]);
-			const char *name = querylog_rcode_name(r);
 
-			if (!v)
-				continue;
-			if (name)
-				ADD(" %s/%s=%llu", tr_names[t], name, (unsigned long long)v);
-			else
-				ADD(" %s/RCODE%u=%llu", tr_names[t], r, (unsigned long long)v);
+			if (v)
+				ADD(" %s/%s=%llu", tr_names[t], counters_rcode_name(r),
+				    (unsigned long long)v);
 		}
 	ADD("; categories");
 	for (unsigned k = 0; k < VERDICT_NCAT; k++)
@@ -82,7 +77,8 @@ void host_log_counters(const struct host *h, const char *when)
 		    (unsigned long long)counter_get(&c->listed[k]));
 	ADD("; cache");
 	for (unsigned k = 0; k < CTR_NCACHE; k++)
-		ADD(" %s=%llu", cache_names[k], (unsigned long long)counter_get(&c->cache[k]));
+		ADD(" %s=%llu", counters_cache_name(k),
+		    (unsigned long long)counter_get(&c->cache[k]));
 	if (h->qlog) {
 		querylog_loop_counts(h->qlog, &logged, &dropped);
 		ADD("; query-log logged=%llu dropped=%llu", (unsigned long long)logged,

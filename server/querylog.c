@@ -60,25 +60,6 @@ struct querylog {
 	int err_seen;                    /* the errno warned about in this episode */
 };
 
-static const char *const kind_names[CTR_NANSWER] = {
-	"listed", "clean", "unknown", "static", "nodata", "refused", "other",
-};
-
-static const char *const rcode_names[17] = {
-	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN",
-	"YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE", NULL, NULL, NULL, NULL, NULL, "BADVERS",
-};
-
-const char *querylog_kind_name(unsigned kind)
-{
-	return kind < CTR_NANSWER ? kind_names[kind] : "?";
-}
-
-const char *querylog_rcode_name(unsigned rcode)
-{
-	return rcode < 17 ? rcode_names[rcode] : NULL;
-}
-
 /* --- opening ---------------------------------------------------------------------- */
 
 int querylog_check(const char *path, char *err, size_t errlen)
@@ -356,9 +337,9 @@ void querylog_line(struct querylog_loop *l, const struct querylog_entry *e)
 		p[n++] = '-';
 	}
 	p[n++] = ' ';
-	n += put_str(p + n, querylog_kind_name(r->kind));
+	n += put_str(p + n, counters_answer_name(r->kind));
 	p[n++] = ' ';
-	rc = querylog_rcode_name(r->rcode);
+	rc = counters_rcode_name(r->rcode);
 	n += rc ? put_str(p + n, rc) : put_str(p + n, "RCODE") + put_u64(p + n + 5, r->rcode);
 	p[n++] = ' ';
 	if (r->cats) {

@@ -80,11 +80,6 @@ struct querylog_entry {
 /* Format e into the loop's ring, or count it dropped when the ring is full. */
 void querylog_line(struct querylog_loop *l, const struct querylog_entry *e);
 
-/* The counters.h name of an answer kind ("listed" ...), and an RCODE's mnemonic
- * ("NXDOMAIN"; NULL when it has none). */
-const char *querylog_kind_name(unsigned kind);
-const char *querylog_rcode_name(unsigned rcode);
-
 /* The query name of q (its question) as zone-file text into buf (at least
  * QUERYLOG_NAME_MAX bytes): bytes outside '!'..'~', backslash and a '.' inside a
  * label as \DDD (decimal, as in zone files); "." for the root; "?" when there is no

@@ -38,19 +38,10 @@ struct stats {
 	struct stats_snap snap;       /* guarded by mu */
 };
 
-static const char *const rcode_names[16] = {
-	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN",
-	"YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE", "RCODE11", "RCODE12", "RCODE13",
-	"RCODE14", "RCODE15",
-};
 /* RCODEs always shown (with 0), so that their series exist before the first one. */
 #define RCODES_ALWAYS ((1u << 0) | (1u << 1) | (1u << 2) | (1u << 3) | (1u << 4) | \
 		       (1u << 5) | (1u << 9))
 static const char *const transport_names[CTR_NTRANSPORT] = { "udp", "tcp" };
-static const char *const answer_names[CTR_NANSWER] = {
-	"listed", "clean", "unknown", "static", "nodata", "refused", "other",
-};
-static const char *const cache_names[CTR_NCACHE] = { "hit", "miss", "stale" };
 static const char *const outcome_names[INTEL_NOUTCOME] = {
 	"ok", "bad_key", "limit", "busy", "invalid_ip", "trouble", "canceled", "unusable",
 };
@@ -270,7 +261,7 @@ static void walk_answers(const struct stats *st, const struct stats_visitor *v)
 			uint64_t n = tot.queries[t][rc];
 			struct stats_label l[2] = {
 				{ "transport", transport_names[t] },
-				{ "rcode", rcode_names[rc] },
+				{ "rcode", counters_rcode_name(rc) },
 			};
 
 			if (n || (RCODES_ALWAYS & (1u << rc)))
@@ -290,14 +281,14 @@ static void walk_answers(const struct stats *st, const struct stats_visitor *v)
 	}
 	fam(v, F_ANSWERS);
 	for (int a = 0; a < CTR_NANSWER; a++)
-		sample1(v, F_ANSWERS, "kind", answer_names[a], tot.answers[a]);
+		sample1(v, F_ANSWERS, "kind", counters_answer_name(a), tot.answers[a]);
 	fam(v, F_LISTED);
 	for (int c = 0; c < VERDICT_NCAT; c++)
 		sample1(v, F_LISTED, "category", verdict_cat_name((enum verdict_cat)c),
 			tot.listed[c]);
 	fam(v, F_CACHE);
 	for (int c = 0; c < CTR_NCACHE; c++)
-		sample1(v, F_CACHE, "result", cache_names[c], tot.cache[c]);
+		sample1(v, F_CACHE, "result", counters_cache_name(c), tot.cache[c]);
 }
 
 static void walk_lookups(const struct stats_snap *s, const struct stats_visitor *v)

@@ -67,6 +67,16 @@ class DocRefs(unittest.TestCase):
         self.assertGreater(n, 100, "the citations were found")
         self.assertEqual(bad, [], "\n".join(bad))
 
+    def test_every_module_in_the_architecture(self):
+        """doc/architecture.md names every module of server/ and tools/."""
+        with open(os.path.join(TOP_SRCDIR, "doc", "architecture.md")) as f:
+            text = f.read()
+        mods = sorted(os.path.basename(p) for pattern in ("server/*.c", "tools/*.c")
+                      for p in glob.glob(os.path.join(TOP_SRCDIR, pattern)))
+        self.assertGreater(len(mods), 50, "the modules were found")
+        self.assertEqual([m for m in mods if "`%s`" % m not in text], [],
+                         "modules doc/architecture.md does not name")
+
     def test_slugs(self):
         self.assertEqual(slug("The `[feed NAME]` section"), "the-feed-name-section")
         self.assertEqual(slug("Categories and A and TXT records"),
