@@ -376,10 +376,50 @@ static void recheck_done(struct relay_waiter *w, int status)
 	free(rc);
 }
 
+/* Start the lookup of a recheck (req NULL: the lookup page's): the verdict leaves
+ * memory, so that the lookup thread does not take the IP as answered and starts a
+ * lookup (or joins the one in flight); it comes back when no new one is made. 0, or
+ * relay_wait's error (then rc is freed, the old verdict back). */
+static int recheck_start(struct server *srv, struct control_req *req,
+			 const struct ipaddr *ip)
+{
+	struct steer_recheck *rc = calloc(1, sizeof(*rc));
+	int e;
+
+	if (!rc)
+		return -ENOMEM;
+	rc->req = req;
+	rc->srv = srv;
+	rc->ip = *ip;
+	rc->had_old = cache_get_locked(srv->cache, ip, &rc->old, &rc->old_from) == 0;
+	if (rc->had_old)
+		cache_del(srv->cache, ip);
+	if ((e = relay_wait(srv->host.relay, ip, NULL, &rc->w, recheck_done)) < 0) {
+		restore_old(rc);
+		free(rc);
+	}
+	return e < 0 ? e : 0;
+}
+
+/* Why a recheck of ip cannot start now, or NULL. */
+static const char *recheck_refusal(struct server *srv, const struct ipaddr *ip)
+{
+	struct intel_stats st;
+
+	if (override_lookup(srv->overrides, ip, NULL, NULL) == OVERRIDE_ALLOW)
+		return "the IP is allowed by an override: it is never looked up";
+	if (!srv->lookups || srv->stopping || !srv->host.relay)
+		return "lookups are off (no API key or provider configured)";
+	if (lookup_get_stats(srv->lookup, &st) == 0 && st.paused == PROVIDER_LIMIT)
+		return "lookups are paused: the daily budget or the service's credit is used up";
+	if (lookup_get_stats(srv->lookup, &st) == 0 && st.paused == PROVIDER_BAD_KEY)
+		return "lookups are paused: the service refused the API key";
+	return NULL;
+}
+
 static void cmd_recheck(struct server *srv, struct control_req *req, int argc, char **argv)
 {
-	struct steer_recheck *rc;
-	struct intel_stats st;
+	const char *why;
 	struct prefix p;
 	char err[300];
 	int e;
@@ -393,68 +433,30 @@ static void cmd_recheck(struct server *srv, struct control_req *req, int argc, c
 		control_end(req, "recheck wants one IP address, not a prefix");
 		return;
 	}
-	if (override_lookup(srv->overrides, &p.net, NULL, NULL) == OVERRIDE_ALLOW) {
-		control_end(req, "the IP is allowed by an override: it is never looked up");
+	if ((why = recheck_refusal(srv, &p.net))) {
+		control_end(req, why);
 		return;
 	}
-	if (!srv->lookups || srv->stopping || !srv->host.relay) {
-		control_end(req, "lookups are off (no API key or provider configured)");
-		return;
-	}
-	if (lookup_get_stats(srv->lookup, &st) == 0 && st.paused == PROVIDER_LIMIT) {
-		control_end(req, "lookups are paused: the daily budget or the service's "
-			    "credit is used up");
-		return;
-	}
-	if (lookup_get_stats(srv->lookup, &st) == 0 && st.paused == PROVIDER_BAD_KEY) {
-		control_end(req, "lookups are paused: the service refused the API key");
-		return;
-	}
-	if (!(rc = calloc(1, sizeof(*rc)))) {
-		control_end(req, "out of memory");
-		return;
-	}
-	rc->req = req;
-	rc->srv = srv;
-	rc->ip = p.net;
-	rc->had_old = cache_get_locked(srv->cache, &p.net, &rc->old, &rc->old_from) == 0;
-	/* Without the verdict in memory the lookup thread does not take the IP as
-	 * answered: it starts a lookup (or joins the one in flight). */
-	if (rc->had_old)
-		cache_del(srv->cache, &p.net);
-	if ((e = relay_wait(srv->host.relay, &p.net, NULL, &rc->w, recheck_done)) < 0) {
-		restore_old(rc);
-		control_end(req, e == -EBUSY ? "too many lookups waiting: try again later" :
+	if ((e = recheck_start(srv, req, &p.net)) < 0)
+		control_end(req, e == -ENOMEM ? "out of memory" :
+			    e == -EBUSY ? "too many lookups waiting: try again later" :
 			    "the server is stopping");
-		free(rc);
-	}
 }
 
 void steer_recheck_ip(void *arg, const struct ipaddr *ip)
 {
 	struct server *srv = arg;
-	struct steer_recheck *rc;
-	struct intel_stats st;
 	char text[IPADDR_STRLEN];
+	const char *why;
+	int e;
 
 	ipaddr_format(ip, text);
-	if (override_lookup(srv->overrides, ip, NULL, NULL) == OVERRIDE_ALLOW ||
-	    !srv->lookups || srv->stopping || !srv->host.relay ||
-	    (lookup_get_stats(srv->lookup, &st) == 0 && st.paused != 0)) {
-		log_info("lookup page: recheck of %s not started (allowed by an override, "
-			 "or lookups off or paused)", text);
+	if ((why = recheck_refusal(srv, ip))) {
+		log_info("lookup page: recheck of %s not started: %s", text, why);
 		return;
 	}
-	if (!(rc = calloc(1, sizeof(*rc))))
-		return;
-	rc->srv = srv;
-	rc->ip = *ip;
-	rc->had_old = cache_get_locked(srv->cache, ip, &rc->old, &rc->old_from) == 0;
-	if (rc->had_old)
-		cache_del(srv->cache, ip);
-	if (relay_wait(srv->host.relay, ip, NULL, &rc->w, recheck_done) < 0) {
-		restore_old(rc);
-		free(rc);
+	if ((e = recheck_start(srv, NULL, ip)) < 0) {
+		log_info("lookup page: recheck of %s not started: %s", text, strerror(-e));
 		return;
 	}
 	log_info("lookup page: recheck of %s asked", text);
