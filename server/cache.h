@@ -56,6 +56,10 @@ int cache_get_from(const struct cache *c, const struct ipaddr *ip, struct verdic
 /* 0, or -ENOENT. Writers one at a time, as cache_put. */
 int cache_del(struct cache *c, const struct ipaddr *ip);
 
+/* cache_del of each of ips[0..n), taking the write side once per chunk of them
+ * rather than once each. Returns how many were there. */
+size_t cache_del_many(struct cache *c, const struct ipaddr *ips, size_t n);
+
 /* For a writer that holds no read side (the lookup thread, the main loop's steering):
  * since two threads write, one of them reading without the read side could meet an
  * entry moved or a table freed by the other (cache_del, a table that grew). These run

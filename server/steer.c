@@ -114,8 +114,8 @@ static int collect_one(void *arg, const struct ipaddr *ip, const struct verdict 
 
 /* Remove every cached verdict match() selects, from memory now and from the database
  * through the writer's queue. The cache is walked under the read side of the shared
- * lock (the lookup thread writes it), then each verdict is removed under the write
- * side (cache_del takes it). *count how many; *unstored how many of them the
+ * lock (the lookup thread writes it), then the verdicts are removed under the write
+ * side, a chunk at a time (cache_del_many). *count how many; *unstored how many of them the
  * database's queue refused (full, or out of memory): those rows stay in the file and
  * come back at the next start. 0 or -ENOMEM (nothing removed). */
 static int remove_matching(struct server *srv,
@@ -136,12 +136,10 @@ static int remove_matching(struct server *srv,
 		free(c.ips);
 		return err;
 	}
-	for (size_t i = 0; i < c.n; i++) {
-		if (cache_del(srv->cache, &c.ips[i]) == 0)
-			(*count)++;
-		if (srv->store && store_delete(srv->store, &c.ips[i]) < 0)
+	*count = cache_del_many(srv->cache, c.ips, c.n);
+	for (size_t i = 0; srv->store && i < c.n; i++)
+		if (store_delete(srv->store, &c.ips[i]) < 0)
 			(*unstored)++;
-	}
 	free(c.ips);
 	return 0;
 }

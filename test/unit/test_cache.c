@@ -518,6 +518,39 @@ static void test_writer_reads(void)
 	cache_free(c);
 }
 
+/* cache_del_many over several chunks, both families, some absent. */
+static void test_del_many(void)
+{
+	struct cache *c = cache_new();
+	struct shared sh;
+	struct ipaddr *ips = calloc(5000, sizeof(*ips));
+	struct verdict v = vd(VERDICT_BIT(VERDICT_TOR), 0, 1700000000);
+	unsigned wrong = 0, i;
+
+	ok(c && ips && shared_init(&sh) == 0, "del_many: cache, lock, room");
+	cache_set_shared(c, &sh);
+	for (i = 0; i < 5000; i++) {
+		ips[i] = i % 3 == 2 ? v6(i) : v4(0x0a000000u + i);
+		if (i < 4000)
+			cache_put(c, &ips[i], &v);
+	}
+	/* the first 3000 and 1000 that were never put */
+	memmove(&ips[3000], &ips[4000], 1000 * sizeof(*ips));
+	is_int(cache_del_many(c, ips, 4000), 3000, "del_many: the ones that were there");
+	is_int(cache_count(c), 1000, "del_many: the others stay");
+	for (i = 0; i < 5000; i++) {
+		struct ipaddr a = i % 3 == 2 ? v6(i) : v4(0x0a000000u + i);
+		int there = cache_get(c, &a, &v) == 0;
+
+		wrong += there != (i >= 3000 && i < 4000);
+	}
+	is_int(wrong, 0, "del_many: exactly the ones asked are gone");
+	is_int(cache_del_many(c, ips, 0), 0, "del_many: none");
+	free(ips);
+	cache_free(c);
+	shared_destroy(&sh);
+}
+
 /* Two writers, as the lookup thread and the main loop are: one adds (the tables grow
  * and are freed under it) and reads back what it added with cache_get_locked, the
  * other adds and deletes other keys (entries move). Neither holds the read side; the
@@ -546,7 +579,7 @@ static void *two_deleter(void *arg)
 			k->failed++;
 		else
 			k->exists++;
-		if (cache_del(k->c, &x) != 0)
+		if (j % 2 ? cache_del(k->c, &x) != 0 : cache_del_many(k->c, &x, 1) != 1)
 			k->failed++;
 	}
 	return NULL;
@@ -601,6 +634,7 @@ int main(void)
 	test_million();
 	test_concurrent();
 	test_writer_reads();
+	test_del_many();
 	test_two_writers();
 	return done_testing();
 }
