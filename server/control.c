@@ -590,7 +590,6 @@ static void cmd_status(struct server *srv, struct control_req *req, int argc,
 	char line[512], when[32];
 	struct intel_stats st;
 	time_t start = (time_t)srv->start_time;
-	struct tm tm;
 	const char *word = NULL;
 
 	(void)argc;
@@ -598,8 +597,8 @@ static void cmd_status(struct server *srv, struct control_req *req, int argc,
 	control_print(req, "version %s", PACKAGE_VERSION);
 	status_describe(srv, line, sizeof(line));
 	control_print(req, "status %s", line);
-	if (gmtime_r(&start, &tm) && strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm))
-		control_print(req, "started %s", when);
+	log_iso_time(start, when, sizeof(when));
+	control_print(req, "started %s", when);
 	control_print(req, "uptime-seconds %lld", (long long)(time(NULL) - start));
 	control_print(req, "serial %u", srv->serial);
 	if (!srv->lookups || !srv->lookup || lookup_get_stats(srv->lookup, &st) < 0) {

@@ -118,6 +118,15 @@ static void log_sanitize(char *s)
 	}
 }
 
+void log_iso_time(int64_t t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!gmtime_r(&tt, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, len, "%lld", (long long)t);
+}
+
 void log_write(enum log_level level, const char *fmt, ...)
 {
 	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
@@ -135,11 +144,10 @@ void log_write(enum log_level level, const char *fmt, ...)
 		n = snprintf(line, sizeof(line), "<%d>", prio[level]);
 	} else if (!sink && atomic_load_explicit(&log_to_stderr, memory_order_relaxed)) {
 		struct timespec ts;
-		struct tm tm;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
-		gmtime_r(&ts.tv_sec, &tm);
-		n = (int)strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		log_iso_time(ts.tv_sec, line, sizeof(line));
+		n = (int)strlen(line);
 		n += snprintf(line + n, sizeof(line) - (size_t)n, " threatbld[%ld]: %s: ",
 			      (long)getpid(), log_names[level]);
 	}

@@ -7,6 +7,9 @@
 #ifndef THREATBL_LOG_H
 #define THREATBL_LOG_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 /* to_stderr: 1 = stderr, 0 = syslog(3) under "threatbld". On stderr a line starts with
@@ -28,6 +31,11 @@ int log_level_parse(const char *name);
  * sink is no longer being called. */
 typedef void log_sink_fn(void *arg, enum log_level level, const char *line);
 void log_set_sink(log_sink_fn *sink, void *arg);
+
+/* t (unix seconds) as "2026-12-03T17:30:00Z", UTC: the form of the log's lines and
+ * of every time the control socket, the page and the tool print; the bare number when
+ * it cannot be broken down (len too small, or a year gmtime cannot hold). */
+void log_iso_time(int64_t t, char *buf, size_t len);
 
 void log_write(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -58,15 +58,6 @@ struct steer_recheck {
 	int had_old;
 };
 
-static void iso_time(uint32_t t, char *buf, size_t len)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (!gmtime_r(&tt, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
-		snprintf(buf, len, "%u", t);
-}
-
 static void verdict_text(const struct verdict *v, char *buf, size_t len)
 {
 	size_t off = 0;
@@ -356,7 +347,7 @@ static void recheck_done(struct relay_waiter *w, int status)
 	}
 	if (status == 0 && cache_read(rc->srv, &rc->ip, &v) == 0) {
 		verdict_text(&v, cats, sizeof(cats));
-		iso_time(v.checked, when, sizeof(when));
+		log_iso_time(v.checked, when, sizeof(when));
 		control_print(rc->req, "%s\t%s\tchecked %s", text, cats, when);
 		log_info("control: rechecked %s: %s", text, cats);
 	} else if (status == -ETIMEDOUT) {
@@ -663,7 +654,7 @@ static void cmd_overrides(struct server *srv, struct control_req *req, int argc,
 		char text[OVERRIDE_PREFIX_STRLEN], when[32];
 
 		override_format_prefix(&o->net, o->len, text);
-		iso_time(o->created, when, sizeof(when));
+		log_iso_time(o->created, when, sizeof(when));
 		control_print(req, "%s\t%s%s%s\t%s\t%s\t%s", text,
 			      o->kind == OVERRIDE_ALLOW ? "allow" : "add ",
 			      o->kind == OVERRIDE_ADD ?
