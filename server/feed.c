@@ -179,13 +179,14 @@ struct feed {
 	struct feeds *fs;
 	struct config_feed cfg;      /* name and url are this feed's copies */
 	struct feed_slot *slot;
-	struct http *http;           /* max_body = cfg.max_size at creation */
-	uint64_t http_max;
+	struct http *http;           /* its max_body: http_max */
+	uint64_t http_max;           /* cfg.max_size until a reload changes it */
 	uv_timer_t timer;
 	int busy;                    /* a fetch or a job is under way */
 	int refetch;                 /* the settings changed while busy: fetch again */
 	int closing, drop;           /* drop: empty the slot (the feed left the config) */
-	unsigned refs;               /* timer + http + job: freed at 0 */
+	unsigned refs;               /* timer, http handles (a replaced one until it
+				      * is closed), job: freed at 0 */
 	char etag[FEED_HDR_MAX], last_modified[FEED_HDR_MAX];
 	int64_t fetched;             /* the copy served was last confirmed then */
 	struct feed_state st;        /* under fs->mu */
@@ -497,7 +498,7 @@ static void fetch_done(void *arg, int err, long status, const char *body, size_t
 	if (err) {
 		if (err == -EMSGSIZE)
 			snprintf(why, sizeof(why), "larger than max-size (%" PRIu64 " bytes)",
-				 f->cfg.max_size);
+				 f->http_max);
 		else if (err == -ECONNRESET)
 			snprintf(why, sizeof(why), "connection cut (a truncated body?)");
 		else if (err == -EIO && http_error(f->http))
@@ -538,6 +539,27 @@ static void fetch_done(void *arg, int err, long status, const char *body, size_t
 	start_job(f, JOB_FETCHED, copy, len, &m);
 }
 
+/* The cap on a download is the http handle's (http_new): a reload that changed
+ * max-size gets a new handle here, before a fetch, when none is in flight. Failing
+ * that, the old cap stays (logged) and this is tried again before the next fetch. */
+static void renew_http(struct feed *f)
+{
+	struct http *h;
+	int err;
+
+	if (f->http_max == f->cfg.max_size)
+		return;
+	if ((err = http_new(f->fs->loop, (size_t)f->cfg.max_size, &h)) < 0) {
+		log_err("feed %s: cannot apply max-size: %s; still %" PRIu64 " bytes",
+			f->cfg.name, strerror(-err), f->http_max);
+		return;
+	}
+	http_close(f->http, http_closed, f); /* its reference goes when it is closed */
+	f->http = h;
+	f->refs++;
+	f->http_max = f->cfg.max_size;
+}
+
 static void feed_start_fetch(struct feed *f)
 {
 	char inm[FEED_HDR_MAX + 32], ims[FEED_HDR_MAX + 32];
@@ -548,6 +570,7 @@ static void feed_start_fetch(struct feed *f)
 	if (f->closing || f->busy)
 		return;
 	check_expiry(f);
+	renew_http(f);
 	/* Ask "only if changed" only when there is a copy to keep serving. */
 	if (f->slot && f->slot->lists) {
 		if (f->etag[0]) {
@@ -702,14 +725,11 @@ void feeds_configure(struct feeds *fs, const struct config *cfg,
 				log_err("feed %s: cannot start: %s", c->name, strerror(-err));
 			continue;
 		}
-		if (c->max_size != f->http_max) {
-			/* the cap is the http handle's: a new handle */
-			log_info("feed %s: max-size changed: restarting it", c->name);
-			feed_close(f, 0);
-			if ((err = feed_open(fs, c, slots[i])) < 0)
-				log_err("feed %s: cannot start: %s", c->name, strerror(-err));
-			continue;
-		}
+		/* A new max-size is applied by feed_start_fetch (renew_http): the copy
+		 * served stays, whatever its size. */
+		if (c->max_size != f->cfg.max_size)
+			log_info("feed %s: max-size changed to %" PRIu64 " bytes: applies from "
+				 "the next fetch", c->name, c->max_size);
 		{
 			int refetch = strcmp(f->cfg.url, c->url) || f->cfg.format != c->format ||
 				      f->cfg.column != c->column;

@@ -41,8 +41,9 @@ class Feed:
         self.body = body
         self.etag = etag
         self.last_modified = last_modified
-        self.mode = "normal"       # normal, 500, slow, truncate
+        self.mode = "normal"       # normal, 500, slow, truncate, hold
         self.delay = 0.0
+        self.release = threading.Event()  # "hold": the answer waits for it
         self.requests = []         # the request headers of every GET
         self.not_modified = 0      # 304s sent
 
@@ -73,6 +74,8 @@ class FeedHandler(BaseHTTPRequestHandler):
             return
         if feed.mode == "slow":
             time.sleep(feed.delay)
+        if feed.mode == "hold":
+            feed.release.wait(30)
         inm = self.headers.get("If-None-Match")
         ims = self.headers.get("If-Modified-Since")
         if (feed.etag and inm == feed.etag) or \
@@ -166,6 +169,21 @@ class FeedCase(unittest.TestCase):
 
     def log_has(self, pattern, timeout=10.0):
         return wait_for(lambda: re.search(pattern, self.d.stderr()), timeout)
+
+    def log_since(self, mark, pattern, timeout=10.0):
+        return wait_for(lambda: re.search(pattern, self.d.stderr()[mark:]), timeout)
+
+    def reconfigure(self, old, new):
+        """Replace old by new in the configuration and reload (SIGHUP); the log's
+        length before, for log_since."""
+        with open(self.d.conf) as fh:
+            text = fh.read()
+        self.assertIn(old, text)
+        with open(self.d.conf, "w") as fh:
+            fh.write(text.replace(old, new))
+        mark = len(self.d.stderr())
+        self.d.signal(tbltest.signal.SIGHUP)
+        return mark
 
     def a(self, ip):
         r = self.d.query(rev6(ip) if ":" in ip else rev4(ip))
@@ -407,6 +425,30 @@ class TestKeptCopy(FeedCase):
         self.assertTrue(self.log_has(r"feed aws: 1 entries"))
         self.assertTrue(wait_for(lambda: self.a("192.0.2.2")[1] == ["127.0.0.4"], 5))
         self.assertEqual(self.a("192.0.2.1")[0], dns.rcode.NXDOMAIN)
+
+
+class TestReloadSettings(FeedCase):
+    def test_max_size_change_keeps_the_copy(self):
+        """A reload that lowers max-size below the size of the copy served: the copy
+        stays served (the next download is refused as too large), nothing dropped."""
+        ips = ["192.0.2.%d" % i for i in range(1, 201)]
+        f = self.http.add("/tor", Feed(plain(ips)))
+        self.start(feed_conf("tor", self.http.url("/tor"), "tor", every="1s", max_size="4K"))
+        self.assertTrue(self.log_has(r"feed tor: 200 entries"))
+        mark = self.reconfigure("max-size = 4K", "max-size = 1K")
+        self.assertTrue(self.log_since(mark, r"feed tor: fetch failed: larger than max-size "
+                                       r"\(1024 bytes\)", 15), self.d.stderr()[mark:])
+        after = self.d.stderr()[mark:]
+        self.assertRegex(after, r"fetch failed: larger than max-size \(1024 bytes\); "
+                         r"serving the copy of .* \(200 entries\)")
+        self.assertNotRegex(after, r"feed tor: (no good copy|kept copy not used)")
+        self.assertEqual(self.a("192.0.2.200")[1], ["127.0.0.5"])
+        # raised again, past the size of a larger list: that one is taken
+        with self.http.lock:
+            f.body = plain(ips + ["198.51.100.%d" % i for i in range(1, 201)])
+        mark = self.reconfigure("max-size = 1K", "max-size = 8K")
+        self.assertTrue(self.log_since(mark, r"feed tor: 400 entries \(was 200\)", 15),
+                        self.d.stderr()[mark:])
 
 
 class TestTLS(FeedCase):
