@@ -109,6 +109,7 @@ struct feed_job {
 	uv_work_t req;
 	struct feed *f;
 	enum job_kind kind;
+	unsigned gen;              /* f->fetch_gen when queued (JOB_FETCHED) */
 	char *dir, *name;
 	enum feed_format format;
 	unsigned column;
@@ -179,15 +180,24 @@ struct feed {
 	struct feeds *fs;
 	struct config_feed cfg;      /* name and url are this feed's copies */
 	struct feed_slot *slot;
-	struct http *http;           /* max_body = cfg.max_size at creation */
-	uint64_t http_max;
+	struct http *http;           /* its max_body: http_max */
+	uint64_t http_max;           /* cfg.max_size until a reload changes it */
 	uv_timer_t timer;
 	int busy;                    /* a fetch or a job is under way */
 	int refetch;                 /* the settings changed while busy: fetch again */
+	/* A reload that changes what the copy is made of (url, format, column) bumps gen
+	 * and sets uncond: fetches send no If-None-Match / If-Modified-Since, so that no
+	 * 304 confirms a copy of the old settings, until a download made under the new
+	 * ones (fetch_gen == gen) is taken. */
+	unsigned gen, fetch_gen;
+	int uncond;
 	int closing, drop;           /* drop: empty the slot (the feed left the config) */
-	unsigned refs;               /* timer + http + job: freed at 0 */
+	unsigned refs;               /* timer, http handles (a replaced one until it
+				      * is closed), job: freed at 0 */
 	char etag[FEED_HDR_MAX], last_modified[FEED_HDR_MAX];
 	int64_t fetched;             /* the copy served was last confirmed then */
+	int64_t attempted;           /* the last fetch started then (0: none yet) */
+	int failing;                 /* the last attempt failed: retried sooner */
 	struct feed_state st;        /* under fs->mu */
 };
 
@@ -328,6 +338,7 @@ static void schedule(struct feed *f, int64_t delay_s)
 static void after_attempt(struct feed *f, int64_t delay_s)
 {
 	f->busy = 0;
+	f->failing = 0;
 	if (f->refetch) {
 		f->refetch = 0;
 		delay_s = 0;
@@ -360,6 +371,7 @@ static void feed_failed(struct feed *f, enum feed_status status, const char *why
 	}
 	check_expiry(f);
 	after_attempt(f, retry);
+	f->failing = 1;
 }
 
 static void job_done(uv_work_t *req, int status)
@@ -417,8 +429,15 @@ static void job_done(uv_work_t *req, int status)
 			break;
 		}
 		f->fetched = j->meta.fetched;
-		memcpy(f->etag, j->meta.etag, sizeof(f->etag));
-		memcpy(f->last_modified, j->meta.last_modified, sizeof(f->last_modified));
+		/* A download asked before a reload changed the url, format or column is
+		 * served until the fetch that follows, but its validators are not kept: that
+		 * fetch must not be answered 304. */
+		if (j->gen == f->gen) {
+			memcpy(f->etag, j->meta.etag, sizeof(f->etag));
+			memcpy(f->last_modified, j->meta.last_modified,
+			       sizeof(f->last_modified));
+			f->uncond = 0;
+		}
 		log_info("feed %s: %zu entries (was %zu), %zu bytes from %s", f->cfg.name,
 			 lists_count(j->lists), j->prev_entries, j->len, f->cfg.url);
 		uv_mutex_lock(&f->fs->mu);
@@ -460,6 +479,7 @@ static void start_job(struct feed *f, enum job_kind kind, char *body, size_t len
 	j->req.data = j;
 	j->f = f;
 	j->kind = kind;
+	j->gen = f->fetch_gen;
 	j->format = (enum feed_format)f->cfg.format;
 	j->column = f->cfg.column;
 	j->max_entries = f->cfg.max_entries;
@@ -497,7 +517,7 @@ static void fetch_done(void *arg, int err, long status, const char *body, size_t
 	if (err) {
 		if (err == -EMSGSIZE)
 			snprintf(why, sizeof(why), "larger than max-size (%" PRIu64 " bytes)",
-				 f->cfg.max_size);
+				 f->http_max);
 		else if (err == -ECONNRESET)
 			snprintf(why, sizeof(why), "connection cut (a truncated body?)");
 		else if (err == -EIO && http_error(f->http))
@@ -538,6 +558,27 @@ static void fetch_done(void *arg, int err, long status, const char *body, size_t
 	start_job(f, JOB_FETCHED, copy, len, &m);
 }
 
+/* The cap on a download is the http handle's (http_new): a reload that changed
+ * max-size gets a new handle here, before a fetch, when none is in flight. Failing
+ * that, the old cap stays (logged) and this is tried again before the next fetch. */
+static void renew_http(struct feed *f)
+{
+	struct http *h;
+	int err;
+
+	if (f->http_max == f->cfg.max_size)
+		return;
+	if ((err = http_new(f->fs->loop, (size_t)f->cfg.max_size, &h)) < 0) {
+		log_err("feed %s: cannot apply max-size: %s; still %" PRIu64 " bytes",
+			f->cfg.name, strerror(-err), f->http_max);
+		return;
+	}
+	http_close(f->http, http_closed, f); /* its reference goes when it is closed */
+	f->http = h;
+	f->refs++;
+	f->http_max = f->cfg.max_size;
+}
+
 static void feed_start_fetch(struct feed *f)
 {
 	char inm[FEED_HDR_MAX + 32], ims[FEED_HDR_MAX + 32];
@@ -548,8 +589,10 @@ static void feed_start_fetch(struct feed *f)
 	if (f->closing || f->busy)
 		return;
 	check_expiry(f);
-	/* Ask "only if changed" only when there is a copy to keep serving. */
-	if (f->slot && f->slot->lists) {
+	renew_http(f);
+	/* Ask "only if changed" only when there is a copy to keep serving, made under
+	 * the settings of now. */
+	if (f->slot && f->slot->lists && !f->uncond) {
 		if (f->etag[0]) {
 			snprintf(inm, sizeof(inm), "If-None-Match: %s", f->etag);
 			headers[n++] = inm;
@@ -561,6 +604,8 @@ static void feed_start_fetch(struct feed *f)
 	}
 	headers[n] = NULL;
 	f->busy = 1;
+	f->fetch_gen = f->gen;
+	f->attempted = now_s();
 	log_debug("feed %s: fetching %s", f->cfg.name, f->cfg.url);
 	err = http_get(f->http, f->cfg.url, headers, (long)f->cfg.timeout_ms, fetch_done, f);
 	if (err < 0)
@@ -702,28 +747,58 @@ void feeds_configure(struct feeds *fs, const struct config *cfg,
 				log_err("feed %s: cannot start: %s", c->name, strerror(-err));
 			continue;
 		}
-		if (c->max_size != f->http_max) {
-			/* the cap is the http handle's: a new handle */
-			log_info("feed %s: max-size changed: restarting it", c->name);
-			feed_close(f, 0);
-			if ((err = feed_open(fs, c, slots[i])) < 0)
-				log_err("feed %s: cannot start: %s", c->name, strerror(-err));
-			continue;
-		}
+		/* A new max-size is applied by feed_start_fetch (renew_http): the copy
+		 * served stays, whatever its size. */
+		if (c->max_size != f->cfg.max_size)
+			log_info("feed %s: max-size changed to %" PRIu64 " bytes: applies from "
+				 "the next fetch", c->name, c->max_size);
 		{
-			int refetch = strcmp(f->cfg.url, c->url) || f->cfg.format != c->format ||
-				      f->cfg.column != c->column;
+			char what[32] = "";
+			int url = strcmp(f->cfg.url, c->url) != 0;
+			int format = f->cfg.format != c->format, column = f->cfg.column != c->column;
+			int timing = f->cfg.every_s != c->every_s || f->cfg.max_age_s != c->max_age_s;
+			int limits = f->cfg.max_shrink != c->max_shrink ||
+				     f->cfg.max_entries != c->max_entries;
 
 			if (feed_copy_cfg(&f->cfg, c) < 0) {
 				log_err("feed %s: out of memory: keeping its settings", c->name);
 				continue;
 			}
-			if (refetch) {
+			if (url || format || column) {
+				snprintf(what, sizeof(what), "%s%s%s", url ? ", url" : "",
+					 format ? ", format" : "", column ? ", column" : "");
+				log_info("feed %s: %s changed: fetching it again, unconditionally",
+					 c->name, what + 2);
 				f->etag[0] = f->last_modified[0] = '\0';
+				f->gen++;
+				f->uncond = 1;
 				if (f->busy)
 					f->refetch = 1;
 				else
 					schedule(f, 0);
+			} else if (limits && f->st.status == FEED_REFUSED) {
+				/* The last download was refused by the limits just changed
+				 * (a list that shrank legitimately): asked again now, not
+				 * after `every`. Its validators are the copy's, so the
+				 * answer is the new list, not a 304. */
+				log_info("feed %s: max-shrink or max-entries changed after a "
+					 "refused download: fetching it again", c->name);
+				if (f->busy)
+					f->refetch = 1;
+				else
+					schedule(f, 0);
+			} else if (timing && !f->busy && (f->attempted || f->fetched)) {
+				/* The timer was armed with the old every or max-age: armed
+				 * again from the last attempt with the new ones (an attempt
+				 * under way arms it with them when it ends). */
+				int64_t every = f->cfg.every_s;
+
+				if (f->failing && every > FEED_RETRY_MAX_S)
+					every = FEED_RETRY_MAX_S;
+				log_info("feed %s: every or max-age changed: next fetch rescheduled",
+					 c->name);
+				schedule(f, (f->attempted ? f->attempted : f->fetched) + every -
+					    now_s());
 			}
 		}
 	}

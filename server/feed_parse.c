@@ -266,32 +266,14 @@ static int from_csv(const char *body, size_t len, unsigned column, struct text *
 	return 0;
 }
 
-struct counter {
-	lists_report_fn report;
-	void *arg;
-	size_t errors;
-};
-
-static void count_report(void *arg, const char *file, unsigned line, int level,
-			 const char *msg)
-{
-	struct counter *c = arg;
-
-	if (level == 0 && line)
-		c->errors++;
-	if (c->report)
-		c->report(c->arg, file, line, level, msg);
-}
-
 int feed_parse(enum feed_format fmt, unsigned column, const char *name, const char *body,
 	       size_t len, size_t max_entries, lists_report_fn report, void *arg,
 	       char *why, size_t whylen, struct lists **out)
 {
 	struct text t = { 0 };
-	struct counter c = { report, arg, 0 };
 	struct lists *l = NULL;
 	const char *text = body;
-	size_t tlen = len, entries, lines;
+	size_t tlen = len, entries, lines, skipped = 0;
 	int err;
 
 	*out = NULL;
@@ -318,27 +300,28 @@ int feed_parse(enum feed_format fmt, unsigned column, const char *name, const ch
 			goto out;
 		}
 	}
-	err = lists_load_text(name, text, tlen, count_report, &c, &l);
+	/* lists.c reports the first bad lines only; skipped counts them all. */
+	err = lists_load_text(name, text, tlen, report, arg, &skipped, &l);
 	if (err < 0) {
 		set_why(why, whylen, "cannot build the list: %s", strerror(-err));
 		goto out;
 	}
 	entries = lists_count(l);
-	lines = entries + c.errors + t.bad;
+	lines = entries + skipped + t.bad;
 	if (max_entries && entries > max_entries) {
 		set_why(why, whylen, "more than %zu entries (max-entries)", max_entries);
 		err = -E2BIG;
 		goto out;
 	}
 	if (entries == 0) {
-		set_why(why, whylen, "no entries%s", c.errors + t.bad ? " (every one bad)" : "");
+		set_why(why, whylen, "no entries%s", skipped + t.bad ? " (every one bad)" : "");
 		err = -EINVAL;
 		goto out;
 	}
 	/* A few odd lines are the feed's business; many are a wrong body. */
-	if ((c.errors + t.bad) * 10 > lines) {
+	if ((skipped + t.bad) * 10 > lines) {
 		set_why(why, whylen, "%zu of %zu entries bad: not this format",
-			c.errors + t.bad, lines);
+			skipped + t.bad, lines);
 		err = -EINVAL;
 		goto out;
 	}

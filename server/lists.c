@@ -86,6 +86,7 @@ struct loader {
 	unsigned line;
 	struct lists_parse parse;
 	unsigned reported, unreported, unreported_level;
+	size_t skipped;    /* lines skipped as bad, every one, reported or not */
 
 	struct ent4 *e4;
 	struct ent6 *e6;
@@ -103,9 +104,13 @@ struct loader {
 };
 
 /* Every report passes here: after REPORT_MAX line reports in a file the rest are
- * only counted, for one summary at its end. */
+ * only counted, for one summary at its end. A bad line gets exactly one error (the
+ * parser stops at it), so the errors on lines count the lines skipped, whether they
+ * were reported or not: feed_parse.c refuses a body on that count. */
 static void tell(struct loader *ld, int level, const char *msg)
 {
+	if (ld->line && level == 0)
+		ld->skipped++;
 	if (!ld->report)
 		return;
 	if (ld->line && ++ld->reported > REPORT_MAX) {
@@ -742,7 +747,7 @@ int lists_load(const char *const *paths, size_t n, lists_report_fn report, void 
 
 static int load_any(const char *const *paths, size_t n, uint64_t max_bytes,
 		    const char *name, const char *text, size_t len,
-		    lists_report_fn report, void *arg, struct lists **out)
+		    lists_report_fn report, void *arg, size_t *skipped, struct lists **out)
 {
 	static const uint8_t def_a[4] = { 127, 0, 0, 2 };
 	struct loader ld = { .report = report, .arg = arg };
@@ -765,6 +770,8 @@ static int load_any(const char *const *paths, size_t n, uint64_t max_bytes,
 	}
 	if (text && (err = load_text(&ld, name, text, len)) < 0)
 		goto fail;
+	if (skipped)
+		*skipped = ld.skipped;
 	return finish(&ld, out);
 fail:
 	ld.err = err;
@@ -774,17 +781,19 @@ fail:
 int lists_load_max(const char *const *paths, size_t n, uint64_t max_bytes,
 		   lists_report_fn report, void *arg, struct lists **out)
 {
-	return load_any(paths, n, max_bytes, NULL, NULL, 0, report, arg, out);
+	return load_any(paths, n, max_bytes, NULL, NULL, 0, report, arg, NULL, out);
 }
 
 int lists_load_text(const char *name, const char *text, size_t len,
-		    lists_report_fn report, void *arg, struct lists **out)
+		    lists_report_fn report, void *arg, size_t *skipped, struct lists **out)
 {
+	if (skipped)
+		*skipped = 0;
 	if (!text) {
 		*out = NULL;
 		return -EINVAL;
 	}
-	return load_any(NULL, 0, 0, name, text, len, report, arg, out);
+	return load_any(NULL, 0, 0, name, text, len, report, arg, skipped, out);
 }
 
 int lists_build(const struct lists_entry *e, size_t n, struct lists **out)

@@ -60,9 +60,11 @@ int lists_load_max(const char *const *paths, size_t n, uint64_t max_bytes,
 
 /* The same format from memory: text[0..len) (not changed, need not end in a NUL),
  * named `name` in reports (feed.c hands its downloads here). Lines over 4096 bytes
- * or with a NUL byte are reported and skipped. 0 or -ENOMEM / -EINVAL. */
+ * or with a NUL byte are reported and skipped. *skipped (may be NULL): how many lines
+ * were skipped as bad, every one, including those past the cap on line reports.
+ * 0 or -ENOMEM / -EINVAL. */
 int lists_load_text(const char *name, const char *text, size_t len,
-		    lists_report_fn report, void *arg, struct lists **out);
+		    lists_report_fn report, void *arg, size_t *skipped, struct lists **out);
 /* An entry given in memory rather than read from a file (the operator's overrides,
  * steer.c): net/len on the 16-byte scale (IPv4 /24 = 96 + 24; host bits are masked),
  * excl for a "!" entry, else the value a and the TXT template txt ('$' = the queried

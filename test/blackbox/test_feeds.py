@@ -41,8 +41,9 @@ class Feed:
         self.body = body
         self.etag = etag
         self.last_modified = last_modified
-        self.mode = "normal"       # normal, 500, slow, truncate
+        self.mode = "normal"       # normal, 500, slow, truncate, hold
         self.delay = 0.0
+        self.release = threading.Event()  # "hold": the answer waits for it
         self.requests = []         # the request headers of every GET
         self.not_modified = 0      # 304s sent
 
@@ -73,6 +74,8 @@ class FeedHandler(BaseHTTPRequestHandler):
             return
         if feed.mode == "slow":
             time.sleep(feed.delay)
+        if feed.mode == "hold":
+            feed.release.wait(30)
         inm = self.headers.get("If-None-Match")
         ims = self.headers.get("If-Modified-Since")
         if (feed.etag and inm == feed.etag) or \
@@ -166,6 +169,21 @@ class FeedCase(unittest.TestCase):
 
     def log_has(self, pattern, timeout=10.0):
         return wait_for(lambda: re.search(pattern, self.d.stderr()), timeout)
+
+    def log_since(self, mark, pattern, timeout=10.0):
+        return wait_for(lambda: re.search(pattern, self.d.stderr()[mark:]), timeout)
+
+    def reconfigure(self, old, new):
+        """Replace old by new in the configuration and reload (SIGHUP); the log's
+        length before, for log_since."""
+        with open(self.d.conf) as fh:
+            text = fh.read()
+        self.assertIn(old, text)
+        with open(self.d.conf, "w") as fh:
+            fh.write(text.replace(old, new))
+        mark = len(self.d.stderr())
+        self.d.signal(tbltest.signal.SIGHUP)
+        return mark
 
     def a(self, ip):
         r = self.d.query(rev6(ip) if ":" in ip else rev4(ip))
@@ -407,6 +425,125 @@ class TestKeptCopy(FeedCase):
         self.assertTrue(self.log_has(r"feed aws: 1 entries"))
         self.assertTrue(wait_for(lambda: self.a("192.0.2.2")[1] == ["127.0.0.4"], 5))
         self.assertEqual(self.a("192.0.2.1")[0], dns.rcode.NXDOMAIN)
+
+
+class TestReloadSettings(FeedCase):
+    def test_max_size_change_keeps_the_copy(self):
+        """A reload that lowers max-size below the size of the copy served: the copy
+        stays served (the next download is refused as too large), nothing dropped."""
+        ips = ["192.0.2.%d" % i for i in range(1, 201)]
+        f = self.http.add("/tor", Feed(plain(ips)))
+        self.start(feed_conf("tor", self.http.url("/tor"), "tor", every="1s", max_size="4K"))
+        self.assertTrue(self.log_has(r"feed tor: 200 entries"))
+        mark = self.reconfigure("max-size = 4K", "max-size = 1K")
+        self.assertTrue(self.log_since(mark, r"feed tor: fetch failed: larger than max-size "
+                                       r"\(1024 bytes\)", 15), self.d.stderr()[mark:])
+        after = self.d.stderr()[mark:]
+        self.assertRegex(after, r"fetch failed: larger than max-size \(1024 bytes\); "
+                         r"serving the copy of .* \(200 entries\)")
+        self.assertNotRegex(after, r"feed tor: (no good copy|kept copy not used)")
+        self.assertEqual(self.a("192.0.2.200")[1], ["127.0.0.5"])
+        # raised again, past the size of a larger list: that one is taken
+        with self.http.lock:
+            f.body = plain(ips + ["198.51.100.%d" % i for i in range(1, 201)])
+        mark = self.reconfigure("max-size = 1K", "max-size = 8K")
+        self.assertTrue(self.log_since(mark, r"feed tor: 400 entries \(was 200\)", 15),
+                        self.d.stderr()[mark:])
+
+    def test_format_change_is_not_lost_to_a_304(self):
+        """A reload changing the format while a fetch is under way (answered 200 with a
+        new ETag, the same body): the next fetch is unconditional, so the body is read
+        in the new format rather than confirmed by a 304 in the old one."""
+        body = b"192.0.2.1 ,198.51.100.1\n192.0.2.2 ,198.51.100.2\n"
+        f = self.http.add("/f", Feed(body, etag='"v1"'))
+        self.start(feed_conf("f", self.http.url("/f"), "tor", every="1s"))
+        self.assertTrue(wait_for(lambda: self.a("192.0.2.1")[1] == ["127.0.0.5"], 10))
+        with self.http.lock:
+            f.etag = '"v2"'
+            f.mode = "hold"
+            held = len(f.requests)
+        self.assertTrue(wait_for(lambda: len(f.requests) > held, 10), "no fetch to hold")
+        mark = self.reconfigure("format = plain\n", "format = csv\ncolumn = 2\n")
+        self.assertTrue(self.log_since(mark, r"feed f: format, column changed: fetching it "
+                                       r"again, unconditionally"), self.d.stderr()[mark:])
+        with self.http.lock:
+            f.mode = "normal"
+            f.release.set()
+        self.assertTrue(wait_for(lambda: self.a("198.51.100.1")[1] == ["127.0.0.5"], 10),
+                        self.d.stderr()[mark:])
+        self.assertEqual(self.a("192.0.2.1")[0], dns.rcode.NXDOMAIN)
+        with self.http.lock:
+            after = f.requests[held + 1:]
+        self.assertTrue(after and after[0].get("If-None-Match") is None, after)
+
+    def test_url_change_is_not_lost_to_a_304(self):
+        """A reload changing the url while a fetch of the old one is under way (200,
+        Last-Modified L): the new url is asked without If-Modified-Since L, which it
+        would answer 304 (its file is as old), and its list is served."""
+        lm = "Wed, 02 Dec 2026 10:00:00 GMT"
+        old = self.http.add("/old", Feed(plain(["192.0.2.1"]), last_modified=lm))
+        new = self.http.add("/new", Feed(plain(["198.51.100.1"]), last_modified=lm))
+        self.start(feed_conf("f", self.http.url("/old"), "tor", every="1s"))
+        self.assertTrue(wait_for(lambda: self.a("192.0.2.1")[1] == ["127.0.0.5"], 10))
+        with self.http.lock:
+            old.mode = "hold"
+            held = len(old.requests)
+        self.assertTrue(wait_for(lambda: len(old.requests) > held, 10), "no fetch to hold")
+        mark = self.reconfigure("/old\n", "/new\n")
+        self.assertTrue(self.log_since(mark, r"feed f: url changed: fetching it again, "
+                                       r"unconditionally"), self.d.stderr()[mark:])
+        with self.http.lock:
+            old.mode = "normal"
+            old.release.set()
+        self.assertTrue(wait_for(lambda: self.a("198.51.100.1")[1] == ["127.0.0.5"], 10),
+                        self.d.stderr()[mark:])
+        self.assertEqual(self.a("192.0.2.1")[0], dns.rcode.NXDOMAIN)
+        with self.http.lock:
+            self.assertIsNone(new.requests[0].get("If-Modified-Since"), new.requests)
+            self.assertEqual(new.not_modified, 0)
+
+    def test_every_change_is_rescheduled(self):
+        """A reload from every = 1h to every = 1s: the next fetch comes within seconds,
+        not an hour after the last."""
+        f = self.http.add("/tor", Feed(plain(TOR_IPS)))
+        self.start(feed_conf("tor", self.http.url("/tor"), "tor", every="1h"))
+        self.assertTrue(self.log_has(r"feed tor: 10 entries"))
+        self.assertEqual(len(f.requests), 1)
+        self.reconfigure("every = 1h", "every = 1s")
+        self.assertTrue(wait_for(lambda: len(f.requests) >= 3, 10), self.d.stderr()[-2000:])
+
+    def test_max_age_change_is_rescheduled(self):
+        """A reload lowering max-age while the feed fails: the copy is dropped when the
+        new max-age passes, not when the old one would have."""
+        f = self.http.add("/tor", Feed(plain(TOR_IPS)))
+        self.start(feed_conf("tor", self.http.url("/tor"), "tor", every="1h", max_age="1h"))
+        self.assertTrue(self.log_has(r"feed tor: 10 entries"))
+        with self.http.lock:
+            f.mode = "500"
+        mark = self.reconfigure("max-age = 1h", "max-age = 2s")
+        self.assertTrue(self.log_since(mark, r"warn: feed tor: no good copy for \d+s, more "
+                                       r"than max-age \(2s\): dropped", 15),
+                        self.d.stderr()[mark:])
+        self.assertTrue(wait_for(lambda: self.a(TOR_IPS[0])[0] == dns.rcode.NXDOMAIN, 5))
+
+
+    def test_raising_max_shrink_takes_the_refused_list_at_once(self):
+        """A list that shrank legitimately is refused; a reload raising max-shrink
+        fetches it again at once (not after every, nor after the 300 s retry cap) and
+        serves it."""
+        f = self.http.add("/tor", Feed(plain(TOR_IPS)))
+        self.start(feed_conf("tor", self.http.url("/tor"), "tor", every="1h"))
+        self.assertTrue(self.log_has(r"feed tor: 10 entries"))
+        with self.http.lock:
+            f.body = plain(TOR_IPS[:4])
+        mark = self.reconfigure("every = 1h", "every = 1s")
+        self.assertTrue(self.log_since(mark, r"download refused: shrank from 10 to 4", 15),
+                        self.d.stderr()[mark:])
+        mark = self.reconfigure("every = 1s", "every = 1h\nmax-shrink = 90")
+        self.assertTrue(self.log_since(mark, r"feed tor: 4 entries \(was 10\)", 15),
+                        self.d.stderr()[mark:])
+        self.assertEqual(self.a(TOR_IPS[0])[1], ["127.0.0.5"])
+        self.assertEqual(self.a(TOR_IPS[-1])[0], dns.rcode.NXDOMAIN)
 
 
 class TestTLS(FeedCase):

@@ -210,6 +210,72 @@ static void test_refused(void)
 	}
 }
 
+/* Counts the reports feed_parse passes on. */
+static void count_reports(void *arg, const char *file, unsigned line, int level,
+			  const char *msg)
+{
+	(void)file;
+	(void)line;
+	(void)level;
+	(void)msg;
+	(*(size_t *)arg)++;
+}
+
+/* good lines, then warned lines (host bits set: accepted), then bad ones, as a plain
+ * body; parsed with the reports counted. */
+static int parse_many(size_t good, size_t warned, size_t bad, size_t *reports,
+		      char *why, struct lists **l)
+{
+	size_t cap = (good + warned + bad) * 24 + 1, len = 0;
+	char *body = malloc(cap);
+	int r;
+
+	if (!body)
+		return -ENOMEM;
+	for (size_t i = 0; i < warned; i++)
+		len += (size_t)snprintf(body + len, cap - len, "10.%zu.%zu.1/24\n",
+					i / 256, i % 256);
+	for (size_t i = 0; i < good; i++)
+		len += (size_t)snprintf(body + len, cap - len, "192.%zu.%zu.1\n",
+					i / 256 % 256, i % 256);
+	for (size_t i = 0; i < bad; i++)
+		len += (size_t)snprintf(body + len, cap - len, "bad-%zu\n", i);
+	*reports = 0;
+	r = feed_parse(FEED_PLAIN, 0, "t", body, len, 0, count_reports, reports, why, 200, l);
+	free(body);
+	return r;
+}
+
+/* The refusal counts every bad line, not only the ones lists.c reports (it stops
+ * reporting after 100 lines of a file, warnings included), while the reports stay
+ * bounded. */
+static void test_many_bad(void)
+{
+	char why[200];
+	struct lists *l = NULL;
+	size_t reports;
+	int r;
+
+	r = parse_many(900, 0, 200, &reports, why, &l);
+	if (!ok(r == -EINVAL && !l && strstr(why, "200 of 1100"),
+		"refused: 200 bad lines of 1100, past the 100 reported"))
+		diag("got %d, why \"%s\"", r, why);
+	ok(reports <= 101, "reports stay bounded (%zu)", reports);
+	lists_free(l);
+	l = NULL;
+	r = parse_many(700, 200, 150, &reports, why, &l);
+	if (!ok(r == -EINVAL && !l && strstr(why, "150 of 1050"),
+		"refused: 150 bad lines after 200 warnings"))
+		diag("got %d, why \"%s\"", r, why);
+	ok(reports <= 101, "reports stay bounded (%zu)", reports);
+	lists_free(l);
+	l = NULL;
+	r = parse_many(1000, 200, 110, &reports, why, &l);
+	if (!ok(r == 0 && l && lists_count(l) == 1200, "accepted: 110 bad lines of 1310"))
+		diag("got %d, why \"%s\"", r, why);
+	lists_free(l);
+}
+
 static void test_table(void)
 {
 	struct feed_table *t = feed_table_new();
@@ -246,6 +312,7 @@ int main(void)
 	test_fixtures();
 	test_shapes();
 	test_refused();
+	test_many_bad();
 	test_table();
 	return done_testing();
 }
