@@ -20,7 +20,6 @@
 #define STORE_BATCH 1000           /* rows the writer waits for ... */
 #define STORE_GATHER_MS 200        /* ... or this long, before a transaction */
 #define STORE_BATCH_MAX 100000     /* rows per transaction when they pile up */
-#define STORE_QUEUE_MAX 1000000    /* rows waiting; past it store_put refuses */
 #define STORE_BUSY_MS 3000         /* wait for another writer (`threatbl db purge`) */
 #define STORE_BACKOFF_MIN_MS 1000  /* retry delay after a failed commit, doubling */
 #define STORE_BACKOFF_MAX_MS 30000
@@ -53,6 +52,7 @@ struct store {
 	struct store_budget budget[STORE_BUDGETS]; /* per provider (store_budget_add) */
 	unsigned nbudget;
 	int budget_dirty;           /* a count not yet written */
+	int budget_inflight;        /* counts taken by the writer, not yet written */
 	int (*refill)(void *arg, int (*fn)(void *fnarg, const struct ipaddr *ip,
 					   const struct verdict *v), void *fnarg);
 	void *refill_arg;
@@ -906,6 +906,7 @@ static void store_budget_written(struct store *st, const struct store_budget *b,
 				 int ok)
 {
 	pthread_mutex_lock(&st->mu);
+	st->budget_inflight = 0;
 	for (size_t i = 0; i < nb; i++) {
 		struct store_budget *e = store_budget_entry(st, b[i].provider, 0);
 
@@ -967,6 +968,7 @@ static void *store_writer(void *arg)
 			nb = st->nbudget;
 			memcpy(bsnap, st->budget, nb * sizeof(bsnap[0]));
 			st->budget_dirty = 0;
+			st->budget_inflight = nb > 0;
 		}
 		pthread_mutex_unlock(&st->mu);
 
@@ -1242,6 +1244,7 @@ void store_get_stats(struct store *st, struct store_stats *out)
 	out->failed = st->failed;
 	out->queued = st->queue.n + st->inflight;
 	out->dropped = st->dropped;
+	out->budget_pending = st->budget_dirty || st->budget_inflight;
 	pthread_mutex_unlock(&st->mu);
 }
 

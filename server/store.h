@@ -49,13 +49,19 @@ int store_load(struct store *st, store_verdict_fn fn, void *arg);
  * Rows put before it wait in the queue. */
 int store_start(struct store *st);
 
+/* Changes waiting to be written at most: past it store_put refuses a new one (sqlite),
+ * or the oldest is dropped to make room (PostgreSQL, doc/fleet.md#faults). */
+#define STORE_QUEUE_MAX 1000000
+
 /* Queue a verdict for writing; copies everything. source: "criminalip", ...;
  * facts_json may be NULL. Never blocks on I/O. 0, or -ENOBUFS when the queue is full
- * (the verdict stays in memory only), or -ENOMEM. */
+ * (sqlite: the verdict stays in memory only; PostgreSQL returns 0 and drops the
+ * oldest instead: STORE_QUEUE_MAX), or -ENOMEM. */
 int store_put(struct store *st, const struct ipaddr *ip, const struct verdict *v,
 	      const char *source, const char *facts_json);
 
-/* store_put with the row's created/updated time given (`threatbl db copy`). */
+/* store_put with the row's created/updated time given (`threatbl db copy`, which
+ * keeps the queue well below STORE_QUEUE_MAX itself). */
 int store_put_at(struct store *st, const struct ipaddr *ip, const struct verdict *v,
 		 const char *source, const char *facts_json, uint32_t when);
 
@@ -101,7 +107,9 @@ struct store_stats {
 	uint64_t written;  /* rows committed */
 	uint64_t failed;   /* commits that failed */
 	size_t queued;     /* rows waiting */
-	uint64_t dropped;  /* puts refused with -ENOBUFS (queue full) */
+	uint64_t dropped;  /* changes lost to a full queue: puts refused with -ENOBUFS
+			    * (sqlite), or the oldest dropped (PostgreSQL) */
+	int budget_pending; /* call counts added (store_budget_add) not yet written */
 };
 void store_get_stats(struct store *st, struct store_stats *out);
 

@@ -13,12 +13,23 @@
 
 #define EXIT_CLEAN 0
 #define EXIT_ERROR 2
+/* The copy reads much faster than PostgreSQL writes: it waits when this many changes
+ * are queued, until the writer is down to half. Well below STORE_QUEUE_MAX, past
+ * which a PostgreSQL store would drop the oldest change rather than refuse one. */
+#define COPY_QUEUE_HIGH (STORE_QUEUE_MAX / 10)
+#define COPY_QUEUE_LOW (COPY_QUEUE_HIGH / 2)
+#define COPY_POLL_US 20000
+/* The writer retries a failing database with a doubling delay (1 s, 2 s, 4 s ...):
+ * give up after this many failed writes in a row (about 7 s), or when nothing was
+ * written for COPY_STUCK_S (a connection that hangs). */
+#define COPY_FAILS 4
 #define COPY_STUCK_S 30
 
 struct dbcopy {
 	struct store *from, *to;
 	size_t rows, probes;
-	int err;
+	int err;       /* why the copy stopped */
+	int reported;  /* err was said on stderr already */
 };
 
 static int count_row(void *arg, const struct ipaddr *ip, const struct verdict *v,
@@ -32,35 +43,70 @@ static int count_row(void *arg, const struct ipaddr *ip, const struct verdict *v
 	return 1; /* one is enough */
 }
 
-/* The writer drains the queue while this fills it: wait when it is full. */
-static int put_retry(struct dbcopy *c, const struct ipaddr *ip, const struct verdict *v,
-		     const char *source, const char *facts, const char *probe, uint32_t when)
+/* Wait until TO's writer has at most most changes queued and, when most is 0, the
+ * call counts written too. 0, or -EIO after a message when it cannot write or lost
+ * a change: then TO holds part of the copy. */
+static int wait_written(struct dbcopy *c, size_t most)
 {
-	int rc;
+	struct store_stats ss;
+	uint64_t written = UINT64_MAX, failed = 0;
+	unsigned idle = 0;
 
-	for (;;) {
-		rc = probe ? store_put_probe(c->to, ip, v, probe, when)
-			   : store_put_at(c->to, ip, v, source, facts, v->checked);
-		if (rc != -ENOBUFS)
-			return rc;
-		usleep(10000);
+	for (;; usleep(COPY_POLL_US)) {
+		store_get_stats(c->to, &ss);
+		if (ss.dropped) {
+			fprintf(stderr, "threatbl db copy: %s: %llu changes dropped from a full "
+				"write queue: the copy is incomplete\n", store_name(c->to),
+				(unsigned long long)ss.dropped);
+			break;
+		}
+		if (ss.queued <= most && (most || !ss.budget_pending))
+			return 0;
+		if (ss.written != written) {
+			written = ss.written;
+			failed = ss.failed;
+			idle = 0;
+		} else if (ss.failed - failed >= COPY_FAILS ||
+			   ++idle > COPY_STUCK_S * (1000000 / COPY_POLL_US)) {
+			char why[64];
+
+			if (ss.failed - failed >= COPY_FAILS)
+				snprintf(why, sizeof(why), "%llu failed attempts: see the "
+					 "warnings above", (unsigned long long)(ss.failed - failed));
+			else
+				snprintf(why, sizeof(why), "nothing written for %d s",
+					 COPY_STUCK_S);
+			fprintf(stderr, "threatbl db copy: cannot write to %s (%s): %zu "
+				"changes%s not written\n", store_name(c->to), why, ss.queued,
+				ss.budget_pending ? " and today's call counts" : "");
+			break;
+		}
 	}
+	fprintf(stderr, "threatbl db copy: %s holds part of the copy: empty it (or remove "
+		"the file) before copying again\n", store_name(c->to));
+	c->reported = 1;
+	return -EIO;
 }
 
 static int copy_row(void *arg, const struct ipaddr *ip, const struct verdict *v,
 		    const char *source, const char *facts)
 {
 	struct dbcopy *c = arg;
+	struct store_stats ss;
 	char *probe = NULL;
 	uint32_t when;
 	int rc;
 
-	if ((rc = put_retry(c, ip, v, source, facts, NULL, 0)) < 0)
+	/* Backpressure: never more than COPY_QUEUE_HIGH changes waiting. */
+	store_get_stats(c->to, &ss);
+	if (ss.queued >= COPY_QUEUE_HIGH && (rc = wait_written(c, COPY_QUEUE_LOW)) < 0)
+		goto fail;
+	if ((rc = store_put_at(c->to, ip, v, source, facts, v->checked)) < 0)
 		goto fail;
 	c->rows++;
 	rc = store_get_probe(c->from, ip, &probe, &when);
 	if (rc == 0) {
-		rc = put_retry(c, ip, v, NULL, NULL, probe, when);
+		rc = store_put_probe(c->to, ip, v, probe, when);
 		free(probe);
 		if (rc < 0)
 			goto fail;
@@ -115,23 +161,11 @@ int dbcopy_main(const char *from, const char *to, const char *password_file)
 	}
 	rc = store_list(c.from, copy_row, &c);
 	if (rc < 0 || c.err) {
-		fprintf(stderr, "threatbl: copying from %s: %s\n", store_name(c.from),
-			strerror(c.err ? -c.err : -rc));
+		if (!c.reported)
+			fprintf(stderr, "threatbl: copying from %s to %s: %s\n",
+				store_name(c.from), store_name(c.to),
+				strerror(c.err ? -c.err : -rc));
 		goto out;
-	}
-	/* Everything written before saying so: the writer retries a failing database,
-	 * and gives up only when nothing moves for COPY_STUCK_S. */
-	for (uint64_t last = 0, still = 0;; usleep(50000)) {
-		store_get_stats(c.to, &ss);
-		if (!ss.queued)
-			break;
-		still = ss.written == last ? still + 1 : 0;
-		last = ss.written;
-		if (still > COPY_STUCK_S * 20) {
-			fprintf(stderr, "threatbl: %s: %zu verdicts could not be written\n",
-				store_name(c.to), ss.queued);
-			goto out;
-		}
 	}
 	/* Today's counts too, so that a move does not give any provider a new budget
 	 * (doc/providers.md#budgets); in PostgreSQL they are added to the fleet's. */
@@ -142,6 +176,16 @@ int dbcopy_main(const char *from, const char *to, const char *password_file)
 			store_budget_add(c.to, k->name, today, n, 0);
 			counts++;
 		}
+	}
+	/* Success is said only once everything is written: the rows, the probes and the
+	 * counts, nothing dropped on the way. */
+	if (wait_written(&c, 0) < 0)
+		goto out;
+	store_get_stats(c.to, &ss);
+	if (ss.written != c.rows + c.probes) {
+		fprintf(stderr, "threatbl db copy: %s: %llu of %zu changes written\n",
+			store_name(c.to), (unsigned long long)ss.written, c.rows + c.probes);
+		goto out;
 	}
 	printf("%zu verdicts (%zu probed) and today's call counts of %u provider(s) copied"
 	       " from %s to %s\n", c.rows, c.probes, counts, store_name(c.from),

@@ -306,6 +306,110 @@ class FleetCase(tbltest.FakeAPICase):
         finally:
             d.cleanup()
 
+    def copy_source(self, n, probes=0, calls=0):
+        """A sqlite database of n listed IPv4 verdicts (10.x.y.z), the first probes of
+        them probed, and calls of Criminal IP's counted today; its path and the
+        password file for the PostgreSQL end, in a directory removed after the test."""
+        tmp = tempfile.mkdtemp(prefix="threatbl-copy-")
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        src = os.path.join(tmp, "src.sqlite")
+        pw = os.path.join(tmp, "pw")
+        with open(pw, "w") as f:
+            f.write(self.pg.password + "\n")
+        r = subprocess.run([tbltest.THREATBL, "db", "-d", src, "init"],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        now = int(time.time())
+        with sqlite3.connect(src) as s:
+            s.executemany(
+                "INSERT INTO verdicts (ip, ip_text, family, mask, flags, checked, source,"
+                " facts, created, updated, probe, probed) VALUES (?,?,4,1,0,?,"
+                " 'criminalip', '{}',?,?,?,?)",
+                ((bytes(10) + b"\xff\xff" + (0x0a000000 + i).to_bytes(4, "big"),
+                  "10.%d.%d.%d" % (i >> 16 & 255, i >> 8 & 255, i & 255), now, now, now,
+                  "confirmed" if i < probes else None, now if i < probes else None)
+                 for i in range(n)))
+            if calls:
+                s.execute("INSERT INTO budgets VALUES ('criminalip', ?, ?)",
+                          (now // 86400, calls))
+        return src, pw
+
+    def copy_to(self, src, pw, db):
+        return subprocess.run([tbltest.THREATBL, "db", "-p", pw, "copy", src,
+                               self.pg.uri(password=False, db=db)],
+                              capture_output=True, text=True, timeout=300)
+
+    def test_6b_db_copy_says_what_is_in_postgresql(self):
+        """Success is said once every row, probe and count is in: the count printed is
+        the count stored, over several of the writer's batches."""
+        src, pw = self.copy_source(30000, probes=500, calls=17)
+        self.pg.psql("CREATE DATABASE copyn OWNER threatbl", db="postgres")
+        r = self.copy_to(src, pw, "copyn")
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.assertIn("30000 verdicts (500 probed) and today's call counts of 1 "
+                      "provider(s) copied", r.stdout)
+        self.assertEqual(self.pg.psql("SELECT count(*) FROM verdicts", db="copyn"), "30000")
+        self.assertEqual(self.pg.psql("SELECT count(*) FROM verdicts WHERE probe = "
+                                      "'confirmed'", db="copyn"), "500")
+        self.assertEqual(self.pg.psql("SELECT provider || '=' || calls FROM budgets",
+                                      db="copyn"), "criminalip=17")
+
+    @unittest.skipUnless(os.environ.get("THREATBL_TEST_LARGE"),
+                         "THREATBL_TEST_LARGE=1: 1.1 million rows, about a minute")
+    def test_6c_db_copy_past_the_queue_bound(self):
+        """More rows than a PostgreSQL store queues (1,000,000, past which it drops the
+        oldest): the copy waits for the writer instead of losing rows."""
+        src, pw = self.copy_source(1100000)
+        self.pg.psql("CREATE DATABASE copybig OWNER threatbl", db="postgres")
+        r = self.copy_to(src, pw, "copybig")
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.assertIn("1100000 verdicts", r.stdout)
+        self.assertEqual(self.pg.psql("SELECT count(*) FROM verdicts", db="copybig"),
+                         "1100000")
+        self.assertNotIn("dropped", r.stderr)
+
+    def test_6d_db_copy_that_cannot_write_fails(self):
+        """PostgreSQL refusing a batch (a trigger stands for a full disk), or the day's
+        counts, or not there at all: a non-zero exit, what happened on stderr, no
+        success on stdout."""
+        src, pw = self.copy_source(3000, calls=5)
+        self.pg.psql("CREATE DATABASE copyf OWNER threatbl", db="postgres")
+        empty, _ = self.copy_source(0)
+        r = self.copy_to(empty, pw, "copyf")   # the schema, no rows
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.pg.psql(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            " IF TG_TABLE_NAME = 'budgets' THEN RAISE EXCEPTION 'refused by the test';"
+            " ELSIF NEW.ip_text = '10.0.7.77' THEN RAISE EXCEPTION 'refused by the test';"
+            " END IF; RETURN NEW; END $$;"
+            " CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON verdicts"
+            "  FOR EACH ROW EXECUTE FUNCTION refuse()", db="copyf")
+        r = self.copy_to(src, pw, "copyf")
+        self.assertEqual(r.returncode, 2, r.stdout)
+        self.assertEqual(r.stdout, "")
+        self.assertIn("refused by the test", r.stderr)
+        self.assertIn("cannot write to postgresql://threatbl@", r.stderr)
+        self.assertIn("holds part of the copy", r.stderr)
+        self.assertNotIn(self.pg.password, r.stderr)
+
+        # The rows go in, the day's counts do not: still a failure.
+        self.pg.psql("DROP TRIGGER refuse ON verdicts; TRUNCATE verdicts;"
+                     " CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON budgets"
+                     "  FOR EACH ROW EXECUTE FUNCTION refuse()", db="copyf")
+        r = self.copy_to(src, pw, "copyf")
+        self.assertEqual(r.returncode, 2, r.stdout)
+        self.assertEqual(r.stdout, "")
+        self.assertIn("today's call counts not written", r.stderr)
+        self.assertEqual(self.pg.psql("SELECT count(*) FROM budgets", db="copyf"), "0")
+
+        # Nothing listening there.
+        uri = "postgresql://threatbl@127.0.0.1:%d/threatbl" % tbltest.free_port()
+        r = subprocess.run([tbltest.THREATBL, "db", "-p", pw, "copy", src, uri],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 2, r.stdout)
+        self.assertEqual(r.stdout, "")
+        self.assertIn("cannot connect", r.stderr)
+
     def test_8_budget_share_while_postgres_away(self):
         self.pg.psql("DELETE FROM budgets; DELETE FROM nodes")
         a = self.node(daily_budget=20)
