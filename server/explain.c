@@ -236,16 +236,20 @@ static void add_evidence(void *arg, enum verdict_cat cat, const char *text)
 
 struct ovr_find {
 	const struct ipaddr *ip;
+	int kind;                     /* the kind that decides (override_lookup) */
 	struct override best;
 	int found;
 };
 
-/* The most specific override covering the address, as dns.c decides it. */
+/* The override that decides the address, as override_lookup (and so dns.c) does: of
+ * the kind that decides (any covering allow beats every add, even a more specific
+ * one), the most specific. */
 static int ovr_one(void *arg, const struct override *o)
 {
 	struct ovr_find *f = arg;
 
-	if (override_covers(&o->net, o->len, f->ip) && (!f->found || o->len > f->best.len)) {
+	if (o->kind == f->kind && override_covers(&o->net, o->len, f->ip) &&
+	    (!f->found || o->len > f->best.len)) {
 		f->best = *o;
 		f->found = 1;
 	}
@@ -268,10 +272,9 @@ static void read_store(struct store *st, const struct ipaddr *ip, struct explain
 		}
 	}
 	if (out->ovr_kind >= 0) {
-		struct ovr_find f = { .ip = ip };
+		struct ovr_find f = { .ip = ip, .kind = out->ovr_kind };
 
-		if (store_override_list(st, ovr_one, &f) == 0 && f.found &&
-		    f.best.kind == out->ovr_kind) {
+		if (store_override_list(st, ovr_one, &f) == 0 && f.found) {
 			snprintf(out->ovr_reason, sizeof(out->ovr_reason), "%s", f.best.reason);
 			override_format_prefix(&f.best.net, f.best.len, out->ovr_prefix);
 			out->ovr_created = f.best.created;

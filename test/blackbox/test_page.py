@@ -17,6 +17,8 @@ import sys
 import time
 import unittest
 
+import dns.rcode
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import tbltest  # noqa: E402
 from tbltest import (Daemon, ZONE, THREATBLD, rev4, txt_values, intel_conf,  # noqa: E402
@@ -357,6 +359,36 @@ class OverrideEvidence(unittest.TestCase):
                              (True, ["scanner"], "override"))
             body = get(port, "/ip/198.18.9.9")[2].decode()
             self.assertIn("listed by the operator of this server: seen attacking us", body)
+        finally:
+            d.stop_and_cleanup()
+
+    def test_allow_beats_a_nested_add(self):
+        """An add inside an allow: DNS answers NXDOMAIN (allow > add, override.h), and
+        the page explains that answer, with the allow's prefix and reason, not the
+        add's (the more specific one)."""
+        port = free_port()
+        d = Daemon(conf(port), files={"hand.list": LIST})
+        try:
+            self.assertEqual(d.control("allow", "192.0.2.0/24", "--reason",
+                                       "our partner")[1], "ok")
+            self.assertEqual(d.control("add", "192.0.2.5", "tor", "--reason",
+                                       "seen on tor")[1], "ok")
+            self.assertEqual(d.query(rev4("192.0.2.5"), "A").rcode(), dns.rcode.NXDOMAIN)
+            j = json.loads(get(port, "/v1/ip/192.0.2.5")[2])
+            self.assertFalse(j["listed"])
+            self.assertEqual(j["categories"], [])
+            self.assertEqual((j["zones"][0]["listed"], j["zones"][0]["by"]),
+                             (False, "allow"))
+            o = j["override"]
+            self.assertEqual((o["kind"], o["category"], o["prefix"], o["reason"]),
+                             ("allow", None, "192.0.2.0/24", "our partner"))
+            self.assertIsNotNone(o["since"])
+            body = get(port, "/ip/192.0.2.5")[2].decode()
+            self.assertIn("has allowed this address", body)
+            self.assertIn("Reason: <q>our partner</q>", body)
+            self.assertIn("<code>192.0.2.0/24</code>", body)
+            self.assertNotIn("seen on tor", body)
+            self.assertNotIn("Listed:", body)
         finally:
             d.stop_and_cleanup()
 
