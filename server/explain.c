@@ -42,6 +42,20 @@ const char *explain_cat_meaning(enum verdict_cat cat)
 	return (unsigned)cat < VERDICT_NCAT ? m[cat] : "";
 }
 
+/* The operator's reason from its TXT template, where override.c doubled every '$': the
+ * page shows it as written (the database's copy, when there is one, replaces it). */
+static void reason_of_template(const char *txt, char *out, size_t size)
+{
+	size_t o = 0;
+
+	for (const char *p = txt; *p && o + 1 < size; p++) {
+		out[o++] = *p;
+		if (p[0] == '$' && p[1] == '$')
+			p++;
+	}
+	out[o] = '\0';
+}
+
 /* Copy under the read lock what is needed later; nothing is followed afterwards. */
 static int copy_view(struct shared *sh, const struct ipaddr *ip, struct explain *out)
 {
@@ -59,7 +73,7 @@ static int copy_view(struct shared *sh, const struct ipaddr *ip, struct explain 
 		out->ovr_kind = override_lookup(view.env.overrides, ip, &cat, &txt);
 		out->ovr_cat = cat;
 		if (out->ovr_kind == OVERRIDE_ADD && txt)
-			snprintf(out->ovr_reason, sizeof(out->ovr_reason), "%s", txt);
+			reason_of_template(txt, out->ovr_reason, sizeof(out->ovr_reason));
 	}
 	if (view.env.cache && cache_get(view.env.cache, ip, &out->v) == 0) {
 		out->has_verdict = 1;
