@@ -66,6 +66,7 @@ static int copy_view(struct shared *sh, const struct ipaddr *ip, struct explain 
 	shared_read_begin(sh, &view);
 	zs = view.env.zones;
 	out->lookups = view.env.lookups;
+	out->feed_skip = view.env.feed_skip;
 	{
 		const char *txt = NULL;
 		int cat = -1;

@@ -419,6 +419,52 @@ class FeedEvidence(unittest.TestCase):
             srv.stop()
 
 
+    def test_skip_when_feed_decides_alone(self):
+        """[intel] skip-when = tor: once a Tor feed holds an address that has a VPN
+        verdict, DNS answers the feed alone; so does the page (categories, zone,
+        evidence), and says what DNS says."""
+        from test_feeds import FeedServer, Feed, feed_conf, plain
+        srv = FeedServer()
+        fake = fake_criminalip.FakeCriminalIP(key=KEY).start()
+        try:
+            feed = srv.add("/tor.txt", Feed(plain(["198.18.7.7"])))
+            port = free_port()
+            d = Daemon(conf(port, intel=intel_conf(fake.url, skip_when="tor",
+                                                     lookup_reserved="yes")) +
+                       feed_conf("tor-test", srv.url("/tor.txt"), "tor", every="1s"),
+                       env={"THREATBL_API_KEY": KEY}, files={"hand.list": LIST})
+            try:
+                d.query(rev4(VPN_IP), "A", timeout=5)
+
+                def stored():
+                    v = json.loads(get(port, "/v1/ip/" + VPN_IP)[2])["verdict"]
+                    return v is not None and v["source"] is not None
+                self.assertTrue(wait_for(stored, 10), d.stderr()[-2000:])
+                vpn_a = tbltest.a_values(d.query(rev4(VPN_IP), "A"))
+                with srv.lock:
+                    feed.body = plain(["198.18.7.7", VPN_IP])
+                self.assertTrue(wait_for(lambda: tbltest.a_values(
+                    d.query(rev4(VPN_IP), "A")) not in ([], vpn_a), 10), d.stderr()[-2000:])
+                txt = txt_values(d.query(rev4(VPN_IP), "TXT"))
+                self.assertEqual(txt, ["Tor exit node (feed tor-test)"])
+                j = json.loads(get(port, "/v1/ip/" + VPN_IP)[2])
+                self.assertEqual((j["listed"], j["categories"]), (True, ["tor"]))
+                z = j["zones"][0]
+                self.assertEqual((z["by"], z["categories"]), ("feed", ["tor"]))
+                self.assertEqual([f["txt"] for f in z["feeds"]], txt)
+                self.assertEqual(j["verdict"]["categories"], ["vpn"], "the verdict is kept")
+                body = get(port, "/ip/" + VPN_IP)[2].decode()
+                self.assertIn("Listed: Tor exit node<", body)
+                self.assertIn("a public feed: Tor exit node (feed tor-test)", body)
+                self.assertNotIn("cat-vpn", body)
+                self.assertNotIn("issues.is_vpn=true", body)
+            finally:
+                d.stop_and_cleanup()
+        finally:
+            fake.stop()
+            srv.stop()
+
+
 class Config(unittest.TestCase):
     def test_allow(self):
         port = free_port()
