@@ -42,6 +42,20 @@ const char *explain_cat_meaning(enum verdict_cat cat)
 	return (unsigned)cat < VERDICT_NCAT ? m[cat] : "";
 }
 
+/* The operator's reason from its TXT template, where override.c doubled every '$': the
+ * page shows it as written (the database's copy, when there is one, replaces it). */
+static void reason_of_template(const char *txt, char *out, size_t size)
+{
+	size_t o = 0;
+
+	for (const char *p = txt; *p && o + 1 < size; p++) {
+		out[o++] = *p;
+		if (p[0] == '$' && p[1] == '$')
+			p++;
+	}
+	out[o] = '\0';
+}
+
 /* Copy under the read lock what is needed later; nothing is followed afterwards. */
 static int copy_view(struct shared *sh, const struct ipaddr *ip, struct explain *out)
 {
@@ -52,6 +66,7 @@ static int copy_view(struct shared *sh, const struct ipaddr *ip, struct explain 
 	shared_read_begin(sh, &view);
 	zs = view.env.zones;
 	out->lookups = view.env.lookups;
+	out->feed_skip = view.env.feed_skip;
 	{
 		const char *txt = NULL;
 		int cat = -1;
@@ -59,7 +74,7 @@ static int copy_view(struct shared *sh, const struct ipaddr *ip, struct explain 
 		out->ovr_kind = override_lookup(view.env.overrides, ip, &cat, &txt);
 		out->ovr_cat = cat;
 		if (out->ovr_kind == OVERRIDE_ADD && txt)
-			snprintf(out->ovr_reason, sizeof(out->ovr_reason), "%s", txt);
+			reason_of_template(txt, out->ovr_reason, sizeof(out->ovr_reason));
 	}
 	if (view.env.cache && cache_get(view.env.cache, ip, &out->v) == 0) {
 		out->has_verdict = 1;
@@ -236,16 +251,20 @@ static void add_evidence(void *arg, enum verdict_cat cat, const char *text)
 
 struct ovr_find {
 	const struct ipaddr *ip;
+	int kind;                     /* the kind that decides (override_lookup) */
 	struct override best;
 	int found;
 };
 
-/* The most specific override covering the address, as dns.c decides it. */
+/* The override that decides the address, as override_lookup (and so dns.c) does: of
+ * the kind that decides (any covering allow beats every add, even a more specific
+ * one), the most specific. */
 static int ovr_one(void *arg, const struct override *o)
 {
 	struct ovr_find *f = arg;
 
-	if (override_covers(&o->net, o->len, f->ip) && (!f->found || o->len > f->best.len)) {
+	if (o->kind == f->kind && override_covers(&o->net, o->len, f->ip) &&
+	    (!f->found || o->len > f->best.len)) {
 		f->best = *o;
 		f->found = 1;
 	}
@@ -268,10 +287,9 @@ static void read_store(struct store *st, const struct ipaddr *ip, struct explain
 		}
 	}
 	if (out->ovr_kind >= 0) {
-		struct ovr_find f = { .ip = ip };
+		struct ovr_find f = { .ip = ip, .kind = out->ovr_kind };
 
-		if (store_override_list(st, ovr_one, &f) == 0 && f.found &&
-		    f.best.kind == out->ovr_kind) {
+		if (store_override_list(st, ovr_one, &f) == 0 && f.found) {
 			snprintf(out->ovr_reason, sizeof(out->ovr_reason), "%s", f.best.reason);
 			override_format_prefix(&f.best.net, f.best.len, out->ovr_prefix);
 			out->ovr_created = f.best.created;

@@ -63,6 +63,7 @@ struct explain {
 	uint32_t now;
 	int reserved;                 /* a reserved range: never looked up by default */
 	int lookups;                  /* a provider is configured */
+	uint8_t feed_skip;            /* [intel] skip-when (dns_env.feed_skip) */
 	int has_verdict;              /* a verdict is in memory */
 	struct verdict v;
 	uint32_t fresh_until;         /* v.checked + fresh */

@@ -175,50 +175,61 @@ static uint8_t feed_mask(const struct explain_zone *z)
 	return m & z->enabled_mask;
 }
 
-/* The category an `add` override lists the address for in z (0: none, or one the
- * zone does not answer: the next steps decide, as in dns.c). */
-static uint8_t add_mask(const struct explain *e, const struct explain_zone *z)
+/* What decides the address in one zone, and with which categories. */
+enum zone_by { BY_NONE, BY_ALLOW, BY_OVERRIDE, BY_STATIC, BY_EXCLUSION, BY_VERDICT, BY_FEED };
+
+struct zone_answer {
+	enum zone_by by;
+	uint8_t mask;  /* the categories answered (BY_STATIC: none, its entry's A) */
+	uint8_t vmask; /* those of them the verdict gave */
+	uint8_t fmask; /* those the feeds gave */
+};
+
+/* How dns.c's answer_ip answers the address in z (doc/dns.md#where-a-verdict-comes-
+ * from): allow, then an add of a category the zone answers, the static lists, then
+ * the feeds and the verdict. A feed hit is the whole answer without a provider or
+ * when one of its categories is in [intel] skip-when: the verdict is not used then. */
+static struct zone_answer zone_answer(const struct explain *e, const struct explain_zone *z)
 {
-	if (e->ovr_kind != OVERRIDE_ADD || e->ovr_cat < 0)
-		return 0;
-	return VERDICT_BIT(e->ovr_cat) & z->enabled_mask;
+	struct zone_answer a = { BY_NONE, 0, 0, 0 };
+
+	if (e->ovr_kind == OVERRIDE_ALLOW) {
+		a.by = BY_ALLOW;
+		return a;
+	}
+	if (e->ovr_kind == OVERRIDE_ADD && e->ovr_cat >= 0 &&
+	    (z->enabled_mask & VERDICT_BIT(e->ovr_cat))) {
+		a.by = BY_OVERRIDE;
+		a.mask = VERDICT_BIT(e->ovr_cat);
+		return a;
+	}
+	if (z->list != EXPLAIN_NOT_LISTED) {
+		a.by = z->list == EXPLAIN_LISTED ? BY_STATIC : BY_EXCLUSION;
+		return a;
+	}
+	a.fmask = feed_mask(z);
+	if (!(a.fmask && (!e->lookups || (a.fmask & e->feed_skip))) && e->has_verdict &&
+	    !(e->v.flags & VERDICT_F_UNKNOWN))
+		a.vmask = e->v.mask & z->enabled_mask;
+	a.mask = a.fmask | a.vmask;
+	a.by = !a.mask ? BY_NONE : a.vmask ? BY_VERDICT : BY_FEED;
+	return a;
 }
 
-/* The categories this zone answers for the address (below its static lists): the
- * operator's override, else the verdict in memory and the feeds. */
-static uint8_t zone_mask(const struct explain *e, const struct explain_zone *z)
-{
-	uint8_t m = feed_mask(z);
-
-	if (e->ovr_kind == OVERRIDE_ALLOW)
-		return 0;
-	if (add_mask(e, z))
-		return add_mask(e, z);
-
-	if (!e->has_verdict || (e->v.flags & VERDICT_F_UNKNOWN))
-		return m;
-	return (uint8_t)(m | (e->v.mask & z->enabled_mask));
-}
-
-static int listed_anywhere(const struct explain *e, uint8_t *mask)
+/* Over all zones: whether any lists the address, the categories they answer (*mask),
+ * those of them the verdict gave (*vmask). */
+static int listed_anywhere(const struct explain *e, uint8_t *mask, uint8_t *vmask)
 {
 	int listed = 0;
 
-	*mask = 0;
-	if (e->ovr_kind == OVERRIDE_ALLOW)
-		return 0;
+	*mask = *vmask = 0;
 	for (size_t i = 0; i < e->nzones; i++) {
-		const struct explain_zone *z = &e->zones[i];
+		struct zone_answer a = zone_answer(e, &e->zones[i]);
 
-		if (add_mask(e, z)) {
+		if (a.by == BY_STATIC || a.mask)
 			listed = 1;
-			*mask |= add_mask(e, z);
-		} else if (z->list == EXPLAIN_LISTED) {
-			listed = 1;
-		} else if (z->list == EXPLAIN_NOT_LISTED && zone_mask(e, z)) {
-			listed = 1;
-			*mask |= zone_mask(e, z);
-		}
+		*mask |= a.mask;
+		*vmask |= a.vmask;
 	}
 	return listed;
 }
@@ -270,8 +281,8 @@ static void html_when(struct page_buf *b, const char *label, uint32_t t)
 
 int page_html(const struct explain *e, const struct page_recheck *r, struct page_buf *out)
 {
-	uint8_t mask;
-	int listed = listed_anywhere(e, &mask);
+	uint8_t mask, vmask;
+	int listed = listed_anywhere(e, &mask, &vmask);
 
 	html_head(out, e->ip_text);
 	raw(out, "<h1>");
@@ -313,7 +324,8 @@ int page_html(const struct explain *e, const struct page_recheck *r, struct page
 		raw(out, "<section class=\"cat cat-%s\"><h2>%s</h2><p>%s</p>", verdict_cat_name(c),
 		    explain_cat_title(c), explain_cat_meaning(c));
 		raw(out, "<ul class=\"evidence\">");
-		for (size_t i = 0; i < e->nevidence; i++) {
+		/* the verdict's evidence only where an answer used the verdict for c */
+		for (size_t i = 0; (vmask & VERDICT_BIT(c)) && i < e->nevidence; i++) {
 			if (e->evidence[i].cat != c)
 				continue;
 			raw(out, "<li>");
@@ -329,9 +341,12 @@ int page_html(const struct explain *e, const struct page_recheck *r, struct page
 			raw(out, "</li>");
 		}
 		if (c == VERDICT_OPENVPN443 && (e->v.flags & VERDICT_F_PROBED) &&
-		    e->ovr_kind < 0)
+		    (vmask & VERDICT_BIT(c)))
 			raw(out, "<li>confirmed by threatbl's own probe of tcp/443</li>");
-		for (size_t i = 0; i < e->nzones; i++)
+		for (size_t i = 0; i < e->nzones; i++) {
+			/* a zone's feeds only where its answer used them */
+			if (!(zone_answer(e, &e->zones[i]).fmask & VERDICT_BIT(c)))
+				continue;
 			for (size_t f = 0; f < e->zones[i].nfeed; f++) {
 				if (e->zones[i].feed[f].cat != c)
 					continue;
@@ -339,6 +354,7 @@ int page_html(const struct explain *e, const struct page_recheck *r, struct page
 				esc(out, e->zones[i].feed[f].txt);
 				raw(out, "</li>");
 			}
+		}
 		raw(out, "</ul></section>\n");
 	}
 
@@ -495,8 +511,8 @@ static json_t *iso_json(uint32_t t)
 int page_json(const struct explain *e, const struct page_recheck *r, struct page_buf *out)
 {
 	json_t *o = json_object(), *zones = json_array(), *v = NULL;
-	uint8_t mask;
-	int listed = listed_anywhere(e, &mask);
+	uint8_t mask, vmask;
+	int listed = listed_anywhere(e, &mask, &vmask);
 	char *text = NULL;
 	int rc = -ENOMEM;
 
@@ -508,35 +524,39 @@ int page_json(const struct explain *e, const struct page_recheck *r, struct page
 	for (size_t i = 0; i < e->nzones; i++) {
 		const struct explain_zone *z = &e->zones[i];
 		json_t *zo = json_object();
-		char a[16];
+		struct zone_answer a;
+		char ip4[16];
 
 		if (!zo)
 			goto out;
 		json_object_set_new(zo, "zone", jstr(z->name));
-		if (e->ovr_kind == OVERRIDE_ALLOW) {
+		a = zone_answer(e, z);
+		switch (a.by) {
+		case BY_ALLOW:
 			json_object_set_new(zo, "listed", json_false());
 			json_object_set_new(zo, "by", json_string("allow"));
-		} else if (add_mask(e, z)) {
+			break;
+		case BY_OVERRIDE:
 			json_object_set_new(zo, "listed", json_true());
 			json_object_set_new(zo, "by", json_string("override"));
-			json_object_set_new(zo, "categories", cats_json(add_mask(e, z)));
-		} else if (z->list == EXPLAIN_LISTED) {
-			snprintf(a, sizeof(a), "%u.%u.%u.%u", z->a[0], z->a[1], z->a[2], z->a[3]);
+			json_object_set_new(zo, "categories", cats_json(a.mask));
+			break;
+		case BY_STATIC:
+			snprintf(ip4, sizeof(ip4), "%u.%u.%u.%u", z->a[0], z->a[1], z->a[2], z->a[3]);
 			json_object_set_new(zo, "listed", json_true());
 			json_object_set_new(zo, "by", json_string("static"));
-			json_object_set_new(zo, "a", json_string(a));
+			json_object_set_new(zo, "a", json_string(ip4));
 			json_object_set_new(zo, "txt", jstr(z->txt));
-		} else if (z->list == EXPLAIN_EXCLUDED) {
+			break;
+		case BY_EXCLUSION:
 			json_object_set_new(zo, "listed", json_false());
 			json_object_set_new(zo, "by", json_string("exclusion"));
-		} else {
-			uint8_t zm = zone_mask(e, z);
-
-			json_object_set_new(zo, "listed", json_boolean(zm != 0));
-			json_object_set_new(zo, "by", !zm ? json_null() :
-					    zm == feed_mask(z) && !(zm & e->v.mask) ?
-					    json_string("feed") : json_string("verdict"));
-			json_object_set_new(zo, "categories", cats_json(zm));
+			break;
+		default:
+			json_object_set_new(zo, "listed", json_boolean(a.mask != 0));
+			json_object_set_new(zo, "by", a.by == BY_FEED ? json_string("feed") :
+					    a.by == BY_VERDICT ? json_string("verdict") : json_null());
+			json_object_set_new(zo, "categories", cats_json(a.mask));
 			if (z->nfeed) {
 				json_t *fa = json_array();
 
@@ -550,6 +570,7 @@ int page_json(const struct explain *e, const struct page_recheck *r, struct page
 				}
 				json_object_set_new(zo, "feeds", fa);
 			}
+			break;
 		}
 		if (z->line) {
 			json_t *l = json_object();

@@ -17,6 +17,8 @@ import sys
 import time
 import unittest
 
+import dns.rcode
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import tbltest  # noqa: E402
 from tbltest import (Daemon, ZONE, THREATBLD, rev4, txt_values, intel_conf,  # noqa: E402
@@ -360,6 +362,36 @@ class OverrideEvidence(unittest.TestCase):
         finally:
             d.stop_and_cleanup()
 
+    def test_allow_beats_a_nested_add(self):
+        """An add inside an allow: DNS answers NXDOMAIN (allow > add, override.h), and
+        the page explains that answer, with the allow's prefix and reason, not the
+        add's (the more specific one)."""
+        port = free_port()
+        d = Daemon(conf(port), files={"hand.list": LIST})
+        try:
+            self.assertEqual(d.control("allow", "192.0.2.0/24", "--reason",
+                                       "our partner")[1], "ok")
+            self.assertEqual(d.control("add", "192.0.2.5", "tor", "--reason",
+                                       "seen on tor")[1], "ok")
+            self.assertEqual(d.query(rev4("192.0.2.5"), "A").rcode(), dns.rcode.NXDOMAIN)
+            j = json.loads(get(port, "/v1/ip/192.0.2.5")[2])
+            self.assertFalse(j["listed"])
+            self.assertEqual(j["categories"], [])
+            self.assertEqual((j["zones"][0]["listed"], j["zones"][0]["by"]),
+                             (False, "allow"))
+            o = j["override"]
+            self.assertEqual((o["kind"], o["category"], o["prefix"], o["reason"]),
+                             ("allow", None, "192.0.2.0/24", "our partner"))
+            self.assertIsNotNone(o["since"])
+            body = get(port, "/ip/192.0.2.5")[2].decode()
+            self.assertIn("has allowed this address", body)
+            self.assertIn("Reason: <q>our partner</q>", body)
+            self.assertIn("<code>192.0.2.0/24</code>", body)
+            self.assertNotIn("seen on tor", body)
+            self.assertNotIn("Listed:", body)
+        finally:
+            d.stop_and_cleanup()
+
 
 class FeedEvidence(unittest.TestCase):
     def test_feed_hit_on_page(self):
@@ -384,6 +416,52 @@ class FeedEvidence(unittest.TestCase):
             finally:
                 d.stop_and_cleanup()
         finally:
+            srv.stop()
+
+
+    def test_skip_when_feed_decides_alone(self):
+        """[intel] skip-when = tor: once a Tor feed holds an address that has a VPN
+        verdict, DNS answers the feed alone; so does the page (categories, zone,
+        evidence), and says what DNS says."""
+        from test_feeds import FeedServer, Feed, feed_conf, plain
+        srv = FeedServer()
+        fake = fake_criminalip.FakeCriminalIP(key=KEY).start()
+        try:
+            feed = srv.add("/tor.txt", Feed(plain(["198.18.7.7"])))
+            port = free_port()
+            d = Daemon(conf(port, intel=intel_conf(fake.url, skip_when="tor",
+                                                     lookup_reserved="yes")) +
+                       feed_conf("tor-test", srv.url("/tor.txt"), "tor", every="1s"),
+                       env={"THREATBL_API_KEY": KEY}, files={"hand.list": LIST})
+            try:
+                d.query(rev4(VPN_IP), "A", timeout=5)
+
+                def stored():
+                    v = json.loads(get(port, "/v1/ip/" + VPN_IP)[2])["verdict"]
+                    return v is not None and v["source"] is not None
+                self.assertTrue(wait_for(stored, 10), d.stderr()[-2000:])
+                vpn_a = tbltest.a_values(d.query(rev4(VPN_IP), "A"))
+                with srv.lock:
+                    feed.body = plain(["198.18.7.7", VPN_IP])
+                self.assertTrue(wait_for(lambda: tbltest.a_values(
+                    d.query(rev4(VPN_IP), "A")) not in ([], vpn_a), 10), d.stderr()[-2000:])
+                txt = txt_values(d.query(rev4(VPN_IP), "TXT"))
+                self.assertEqual(txt, ["Tor exit node (feed tor-test)"])
+                j = json.loads(get(port, "/v1/ip/" + VPN_IP)[2])
+                self.assertEqual((j["listed"], j["categories"]), (True, ["tor"]))
+                z = j["zones"][0]
+                self.assertEqual((z["by"], z["categories"]), ("feed", ["tor"]))
+                self.assertEqual([f["txt"] for f in z["feeds"]], txt)
+                self.assertEqual(j["verdict"]["categories"], ["vpn"], "the verdict is kept")
+                body = get(port, "/ip/" + VPN_IP)[2].decode()
+                self.assertIn("Listed: Tor exit node<", body)
+                self.assertIn("a public feed: Tor exit node (feed tor-test)", body)
+                self.assertNotIn("cat-vpn", body)
+                self.assertNotIn("issues.is_vpn=true", body)
+            finally:
+                d.stop_and_cleanup()
+        finally:
+            fake.stop()
             srv.stop()
 
 

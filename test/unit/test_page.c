@@ -63,6 +63,16 @@ static int markup_clean(const char *html, const char *s)
 	       !strchr(html, '\x1b') && !strchr(html, '\x01') && !strchr(html, '\xff');
 }
 
+/* Whether got is the JSON value text says. */
+static int json_is(json_t *got, const char *text)
+{
+	json_t *want = json_loads(text, 0, NULL);
+	int same = got && want && json_equal(got, want);
+
+	json_decref(want);
+	return same;
+}
+
 int main(void)
 {
 	struct page_recheck r = { .enabled = 1 };
@@ -197,6 +207,77 @@ int main(void)
 		   strstr(b.p, "listed by the operator of this server: our &lt;partner&gt;") != NULL,
 		   "add: the category and the operator's reason");
 		ok(!strstr(b.p, "Listed: VPN"), "add beats the verdict");
+		page_buf_free(&b);
+	}
+
+	/* A feed hit of a skip-when category (or any, without a provider) is the whole
+	 * answer in its zone, as dns.c answers it: the verdict's categories, evidence and
+	 * probe are not shown for that zone. */
+	{
+		struct page_buf b = { 0 };
+		json_t *j, *z;
+
+		fill(&e, "x");
+		e.nzones = 1;
+		e.zones[0].list = EXPLAIN_NOT_LISTED;
+		e.zones[0].enabled_mask = VERDICT_ALL;
+		e.zones[0].nfeed = 1;
+		e.zones[0].feed[0].cat = VERDICT_TOR;
+		strcpy(e.zones[0].feed[0].txt, "Tor exit node (feed tor)");
+		e.feed_skip = VERDICT_BIT(VERDICT_TOR);
+		page_html(&e, &r, &b);
+		ok(strstr(b.p, "Listed: Tor exit node<") != NULL, "skip-when: the feed alone");
+		ok(strstr(b.p, "a public feed: Tor exit node (feed tor)") != NULL,
+		   "skip-when: the feed as evidence");
+		ok(!strstr(b.p, "cat-vpn") && !strstr(b.p, "vpn_name=") &&
+		   !strstr(b.p, "confirmed by threatbl's own probe"),
+		   "skip-when: nothing of the verdict the answer does not use");
+		page_buf_free(&b);
+		page_json(&e, &r, &b);
+		j = json_loads(b.p, 0, NULL);
+		z = json_array_get(json_object_get(j, "zones"), 0);
+		ok(j && json_is(json_object_get(j, "categories"), "[\"tor\"]"),
+		   "skip-when: JSON categories");
+		ok(z && strcmp(json_string_value(json_object_get(z, "by")), "feed") == 0 &&
+		   json_is(json_object_get(z, "categories"), "[\"tor\"]"),
+		   "skip-when: the zone by the feed");
+		json_decref(j);
+		page_buf_free(&b);
+
+		/* without a provider too */
+		e.feed_skip = 0;
+		e.lookups = 0;
+		page_html(&e, &r, &b);
+		ok(strstr(b.p, "Listed: Tor exit node<") != NULL && !strstr(b.p, "vpn_name="),
+		   "no provider: the feed alone");
+		page_buf_free(&b);
+
+		/* not in skip-when: the feed's category joins the verdict's */
+		e.lookups = 1;
+		page_html(&e, &r, &b);
+		ok(strstr(b.p, "Listed: VPN exit, OpenVPN on tcp/443, Tor exit node<") != NULL &&
+		   strstr(b.p, "vpn_name=x") != NULL, "a feed not skipped joins the verdict");
+		page_buf_free(&b);
+
+		/* a second zone without the feed answers the verdict */
+		e.feed_skip = VERDICT_BIT(VERDICT_TOR);
+		e.nzones = 2;
+		page_html(&e, &r, &b);
+		ok(strstr(b.p, "Listed: VPN exit, OpenVPN on tcp/443, Tor exit node<") != NULL &&
+		   strstr(b.p, "vpn_name=x") != NULL &&
+		   strstr(b.p, "confirmed by threatbl's own probe") != NULL,
+		   "skip-when: another zone still answers the verdict");
+		page_buf_free(&b);
+		page_json(&e, &r, &b);
+		j = json_loads(b.p, 0, NULL);
+		z = json_array_get(json_object_get(j, "zones"), 0);
+		ok(z && strcmp(json_string_value(json_object_get(z, "by")), "feed") == 0,
+		   "skip-when: the first zone by the feed");
+		z = json_array_get(json_object_get(j, "zones"), 1);
+		ok(z && strcmp(json_string_value(json_object_get(z, "by")), "verdict") == 0 &&
+		   json_is(json_object_get(z, "categories"), "[\"vpn\",\"openvpn443\"]"),
+		   "skip-when: the second by the verdict");
+		json_decref(j);
 		page_buf_free(&b);
 	}
 
