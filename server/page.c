@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "log.h"
 #include "override.h"
 #include "page.h"
 
@@ -149,15 +150,6 @@ static void esc(struct page_buf *b, const char *s)
 	}
 }
 
-void page_iso(uint32_t t, char *buf, size_t size)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	gmtime_r(&tt, &tm);
-	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static const char *basename_of(const char *path)
 {
 	const char *s = strrchr(path, '/');
@@ -266,7 +258,7 @@ static void html_time(struct page_buf *b, uint32_t t)
 	char iso[32], shown[32];
 	struct tm tm;
 
-	page_iso(t, iso, sizeof(iso));
+	log_iso_time(t, iso, sizeof(iso));
 	gmtime_r(&tt, &tm);
 	strftime(shown, sizeof(shown), "%Y-%m-%d %H:%M UTC", &tm);
 	raw(b, "<time datetime=\"%s\">%s</time>", iso, shown);
@@ -504,7 +496,7 @@ static json_t *iso_json(uint32_t t)
 {
 	char iso[32];
 
-	page_iso(t, iso, sizeof(iso));
+	log_iso_time(t, iso, sizeof(iso));
 	return json_string(iso);
 }
 

@@ -41,7 +41,4 @@ int page_form(const char *message, struct page_buf *out);
 /* The style sheet (static). */
 const char *page_css(size_t *len);
 
-/* ISO 8601 UTC ("2026-12-03T17:30:00Z") of t into buf (at least 21 bytes). */
-void page_iso(uint32_t t, char *buf, size_t size);
-
 #endif

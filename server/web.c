@@ -317,7 +317,7 @@ static enum MHD_Result recheck(struct web *w, struct MHD_Connection *c, const ch
 	if (next) {
 		char iso[32];
 
-		page_iso(next, iso, sizeof(iso));
+		log_iso_time(next, iso, sizeof(iso));
 		snprintf(notice, sizeof(notice), "This address was checked lately; a new check "
 			 "is possible from %s.", iso);
 		return ip_page(w, c, text, 0, notice, MHD_HTTP_TOO_MANY_REQUESTS);

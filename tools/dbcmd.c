@@ -12,6 +12,7 @@
 
 #include "ctlclient.h"
 #include "dbexport.h"
+#include "log.h"
 #include "override.h"
 #include "steer.h"
 #include "store.h"
@@ -31,15 +32,6 @@ int dbcmd_knows(const char *cmd)
 		if (strcmp(cmd, commands[i]) == 0)
 			return 1;
 	return 0;
-}
-
-void dbcmd_iso_time(uint32_t t, char *buf, size_t len)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (!gmtime_r(&tt, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
-		snprintf(buf, len, "%u", t);
 }
 
 /* "2026-12-03T17:30:00Z" (UTC only). 0 or -EINVAL. */
@@ -372,7 +364,7 @@ static void print_override(const struct override *o)
 	char text[OVERRIDE_PREFIX_STRLEN], when[32];
 
 	override_format_prefix(&o->net, o->len, text);
-	dbcmd_iso_time(o->created, when, sizeof(when));
+	log_iso_time(o->created, when, sizeof(when));
 	printf("%s\t%s%s\t%s\t%s\t%s\n", text, o->kind == OVERRIDE_ALLOW ? "allow" : "add ",
 	       o->kind == OVERRIDE_ADD ? verdict_cat_name((enum verdict_cat)o->cat) : "",
 	       when, o->who[0] ? o->who : "-", o->reason);

@@ -29,9 +29,8 @@ int dbcmd_run(const struct dbcmd_opts *o, int argc, char **argv);
 struct override;
 struct store;
 
-/* ISO 8601 UTC ("2026-12-03T17:30:00Z"), as every time the tool prints; parse_iso
- * reads that form only: 0 or -EINVAL. */
-void dbcmd_iso_time(uint32_t t, char *buf, size_t len);
+/* Reads ISO 8601 UTC ("2026-12-03T17:30:00Z"), the form every time the tool prints
+ * (log_iso_time), and only that: 0 or -EINVAL. */
 int dbcmd_parse_iso(const char *s, uint32_t *out);
 
 /* The database -d for cmd, which must exist (a mistyped path is not created); why:

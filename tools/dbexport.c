@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "log.h"
 #include "override.h"
 #include "store.h"
 
@@ -85,7 +86,7 @@ static int export_row(void *arg, const struct store_row *r)
 			json_array_append_new(f, json_string("unknown"));
 		if (r->v.flags & VERDICT_F_PROBED)
 			json_array_append_new(f, json_string("probed"));
-		dbcmd_iso_time(r->v.checked, when, sizeof(when));
+		log_iso_time(r->v.checked, when, sizeof(when));
 		json_object_set_new(o, "ip", json_string(ip));
 		json_object_set_new(o, "categories", c);
 		json_object_set_new(o, "flags", f);
@@ -98,7 +99,7 @@ static int export_row(void *arg, const struct store_row *r)
 		if (r->probe) {
 			json_t *p = json_object();
 
-			dbcmd_iso_time(r->probed, when, sizeof(when));
+			log_iso_time(r->probed, when, sizeof(when));
 			json_object_set_new(p, "result", json_string(r->probe));
 			json_object_set_new(p, "when", json_string(when));
 			json_object_set_new(o, "probe", p);
@@ -153,7 +154,7 @@ static void export_overrides(struct export *x)
 			char *line;
 
 			override_format_prefix(&ov->net, ov->len, text);
-			dbcmd_iso_time(ov->created, when, sizeof(when));
+			log_iso_time(ov->created, when, sizeof(when));
 			json_object_set_new(o, "override", json_string(ov->kind == OVERRIDE_ALLOW ?
 								       "allow" : "add"));
 			json_object_set_new(o, "prefix", json_string(text));
@@ -250,7 +251,7 @@ int dbexport_export(const struct dbcmd_opts *o, int argc, char **argv)
 		code = EXIT_ERROR;
 		goto out;
 	}
-	dbcmd_iso_time((uint32_t)time(NULL), when, sizeof(when));
+	log_iso_time((uint32_t)time(NULL), when, sizeof(when));
 	if (x.fmt == FMT_RBLDNSD || x.fmt == FMT_RBLDNSD6) {
 		printf("# threatbl %s export of %s, %s: an rbldnsd %s dataset\n",
 		       x.fmt == FMT_RBLDNSD ? "IPv4" : "IPv6", o->path, when,

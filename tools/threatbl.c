@@ -15,6 +15,7 @@
 #include "ctlcmd.h"
 #include "dbcmd.h"
 #include "dbcopy.h"
+#include "log.h"
 #include "mail.h"
 #include "override.h"
 #include "store.h"
@@ -551,7 +552,7 @@ static void print_fields(struct list_state *ls, const struct ipaddr *ip,
 			off += (size_t)snprintf(cats + off, sizeof(cats) - off, "%s%s",
 						off ? "," : "", verdict_cat_name(c));
 	ipaddr_format(ip, text);
-	dbcmd_iso_time(v->checked, when, sizeof(when));
+	log_iso_time(v->checked, when, sizeof(when));
 	printf("%s\t%s\t%s\t", text,
 	       (v->flags & VERDICT_F_UNKNOWN) ? "unknown" : off ? cats : "clean", when);
 	print_field(source);
@@ -587,7 +588,7 @@ static int show_ovr_one(void *arg, const struct override *o)
 		return 0;
 	ipaddr_format(so->ip, ip);
 	override_format_prefix(&o->net, o->len, text);
-	dbcmd_iso_time(o->created, when, sizeof(when));
+	log_iso_time(o->created, when, sizeof(when));
 	printf("%s: override %s %s%s%s by %s at %s: ", ip, text,
 	       o->kind == OVERRIDE_ALLOW ? "allow" : "add ",
 	       o->kind == OVERRIDE_ADD ? verdict_cat_name((enum verdict_cat)o->cat) : "", "",
@@ -647,7 +648,7 @@ static int db_each(struct store *st, int purge, int argc, char **argv)
 			if (store_get_probe(st, &ip, &probe, &when) == 0) {
 				char iso[32];
 
-				dbcmd_iso_time(when, iso, sizeof(iso));
+				log_iso_time(when, iso, sizeof(iso));
 				printf("\tprobe %s %s", probe, iso);
 			}
 			putchar('\n');

@@ -91,5 +91,17 @@ int main(void)
 	test_levels();
 	test_sink();
 	test_threads();
+	{
+		char iso[32], small[8];
+
+		log_iso_time(0, iso, sizeof(iso));
+		is_str(iso, "1970-01-01T00:00:00Z", "ISO 8601 UTC of 0");
+		log_iso_time(1796318200, iso, sizeof(iso));
+		is_str(iso, "2026-12-03T17:16:40Z", "ISO 8601 UTC of a time of 2026");
+		log_iso_time(4294967295LL, iso, sizeof(iso));
+		is_str(iso, "2106-02-07T06:28:15Z", "past 2038 (the stored times are uint32)");
+		log_iso_time(5, small, sizeof(small));
+		is_str(small, "5", "a buffer too small for the date: the number");
+	}
 	return done_testing();
 }
