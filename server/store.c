@@ -621,6 +621,15 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
 	return store_open_opts(path, NULL, out, err, errlen);
 }
 
+int store_exists(const char *database)
+{
+	if (!database || !*database)
+		return -EINVAL;
+	if (store_pg_is_uri(database))
+		return 0;
+	return access(database, F_OK) ? -errno : 0;
+}
+
 int store_open_opts(const char *path, const struct store_options *o, struct store **out,
 		    char *err, size_t errlen)
 {

@@ -157,6 +157,12 @@ struct store_options {
 				     * threatbl-db-password, or none */
 };
 
+/* Whether database is there to be opened: a PostgreSQL URI (whether it answers is
+ * store_open's), or an sqlite file that exists. 0, or -errno (-ENOENT: a mistyped path,
+ * which store_open would create; the tool's commands that read or change a database
+ * check this first). */
+int store_exists(const char *database);
+
 /* store_open with options (o may be NULL). */
 int store_open_opts(const char *database, const struct store_options *o,
 		    struct store **out, char *err, size_t errlen);

@@ -102,8 +102,10 @@ static int to_daemon(const struct dbcmd_opts *o, int argc, char **argv, int *cod
 struct store *dbcmd_open_file(const struct dbcmd_opts *o, const char *cmd,
 			       const char *why)
 {
+	struct store_options so = { .password_file = o->password_file };
 	struct store *st = NULL;
 	char err[512];
+	int rc;
 
 	if (!o->path) {
 		if (why && *why)
@@ -113,25 +115,35 @@ struct store *dbcmd_open_file(const struct dbcmd_opts *o, const char *cmd,
 		return NULL;
 	}
 	/* store_open creates a missing file: a mistyped path must not leave one. */
-	if (access(o->path, F_OK)) {
-		fprintf(stderr, "threatbl: %s: %s\n", o->path, strerror(errno));
+	if ((rc = store_exists(o->path)) < 0) {
+		fprintf(stderr, "threatbl: %s: %s\n", o->path, strerror(-rc));
 		return NULL;
 	}
-	if (store_open(o->path, &st, err, sizeof(err))) {
+	if (store_open_opts(o->path, &so, &st, err, sizeof(err))) {
 		fprintf(stderr, "threatbl: %s\n", err);
 		return NULL;
 	}
 	return st;
 }
 
-static void offline_note(const struct dbcmd_opts *o, const char *why)
+const char *dbcmd_strerror(int rc)
+{
+	if (rc == -ENOTSUP)
+		return "not kept in PostgreSQL yet: overrides, export, import and a prefix "
+		       "purge need an sqlite database (doc/fleet.md, \"What is shared and "
+		       "what is not\")";
+	return strerror(-rc);
+}
+
+/* name: store_name, never the -d given (a URI may hold a password). */
+static void offline_note(const struct dbcmd_opts *o, const char *name, const char *why)
 {
 	if (o->offline)
 		fprintf(stderr, "threatbl: written to %s (--offline); a running threatbld "
-			"sees it at its next start\n", o->path);
+			"sees it at its next start\n", name);
 	else
 		fprintf(stderr, "threatbl: no daemon reachable (%s): written to %s; a running "
-			"threatbld sees it at its next start\n", why, o->path);
+			"threatbld sees it at its next start\n", why, name);
 }
 
 struct cmdargs {
@@ -286,7 +298,7 @@ file:
 				printf("purged %llu verdict(s) in %s\n", (unsigned long long)n, text);
 				continue;
 			}
-			fprintf(stderr, "threatbl: %s: %s\n", text, strerror(-rc));
+			fprintf(stderr, "threatbl: %s: %s\n", text, dbcmd_strerror(rc));
 			code = EXIT_ERROR;
 		}
 	} else {
@@ -304,7 +316,8 @@ file:
 			fprintf(stderr, "threatbl db unset: no override for %s\n", text);
 			code = EXIT_ERROR;
 		} else if (rc < 0) {
-			fprintf(stderr, "threatbl: %s: %s\n", o->path, strerror(-rc));
+			fprintf(stderr, "threatbl: %s: %s\n", store_name(st),
+				dbcmd_strerror(rc));
 			code = EXIT_ERROR;
 		} else if (unset) {
 			printf("%s: override removed\n", text);
@@ -313,9 +326,9 @@ file:
 			       add ? verdict_cat_name((enum verdict_cat)ov.cat) : "");
 		}
 	}
-	store_close(st);
 	if (code == EXIT_OK)
-		offline_note(o, why);
+		offline_note(o, store_name(st), why);
+	store_close(st);
 	return code;
 }
 

@@ -13,7 +13,8 @@
 #include <stdint.h>
 
 struct dbcmd_opts {
-	const char *path;  /* -d: the database file, or NULL */
+	const char *path;  /* -d: the database file or postgresql:// URI, or NULL */
+	const char *password_file; /* -p: the URI's password, or NULL */
 	const char *sock;  /* -s: the control socket, or NULL */
 	const char *conf;  /* -c: the configuration naming it, or NULL */
 	int offline;       /* --offline: the file, even with a daemon running */
@@ -32,6 +33,10 @@ struct store;
 /* Reads ISO 8601 UTC ("2026-12-03T17:30:00Z"), the form every time the tool prints
  * (log_iso_time), and only that: 0 or -EINVAL. */
 int dbcmd_parse_iso(const char *s, uint32_t *out);
+
+/* strerror(-rc), but for -ENOTSUP what it means here: a PostgreSQL database does not
+ * keep that yet (overrides, export, import, a prefix purge). */
+const char *dbcmd_strerror(int rc);
 
 /* The database -d for cmd, which must exist (a mistyped path is not created); why:
  * why the daemon was not used, for the message when there is no -d. NULL after a

@@ -133,8 +133,8 @@ int dbcopy_main(const char *from, const char *to, const char *password_file)
 	int rc, code = EXIT_ERROR;
 
 	/* store_open creates a missing sqlite file: a mistyped FROM must not. */
-	if (!strstr(from, "://") && access(from, F_OK)) {
-		fprintf(stderr, "threatbl: %s: %s\n", from, strerror(errno));
+	if ((rc = store_exists(from)) < 0) {
+		fprintf(stderr, "threatbl: %s: %s\n", from, strerror(-rc));
 		return EXIT_ERROR;
 	}
 	if (!strcmp(from, to)) {

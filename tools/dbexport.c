@@ -246,21 +246,22 @@ int dbexport_export(const struct dbcmd_opts *o, int argc, char **argv)
 	}
 	if (!(st = dbcmd_open_file(o, "export", NULL)))
 		return EXIT_ERROR;
-	if (store_override_list(st, dbcmd_collect_override, &x.ovr) < 0) {
-		fprintf(stderr, "threatbl: %s: cannot read the overrides\n", o->path);
+	if ((rc = store_override_list(st, dbcmd_collect_override, &x.ovr)) < 0) {
+		fprintf(stderr, "threatbl: %s: cannot read the overrides: %s\n",
+			store_name(st), dbcmd_strerror(rc));
 		code = EXIT_ERROR;
 		goto out;
 	}
 	log_iso_time((uint32_t)time(NULL), when, sizeof(when));
 	if (x.fmt == FMT_RBLDNSD || x.fmt == FMT_RBLDNSD6) {
 		printf("# threatbl %s export of %s, %s: an rbldnsd %s dataset\n",
-		       x.fmt == FMT_RBLDNSD ? "IPv4" : "IPv6", o->path, when,
+		       x.fmt == FMT_RBLDNSD ? "IPv4" : "IPv6", store_name(st), when,
 		       x.fmt == FMT_RBLDNSD ? "ip4set" : "ip6trie");
 		printf(":127.0.0.2:threatbl\n");
 	} else if (x.fmt == FMT_ZONE) {
 		const char *dot = zone[strlen(zone) - 1] == '.' ? "" : ".";
 
-		printf("; threatbl export of %s, %s\n", o->path, when);
+		printf("; threatbl export of %s, %s\n", store_name(st), when);
 		printf("$ORIGIN %s%s\n$TTL 3600\n", zone, dot);
 		printf("@\tIN\tSOA\tns.%s%s hostmaster.%s%s %lu 3600 600 604800 300\n", zone,
 		       dot, zone, dot, (unsigned long)time(NULL));
@@ -271,7 +272,7 @@ int dbexport_export(const struct dbcmd_opts *o, int argc, char **argv)
 	/* Overrides first: in rbldnsd the later line wins for the same prefix. */
 	export_overrides(&x);
 	if ((rc = store_export(st, export_row, &x)) < 0) {
-		fprintf(stderr, "threatbl: %s: %s\n", o->path, strerror(-rc));
+		fprintf(stderr, "threatbl: %s: %s\n", store_name(st), dbcmd_strerror(rc));
 		code = EXIT_ERROR;
 	}
 	if (x.skipped && x.fmt != FMT_JSON)
@@ -529,12 +530,12 @@ int dbexport_import(const struct dbcmd_opts *o, int argc, char **argv)
 	if (!(st = dbcmd_open_file(o, "import", NULL)))
 		goto out;
 	if ((rc = store_import(st, im.rows, im.n, im.ovr.o, im.ovr.n)) < 0) {
-		fprintf(stderr, "threatbl db import: %s: %s: nothing imported\n", o->path,
-			strerror(-rc));
+		fprintf(stderr, "threatbl db import: %s: %s: nothing imported\n",
+			store_name(st), dbcmd_strerror(rc));
 		goto out;
 	}
 	printf("imported %zu verdict(s) and %zu override(s) into %s\n", im.n, im.ovr.n,
-	       o->path);
+	       store_name(st));
 	fprintf(stderr, "threatbl: a running threatbld sees imported rows at its next "
 		"start\n");
 	code = EXIT_OK;

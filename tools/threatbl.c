@@ -49,7 +49,9 @@ static void db_usage(FILE *out)
 {
 	fputs("usage: threatbl db [-d DBFILE] [-p PASSWORD-FILE] [-s SOCKET] [-c CONFIG] "
 	      "[--offline] COMMAND\n"
-	      "reading the database file (-d):\n"
+	      "-d: an sqlite file, or a postgresql:// URI (-p: the file of its password;\n"
+	      "overrides, export, import and a prefix purge need sqlite)\n"
+	      "reading the database (-d):\n"
 	      "  show IP...                 verdicts and the overrides covering them\n"
 	      "  list [-c CATEGORY]         every verdict\n"
 	      "  export --format rbldnsd|rbldnsd6|zone|json [--zone NAME]\n"
@@ -666,23 +668,32 @@ static int db_each(struct store *st, int purge, int argc, char **argv)
 
 /* init: a new database with the server's schema and no rows (what the benchmark and
  * the tests fill), made by store.c itself so that no copy of the schema exists. An
- * existing file is left alone. */
-static int db_init(const char *path)
+ * existing file is left alone; a postgresql:// URI gets the schema made or brought up
+ * to date, its rows left as they are. */
+static int db_init(const char *path, const char *password_file)
 {
+	struct store_options so = { .password_file = password_file };
 	struct store *st = NULL;
 	char err[512];
-	int e = access(path, F_OK) == 0 ? EEXIST : errno;
+	int rc = store_exists(path);
 
-	if (e != ENOENT) {
-		fprintf(stderr, "threatbl: %s: %s\n", path, strerror(e));
+	if (rc == 0 && access(path, F_OK) == 0)
+		rc = -EEXIST;
+	else if (rc == -ENOENT)
+		rc = 0;
+	if (rc < 0) {
+		fprintf(stderr, "threatbl: %s: %s\n", path, strerror(-rc));
 		return EXIT_ERROR;
 	}
-	if (store_open(path, &st, err, sizeof(err))) {
+	if (store_open_opts(path, &so, &st, err, sizeof(err))) {
 		fprintf(stderr, "threatbl: %s\n", err);
 		return EXIT_ERROR;
 	}
+	if (store_is_fleet(st))
+		printf("%s: schema ready\n", store_name(st));
+	else
+		printf("%s: created (schema version %d)\n", path, store_schema_version());
 	store_close(st);
-	printf("%s: created (schema version %d)\n", path, store_schema_version());
 	return fflush(stdout) ? EXIT_ERROR : EXIT_CLEAN;
 }
 
@@ -692,7 +703,7 @@ static int cmd_db(int argc, char **argv)
 	const char *path = NULL, *cmd, *cat = NULL, *password_file = NULL;
 	struct store *st = NULL;
 	char err[512];
-	int c, code = EXIT_CLEAN;
+	int c, rc, code = EXIT_CLEAN;
 
 	static const struct option longs[] = {
 		{ "offline", no_argument, NULL, 'o' },
@@ -733,6 +744,7 @@ static int cmd_db(int argc, char **argv)
 	argv += optind;
 	argc -= optind;
 	dopt.path = path;
+	dopt.password_file = password_file;
 	if (dbcmd_knows(cmd))
 		return dbcmd_run(&dopt, argc, argv);
 	if (!path && (strcmp(cmd, "show") == 0 || strcmp(cmd, "list") == 0 ||
@@ -763,7 +775,7 @@ static int cmd_db(int argc, char **argv)
 			fprintf(stderr, "threatbl db init: unexpected '%s'\n", argv[1]);
 			return EXIT_ERROR;
 		}
-		return db_init(path);
+		return db_init(path, password_file);
 	} else if (strcmp(cmd, "show") == 0) {
 		if (argc < 2) {
 			fprintf(stderr, "threatbl db %s: no IP given\n", cmd);
@@ -774,12 +786,12 @@ static int cmd_db(int argc, char **argv)
 		return EXIT_ERROR;
 	}
 	/* store_open creates a missing file: a mistyped path must not leave an empty
-	 * database behind. */
-	if (!strstr(path, "://") && access(path, F_OK)) {
-		fprintf(stderr, "threatbl: %s: %s\n", path, strerror(errno));
+	 * database behind. A postgresql:// URI works too, with -p for its password
+	 * (doc/fleet.md). */
+	if ((rc = store_exists(path)) < 0) {
+		fprintf(stderr, "threatbl: %s: %s\n", path, strerror(-rc));
 		return EXIT_ERROR;
 	}
-	/* a postgresql:// URI works too, with -p for its password (doc/fleet.md) */
 	if (store_open_opts(path, &(struct store_options){ .password_file = password_file },
 			    &st, err, sizeof(err))) {
 		fprintf(stderr, "threatbl: %s\n", err);

@@ -410,6 +410,57 @@ class FleetCase(tbltest.FakeAPICase):
         self.assertEqual(r.stdout, "")
         self.assertIn("cannot connect", r.stderr)
 
+
+    def test_6e_db_commands_on_postgresql(self):
+        """`threatbl db -d URI -p FILE`: init makes the schema, show/list/purge work, what
+        PostgreSQL does not keep (overrides, export, a prefix purge) says so, and the
+        password (from the file or the URI) is in no output."""
+        src, pw = self.copy_source(5)
+        self.pg.psql("CREATE DATABASE cmds OWNER threatbl", db="postgres")
+        uri = self.pg.uri(password=False, db="cmds")
+
+        def db(*args, uri=uri):
+            r = subprocess.run([tbltest.THREATBL, "db", "--offline", "-p", pw, "-d", uri]
+                               + list(args), capture_output=True, text=True, timeout=60)
+            self.assertNotIn(self.pg.password, r.stdout + r.stderr)
+            return r
+
+        r = db("init")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("schema ready", r.stdout)
+        self.assertEqual(self.pg.psql("SELECT version FROM threatbl_schema", db="cmds"), "2")
+        r = db("init")   # again: brought up to date, nothing refused or lost
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.copy_to(src, pw, "cmds")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(db("list").stdout.count("\n10.0.0."), 5)
+        r = db("purge", "10.0.0.3", "10.0.0.9")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("10.0.0.3: purged", r.stdout)
+        self.assertIn("10.0.0.9: no verdict", r.stdout)
+        self.assertEqual(self.pg.psql("SELECT count(*) FROM verdicts", db="cmds"), "4")
+        self.assertEqual(self.pg.psql("SELECT count(*) FROM verdicts WHERE ip_text = "
+                                      "'10.0.0.3'", db="cmds"), "0")
+        for args in (("allow", "10.0.0.1"), ("add", "10.0.0.1", "vpn"),
+                     ("purge", "10.0.0.0/24"), ("export", "--format", "json")):
+            r = db(*args)
+            self.assertEqual(r.returncode, 2, (args, r.stdout))
+            self.assertIn("not kept in PostgreSQL yet", r.stderr, args)
+            self.assertIn("postgresql://threatbl@", r.stderr, args)
+            self.assertNotIn("written to", r.stderr, args)
+        self.assertEqual(self.pg.psql("SELECT count(*) FROM verdicts", db="cmds"), "4",
+                         "the refused prefix purge removed nothing")
+        # A password in the URI itself never shows either.
+        r = db("purge", "10.0.0.4", uri=self.pg.uri(password=True, db="cmds"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("threatbl:***@", r.stderr)
+        # A missing sqlite path is still an error, and creates nothing.
+        missing = os.path.join(os.path.dirname(src), "typo.sqlite")
+        for args in (("show", "10.0.0.1"), ("purge", "10.0.0.1"), ("allow", "10.0.0.1")):
+            r = db(*args, uri=missing)
+            self.assertEqual(r.returncode, 2, args)
+            self.assertIn("No such file", r.stderr, args)
+            self.assertFalse(os.path.exists(missing), args)
     def test_8_budget_share_while_postgres_away(self):
         self.pg.psql("DELETE FROM budgets; DELETE FROM nodes")
         a = self.node(daily_budget=20)
