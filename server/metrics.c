@@ -1,8 +1,6 @@
 /* metrics.c - the Prometheus exposition (see metrics.h). */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "httpd.h"
 #include "log.h"
 #include "metrics.h"
 #include "stats.h"
@@ -139,79 +137,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
 {
 	struct metrics *m = cls;
-	struct ipaddr ip;
 
 	(void)len;
-	if (ipaddr_from_sockaddr(&ip, addr) < 0)
-		return MHD_NO;
-	if (acl_admits(&m->allow, &ip))
-		return MHD_YES;
-	if (log_enabled(LOG_LVL_DEBUG)) {
-		char text[IPADDR_STRLEN];
-
-		ipaddr_format(&ip, text);
-		log_debug("metrics: %s is not in metrics-allow: closed", text);
-	}
-	return MHD_NO;
+	return httpd_admits("metrics", "metrics-allow", &m->allow, addr) ? MHD_YES : MHD_NO;
 }
 
-/* libmicrohttpd hands over its own format: checked as one. */
 __attribute__((format(printf, 2, 0)))
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
-	char msg[256];
-
 	(void)cls;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	msg[strcspn(msg, "\n")] = '\0';
-	log_debug("metrics: %s", msg);
-}
-
-/* A listening socket on addr, or a negative errno (logged). */
-static int bind_listen(const char *addr)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	char host[64];
-	uint16_t port;
-	int fd, one = 1, err;
-
-	memset(&ss, 0, sizeof(ss));
-	if (config_split_listen(addr, host, &port) < 0)
-		goto bad;
-	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-		((struct sockaddr_in *)&ss)->sin_family = AF_INET;
-		((struct sockaddr_in *)&ss)->sin_port = htons(port);
-		sl = sizeof(struct sockaddr_in);
-	} else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-		((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
-		((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
-		sl = sizeof(struct sockaddr_in6);
-	} else {
-		goto bad;
-	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		err = -errno;
-		log_err("metrics %s: %s", addr, strerror(errno));
-		return err;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (ss.ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 ||
-	    listen(fd, METRICS_CONNECTIONS_MAX) < 0) {
-		err = -errno;
-		log_err("metrics %s: %s%s", addr, strerror(errno), errno == EADDRINUSE ?
-			" (another process listens there)" : errno == EADDRNOTAVAIL ?
-			" (not an address of this machine)" : "");
-		close(fd);
-		return err;
-	}
-	return fd;
-bad:
-	log_err("metrics %s: not a numeric ADDRESS:PORT", addr);
-	return -EINVAL;
+	httpd_log("metrics", fmt, ap);
 }
 
 int metrics_start(const char *addr, const struct acl *allow, struct stats *st,
@@ -230,7 +165,7 @@ int metrics_start(const char *addr, const struct acl *allow, struct stats *st,
 		free(m);
 		return err;
 	}
-	fd = bind_listen(addr);
+	fd = httpd_listen("metrics", addr, METRICS_CONNECTIONS_MAX);
 	if (fd < 0) {
 		err = fd;
 		goto fail;

@@ -1,9 +1,7 @@
 /* web.c - the lookup page over HTTP (see web.h). */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +11,7 @@
 
 #include "acl.h"
 #include "explain.h"
+#include "httpd.h"
 #include "log.h"
 #include "page.h"
 #include "store.h"
@@ -469,65 +468,16 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
 {
 	struct web *w = cls;
-	struct ipaddr ip;
 
 	(void)len;
-	if (ipaddr_from_sockaddr(&ip, addr) != 0)
-		return MHD_NO;
-	return acl_admits(&w->allow, &ip) ? MHD_YES : MHD_NO;
+	return httpd_admits("lookup page", "[http] allow", &w->allow, addr) ? MHD_YES : MHD_NO;
 }
 
-/* libmicrohttpd hands over its own format: checked as one. */
 __attribute__((format(printf, 2, 0)))
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
-	char msg[256];
-	size_t n;
-
 	(void)cls;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	n = strlen(msg);
-	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-		msg[--n] = '\0';
-	log_debug("lookup page: %s", msg);
-}
-
-/* Our own socket, so that a bad or busy address is reported precisely. */
-static int bind_listen(const char *text, int *fd_out)
-{
-	struct sockaddr_storage ss;
-	char host[64];
-	uint16_t port;
-	socklen_t sl;
-	int fd, one = 1, rc;
-
-	memset(&ss, 0, sizeof(ss));
-	if (config_split_listen(text, host, &port))
-		return -EINVAL;
-	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-		ss.ss_family = AF_INET;
-		((struct sockaddr_in *)&ss)->sin_port = htons(port);
-		sl = sizeof(struct sockaddr_in);
-	} else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-		ss.ss_family = AF_INET6;
-		((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
-		sl = sizeof(struct sockaddr_in6);
-	} else {
-		return -EINVAL;
-	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (ss.ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 64) < 0) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	*fd_out = fd;
-	return 0;
+	httpd_log("lookup page", fmt, ap);
 }
 
 int web_start(uv_loop_t *loop, const struct config *cfg, struct shared *sh,
@@ -566,9 +516,8 @@ int web_start(uv_loop_t *loop, const struct config *cfg, struct shared *sh,
 		rc = -ENOMEM;
 		goto fail;
 	}
-	rc = bind_listen(cfg->http_listen, &w->fd);
-	if (rc) {
-		log_err("lookup page: cannot listen on %s: %s", cfg->http_listen, strerror(-rc));
+	if ((w->fd = httpd_listen("lookup page", cfg->http_listen, 64)) < 0) {
+		rc = w->fd;
 		goto fail;
 	}
 	w->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |

@@ -212,6 +212,36 @@ class Scrape(unittest.TestCase):
         # the DNS side never noticed
         self.assertEqual(self.d.query(ZONE, "SOA").rcode(), 0)
 
+    def test_oversized_request_refused(self):
+        """A request past the connection's memory (METRICS_MEMORY_LIMIT, 32 KiB) gets
+        an error or a close, never the page, and the next scrape is served."""
+        for extra in ("X-Big: " + "a" * 100000 + "\r\n",
+                      "".join("X-%d: %s\r\n" % (i, "b" * 60) for i in range(2000))):
+            s = socket.create_connection(("127.0.0.1", self.mport), timeout=5)
+            try:
+                try:
+                    s.sendall(("GET /metrics HTTP/1.1\r\nHost: x\r\n" + extra
+                               + "\r\n").encode())
+                except OSError:
+                    pass   # closed while sending: refused too
+                data = b""
+                try:
+                    while True:
+                        chunk = s.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+                except OSError:
+                    pass
+            finally:
+                s.close()
+            status = data.split(b" ", 2)[1] if data.startswith(b"HTTP/") else b""
+            self.assertNotEqual(status, b"200", data[:200])
+            self.assertNotIn(b"threatbl_", data)
+            if status:
+                self.assertIn(status, (b"413", b"414", b"431", b"400"), data[:200])
+        self.assertEqual(get(self.mport)[0], 200)
+
     def _ok(self):
         try:
             return get(self.mport)[0] == 200
@@ -272,8 +302,9 @@ class Mistakes(unittest.TestCase):
             try:
                 rc = d.proc.wait(10)
                 self.assertNotEqual(rc, 0)
-                self.assertRegex(d.stderr(), r"metrics 127\.0\.0\.1:%d: Address already in use"
-                                 % port)
+                self.assertRegex(d.stderr(), r"metrics: cannot listen on 127\.0\.0\.1:%d: "
+                                 r"Address already in use \(another process listens "
+                                 r"there\)" % port)
             finally:
                 d.cleanup()
         finally:

@@ -507,9 +507,17 @@ class Config(unittest.TestCase):
         s.bind(("127.0.0.1", 0))
         s.listen()
         try:
-            self.start_fails(conf(s.getsockname()[1]), "lookup page: cannot listen on")
+            self.start_fails(conf(s.getsockname()[1]),
+                             "lookup page: cannot listen on 127.0.0.1:%d: Address already in use"
+                             " (another process listens there)" % s.getsockname()[1])
         finally:
             s.close()
+
+    def test_address_not_here(self):
+        self.start_fails(conf(0).replace("listen = 127.0.0.1:0\npublic",
+                                         "listen = 192.0.2.77:8080\npublic"),
+                         "lookup page: cannot listen on 192.0.2.77:8080: Cannot assign "
+                         "requested address (not an address of this machine)")
 
     def test_url_without_public_url(self):
         text = conf(free_port()).replace("public-url = https://bl.example.test/\n", "")
