@@ -140,7 +140,21 @@ static int export_row(void *arg, const struct store_row *r)
 	return 0;
 }
 
-/* The reason as rbldnsd text: one line, no ':' confusion at its start. */
+/* A reason (printable ASCII, override_check_reason) as the text of a value, printed
+ * as written when loaded: in an rbldnsd TXT template '$' stands for the address and
+ * "$N" for a variable, so '$' is doubled (lists_parse.c reads "$$" as rbldnsd does);
+ * in a zone file's quoted string '"' and '\' are escaped (RFC 1035 section 5.1). */
+static void put_reason(const char *r, enum fmt fmt)
+{
+	for (; *r; r++) {
+		if (fmt == FMT_ZONE && (*r == '"' || *r == '\\'))
+			putchar('\\');
+		else if (fmt != FMT_ZONE && *r == '$')
+			putchar('$');
+		putchar(*r);
+	}
+}
+
 static void export_overrides(struct export *x)
 {
 	for (size_t i = 0; i < x->ovr.n; i++) {
@@ -180,8 +194,10 @@ static void export_overrides(struct export *x)
 			}
 			reversed(&ov->net, rev, sizeof(rev));
 			printf("%s\tIN\tA\t127.0.0.%u\n", rev, cat_code(ov->cat));
-			printf("%s\tIN\tTXT\t\"%s\"\n", rev, ov->reason[0] ? ov->reason :
-			       verdict_cat_name((enum verdict_cat)ov->cat));
+			printf("%s\tIN\tTXT\t\"", rev);
+			put_reason(ov->reason[0] ? ov->reason :
+				   verdict_cat_name((enum verdict_cat)ov->cat), x->fmt);
+			puts("\"");
 			continue;
 		}
 		if (v4 != (x->fmt == FMT_RBLDNSD))
@@ -192,10 +208,12 @@ static void export_overrides(struct export *x)
 			override_format_prefix(&ov->net, ov->len, text);
 		if (ov->kind == OVERRIDE_ALLOW)
 			printf("!%s\n", text);
-		else
-			printf("%s :127.0.0.%u:%s\n", text, cat_code(ov->cat),
-			       ov->reason[0] ? ov->reason :
-			       verdict_cat_name((enum verdict_cat)ov->cat));
+		else {
+			printf("%s :127.0.0.%u:", text, cat_code(ov->cat));
+			put_reason(ov->reason[0] ? ov->reason :
+				   verdict_cat_name((enum verdict_cat)ov->cat), x->fmt);
+			putchar('\n');
+		}
 	}
 }
 

@@ -25,7 +25,8 @@ import time
 import unittest
 
 import tbltest
-from tbltest import Daemon, BASE_ZONE, ZONE, THREATBL, free_port, rev4, rev6, a_values
+from tbltest import (Daemon, BASE_ZONE, ZONE, THREATBL, free_port, rev4, rev6, a_values,
+                     txt_values)
 
 CATS = ("vpn", "openvpn443", "hosting", "tor", "proxy", "scanner")
 MASK = {c: 1 << i for i, c in enumerate(CATS)}
@@ -723,6 +724,32 @@ class DbExport(unittest.TestCase):
             self.assertNotIn("warning", d.stderr().split("ready")[0].lower())
         finally:
             d.stop()
+
+    def test_reasons_exported_as_written(self):
+        """A reason holding what a dataset or a zone file reads as syntax ('$', "$5",
+        quotes, a backslash, ';', '#') is loaded back as the text it was."""
+        reason = 'costs $5 "per" \\month; #1 $ at end $'
+        r = run(["db", "-d", self.db, "--offline", "add", "198.51.100.9", "proxy",
+                 "--reason", reason])
+        self.assertEqual(r.returncode, 0, err(r))
+        text = self.export("--format", "rbldnsd")
+        self.assertIn("198.51.100.9/32 :127.0.0.6:costs $$5", text)
+        with open(os.path.join(self.dir, "export.ip4set"), "w") as f:
+            f.write(text)
+        conf = ("[server]\nlisten = 127.0.0.1:{port}\ncontrol = {control}\n"
+                "database = {dir}/served.sqlite\n" + BASE_ZONE +
+                "static = {dir}/export.ip4set\n")
+        d = Daemon(conf, tmpdir=self.dir)
+        try:
+            self.assertEqual(txt_values(d.query(rev4("198.51.100.9"), "TXT")), [reason])
+        finally:
+            d.stop()
+        import dns.zone
+        z = dns.zone.from_text(self.export("--format", "zone", "--zone", "bl.example.org"),
+                               origin="bl.example.org.", relativize=False)
+        node = z.get_node("9.100.51.198.bl.example.org.")
+        txt = node.get_rdataset(1, dns.rdatatype.TXT)
+        self.assertEqual([b"".join(x.strings).decode() for x in txt], [reason])
 
     def test_zone_file(self):
         import dns.zone
