@@ -24,6 +24,8 @@
 
 /* After a failed fetch, the next try comes after `every`, but no later than this. */
 #define FEED_RETRY_MAX_S 300
+/* A kept copy fetched later than now plus this was not fetched when it says. */
+#define FEED_CLOCK_SLACK_S 300
 
 struct feed_table *feed_table_new(void)
 {
@@ -397,6 +399,18 @@ static void job_done(uv_work_t *req, int status)
 			log_info("feed %s: no kept copy yet: fetching %s", f->cfg.name, f->cfg.url);
 		} else if (j->err < 0) {
 			log_warn("feed %s: kept copy not used: %s", f->cfg.name, j->why);
+		} else if (j->meta.fetched > now_s() + FEED_CLOCK_SLACK_S) {
+			/* Not trusted to say how old it is (the clock went back, or the file
+			 * was written by hand): served, as the best there is, but as if
+			 * fetched now, so that max-age runs from now, and fetched at once
+			 * rather than at a time that may be years away. */
+			fmt_age(j->meta.fetched - now_s(), age, sizeof(age));
+			log_warn("feed %s: the kept copy says it was fetched %s from now (the "
+				 "clock went back?): served, and fetched again now", f->cfg.name,
+				 age);
+			f->fetched = now_s();
+			install(f, j->lists);
+			j->lists = NULL;
 		} else if (now_s() - j->meta.fetched > (int64_t)f->cfg.max_age_s) {
 			fmt_age(now_s() - j->meta.fetched, age, sizeof(age));
 			log_warn("feed %s: the kept copy is %s old, more than max-age: not served",

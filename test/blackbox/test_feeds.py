@@ -380,6 +380,44 @@ class TestKeptCopy(FeedCase):
                                      r"max-age: not served"))
         self.assertEqual(self.a(TOR_IPS[0])[0], dns.rcode.NXDOMAIN)
 
+    def test_kept_copy_from_the_future(self):
+        """A kept copy that says it was fetched years from now (the clock went back, or
+        a hand-written file): served, fetched again at once (not years later), and
+        max-age counted from now; garbage in the meta file is a copy of unknown age."""
+        f = self.http.add("/tor", Feed(plain(TOR_IPS[:3])))
+        f.mode = "500"
+        tmp = tbltest.tempfile.mkdtemp(prefix="threatbl-test-")
+        os.makedirs(os.path.join(tmp, "feeds"))
+        with open(os.path.join(tmp, "feeds", "tor.data"), "wb") as fh:
+            fh.write(plain(TOR_IPS))
+        with open(os.path.join(tmp, "feeds", "tor.meta"), "w") as fh:
+            fh.write("etag \"x\"\nlast-modified \nfetched %d\n" % (time.time() + 86400 * 800))
+        self.d = Daemon(ZONE + feed_conf("tor", self.http.url("/tor"), "tor", every="1d",
+                                         max_age="4s"), tmpdir=tmp)
+        self.assertTrue(self.log_has(r"warn: feed tor: the kept copy says it was fetched "
+                                     r"\d+d from now \(the clock went back\?\): served"))
+        self.assertEqual(self.a(TOR_IPS[5])[1], ["127.0.0.5"])
+        # fetched at once: the failure is seen now, not in 800 days
+        self.assertTrue(wait_for(lambda: len(f.requests) >= 1, 5), "fetched at once")
+        self.assertNotIn("If-None-Match", f.requests[0], "its validators not trusted")
+        # and the copy is dropped max-age after the start, the fetches failing
+        self.assertTrue(self.log_has(r"warn: feed tor: no good copy for \d+s, more than "
+                                     r"max-age \(4s\): dropped", 15))
+        self.assertEqual(self.a(TOR_IPS[5])[0], dns.rcode.NXDOMAIN)
+        self.assertEqual(self.d.stop(), 0)   # its directory, tmp, is the next one's
+        # A meta file of garbage: no fetch time, so not served; fetched instead.
+        with open(os.path.join(tmp, "feeds", "tor.meta"), "wb") as fh:
+            fh.write(b"etag \x01\x02\nfetched yesterday\n\x00\xff junk")
+        with open(os.path.join(tmp, "feeds", "tor.data"), "wb") as fh:
+            fh.write(plain(TOR_IPS))
+        with self.http.lock:
+            f.mode = "normal"
+        self.d = Daemon(ZONE + feed_conf("tor", self.http.url("/tor"), "tor"), tmpdir=tmp)
+        self.assertTrue(self.log_has(r"feed tor: the kept copy is \S+ old, more than "
+                                     r"max-age: not served"))
+        self.assertTrue(wait_for(lambda: self.a(TOR_IPS[0])[1] == ["127.0.0.5"], 10))
+        self.assertEqual(self.a(TOR_IPS[5])[0], dns.rcode.NXDOMAIN, "the fetched copy")
+
     def test_symlinked_copy_is_refused(self):
         """A kept copy replaced by a symbolic link is not read."""
         self.http.add("/tor", Feed(b"")).mode = "500"
