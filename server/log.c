@@ -34,6 +34,12 @@ static log_sink_fn *log_sink;
 static void *log_sink_arg;
 
 static const char *const log_names[] = { "error", "warn", "info", "debug" };
+static const char *log_prog = "threatbld"; /* set before any thread logs */
+
+void log_set_name(const char *name)
+{
+	log_prog = name;
+}
 
 int log_stderr_is_journal(void)
 {
@@ -57,7 +63,7 @@ void log_open(int to_stderr, enum log_level level)
 	atomic_store(&log_journal, to_stderr && log_stderr_is_journal());
 	log_set_level(level);
 	if (!to_stderr)
-		openlog("threatbld", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+		openlog(log_prog, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
 void log_set_level(enum log_level level)
@@ -148,8 +154,8 @@ void log_write(enum log_level level, const char *fmt, ...)
 		clock_gettime(CLOCK_REALTIME, &ts);
 		log_iso_time(ts.tv_sec, line, sizeof(line));
 		n = (int)strlen(line);
-		n += snprintf(line + n, sizeof(line) - (size_t)n, " threatbld[%ld]: %s: ",
-			      (long)getpid(), log_names[level]);
+		n += snprintf(line + n, sizeof(line) - (size_t)n, " %s[%ld]: %s: ",
+			      log_prog, (long)getpid(), log_names[level]);
 	}
 	va_start(ap, fmt);
 	m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);

@@ -12,14 +12,20 @@
 
 enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
-/* to_stderr: 1 = stderr, 0 = syslog(3) under "threatbld". On stderr a line starts with
- * a timestamp, or, when stderr is the journal (log_stderr_is_journal), with its syslog
- * priority as "<3>" .. "<7>" and nothing else. */
+/* to_stderr: 1 = stderr, 0 = syslog(3) under the name of log_set_name. On stderr a line
+ * starts with a timestamp and that name, or, when stderr is the journal
+ * (log_stderr_is_journal), with its syslog priority as "<3>" .. "<7>" and nothing
+ * else. */
 void log_open(int to_stderr, enum log_level level);
 /* 1 when $JOURNAL_STREAM names the device and inode of stderr, as systemd sets it for
  * a service whose output goes to the journal. */
 int log_stderr_is_journal(void);
 void log_set_level(enum log_level level);
+
+/* The program's name in stderr lines and syslog ("threatbld" unless set): the
+ * threatbl tool, which runs the store and lists code, says its own. Called before
+ * log_open and before any other thread logs; name must outlive the process's logging. */
+void log_set_name(const char *name);
 int log_enabled(enum log_level level);
 /* "error", "warn", "info", "debug" -> level; -EINVAL if unknown. */
 int log_level_parse(const char *name);

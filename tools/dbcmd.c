@@ -388,7 +388,7 @@ static int cmd_overrides(const struct dbcmd_opts *o, int argc, char **argv)
 	struct dbcmd_overrides l = { 0 };
 	char why[600] = "";
 	struct store *st;
-	int code;
+	int code, rc;
 
 	if (argc != 1) {
 		fprintf(stderr, "threatbl db overrides: no arguments\n");
@@ -398,7 +398,11 @@ static int cmd_overrides(const struct dbcmd_opts *o, int argc, char **argv)
 		return code;
 	if (!(st = dbcmd_open_file(o, argv[0], why)))
 		return EXIT_ERROR;
-	code = store_override_list(st, dbcmd_collect_override, &l) < 0 ? EXIT_ERROR : EXIT_OK;
+	code = EXIT_OK;
+	if ((rc = store_override_list(st, dbcmd_collect_override, &l)) < 0) {
+		fprintf(stderr, "threatbl: %s: %s\n", store_name(st), dbcmd_strerror(rc));
+		code = EXIT_ERROR;
+	}
 	for (size_t i = 0; i < l.n; i++)
 		print_override(&l.o[i]);
 	free(l.o);

@@ -608,9 +608,11 @@ static int show_ovr_one(void *arg, const struct override *o)
 static void show_overrides(struct store *st, const struct ipaddr *ip, int *code)
 {
 	struct show_ovr so = { ip, code };
+	int rc = store_override_list(st, show_ovr_one, &so);
 
-	if (store_override_list(st, show_ovr_one, &so) < 0) {
-		fprintf(stderr, "threatbl: cannot read the overrides\n");
+	/* PostgreSQL keeps no overrides (dbcmd_strerror): none to show */
+	if (rc < 0 && rc != -ENOTSUP) {
+		fprintf(stderr, "threatbl: cannot read the overrides: %s\n", strerror(-rc));
 		*code = EXIT_ERROR;
 	}
 }
@@ -817,6 +819,7 @@ static int cmd_db(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	log_set_name("threatbl");
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_ERROR;

@@ -434,6 +434,13 @@ class FleetCase(tbltest.FakeAPICase):
         r = self.copy_to(src, pw, "cmds")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(db("list").stdout.count("\n10.0.0."), 5)
+        r = db("show", "10.0.0.3")   # no overrides in PostgreSQL: none to show
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertTrue(r.stdout.startswith("10.0.0.3\tvpn\t"), r.stdout)
+        self.assertNotIn("overrides", r.stderr)
+        # the tool's own lines say it is the tool
+        self.assertIn(" threatbl[", r.stderr)
+        self.assertNotIn("threatbld[", r.stderr)
         r = db("purge", "10.0.0.3", "10.0.0.9")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("10.0.0.3: purged", r.stdout)
@@ -442,7 +449,8 @@ class FleetCase(tbltest.FakeAPICase):
         self.assertEqual(self.pg.psql("SELECT count(*) FROM verdicts WHERE ip_text = "
                                       "'10.0.0.3'", db="cmds"), "0")
         for args in (("allow", "10.0.0.1"), ("add", "10.0.0.1", "vpn"),
-                     ("purge", "10.0.0.0/24"), ("export", "--format", "json")):
+                     ("purge", "10.0.0.0/24"), ("export", "--format", "json"),
+                     ("overrides",)):
             r = db(*args)
             self.assertEqual(r.returncode, 2, (args, r.stdout))
             self.assertIn("not kept in PostgreSQL yet", r.stderr, args)
