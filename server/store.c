@@ -605,7 +605,9 @@ static int store_open_pg(const char *uri, const struct store_options *o,
 		free(st);
 		return rc;
 	}
-	if ((rc = store_pg_open(uri, o ? o->password_file : NULL, &st->pg, today,
+	if ((rc = store_pg_open(uri, o ? o->password_file : NULL,
+				o && o->password_what ? o->password_what :
+				"database-password-file", &st->pg, today,
 				STORE_BUDGETS, &n, err, errlen)) < 0) {
 		store_free(st);
 		return rc;

@@ -155,6 +155,8 @@ int store_purge(struct store *st, const struct ipaddr *ip);
 struct store_options {
 	const char *password_file;  /* PostgreSQL's password; NULL: the credential
 				     * threatbl-db-password, or none */
+	const char *password_what;  /* how messages name password_file; NULL:
+				     * "database-password-file" (the tool: "-p") */
 };
 
 /* Whether database is there to be opened: a PostgreSQL URI (whether it answers is

@@ -375,9 +375,9 @@ static void pg_free(struct store_pg *pg)
 	free(pg);
 }
 
-int store_pg_open(const char *uri, const char *password_file, struct store_pg **out,
-		  struct store_budget *today, size_t max, size_t *n, char *err,
-		  size_t errlen)
+int store_pg_open(const char *uri, const char *password_file, const char *password_what,
+		  struct store_pg **out, struct store_budget *today, size_t max, size_t *n,
+		  char *err, size_t errlen)
 {
 	struct store_pg *pg;
 	const char *cred_dir = getenv("CREDENTIALS_DIRECTORY");
@@ -410,8 +410,8 @@ int store_pg_open(const char *uri, const char *password_file, struct store_pg **
 	}
 	rc = 0;
 	if (password_file)
-		rc = pg_read_password(password_file, "database-password-file", &pg->password,
-				      err, errlen);
+		rc = pg_read_password(password_file, password_what, &pg->password, err,
+				      errlen);
 	else if (cred_dir && *cred_dir &&
 		 snprintf(cred, sizeof(cred), "%s/%s", cred_dir, PG_CREDENTIAL) <
 		 (int)sizeof(cred) && access(cred, F_OK) == 0)

@@ -44,11 +44,11 @@ int store_pg_check_password(const char *password_file, char *err, size_t errlen)
 /* Connect, bring the schema up to date and read today's call counts, one per provider
  * (at most max) into today[0..*n).
  * password_file: where the password is (NULL: the credential threatbl-db-password in
- * $CREDENTIALS_DIRECTORY when there is one, else the URI's or libpq's own). A negative
- * errno with one line in err on failure. */
-int store_pg_open(const char *uri, const char *password_file, struct store_pg **out,
-		  struct store_budget *today, size_t max, size_t *n, char *err,
-		  size_t errlen);
+ * $CREDENTIALS_DIRECTORY when there is one, else the URI's or libpq's own), named
+ * password_what in messages. A negative errno with one line in err on failure. */
+int store_pg_open(const char *uri, const char *password_file, const char *password_what,
+		  struct store_pg **out, struct store_budget *today, size_t max, size_t *n,
+		  char *err, size_t errlen);
 
 /* Every stored verdict to fn (the opener's thread, before store_pg_start). */
 int store_pg_load(struct store_pg *pg, store_verdict_fn fn, void *arg);

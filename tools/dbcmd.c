@@ -102,7 +102,8 @@ static int to_daemon(const struct dbcmd_opts *o, int argc, char **argv, int *cod
 struct store *dbcmd_open_file(const struct dbcmd_opts *o, const char *cmd,
 			       const char *why)
 {
-	struct store_options so = { .password_file = o->password_file };
+	struct store_options so = { .password_file = o->password_file,
+				    .password_what = "-p" };
 	struct store *st = NULL;
 	char err[512];
 	int rc;

@@ -122,7 +122,7 @@ fail:
 
 int dbcopy_main(const char *from, const char *to, const char *password_file)
 {
-	struct store_options o = { .password_file = password_file };
+	struct store_options o = { .password_file = password_file, .password_what = "-p" };
 	struct store_stats ss;
 	int64_t today = (int64_t)time(NULL) / 86400;
 	const struct provider_kind *k;

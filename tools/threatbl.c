@@ -675,7 +675,8 @@ static int db_each(struct store *st, int purge, int argc, char **argv)
  * to date, its rows left as they are. */
 static int db_init(const char *path, const char *password_file)
 {
-	struct store_options so = { .password_file = password_file };
+	struct store_options so = { .password_file = password_file,
+				    .password_what = "-p" };
 	struct store *st = NULL;
 	char err[512];
 	int rc = store_exists(path);
@@ -795,7 +796,8 @@ static int cmd_db(int argc, char **argv)
 		fprintf(stderr, "threatbl: %s: %s\n", path, strerror(-rc));
 		return EXIT_ERROR;
 	}
-	if (store_open_opts(path, &(struct store_options){ .password_file = password_file },
+	if (store_open_opts(path, &(struct store_options){ .password_file = password_file,
+						   .password_what = "-p" },
 			    &st, err, sizeof(err))) {
 		fprintf(stderr, "threatbl: %s\n", err);
 		return EXIT_ERROR;

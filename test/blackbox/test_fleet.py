@@ -416,6 +416,7 @@ class FleetCase(tbltest.FakeAPICase):
         PostgreSQL does not keep (overrides, export, a prefix purge) says so, and the
         password (from the file or the URI) is in no output."""
         src, pw = self.copy_source(5)
+        os.chmod(pw, 0o644)   # a mistake the tool warns about, naming -p
         self.pg.psql("CREATE DATABASE cmds OWNER threatbl", db="postgres")
         uri = self.pg.uri(password=False, db="cmds")
 
@@ -438,9 +439,10 @@ class FleetCase(tbltest.FakeAPICase):
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertTrue(r.stdout.startswith("10.0.0.3\tvpn\t"), r.stdout)
         self.assertNotIn("overrides", r.stderr)
-        # the tool's own lines say it is the tool
+        # the tool's own lines say it is the tool, and name its option
         self.assertIn(" threatbl[", r.stderr)
         self.assertNotIn("threatbld[", r.stderr)
+        self.assertIn("warn: -p %s is readable or writable by others" % pw, r.stderr)
         r = db("purge", "10.0.0.3", "10.0.0.9")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("10.0.0.3: purged", r.stdout)
