@@ -685,6 +685,16 @@ class DbExport(unittest.TestCase):
         self.assertEqual(r.returncode, 0, err(r))
         return out(r)
 
+    def serve(self, lists):
+        """A daemon serving lists ({file name: text}) as its zone's static lists."""
+        conf = ("[server]\nlisten = 127.0.0.1:{port}\ncontrol = {control}\n"
+                "database = {dir}/served.sqlite\n" + BASE_ZONE)
+        for name, text in lists.items():
+            with open(os.path.join(self.dir, name), "w") as f:
+                f.write(text)
+            conf += "static = {dir}/%s\n" % name
+        return Daemon(conf, tmpdir=self.dir)
+
     def test_help(self):
         for args in (["db", "--help"], ["db", "help"], ["db", "-h"]):
             r = run(args)
@@ -708,14 +718,7 @@ class DbExport(unittest.TestCase):
         six = self.export("--format", "rbldnsd6")
         self.assertIn("%s :127.0.0.6:threatbl: proxy" % PROXY_IP6, six)
         # threatbl itself reads it as an rbldnsd dataset (lists.c)
-        with open(os.path.join(self.dir, "export.ip4set"), "w") as f:
-            f.write(text)
-        with open(os.path.join(self.dir, "export.ip6trie"), "w") as f:
-            f.write(six)
-        conf = ("[server]\nlisten = 127.0.0.1:{port}\ncontrol = {control}\n"
-                "database = {dir}/served.sqlite\n" + BASE_ZONE +
-                "static = {dir}/export.ip4set\nstatic = {dir}/export.ip6trie\n")
-        d = Daemon(conf, tmpdir=self.dir)
+        d = self.serve({"export.ip4set": text, "export.ip6trie": six})
         try:
             self.assertEqual(a_values(d.query(rev4(VPN_IP))), ["127.0.0.2"])
             self.assertEqual(a_values(d.query(rev4("192.0.2.77"))), ["127.0.0.7"])
@@ -734,12 +737,7 @@ class DbExport(unittest.TestCase):
         self.assertEqual(r.returncode, 0, err(r))
         text = self.export("--format", "rbldnsd")
         self.assertIn("198.51.100.9/32 :127.0.0.6:costs $$5", text)
-        with open(os.path.join(self.dir, "export.ip4set"), "w") as f:
-            f.write(text)
-        conf = ("[server]\nlisten = 127.0.0.1:{port}\ncontrol = {control}\n"
-                "database = {dir}/served.sqlite\n" + BASE_ZONE +
-                "static = {dir}/export.ip4set\n")
-        d = Daemon(conf, tmpdir=self.dir)
+        d = self.serve({"export.ip4set": text})
         try:
             self.assertEqual(txt_values(d.query(rev4("198.51.100.9"), "TXT")), [reason])
         finally:
