@@ -1,10 +1,10 @@
 /* httpd.c - what the HTTP listeners share (see httpd.h). */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "config.h"
 #include "httpd.h"
@@ -22,17 +22,13 @@ int httpd_listen(const char *who, const char *addr, int backlog)
 	memset(&ss, 0, sizeof(ss));
 	if (config_split_listen(addr, host, &port) < 0)
 		goto bad;
-	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-		ss.ss_family = AF_INET;
-		((struct sockaddr_in *)&ss)->sin_port = htons(port);
+	/* as server.c reads `listen` */
+	if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) == 0)
 		sl = sizeof(struct sockaddr_in);
-	} else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-		ss.ss_family = AF_INET6;
-		((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+	else if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) == 0)
 		sl = sizeof(struct sockaddr_in6);
-	} else {
+	else
 		goto bad;
-	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		err = -errno;

@@ -19,6 +19,7 @@
 #include "mail.h"
 #include "override.h"
 #include "store.h"
+#include "store_pg.h"
 
 #define EXIT_CLEAN 0
 #define EXIT_LISTED 1
@@ -679,14 +680,11 @@ static int db_init(const char *path, const char *password_file)
 				    .password_what = "-p" };
 	struct store *st = NULL;
 	char err[512];
-	int rc = store_exists(path);
+	int rc;
 
-	if (rc == 0 && access(path, F_OK) == 0)
-		rc = -EEXIST;
-	else if (rc == -ENOENT)
-		rc = 0;
-	if (rc < 0) {
-		fprintf(stderr, "threatbl: %s: %s\n", path, strerror(-rc));
+	/* a file must be new; a URI's schema is made or brought up to date */
+	if (!store_pg_is_uri(path) && (rc = store_exists(path)) != -ENOENT) {
+		fprintf(stderr, "threatbl: %s: %s\n", path, strerror(rc ? -rc : EEXIST));
 		return EXIT_ERROR;
 	}
 	if (store_open_opts(path, &so, &st, err, sizeof(err))) {
