@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -236,6 +237,27 @@ int daemon_drop_privileges(const char *user, const char *database)
 	}
 	log_info("running as user %s", user);
 	return 0;
+}
+
+static void signal_mask(int how)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
+	pthread_sigmask(how, &set, NULL);
+}
+
+void daemon_hold_signals(void)
+{
+	signal_mask(SIG_BLOCK);
+}
+
+void daemon_release_signals(void)
+{
+	signal_mask(SIG_UNBLOCK);
 }
 
 int daemon_detach(struct daemon *d, int foreground)

@@ -73,6 +73,17 @@ void daemon_reloaded(struct daemon *d, int failed);
 /* The server stops: STOPPING=1; the status timer is closed (loop thread). */
 void daemon_stopping(struct daemon *d);
 
+/* The default action of SIGHUP, SIGUSR1 and SIGUSR2 ends the process, and libuv gives
+ * it back when their handles close. daemon_hold_signals blocks them (in this thread
+ * and in every thread started meanwhile, which inherit the mask): from the start of
+ * server_run until the loop's handlers are in place, so that a reload asked during
+ * start-up waits instead of killing a server that may already answer, and again
+ * before the handles close at the end. daemon_release_signals unblocks them; one that
+ * came meanwhile is then delivered to its handler or, ignored by then, discarded.
+ * Main thread only. */
+void daemon_hold_signals(void);
+void daemon_release_signals(void);
+
 /* As root with user set: give database (and its -wal and -shm) to user, then become
  * user with no way back. Not root: nothing (user is ignored). Root without user: a
  * warning. 0, or a negative errno (logged). database may be NULL. */

@@ -168,11 +168,13 @@ static void server_stop(struct server *srv)
 	if (srv->lookup)
 		lookup_stop(srv->lookup);
 	server_env_apply(srv);
-	uv_close((uv_handle_t *)&srv->sig_hup, on_close_free_nothing);
 	uv_close((uv_handle_t *)&srv->sig_term, on_close_free_nothing);
 	uv_close((uv_handle_t *)&srv->sig_int, on_close_free_nothing);
-	/* Kept (closed at the very end): closing them would give SIGUSR1 and SIGUSR2
-	 * back their default action, which ends the process, for the rest of the stop. */
+	/* Kept (closed at the very end): closing them would give SIGHUP, SIGUSR1 and
+	 * SIGUSR2 back their default action, which ends the process, for the rest of the
+	 * stop, while the database writer still writes what is queued (a reload asked
+	 * by logrotate then would lose it). A SIGHUP now is logged and ignored. */
+	uv_unref((uv_handle_t *)&srv->sig_hup);
 	uv_unref((uv_handle_t *)&srv->sig_usr1);
 	uv_unref((uv_handle_t *)&srv->sig_usr2);
 	uv_close((uv_handle_t *)&srv->list_watch, on_close_free_nothing);
@@ -222,7 +224,9 @@ static void on_signal(uv_signal_t *h, int signum)
 {
 	struct server *srv = h->data;
 
-	if (signum == SIGHUP)
+	if (signum == SIGHUP && srv->stopping)
+		log_info("SIGHUP ignored: stopping");
+	else if (signum == SIGHUP)
 		reload_start(srv, "SIGHUP");
 	else if (signum == SIGUSR1 && !srv->stopping)
 		server_log_stats(srv);
@@ -368,9 +372,11 @@ int server_run(struct server *srv)
 	srv->start_time = (int64_t)time(NULL);
 	srv->serial = (uint32_t)time(NULL);
 	/* Their default action ends the process: not while starting or stopping either
-	 * (libuv restores the default when their handles close). */
+	 * (libuv restores the default when their handles close). A SIGHUP while starting
+	 * waits for the loop and reloads then (daemon.h). */
 	signal(SIGUSR1, SIG_IGN);
 	signal(SIGUSR2, SIG_IGN);
+	daemon_hold_signals();
 	/* Its thread starts after the fork; the file is opened by reload_load. */
 	srv->qlog = querylog_new();
 	if (!srv->qlog) {
@@ -504,6 +510,7 @@ int server_run(struct server *srv)
 	uv_signal_start(&srv->sig_int, on_signal, SIGINT);
 	uv_signal_start(&srv->sig_usr1, on_signal, SIGUSR1);
 	uv_signal_start(&srv->sig_usr2, on_signal, SIGUSR2);
+	daemon_release_signals();
 	signal(SIGPIPE, SIG_IGN);
 	reload_watch_start(srv);
 	if (srv->metrics)
@@ -527,10 +534,13 @@ out_loaded:
 		srv->store = NULL;
 	}
 	if (loop_ok) {
+		daemon_hold_signals();
 		uv_walk(&srv->loop, walk_close, NULL);
 		uv_run(&srv->loop, UV_RUN_DEFAULT);
+		signal(SIGHUP, SIG_IGN);
 		signal(SIGUSR1, SIG_IGN);
 		signal(SIGUSR2, SIG_IGN);
+		daemon_release_signals();
 		if (uv_loop_close(&srv->loop))
 			log_warn("event loop closed with handles still open");
 	}

@@ -225,5 +225,79 @@ class Reload(unittest.TestCase):
                          "good lines named as bad: %s" % sorted(named & {1, 2, 4, 7, 9, 10}))
 
 
+def sighup_blocked(pid):
+    """Whether SIGHUP is in the main thread's blocked mask (/proc/PID/status SigBlk)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("SigBlk:"):
+                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGHUP - 1)))
+    except FileNotFoundError:
+        pass
+    return False
+
+
+class SignalsAroundTheLoop(unittest.TestCase):
+    """SIGHUP's default action ends the process: one that comes while the server starts
+    (it may already answer) or stops (the writer may still write) must not
+    (doc/configuration.md#reloading)."""
+
+    def setUp(self):
+        self.d = None
+
+    def tearDown(self):
+        if self.d is not None:
+            self.d.cleanup()
+
+    def test_sighup_while_starting_reloads_once_ready(self):
+        # A long list keeps the server starting for a while.
+        big = "".join("10.%d.%d.%d\n" % (i >> 16, (i >> 8) & 255, i & 255)
+                      for i in range(300000))
+        self.d = d = Daemon(zone_conf(["big.ip4set", "r.ip4set"]), wait=False,
+                            files={"big.ip4set": big,
+                                   "r.ip4set": "%s :127.0.0.2:old $\n" % IP})
+        # From the moment the server holds SIGHUP (before it reads its configuration),
+        # one every millisecond until it answers.
+        self.assertTrue(wait_for(lambda: sighup_blocked(d.proc.pid) or
+                                 d.proc.poll() is not None, 10, step=0.001),
+                        "SIGHUP never held while starting:\n" + d.stderr())
+        write(os.path.join(d.dir, "r.ip4set"), "%s :127.0.0.3:new $\n" % IP)
+        sent = 0
+        end = time.monotonic() + 20
+        while time.monotonic() < end and d.proc.poll() is None:
+            d.signal(signal.SIGHUP)
+            sent += 1
+            if "ready:" in d.stderr():
+                break
+            time.sleep(0.001)
+        self.assertIsNone(d.proc.poll(), "threatbld ended by a SIGHUP while starting "
+                          "(exit %s, %d sent):\n%s" % (d.proc.returncode, sent, d.stderr()))
+        self.assertGreater(sent, 1)
+        d.wait_ready()
+        # The held SIGHUP reloads once the loop runs; the new list is in.
+        self.assertTrue(wait_for(lambda: "reloaded" in d.stderr(), 10), d.stderr())
+        self.assertTrue(wait_for(lambda: answer(d, rev4(IP))[1] == ["127.0.0.3"], 10),
+                        answer(d, rev4(IP)))
+        self.assertEqual(d.stop(), 0, d.stderr())
+
+    def test_sighup_while_stopping_ignored(self):
+        self.d = d = Daemon(zone_conf(["r.ip4set"]),
+                            files={"r.ip4set": "%s :127.0.0.2:old $\n" % IP})
+        self.assertEqual(answer(d, rev4(IP))[:2], (dns.rcode.NOERROR, ["127.0.0.2"]))
+        d.signal(signal.SIGTERM)
+        sent = 0
+        end = time.monotonic() + 10
+        while time.monotonic() < end and d.proc.poll() is None:
+            try:
+                d.signal(signal.SIGHUP)
+                sent += 1
+            except ProcessLookupError:
+                break
+        d.proc.wait(10)
+        self.assertEqual(d.proc.returncode, 0, "%d SIGHUP sent while stopping:\n%s"
+                         % (sent, d.stderr()))
+        self.assertIn("stopped", d.stderr())
+
+
 if __name__ == "__main__":
     tbltest.main()
