@@ -466,6 +466,14 @@ int server_run(struct server *srv)
 	srv->sig_hup.data = srv->sig_term.data = srv->sig_int.data = srv;
 	srv->sig_usr1.data = srv->sig_usr2.data = srv;
 	srv->list_watch.data = srv->stop_timer.data = srv;
+	/* Before the first answer: from then on a stop is a clean one (the signal waits
+	 * for uv_run), and a held SIGHUP is a reload once the server is ready. */
+	uv_signal_start(&srv->sig_hup, on_signal, SIGHUP);
+	uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
+	uv_signal_start(&srv->sig_int, on_signal, SIGINT);
+	uv_signal_start(&srv->sig_usr1, on_signal, SIGUSR1);
+	uv_signal_start(&srv->sig_usr2, on_signal, SIGUSR2);
+	daemon_release_signals();
 	if (listen_all(srv))
 		goto out;
 	if ((err = stats_new(srv, &srv->stats))) {
@@ -505,12 +513,6 @@ int server_run(struct server *srv)
 	}
 	srv->feeds_started = 1;
 	reload_feeds_apply(srv);
-	uv_signal_start(&srv->sig_hup, on_signal, SIGHUP);
-	uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
-	uv_signal_start(&srv->sig_int, on_signal, SIGINT);
-	uv_signal_start(&srv->sig_usr1, on_signal, SIGUSR1);
-	uv_signal_start(&srv->sig_usr2, on_signal, SIGUSR2);
-	daemon_release_signals();
 	signal(SIGPIPE, SIG_IGN);
 	reload_watch_start(srv);
 	if (srv->metrics)
