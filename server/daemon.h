@@ -74,13 +74,15 @@ void daemon_reloaded(struct daemon *d, int failed);
 void daemon_stopping(struct daemon *d);
 
 /* The default action of SIGHUP, SIGUSR1 and SIGUSR2 ends the process, and libuv gives
- * it back when their handles close. daemon_hold_signals blocks them (in this thread
- * and in every thread started meanwhile, which inherit the mask): from the start of
- * server_run until the loop's handlers are in place, so that a reload asked during
- * start-up waits instead of killing a server that may already answer, and again
- * before the handles close at the end. daemon_release_signals unblocks them; one that
- * came meanwhile is then delivered to its handler or, ignored by then, discarded.
- * Main thread only. */
+ * it back when their handles close. daemon_hold_signals blocks them in the calling
+ * thread, and every thread it starts afterwards inherits the mask: held from the
+ * start of server_run until every thread is started, only the main thread takes them
+ * (a signal for the process goes to a thread that does not block it), so that a
+ * reload asked during start-up waits instead of killing a server that may already
+ * answer, and holding them again before the handles close at the end covers the whole
+ * process. daemon_release_signals unblocks them in the calling thread; one that came
+ * meanwhile is then delivered to its handler or, ignored by then, discarded. Main
+ * thread only. */
 void daemon_hold_signals(void);
 void daemon_release_signals(void);
 

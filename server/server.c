@@ -467,13 +467,13 @@ int server_run(struct server *srv)
 	srv->sig_usr1.data = srv->sig_usr2.data = srv;
 	srv->list_watch.data = srv->stop_timer.data = srv;
 	/* Before the first answer: from then on a stop is a clean one (the signal waits
-	 * for uv_run), and a held SIGHUP is a reload once the server is ready. */
+	 * for uv_run). SIGHUP, SIGUSR1 and SIGUSR2 stay held until every thread is
+	 * started, so that all of them but this one block those three (daemon.h). */
 	uv_signal_start(&srv->sig_hup, on_signal, SIGHUP);
 	uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
 	uv_signal_start(&srv->sig_int, on_signal, SIGINT);
 	uv_signal_start(&srv->sig_usr1, on_signal, SIGUSR1);
 	uv_signal_start(&srv->sig_usr2, on_signal, SIGUSR2);
-	daemon_release_signals();
 	if (listen_all(srv))
 		goto out;
 	if ((err = stats_new(srv, &srv->stats))) {
@@ -520,6 +520,8 @@ int server_run(struct server *srv)
 	if ((err = steer_start(srv)))
 		log_warn("cannot start pruning old verdicts: %s", uv_strerror(err));
 
+	/* Every thread is started; a SIGHUP that came meanwhile is a reload now. */
+	daemon_release_signals();
 	log_info("threatbld %s ready: %zu zone(s), serial %u", PACKAGE_VERSION, srv->zones->n,
 		 srv->serial);
 	status_start(srv);

@@ -123,6 +123,8 @@ class ThreadsCase(tbltest.FakeAPICase):
         """Each thread says what it is (doc/architecture.md#threads-and-loops), for
         top -H, perf and taskset."""
         d = self.start()
+        # The store's and the query log's writers start after the loops answer.
+        self.assertTrue(wait_for(lambda: " ready: " in d.stderr(), 10), d.stderr())
         task = "/proc/%d/task" % d.proc.pid
         names = []
         for tid in os.listdir(task):
