@@ -85,6 +85,7 @@ class Daemon:
         e.pop("THREATBL_API_KEY", None)
         e.update(env or {})
         self.logf = open(self.log, "ab")
+        self.log_start = self.logf.tell()   # this run's lines come after
         self.proc = subprocess.Popen([THREATBLD, "-f", "-c", self.conf] + list(args),
                                      stdout=self.logf, stderr=self.logf, env=e,
                                      cwd=self.dir)
@@ -101,7 +102,9 @@ class Daemon:
         return out
 
     def wait_ready(self, timeout=10.0):
-        """Ready when every zone answers its SOA (doc/configuration.md#start-up-and-readiness)."""
+        """Ready when every zone answers its SOA (doc/configuration.md#start-up-and-readiness)
+        and the server has logged that it is ready: the control socket, the HTTP
+        listeners and the writers start after the first answers."""
         end = time.monotonic() + timeout
         pending = self.zones()
         while time.monotonic() < end:
@@ -114,7 +117,7 @@ class Daemon:
                     if r.rcode() != dns.rcode.NOERROR or not r.answer:
                         break
                     pending.pop(0)
-                if not pending:
+                if not pending and self.logged_ready():
                     return
             except (dns.exception.Timeout, ConnectionRefusedError, OSError):
                 pass
@@ -148,6 +151,15 @@ class Daemon:
             return None
         finally:
             s.close()
+
+    def logged_ready(self):
+        """Whether this run has logged "threatbld VERSION ready: ..."."""
+        try:
+            with open(self.log, "rb") as f:
+                f.seek(self.log_start)
+                return b" ready: " in f.read()
+        except OSError:
+            return False
 
     def stderr(self):
         try:
