@@ -425,7 +425,7 @@ int server_run(struct server *srv)
 			 store_name(srv->store), (double)(uv_hrtime() - t0) / 1e9);
 	}
 	/* The operator's overrides, from the same file (steer.h). */
-	if (steer_load(srv, srv->store, ld.cfg->database) < 0)
+	if (steer_load(srv, srv->store, ld.cfg->database, ld.cfg->database_password_file) < 0)
 		goto out_loaded;
 	if ((err = uv_loop_init(&srv->loop))) {
 		log_err("cannot start the event loop: %s", uv_strerror(err));
@@ -503,6 +503,8 @@ int server_run(struct server *srv)
 		store_set_refill(srv->store, refill_from_cache, srv);
 	if (srv->store)
 		store_set_listener(srv->store, lookup_fleet_verdict, srv->lookup);
+	if (srv->store)
+		store_set_overrides_listener(srv->store, steer_overrides_changed, srv);
 	if (srv->store && (err = store_start(srv->store))) {
 		log_err("cannot start the database writer: %s", strerror(-err));
 		goto out;

@@ -2,6 +2,7 @@
 #include "steer.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,8 @@
 /* One change of the overrides, waiting for or on the thread pool. */
 struct steer_job {
 	struct steer_job *next;
-	struct control_req *req;
+	struct control_req *req;    /* NULL for a refresh */
+	int refresh;                /* read them all again (another node changed them) */
 	int unset;                  /* remove o's prefix; else insert or replace o */
 	struct override o;
 	/* filled on the pool */
@@ -36,6 +38,7 @@ struct steer_job {
 struct steer {
 	struct server *srv;
 	char *db_path;              /* NULL: no database, the overrides in memory only */
+	char *password_file;        /* PostgreSQL's, for side (NULL: none or a credential) */
 	struct store *side;         /* the pool's own connection, opened by a first job */
 	struct override *ovr;       /* in force; changed only when a job comes back */
 	size_t novr;
@@ -45,6 +48,13 @@ struct steer {
 	uv_timer_t prune;
 	int prune_on;
 	int stopping;
+	/* A fleet's other nodes changed the overrides (store_set_overrides_listener):
+	 * the store's listener thread sets pending and wakes the loop through changed,
+	 * under mu, while changed_on (from steer_start to steer_stop). */
+	pthread_mutex_t mu;
+	int changed_on, pending;
+	uv_async_t changed;
+	int refresh_queued;         /* a refresh job waits or runs */
 };
 
 /* A recheck waiting for its lookup. */
@@ -458,6 +468,48 @@ static int same_prefix(const struct override *a, const struct override *b)
 	return a->len == b->len && memcmp(a->net.b, b->net.b, sizeof(a->net.b)) == 0;
 }
 
+static int load_one(void *arg, const struct override *o);
+
+/* Thread pool: the pool's own connection to the database, opened once (again after a
+ * failure: a PostgreSQL restarted meanwhile). 0 (also without a database) or a
+ * negative errno with the reason in err. */
+static int side_open(struct steer *s, char *err, size_t errlen)
+{
+	struct store_options so = { .password_file = s->password_file };
+
+	if (!s->db_path || s->side)
+		return 0;
+	return store_open_opts(s->db_path, &so, &s->side, err, errlen);
+}
+
+static void side_close(struct steer *s)
+{
+	store_close(s->side);
+	s->side = NULL;
+}
+
+/* Thread pool: every override as the database holds them now, compiled. */
+static void refresh_work(struct steer *s, struct steer_job *j)
+{
+	struct steer got = { .novr = 0 };
+	int err;
+
+	if (side_open(s, j->err, sizeof(j->err)) < 0)
+		return;
+	if (!s->side)
+		return;
+	if ((err = store_override_list(s->side, load_one, &got)) < 0) {
+		snprintf(j->err, sizeof(j->err), "cannot read them: %s", strerror(-err));
+		free(got.ovr);
+		side_close(s);
+		return;
+	}
+	j->ovr = got.ovr;
+	j->novr = got.novr;
+	if (override_set_build(j->ovr, j->novr, &j->set) < 0)
+		snprintf(j->err, sizeof(j->err), "out of memory");
+}
+
 /* Thread pool: the database first, then the new array and its compiled set. */
 static void job_work(uv_work_t *w)
 {
@@ -466,6 +518,10 @@ static void job_work(uv_work_t *w)
 	size_t found = s->novr;
 	int err;
 
+	if (j->refresh) {
+		refresh_work(s, j);
+		return;
+	}
 	for (size_t i = 0; i < s->novr; i++)
 		if (same_prefix(&s->ovr[i], &j->o))
 			found = i;
@@ -473,17 +529,15 @@ static void job_work(uv_work_t *w)
 		snprintf(j->err, sizeof(j->err), "no override for that prefix");
 		return;
 	}
-	if (s->db_path && !s->side) {
-		err = store_open(s->db_path, &s->side, j->err, sizeof(j->err));
-		if (err < 0)
-			return;
-	}
+	if (side_open(s, j->err, sizeof(j->err)) < 0)
+		return;
 	if (s->side) {
 		err = j->unset ? store_override_unset(s->side, &j->o.net, j->o.len) :
 		      store_override_set(s->side, &j->o);
 		if (err < 0 && !(j->unset && err == -ENOENT)) {
 			snprintf(j->err, sizeof(j->err), "cannot write the database: %s",
 				 strerror(-err));
+			side_close(s);
 			return;
 		}
 	}
@@ -507,6 +561,32 @@ nomem:
 
 static void job_next(struct steer *s);
 
+/* Main loop: the overrides a refresh read take the place of those in force. */
+static void refresh_done(struct steer *s, struct steer_job *j)
+{
+	struct override_set *old = s->set;
+
+	s->refresh_queued = 0;
+	if (j->err[0]) {
+		log_warn("overrides changed in the database: %s; the %zu in force stay",
+			 j->err, s->novr);
+		free(j->ovr);
+		override_set_free(j->set);
+		return;
+	}
+	if (j->novr != s->novr || (j->novr &&
+				   memcmp(j->ovr, s->ovr, j->novr * sizeof(*j->ovr)) != 0))
+		log_info("overrides changed in the database: %zu in force", j->novr);
+	free(s->ovr);
+	s->ovr = j->ovr;
+	s->novr = j->novr;
+	s->set = j->set;
+	s->srv->overrides = s->set;
+	/* Afterwards no loop holds a pointer into the old set (shared.h). */
+	server_env_apply(s->srv);
+	override_set_free(old);
+}
+
 static void job_done(uv_work_t *w, int status)
 {
 	struct steer *s = w->data;
@@ -519,6 +599,12 @@ static void job_done(uv_work_t *w, int status)
 		s->tail = NULL;
 	if (status < 0 && !j->err[0])
 		snprintf(j->err, sizeof(j->err), "cancelled");
+	if (j->refresh) {
+		refresh_done(s, j);
+		free(j);
+		job_next(s);
+		return;
+	}
 	override_format_prefix(&j->o.net, j->o.len, text);
 	if (!j->err[0]) {
 		struct override_set *old = s->set;
@@ -570,7 +656,10 @@ static void job_next(struct steer *s)
 		s->head = j->next;
 		if (!s->head)
 			s->tail = NULL;
-		control_end(j->req, uv_strerror(err));
+		if (j->refresh)
+			s->refresh_queued = 0;
+		else
+			control_end(j->req, uv_strerror(err));
 		free(j);
 		job_next(s);
 	}
@@ -695,19 +784,18 @@ static int load_one(void *arg, const struct override *o)
 	return 0;
 }
 
-int steer_load(struct server *srv, struct store *st, const char *db_path)
+int steer_load(struct server *srv, struct store *st, const char *db_path,
+	       const char *password_file)
 {
 	struct steer *s = calloc(1, sizeof(*s));
 	int err = -ENOMEM;
 
-	/* A fleet's PostgreSQL does not keep overrides yet: they live in memory only
-	 * there (doc/fleet.md#what-is-shared-and-what-is-not). */
-	if (st && store_is_fleet(st))
-		db_path = NULL;
-	if (!s || (db_path && !(s->db_path = strdup(db_path))))
+	if (!s || (db_path && !(s->db_path = strdup(db_path))) ||
+	    (password_file && !(s->password_file = strdup(password_file))))
 		goto fail;
+	pthread_mutex_init(&s->mu, NULL);
 	s->srv = srv;
-	if (st && !store_is_fleet(st) && (err = store_override_list(st, load_one, s)) < 0)
+	if (st && (err = store_override_list(st, load_one, s)) < 0)
 		goto fail;
 	if ((err = override_set_build(s->ovr, s->novr, &s->set)) < 0)
 		goto fail;
@@ -721,9 +809,48 @@ fail:
 	if (s) {
 		free(s->ovr);
 		free(s->db_path);
+		free(s->password_file);
 		free(s);
 	}
 	return err;
+}
+
+/* Main loop: another node changed the overrides; one refresh at a time (a change
+ * announced while one runs is read by the next, queued behind it). */
+static void on_changed(uv_async_t *a)
+{
+	struct steer *s = a->data;
+	struct steer_job *j;
+	int pending;
+
+	pthread_mutex_lock(&s->mu);
+	pending = s->pending;
+	s->pending = 0;
+	pthread_mutex_unlock(&s->mu);
+	if (!pending || s->stopping || s->refresh_queued)
+		return;
+	if (!(j = calloc(1, sizeof(*j)))) {
+		log_err("overrides changed in the database: out of memory; the %zu in force "
+			"stay", s->novr);
+		return;
+	}
+	j->refresh = 1;
+	s->refresh_queued = 1;
+	job_add(s->srv, j);
+}
+
+void steer_overrides_changed(void *arg)
+{
+	struct server *srv = arg;
+	struct steer *s = srv->steer;
+
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->pending = 1;
+	if (s->changed_on)
+		uv_async_send(&s->changed);
+	pthread_mutex_unlock(&s->mu);
 }
 
 int steer_start(struct server *srv)
@@ -733,6 +860,16 @@ int steer_start(struct server *srv)
 
 	if (!s)
 		return 0;
+	if ((err = uv_async_init(&srv->loop, &s->changed, on_changed)))
+		return err;
+	s->changed.data = s;
+	uv_unref((uv_handle_t *)&s->changed);
+	pthread_mutex_lock(&s->mu);
+	s->changed_on = 1;
+	/* a change announced between steer_load and now */
+	if (s->pending)
+		uv_async_send(&s->changed);
+	pthread_mutex_unlock(&s->mu);
 	if ((err = uv_timer_init(&srv->loop, &s->prune)))
 		return err;
 	s->prune.data = srv;
@@ -753,11 +890,18 @@ void steer_stop(struct server *srv)
 	s->stopping = 1;
 	if (s->prune_on)
 		uv_close((uv_handle_t *)&s->prune, NULL);
+	pthread_mutex_lock(&s->mu);
+	if (s->changed_on) {
+		s->changed_on = 0;
+		uv_close((uv_handle_t *)&s->changed, NULL);
+	}
+	pthread_mutex_unlock(&s->mu);
 	/* The change on the pool (head) finishes; the ones behind it are refused. */
 	if (s->head) {
 		while ((j = s->head->next)) {
 			s->head->next = j->next;
-			control_end(j->req, "the server is stopping");
+			if (!j->refresh)
+				control_end(j->req, "the server is stopping");
 			free(j);
 		}
 		s->tail = s->head;
@@ -774,6 +918,8 @@ void steer_free(struct server *srv)
 	override_set_free(s->set);
 	free(s->ovr);
 	free(s->db_path);
+	free(s->password_file);
+	pthread_mutex_destroy(&s->mu);
 	free(s);
 	srv->steer = NULL;
 	srv->overrides = NULL;

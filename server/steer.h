@@ -7,8 +7,10 @@
  * authority once loaded) and as a compiled override_set (override.h) that the shared
  * view points to (server_env_apply reads srv->overrides). A change is written to the
  * database and compiled on the thread pool, one at a time in arrival order, and
- * swapped in on the main loop. Threads: everything here runs on the main loop, but
- * steer_load, which runs on the starting thread before the loop. */
+ * swapped in on the main loop; in a fleet, a change another node makes is read again
+ * the same way when PostgreSQL announces it. Threads: everything here runs on the
+ * main loop, but steer_load, which runs on the starting thread before the loop, and
+ * steer_overrides_changed. */
 #ifndef THREATBL_STEER_H
 #define THREATBL_STEER_H
 
@@ -29,8 +31,14 @@ struct store;
 
 /* Read the overrides of st (NULL: none) into srv->steer and srv->overrides, on the
  * starting thread before store_start. db_path is where the thread pool reopens the
- * database (copied). 0 or a negative errno (logged). */
-int steer_load(struct server *srv, struct store *st, const char *db_path);
+ * database, a file or a PostgreSQL URI with its password_file (NULL: none, or the
+ * credential); both copied. 0 or a negative errno (logged). */
+int steer_load(struct server *srv, struct store *st, const char *db_path,
+	       const char *password_file);
+
+/* The overrides changed in a fleet's database (store_set_overrides_listener; arg is
+ * the server): they are read again on the thread pool and swapped in. Any thread. */
+void steer_overrides_changed(void *arg);
 
 /* Start the pruning timer (main loop running). 0 or a libuv error. */
 int steer_start(struct server *srv);

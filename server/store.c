@@ -1431,6 +1431,12 @@ void store_set_listener(struct store *st, store_verdict_fn fn, void *arg)
 	pthread_mutex_unlock(&st->mu);
 }
 
+void store_set_overrides_listener(struct store *st, void (*fn)(void *arg), void *arg)
+{
+	if (st->pg)
+		store_pg_set_overrides_listener(st->pg, fn, arg);
+}
+
 void store_get_fleet_stats(struct store *st, struct store_fleet_stats *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -1446,9 +1452,8 @@ int store_override_set(struct store *st, const struct override *o)
 	sqlite3_stmt *s;
 	int rc;
 
-	/* not kept in a fleet's PostgreSQL yet (doc/fleet.md#what-is-shared-and-what-is-not) */
 	if (st->pg)
-		return -ENOTSUP;
+		return store_pg_override_set(st->pg, o);
 
 	override_format_prefix(&o->net, o->len, prefix);
 	rc = sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO overrides (prefix, net, len,"
@@ -1479,9 +1484,8 @@ int store_override_unset(struct store *st, const struct ipaddr *net, unsigned le
 	sqlite3_stmt *s;
 	int rc;
 
-	/* not kept in a fleet's PostgreSQL yet (doc/fleet.md#what-is-shared-and-what-is-not) */
 	if (st->pg)
-		return -ENOTSUP;
+		return store_pg_override_unset(st->pg, net, len);
 
 	override_format_prefix(net, len, prefix);
 	rc = sqlite3_prepare_v2(st->db, "DELETE FROM overrides WHERE prefix = ?1", -1, &s,
@@ -1503,9 +1507,8 @@ int store_override_list(struct store *st, int (*fn)(void *arg, const struct over
 	unsigned long bad = 0;
 	int rc, ret = 0;
 
-	/* not kept in a fleet's PostgreSQL yet (doc/fleet.md#what-is-shared-and-what-is-not) */
 	if (st->pg)
-		return -ENOTSUP;
+		return store_pg_override_list(st->pg, fn, arg);
 
 	rc = sqlite3_prepare_v2(st->db, "SELECT net, len, kind, category, reason, created,"
 				" who FROM overrides ORDER BY net, len", -1, &s, NULL);

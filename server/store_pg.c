@@ -15,6 +15,7 @@
 
 #include "apikey.h"
 #include "log.h"
+#include "override.h"
 #include "store_pg_int.h"
 
 #define PG_CONNECT_TIMEOUT "3"      /* seconds libpq waits for a connection */
@@ -128,6 +129,14 @@ static const char *const pg_migrations[] = {
 	"  END IF;"
 	"  outcome := 'mine';"
 	" END $f$;",
+	/* 3: the operator's overrides, as sqlite keeps them (store.c's v4), shared by the
+	 * fleet: a change is announced with NOTIFY threatbl_overrides. */
+	"CREATE TABLE overrides (prefix text NOT NULL PRIMARY KEY,"
+	"  net bytea NOT NULL CHECK (length(net) = 16),"
+	"  len integer NOT NULL CHECK (len BETWEEN 0 AND 128),"
+	"  kind text NOT NULL CHECK (kind IN ('allow', 'add')), category text,"
+	"  reason text NOT NULL DEFAULT '', created bigint NOT NULL,"
+	"  who text NOT NULL DEFAULT '');",
 };
 
 #define PG_SCHEMA ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])))
@@ -961,5 +970,125 @@ int store_pg_purge(struct store_pg *pg, const struct ipaddr *ip)
 	else
 		ret = atoi(PQcmdTuples(r)) > 0 ? 0 : -ENOENT;
 	PQclear(r);
+	return ret;
+}
+
+/* One statement with text parameters and the notification, in one transaction on the
+ * writer's connection: the other nodes hear of the change at commit. The number of
+ * rows it touched, or -EIO (logged). */
+static int pg_override_change(struct store_pg *pg, const char *sql, int n,
+			      const char *const *vals, const int *lens, const int *fmts)
+{
+	PGconn *c = pg->wconn;
+	char msg[256];
+	PGresult *r;
+	int rows;
+
+	if (store_pg_exec(c, "BEGIN", msg, sizeof(msg)))
+		goto fail;
+	r = PQexecParams(c, sql, n, NULL, vals, lens, fmts, 0);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		store_pg_msg(c, msg, sizeof(msg));
+		PQclear(r);
+		goto fail;
+	}
+	rows = atoi(PQcmdTuples(r));
+	PQclear(r);
+	if (store_pg_exec(c, "NOTIFY threatbl_overrides; COMMIT", msg, sizeof(msg)))
+		goto fail;
+	return rows;
+fail:
+	log_err("database %s: changing an override: %s", pg->name, msg);
+	store_pg_exec(c, "ROLLBACK", msg, sizeof(msg));
+	return -EIO;
+}
+
+int store_pg_override_set(struct store_pg *pg, const struct override *o)
+{
+	char prefix[OVERRIDE_PREFIX_STRLEN], len[16], created[24];
+	const char *vals[8];
+	int lens[8] = { 0 }, fmts[8] = { 0 }, rc;
+
+	override_format_prefix(&o->net, o->len, prefix);
+	snprintf(len, sizeof(len), "%u", o->len);
+	snprintf(created, sizeof(created), "%" PRIu32, o->created);
+	vals[0] = prefix;
+	vals[1] = (const char *)o->net.b;
+	lens[1] = (int)sizeof(o->net.b);
+	fmts[1] = 1;
+	vals[2] = len;
+	vals[3] = o->kind == OVERRIDE_ALLOW ? "allow" : "add";
+	vals[4] = o->kind == OVERRIDE_ADD ? verdict_cat_name((enum verdict_cat)o->cat) : NULL;
+	vals[5] = o->reason;
+	vals[6] = created;
+	vals[7] = o->who;
+	rc = pg_override_change(pg, "INSERT INTO overrides (prefix, net, len, kind, category,"
+				" reason, created, who) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+				" ON CONFLICT (prefix) DO UPDATE SET net = excluded.net,"
+				" len = excluded.len, kind = excluded.kind,"
+				" category = excluded.category, reason = excluded.reason,"
+				" created = excluded.created, who = excluded.who",
+				8, vals, lens, fmts);
+	return rc < 0 ? rc : 0;
+}
+
+int store_pg_override_unset(struct store_pg *pg, const struct ipaddr *net, unsigned len)
+{
+	char prefix[OVERRIDE_PREFIX_STRLEN];
+	const char *vals[1] = { prefix };
+	int rc;
+
+	override_format_prefix(net, len, prefix);
+	rc = pg_override_change(pg, "DELETE FROM overrides WHERE prefix = $1", 1, vals, NULL,
+				NULL);
+	return rc < 0 ? rc : rc > 0 ? 0 : -ENOENT;
+}
+
+int store_pg_override_list(struct store_pg *pg,
+			   int (*fn)(void *arg, const struct override *o), void *arg)
+{
+	unsigned long bad = 0;
+	PGresult *r;
+	char msg[256];
+	int ret = 0, n;
+
+	r = PQexec(pg->wconn, "SELECT net, len, kind, category, reason, created, who"
+		   " FROM overrides ORDER BY net, len");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		store_pg_msg(pg->wconn, msg, sizeof(msg));
+		PQclear(r);
+		log_err("database %s: reading the overrides: %s", pg->name, msg);
+		return -EIO;
+	}
+	n = PQntuples(r);
+	for (int i = 0; i < n && !ret; i++) {
+		struct override o = { .cat = -1 };
+		unsigned char *net;
+		size_t netlen = 0;
+
+		/* a text result: bytea comes escaped (hex) */
+		net = PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 0), &netlen);
+		if (!net || netlen != sizeof(o.net.b)) {
+			PQfreemem(net);
+			bad++;
+			continue;
+		}
+		memcpy(o.net.b, net, sizeof(o.net.b));
+		PQfreemem(net);
+		o.len = (unsigned)atoi(PQgetvalue(r, i, 1));
+		o.kind = strcmp(PQgetvalue(r, i, 2), "allow") == 0 ? OVERRIDE_ALLOW : OVERRIDE_ADD;
+		if (o.kind == OVERRIDE_ADD && (PQgetisnull(r, i, 3) ||
+					       (o.cat = override_cat(PQgetvalue(r, i, 3))) < 0)) {
+			bad++;
+			continue;
+		}
+		o.created = (uint32_t)strtoull(PQgetvalue(r, i, 5), NULL, 10);
+		snprintf(o.reason, sizeof(o.reason), "%s", PQgetvalue(r, i, 4));
+		snprintf(o.who, sizeof(o.who), "%s", PQgetvalue(r, i, 6));
+		ret = fn(arg, &o);
+	}
+	PQclear(r);
+	if (bad)
+		log_warn("database %s: %lu malformed override rows skipped", pg->name, bad);
 	return ret;
 }

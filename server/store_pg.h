@@ -12,6 +12,8 @@
  * - the listener's (its own thread): LISTEN threatbl; on a notification, or after a
  *   reconnection, it reads the rows whose change number is above the last it saw
  *   and hands the other nodes' verdicts to the store's listener (store_set_listener).
+ *   Also LISTEN threatbl_overrides: a changed override, or a reconnection, calls the
+ *   overrides listener (store_set_overrides_listener), which reads them all again.
  * - the claimer's (its own thread): the claims before an API call (store_claim) and
  *   their release, answered at once with STORE_CLAIM_LOCAL while PostgreSQL is away.
  * Every connection reconnects by itself with a backoff. No function here is ever
@@ -81,6 +83,18 @@ int store_pg_list(struct store_pg *pg,
 			    const char *source, const char *facts),
 		  void *arg);
 int store_pg_purge(struct store_pg *pg, const struct ipaddr *ip);
+
+/* The operator's overrides (store.h), on the writer's connection; a set or unset
+ * ends with NOTIFY threatbl_overrides, which the other nodes' listeners follow
+ * (store_set_overrides_listener). */
+struct override;
+int store_pg_override_set(struct store_pg *pg, const struct override *o);
+int store_pg_override_unset(struct store_pg *pg, const struct ipaddr *net, unsigned len);
+int store_pg_override_list(struct store_pg *pg,
+			   int (*fn)(void *arg, const struct override *o), void *arg);
+/* Before store_pg_start: the listener calls fn(arg) on its thread when a NOTIFY
+ * threatbl_overrides comes, and after each reconnection. */
+void store_pg_set_overrides_listener(struct store_pg *pg, void (*fn)(void *arg), void *arg);
 
 /* The schema version this code creates (table threatbl_schema). */
 int store_pg_schema_version(void);

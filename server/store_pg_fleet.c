@@ -1,6 +1,6 @@
 /* store_pg_fleet.c - what makes several threatbld one fleet (see store_pg.h): the
- * listener thread (LISTEN threatbl, then the rows above the last change number seen)
- * and the claimer thread (claims before a call, the fleet's budget, and a node's
+ * listener thread (LISTEN threatbl, then the rows above the last change number seen;
+ * LISTEN threatbl_overrides, then the store's overrides listener) and the claimer thread (claims before a call, the fleet's budget, and a node's
  * share of it while PostgreSQL is away). Each has its own connection. */
 #include <errno.h>
 #include <poll.h>
@@ -133,13 +133,14 @@ static void *pg_listen_thread(void *arg)
 	while (!pg_stopping(pg)) {
 		struct pollfd pfd;
 		PGnotify *nt;
-		int any = 0;
+		int any = 0, overrides = 0;
 
 		if (!c) {
 			if (backoff && pg_nap(pg, backoff))
 				break;
 			c = store_pg_connect(pg, err, sizeof(err));
-			if (c && store_pg_exec(c, "LISTEN threatbl", err, sizeof(err))) {
+			if (c && store_pg_exec(c, "LISTEN threatbl; LISTEN threatbl_overrides", err,
+					       sizeof(err))) {
 				PQfinish(c);
 				c = NULL;
 			}
@@ -154,6 +155,8 @@ static void *pg_listen_thread(void *arg)
 				log_info("database %s: listening again; reading the verdicts "
 					 "stored meanwhile", pg->name);
 			pg_set_connected(pg, 1, !first);
+			/* the overrides may have changed while we were away */
+			overrides = !first;
 			first = 0;
 			backoff = 0;
 			any = 1; /* what was stored while we were away, or before LISTEN */
@@ -167,9 +170,14 @@ static void *pg_listen_thread(void *arg)
 			}
 		}
 		while ((nt = PQnotifies(c))) {
-			any = 1;
+			if (strcmp(nt->relname, "threatbl_overrides") == 0)
+				overrides = 1;
+			else
+				any = 1;
 			PQfreemem(nt);
 		}
+		if (overrides && pg->overrides_changed)
+			pg->overrides_changed(pg->overrides_arg);
 		if (any && pg_catch_up(pg, c) < 0)
 			goto lost;
 		if (time(NULL) - beat >= PG_HEARTBEAT_S) {
@@ -440,6 +448,12 @@ int store_pg_claim(struct store_pg *pg, const struct ipaddr *ip,
 void store_pg_release(struct store_pg *pg, const struct ipaddr *ip)
 {
 	pg_claim_push(pg, ip, NULL, NULL, NULL);
+}
+
+void store_pg_set_overrides_listener(struct store_pg *pg, void (*fn)(void *arg), void *arg)
+{
+	pg->overrides_changed = fn;
+	pg->overrides_arg = arg;
 }
 
 int store_pg_start(struct store_pg *pg, store_verdict_fn listener, void *arg)

@@ -49,6 +49,8 @@ struct store_pg {
 	struct store_fleet_stats stats;
 	store_verdict_fn listener;
 	void *listener_arg;
+	void (*overrides_changed)(void *arg); /* set before start; NULL: none */
+	void *overrides_arg;
 	pthread_t listen_thread, claim_thread;
 	/* The budgets while PostgreSQL is away (doc/fleet.md#faults): this node's share
 	 * of what the fleet had left of each provider's, split between the nodes alive

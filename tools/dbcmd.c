@@ -130,9 +130,9 @@ struct store *dbcmd_open_file(const struct dbcmd_opts *o, const char *cmd,
 const char *dbcmd_strerror(int rc)
 {
 	if (rc == -ENOTSUP)
-		return "not kept in PostgreSQL yet: overrides, export, import and a prefix "
-		       "purge need an sqlite database (doc/fleet.md, \"What is shared and "
-		       "what is not\")";
+		return "not kept in PostgreSQL yet: export, import and a prefix purge need "
+		       "an sqlite database (doc/fleet.md, \"What is shared and what is "
+		       "not\")";
 	return strerror(-rc);
 }
 
@@ -327,7 +327,11 @@ file:
 			       add ? verdict_cat_name((enum verdict_cat)ov.cat) : "");
 		}
 	}
-	if (code == EXIT_OK)
+	if (code == EXIT_OK && !purge && store_is_fleet(st))
+		/* PostgreSQL announces it: every running node reads the overrides again */
+		fprintf(stderr, "threatbl: written to %s; the running threatbld nodes of the "
+			"fleet apply it at once\n", store_name(st));
+	else if (code == EXIT_OK)
 		offline_note(o, store_name(st), why);
 	store_close(st);
 	return code;

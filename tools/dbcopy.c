@@ -27,7 +27,7 @@
 
 struct dbcopy {
 	struct store *from, *to;
-	size_t rows, probes;
+	size_t rows, probes, overrides;
 	int err;       /* why the copy stopped */
 	int reported;  /* err was said on stderr already */
 };
@@ -120,6 +120,20 @@ fail:
 	return 1;
 }
 
+/* Synchronous, before TO's writer starts (store.h: it then owns the connection). */
+static int copy_override(void *arg, const struct override *ov)
+{
+	struct dbcopy *c = arg;
+	int rc = store_override_set(c->to, ov);
+
+	if (rc < 0) {
+		c->err = rc;
+		return 1;
+	}
+	c->overrides++;
+	return 0;
+}
+
 int dbcopy_main(const char *from, const char *to, const char *password_file)
 {
 	struct store_options o = { .password_file = password_file, .password_what = "-p" };
@@ -153,6 +167,13 @@ int dbcopy_main(const char *from, const char *to, const char *password_file)
 	if (there) {
 		fprintf(stderr, "threatbl db copy: %s is not empty: copy into a new database\n",
 			store_name(c.to));
+		goto out;
+	}
+	/* The operator's overrides, kept by both backends (doc/fleet.md#moving). */
+	rc = store_override_list(c.from, copy_override, &c);
+	if (rc < 0 || c.err) {
+		fprintf(stderr, "threatbl: copying the overrides from %s to %s: %s\n",
+			store_name(c.from), store_name(c.to), strerror(c.err ? -c.err : -rc));
 		goto out;
 	}
 	if ((rc = store_start(c.to)) < 0) {
@@ -190,6 +211,7 @@ int dbcopy_main(const char *from, const char *to, const char *password_file)
 	printf("%zu verdicts (%zu probed) and today's call counts of %u provider(s) copied"
 	       " from %s to %s\n", c.rows, c.probes, counts, store_name(c.from),
 	       store_name(c.to));
+	printf("%zu override(s) copied\n", c.overrides);
 	code = fflush(stdout) ? EXIT_ERROR : EXIT_CLEAN;
 out:
 	store_close(c.to);

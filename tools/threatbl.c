@@ -52,7 +52,7 @@ static void db_usage(FILE *out)
 	fputs("usage: threatbl db [-d DBFILE] [-p PASSWORD-FILE] [-s SOCKET] [-c CONFIG] "
 	      "[--offline] COMMAND\n"
 	      "-d: an sqlite file, or a postgresql:// URI (-p: the file of its password;\n"
-	      "overrides, export, import and a prefix purge need sqlite)\n"
+	      "export, import and a prefix purge need sqlite)\n"
 	      "reading the database (-d):\n"
 	      "  show IP...                 verdicts and the overrides covering them\n"
 	      "  list [-c CATEGORY]         every verdict\n"
@@ -611,8 +611,7 @@ static void show_overrides(struct store *st, const struct ipaddr *ip, int *code)
 	struct show_ovr so = { ip, code };
 	int rc = store_override_list(st, show_ovr_one, &so);
 
-	/* PostgreSQL keeps no overrides (dbcmd_strerror): none to show */
-	if (rc < 0 && rc != -ENOTSUP) {
+	if (rc < 0) {
 		fprintf(stderr, "threatbl: cannot read the overrides: %s\n", strerror(-rc));
 		*code = EXIT_ERROR;
 	}

@@ -31,7 +31,7 @@ import tbltest  # noqa: E402
 import fake_providers  # noqa: E402
 import pgtest  # noqa: E402
 from tbltest import (rev4, soa_ttl, wait_for, intel_conf, FreshAddresses,  # noqa: E402
-                     BASE_ZONE)
+                     BASE_ZONE, a_values)
 
 NEG_TTL = 120      # BASE_ZONE: a clean verdict
 UNKNOWN_TTL = 30   # no verdict (yet)
@@ -68,7 +68,7 @@ def clean(r):
 
 
 def node_conf(pg, intel, db="threatbl"):
-    return ("[server]\nlisten = 127.0.0.1:{port}\ndatabase = %s\n"
+    return ("[server]\nlisten = 127.0.0.1:{port}\ndatabase = %s\ncontrol = {control}\n"
             "database-password-file = {dir}/db-password\nlog-level = debug\n"
             % pg.uri(password=False, db=db)) + BASE_ZONE + intel
 
@@ -252,6 +252,11 @@ class FleetCase(tbltest.FakeAPICase):
                                      5))
             self.assertEqual(d.stop(), 0)
             src = d.db
+            for args in (("add", ips[1], "tor", "--reason", "a relay's \"exit\" $1"),
+                         ("allow", "198.51.100.0/24", "--reason", "our partner")):
+                r = subprocess.run([tbltest.THREATBL, "db", "--offline", "-d", src] +
+                                   list(args), capture_output=True, text=True)
+                self.assertEqual(r.returncode, 0, r.stderr)
             back = os.path.join(d.dir, "back.sqlite")
             pw = os.path.join(d.dir, "pw")
             with open(pw, "w") as f:
@@ -265,6 +270,7 @@ class FleetCase(tbltest.FakeAPICase):
             self.assertNotIn(self.pg.password, r.stdout + r.stderr)
             # today's count goes along: the move gives no provider a new budget
             self.assertIn("today's call counts of 1 provider(s)", r.stdout)
+            self.assertIn("2 override(s) copied", r.stdout)
             self.assertEqual(self.pg.psql("SELECT provider || '=' || calls FROM budgets",
                                           db="copy"), "criminalip=20")
             r = subprocess.run([tbltest.THREATBL, "db", "-p", pw, "copy", uri, back], env=env,
@@ -277,6 +283,12 @@ class FleetCase(tbltest.FakeAPICase):
                 rows2 = s2.execute("SELECT %s FROM verdicts ORDER BY ip" % cols).fetchall()
             self.assertEqual(len(rows1), 20)
             self.assertEqual(rows1, rows2, "nothing lost sqlite -> PostgreSQL -> sqlite")
+            ocols = "prefix, net, len, kind, category, reason, created, who"
+            with sqlite3.connect(src) as s1, sqlite3.connect(back) as s2:
+                o1 = s1.execute("SELECT %s FROM overrides ORDER BY prefix" % ocols).fetchall()
+                o2 = s2.execute("SELECT %s FROM overrides ORDER BY prefix" % ocols).fetchall()
+            self.assertEqual(len(o1), 2)
+            self.assertEqual(o1, o2, "the overrides too")
             with sqlite3.connect(back) as s2:
                 self.assertEqual(s2.execute("SELECT provider, calls FROM budgets").fetchall(),
                                  [("criminalip", 20)])
@@ -412,9 +424,9 @@ class FleetCase(tbltest.FakeAPICase):
 
 
     def test_6e_db_commands_on_postgresql(self):
-        """`threatbl db -d URI -p FILE`: init makes the schema, show/list/purge work, what
-        PostgreSQL does not keep (overrides, export, a prefix purge) says so, and the
-        password (from the file or the URI) is in no output."""
+        """`threatbl db -d URI -p FILE`: init makes the schema, show/list/purge and the
+        overrides work, what PostgreSQL does not keep (export, import, a prefix purge)
+        says so, and the password (from the file or the URI) is in no output."""
         src, pw = self.copy_source(5)
         os.chmod(pw, 0o644)   # a mistake the tool warns about, naming -p
         self.pg.psql("CREATE DATABASE cmds OWNER threatbl", db="postgres")
@@ -429,13 +441,13 @@ class FleetCase(tbltest.FakeAPICase):
         r = db("init")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("schema ready", r.stdout)
-        self.assertEqual(self.pg.psql("SELECT version FROM threatbl_schema", db="cmds"), "2")
+        self.assertEqual(self.pg.psql("SELECT version FROM threatbl_schema", db="cmds"), "3")
         r = db("init")   # again: brought up to date, nothing refused or lost
         self.assertEqual(r.returncode, 0, r.stderr)
         r = self.copy_to(src, pw, "cmds")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(db("list").stdout.count("\n10.0.0."), 5)
-        r = db("show", "10.0.0.3")   # no overrides in PostgreSQL: none to show
+        r = db("show", "10.0.0.3")   # no override yet: none shown
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertTrue(r.stdout.startswith("10.0.0.3\tvpn\t"), r.stdout)
         self.assertNotIn("overrides", r.stderr)
@@ -450,9 +462,27 @@ class FleetCase(tbltest.FakeAPICase):
         self.assertEqual(self.pg.psql("SELECT count(*) FROM verdicts", db="cmds"), "4")
         self.assertEqual(self.pg.psql("SELECT count(*) FROM verdicts WHERE ip_text = "
                                       "'10.0.0.3'", db="cmds"), "0")
-        for args in (("allow", "10.0.0.1"), ("add", "10.0.0.1", "vpn"),
-                     ("purge", "10.0.0.0/24"), ("export", "--format", "json"),
-                     ("overrides",)):
+        # The overrides are kept there: written, listed, shown, removed.
+        r = db("add", "10.0.0.1", "tor", "--reason", "seen in a relay list")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("10.0.0.1/32: listed as tor", r.stdout)
+        self.assertIn("the running threatbld nodes of the fleet apply it at once", r.stderr)
+        r = db("allow", "10.0.0.2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = db("overrides")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"10\.0\.0\.1/32\tadd tor\t.*\tseen in a relay list")
+        self.assertRegex(r.stdout, r"10\.0\.0\.2/32\tallow\t")
+        r = db("show", "10.0.0.1")
+        self.assertIn("seen in a relay list", r.stdout)
+        r = db("unset", "10.0.0.2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = db("unset", "10.0.0.2")
+        self.assertEqual(r.returncode, 2, r.stdout)
+        self.assertIn("no override for 10.0.0.2/32", r.stderr)
+        self.assertEqual(self.pg.psql("SELECT prefix || ' ' || kind || ' ' || category"
+                                      " FROM overrides", db="cmds"), "10.0.0.1/32 add tor")
+        for args in (("purge", "10.0.0.0/24"), ("export", "--format", "json")):
             r = db(*args)
             self.assertEqual(r.returncode, 2, (args, r.stdout))
             self.assertIn("not kept in PostgreSQL yet", r.stderr, args)
@@ -471,6 +501,48 @@ class FleetCase(tbltest.FakeAPICase):
             self.assertEqual(r.returncode, 2, args)
             self.assertIn("No such file", r.stderr, args)
             self.assertFalse(os.path.exists(missing), args)
+    def test_6f_overrides_shared_by_the_fleet(self):
+        """An override made on one node (its control socket) or in the database (the
+        tool) reaches every running node at once, and a node starting later loads
+        them: kept in PostgreSQL like the verdicts."""
+        a, b = self.node(), self.node(lookup_from="192.0.2.1/32")
+        listed, other = ADDR.take(2)
+        for ip in (listed, other):
+            self.assertTrue(clean(a.query(rev4(ip), timeout=5)), "A looks it up: clean")
+            self.assertTrue(wait_for(lambda: clean(b.query(rev4(ip))), 2, step=0.02))
+        self.assertEqual(a.control("add", listed, "vpn", "--reason", "abuse report 42")[1],
+                         "ok")
+
+        def listed_on(d, ip=listed):
+            r = d.query(rev4(ip))
+            return r.rcode() == dns.rcode.NOERROR and a_values(r) == ["127.0.0.2"]
+        for d in (a, b):
+            self.assertTrue(wait_for(lambda: listed_on(d), 2, step=0.02),
+                            "node %d lists it within 2 s:\n%s" % (d.port, d.stderr()[-2000:]))
+        self.assertIn("overrides changed in the database: 1 in force", b.stderr())
+        # The tool, straight into the database: both nodes follow.
+        pw = os.path.join(a.dir, "db-password")
+        r = subprocess.run([tbltest.THREATBL, "db", "--offline", "-p", pw, "-d",
+                            self.pg.uri(password=False), "add", other, "vpn"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for d in (a, b):
+            self.assertTrue(wait_for(lambda: listed_on(d, other), 2, step=0.02),
+                            "node %d follows the tool" % d.port)
+        # A node started now has them from the start.
+        c = self.node(lookup_from="192.0.2.1/32")
+        self.assertIn("2 override(s) of the operator in force", c.stderr())
+        self.assertTrue(listed_on(c) and listed_on(c, other))
+        # Removed on B: gone everywhere, the verdict answers again.
+        self.assertEqual(b.control("unset", listed)[1], "ok")
+        for d in (a, b, c):
+            self.assertTrue(wait_for(lambda: clean(d.query(rev4(listed))), 2, step=0.02),
+                            "node %d drops the override" % d.port)
+        self.assertEqual(self.fake.total(), 2, "overrides make no API call")
+        for d in (a, b, c):
+            self.stop_node(d)
+        self.pg.psql("DELETE FROM overrides")
+
     def test_8_budget_share_while_postgres_away(self):
         self.pg.psql("DELETE FROM budgets; DELETE FROM nodes")
         a = self.node(daily_budget=20)
@@ -500,9 +572,9 @@ class FleetCase(tbltest.FakeAPICase):
         """A database of schema 1 (one count per day; a claim without a provider) is
         migrated: the day's count becomes Criminal IP's and still holds."""
         self.pg.psql("CREATE DATABASE v1 OWNER threatbl", db="postgres")
-        self.stop_node(self.node(db="v1"))     # schema 2, then back to what 1 had:
+        self.stop_node(self.node(db="v1"))     # schema 3, then back to what 1 had:
         self.pg.psql(
-            "DROP TABLE budgets;"
+            "DROP TABLE overrides; DROP TABLE budgets;"
             " CREATE TABLE budget (day bigint NOT NULL PRIMARY KEY, calls bigint NOT NULL);"
             " INSERT INTO budget VALUES (%d, 7); ALTER TABLE budget OWNER TO threatbl;"
             " DROP FUNCTION threatbl_claim(bytea, text, integer, bigint, text, bigint, bigint);"
@@ -515,6 +587,7 @@ class FleetCase(tbltest.FakeAPICase):
         before = self.fake.total()
         a = self.node(db="v1", daily_budget=8)
         self.assertIn("schema version 2", a.stderr())
+        self.assertIn("schema version 3", a.stderr())
         query_all(a.port, ADDR.take(3), timeout=5)
         self.assertEqual(self.fake.total() - before, 1, "one call left after the 7 counted")
         self.assertEqual(self.pg.psql("SELECT provider || '=' || calls FROM budgets",
@@ -602,7 +675,7 @@ class FleetCase(tbltest.FakeAPICase):
                 f.write(self.pg.password + "\n")
             d = tbltest.Daemon(conf, env={"CREDENTIALS_DIRECTORY": creds})
             self.assertEqual(d.stop(), 0)
-            self.assertEqual(self.pg.psql("SELECT version FROM threatbl_schema"), "2",
+            self.assertEqual(self.pg.psql("SELECT version FROM threatbl_schema"), "3",
                              "connected with the credential's password: the schema")
             self.assertNotIn(self.pg.password, d.stderr())
             d.cleanup()
