@@ -491,23 +491,26 @@ static void side_close(struct steer *s)
 /* Thread pool: every override as the database holds them now, compiled. */
 static void refresh_work(struct steer *s, struct steer_job *j)
 {
-	struct steer got = { .novr = 0 };
-	int err;
+	int err = 0;
 
-	if (side_open(s, j->err, sizeof(j->err)) < 0)
-		return;
-	if (!s->side)
-		return;
-	if ((err = store_override_list(s->side, load_one, &got)) < 0) {
-		snprintf(j->err, sizeof(j->err), "cannot read them: %s", strerror(-err));
+	/* A second try on a new connection: PostgreSQL may have dropped the pool's while
+	 * it restarted, which is when the listener asks for a refresh. */
+	for (int attempt = 0; attempt < 2; attempt++) {
+		struct steer got = { .novr = 0 };
+
+		if (side_open(s, j->err, sizeof(j->err)) < 0 || !s->side)
+			return;
+		if ((err = store_override_list(s->side, load_one, &got)) >= 0) {
+			j->ovr = got.ovr;
+			j->novr = got.novr;
+			if (override_set_build(j->ovr, j->novr, &j->set) < 0)
+				snprintf(j->err, sizeof(j->err), "out of memory");
+			return;
+		}
 		free(got.ovr);
 		side_close(s);
-		return;
 	}
-	j->ovr = got.ovr;
-	j->novr = got.novr;
-	if (override_set_build(j->ovr, j->novr, &j->set) < 0)
-		snprintf(j->err, sizeof(j->err), "out of memory");
+	snprintf(j->err, sizeof(j->err), "cannot read them: %s", strerror(-err));
 }
 
 /* Thread pool: the database first, then the new array and its compiled set. */
@@ -529,15 +532,20 @@ static void job_work(uv_work_t *w)
 		snprintf(j->err, sizeof(j->err), "no override for that prefix");
 		return;
 	}
-	if (side_open(s, j->err, sizeof(j->err)) < 0)
-		return;
-	if (s->side) {
+	/* Twice at most, as refresh_work (a set or an unset may be written again). */
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (side_open(s, j->err, sizeof(j->err)) < 0)
+			return;
+		if (!s->side)
+			break;
 		err = j->unset ? store_override_unset(s->side, &j->o.net, j->o.len) :
 		      store_override_set(s->side, &j->o);
-		if (err < 0 && !(j->unset && err == -ENOENT)) {
+		if (err >= 0 || (j->unset && err == -ENOENT))
+			break;
+		side_close(s);
+		if (attempt == 1) {
 			snprintf(j->err, sizeof(j->err), "cannot write the database: %s",
 				 strerror(-err));
-			side_close(s);
 			return;
 		}
 	}

@@ -529,10 +529,22 @@ class FleetCase(tbltest.FakeAPICase):
         for d in (a, b):
             self.assertTrue(wait_for(lambda: listed_on(d, other), 2, step=0.02),
                             "node %d follows the tool" % d.port)
+        # A change the nodes were not told of (written without NOTIFY, as while their
+        # listeners were away): each reads the overrides again once it reconnects.
+        self.pg.psql("UPDATE overrides SET kind = 'allow', category = NULL"
+                     " WHERE prefix = '%s/32'" % other)
+        time.sleep(1)
+        self.assertTrue(listed_on(a, other) and listed_on(b, other), "no NOTIFY came")
+        self.pg.psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                     " WHERE application_name = 'threatbld'")
+        for d in (a, b):
+            self.assertTrue(wait_for(lambda: clean(d.query(rev4(other))), 10, step=0.1),
+                            "node %d reads them again after reconnecting:\n%s"
+                            % (d.port, d.stderr()[-3000:]))
         # A node started now has them from the start.
         c = self.node(lookup_from="192.0.2.1/32")
         self.assertIn("2 override(s) of the operator in force", c.stderr())
-        self.assertTrue(listed_on(c) and listed_on(c, other))
+        self.assertTrue(listed_on(c) and clean(c.query(rev4(other))))
         # Removed on B: gone everywhere, the verdict answers again.
         self.assertEqual(b.control("unset", listed)[1], "ok")
         for d in (a, b, c):
