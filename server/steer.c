@@ -575,6 +575,11 @@ static void refresh_done(struct steer *s, struct steer_job *j)
 	struct override_set *old = s->set;
 
 	s->refresh_queued = 0;
+	/* announced while this one was queued or ran: read them once more */
+	pthread_mutex_lock(&s->mu);
+	if (s->pending && s->changed_on)
+		uv_async_send(&s->changed);
+	pthread_mutex_unlock(&s->mu);
 	if (j->err[0]) {
 		log_warn("overrides changed in the database: %s; the %zu in force stay",
 			 j->err, s->novr);
@@ -824,18 +829,20 @@ fail:
 }
 
 /* Main loop: another node changed the overrides; one refresh at a time (a change
- * announced while one runs is read by the next, queued behind it). */
+ * announced while one is queued or runs stays pending: refresh_done asks again). */
 static void on_changed(uv_async_t *a)
 {
 	struct steer *s = a->data;
 	struct steer_job *j;
 	int pending;
 
+	if (s->stopping || s->refresh_queued)
+		return;
 	pthread_mutex_lock(&s->mu);
 	pending = s->pending;
 	s->pending = 0;
 	pthread_mutex_unlock(&s->mu);
-	if (!pending || s->stopping || s->refresh_queued)
+	if (!pending)
 		return;
 	if (!(j = calloc(1, sizeof(*j)))) {
 		log_err("overrides changed in the database: out of memory; the %zu in force "
