@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cache.h"
 #include "shared.h"
@@ -363,7 +364,8 @@ static int conc_walk(void *arg, const struct ipaddr *ip, const struct verdict *v
 	unsigned i = v->flags ? ~v->checked : v->checked;
 	struct ipaddr want = conc_ip(i);
 
-	r->walked++;
+	/* read by the writer while this runs (test_concurrent) */
+	__atomic_fetch_add(&r->walked, 1, __ATOMIC_RELAXED);
 	if (memcmp(want.b, ip->b, sizeof(ip->b)) != 0 || !conc_whole(i, v))
 		r->torn++;
 	return 0;
@@ -424,6 +426,11 @@ static void test_concurrent(void)
 
 		failed += cache_put(k.c, &a, &v) != 0;
 		__atomic_store_n(&k.done, i + 1, __ATOMIC_RELEASE);
+		/* Halfway, until the walker has met an entry (up to 10 s): on a busy
+		 * machine it may not run at all before the writes end. */
+		for (int w = 0; i == CONC_N / 2 && w < 10000 &&
+		     !__atomic_load_n(&rd[0].walked, __ATOMIC_RELAXED); w++)
+			nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
 		if (i >= 1000 && i % 2 == 0) {
 			struct ipaddr b = conc_ip(i - 1000);
 			struct verdict w = conc_v(i - 1000, 1);
