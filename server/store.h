@@ -214,7 +214,7 @@ void store_claim_release(struct store *st, const struct ipaddr *ip);
 void store_set_listener(struct store *st, store_verdict_fn fn, void *arg);
 
 /* A fleet's overrides changed (another node's, or this one's, announced by
- * PostgreSQL; also after the listener reconnects): fn(arg) runs on a store thread
+ * PostgreSQL; also each time the listener connects): fn(arg) runs on a store thread
  * (do not block). Nothing with sqlite. Set it before store_start. */
 void store_set_overrides_listener(struct store *st, void (*fn)(void *arg), void *arg);
 

@@ -12,7 +12,7 @@
  * - the listener's (its own thread): LISTEN threatbl; on a notification, or after a
  *   reconnection, it reads the rows whose change number is above the last it saw
  *   and hands the other nodes' verdicts to the store's listener (store_set_listener).
- *   Also LISTEN threatbl_overrides: a changed override, or a reconnection, calls the
+ *   Also LISTEN threatbl_overrides: a changed override, or a (re)connection, calls the
  *   overrides listener (store_set_overrides_listener), which reads them all again.
  * - the claimer's (its own thread): the claims before an API call (store_claim) and
  *   their release, answered at once with STORE_CLAIM_LOCAL while PostgreSQL is away.
@@ -93,7 +93,7 @@ int store_pg_override_unset(struct store_pg *pg, const struct ipaddr *net, unsig
 int store_pg_override_list(struct store_pg *pg,
 			   int (*fn)(void *arg, const struct override *o), void *arg);
 /* Before store_pg_start: the listener calls fn(arg) on its thread when a NOTIFY
- * threatbl_overrides comes, and after each reconnection. */
+ * threatbl_overrides comes, and after each connection. */
 void store_pg_set_overrides_listener(struct store_pg *pg, void (*fn)(void *arg), void *arg);
 
 /* The schema version this code creates (table threatbl_schema). */

@@ -1,7 +1,8 @@
 /* store_pg_fleet.c - what makes several threatbld one fleet (see store_pg.h): the
  * listener thread (LISTEN threatbl, then the rows above the last change number seen;
- * LISTEN threatbl_overrides, then the store's overrides listener) and the claimer thread (claims before a call, the fleet's budget, and a node's
- * share of it while PostgreSQL is away). Each has its own connection. */
+ * LISTEN threatbl_overrides, then the store's overrides listener) and the claimer
+ * thread (claims before a call, the fleet's budget, and a node's share of it while
+ * PostgreSQL is away). Each has its own connection. */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -155,8 +156,9 @@ static void *pg_listen_thread(void *arg)
 				log_info("database %s: listening again; reading the verdicts "
 					 "stored meanwhile", pg->name);
 			pg_set_connected(pg, 1, !first);
-			/* the overrides may have changed while we were away */
-			overrides = !first;
+			/* the overrides may have changed while we were away, or (the first
+			 * time) between the start's read of them and this LISTEN */
+			overrides = 1;
 			first = 0;
 			backoff = 0;
 			any = 1; /* what was stored while we were away, or before LISTEN */
