@@ -69,7 +69,7 @@ class StormFake:
         self.seq = 0
         self.sel = selectors.DefaultSelector()
 
-    def answer(self, conn, head):
+    def answer(self, head):
         try:
             line, _, rest = head.decode("latin-1").partition("\r\n")
             method, target, _ = line.split(" ", 2)
@@ -118,7 +118,7 @@ class StormFake:
                 return
             head = bytes(conn.inbuf[:end])
             del conn.inbuf[:end + 4]
-            delay, out, close = self.answer(conn, head)
+            delay, out, close = self.answer(head)
             due = max(time.monotonic() + delay, conn.last_due)
             conn.last_due = due
             self.seq += 1

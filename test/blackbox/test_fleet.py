@@ -562,6 +562,32 @@ class FleetCase(tbltest.FakeAPICase):
             self.assertTrue(wait_for(lambda: clean(d.query(rev4(listed))), 2, step=0.02),
                             "node %d drops the override" % d.port)
         self.assertEqual(self.fake.total(), 2, "overrides make no API call")
+        # A row a hand or another version wrote wrong is skipped, with a warning; the
+        # others still apply.
+        self.pg.psql("INSERT INTO overrides VALUES ('%s/32', decode('%s', 'hex'), 128,"
+                     " 'add', 'nonsense', '', 0, '')"
+                     % (listed, "00" * 10 + "ffff" + "".join("%02x" % int(x)
+                                                            for x in listed.split("."))))
+        self.assertEqual(b.control("add", "198.51.100.7", "tor")[1], "ok")
+        for d in (a, b, c):
+            self.assertTrue(wait_for(lambda: a_values(d.query(rev4("198.51.100.7"))) ==
+                                     ["127.0.0.5"], 2, step=0.02), d.port)
+            self.assertTrue(wait_for(lambda: "1 malformed override rows skipped" in
+                                     d.stderr(), 2), d.stderr()[-2000:])
+            self.assertTrue(clean(d.query(rev4(listed))), "the bad row is not applied")
+        # PostgreSQL down: a change through the control socket fails and says so, and
+        # changes nothing in memory; once it is back, the same command works.
+        self.pg.stop()
+        try:
+            out, end = a.control("allow", other, timeout=30)
+            self.assertTrue(end.startswith("error ") and "cannot connect" in end, end)
+            self.assertTrue(clean(a.query(rev4(other))), "unchanged")
+        finally:
+            self.pg.start()
+        self.assertTrue(wait_for(lambda: a.control("add", other, "proxy")[1] == "ok", 15,
+                                 step=0.5))
+        self.assertTrue(wait_for(lambda: a_values(b.query(rev4(other))) == ["127.0.0.6"],
+                                 10, step=0.1), "B follows once PostgreSQL is back")
         for d in (a, b, c):
             self.stop_node(d)
         self.pg.psql("DELETE FROM overrides")

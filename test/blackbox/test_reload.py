@@ -267,7 +267,7 @@ class SignalsAroundTheLoop(unittest.TestCase):
         while time.monotonic() < end and d.proc.poll() is None:
             d.signal(signal.SIGHUP)
             sent += 1
-            if "ready:" in d.stderr():
+            if d.logged_ready():
                 break
             time.sleep(0.001)
         self.assertIsNone(d.proc.poll(), "threatbld ended by a SIGHUP while starting "

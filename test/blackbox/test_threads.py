@@ -98,11 +98,8 @@ class ThreadsCase(tbltest.FakeAPICase):
             intel_conf(self.fake.url, **settings)
         self.d = Daemon(conf, env={"THREATBL_API_KEY": KEY},
                         files={"local.ip4set": LIST})
-        # The first worker may answer the readiness query before the last has bound
-        # its sockets, and the kernel spreads queries only over the bound ones.
-        if threads > 1:
-            self.assertTrue(wait_for(lambda: "answering UDP on %d loops" % threads in
-                                     self.d.stderr(), 10), self.d.stderr())
+        # Daemon waits for "ready", logged once every loop has bound its sockets (the
+        # kernel spreads queries only over the bound ones) and every thread runs.
         return self.d
 
     def stop_and_loop_counts(self):
@@ -123,8 +120,6 @@ class ThreadsCase(tbltest.FakeAPICase):
         """Each thread says what it is (doc/architecture.md#threads-and-loops), for
         top -H, perf and taskset."""
         d = self.start()
-        # The store's and the query log's writers start after the loops answer.
-        self.assertTrue(wait_for(lambda: " ready: " in d.stderr(), 10), d.stderr())
         task = "/proc/%d/task" % d.proc.pid
         names = []
         for tid in os.listdir(task):
