@@ -21,6 +21,7 @@ struct fleet_event {
 	struct verdict v;
 	int from;                    /* the verdict's providers (cache_put_from); -1: kept */
 	int claim;                   /* 0: a verdict; 1: a claim's outcome */
+	int purged;                  /* another node purged ip: drop it from memory */
 	int outcome;
 	uint32_t calls;
 };
@@ -245,8 +246,12 @@ int lookup_fleet_verdict(void *arg, const struct ipaddr *ip, const struct verdic
 	if (!e)
 		return -ENOMEM;
 	e->ip = *ip;
-	e->v = *v;
-	e->from = source ? (int)provider_rows(source) : -1;
+	if (v) {
+		e->v = *v;
+		e->from = source ? (int)provider_rows(source) : -1;
+	} else {
+		e->purged = 1;
+	}
 	fleet_post(arg, e);
 	return 0;
 }
@@ -502,6 +507,8 @@ static void lookup_fleet_drain(struct lookup_thread *lk, struct fleet_event *e)
 		if (e->claim) {
 			if (lk->intel)
 				intel_fleet_claimed(lk->intel, &e->ip, e->outcome, e->calls);
+		} else if (e->purged) {
+			cache_del(lk->cache, &e->ip);
 		} else if ((rc = cache_put_from(lk->cache, &e->ip, &e->v, e->from)) < 0) {
 			log_warn("a verdict of another node not cached: %s", strerror(-rc));
 		} else if (lk->intel) {

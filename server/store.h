@@ -210,7 +210,8 @@ int store_claim(struct store *st, const struct ipaddr *ip, const struct store_cl
 void store_claim_release(struct store *st, const struct ipaddr *ip);
 
 /* The verdicts other nodes store, and those a claim found: fn runs on a store thread
- * for each (put it into memory; do not block). Set it before store_start. */
+ * for each (put it into memory; do not block). v is NULL when another node purged
+ * ip (drop it from memory). Set it before store_start. */
 void store_set_listener(struct store *st, store_verdict_fn fn, void *arg);
 
 /* A fleet's overrides changed (another node's, or this one's, announced by

@@ -137,6 +137,13 @@ static const char *const pg_migrations[] = {
 	"  kind text NOT NULL CHECK (kind IN ('allow', 'add')), category text,"
 	"  reason text NOT NULL DEFAULT '', created bigint NOT NULL,"
 	"  who text NOT NULL DEFAULT '');",
+	/* 4: purges, so that the other nodes drop a purged verdict from memory too: a
+	 * row per verdict deleted, numbered in the verdicts' sequence so that the
+	 * listeners read deletions and verdicts in one order. Kept PG_PURGES_KEEP. */
+	"CREATE TABLE purges (change bigint NOT NULL PRIMARY KEY,"
+	"  ip bytea NOT NULL CHECK (length(ip) = 16), node text NOT NULL,"
+	"  at timestamptz NOT NULL DEFAULT now());"
+	" CREATE INDEX purges_at ON purges (at);",
 };
 
 #define PG_SCHEMA ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])))
@@ -567,7 +574,8 @@ int store_pg_load(struct store_pg *pg, store_verdict_fn fn, void *arg)
 	 * rows stream without a result set in memory and without parsing text. */
 	if (store_pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", msg, sizeof(msg)))
 		goto fail;
-	r = PQexec(c, "SELECT coalesce(max(change), 0) FROM verdicts");
+	r = PQexec(c, "SELECT greatest((SELECT coalesce(max(change), 0) FROM verdicts),"
+		   " (SELECT coalesce(max(change), 0) FROM purges))");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		store_pg_msg(c, msg, sizeof(msg));
 		PQclear(r);
@@ -652,12 +660,16 @@ static const char pg_sql_put[] =
 static const char pg_sql_probe[] =
 	"UPDATE verdicts SET mask = $2, flags = $3, probe = $4, probed = $5, updated = $5,"
 	" change = nextval('threatbl_change'), node = $6 WHERE ip = $1";
-static const char pg_sql_del[] = "DELETE FROM verdicts WHERE ip = $1";
+/* A purge leaves a numbered row behind for the other nodes (schema 4). */
+static const char pg_sql_del[] =
+	"WITH d AS (DELETE FROM verdicts WHERE ip = $1 RETURNING ip)"
+	" INSERT INTO purges (change, ip, node)"
+	" SELECT nextval('threatbl_change'), ip, $2 FROM d";
 
 static int pg_prepare(struct store_pg *pg, char *err, size_t errlen)
 {
 	static const struct { const char *name, *sql; int n; } st[] = {
-		{ "put", pg_sql_put, 10 }, { "probe", pg_sql_probe, 6 }, { "del", pg_sql_del, 1 },
+		{ "put", pg_sql_put, 10 }, { "probe", pg_sql_probe, 6 }, { "del", pg_sql_del, 2 },
 	};
 
 	if (pg->wprepared)
@@ -708,7 +720,8 @@ static int pg_write_op(struct store_pg *pg, const struct store_op *op, char *err
 	snprintf(when, sizeof(when), "%lu", (unsigned long)op->when);
 	if (op->kind == STORE_OP_DEL) {
 		name = "del";
-		n = 1;
+		vals[1] = pg->node;
+		n = 2;
 	} else if (op->kind == STORE_OP_PROBE) {
 		name = "probe";
 		vals[1] = mask;
@@ -959,17 +972,27 @@ fail:
 
 int store_pg_purge(struct store_pg *pg, const struct ipaddr *ip)
 {
-	const char *vals[1] = { (const char *)ip->b };
-	int lens[1] = { (int)sizeof(ip->b) }, fmts[1] = { 1 }, ret;
+	const char *vals[2] = { (const char *)ip->b, pg->node };
+	int lens[2] = { (int)sizeof(ip->b), 0 }, fmts[2] = { 1, 0 }, ret;
+	char msg[256];
 	PGresult *r;
 
-	r = PQexecParams(pg->wconn, "DELETE FROM verdicts WHERE ip = $1", 1, NULL, vals, lens,
-			 fmts, 0);
+	/* As the writer's batches: numbered under the lock, and the nodes told. */
+	if (store_pg_exec(pg->wconn, "BEGIN; SELECT pg_advisory_xact_lock(1952607281)", msg,
+			  sizeof(msg)))
+		return -EIO;
+	r = PQexecParams(pg->wconn, pg_sql_del, 2, NULL, vals, lens, fmts, 0);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK)
 		ret = -EIO;
 	else
 		ret = atoi(PQcmdTuples(r)) > 0 ? 0 : -ENOENT;
 	PQclear(r);
+	if (ret == -EIO || store_pg_exec(pg->wconn, ret ? "ROLLBACK" :
+					 "SELECT pg_notify('threatbl', ''); COMMIT", msg,
+					 sizeof(msg))) {
+		store_pg_exec(pg->wconn, "ROLLBACK", msg, sizeof(msg));
+		return -EIO;
+	}
 	return ret;
 }
 

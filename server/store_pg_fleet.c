@@ -41,12 +41,14 @@ static int pg_nap(struct store_pg *pg, unsigned ms)
 	return pg_stopping(pg);
 }
 
-/* Read every row changed after last_change; hand the other nodes' to the listener.
- * 0 or -EIO. */
+/* Read every row changed after last_change, verdicts and purges in the order of
+ * their change numbers (a purge, then a new verdict of the same IP, ends with the
+ * verdict); hand the other nodes' to the listener. 0 or -EIO. */
 static int pg_catch_up(struct store_pg *pg, PGconn *c)
 {
 	char last[24], msg[256];
 	const char *vals[2] = { last, pg->node };
+	uint64_t purged = 0;
 	int n;
 
 	do {
@@ -60,9 +62,11 @@ static int pg_catch_up(struct store_pg *pg, PGconn *c)
 		pthread_mutex_lock(&pg->mu);
 		snprintf(last, sizeof(last), "%lld", (long long)pg->last_change);
 		pthread_mutex_unlock(&pg->mu);
-		r = PQexecParams(c, "SELECT ip, mask, flags, checked, change, node = $2, source"
-				 " FROM verdicts WHERE change > $1 ORDER BY change LIMIT 10000",
-				 2, NULL, vals, NULL, NULL, 1);
+		r = PQexecParams(c, "SELECT ip, mask, flags, checked, change, node = $2, source,"
+				 " false FROM verdicts WHERE change > $1 UNION ALL SELECT ip, 0, 0,"
+				 " 0::bigint, change, node = $2, '', true FROM purges WHERE change > $1"
+				 " ORDER BY 5 LIMIT " PG_STR(PG_FETCH_ROWS), 2, NULL, vals, NULL,
+				 NULL, 1);
 		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 			store_pg_msg(c, msg, sizeof(msg));
 			log_warn("database %s: reading new verdicts: %s", pg->name, msg);
@@ -74,9 +78,14 @@ static int pg_catch_up(struct store_pg *pg, PGconn *c)
 			if (!store_pg_row(r, i, &ip, &v, &change))
 				continue;
 			if (PQgetvalue(r, i, 5)[0] == 0 && pg->listener) {
-				store_pg_text(r, i, 6, src, sizeof(src));
-				pg->listener(pg->listener_arg, &ip, &v, src);
-				got++;
+				if (PQgetvalue(r, i, 7)[0]) {
+					pg->listener(pg->listener_arg, &ip, NULL, NULL);
+					purged++;
+				} else {
+					store_pg_text(r, i, 6, src, sizeof(src));
+					pg->listener(pg->listener_arg, &ip, &v, src);
+					got++;
+				}
 			}
 			pthread_mutex_lock(&pg->mu);
 			if (change > pg->last_change)
@@ -88,6 +97,9 @@ static int pg_catch_up(struct store_pg *pg, PGconn *c)
 		pg->stats.received += got;
 		pthread_mutex_unlock(&pg->mu);
 	} while (n == PG_FETCH_ROWS);
+	if (purged)
+		log_info("database %s: %lu verdict(s) purged on other nodes, dropped from "
+			 "memory", pg->name, (unsigned long)purged);
 	return 0;
 }
 
@@ -109,7 +121,8 @@ static void pg_heartbeat(struct store_pg *pg, PGconn *c)
 	r = PQexecParams(c, "INSERT INTO nodes (node, seen) VALUES ($1, now()) ON CONFLICT"
 			 " (node) DO UPDATE SET seen = now()", 1, NULL, vals, NULL, NULL, 0);
 	PQclear(r);
-	r = PQexec(c, "DELETE FROM nodes WHERE seen < now() - interval '1 day';"
+	r = PQexec(c, "DELETE FROM purges WHERE at < now() - interval '" PG_PURGES_KEEP "';"
+		   " DELETE FROM nodes WHERE seen < now() - interval '1 day';"
 		   " SELECT count(*) FROM nodes WHERE seen > now() - interval '"
 		   PG_STR(PG_ALIVE_S) " seconds'");
 	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {

@@ -19,6 +19,7 @@
 #define PG_CLAIMS_MAX 100000        /* claim requests waiting */
 #define PG_HEARTBEAT_S 5            /* a node says it is alive this often ... */
 #define PG_ALIVE_S 30               /* ... and counts as alive for this long */
+#define PG_PURGES_KEEP "7 days"     /* purges the other nodes can still follow */
 #define PG_STR2(x) #x
 #define PG_STR(x) PG_STR2(x)
 

@@ -452,7 +452,7 @@ class FleetCase(tbltest.FakeAPICase):
         r = db("init")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("schema ready", r.stdout)
-        self.assertEqual(self.pg.psql("SELECT version FROM threatbl_schema", db="cmds"), "3")
+        self.assertEqual(self.pg.psql("SELECT version FROM threatbl_schema", db="cmds"), "4")
         r = db("init")   # again: brought up to date, nothing refused or lost
         self.assertEqual(r.returncode, 0, r.stderr)
         r = self.copy_to(src, pw, "cmds")
@@ -473,6 +473,8 @@ class FleetCase(tbltest.FakeAPICase):
         self.assertEqual(self.pg.psql("SELECT count(*) FROM verdicts", db="cmds"), "4")
         self.assertEqual(self.pg.psql("SELECT count(*) FROM verdicts WHERE ip_text = "
                                       "'10.0.0.3'", db="cmds"), "0")
+        self.assertEqual(self.pg.psql("SELECT count(*) FROM purges", db="cmds"), "1",
+                         "the purge is left for the nodes; no row for what was not there")
         # The overrides are kept there: written, listed, shown, removed.
         r = db("add", "10.0.0.1", "tor", "--reason", "seen in a relay list")
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -592,6 +594,76 @@ class FleetCase(tbltest.FakeAPICase):
             self.stop_node(d)
         self.pg.psql("DELETE FROM overrides")
 
+    def test_6g_purge_reaches_every_node(self):
+        """A purge through one node's control socket, or by the tool, drops the
+        verdict from every node's memory; a node that was not listening drops it when
+        it connects again; a verdict looked up after the purge is kept by all."""
+        a = self.node()
+        b, c = (self.node(lookup_from="192.0.2.1/32") for _ in range(2))
+        ADDR.take(-ADDR.n % 250)   # a /24 of their own
+        ips = ADDR.take(4)
+        for ip in ips:
+            self.assertTrue(clean(a.query(rev4(ip), timeout=5)), "A looks it up: clean")
+        for d in (b, c):
+            for ip in ips:
+                self.assertTrue(wait_for(lambda: clean(d.query(rev4(ip))), 2, step=0.02))
+
+        def unknown_on(d, ip):
+            return soa_ttl(d.query(rev4(ip))) == UNKNOWN_TTL
+        # Through A's control socket: B and C no longer have it. (They make no lookups
+        # of their own, so what they lack is answered as unknown; A would look it up.)
+        self.assertEqual(a.control("purge", ips[0])[1], "ok")
+        for d in (b, c):
+            self.assertTrue(wait_for(lambda: unknown_on(d, ips[0]), 2, step=0.02),
+                            "node %d drops it within 2 s:\n%s" % (d.port, d.stderr()[-2000:]))
+            self.assertTrue(clean(d.query(rev4(ips[1]))), "the others are kept")
+        self.assertTrue(wait_for(lambda: "1 verdict(s) purged on other nodes, dropped from"
+                                 " memory" in b.stderr(), 2), b.stderr()[-2000:])
+        self.assertNotIn("purged on other nodes", a.stderr(), "A's own purge is not read back")
+        # A prefix: every verdict in it, on every node.
+        net = ips[1].rsplit(".", 1)[0] + ".0/24"
+        self.assertTrue(all(ip.startswith(net[:-4]) for ip in ips), (net, ips))
+        out, end = a.control("purge", net)
+        self.assertEqual(end, "ok", out)
+        self.assertIn("purged 3 verdict(s) in %s" % net, out)
+        for d in (b, c):
+            for ip in ips[1:]:
+                self.assertTrue(wait_for(lambda: unknown_on(d, ip), 2, step=0.02),
+                                "node %d drops %s of %s" % (d.port, ip, net))
+        # Looked up again after the purge: the new verdict is everybody's again (the
+        # purge, read before it by its number, does not remove it).
+        calls = self.fake.total()
+        for ip in (ips[0], ips[3]):
+            self.assertTrue(clean(a.query(rev4(ip), timeout=5)))
+        self.assertEqual(self.fake.total(), calls + 2, "a purged IP is asked again")
+        for d in (b, c):
+            for ip in (ips[0], ips[3]):
+                self.assertTrue(wait_for(lambda: clean(d.query(rev4(ip))), 2, step=0.02))
+        # The tool, straight into the database.
+        pw = os.path.join(a.dir, "db-password")
+        r = subprocess.run([tbltest.THREATBL, "db", "--offline", "-p", pw, "-d",
+                            self.pg.uri(password=False), "purge", ips[0]],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for d in (b, c):
+            self.assertTrue(wait_for(lambda: unknown_on(d, ips[0]), 2, step=0.02),
+                            "node %d follows the tool" % d.port)
+        # A purge the nodes were not told of (as while their listeners were away): read
+        # when they connect again.
+        self.pg.psql("WITH d AS (DELETE FROM verdicts WHERE ip_text = '%s' RETURNING ip)"
+                     " INSERT INTO purges (change, ip, node) SELECT"
+                     " nextval('threatbl_change'), ip, 'elsewhere' FROM d" % ips[3])
+        time.sleep(1)
+        self.assertTrue(clean(c.query(rev4(ips[3]))), "no NOTIFY came")
+        self.pg.psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                     " WHERE application_name = 'threatbld'")
+        for d in (b, c):
+            self.assertTrue(wait_for(lambda: unknown_on(d, ips[3]), 10, step=0.1),
+                            "node %d reads it after reconnecting:\n%s"
+                            % (d.port, d.stderr()[-3000:]))
+        for d in (a, b, c):
+            self.stop_node(d)
+
     def test_8_budget_share_while_postgres_away(self):
         self.pg.psql("DELETE FROM budgets; DELETE FROM nodes")
         a = self.node(daily_budget=20)
@@ -621,9 +693,9 @@ class FleetCase(tbltest.FakeAPICase):
         """A database of schema 1 (one count per day; a claim without a provider) is
         migrated: the day's count becomes Criminal IP's and still holds."""
         self.pg.psql("CREATE DATABASE v1 OWNER threatbl", db="postgres")
-        self.stop_node(self.node(db="v1"))     # schema 3, then back to what 1 had:
+        self.stop_node(self.node(db="v1"))     # schema 4, then back to what 1 had:
         self.pg.psql(
-            "DROP TABLE overrides; DROP TABLE budgets;"
+            "DROP TABLE purges; DROP TABLE overrides; DROP TABLE budgets;"
             " CREATE TABLE budget (day bigint NOT NULL PRIMARY KEY, calls bigint NOT NULL);"
             " INSERT INTO budget VALUES (%d, 7); ALTER TABLE budget OWNER TO threatbl;"
             " DROP FUNCTION threatbl_claim(bytea, text, integer, bigint, text, bigint, bigint);"
@@ -637,6 +709,7 @@ class FleetCase(tbltest.FakeAPICase):
         a = self.node(db="v1", daily_budget=8)
         self.assertIn("schema version 2", a.stderr())
         self.assertIn("schema version 3", a.stderr())
+        self.assertIn("schema version 4", a.stderr())
         query_all(a.port, ADDR.take(3), timeout=5)
         self.assertEqual(self.fake.total() - before, 1, "one call left after the 7 counted")
         self.assertEqual(self.pg.psql("SELECT provider || '=' || calls FROM budgets",
@@ -724,7 +797,7 @@ class FleetCase(tbltest.FakeAPICase):
                 f.write(self.pg.password + "\n")
             d = tbltest.Daemon(conf, env={"CREDENTIALS_DIRECTORY": creds})
             self.assertEqual(d.stop(), 0)
-            self.assertEqual(self.pg.psql("SELECT version FROM threatbl_schema"), "3",
+            self.assertEqual(self.pg.psql("SELECT version FROM threatbl_schema"), "4",
                              "connected with the credential's password: the schema")
             self.assertNotIn(self.pg.password, d.stderr())
             d.cleanup()
