@@ -1564,11 +1564,9 @@ int store_purge_prefix(struct store *st, const struct ipaddr *net, unsigned len,
 	int rc;
 
 	*count = 0;
-	/* not kept in a fleet's PostgreSQL yet (doc/fleet.md#what-is-shared-and-what-is-not) */
-	if (st->pg)
-		return -ENOTSUP;
-
 	store_prefix_range(net, len, &lo, &hi);
+	if (st->pg)
+		return store_pg_purge_range(st->pg, &lo, &hi, count);
 	rc = sqlite3_prepare_v2(st->db, "DELETE FROM verdicts WHERE ip BETWEEN ?1 AND ?2", -1,
 				&s, NULL);
 	if (rc != SQLITE_OK)
@@ -1589,9 +1587,8 @@ int store_export(struct store *st, int (*fn)(void *arg, const struct store_row *
 	sqlite3_stmt *s;
 	int rc, ret = 0;
 
-	/* not kept in a fleet's PostgreSQL yet (doc/fleet.md#what-is-shared-and-what-is-not) */
 	if (st->pg)
-		return -ENOTSUP;
+		return store_pg_export(st->pg, fn, arg);
 
 	rc = sqlite3_prepare_v2(st->db, "SELECT ip, mask, flags, checked, source, facts,"
 				" probe, probed, created, updated FROM verdicts ORDER BY ip",

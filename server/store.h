@@ -143,7 +143,8 @@ int store_list(struct store *st,
 	       void *arg);
 
 /* Delete the verdict of ip now (not queued). 0, -ENOENT when there was none, or a
- * negative errno. A running threatbld still has it in memory until it restarts. */
+ * negative errno. A running threatbld on the same sqlite file still has it in memory
+ * until it restarts; the nodes of a fleet drop it (doc/fleet.md). */
 int store_purge(struct store *st, const struct ipaddr *ip);
 
 /* ---- A fleet on PostgreSQL (doc/fleet.md) ----
@@ -244,7 +245,7 @@ int store_override_list(struct store *st, int (*fn)(void *arg, const struct over
 			void *arg);
 
 /* Delete every verdict inside net/len (16-byte scale) now; *count how many. 0 or a
- * negative errno. */
+ * negative errno. Running threatbld as with store_purge. */
 int store_purge_prefix(struct store *st, const struct ipaddr *net, unsigned len,
 		       uint64_t *count);
 

@@ -970,30 +970,92 @@ fail:
 	return -EIO;
 }
 
-int store_pg_purge(struct store_pg *pg, const struct ipaddr *ip)
+int store_pg_purge_range(struct store_pg *pg, const struct ipaddr *lo,
+			 const struct ipaddr *hi, uint64_t *count)
 {
-	const char *vals[2] = { (const char *)ip->b, pg->node };
-	int lens[2] = { (int)sizeof(ip->b), 0 }, fmts[2] = { 1, 0 }, ret;
+	const char *vals[3] = { (const char *)lo->b, (const char *)hi->b, pg->node };
+	int lens[3] = { (int)sizeof(lo->b), (int)sizeof(hi->b), 0 }, fmts[3] = { 1, 1, 0 };
 	char msg[256];
 	PGresult *r;
+	int ok;
 
-	/* As the writer's batches: numbered under the lock, and the nodes told. */
+	*count = 0;
+	/* As the writer's batches: numbered under the lock, a row left in purges for
+	 * each (schema 4), and the nodes told. */
 	if (store_pg_exec(pg->wconn, "BEGIN; SELECT pg_advisory_xact_lock(1952607281)", msg,
 			  sizeof(msg)))
 		return -EIO;
-	r = PQexecParams(pg->wconn, pg_sql_del, 2, NULL, vals, lens, fmts, 0);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK)
-		ret = -EIO;
-	else
-		ret = atoi(PQcmdTuples(r)) > 0 ? 0 : -ENOENT;
+	r = PQexecParams(pg->wconn, "WITH d AS (DELETE FROM verdicts WHERE ip BETWEEN $1 AND"
+			 " $2 RETURNING ip) INSERT INTO purges (change, ip, node) SELECT"
+			 " nextval('threatbl_change'), ip, $3 FROM d", 3, NULL, vals, lens, fmts, 0);
+	ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	if (ok)
+		*count = strtoull(PQcmdTuples(r), NULL, 10);
 	PQclear(r);
-	if (ret == -EIO || store_pg_exec(pg->wconn, ret ? "ROLLBACK" :
-					 "SELECT pg_notify('threatbl', ''); COMMIT", msg,
-					 sizeof(msg))) {
+	if (!ok || store_pg_exec(pg->wconn, *count ? "SELECT pg_notify('threatbl', ''); COMMIT"
+				 : "COMMIT", msg, sizeof(msg))) {
 		store_pg_exec(pg->wconn, "ROLLBACK", msg, sizeof(msg));
+		*count = 0;
 		return -EIO;
 	}
+	return 0;
+}
+
+int store_pg_purge(struct store_pg *pg, const struct ipaddr *ip)
+{
+	uint64_t n;
+	int rc = store_pg_purge_range(pg, ip, ip, &n);
+
+	return rc ? rc : n ? 0 : -ENOENT;
+}
+
+int store_pg_export(struct store_pg *pg, int (*fn)(void *arg, const struct store_row *r),
+		    void *arg)
+{
+	PGconn *c = pg->wconn;
+	char msg[256];
+	int ret = 0, n;
+
+	if (store_pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", msg, sizeof(msg)) ||
+	    store_pg_exec(c, "DECLARE threatbl_export NO SCROLL CURSOR FOR SELECT ip, mask,"
+			  " flags, checked, change, source, facts, probe, probed, created, updated"
+			  " FROM verdicts ORDER BY ip", msg, sizeof(msg)))
+		goto fail;
+	do {
+		PGresult *r = PQexecParams(c, "FETCH " PG_STR(PG_FETCH_ROWS) " FROM threatbl_export",
+					   0, NULL, NULL, NULL, NULL, 1);
+
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			store_pg_msg(c, msg, sizeof(msg));
+			PQclear(r);
+			goto fail;
+		}
+		n = PQntuples(r);
+		for (int i = 0; i < n && !ret; i++) {
+			struct store_row row = { 0 };
+			int64_t change;
+
+			if (!store_pg_row(r, i, &row.ip, &row.v, &change) ||
+			    PQgetlength(r, i, 9) != 8 || PQgetlength(r, i, 10) != 8)
+				continue;
+			/* binary text columns are the bytes of the text; libpq adds a NUL */
+			row.source = PQgetvalue(r, i, 5);
+			row.facts = PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6);
+			row.probe = PQgetisnull(r, i, 7) ? NULL : PQgetvalue(r, i, 7);
+			if (PQgetlength(r, i, 8) == 8)
+				row.probed = (uint32_t)store_pg_i64(PQgetvalue(r, i, 8));
+			row.created = (uint32_t)store_pg_i64(PQgetvalue(r, i, 9));
+			row.updated = (uint32_t)store_pg_i64(PQgetvalue(r, i, 10));
+			ret = fn(arg, &row);
+		}
+		PQclear(r);
+	} while (n > 0 && !ret);
+	store_pg_exec(c, "COMMIT", msg, sizeof(msg));
 	return ret;
+fail:
+	log_err("database %s: exporting verdicts: %s", pg->name, msg);
+	store_pg_exec(c, "ROLLBACK", msg, sizeof(msg));
+	return -EIO;
 }
 
 /* One statement with text parameters and the notification, in one transaction on the

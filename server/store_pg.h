@@ -83,6 +83,14 @@ int store_pg_list(struct store_pg *pg,
 			    const char *source, const char *facts),
 		  void *arg);
 int store_pg_purge(struct store_pg *pg, const struct ipaddr *ip);
+/* Delete the verdicts from lo to hi (key order) and leave a row in purges for each,
+ * so that the running nodes drop them too; *count of them. 0 or -EIO. */
+int store_pg_purge_range(struct store_pg *pg, const struct ipaddr *lo,
+			 const struct ipaddr *hi, uint64_t *count);
+/* store_export on PostgreSQL: every verdict row in key order, one snapshot. */
+struct store_row;
+int store_pg_export(struct store_pg *pg, int (*fn)(void *arg, const struct store_row *r),
+		    void *arg);
 
 /* The operator's overrides (store.h), on the writer's connection; a set or unset
  * ends with NOTIFY threatbl_overrides, which the other nodes' listeners follow

@@ -130,9 +130,8 @@ struct store *dbcmd_open_file(const struct dbcmd_opts *o, const char *cmd,
 const char *dbcmd_strerror(int rc)
 {
 	if (rc == -ENOTSUP)
-		return "not kept in PostgreSQL yet: export, import and a prefix purge need "
-		       "an sqlite database (doc/fleet.md, \"What is shared and what is "
-		       "not\")";
+		return "not on PostgreSQL yet: import needs an sqlite database; db copy moves "
+		       "a whole one (doc/fleet.md, \"Moving\")";
 	return strerror(-rc);
 }
 

@@ -35,7 +35,7 @@ struct store;
 int dbcmd_parse_iso(const char *s, uint32_t *out);
 
 /* strerror(-rc), but for -ENOTSUP what it means here: a PostgreSQL database does not
- * keep that yet (overrides, export, import, a prefix purge). */
+ * do that yet (import). */
 const char *dbcmd_strerror(int rc);
 
 /* The database -d for cmd, which must exist (a mistyped path is not created); why:

@@ -52,7 +52,7 @@ static void db_usage(FILE *out)
 	fputs("usage: threatbl db [-d DBFILE] [-p PASSWORD-FILE] [-s SOCKET] [-c CONFIG] "
 	      "[--offline] COMMAND\n"
 	      "-d: an sqlite file, or a postgresql:// URI (-p: the file of its password;\n"
-	      "export, import and a prefix purge need sqlite)\n"
+	      "import needs sqlite)\n"
 	      "reading the database (-d):\n"
 	      "  show IP...                 verdicts and the overrides covering them\n"
 	      "  list [-c CATEGORY]         every verdict\n"

@@ -10,6 +10,7 @@ burst loses no query and no verdict; the daily budget is the fleet's, across res
 read from database-password-file and never logged. Skipped only where PostgreSQL is not
 installed.
 """
+import json
 import os
 import shutil
 import signal
@@ -435,9 +436,9 @@ class FleetCase(tbltest.FakeAPICase):
 
 
     def test_6e_db_commands_on_postgresql(self):
-        """`threatbl db -d URI -p FILE`: init makes the schema, show/list/purge and the
-        overrides work, what PostgreSQL does not keep (export, import, a prefix purge)
-        says so, and the password (from the file or the URI) is in no output."""
+        """`threatbl db -d URI -p FILE`: init makes the schema, show/list/purge (an IP or
+        a prefix), export and the overrides work, import (sqlite's only) says so, and
+        the password (from the file or the URI) is in no output."""
         src, pw = self.copy_source(5)
         os.chmod(pw, 0o644)   # a mistake the tool warns about, naming -p
         self.pg.psql("CREATE DATABASE cmds OWNER threatbl", db="postgres")
@@ -495,14 +496,43 @@ class FleetCase(tbltest.FakeAPICase):
         self.assertIn("no override for 10.0.0.2/32", r.stderr)
         self.assertEqual(self.pg.psql("SELECT prefix || ' ' || kind || ' ' || category"
                                       " FROM overrides", db="cmds"), "10.0.0.1/32 add tor")
-        for args in (("purge", "10.0.0.0/24"), ("export", "--format", "json")):
-            r = db(*args)
-            self.assertEqual(r.returncode, 2, (args, r.stdout))
-            self.assertIn("not kept in PostgreSQL yet", r.stderr, args)
-            self.assertIn("postgresql://threatbl@", r.stderr, args)
-            self.assertNotIn("written to", r.stderr, args)
-        self.assertEqual(self.pg.psql("SELECT count(*) FROM verdicts", db="cmds"), "4",
-                         "the refused prefix purge removed nothing")
+        # Export reads PostgreSQL as it reads sqlite: the same verdict lines as the
+        # source's, less the purged one, and the override.
+        r = db("export", "--format", "json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        pg_lines = r.stdout.splitlines()
+        r = subprocess.run([tbltest.THREATBL, "db", "-d", src, "export", "--format", "json"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        want = [x for x in r.stdout.splitlines() if '"ip":"10.0.0.3"' not in x]
+        self.assertEqual(len(want), 4, r.stdout)
+        self.assertEqual([x for x in pg_lines if x.startswith('{"ip"')], want)
+        self.assertEqual([json.loads(x)["prefix"] for x in pg_lines if '"override"' in x],
+                         ["10.0.0.1/32"])
+        r = db("export", "--format", "rbldnsd")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("\n10.0.0.4 :127.0.0.2:", r.stdout)
+        # A prefix purge: the rows, and a row in purges for each, for the nodes.
+        r = db("purge", "10.0.0.0/31")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("purged 2 verdict(s) in 10.0.0.0/31", r.stdout)
+        r = db("purge", "10.0.0.0/31")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("purged 0 verdict(s) in 10.0.0.0/31", r.stdout)
+        self.assertEqual(self.pg.psql("SELECT string_agg(ip_text, ' ' ORDER BY ip)"
+                                      " FROM verdicts", db="cmds"), "10.0.0.2 10.0.0.4")
+        self.assertEqual(self.pg.psql("SELECT count(*) FROM purges", db="cmds"), "3")
+        # Import is sqlite's only, and says so; nothing is written.
+        imp = os.path.join(os.path.dirname(src), "import.json")
+        with open(imp, "w") as f:
+            f.write("\n".join(want) + "\n")
+        r = db("import", imp)
+        self.assertEqual(r.returncode, 2, r.stdout)
+        self.assertIn("import needs an sqlite database", r.stderr)
+        self.assertIn("postgresql://threatbl@", r.stderr)
+        self.assertIn("nothing imported", r.stderr)
+        self.assertEqual(self.pg.psql("SELECT count(*) FROM verdicts", db="cmds"), "2",
+                         "the refused import wrote nothing")
         # A password in the URI itself never shows either.
         r = db("purge", "10.0.0.4", uri=self.pg.uri(password=True, db="cmds"))
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -661,6 +691,18 @@ class FleetCase(tbltest.FakeAPICase):
             self.assertTrue(wait_for(lambda: unknown_on(d, ips[3]), 10, step=0.1),
                             "node %d reads it after reconnecting:\n%s"
                             % (d.port, d.stderr()[-3000:]))
+        # The tool's prefix purge reaches the nodes too.
+        self.assertTrue(clean(a.query(rev4(ips[1]), timeout=5)))
+        for d in (b, c):
+            self.assertTrue(wait_for(lambda: clean(d.query(rev4(ips[1]))), 10, step=0.1))
+        r = subprocess.run([tbltest.THREATBL, "db", "--offline", "-p", pw, "-d",
+                            self.pg.uri(password=False), "purge", net],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("purged 1 verdict(s) in %s" % net, r.stdout)
+        for d in (b, c):
+            self.assertTrue(wait_for(lambda: unknown_on(d, ips[1]), 2, step=0.02),
+                            "node %d follows the tool's prefix purge" % d.port)
         for d in (a, b, c):
             self.stop_node(d)
 
