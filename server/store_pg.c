@@ -660,16 +660,20 @@ static const char pg_sql_put[] =
 static const char pg_sql_probe[] =
 	"UPDATE verdicts SET mask = $2, flags = $3, probe = $4, probed = $5, updated = $5,"
 	" change = nextval('threatbl_change'), node = $6 WHERE ip = $1";
-/* A purge leaves a numbered row behind for the other nodes (schema 4). */
+/* A purge of the keys $1..$2 leaves a numbered row behind for each verdict, for the
+ * other nodes (schema 4); the writer's single deletions are the range ip..ip. */
 static const char pg_sql_del[] =
-	"WITH d AS (DELETE FROM verdicts WHERE ip = $1 RETURNING ip)"
+	"WITH d AS (DELETE FROM verdicts WHERE ip BETWEEN $1 AND $2 RETURNING ip)"
 	" INSERT INTO purges (change, ip, node)"
-	" SELECT nextval('threatbl_change'), ip, $2 FROM d";
+	" SELECT nextval('threatbl_change'), ip, $3 FROM d";
+/* The transaction of a numbered write: the lock (PG_LOCK_CHANGE) makes the
+ * transactions that number rows commit one after the other. */
+static const char pg_sql_begin_numbered[] = "BEGIN; SELECT pg_advisory_xact_lock(1952607281)";
 
 static int pg_prepare(struct store_pg *pg, char *err, size_t errlen)
 {
 	static const struct { const char *name, *sql; int n; } st[] = {
-		{ "put", pg_sql_put, 10 }, { "probe", pg_sql_probe, 6 }, { "del", pg_sql_del, 2 },
+		{ "put", pg_sql_put, 10 }, { "probe", pg_sql_probe, 6 }, { "del", pg_sql_del, 3 },
 	};
 
 	if (pg->wprepared)
@@ -720,8 +724,11 @@ static int pg_write_op(struct store_pg *pg, const struct store_op *op, char *err
 	snprintf(when, sizeof(when), "%lu", (unsigned long)op->when);
 	if (op->kind == STORE_OP_DEL) {
 		name = "del";
-		vals[1] = pg->node;
-		n = 2;
+		vals[1] = vals[0];
+		lens[1] = lens[0];
+		fmts[1] = 1;
+		vals[2] = pg->node;
+		n = 3;
 	} else if (op->kind == STORE_OP_PROBE) {
 		name = "probe";
 		vals[1] = mask;
@@ -809,9 +816,7 @@ int store_pg_write(struct store_pg *pg, const struct store_op *ops,
 		return rc;
 	if ((rc = pg_prepare(pg, err, errlen)) < 0)
 		goto fail;
-	/* The lock makes the batches that number rows commit one after the other. */
-	if ((rc = store_pg_exec(pg->wconn, "BEGIN; SELECT pg_advisory_xact_lock(1952607281)",
-			  err, errlen)))
+	if ((rc = store_pg_exec(pg->wconn, pg_sql_begin_numbered, err, errlen)))
 		goto fail;
 	/* The claims count the calls they allow (and those allowed while PostgreSQL
 	 * was away, once it is back: pg_claim_settle); the others are added here. */
@@ -926,22 +931,23 @@ int store_pg_get_probe(struct store_pg *pg, const struct ipaddr *ip, char **resu
 	return ret;
 }
 
-int store_pg_list(struct store_pg *pg,
-		  int (*fn)(void *arg, const struct ipaddr *ip, const struct verdict *v,
-			    const char *source, const char *facts),
-		  void *arg)
+/* Run sql (a SELECT of verdict rows, binary) through a cursor in one read-only
+ * snapshot, PG_FETCH_ROWS at a time, calling row(arg, r, i) for each until it
+ * returns non-zero (returned). -EIO, logged with what, when PostgreSQL fails. */
+static int pg_walk(struct store_pg *pg, const char *what, const char *sql,
+		   int (*row)(void *arg, const PGresult *r, int i), void *arg)
 {
 	PGconn *c = pg->wconn;
-	char msg[256];
+	char msg[256], declare[512];
 	int ret = 0, n;
 
+	snprintf(declare, sizeof(declare), "DECLARE threatbl_walk NO SCROLL CURSOR FOR %s", sql);
 	if (store_pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", msg, sizeof(msg)) ||
-	    store_pg_exec(c, "DECLARE threatbl_list NO SCROLL CURSOR FOR SELECT ip, mask, flags,"
-		    " checked, change, source, facts FROM verdicts ORDER BY ip", msg, sizeof(msg)))
+	    store_pg_exec(c, declare, msg, sizeof(msg)))
 		goto fail;
 	do {
-		PGresult *r = PQexecParams(c, "FETCH 10000 FROM threatbl_list", 0, NULL, NULL,
-					   NULL, NULL, 1);
+		PGresult *r = PQexecParams(c, "FETCH " PG_STR(PG_FETCH_ROWS) " FROM threatbl_walk",
+					   0, NULL, NULL, NULL, NULL, 1);
 
 		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 			store_pg_msg(c, msg, sizeof(msg));
@@ -949,25 +955,81 @@ int store_pg_list(struct store_pg *pg,
 			goto fail;
 		}
 		n = PQntuples(r);
-		for (int i = 0; i < n && !ret; i++) {
-			struct ipaddr ip;
-			struct verdict v;
-			int64_t change;
-
-			/* binary text columns are the bytes of the text, without a NUL:
-			 * libpq adds one */
-			if (store_pg_row(r, i, &ip, &v, &change))
-				ret = fn(arg, &ip, &v, PQgetvalue(r, i, 5),
-					 PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6));
-		}
+		for (int i = 0; i < n && !ret; i++)
+			ret = row(arg, r, i);
 		PQclear(r);
 	} while (n > 0 && !ret);
 	store_pg_exec(c, "COMMIT", msg, sizeof(msg));
 	return ret;
 fail:
-	log_err("database %s: listing verdicts: %s", pg->name, msg);
+	log_err("database %s: %s verdicts: %s", pg->name, what, msg);
 	store_pg_exec(c, "ROLLBACK", msg, sizeof(msg));
 	return -EIO;
+}
+
+struct pg_list {
+	int (*fn)(void *arg, const struct ipaddr *ip, const struct verdict *v,
+		  const char *source, const char *facts);
+	void *arg;
+};
+
+/* Binary text columns are the bytes of the text, without a NUL: libpq adds one. */
+static int pg_list_row(void *arg, const PGresult *r, int i)
+{
+	struct pg_list *l = arg;
+	struct ipaddr ip;
+	struct verdict v;
+	int64_t change;
+
+	if (!store_pg_row(r, i, &ip, &v, &change))
+		return 0;
+	return l->fn(l->arg, &ip, &v, PQgetvalue(r, i, 5),
+		     PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6));
+}
+
+int store_pg_list(struct store_pg *pg,
+		  int (*fn)(void *arg, const struct ipaddr *ip, const struct verdict *v,
+			    const char *source, const char *facts),
+		  void *arg)
+{
+	struct pg_list l = { fn, arg };
+
+	return pg_walk(pg, "listing", "SELECT ip, mask, flags, checked, change, source, facts"
+		       " FROM verdicts ORDER BY ip", pg_list_row, &l);
+}
+
+struct pg_export {
+	int (*fn)(void *arg, const struct store_row *r);
+	void *arg;
+};
+
+static int pg_export_row(void *arg, const PGresult *r, int i)
+{
+	struct pg_export *x = arg;
+	struct store_row row = { 0 };
+	int64_t change;
+
+	if (!store_pg_row(r, i, &row.ip, &row.v, &change) || PQgetlength(r, i, 9) != 8 ||
+	    PQgetlength(r, i, 10) != 8)
+		return 0;
+	row.source = PQgetvalue(r, i, 5);
+	row.facts = PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6);
+	row.probe = PQgetisnull(r, i, 7) ? NULL : PQgetvalue(r, i, 7);
+	if (PQgetlength(r, i, 8) == 8)
+		row.probed = (uint32_t)store_pg_i64(PQgetvalue(r, i, 8));
+	row.created = (uint32_t)store_pg_i64(PQgetvalue(r, i, 9));
+	row.updated = (uint32_t)store_pg_i64(PQgetvalue(r, i, 10));
+	return x->fn(x->arg, &row);
+}
+
+int store_pg_export(struct store_pg *pg, int (*fn)(void *arg, const struct store_row *r),
+		    void *arg)
+{
+	struct pg_export x = { fn, arg };
+
+	return pg_walk(pg, "exporting", "SELECT ip, mask, flags, checked, change, source, facts,"
+		       " probe, probed, created, updated FROM verdicts ORDER BY ip",
+		       pg_export_row, &x);
 }
 
 int store_pg_purge_range(struct store_pg *pg, const struct ipaddr *lo,
@@ -982,12 +1044,9 @@ int store_pg_purge_range(struct store_pg *pg, const struct ipaddr *lo,
 	*count = 0;
 	/* As the writer's batches: numbered under the lock, a row left in purges for
 	 * each (schema 4), and the nodes told. */
-	if (store_pg_exec(pg->wconn, "BEGIN; SELECT pg_advisory_xact_lock(1952607281)", msg,
-			  sizeof(msg)))
+	if (store_pg_exec(pg->wconn, pg_sql_begin_numbered, msg, sizeof(msg)))
 		return -EIO;
-	r = PQexecParams(pg->wconn, "WITH d AS (DELETE FROM verdicts WHERE ip BETWEEN $1 AND"
-			 " $2 RETURNING ip) INSERT INTO purges (change, ip, node) SELECT"
-			 " nextval('threatbl_change'), ip, $3 FROM d", 3, NULL, vals, lens, fmts, 0);
+	r = PQexecParams(pg->wconn, pg_sql_del, 3, NULL, vals, lens, fmts, 0);
 	ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 	if (ok)
 		*count = strtoull(PQcmdTuples(r), NULL, 10);
@@ -1007,55 +1066,6 @@ int store_pg_purge(struct store_pg *pg, const struct ipaddr *ip)
 	int rc = store_pg_purge_range(pg, ip, ip, &n);
 
 	return rc ? rc : n ? 0 : -ENOENT;
-}
-
-int store_pg_export(struct store_pg *pg, int (*fn)(void *arg, const struct store_row *r),
-		    void *arg)
-{
-	PGconn *c = pg->wconn;
-	char msg[256];
-	int ret = 0, n;
-
-	if (store_pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", msg, sizeof(msg)) ||
-	    store_pg_exec(c, "DECLARE threatbl_export NO SCROLL CURSOR FOR SELECT ip, mask,"
-			  " flags, checked, change, source, facts, probe, probed, created, updated"
-			  " FROM verdicts ORDER BY ip", msg, sizeof(msg)))
-		goto fail;
-	do {
-		PGresult *r = PQexecParams(c, "FETCH " PG_STR(PG_FETCH_ROWS) " FROM threatbl_export",
-					   0, NULL, NULL, NULL, NULL, 1);
-
-		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-			store_pg_msg(c, msg, sizeof(msg));
-			PQclear(r);
-			goto fail;
-		}
-		n = PQntuples(r);
-		for (int i = 0; i < n && !ret; i++) {
-			struct store_row row = { 0 };
-			int64_t change;
-
-			if (!store_pg_row(r, i, &row.ip, &row.v, &change) ||
-			    PQgetlength(r, i, 9) != 8 || PQgetlength(r, i, 10) != 8)
-				continue;
-			/* binary text columns are the bytes of the text; libpq adds a NUL */
-			row.source = PQgetvalue(r, i, 5);
-			row.facts = PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6);
-			row.probe = PQgetisnull(r, i, 7) ? NULL : PQgetvalue(r, i, 7);
-			if (PQgetlength(r, i, 8) == 8)
-				row.probed = (uint32_t)store_pg_i64(PQgetvalue(r, i, 8));
-			row.created = (uint32_t)store_pg_i64(PQgetvalue(r, i, 9));
-			row.updated = (uint32_t)store_pg_i64(PQgetvalue(r, i, 10));
-			ret = fn(arg, &row);
-		}
-		PQclear(r);
-	} while (n > 0 && !ret);
-	store_pg_exec(c, "COMMIT", msg, sizeof(msg));
-	return ret;
-fail:
-	log_err("database %s: exporting verdicts: %s", pg->name, msg);
-	store_pg_exec(c, "ROLLBACK", msg, sizeof(msg));
-	return -EIO;
 }
 
 /* One statement with text parameters and the notification, in one transaction on the
